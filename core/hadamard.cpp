@@ -1,0 +1,28 @@
+#include "core/hadamard.h"
+
+#include <cmath>
+#include <stdexcept>
+#include <vector>
+
+namespace dsa {
+
+void hadamard_rotate(std::span<float> x, std::size_t n) {
+  if (n == 0 || (n & (n - 1)) != 0) throw std::invalid_argument("hadamard_rotate: n must be a power of two");
+  if (x.size() % n != 0) throw std::invalid_argument("hadamard_rotate: size not a multiple of n");
+  const double scale = 1.0 / std::sqrt(static_cast<double>(n));
+  std::vector<double> v(n);
+  for (std::size_t g = 0; g < x.size(); g += n) {
+    // Fast transform in fp64 so the rotation adds no error beyond the final rounding.
+    for (std::size_t i = 0; i < n; ++i) v[i] = x[g + i];
+    for (std::size_t h = 1; h < n; h <<= 1)
+      for (std::size_t i = 0; i < n; i += 2 * h)
+        for (std::size_t j = i; j < i + h; ++j) {
+          const double a = v[j], b = v[j + h];
+          v[j] = a + b;
+          v[j + h] = a - b;
+        }
+    for (std::size_t i = 0; i < n; ++i) x[g + i] = static_cast<float>(v[i] * scale);
+  }
+}
+
+}  // namespace dsa
