@@ -1,0 +1,42 @@
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda_device.h"
+
+namespace dsa {
+
+bool built_with_cuda() { return true; }
+
+int cuda_device_count(std::string* why) {
+  int n = 0;
+  const cudaError_t err = cudaGetDeviceCount(&n);
+  if (err != cudaSuccess) {
+    // No driver or no device is a normal state on CI machines, not an error.
+    if (why) *why = std::string("no CUDA device (") + cudaGetErrorString(err) + ")";
+    cudaGetLastError();  // clear the sticky-free error so later calls start clean
+    return 0;
+  }
+  if (n == 0 && why) *why = "no CUDA device";
+  return n;
+}
+
+std::optional<CudaDeviceInfo> cuda_device_info(int index) {
+  cudaDeviceProp p{};
+  if (cudaGetDeviceProperties(&p, index) != cudaSuccess) { cudaGetLastError(); return std::nullopt; }
+  CudaDeviceInfo info;
+  info.index = index;
+  info.name = p.name;
+  info.sm_count = p.multiProcessorCount;
+  info.cc_major = p.major;
+  info.cc_minor = p.minor;
+  info.memory_bytes = p.totalGlobalMem;
+  info.memory_bus_bits = p.memoryBusWidth;
+  info.l2_bytes = static_cast<std::size_t>(p.l2CacheSize);
+  // Clock rates moved out of cudaDeviceProp in CUDA 13: ask the attributes.
+  cudaDeviceGetAttribute(&info.sm_clock_khz, cudaDevAttrClockRate, index);
+  cudaDeviceGetAttribute(&info.memory_clock_khz, cudaDevAttrMemoryClockRate, index);
+  cudaDriverGetVersion(&info.driver_version);
+  cudaRuntimeGetVersion(&info.runtime_version);
+  cudaGetLastError();
+  return info;
+}
+
+}  // namespace dsa

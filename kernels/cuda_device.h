@@ -1,0 +1,34 @@
+// What the runner needs to know about CUDA devices, available whether or not the
+// project was built with CUDA (a CPU-only build reports no device, with the reason).
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+
+namespace dsa {
+
+struct CudaDeviceInfo {
+  int index = 0;
+  std::string name;
+  int sm_count = 0;
+  int cc_major = 0, cc_minor = 0;
+  std::size_t memory_bytes = 0;
+  int sm_clock_khz = 0;       // maximum SM clock
+  int memory_clock_khz = 0;
+  int memory_bus_bits = 0;
+  std::size_t l2_bytes = 0;
+  int driver_version = 0;     // e.g. 13000 for 13.0
+  int runtime_version = 0;
+};
+
+// Number of usable CUDA devices; 0 with `why` set when there is none, no driver,
+// or the build has no CUDA backend.
+int cuda_device_count(std::string* why = nullptr);
+
+std::optional<CudaDeviceInfo> cuda_device_info(int index);
+
+// True when this binary was built with the CUDA backend.
+bool built_with_cuda();
+
+}  // namespace dsa

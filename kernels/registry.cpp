@@ -1,0 +1,86 @@
+#include "kernels/registry.h"
+
+#include <chrono>
+
+#include "kernels/cpu/cpu_ops.h"
+
+namespace dsa {
+
+const char* backend_name(Backend b) { return b == Backend::cpu ? "cpu" : "cuda"; }
+
+namespace {
+
+// CPU runs are timed with the steady clock around the call; the call is synchronous.
+class CpuRun final : public OpRun {
+ public:
+  explicit CpuRun(std::function<void()> f) : f_(std::move(f)) {}
+  double run() override {
+    const auto t0 = std::chrono::steady_clock::now();
+    f_();
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+
+ private:
+  std::function<void()> f_;
+};
+
+std::optional<std::string> attention_dtype_ok(DType d) {
+  if (d == DType::f32 || d == DType::bf16) return std::nullopt;
+  return std::string("storage dtype ") + std::string(dtype_name(d)) + " (needs fp32 or bf16)";
+}
+
+}  // namespace
+
+const std::vector<Variant<IndexerArgs>>& indexer_variants() {
+  static const std::vector<Variant<IndexerArgs>> v = {
+      {"cpu.indexer.fp32", Backend::cpu, "fp32 dot products over blocks of 64 keys, any dtype's dequantised values",
+       nullptr,
+       [](const IndexerArgs& a) {
+         return std::make_unique<CpuRun>([&a] { cpu::indexer_scores(a.shape, a.in.q, a.in.k, a.in.w, a.scores); });
+       }},
+  };
+  return v;
+}
+
+const std::vector<Variant<TopkArgs>>& topk_variants() {
+  static const std::vector<Variant<TopkArgs>> v = {
+      {"cpu.topk.radix", Backend::cpu, "8-bit radix select with position-ordered ties", nullptr,
+       [](const TopkArgs& a) { return std::make_unique<CpuRun>([&a] { cpu::topk_radix(a.scores, a.ends, a.indices); }); }},
+  };
+  return v;
+}
+
+const std::vector<Variant<SparseMqaArgs>>& sparse_mqa_variants() {
+  static const std::vector<Variant<SparseMqaArgs>> v = {
+      {"cpu.sparse_mqa.online", Backend::cpu, "fp32 online softmax over gathered blocks of 64 keys",
+       [](const SparseMqaArgs& a) { return attention_dtype_ok(a.dtype); },
+       [](const SparseMqaArgs& a) {
+         return std::make_unique<CpuRun>([&a] { cpu::sparse_mqa(a.shape, a.q, a.kv, a.indices, a.out, a.lse, a.dtype); });
+       }},
+  };
+  return v;
+}
+
+const std::vector<Variant<DenseMqaArgs>>& dense_mqa_variants() {
+  static const std::vector<Variant<DenseMqaArgs>> v = {
+      {"cpu.dense_mqa.online", Backend::cpu, "fp32 online softmax over blocks of 64 keys",
+       [](const DenseMqaArgs& a) { return attention_dtype_ok(a.dtype); },
+       [](const DenseMqaArgs& a) {
+         return std::make_unique<CpuRun>([&a] { cpu::dense_mqa(a.shape, a.q, a.kv, a.out, a.lse, a.dtype); });
+       }},
+  };
+  return v;
+}
+
+const std::vector<Variant<DenseMhaArgs>>& dense_mha_variants() {
+  static const std::vector<Variant<DenseMhaArgs>> v = {
+      {"cpu.dense_mha.online", Backend::cpu, "fp32 online softmax, 16 queries share each key block",
+       [](const DenseMhaArgs& a) { return attention_dtype_ok(a.dtype); },
+       [](const DenseMhaArgs& a) {
+         return std::make_unique<CpuRun>([&a] { cpu::dense_mha(a.shape, a.q, a.k, a.v, a.out, a.lse, a.dtype); });
+       }},
+  };
+  return v;
+}
+
+}  // namespace dsa

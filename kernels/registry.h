@@ -1,0 +1,109 @@
+// Named implementations ("variants") of each op, per backend. The runner asks for a
+// variant of an op on a backend; a variant that cannot handle a shape says why, and
+// the case reports "not_supported" with that reason instead of failing.
+//
+// A variant prepares a run from its arguments (a CUDA variant uploads inputs and
+// allocates outputs there); run() does the op once and returns its duration, taken
+// the backend's honest way; fetch() makes the outputs visible in the host tensors.
+// The Args object passed to prepare() must outlive the OpRun: runs refer to it.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/indexer_operands.h"
+#include "core/op_shapes.h"
+#include "core/tensor.h"
+
+namespace dsa {
+
+enum class Backend { cpu, cuda };
+const char* backend_name(Backend b);
+
+class OpRun {
+ public:
+  virtual ~OpRun() = default;
+  virtual double run() = 0;  // seconds
+  virtual void fetch() {}
+};
+
+struct IndexerArgs {
+  const IndexerShape& shape;
+  const IndexerOperands& in;
+  HostTensor<float>& scores;  // [T, S]
+};
+struct TopkArgs {
+  const HostTensor<float>& scores;  // [T, S]
+  std::span<const std::int64_t> ends;
+  HostTensor<std::int32_t>& indices;  // [T, k]
+};
+struct SparseMqaArgs {
+  const AttentionShape& shape;
+  const HostTensor<float>& q;
+  const HostTensor<float>& kv;
+  const HostTensor<std::int32_t>& indices;
+  HostTensor<float>& out;
+  HostTensor<float>& lse;
+  DType dtype;  // storage of q, kv and out
+};
+struct DenseMqaArgs {
+  const AttentionShape& shape;
+  const HostTensor<float>& q;
+  const HostTensor<float>& kv;
+  HostTensor<float>& out;
+  HostTensor<float>& lse;
+  DType dtype;
+};
+struct DenseMhaArgs {
+  const AttentionShape& shape;
+  const HostTensor<float>& q;
+  const HostTensor<float>& k;
+  const HostTensor<float>& v;
+  HostTensor<float>& out;
+  HostTensor<float>& lse;
+  DType dtype;
+};
+
+template <class Args>
+struct Variant {
+  std::string name;
+  Backend backend;
+  std::string description;
+  // nullopt when the variant handles these arguments, else the reason it does not.
+  std::function<std::optional<std::string>(const Args&)> unsupported;
+  std::function<std::unique_ptr<OpRun>(const Args&)> prepare;
+};
+
+const std::vector<Variant<IndexerArgs>>& indexer_variants();
+const std::vector<Variant<TopkArgs>>& topk_variants();
+const std::vector<Variant<SparseMqaArgs>>& sparse_mqa_variants();
+const std::vector<Variant<DenseMqaArgs>>& dense_mqa_variants();
+const std::vector<Variant<DenseMhaArgs>>& dense_mha_variants();
+
+// The first variant on `backend` that supports `args` (or the one named `name` when
+// not empty). Returns nullptr with `why` set when there is none.
+template <class Args>
+const Variant<Args>* pick_variant(const std::vector<Variant<Args>>& all, Backend backend, const Args& args,
+                                  const std::string& name, std::string* why) {
+  std::string reasons;
+  for (const auto& v : all) {
+    if (v.backend != backend || (!name.empty() && v.name != name)) continue;
+    if (auto r = v.unsupported ? v.unsupported(args) : std::nullopt) {
+      reasons += (reasons.empty() ? "" : "; ") + v.name + ": " + *r;
+      continue;
+    }
+    return &v;
+  }
+  if (why) {
+    *why = reasons.empty() ? std::string("no ") + backend_name(backend) + " implementation" +
+                                 (name.empty() ? "" : " named " + name)
+                           : reasons;
+  }
+  return nullptr;
+}
+
+}  // namespace dsa
