@@ -1,0 +1,172 @@
+#include "bench/console.h"
+
+#include <cstdio>
+#include <map>
+#include <sstream>
+
+#include "bench/timing.h"
+
+namespace dsa::bench {
+
+double estimated_work(const CaseSpec& c) {
+  const double q = static_cast<double>(c.queries), s = static_cast<double>(c.context);
+  switch (c.op) {
+    case Op::indexer: return 2.0 * q * s * c.index_heads * c.index_head_dim;
+    case Op::topk: return 20.0 * q * s;
+    case Op::sparse_attention: return 2.0 * q * static_cast<double>(std::min(c.topk, c.context)) * c.heads * (c.d_qk + c.d_v);
+    case Op::dense_attention_mha:
+    case Op::dense_attention_mqa: return 2.0 * q * s * c.heads * (c.d_qk + c.d_v);
+    case Op::dsa_vs_dense: {
+      double w = 0;
+      const double n = static_cast<double>(c.query_chunk) * (c.phase == Phase::decode ? c.batch : 1);
+      const double dense_dims = c.phase == Phase::prefill ? c.qk_nope + c.qk_rope + c.v_head : 2.0 * c.kv_rank + c.qk_rope;
+      for (auto L : c.contexts) {
+        const double Ld = static_cast<double>(L);
+        w += 2.0 * n * Ld * c.heads * dense_dims;
+        w += 2.0 * n * Ld * c.index_heads * c.index_head_dim;
+        w += 2.0 * n * static_cast<double>(std::min(c.topk, L)) * c.heads * (2.0 * c.kv_rank + c.qk_rope);
+      }
+      return w;
+    }
+  }
+  return 1.0;
+}
+
+std::string format_seconds(double s) {
+  char buf[32];
+  if (s < 1e-3) std::snprintf(buf, sizeof buf, "%.1f us", s * 1e6);
+  else if (s < 1.0) std::snprintf(buf, sizeof buf, "%.2f ms", s * 1e3);
+  else if (s < 120) std::snprintf(buf, sizeof buf, "%.2f s", s);
+  else std::snprintf(buf, sizeof buf, "%.0fm%02.0fs", s / 60 - 0.5, s - 60 * static_cast<int>(s / 60));
+  return buf;
+}
+
+Progress::Progress(const std::vector<CaseSpec>& cases, bool enabled) : cases_(cases), enabled_(enabled) {
+  start_ = now_seconds();
+  for (const auto& c : cases) total_ += estimated_work(c);
+}
+
+void Progress::begin(std::size_t i) {
+  current_ = i;
+  if (!enabled_) return;
+  std::fprintf(stderr, "[%zu/%zu] %s (%s) ...\n", i + 1, cases_.size(), cases_[i].name.c_str(), op_name(cases_[i].op));
+}
+
+void Progress::detail(const std::string& msg) const {
+  if (enabled_) std::fprintf(stderr, "        %s: %s\n", cases_[current_].name.c_str(), msg.c_str());
+}
+
+void Progress::end(std::size_t i, const nlohmann::json& rec) {
+  done_ += estimated_work(cases_[i]);
+  if (!enabled_) return;
+  const double elapsed = now_seconds() - start_;
+  std::string eta = "-";
+  if (i + 1 < cases_.size() && done_ > 0) eta = format_seconds(elapsed * (total_ - done_) / done_);
+  std::string status = rec.value("status", "?");
+  if (rec.contains("reason")) status += ": " + rec["reason"].get<std::string>();
+  std::fprintf(stderr, "[%zu/%zu] %s %s in %s | elapsed %s, ETA %s\n", i + 1, cases_.size(),
+               cases_[i].name.c_str(), status.c_str(), format_seconds(rec.value("duration_s", 0.0)).c_str(),
+               format_seconds(elapsed).c_str(), eta.c_str());
+}
+
+std::string case_shape(const CaseSpec& c) {
+  std::ostringstream s;
+  switch (c.op) {
+    case Op::indexer:
+      s << "T=" << c.queries << " S=" << c.context << " H_I=" << c.index_heads << "x" << c.index_head_dim << " "
+        << dtype_name(c.dtype) << (c.hadamard ? " hadamard" : "");
+      break;
+    case Op::topk: s << "T=" << c.queries << " S=" << c.context << " k=" << c.topk << " " << c.generator; break;
+    case Op::sparse_attention:
+      s << "T=" << c.queries << " S=" << c.context << " H=" << c.heads << " " << c.d_qk << "/" << c.d_v << " k=" << c.topk
+        << " " << dtype_name(c.dtype);
+      break;
+    case Op::dense_attention_mha:
+    case Op::dense_attention_mqa:
+      s << "T=" << c.queries << " S=" << c.context << " H=" << c.heads << " " << c.d_qk << "/" << c.d_v << " "
+        << dtype_name(c.dtype);
+      break;
+    case Op::dsa_vs_dense:
+      s << phase_name(c.phase) << " L=" << c.contexts.front() << ".." << c.contexts.back() << " (" << c.contexts.size()
+        << ") H=" << c.heads << " H_I=" << c.index_heads << " k=" << c.topk << " n=" << c.query_chunk;
+      if (c.phase == Phase::decode) s << " batch=" << c.batch;
+      break;
+  }
+  return s.str();
+}
+
+namespace {
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+std::string median_of(const nlohmann::json& j) {
+  if (!j.contains("timing") || j["timing"].is_null()) return "-";
+  return format_seconds(j["timing"]["median_s"].get<double>());
+}
+}  // namespace
+
+std::string summary_table(const nlohmann::json& doc) {
+  std::ostringstream out;
+  char line[512];
+  const auto& cases = doc["cases"];
+  out << "\n== dsa-bench summary: suite " << doc["suite"].value("name", "?") << " ==\n";
+  std::snprintf(line, sizeof line, "%-34s %-20s %-13s %-5s %-10s %-10s %s\n", "case", "op", "status", "on", "median",
+                "GFLOP/s", "note");
+  out << line;
+  std::map<std::string, int> counts;
+  for (const auto& r : cases) {
+    const std::string st = r.value("status", "?");
+    ++counts[st];
+    std::string gflops = "-";
+    if (r.contains("throughput") && !r["throughput"].is_null()) gflops = fmt("%.2f", r["throughput"]["gflops"].get<double>());
+    std::string note = r.value("reason", "");
+    if (note.empty() && r.contains("crossover")) {
+      const auto& x = r["crossover"];
+      note = x["context"].is_null() ? x.value("note", "") : "crossover near " + fmt("%.0f", x["context"].get<double>());
+    }
+    if (note.size() > 70) note = note.substr(0, 67) + "...";
+    std::snprintf(line, sizeof line, "%-34s %-20s %-13s %-5s %-10s %-10s %s\n", r.value("name", "?").c_str(),
+                  r.value("op", "?").c_str(), st.c_str(), r.value("backend", "-").c_str(),
+                  r["op"] == "dsa_vs_dense" ? "(sweep)" : median_of(r).c_str(), gflops.c_str(), note.c_str());
+    out << line;
+  }
+  for (const auto& r : cases) {
+    if (r["op"] != "dsa_vs_dense" || !r.contains("points")) continue;
+    out << "\n-- " << r["name"].get<std::string>() << ": " << r["params"]["phase"].get<std::string>() << ", dense = "
+        << r.value("dense_baseline", "?") << " --\n";
+    std::snprintf(line, sizeof line, "%-9s %-10s %-10s %-9s %-10s %-10s %-10s %-8s %-8s %-9s %s\n", "context", "dense",
+                  "DSA", "speed-up", "indexer", "top-k", "attention", "rel L2", "mass", "overlap", "status");
+    out << line;
+    for (const auto& p : r["points"]) {
+      const bool timed = p.contains("speedup");
+      const auto stage = [&](const char* s) {
+        return timed ? median_of(p["dsa"]["stages"][s]) : std::string("-");
+      };
+      const auto& a = p.contains("accuracy") ? p["accuracy"] : nlohmann::json::object();
+      std::snprintf(line, sizeof line, "%-9lld %-10s %-10s %-9s %-10s %-10s %-10s %-8s %-8s %-9s %s\n",
+                    static_cast<long long>(p["context"].get<std::int64_t>()),
+                    timed ? median_of(p["dense"]).c_str() : "-", timed ? median_of(p["dsa"]).c_str() : "-",
+                    timed ? fmt("%.2fx", p["speedup"].get<double>()).c_str() : "-", stage("indexer").c_str(),
+                    stage("topk").c_str(), stage("attention").c_str(),
+                    a.contains("rel_l2") ? fmt("%.2e", a["rel_l2"].get<double>()).c_str() : "-",
+                    a.contains("attention_mass_recall") ? fmt("%.3f", a["attention_mass_recall"]["mean"].get<double>()).c_str() : "-",
+                    a.contains("topk_overlap") ? fmt("%.3f", a["topk_overlap"]["mean"].get<double>()).c_str() : "-",
+                    p.value("status", "?").c_str());
+      out << line;
+    }
+    if (r.contains("crossover")) {
+      const auto& x = r["crossover"];
+      if (x["context"].is_null()) out << "crossover: none (" << x.value("note", "") << ")\n";
+      else out << "crossover: DSA faster beyond about " << fmt("%.0f", x["context"].get<double>()) << " tokens ("
+               << x.value("note", "") << ")\n";
+    }
+  }
+  out << "\n==";
+  for (const auto& [k, v] : counts) out << " " << v << " " << k << ";";
+  out << " total " << cases.size() << " ==\n";
+  return out.str();
+}
+
+}  // namespace dsa::bench

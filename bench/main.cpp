@@ -1,0 +1,306 @@
+// dsa-bench: runs suites of DSA cases (validate against the CPU reference, time,
+// report) and writes versioned JSON results. See README.md for the formats.
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "bench/console.h"
+#include "bench/dump.h"
+#include "bench/results.h"
+#include "bench/runner.h"
+#include "bench/suite.h"
+#include "bench/sysinfo.h"
+#include "bench/timing.h"
+#include "core/parallel.h"
+
+namespace {
+
+using namespace dsa::bench;
+
+constexpr int kExitOk = 0, kExitFailed = 1, kExitUsage = 2, kExitInterrupted = 130;
+constexpr std::uint64_t kDefaultSeed = 20250929;  // DeepSeek-V3.2-Exp's release date
+
+volatile std::sig_atomic_t g_interrupted = 0;
+extern "C" void on_sigint(int) {
+  g_interrupted = 1;
+  std::signal(SIGINT, SIG_DFL);  // a second Ctrl-C ends the process at once
+}
+
+const char* kMainHelp = R"(dsa-bench: benchmark and validate DeepSeek Sparse Attention against dense attention
+
+usage: dsa-bench <command> [options]
+
+commands:
+  run SUITE.json    run a suite's cases, write JSON results, print a summary
+  list SUITE.json   validate a suite file and list its cases
+  dump SUITE.json   write one case's inputs and reference outputs as .npy files
+
+`dsa-bench <command> --help` describes each command. `dsa-bench --version` prints the version.
+exit codes: 0 all cases passed (or were skipped / not verified), 1 a case failed or
+errored, 2 bad usage or a bad suite file, 130 interrupted.
+)";
+
+const char* kRunHelp = R"(usage: dsa-bench run SUITE.json [--out RESULTS.json] [--backend auto|cpu|cuda]
+                     [--filter REGEX] [--seed N] [--threads N] [--quiet]
+
+Runs every case of the suite (or those whose name matches --filter), each on its
+own: one failing case never stops the run. Results are written to --out after
+every case, atomically, so an interrupted run keeps what finished.
+
+  --out FILE       results file (default: results/<suite name>.json)
+  --backend B      auto (default: the GPU when present, else the CPU), cpu, or cuda
+                   (without a CUDA device every case is skipped, not failed)
+  --filter REGEX   only cases whose name contains a match (ECMAScript syntax)
+  --seed N         run seed (default 20250929); each case's seed derives from it
+                   and the case name, so filtering never changes a case's inputs
+  --threads N      CPU threads (default: all hardware threads)
+  --quiet          no progress lines on stderr
+)";
+
+const char* kListHelp = R"(usage: dsa-bench list SUITE.json [--filter REGEX]
+
+Validates the suite file (exit 2 with a message naming the file, case and field
+on any problem) and lists its cases with their shapes.
+)";
+
+const char* kDumpHelp = R"(usage: dsa-bench dump SUITE.json --case NAME --out DIR [--seed N] [--context L]
+
+Writes the inputs and the CPU reference outputs of one case as .npy files, with
+manifest.json (shapes, dtypes, roles, parameters, seeds), into DIR. The seed rule
+is the same as `run`, so the files hold exactly what a run with that seed checks.
+For a dsa_vs_dense case, --context picks the context (default: its first).
+)";
+
+struct Args {
+  std::vector<std::string> positional;
+  std::map<std::string, std::string> opts;
+  bool help = false;
+};
+
+// Parses "--name value" pairs; `flags` take no value. Unknown options are errors.
+bool parse_args(int argc, char** argv, int first, const std::vector<std::string>& valued,
+                const std::vector<std::string>& flags, Args& a, std::string& err) {
+  for (int i = first; i < argc; ++i) {
+    const std::string s = argv[i];
+    if (s == "--help" || s == "-h") { a.help = true; continue; }
+    if (s.rfind("--", 0) == 0) {
+      if (std::find(flags.begin(), flags.end(), s) != flags.end()) { a.opts[s] = "1"; continue; }
+      if (std::find(valued.begin(), valued.end(), s) == valued.end()) { err = "unknown option " + s; return false; }
+      if (i + 1 >= argc) { err = "option " + s + " needs a value"; return false; }
+      a.opts[s] = argv[++i];
+      continue;
+    }
+    a.positional.push_back(s);
+  }
+  return true;
+}
+
+bool parse_u64(const std::string& s, std::uint64_t& out) {
+  if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos || s.size() > 19) return false;
+  out = std::stoull(s);
+  return true;
+}
+
+int usage_error(const std::string& msg, const char* help) {
+  std::fprintf(stderr, "dsa-bench: %s\n\n%s", msg.c_str(), help);
+  return kExitUsage;
+}
+
+std::vector<std::size_t> select_cases(const Suite& suite, const std::string& filter) {
+  std::vector<std::size_t> idx;
+  const std::regex re(filter.empty() ? std::string(".*") : filter);
+  for (std::size_t i = 0; i < suite.cases.size(); ++i)
+    if (std::regex_search(suite.cases[i].name, re)) idx.push_back(i);
+  return idx;
+}
+
+std::string command_line(int argc, char** argv) {
+  std::string s;
+  for (int i = 0; i < argc; ++i) s += (i ? " " : "") + std::string(argv[i]);
+  return s;
+}
+
+int cmd_list(int argc, char** argv) {
+  Args a;
+  std::string err;
+  if (!parse_args(argc, argv, 2, {"--filter"}, {}, a, err)) return usage_error(err, kListHelp);
+  if (a.help) { std::fputs(kListHelp, stdout); return kExitOk; }
+  if (a.positional.size() != 1) return usage_error("list takes one suite file", kListHelp);
+  try {
+    const Suite suite = load_suite(a.positional[0]);
+    const auto idx = select_cases(suite, a.opts.count("--filter") ? a.opts["--filter"] : "");
+    std::printf("suite %s (%s): %zu cases%s\n", suite.name.c_str(), suite.path.c_str(), suite.cases.size(),
+                idx.size() == suite.cases.size() ? "" : (", " + std::to_string(idx.size()) + " selected").c_str());
+    if (!suite.description.empty()) std::printf("%s\n", suite.description.c_str());
+    for (std::size_t i : idx) {
+      const CaseSpec& c = suite.cases[i];
+      std::printf("%3zu  %-34s %-20s %-9s %s\n", i + 1, c.name.c_str(), op_name(c.op), mode_name(c.mode),
+                  case_shape(c).c_str());
+    }
+  } catch (const SuiteError& e) {
+    std::fprintf(stderr, "dsa-bench: %s\n", e.what());
+    return kExitUsage;
+  } catch (const std::regex_error& e) {
+    return usage_error(std::string("--filter is not a valid regular expression (") + e.what() + ")", kListHelp);
+  }
+  return kExitOk;
+}
+
+int cmd_dump(int argc, char** argv) {
+  Args a;
+  std::string err;
+  if (!parse_args(argc, argv, 2, {"--case", "--out", "--seed", "--context"}, {}, a, err)) return usage_error(err, kDumpHelp);
+  if (a.help) { std::fputs(kDumpHelp, stdout); return kExitOk; }
+  if (a.positional.size() != 1) return usage_error("dump takes one suite file", kDumpHelp);
+  if (!a.opts.count("--case") || !a.opts.count("--out")) return usage_error("dump needs --case NAME and --out DIR", kDumpHelp);
+  std::uint64_t seed = kDefaultSeed, context = 0;
+  if (a.opts.count("--seed") && !parse_u64(a.opts["--seed"], seed)) return usage_error("--seed takes a non-negative integer", kDumpHelp);
+  if (a.opts.count("--context") && !parse_u64(a.opts["--context"], context)) return usage_error("--context takes a positive integer", kDumpHelp);
+  try {
+    const Suite suite = load_suite(a.positional[0]);
+    const CaseSpec* found = nullptr;
+    for (const auto& c : suite.cases)
+      if (c.name == a.opts["--case"]) found = &c;
+    if (!found) {
+      std::fprintf(stderr, "dsa-bench: %s: no case named \"%s\" (see `dsa-bench list %s`)\n", suite.path.c_str(),
+                   a.opts["--case"].c_str(), suite.path.c_str());
+      return kExitUsage;
+    }
+    const auto manifest = dump_case(*found, seed, static_cast<std::int64_t>(context), a.opts["--out"], suite.path);
+    std::printf("wrote %zu arrays and manifest.json to %s\n", manifest["files"].size(), a.opts["--out"].c_str());
+  } catch (const SuiteError& e) {
+    std::fprintf(stderr, "dsa-bench: %s\n", e.what());
+    return kExitUsage;
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "dsa-bench: %s\n", e.what());
+    return kExitUsage;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "dsa-bench: dump failed: %s\n", e.what());
+    return kExitFailed;
+  }
+  return kExitOk;
+}
+
+int cmd_run(int argc, char** argv) {
+  Args a;
+  std::string err;
+  if (!parse_args(argc, argv, 2, {"--out", "--backend", "--filter", "--seed", "--threads"}, {"--quiet"}, a, err))
+    return usage_error(err, kRunHelp);
+  if (a.help) { std::fputs(kRunHelp, stdout); return kExitOk; }
+  if (a.positional.size() != 1) return usage_error("run takes one suite file", kRunHelp);
+
+  RunContext ctx;
+  ctx.seed = kDefaultSeed;
+  if (a.opts.count("--seed") && !parse_u64(a.opts["--seed"], ctx.seed)) return usage_error("--seed takes a non-negative integer", kRunHelp);
+  const std::string backend = a.opts.count("--backend") ? a.opts["--backend"] : "auto";
+  if (backend == "auto") ctx.backend = BackendRequest::automatic;
+  else if (backend == "cpu") ctx.backend = BackendRequest::cpu;
+  else if (backend == "cuda") ctx.backend = BackendRequest::cuda;
+  else return usage_error("--backend takes auto, cpu or cuda (got \"" + backend + "\")", kRunHelp);
+  if (a.opts.count("--threads")) {
+    std::uint64_t n = 0;
+    if (!parse_u64(a.opts["--threads"], n) || n == 0 || n > 4096) return usage_error("--threads takes a positive integer", kRunHelp);
+    dsa::set_max_threads(static_cast<int>(n));
+  }
+
+  Suite suite;
+  std::vector<std::size_t> selected;
+  try {
+    suite = load_suite(a.positional[0]);
+    selected = select_cases(suite, a.opts.count("--filter") ? a.opts["--filter"] : "");
+  } catch (const SuiteError& e) {
+    std::fprintf(stderr, "dsa-bench: %s\n", e.what());
+    return kExitUsage;
+  } catch (const std::regex_error& e) {
+    return usage_error(std::string("--filter is not a valid regular expression (") + e.what() + ")", kRunHelp);
+  }
+  if (selected.empty()) {
+    std::fprintf(stderr, "dsa-bench: no case of %s matches --filter \"%s\"\n", suite.path.c_str(), a.opts["--filter"].c_str());
+    return kExitUsage;
+  }
+  const std::string out = a.opts.count("--out") ? a.opts["--out"] : "results/" + suite.name + ".json";
+  std::vector<CaseSpec> cases;
+  for (std::size_t i : selected) cases.push_back(suite.cases[i]);
+
+  nlohmann::json prov = provenance_json();
+  prov["command_line"] = command_line(argc, argv);
+  prov["seed"] = ctx.seed;
+  prov["backend_requested"] = backend;
+  const nlohmann::json suite_json = {{"name", suite.name},
+                                     {"path", suite.path},
+                                     {"description", suite.description},
+                                     {"content_fnv1a64", suite.content_hash},
+                                     {"cases_in_suite", suite.cases.size()},
+                                     {"cases_selected", cases.size()},
+                                     {"filter", a.opts.count("--filter") ? a.opts["--filter"] : ""}};
+  std::unique_ptr<ResultsFile> results;
+  try {
+    const auto parent = std::filesystem::path(out).parent_path();
+    if (!parent.empty()) std::filesystem::create_directories(parent);
+    results = std::make_unique<ResultsFile>(out, prov, suite_json);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "dsa-bench: %s\n", e.what());
+    return kExitUsage;
+  }
+
+  const bool quiet = a.opts.count("--quiet") > 0;
+  if (!quiet)
+    std::fprintf(stderr, "dsa-bench: suite %s, %zu cases, backend %s, %d threads, seed %llu -> %s\n",
+                 suite.name.c_str(), cases.size(), backend.c_str(), dsa::max_threads(),
+                 static_cast<unsigned long long>(ctx.seed), out.c_str());
+  std::signal(SIGINT, on_sigint);
+  Progress progress(cases, !quiet);
+  const double t0 = now_seconds();
+  std::map<std::string, int> counts;
+  bool interrupted = false;
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    if (g_interrupted) { interrupted = true; break; }
+    const CaseSpec& c = cases[i];
+    progress.begin(i);
+    ctx.progress = [&](const std::string& m) { progress.detail(m); };
+    ctx.partial = [&](const nlohmann::json& body) {
+      nlohmann::json r = {{"name", c.name}, {"op", op_name(c.op)}, {"mode", mode_name(c.mode)},
+                          {"params", case_params_json(c)}};
+      r.update(body);
+      results->put_case(r);
+    };
+    const nlohmann::json rec = run_case(c, ctx);
+    ++counts[rec["status"].get<std::string>()];
+    try {
+      results->put_case(rec);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "dsa-bench: %s\n", e.what());
+      return kExitFailed;
+    }
+    progress.end(i, rec);
+  }
+  const bool bad = counts["failed"] + counts["error"] + counts["oom"] > 0;
+  nlohmann::json summary = {{"counts", counts}, {"duration_s", now_seconds() - t0}, {"all_ok", !bad}};
+  results->finish(interrupted ? "interrupted" : "complete", summary);
+  std::fputs(summary_table(results->document()).c_str(), stdout);
+  std::printf("results: %s\n", out.c_str());
+  if (interrupted) {
+    std::fprintf(stderr, "dsa-bench: interrupted; finished cases are in %s\n", out.c_str());
+    return kExitInterrupted;
+  }
+  return bad ? kExitFailed : kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) { std::fputs(kMainHelp, stderr); return kExitUsage; }
+  const std::string cmd = argv[1];
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") { std::fputs(kMainHelp, stdout); return kExitOk; }
+  if (cmd == "--version") { std::printf("dsa-bench %s\n", DSA_VERSION); return kExitOk; }
+  if (cmd == "run") return cmd_run(argc, argv);
+  if (cmd == "list") return cmd_list(argc, argv);
+  if (cmd == "dump") return cmd_dump(argc, argv);
+  return usage_error("unknown command \"" + cmd + "\"", kMainHelp);
+}

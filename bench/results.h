@@ -1,0 +1,33 @@
+// The results file (schema "dsa-bench-results", version 1). The whole document is
+// rewritten after every finished case (and every finished sweep point) to a
+// temporary file that then replaces the target with rename(2): a reader never sees
+// a half-written file, and an interrupted run keeps every case that finished.
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace dsa::bench {
+
+inline constexpr int kResultsSchemaVersion = 1;
+
+class ResultsFile {
+ public:
+  // Writes the header at once, so a bad path fails before any case runs.
+  ResultsFile(std::string path, nlohmann::json provenance, nlohmann::json suite);
+
+  // Sets (or replaces, by name) a case's record and writes the file.
+  void put_case(const nlohmann::json& record);
+  // Marks the run complete (or interrupted) with its summary and writes the file.
+  void finish(const std::string& run_status, const nlohmann::json& summary);
+
+  const nlohmann::json& document() const { return doc_; }
+
+ private:
+  void write() const;
+  std::string path_;
+  nlohmann::json doc_;
+};
+
+}  // namespace dsa::bench

@@ -1,0 +1,131 @@
+#include "bench/runner.h"
+
+#include <new>
+
+#include "bench/sysinfo.h"
+#include "bench/timing.h"
+#include "core/rng.h"
+#include "kernels/cuda_device.h"
+
+namespace dsa::bench {
+
+const char* backend_request_name(BackendRequest b) {
+  switch (b) {
+    case BackendRequest::automatic: return "auto";
+    case BackendRequest::cpu: return "cpu";
+    case BackendRequest::cuda: return "cuda";
+  }
+  return "?";
+}
+
+std::uint64_t case_seed(std::uint64_t run_seed, const std::string& case_name) {
+  return derive_seed(run_seed, case_name);
+}
+
+std::vector<Backend> candidate_backends(BackendRequest req, std::string* why) {
+  std::string no_device;
+  const bool gpu = cuda_device_count(&no_device) > 0;
+  switch (req) {
+    case BackendRequest::cpu: return {Backend::cpu};
+    case BackendRequest::cuda:
+      if (!gpu) {
+        if (why) *why = no_device;
+        return {};
+      }
+      return {Backend::cuda};
+    case BackendRequest::automatic:
+      // The GPU when one is present; ops without a CUDA variant yet fall back to the CPU
+      // (the record's "backend" says which ran).
+      if (gpu) return {Backend::cuda, Backend::cpu};
+      return {Backend::cpu};
+  }
+  return {};
+}
+
+nlohmann::json case_params_json(const CaseSpec& c) {
+  nlohmann::json p;
+  p["generator"] = c.generator;
+  if (c.generator == "structured")
+    p["pattern"] = {{"noise_logit", c.pattern.noise_logit},   {"sink_logit", c.pattern.sink_logit},
+                    {"local_logit", c.pattern.local_logit},   {"local_window", c.pattern.local_window},
+                    {"needles", c.pattern.needles},           {"needle_logit", c.pattern.needle_logit},
+                    {"needle_query_fraction", c.pattern.needle_query_fraction}};
+  p["dtype"] = dtype_name(c.dtype);
+  switch (c.op) {
+    case Op::indexer:
+      p.update({{"queries", c.queries}, {"context", c.context}, {"query_offset", c.resolved_query_offset()},
+                {"causal", c.causal}, {"index_heads", c.index_heads}, {"index_head_dim", c.index_head_dim},
+                {"hadamard", c.hadamard}});
+      break;
+    case Op::topk:
+      p.update({{"queries", c.queries}, {"context", c.context}, {"query_offset", c.resolved_query_offset()},
+                {"causal", c.causal}, {"topk", c.topk}});
+      if (c.generator == "ties") p["tie_fraction"] = c.tie_fraction;
+      break;
+    case Op::sparse_attention:
+      p.update({{"topk", c.topk}, {"invalid_fraction", c.invalid_fraction}, {"empty_rows", c.empty_rows}});
+      [[fallthrough]];
+    case Op::dense_attention_mha:
+    case Op::dense_attention_mqa:
+      p.update({{"queries", c.queries}, {"context", c.context}, {"heads", c.heads}, {"d_qk", c.d_qk},
+                {"d_v", c.d_v}, {"qk_rope", c.qk_rope}, {"softmax_scale", c.resolved_scale()}});
+      if (c.op != Op::sparse_attention) p["query_offset"] = c.resolved_query_offset();
+      break;
+    case Op::dsa_vs_dense:
+      p.update({{"phase", phase_name(c.phase)}, {"contexts", c.contexts}, {"heads", c.heads},
+                {"index_heads", c.index_heads}, {"index_head_dim", c.index_head_dim}, {"topk", c.topk},
+                {"kv_rank", c.kv_rank}, {"qk_nope", c.qk_nope}, {"qk_rope", c.qk_rope}, {"v_head", c.v_head},
+                {"query_chunk", c.query_chunk}, {"batch", c.batch}, {"softmax_scale", c.resolved_scale()},
+                {"hadamard", c.hadamard}, {"indexer_dtype", dtype_name(c.indexer_dtype)},
+                {"accuracy_rows", c.accuracy_rows}});
+      break;
+  }
+  p["tolerance"] = {{"abs", c.tol.abs},         {"rel", c.tol.rel},
+                    {"cos_diff", c.tol.cos_diff}, {"lse_rel", c.tol.lse_rel},
+                    {"min_pass_fraction", c.tol.min_pass_fraction}, {"quant_cos_diff", c.tol.quant_cos_diff}};
+  p["timing"] = {{"warmup", c.timing.warmup},           {"min_samples", c.timing.min_samples},
+                 {"max_samples", c.timing.max_samples}, {"max_seconds", c.timing.max_seconds},
+                 {"target_rel_spread", c.timing.target_rel_spread}};
+  return p;
+}
+
+nlohmann::json run_case(const CaseSpec& c, const RunContext& ctx) {
+  const double t0 = now_seconds();
+  const std::uint64_t seed = case_seed(ctx.seed, c.name);
+  nlohmann::json rec;
+  rec["name"] = c.name;
+  rec["op"] = op_name(c.op);
+  rec["mode"] = mode_name(c.mode);
+  if (!c.description.empty()) rec["description"] = c.description;
+  rec["seed"] = seed;
+  rec["params"] = case_params_json(c);
+  std::string why;
+  const auto backends = candidate_backends(ctx.backend, &why);
+  try {
+    if (backends.empty()) {
+      rec["status"] = "skipped";
+      rec["reason"] = why;
+    } else {
+      reset_peak_rss();
+      nlohmann::json body = c.op == Op::dsa_vs_dense ? run_sweep_case(c, ctx, seed, backends)
+                                                      : run_op_case(c, ctx, seed, backends);
+      rec.update(body);
+    }
+  } catch (const NotSupported& e) {
+    rec["status"] = "not_supported";
+    rec["reason"] = e.what();
+  } catch (const std::bad_alloc&) {
+    rec["status"] = "oom";
+    rec["reason"] = "out of host memory while running the case";
+  } catch (const std::exception& e) {
+    rec["status"] = "error";
+    rec["reason"] = e.what();
+  } catch (...) {
+    rec["status"] = "error";
+    rec["reason"] = "unknown exception";
+  }
+  rec["duration_s"] = now_seconds() - t0;
+  return rec;
+}
+
+}  // namespace dsa::bench

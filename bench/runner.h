@@ -1,0 +1,68 @@
+// Running cases: one call per case, which never throws. Whatever goes wrong inside a
+// case (a failed check, an exception, running out of memory) becomes that case's
+// status in its record, and the run goes on with the next case.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "bench/case_spec.h"
+#include "kernels/registry.h"
+
+namespace dsa::bench {
+
+enum class BackendRequest { automatic, cpu, cuda };
+const char* backend_request_name(BackendRequest b);
+
+struct RunContext {
+  BackendRequest backend = BackendRequest::automatic;
+  std::uint64_t seed = 0;
+  // Progress within a long case (a sweep's points); may be empty.
+  std::function<void(const std::string&)> progress;
+  // Called with the record as it stands after each finished sweep point, so an
+  // interrupted sweep keeps its finished points; may be empty.
+  std::function<void(const nlohmann::json&)> partial;
+};
+
+// Statuses: passed, failed, not_verified (ran in bench mode; nothing validated),
+// skipped (with reason), not_supported (no variant handles the shape), oom, error.
+nlohmann::json run_case(const CaseSpec& c, const RunContext& ctx);
+
+// The seed of a case: derived from the run's seed and the case name only, so a
+// filtered or reordered run gives each case the same inputs.
+std::uint64_t case_seed(std::uint64_t run_seed, const std::string& case_name);
+
+// Which backends to try for a request, best first; empty with `why` when none can
+// run here (cuda requested without a device).
+std::vector<Backend> candidate_backends(BackendRequest req, std::string* why);
+
+// ---- internals shared by the op and sweep runners ------------------------------
+nlohmann::json case_params_json(const CaseSpec& c);
+nlohmann::json run_op_case(const CaseSpec& c, const RunContext& ctx, std::uint64_t seed,
+                           const std::vector<Backend>& backends);
+nlohmann::json run_sweep_case(const CaseSpec& c, const RunContext& ctx, std::uint64_t seed,
+                              const std::vector<Backend>& backends);
+
+// Picks a variant on the first candidate backend that has one for `args`.
+template <class Args>
+const Variant<Args>* choose_variant(const std::vector<Variant<Args>>& all, const std::vector<Backend>& backends,
+                                    const Args& args, std::string* why) {
+  std::string reasons;
+  for (Backend b : backends) {
+    std::string r;
+    if (const auto* v = pick_variant(all, b, args, "", &r)) return v;
+    reasons += (reasons.empty() ? "" : "; ") + r;
+  }
+  if (why) *why = reasons;
+  return nullptr;
+}
+
+// Thrown inside a case to end it as not_supported.
+struct NotSupported : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace dsa::bench

@@ -1,0 +1,423 @@
+#include "bench/suite.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+namespace dsa::bench {
+
+using nlohmann::json;
+
+const char* op_name(Op op) {
+  switch (op) {
+    case Op::indexer: return "indexer";
+    case Op::topk: return "topk";
+    case Op::sparse_attention: return "sparse_attention";
+    case Op::dense_attention_mha: return "dense_attention_mha";
+    case Op::dense_attention_mqa: return "dense_attention_mqa";
+    case Op::dsa_vs_dense: return "dsa_vs_dense";
+  }
+  return "?";
+}
+const char* mode_name(Mode m) {
+  switch (m) {
+    case Mode::validate: return "validate";
+    case Mode::bench: return "bench";
+    case Mode::both: return "both";
+  }
+  return "?";
+}
+const char* phase_name(Phase p) { return p == Phase::prefill ? "prefill" : "decode"; }
+
+double CaseSpec::resolved_scale() const {
+  if (softmax_scale > 0) return softmax_scale;
+  const double m = 0.1 * std::log(40.0) + 1.0;  // YaRN mscale of DeepSeek-V3.2-Exp
+  return m * m / std::sqrt(128.0 + 64.0);
+}
+
+namespace {
+
+const std::map<std::string, Op> kOps = {
+    {"indexer", Op::indexer},
+    {"topk", Op::topk},
+    {"sparse_attention", Op::sparse_attention},
+    {"dense_attention_mha", Op::dense_attention_mha},
+    {"dense_attention_mqa", Op::dense_attention_mqa},
+    {"dsa_vs_dense", Op::dsa_vs_dense},
+};
+
+const std::set<std::string> kCommonKeys = {"name", "description", "op", "mode", "generator", "pattern",
+                                           "dtype", "tolerance", "timing"};
+const std::map<Op, std::set<std::string>> kOpKeys = {
+    {Op::indexer, {"queries", "context", "query_offset", "causal", "index_heads", "index_head_dim", "hadamard"}},
+    {Op::topk, {"queries", "context", "query_offset", "causal", "topk", "tie_fraction"}},
+    {Op::sparse_attention, {"queries", "context", "heads", "d_qk", "d_v", "qk_rope", "topk", "softmax_scale",
+                            "invalid_fraction", "empty_rows"}},
+    {Op::dense_attention_mha, {"queries", "context", "query_offset", "heads", "d_qk", "d_v", "qk_rope", "softmax_scale"}},
+    {Op::dense_attention_mqa, {"queries", "context", "query_offset", "heads", "d_qk", "d_v", "qk_rope", "softmax_scale"}},
+    {Op::dsa_vs_dense, {"phase", "contexts", "heads", "index_heads", "index_head_dim", "topk", "kv_rank", "qk_nope",
+                        "qk_rope", "v_head", "query_chunk", "batch", "softmax_scale", "hadamard", "indexer_dtype",
+                        "accuracy_rows"}},
+};
+const std::set<std::string> kTolKeys = {"abs", "rel", "cos_diff", "lse_rel", "min_pass_fraction", "quant_cos_diff"};
+const std::set<std::string> kTimingKeys = {"warmup", "min_samples", "max_samples", "max_seconds", "target_rel_spread"};
+const std::set<std::string> kPatternKeys = {"noise_logit", "sink_logit", "local_logit", "local_window", "needles",
+                                            "needle_logit", "needle_query_fraction"};
+
+std::string type_of(const json& v) {
+  if (v.is_null()) return "null";
+  if (v.is_boolean()) return "a boolean (" + v.dump() + ")";
+  if (v.is_number_integer() || v.is_number_unsigned()) return "the integer " + v.dump();
+  if (v.is_number_float()) return "the number " + v.dump();
+  if (v.is_string()) return "the string " + v.dump();
+  if (v.is_array()) return "a list";
+  return "an object";
+}
+
+std::string join(const std::set<std::string>& s) {
+  std::string out;
+  for (const auto& k : s) out += (out.empty() ? "" : ", ") + k;
+  return out;
+}
+
+// Reads the fields of one JSON object, with messages that name where it is.
+class Fields {
+ public:
+  Fields(const json& obj, std::string where) : obj_(obj), where_(std::move(where)) {}
+
+  [[noreturn]] void fail(const std::string& key, const std::string& expected) const {
+    std::string got = obj_.contains(key) ? type_of(obj_.at(key)) : "nothing (the field is missing)";
+    throw SuiteError(where_ + ": field \"" + key + "\": expected " + expected + ", got " + got);
+  }
+  bool has(const std::string& key) const { return obj_.contains(key); }
+
+  std::int64_t integer(const std::string& key, std::int64_t def, std::int64_t lo, std::int64_t hi) const {
+    if (!has(key)) return def;
+    const json& v = obj_.at(key);
+    const std::string want = "an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+    if (!(v.is_number_integer() || v.is_number_unsigned())) fail(key, want);
+    if (v.is_number_unsigned() && v.get<std::uint64_t>() > static_cast<std::uint64_t>(hi)) fail(key, want);
+    const auto x = v.get<std::int64_t>();
+    if (x < lo || x > hi) fail(key, want);
+    return x;
+  }
+  double number(const std::string& key, double def, double lo, double hi, bool lo_open = false) const {
+    if (!has(key)) return def;
+    const json& v = obj_.at(key);
+    std::ostringstream want;
+    want << "a number in " << (lo_open ? "(" : "[") << lo << ", " << hi << "]";
+    if (!v.is_number()) fail(key, want.str());
+    const double x = v.get<double>();
+    if (!std::isfinite(x) || x > hi || x < lo || (lo_open && x == lo)) fail(key, want.str());
+    return x;
+  }
+  bool boolean(const std::string& key, bool def) const {
+    if (!has(key)) return def;
+    if (!obj_.at(key).is_boolean()) fail(key, "true or false");
+    return obj_.at(key).get<bool>();
+  }
+  std::string string(const std::string& key, const std::string& def) const {
+    if (!has(key)) return def;
+    if (!obj_.at(key).is_string()) fail(key, "a string");
+    return obj_.at(key).get<std::string>();
+  }
+  std::string choice(const std::string& key, const std::string& def, const std::set<std::string>& allowed) const {
+    const std::string want = "one of: " + join(allowed);
+    if (!has(key)) return def;
+    if (!obj_.at(key).is_string()) fail(key, want);
+    const auto v = obj_.at(key).get<std::string>();
+    if (!allowed.count(v)) fail(key, want);
+    return v;
+  }
+  const json& object(const std::string& key) const {
+    if (!obj_.at(key).is_object()) fail(key, "an object");
+    return obj_.at(key);
+  }
+  void only(const std::set<std::string>& allowed, const std::string& what) const {
+    for (const auto& [k, v] : obj_.items())
+      if (!allowed.count(k))
+        throw SuiteError(where_ + ": unknown field \"" + k + "\" for " + what + " (allowed: " + join(allowed) + ")");
+  }
+  const std::string& where() const { return where_; }
+
+ private:
+  const json& obj_;
+  std::string where_;
+};
+
+constexpr std::int64_t kMaxContext = 2147483647;  // indices are int32
+constexpr std::int64_t kMaxDim = 1 << 16;
+
+DType dtype_field(const Fields& f, const std::string& key, DType def, const std::set<std::string>& allowed) {
+  const std::string name = f.choice(key, std::string(dtype_name(def)), allowed);
+  return *parse_dtype(name);
+}
+
+void parse_tolerance(const Fields& c, Tolerance& t) {
+  if (!c.has("tolerance")) return;
+  Fields f(c.object("tolerance"), c.where() + ": tolerance");
+  f.only(kTolKeys, "a tolerance");
+  t.abs = f.number("abs", t.abs, 0, 1e30);
+  t.rel = f.number("rel", t.rel, 0, 1e30);
+  t.cos_diff = f.number("cos_diff", t.cos_diff, 0, 2);
+  t.lse_rel = f.number("lse_rel", t.lse_rel, 0, 1e30);
+  t.min_pass_fraction = f.number("min_pass_fraction", t.min_pass_fraction, 0, 1);
+  t.quant_cos_diff = f.number("quant_cos_diff", t.quant_cos_diff, 0, 2);
+}
+
+void parse_timing(const Fields& c, TimingSettings& t) {
+  if (!c.has("timing")) return;
+  Fields f(c.object("timing"), c.where() + ": timing");
+  f.only(kTimingKeys, "timing settings");
+  t.warmup = static_cast<int>(f.integer("warmup", t.warmup, 0, 1000));
+  t.min_samples = static_cast<int>(f.integer("min_samples", t.min_samples, 1, 100000));
+  t.max_samples = static_cast<int>(f.integer("max_samples", std::max(t.max_samples, t.min_samples), 1, 100000));
+  if (t.max_samples < t.min_samples) f.fail("max_samples", "an integer >= min_samples (" + std::to_string(t.min_samples) + ")");
+  t.max_seconds = f.number("max_seconds", t.max_seconds, 0, 86400, true);
+  t.target_rel_spread = f.number("target_rel_spread", t.target_rel_spread, 0, 10);
+}
+
+void parse_pattern(const Fields& c, PatternSpec& p) {
+  if (!c.has("pattern")) return;
+  Fields f(c.object("pattern"), c.where() + ": pattern");
+  f.only(kPatternKeys, "a pattern");
+  p.noise_logit = f.number("noise_logit", p.noise_logit, 0, 100, true);
+  p.sink_logit = f.number("sink_logit", p.sink_logit, 0, 100);
+  p.local_logit = f.number("local_logit", p.local_logit, 0, 100);
+  p.local_window = f.integer("local_window", p.local_window, 1, kMaxContext);
+  p.needles = static_cast<int>(f.integer("needles", p.needles, 0, 1000));
+  p.needle_logit = f.number("needle_logit", p.needle_logit, 0, 100);
+  p.needle_query_fraction = f.number("needle_query_fraction", p.needle_query_fraction, 0, 1);
+}
+
+CaseSpec parse_case(const json& raw, const json& defaults, std::size_t index, const std::string& path) {
+  const std::string pos = path + ": case #" + std::to_string(index + 1);
+  if (!raw.is_object()) throw SuiteError(pos + ": expected an object, got " + type_of(raw));
+  CaseSpec c;
+  {
+    Fields f0(raw, pos);
+    c.name = f0.string("name", "");
+    if (c.name.empty()) f0.fail("name", "a non-empty string");
+    static const std::regex ok_name("[A-Za-z0-9_.:+-]+");
+    if (!std::regex_match(c.name, ok_name)) f0.fail("name", "letters, digits and _ . : + - only");
+  }
+  const std::string where = path + ": case \"" + c.name + "\" (#" + std::to_string(index + 1) + ")";
+  Fields own(raw, where);
+  if (!own.has("op")) own.fail("op", "one of: indexer, topk, sparse_attention, dense_attention_mha, dense_attention_mqa, dsa_vs_dense");
+  std::set<std::string> op_names;
+  for (const auto& [k, v] : kOps) op_names.insert(k);
+  c.op = kOps.at(own.choice("op", "", op_names));
+
+  std::set<std::string> allowed = kCommonKeys;
+  allowed.insert(kOpKeys.at(c.op).begin(), kOpKeys.at(c.op).end());
+  own.only(allowed, std::string("op ") + op_name(c.op));
+
+  // Suite defaults apply where the op has the field; the case's own value wins
+  // (nested objects such as timing are merged key by key).
+  json merged = json::object();
+  for (const auto& [k, v] : defaults.items())
+    if (allowed.count(k)) merged[k] = v;
+  merged.merge_patch(raw);
+  Fields f(merged, where);
+
+  c.description = f.string("description", "");
+  c.mode = [&] {
+    const auto m = f.choice("mode", "both", {"validate", "bench", "both"});
+    return m == "validate" ? Mode::validate : m == "bench" ? Mode::bench : Mode::both;
+  }();
+  if (c.op == Op::indexer) {
+    // Implementation vs reference on the same quantised inputs: only the summation
+    // order differs (fp32 vs fp64), so the bounds are tight; the FP8 error itself is
+    // checked separately against quant_cos_diff.
+    c.tol.abs = 1e-3;
+    c.tol.rel = 1e-3;
+    c.tol.cos_diff = 1e-6;
+  }
+  parse_tolerance(f, c.tol);
+  parse_timing(f, c.timing);
+  parse_pattern(f, c.pattern);
+
+  switch (c.op) {
+    case Op::indexer:
+      c.generator = f.choice("generator", "structured", {"gaussian", "structured"});
+      c.queries = f.integer("queries", 128, 1, kMaxContext);
+      c.context = f.integer("context", 4096, 1, kMaxContext);
+      c.index_heads = static_cast<int>(f.integer("index_heads", 64, 1, 4096));
+      c.index_head_dim = static_cast<int>(f.integer("index_head_dim", 128, 2, kMaxDim));
+      c.hadamard = f.boolean("hadamard", false);
+      c.causal = f.boolean("causal", true);
+      c.dtype = dtype_field(f, "dtype", DType::fp8_e4m3, {"fp8", "bf16", "fp32"});
+      if (c.hadamard && (c.index_head_dim & (c.index_head_dim - 1)) != 0)
+        f.fail("index_head_dim", "a power of two (the Hadamard rotation needs one)");
+      if (c.index_head_dim % 2) f.fail("index_head_dim", "an even number ([rope | nope] halves)");
+      break;
+    case Op::topk:
+      c.generator = f.choice("generator", "gaussian", {"gaussian", "ties", "zeros", "lowbits"});
+      c.queries = f.integer("queries", 64, 1, kMaxContext);
+      c.context = f.integer("context", 8192, 1, kMaxContext);
+      c.topk = f.integer("topk", 2048, 1, kMaxContext);
+      c.causal = f.boolean("causal", true);
+      c.tie_fraction = f.number("tie_fraction", 0.9, 0, 1);
+      c.dtype = dtype_field(f, "dtype", DType::f32, {"fp32"});
+      break;
+    case Op::sparse_attention:
+    case Op::dense_attention_mha:
+    case Op::dense_attention_mqa: {
+      const bool mha = c.op == Op::dense_attention_mha;
+      c.generator = f.choice("generator", "structured", {"gaussian", "structured"});
+      c.queries = f.integer("queries", mha ? 64 : 1, 1, kMaxContext);
+      c.context = f.integer("context", 4096, 1, kMaxContext);
+      c.heads = static_cast<int>(f.integer("heads", 128, 1, 4096));
+      c.d_qk = static_cast<int>(f.integer("d_qk", mha ? 192 : 576, 1, kMaxDim));
+      c.d_v = static_cast<int>(f.integer("d_v", mha ? 128 : 512, 1, kMaxDim));
+      c.qk_rope = static_cast<int>(f.integer("qk_rope", 64, 2, kMaxDim));
+      if (c.qk_rope > c.d_qk) f.fail("qk_rope", "at most d_qk (" + std::to_string(c.d_qk) + ")");
+      if (!mha && c.d_v > c.d_qk) f.fail("d_v", "at most d_qk in MQA mode (the value is the leading part of the key)");
+      c.softmax_scale = f.number("softmax_scale", 0.0, 0, 1e6, true);
+      c.dtype = dtype_field(f, "dtype", DType::bf16, {"bf16", "fp32"});
+      if (c.op == Op::sparse_attention) {
+        c.topk = f.integer("topk", 2048, 1, kMaxContext);
+        c.invalid_fraction = f.number("invalid_fraction", 0.0, 0, 1);
+        c.empty_rows = f.integer("empty_rows", 0, 0, kMaxContext);
+        if (c.empty_rows > c.queries) f.fail("empty_rows", "at most queries (" + std::to_string(c.queries) + ")");
+      }
+      break;
+    }
+    case Op::dsa_vs_dense: {
+      c.generator = f.choice("generator", "structured", {"gaussian", "structured"});
+      if (!f.has("phase")) f.fail("phase", "\"prefill\" or \"decode\"");
+      c.phase = f.choice("phase", "", {"prefill", "decode"}) == "prefill" ? Phase::prefill : Phase::decode;
+      if (!f.has("contexts") || !merged["contexts"].is_array() || merged["contexts"].empty())
+        f.fail("contexts", "a non-empty list of context lengths");
+      std::int64_t prev = 0;
+      for (const auto& v : merged["contexts"]) {
+        if (!(v.is_number_integer() || v.is_number_unsigned()) || v.get<std::int64_t>() <= prev ||
+            v.get<std::int64_t>() > kMaxContext)
+          f.fail("contexts", "strictly increasing positive integers (one was " + v.dump() + ")");
+        prev = v.get<std::int64_t>();
+        c.contexts.push_back(prev);
+      }
+      c.heads = static_cast<int>(f.integer("heads", 128, 1, 4096));
+      c.index_heads = static_cast<int>(f.integer("index_heads", 64, 1, 4096));
+      c.index_head_dim = static_cast<int>(f.integer("index_head_dim", 128, 2, kMaxDim));
+      c.topk = f.integer("topk", 2048, 1, kMaxContext);
+      c.kv_rank = static_cast<int>(f.integer("kv_rank", 512, 1, kMaxDim));
+      c.qk_nope = static_cast<int>(f.integer("qk_nope", 128, 1, kMaxDim));
+      c.qk_rope = static_cast<int>(f.integer("qk_rope", 64, 2, kMaxDim));
+      c.v_head = static_cast<int>(f.integer("v_head", 128, 1, kMaxDim));
+      c.query_chunk = f.integer("query_chunk", c.phase == Phase::prefill ? 64 : 1, 1, kMaxContext);
+      if (c.query_chunk > c.contexts.front())
+        f.fail("query_chunk", "at most the smallest context (" + std::to_string(c.contexts.front()) + ")");
+      c.batch = static_cast<int>(f.integer("batch", 1, 1, 65536));
+      if (c.phase == Phase::prefill && f.has("batch") && c.batch != 1)
+        f.fail("batch", "1 for prefill (a prefill point is one sequence's query chunk)");
+      c.softmax_scale = f.number("softmax_scale", 0.0, 0, 1e6, true);
+      c.hadamard = f.boolean("hadamard", false);
+      c.accuracy_rows = f.integer("accuracy_rows", 16, 0, kMaxContext);
+      c.dtype = dtype_field(f, "dtype", DType::bf16, {"bf16", "fp32"});
+      c.indexer_dtype = dtype_field(f, "indexer_dtype", DType::fp8_e4m3, {"fp8", "bf16", "fp32"});
+      if (c.hadamard && (c.index_head_dim & (c.index_head_dim - 1)) != 0)
+        f.fail("index_head_dim", "a power of two (the Hadamard rotation needs one)");
+      if (c.index_head_dim % 2) f.fail("index_head_dim", "an even number ([rope | nope] halves)");
+      break;
+    }
+  }
+  if (c.generator == "structured") {
+    // The pattern lives in the positional dims of each space it is planted in.
+    auto space = [&](const std::string& field, int rope_dims) {
+      if (rope_dims % 4 != 0 || rope_dims < 4)
+        f.fail(field, "a value giving a multiple of 4 positional dims (the structured generator splits them "
+                      "into a local half and a sink/needle half); it gives " + std::to_string(rope_dims));
+      if (c.pattern.needles > max_needles(rope_dims))
+        throw SuiteError(where + ": field \"pattern.needles\": expected at most " + std::to_string(max_needles(rope_dims)) +
+                         " (one direction per needle plus the sink in half of the " + std::to_string(rope_dims) +
+                         " positional dims set by \"" + field + "\"), got " + std::to_string(c.pattern.needles));
+    };
+    const bool attention = c.op != Op::indexer && c.op != Op::topk;
+    const bool indexer = c.op == Op::indexer || c.op == Op::dsa_vs_dense;
+    if (attention) space("qk_rope", c.qk_rope);
+    if (indexer) space("index_head_dim", c.index_head_dim / 2);  // rope half of each head vector
+  }
+  if (c.op != Op::dsa_vs_dense) {
+    c.query_offset = f.integer("query_offset", -1, 0, kMaxContext);
+    if (c.query_offset < 0 && c.queries > c.context && c.op != Op::sparse_attention)
+      f.fail("queries", "at most context (" + std::to_string(c.context) + ") when query_offset is not given");
+    if (c.query_offset >= 0 && c.query_offset + c.queries > c.context)
+      f.fail("query_offset", "at most context - queries (" + std::to_string(c.context - c.queries) +
+                                 "): queries sit at positions [query_offset, query_offset + queries)");
+  }
+  return c;
+}
+
+std::string fnv1a_hex(const std::string& s) {
+  std::uint64_t h = 0xCBF29CE484222325ull;
+  for (unsigned char ch : s) { h ^= ch; h *= 0x100000001B3ull; }
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+}  // namespace
+
+Suite parse_suite(const std::string& text, const std::string& path) {
+  json doc;
+  try {
+    doc = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw SuiteError(path + ": not valid JSON (" + e.what() + ")");
+  }
+  Suite suite;
+  suite.path = path;
+  suite.content_hash = fnv1a_hex(text);
+  json cases, defaults = json::object();
+  if (doc.is_array()) {
+    cases = doc;
+  } else if (doc.is_object()) {
+    Fields top(doc, path);
+    top.only({"suite", "description", "defaults", "cases"}, "a suite file");
+    suite.name = top.string("suite", "");
+    suite.description = top.string("description", "");
+    if (top.has("defaults")) {
+      defaults = top.object("defaults");
+      std::set<std::string> known = kCommonKeys;
+      for (const auto& [op, keys] : kOpKeys) known.insert(keys.begin(), keys.end());
+      known.erase("name");
+      known.erase("op");
+      Fields(defaults, path + ": defaults").only(known, "suite defaults");
+    }
+    if (!doc.contains("cases") || !doc["cases"].is_array()) top.fail("cases", "a list of cases");
+    cases = doc["cases"];
+  } else {
+    throw SuiteError(path + ": expected a list of cases or an object with \"cases\", got " + type_of(doc));
+  }
+  if (suite.name.empty()) {
+    const auto slash = path.find_last_of('/');
+    std::string base = path.substr(slash == std::string::npos ? 0 : slash + 1);
+    suite.name = base.substr(0, base.rfind(".json"));
+  }
+  if (cases.empty()) throw SuiteError(path + ": the suite has no cases");
+  std::set<std::string> seen;
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    CaseSpec c = parse_case(cases[i], defaults, i, path);
+    if (!seen.insert(c.name).second)
+      throw SuiteError(path + ": case \"" + c.name + "\" (#" + std::to_string(i + 1) + "): field \"name\": expected a unique name, got a name used by an earlier case");
+    suite.cases.push_back(std::move(c));
+  }
+  return suite;
+}
+
+Suite load_suite(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw SuiteError(path + ": cannot open the suite file");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return parse_suite(ss.str(), path);
+}
+
+}  // namespace dsa::bench

@@ -1,0 +1,544 @@
+// The dsa_vs_dense sweep (dsa-spec.md section 6): at each context length, the DSA
+// pipeline (indexer + top-k + sparse MQA-mode attention) against the dense baseline
+// of the same phase, on the same inputs.
+//   prefill: a chunk of `query_chunk` queries at positions [L - n, L) over L keys
+//            (the marginal cost of tokens near position L); dense = causal MHA-mode
+//            attention (d_qk 192, d_v 128) over K/V expanded from the latent cache.
+//   decode:  `batch` sequences, `query_chunk` (next_n) queries each at the end of the
+//            context; dense = MQA-mode attention over the whole cache.
+// Only the attention stages are timed: expanding K/V, absorbing queries and projecting
+// outputs through W_UV are the model's matrix products, outside this comparison.
+#include <algorithm>
+#include <cmath>
+#include <deque>
+#include <limits>
+#include <new>
+
+#include "bench/checks.h"
+#include "bench/dump.h"
+#include "bench/inputs.h"
+#include "bench/runner.h"
+#include "bench/sysinfo.h"
+#include "bench/timing.h"
+#include "bench/work.h"
+#include "core/matmul.h"
+#include "core/metrics.h"
+#include "core/rng.h"
+#include "reference/attention.h"
+#include "reference/indexer.h"
+#include "reference/mla.h"
+#include "reference/topk.h"
+
+namespace dsa::bench {
+
+namespace {
+
+constexpr float kPoison = std::numeric_limits<float>::quiet_NaN();
+
+// One sequence's inputs at the largest context; each point uses a prefix, so the
+// points of a sweep see the same data and only the context length changes.
+struct SequenceSource {
+  std::uint64_t seed = 0;
+  std::unique_ptr<AttentionPattern> pattern;
+  HostTensor<float> cache;        // [Lmax, rank + rope] latent cache (c_kv | k_rope), storage-rounded
+  HostTensor<float> indexer_keys; // [Lmax, D_I] raw (rotation and quantisation happen per point)
+  ref::AbsorbedWeights weights;   // prefill: W_UK, W_UV
+  HostTensor<float> k_mha, v_mha; // prefill: [Lmax, H, nope + rope], [Lmax, H, v_head], storage-rounded
+};
+
+// One sequence at one point: inputs, outputs, and the argument blocks the runs use.
+struct SequencePoint {
+  IndexerShape ish;
+  IndexerOperands idx;
+  std::vector<std::int64_t> ends;
+  HostTensor<float> q_mqa, cache;          // [n, H, rank+rope], [L, rank+rope]
+  HostTensor<float> q_mha, k_mha, v_mha;   // prefill
+  HostTensor<float> scores;                // [n, L]
+  HostTensor<std::int32_t> indices;        // [n, K]
+  HostTensor<float> dsa_out, dsa_lse;      // [n, H, rank], [n, H]
+  HostTensor<float> dense_out, dense_lse;  // [n, H, d_v of the dense mode], [n, H]
+};
+
+template <class T>
+HostTensor<T> prefix_rows(const HostTensor<T>& src, std::int64_t rows) {
+  Shape s = src.shape();
+  s.dims[0] = rows;
+  HostTensor<T> out(s);
+  std::copy(src.data(), src.data() + out.numel(), out.data());
+  return out;
+}
+
+class Sweep {
+ public:
+  Sweep(const CaseSpec& c, const RunContext& ctx, std::uint64_t seed, const std::vector<Backend>& backends)
+      : c_(c), ctx_(ctx), seed_(seed), backends_(backends), prefill_(c.phase == Phase::prefill),
+        scale_(c.resolved_scale()), d_mqa_(c.kv_rank + c.qk_rope) {}
+
+  nlohmann::json run();
+  void dump(std::int64_t L, DumpSink& sink);
+
+ private:
+  void say(const std::string& s) const { if (ctx_.progress) ctx_.progress(s); }
+  SequenceSource make_source(int b) const;
+  SequencePoint make_point(const SequenceSource& src, std::int64_t L) const;
+  nlohmann::json run_point(std::int64_t L, std::size_t i);
+  void validate(const SequencePoint& p, Checks& ch) const;
+  nlohmann::json accuracy(const std::vector<SequencePoint>& pts, std::int64_t L) const;
+
+  const CaseSpec& c_;
+  const RunContext& ctx_;
+  std::uint64_t seed_;
+  std::vector<Backend> backends_;
+  bool prefill_;
+  double scale_;
+  int d_mqa_;
+  std::vector<SequenceSource> sources_;
+  std::string impl_indexer_, impl_topk_, impl_sparse_, impl_dense_, backend_;
+};
+
+SequenceSource Sweep::make_source(int b) const {
+  const std::int64_t Lmax = c_.contexts.back();
+  SequenceSource s;
+  s.seed = derive_seed(seed_, "sequence", static_cast<std::uint64_t>(b));
+  s.pattern = make_pattern(c_, Lmax, s.seed);
+  const AttentionPattern* pat = s.pattern.get();
+  // Noise is calibrated to the logit of the mode the model attends in: prefill's
+  // MHA keys live in nope + rope dims, decode's MQA keys in rank + rope dims.
+  const int d_logit = prefill_ ? c_.qk_nope + c_.qk_rope : d_mqa_;
+  const double sd = noise_stddev(d_logit, scale_, c_.pattern.noise_logit);
+  s.cache = make_attention_keys(c_, pat, d_mqa_, c_.qk_rope, Lmax, sd, scale_, s.seed, s.seed);
+  s.indexer_keys = make_indexer_keys(c_, pat, Lmax, s.seed, s.seed);
+  if (prefill_) {
+    // kv_b_proj ~ N(0, 1/rank) keeps the expanded k_nope and v at the latent's scale.
+    const ref::MlaDims md{c_.heads, c_.qk_nope, c_.qk_rope, c_.v_head, c_.kv_rank};
+    const std::int64_t rows = static_cast<std::int64_t>(c_.heads) * (c_.qk_nope + c_.v_head);
+    HostTensor<float> w_kvb({rows, c_.kv_rank});
+    fill_normal(w_kvb.span(), 1.0 / std::sqrt(static_cast<double>(c_.kv_rank)), derive_seed(s.seed, "w_kvb"));
+    s.weights = ref::split_kv_b(w_kvb, md);
+    // K/V of MHA mode from the (rounded) latent: [Lmax, H*(nope+v)] = c_kv W_kvb^T.
+    HostTensor<float> kv({Lmax, rows});
+    matmul_nt(s.cache.data(), d_mqa_, w_kvb.data(), c_.kv_rank, kv.data(), rows, Lmax, rows, c_.kv_rank);
+    const int dqk = c_.qk_nope + c_.qk_rope;
+    s.k_mha = HostTensor<float>({Lmax, c_.heads, dqk});
+    s.v_mha = HostTensor<float>({Lmax, c_.heads, c_.v_head});
+    for (std::int64_t t = 0; t < Lmax; ++t)
+      for (int h = 0; h < c_.heads; ++h) {
+        const float* src = &kv(t, static_cast<std::int64_t>(h) * (c_.qk_nope + c_.v_head));
+        std::copy(src, src + c_.qk_nope, &s.k_mha(t, h, 0));
+        std::copy(&s.cache(t, c_.kv_rank), &s.cache(t, c_.kv_rank) + c_.qk_rope, &s.k_mha(t, h, c_.qk_nope));
+        std::copy(src + c_.qk_nope, src + c_.qk_nope + c_.v_head, &s.v_mha(t, h, 0));
+      }
+    round_in_place(s.k_mha.span(), c_.dtype);
+    round_in_place(s.v_mha.span(), c_.dtype);
+  }
+  return s;
+}
+
+SequencePoint Sweep::make_point(const SequenceSource& src, std::int64_t L) const {
+  const std::int64_t n = c_.query_chunk, offset = L - n;
+  const std::uint64_t noise = derive_seed(src.seed, "point", static_cast<std::uint64_t>(L));
+  SequencePoint p;
+  p.ish = IndexerShape{n, L, c_.index_heads, c_.index_head_dim, offset, true};
+  p.ends = key_ends(n, offset, L, true);
+  HostTensor<float> iq, iw;
+  make_indexer_queries(c_, src.pattern.get(), n, offset, src.seed, noise, iq, iw);
+  p.idx = prepare_indexer_operands(iq, prefix_rows(src.indexer_keys, L), iw, c_.indexer_dtype, c_.hadamard);
+  p.cache = prefix_rows(src.cache, L);
+  if (prefill_) {
+    const int dqk = c_.qk_nope + c_.qk_rope;
+    const double sd = noise_stddev(dqk, scale_, c_.pattern.noise_logit);
+    p.q_mha = make_attention_queries(c_, src.pattern.get(), c_.heads, dqk, c_.qk_rope, n, offset, sd, scale_, src.seed, noise);
+    const ref::MlaDims md{c_.heads, c_.qk_nope, c_.qk_rope, c_.v_head, c_.kv_rank};
+    p.q_mqa = ref::absorb_query(p.q_mha, src.weights, md);
+    round_in_place(p.q_mqa.span(), c_.dtype);
+    p.k_mha = prefix_rows(src.k_mha, L);
+    p.v_mha = prefix_rows(src.v_mha, L);
+    p.dense_out = HostTensor<float>({n, c_.heads, c_.v_head});
+  } else {
+    const double sd = noise_stddev(d_mqa_, scale_, c_.pattern.noise_logit);
+    p.q_mqa = make_attention_queries(c_, src.pattern.get(), c_.heads, d_mqa_, c_.qk_rope, n, offset, sd, scale_, src.seed, noise);
+    p.dense_out = HostTensor<float>({n, c_.heads, c_.kv_rank});
+  }
+  p.dense_lse = HostTensor<float>({n, c_.heads});
+  p.scores = HostTensor<float>({n, L});
+  p.indices = HostTensor<std::int32_t>({n, c_.topk});
+  p.dsa_out = HostTensor<float>({n, c_.heads, c_.kv_rank});
+  p.dsa_lse = HostTensor<float>({n, c_.heads});
+  return p;
+}
+
+void Sweep::validate(const SequencePoint& p, Checks& ch) const {
+  const Tolerance& tol = c_.tol;
+  HostTensor<float> ref_scores;
+  ref::indexer_scores(p.ish, p.idx.q, p.idx.k, p.idx.w, ref_scores);
+  // Same indexer bounds as the indexer op (only the summation order differs).
+  ch.compare_output("indexer.scores", p.scores.span(), ref_scores.span(), p.scores.shape().to_vector(), 1e-3, 1e-3, 1e-6, 1.0);
+  HostTensor<std::int32_t> ref_idx;
+  ref::topk(p.scores, p.ends, c_.topk, ref_idx);  // on the implementation's own scores: exact
+  ch.compare_indices("topk.indices", p.indices, ref_idx);
+  const std::int64_t n = c_.query_chunk, L = p.ish.keys;
+  const AttentionShape ssh{n, L, c_.heads, d_mqa_, c_.kv_rank, scale_, L - n};
+  HostTensor<float> ro, rl;
+  ref::sparse_mqa(ssh, p.q_mqa, p.cache, p.indices, ro, rl);
+  ch.compare_output("sparse.out", p.dsa_out.span(), ro.span(), ro.shape().to_vector(), tol.abs, tol.rel, tol.cos_diff, tol.min_pass_fraction);
+  ch.compare_lse("sparse.lse", p.dsa_lse.span(), rl.span(), rl.shape().to_vector(), tol.lse_rel);
+  if (prefill_) {
+    const AttentionShape dsh{n, L, c_.heads, c_.qk_nope + c_.qk_rope, c_.v_head, scale_, L - n};
+    ref::dense_mha(dsh, p.q_mha, p.k_mha, p.v_mha, ro, rl);
+  } else {
+    ref::dense_mqa(ssh, p.q_mqa, p.cache, ro, rl);
+  }
+  ch.compare_output("dense.out", p.dense_out.span(), ro.span(), ro.shape().to_vector(), tol.abs, tol.rel, tol.cos_diff, tol.min_pass_fraction);
+  ch.compare_lse("dense.lse", p.dense_lse.span(), rl.span(), rl.shape().to_vector(), tol.lse_rel);
+}
+
+// The algorithmic cost of DSA (not kernel error): the DSA output against the dense
+// output on the same inputs, and how much of the dense attention the selection kept.
+nlohmann::json Sweep::accuracy(const std::vector<SequencePoint>& pts, std::int64_t L) const {
+  const std::int64_t n = c_.query_chunk;
+  std::vector<float> dsa, dense;
+  for (std::size_t b = 0; b < pts.size(); ++b) {
+    const SequencePoint& p = pts[b];
+    if (prefill_) {
+      const ref::MlaDims md{c_.heads, c_.qk_nope, c_.qk_rope, c_.v_head, c_.kv_rank};
+      const HostTensor<float> proj = ref::project_latent_output(p.dsa_out, sources_[b].weights, md);
+      dsa.insert(dsa.end(), proj.span().begin(), proj.span().end());
+    } else {
+      dsa.insert(dsa.end(), p.dsa_out.span().begin(), p.dsa_out.span().end());
+    }
+    dense.insert(dense.end(), p.dense_out.span().begin(), p.dense_out.span().end());
+  }
+  const ValueReport v = compare_values(dsa, dense, 0, 0);
+  nlohmann::json a = {{"compared_to", prefill_ ? "dense MHA-mode output (DSA output projected through W_UV)"
+                                               : "dense MQA-mode output"},
+                      {"rel_l2", v.rel_l2}, {"cos_diff", v.cos_diff}, {"max_abs", v.max_abs}};
+  // Attention-mass recall and top-k overlap need every logit of a row: sample rows
+  // evenly over the chunk (and over the sequences of a batch).
+  const std::int64_t total_rows = n * static_cast<std::int64_t>(pts.size());
+  const std::int64_t rows = std::min<std::int64_t>(c_.accuracy_rows, total_rows);
+  double mass_sum = 0, mass_min = 1, ov_sum = 0, ov_min = 1;
+  std::int64_t mass_count = 0;
+  const AttentionShape ssh{n, L, c_.heads, d_mqa_, c_.kv_rank, scale_, L - n};
+  std::vector<double> logits, importance;
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const std::int64_t flat = rows == 1 ? total_rows - 1 : r * (total_rows - 1) / (rows - 1);
+    const SequencePoint& p = pts[static_cast<std::size_t>(flat / n)];
+    const std::int64_t t = flat % n;
+    const std::int64_t end = p.ends[t];
+    std::span<const std::int32_t> sel(&p.indices(t, 0), static_cast<std::size_t>(c_.topk));
+    importance.assign(static_cast<std::size_t>(end), 0.0);
+    for (int h = 0; h < c_.heads; ++h) {
+      ref::mqa_logits_row(ssh, p.q_mqa, p.cache, t, h, logits);
+      const double m = attention_mass_recall(logits, sel);
+      mass_sum += m;
+      mass_min = std::min(mass_min, m);
+      ++mass_count;
+      // Head-averaged attention probabilities: the "true" importance of each key.
+      const double mx = *std::max_element(logits.begin(), logits.end());
+      double z = 0;
+      for (double l : logits) z += std::exp(l - mx);
+      for (std::int64_t s = 0; s < end; ++s) importance[s] += std::exp(logits[s] - mx) / z / c_.heads;
+    }
+    const std::int64_t keff = std::min(c_.topk, end);
+    std::vector<std::int32_t> order(static_cast<std::size_t>(end));
+    for (std::int64_t s = 0; s < end; ++s) order[s] = static_cast<std::int32_t>(s);
+    std::partial_sort(order.begin(), order.begin() + keff, order.end(),
+                      [&](std::int32_t x, std::int32_t y) { return importance[x] > importance[y] || (importance[x] == importance[y] && x < y); });
+    order.resize(static_cast<std::size_t>(keff));
+    const double ov = set_recall(sel, order);
+    ov_sum += ov;
+    ov_min = std::min(ov_min, ov);
+  }
+  if (rows > 0) {
+    a["attention_mass_recall"] = {{"mean", mass_sum / static_cast<double>(mass_count)}, {"min", mass_min}};
+    a["topk_overlap"] = {{"mean", ov_sum / static_cast<double>(rows)}, {"min", ov_min},
+                         {"definition", "share of the top-k keys by head-averaged dense attention probability that the indexer selected"}};
+  }
+  a["sampled_rows"] = rows;
+  const std::int64_t last_end = pts.front().ends.back();
+  a["selected_fraction"] = static_cast<double>(std::min(c_.topk, last_end)) / static_cast<double>(last_end);
+  return a;
+}
+
+nlohmann::json Sweep::run_point(std::int64_t L, std::size_t i) {
+  const std::string where = "context " + std::to_string(L) + " (" + std::to_string(i + 1) + "/" +
+                            std::to_string(c_.contexts.size()) + ")";
+  say(where + ": inputs");
+  std::vector<SequencePoint> pts;
+  for (const auto& src : sources_) pts.push_back(make_point(src, L));
+  const std::int64_t n = c_.query_chunk;
+  const AttentionShape ssh{n, L, c_.heads, d_mqa_, c_.kv_rank, scale_, L - n};
+  const AttentionShape dsh = prefill_ ? AttentionShape{n, L, c_.heads, c_.qk_nope + c_.qk_rope, c_.v_head, scale_, L - n} : ssh;
+
+  // Argument blocks must outlive the runs that refer to them: deques never move them.
+  std::deque<IndexerArgs> ia;
+  std::deque<TopkArgs> ta;
+  std::deque<SparseMqaArgs> sa;
+  std::deque<DenseMhaArgs> mha;
+  std::deque<DenseMqaArgs> mqa;
+  std::vector<std::unique_ptr<OpRun>> r_idx, r_topk, r_sparse, r_dense;
+  std::string why;
+  for (auto& p : pts) {
+    ia.push_back(IndexerArgs{p.ish, p.idx, p.scores});
+    ta.push_back(TopkArgs{p.scores, p.ends, p.indices});
+    sa.push_back(SparseMqaArgs{ssh, p.q_mqa, p.cache, p.indices, p.dsa_out, p.dsa_lse, c_.dtype});
+    const auto* vi = choose_variant(indexer_variants(), backends_, ia.back(), &why);
+    if (!vi) throw NotSupported("indexer: " + why);
+    const auto* vt = choose_variant(topk_variants(), backends_, ta.back(), &why);
+    if (!vt) throw NotSupported("topk: " + why);
+    const auto* vs = choose_variant(sparse_mqa_variants(), backends_, sa.back(), &why);
+    if (!vs) throw NotSupported("sparse attention: " + why);
+    r_idx.push_back(vi->prepare(ia.back()));
+    r_topk.push_back(vt->prepare(ta.back()));
+    r_sparse.push_back(vs->prepare(sa.back()));
+    impl_indexer_ = vi->name;
+    impl_topk_ = vt->name;
+    impl_sparse_ = vs->name;
+    backend_ = backend_name(vs->backend);
+    if (prefill_) {
+      mha.push_back(DenseMhaArgs{dsh, p.q_mha, p.k_mha, p.v_mha, p.dense_out, p.dense_lse, c_.dtype});
+      const auto* vd = choose_variant(dense_mha_variants(), backends_, mha.back(), &why);
+      if (!vd) throw NotSupported("dense MHA attention: " + why);
+      r_dense.push_back(vd->prepare(mha.back()));
+      impl_dense_ = vd->name;
+    } else {
+      mqa.push_back(DenseMqaArgs{dsh, p.q_mqa, p.cache, p.dense_out, p.dense_lse, c_.dtype});
+      const auto* vd = choose_variant(dense_mqa_variants(), backends_, mqa.back(), &why);
+      if (!vd) throw NotSupported("dense MQA attention: " + why);
+      r_dense.push_back(vd->prepare(mqa.back()));
+      impl_dense_ = vd->name;
+    }
+  }
+  const std::size_t B = pts.size();
+  std::vector<double> t_idx, t_topk, t_sparse;
+  auto dsa_once = [&] {
+    double a = 0, b = 0, d = 0;
+    for (std::size_t s = 0; s < B; ++s) {
+      a += r_idx[s]->run();
+      b += r_topk[s]->run();
+      d += r_sparse[s]->run();
+    }
+    t_idx.push_back(a);
+    t_topk.push_back(b);
+    t_sparse.push_back(d);
+    return a + b + d;
+  };
+  auto dense_once = [&] {
+    double a = 0;
+    for (std::size_t s = 0; s < B; ++s) a += r_dense[s]->run();
+    return a;
+  };
+  auto fetch_all = [&] {
+    for (std::size_t s = 0; s < B; ++s) {
+      r_idx[s]->fetch(); r_topk[s]->fetch(); r_sparse[s]->fetch(); r_dense[s]->fetch();
+    }
+  };
+
+  nlohmann::json pt;
+  pt["context"] = L;
+  pt["queries"] = n;
+  pt["batch"] = B;
+  bool ok = true;
+  if (c_.validates()) {
+    say(where + ": validating");
+    for (auto& p : pts) {
+      std::fill(p.scores.span().begin(), p.scores.span().end(), kPoison);
+      std::fill(p.indices.span().begin(), p.indices.span().end(), -2);
+      for (auto* t : {&p.dsa_out, &p.dsa_lse, &p.dense_out, &p.dense_lse}) std::fill(t->span().begin(), t->span().end(), kPoison);
+    }
+    dsa_once();
+    dense_once();
+    fetch_all();
+    Checks ch;
+    validate(pts.front(), ch);
+    pt["validation"] = ch.to_json();
+    pt["validation"]["validated_sequences"] = 1;
+    ok = ch.passed();
+    if (!ok) pt["reason"] = ch.first_failure();
+  }
+
+  // Work per phase (dsa-spec.md section 7), summed over the batch.
+  Work w_idx, w_topk, w_sparse, w_dense;
+  for (const auto& p : pts) {
+    w_idx += indexer_work(p.ish, c_.indexer_dtype);
+    w_topk += topk_work(p.ends, c_.topk);
+    w_sparse += sparse_attention_work(ssh, p.indices, c_.dtype);
+    w_dense += prefill_ ? dense_mha_work(dsh, c_.dtype) : dense_mqa_work(dsh, c_.dtype);
+  }
+  // The DSA total sums FLOP and bytes over the stages; its pairs are the attended
+  // (query, key) pairs, comparable with the dense baseline's.
+  Work w_dsa = w_idx;
+  w_dsa += w_topk;
+  w_dsa += w_sparse;
+  w_dsa.pairs = w_sparse.pairs;
+  nlohmann::json dense = {{"implementation", impl_dense_}, {"work", to_json(w_dense)}};
+  nlohmann::json dsa = {{"work", to_json(w_dsa)}};
+  nlohmann::json stages = {{"indexer", {{"implementation", impl_indexer_}, {"work", to_json(w_idx)}}},
+                           {"topk", {{"implementation", impl_topk_}, {"work", to_json(w_topk)}}},
+                           {"attention", {{"implementation", impl_sparse_}, {"work", to_json(w_sparse)}}}};
+  if (c_.benches() && ok) {
+    say(where + ": timing dense");
+    const TimingStats td = measure(c_.timing, dense_once);
+    say(where + ": timing DSA");
+    t_idx.clear(); t_topk.clear(); t_sparse.clear();
+    const TimingStats ts = measure(c_.timing, dsa_once);
+    fetch_all();
+    // Stage samples come from the same runs as the totals; drop the warm-up runs.
+    const auto drop = static_cast<std::ptrdiff_t>(c_.timing.warmup);
+    auto stage = [&](nlohmann::json& j, std::vector<double>& v, const Work& w) {
+      v.erase(v.begin(), v.begin() + std::min<std::ptrdiff_t>(drop, static_cast<std::ptrdiff_t>(v.size())));
+      const TimingStats st = summarize(v);
+      j["timing"] = to_json(st);
+      j["throughput"] = throughput_json(w, st.median);
+    };
+    stage(stages["indexer"], t_idx, w_idx);
+    stage(stages["topk"], t_topk, w_topk);
+    stage(stages["attention"], t_sparse, w_sparse);
+    dense["timing"] = to_json(td);
+    dense["throughput"] = throughput_json(w_dense, td.median);
+    dsa["timing"] = to_json(ts);
+    dsa["throughput"] = throughput_json(w_dsa, ts.median);
+    pt["speedup"] = ts.median > 0 ? td.median / ts.median : 0.0;
+  } else if (c_.benches()) {
+    pt["timing_note"] = "not timed: validation failed";
+  }
+  dsa["stages"] = stages;
+  pt["dense"] = dense;
+  pt["dsa"] = dsa;
+  say(where + ": accuracy");
+  pt["accuracy"] = accuracy(pts, L);
+
+  // Memory: measured peak, and what the caches and workspaces hold.
+  const std::int64_t mla_tok = mla_cache_bytes_per_token(c_.kv_rank, c_.qk_rope, c_.dtype);
+  const std::int64_t idx_tok = indexer_cache_bytes_per_token(c_.index_head_dim, c_.indexer_dtype);
+  const double Bd = static_cast<double>(B), Ld = static_cast<double>(L), nd = static_cast<double>(n);
+  nlohmann::json mem = {
+      {"peak_rss_bytes", peak_rss_bytes()},
+      {"peak_is_per_case", peak_is_per_case()},
+      {"dense", {{"cache_bytes", Bd * Ld * static_cast<double>(mla_tok)}}},
+      {"dsa", {{"cache_bytes", Bd * Ld * static_cast<double>(mla_tok + idx_tok)},
+               {"workspace_bytes", Bd * (nd * Ld * 4.0 + nd * static_cast<double>(c_.topk) * 4.0)}}}};
+  if (prefill_)  // MHA-mode prefill materialises per-head K and V from the latent cache
+    mem["dense"]["workspace_bytes"] = Bd * Ld * c_.heads * (c_.qk_nope + c_.qk_rope + c_.v_head) * static_cast<double>(dtype_bytes(c_.dtype));
+  else
+    mem["dense"]["workspace_bytes"] = 0.0;
+  pt["memory"] = mem;
+  pt["status"] = !ok ? "failed" : c_.validates() ? "passed" : "not_verified";
+  return pt;
+}
+
+// Where DSA starts to win: the speed-up is interpolated linearly in log(context)
+// between the last point below 1 and the first at or above 1.
+nlohmann::json crossover(const std::vector<std::int64_t>& ctx, const std::vector<double>& speedup) {
+  if (speedup.empty()) return {{"context", nullptr}, {"note", "no timed points"}};
+  if (speedup.front() >= 1.0) return {{"context", nullptr}, {"note", "DSA is at least as fast at every measured context"}};
+  for (std::size_t i = 1; i < speedup.size(); ++i)
+    if (speedup[i - 1] < 1.0 && speedup[i] >= 1.0) {
+      const double a = std::log(static_cast<double>(ctx[i - 1])), b = std::log(static_cast<double>(ctx[i]));
+      const double f = (1.0 - speedup[i - 1]) / (speedup[i] - speedup[i - 1]);
+      return {{"context", std::exp(a + f * (b - a))}, {"between", {ctx[i - 1], ctx[i]}},
+              {"note", "interpolated in log(context) between the two measured points"}};
+    }
+  return {{"context", nullptr}, {"note", "DSA is slower at every measured context"}};
+}
+
+nlohmann::json Sweep::run() {
+  say("generating inputs at context " + std::to_string(c_.contexts.back()));
+  for (int b = 0; b < (prefill_ ? 1 : c_.batch); ++b) sources_.push_back(make_source(b));
+  nlohmann::json rec;
+  rec["points"] = nlohmann::json::array();
+  std::vector<std::int64_t> timed_ctx;
+  std::vector<double> speedups;
+  int failed = 0, errors = 0;
+  std::string first_problem;
+  for (std::size_t i = 0; i < c_.contexts.size(); ++i) {
+    const std::int64_t L = c_.contexts[i];
+    nlohmann::json pt;
+    try {
+      pt = run_point(L, i);
+    } catch (const NotSupported&) {
+      throw;  // the whole case cannot run on this backend
+    } catch (const std::bad_alloc&) {
+      pt = {{"context", L}, {"status", "oom"}, {"reason", "out of host memory at this context"}};
+    } catch (const std::exception& e) {
+      pt = {{"context", L}, {"status", "error"}, {"reason", e.what()}};
+    }
+    const std::string st = pt["status"].get<std::string>();
+    if (st == "failed") ++failed;
+    if (st == "error" || st == "oom") ++errors;
+    if (st != "passed" && st != "not_verified" && first_problem.empty())
+      first_problem = "context " + std::to_string(L) + ": " + pt.value("reason", st);
+    if (pt.contains("speedup")) {
+      timed_ctx.push_back(L);
+      speedups.push_back(pt["speedup"].get<double>());
+    }
+    rec["points"].push_back(pt);
+    if (ctx_.partial) {
+      nlohmann::json partial = rec;
+      partial["status"] = "running";
+      ctx_.partial(partial);
+    }
+  }
+  rec["backend"] = backend_;
+  rec["implementation"] = {{"indexer", impl_indexer_}, {"topk", impl_topk_}, {"sparse_attention", impl_sparse_},
+                           {"dense_attention", impl_dense_}};
+  rec["dense_baseline"] = prefill_ ? "causal MHA-mode attention (as V3.1-Terminus prefills)"
+                                   : "MQA-mode attention over the whole cache (as V3.1-Terminus decodes)";
+  rec["cache_bytes_per_token_per_layer"] = {
+      {"dense", mla_cache_bytes_per_token(c_.kv_rank, c_.qk_rope, c_.dtype)},
+      {"dsa", mla_cache_bytes_per_token(c_.kv_rank, c_.qk_rope, c_.dtype) +
+                  indexer_cache_bytes_per_token(c_.index_head_dim, c_.indexer_dtype)}};
+  if (c_.benches()) rec["crossover"] = crossover(timed_ctx, speedups);
+  rec["status"] = errors ? "error" : failed ? "failed" : c_.validates() ? "passed" : "not_verified";
+  if (!first_problem.empty()) rec["reason"] = first_problem;
+  return rec;
+}
+
+void Sweep::dump(std::int64_t L, DumpSink& sink) {
+  sources_.push_back(make_source(0));
+  SequencePoint p = make_point(sources_.front(), L);
+  const std::int64_t n = c_.query_chunk;
+  sink.put("indexer_q", p.idx.q, "input", "indexer queries [n, H_I, D_I] as the kernel sees them (dequantised)");
+  sink.put("indexer_k", p.idx.k, "input", "indexer keys [L, D_I] as the kernel sees them (dequantised)");
+  sink.put("indexer_w", p.idx.w, "input", "indexer head weights [n, H_I], fp32, constants folded in");
+  ref::indexer_scores(p.ish, p.idx.q, p.idx.k, p.idx.w, p.scores);
+  sink.put("indexer_scores", p.scores, "reference_output", "index scores [n, L], -inf where masked");
+  ref::topk(p.scores, p.ends, c_.topk, p.indices);
+  sink.put("topk_indices", p.indices, "reference_output", "selected positions [n, K], increasing, -1 padded");
+  sink.put("q_mqa", p.q_mqa, "input", "absorbed queries [n, H, kv_rank + qk_rope]");
+  sink.put("cache", p.cache, "input", "latent cache [L, kv_rank + qk_rope] = [c_kv | k_rope]");
+  const AttentionShape ssh{n, L, c_.heads, d_mqa_, c_.kv_rank, scale_, L - n};
+  ref::sparse_mqa(ssh, p.q_mqa, p.cache, p.indices, p.dsa_out, p.dsa_lse);
+  sink.put("dsa_out", p.dsa_out, "reference_output", "sparse MQA-mode attention output [n, H, kv_rank]");
+  sink.put("dsa_lse", p.dsa_lse, "reference_output", "its log-sum-exp [n, H]");
+  if (prefill_) {
+    sink.put("q_mha", p.q_mha, "input", "MHA-mode queries [n, H, qk_nope + qk_rope]");
+    sink.put("k_mha", p.k_mha, "input", "MHA-mode keys [L, H, qk_nope + qk_rope] expanded from the cache");
+    sink.put("v_mha", p.v_mha, "input", "MHA-mode values [L, H, v_head] expanded from the cache");
+    sink.put("w_uk", sources_.front().weights.w_uk, "input", "W_UK [H, qk_nope, kv_rank]");
+    sink.put("w_uv", sources_.front().weights.w_uv, "input", "W_UV [H, v_head, kv_rank]");
+    const AttentionShape dsh{n, L, c_.heads, c_.qk_nope + c_.qk_rope, c_.v_head, scale_, L - n};
+    ref::dense_mha(dsh, p.q_mha, p.k_mha, p.v_mha, p.dense_out, p.dense_lse);
+  } else {
+    ref::dense_mqa(ssh, p.q_mqa, p.cache, p.dense_out, p.dense_lse);
+  }
+  sink.put("dense_out", p.dense_out, "reference_output", "dense baseline output of the phase");
+  sink.put("dense_lse", p.dense_lse, "reference_output", "its log-sum-exp [n, H]");
+  sink.note("query_offset", L - n);
+  sink.note("softmax_scale", scale_);
+}
+
+}  // namespace
+
+void dump_sweep_point(const CaseSpec& c, std::uint64_t seed, std::int64_t context, DumpSink& sink) {
+  const RunContext ctx;
+  std::vector<Backend> none;
+  Sweep(c, ctx, seed, none).dump(context, sink);
+}
+
+nlohmann::json run_sweep_case(const CaseSpec& c, const RunContext& ctx, std::uint64_t seed,
+                              const std::vector<Backend>& backends) {
+  return Sweep(c, ctx, seed, backends).run();
+}
+
+}  // namespace dsa::bench
