@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Command-line behaviour a user relies on: help, exit codes, error messages,
+# backend selection, filters, and dump output that NumPy can read.
+# usage: cli_test.sh DSA_BENCH SOURCE_DIR WORK_DIR
+set -u
+bin=$1; src=$2; work=$3
+mkdir -p "$work"; cd "$work" || exit 1
+fails=0
+check() {  # check NAME EXPECTED_EXIT COMMAND... ; output in $out
+  local name=$1 want=$2; shift 2
+  out=$("$@" 2>&1); local rc=$?
+  if [ "$rc" -ne "$want" ]; then echo "FAIL $name: exit $rc, expected $want"; echo "$out" | tail -5; fails=$((fails+1)); return 1; fi
+  echo "ok   $name"
+}
+contains() {  # contains NAME TEXT
+  if ! grep -qF -- "$2" <<<"$out"; then echo "FAIL $1: output lacks '$2'"; echo "$out" | tail -5; fails=$((fails+1)); fi
+}
+
+check help 0 "$bin" --help; contains help "dsa-bench <command>"
+check run-help 0 "$bin" run --help; contains run-help "--backend"
+check list-help 0 "$bin" list --help
+check dump-help 0 "$bin" dump --help; contains dump-help "--case"
+check no-args 2 "$bin"
+check unknown-command 2 "$bin" frobnicate; contains unknown-command 'unknown command "frobnicate"'
+check unknown-option 2 "$bin" run "$src/suites/smoke.json" --fast; contains unknown-option "unknown option --fast"
+check bad-backend 2 "$bin" run "$src/suites/smoke.json" --backend tpu; contains bad-backend "auto, cpu or cuda"
+check bad-seed 2 "$bin" run "$src/suites/smoke.json" --seed -3
+check bad-regex 2 "$bin" run "$src/suites/smoke.json" --filter "("; contains bad-regex "regular expression"
+check no-match 2 "$bin" run "$src/suites/smoke.json" --filter nomatch; contains no-match "no case"
+check missing-suite 2 "$bin" run nonexistent.json; contains missing-suite "nonexistent.json: cannot open"
+
+printf '{"cases": [{"name": "a", "op": "topk", "queries": "x"}]}' > bad.json
+check bad-suite 2 "$bin" run bad.json --out bad-results.json
+contains bad-suite 'bad.json: case "a" (#1): field "queries"'
+[ ! -e bad-results.json ] || { echo "FAIL bad-suite: results written although nothing ran"; fails=$((fails+1)); }
+
+check list 0 "$bin" list "$src/suites/smoke.json"; contains list "dsa_vs_dense.decode.real_shapes"
+check list-corner 0 "$bin" list "$src/suites/corner.json"
+
+# A filtered run: only the matching cases, results parse, exit 0.
+check filter-run 0 "$bin" run "$src/suites/smoke.json" --filter '^topk\.' --out filtered.json --quiet --threads 1
+contains filter-run "3 passed"
+/usr/bin/python3 -c "
+import json,sys; d=json.load(open('filtered.json'))
+names=[c['name'] for c in d['cases']]
+assert names==['topk.gaussian','topk.ties','topk.lowbits'], names
+assert d['suite']['filter']=='^topk\\\\.', d['suite']['filter']
+assert d['provenance']['threads']==1
+" || { echo "FAIL filter-run: results content"; fails=$((fails+1)); }
+
+# --backend cuda on a machine without a GPU: skipped with a reason, not failed.
+if ! nvidia-smi >/dev/null 2>&1; then
+  check cuda-skip 0 "$bin" run "$src/suites/smoke.json" --filter '^topk.gaussian$' --backend cuda --out cuda.json --quiet
+  contains cuda-skip "1 skipped"
+  /usr/bin/python3 -c "
+import json; c=json.load(open('cuda.json'))['cases'][0]
+assert c['status']=='skipped' and 'no CUDA device' in c['reason'], c
+" || { echo "FAIL cuda-skip: record"; fails=$((fails+1)); }
+fi
+
+# A failing case: exit 1, the other cases still run and are recorded.
+cat > tight.json <<'JSON'
+{"cases": [
+  {"name": "too_tight", "op": "dense_attention_mqa", "queries": 1, "context": 64, "heads": 2, "mode": "validate",
+   "tolerance": {"abs": 0, "rel": 0, "cos_diff": 0}},
+  {"name": "fine", "op": "topk", "queries": 2, "context": 100, "topk": 10, "mode": "validate"}
+]}
+JSON
+check failing-case 1 "$bin" run tight.json --out tight-results.json --quiet
+contains failing-case "1 failed"
+contains failing-case "1 passed"
+/usr/bin/python3 -c "
+import json; d=json.load(open('tight-results.json'))
+s={c['name']:c['status'] for c in d['cases']}
+assert s=={'too_tight':'failed','fine':'passed'}, s
+assert 'within_tolerance' in d['cases'][0]['reason'], d['cases'][0]['reason']
+assert d['run_status']=='complete'
+" || { echo "FAIL failing-case: results content"; fails=$((fails+1)); }
+
+# dump: arrays NumPy loads, checked against an independent NumPy computation.
+for case in indexer.fp8 topk.ties sparse_attention.bf16 dense_attention_mha.bf16; do
+  check "dump-$case" 0 "$bin" dump "$src/suites/smoke.json" --case "$case" --out "dump-$case"
+done
+check dump-sweep 0 "$bin" dump "$src/suites/corner.json" --case dsa_vs_dense.decode.short --context 100 --out dump-sweep
+check dump-sweep-prefill 0 "$bin" dump "$src/suites/corner.json" --case dsa_vs_dense.prefill.chunk --context 300 --out dump-prefill
+check dump-bad-case 2 "$bin" dump "$src/suites/smoke.json" --case nope --out x; contains dump-bad-case 'no case named "nope"'
+check dump-bad-context 2 "$bin" dump "$src/suites/corner.json" --case dsa_vs_dense.decode.short --context 7 --out x
+check numpy-crosscheck 0 /usr/bin/python3 "$src/tests/check_dump.py" dump-indexer.fp8 dump-topk.ties \
+  dump-sparse_attention.bf16 dump-dense_attention_mha.bf16 dump-sweep dump-prefill
+echo "$out"
+
+if [ "$fails" -ne 0 ]; then echo "$fails CLI check(s) failed"; exit 1; fi
+echo "all CLI checks passed"

@@ -1,0 +1,222 @@
+// Runner pieces: timing statistics and stopping rules, work accounting, the results
+// file, generators, and per-case status (one bad case never ends a run).
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "bench/inputs.h"
+#include "bench/results.h"
+#include "bench/runner.h"
+#include "bench/suite.h"
+#include "bench/timing.h"
+#include "bench/work.h"
+#include "core/generators.h"
+#include "kernels/cuda_device.h"
+#include "test_util.h"
+
+namespace dsa::bench {
+namespace {
+
+TEST(Timing, SummaryStatistics) {
+  const TimingStats t = summarize({4, 1, 3, 2, 5});
+  EXPECT_EQ(t.min, 1);
+  EXPECT_EQ(t.max, 5);
+  EXPECT_EQ(t.median, 3);
+  EXPECT_EQ(t.q1, 2);
+  EXPECT_EQ(t.q3, 4);
+  EXPECT_EQ(t.iqr, 2);
+  EXPECT_EQ(t.mean, 3);
+  EXPECT_NEAR(t.rel_spread, std::sqrt(2.5) / 3, 1e-12);
+  EXPECT_EQ(t.samples, (std::vector<double>{4, 1, 3, 2, 5}));  // kept in the order taken
+}
+
+TEST(Timing, StopsAtMinSamplesWhenStableAndAtMaxSamplesWhenNoisy) {
+  TimingSettings st;
+  st.warmup = 2;
+  st.min_samples = 4;
+  st.max_samples = 9;
+  st.max_seconds = 1e9;
+  st.target_rel_spread = 0.01;
+  int calls = 0;
+  const TimingStats stable = measure(st, [&] { ++calls; return 1.0; });
+  EXPECT_EQ(stable.samples.size(), 4u);
+  EXPECT_TRUE(stable.converged);
+  EXPECT_EQ(calls, 6);  // warm-up runs are not samples
+  int n = 0;
+  const TimingStats noisy = measure(st, [&] { return (n++ % 2) ? 1.0 : 2.0; });
+  EXPECT_EQ(noisy.samples.size(), 9u);
+  EXPECT_FALSE(noisy.converged);
+}
+
+TEST(Work, IndexerCountsOnlyCausalPairs) {
+  // T=2 queries at positions 8, 9 over 10 keys: 9 + 10 = 19 pairs.
+  const Work w = indexer_work(IndexerShape{2, 10, 2, 4, 8, true}, DType::f32);
+  EXPECT_EQ(w.pairs, 19);
+  EXPECT_DOUBLE_EQ(w.flop, 2.0 * 2 * 4 * 19);
+  // q 2*2*4*4 + k 10*4*4 + w 2*2*4 + scores 19*4
+  EXPECT_DOUBLE_EQ(w.bytes, 64 + 160 + 16 + 76);
+  // fp8: 1 byte per value plus one fp32 scale per head vector / per key.
+  const Work w8 = indexer_work(IndexerShape{2, 10, 2, 4, 8, true}, DType::fp8_e4m3);
+  EXPECT_DOUBLE_EQ(w8.bytes, 2 * 2 * (4 + 4) + 10 * (4 + 4) + 16 + 76);
+}
+
+TEST(Work, SparseCountsValidIndicesAndUniqueCacheEntries) {
+  HostTensor<std::int32_t> idx({2, 4});
+  const std::int32_t a[] = {0, 3, -1, 99}, b[] = {3, 5, 7, -1};  // 99 >= S is invalid
+  for (int j = 0; j < 4; ++j) { idx(0, j) = a[j]; idx(1, j) = b[j]; }
+  const AttentionShape sh{2, 10, 4, 576, 512, 0.1, 0};
+  const Work w = sparse_attention_work(sh, idx, DType::bf16);
+  EXPECT_EQ(w.pairs, 5);
+  EXPECT_DOUBLE_EQ(w.flop, 2.0 * 4 * (576 + 512) * 5);
+  // q + valid indices + 4 unique cache rows (0,3,5,7) + out + lse
+  EXPECT_DOUBLE_EQ(w.bytes, 2 * 4 * 576 * 2 + 5 * 4 + 4 * 576 * 2 + 2 * 4 * 512 * 2 + 2 * 4 * 4);
+}
+
+TEST(Work, DenseAndTheSpecsPerPairFigures) {
+  // dsa-spec.md section 6: 81,920 FLOP per pair in MHA mode, 278,528 in MQA mode.
+  const Work mha = dense_mha_work(AttentionShape{1, 1, 128, 192, 128, 0.1, 0}, DType::bf16);
+  const Work mqa = dense_mqa_work(AttentionShape{1, 1, 128, 576, 512, 0.1, 0}, DType::bf16);
+  EXPECT_DOUBLE_EQ(mha.flop, 81920);
+  EXPECT_DOUBLE_EQ(mqa.flop, 278528);
+  EXPECT_DOUBLE_EQ(indexer_work(IndexerShape{1, 1, 64, 128, 0, true}, DType::fp8_e4m3).flop, 16384);
+  // Causal prefill of 4 queries from position 0: 1+2+3+4 pairs.
+  EXPECT_EQ(dense_mha_work(AttentionShape{4, 4, 1, 8, 8, 0.1, 0}, DType::f32).pairs, 10);
+}
+
+TEST(Work, CacheBytesPerToken) {
+  EXPECT_EQ(mla_cache_bytes_per_token(512, 64, DType::bf16), 1152);
+  EXPECT_EQ(mla_cache_bytes_per_token(512, 64, DType::fp8_e4m3), 656);
+  EXPECT_EQ(indexer_cache_bytes_per_token(128, DType::fp8_e4m3), 132);
+}
+
+TEST(ResultsFileTest, EveryWriteIsACompleteDocument) {
+  const std::string path = ::testing::TempDir() + "/dsa-results-test.json";
+  ResultsFile f(path, {{"tool", "dsa-bench"}}, {{"name", "t"}});
+  auto read = [&] {
+    std::ifstream in(path);
+    return nlohmann::json::parse(in);
+  };
+  EXPECT_EQ(read()["run_status"], "running");
+  EXPECT_EQ(read()["schema_version"], 1);
+  f.put_case({{"name", "a"}, {"status", "running"}});
+  f.put_case({{"name", "a"}, {"status", "passed"}});  // replaced, not appended
+  f.put_case({{"name", "b"}, {"status", "failed"}});
+  const auto doc = read();
+  ASSERT_EQ(doc["cases"].size(), 2u);
+  EXPECT_EQ(doc["cases"][0]["status"], "passed");
+  f.finish("complete", {{"counts", {{"passed", 1}}}});
+  EXPECT_EQ(read()["run_status"], "complete");
+  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+}
+
+TEST(ResultsFileTest, BadPathFailsBeforeAnyCaseRuns) {
+  EXPECT_THROW(ResultsFile("/nonexistent-dir/x/results.json", {}, {}), std::runtime_error);
+}
+
+TEST(Generators, SameSeedSameInputsForAnyThreadCount) {
+  const Suite s = parse_suite(R"({"cases": [{"name": "a", "op": "dense_attention_mqa", "heads": 4, "context": 3000}]})", "t");
+  AttentionData a, b;
+  test::with_threads(1, [&] { a = make_attention_data(s.cases[0], 42); });
+  test::with_threads(4, [&] { b = make_attention_data(s.cases[0], 42); });
+  EXPECT_TRUE(std::equal(a.kv.span().begin(), a.kv.span().end(), b.kv.span().begin()));
+  EXPECT_TRUE(std::equal(a.q.span().begin(), a.q.span().end(), b.q.span().begin()));
+  const AttentionData c = make_attention_data(s.cases[0], 43);
+  EXPECT_FALSE(std::equal(a.kv.span().begin(), a.kv.span().end(), c.kv.span().begin()));
+}
+
+// Planted parts only (no noise), logit = 0.5 * q.k, every later query seeks every needle.
+double planted_logit(const PatternSpec& spec, std::int64_t S, std::int64_t key) {
+  const AttentionPattern pat(spec, S, 9);
+  const PatternSpace space(pat, 64, 0.5, 77);
+  HostTensor<float> keys({S, 64}), q({1, 64});
+  space.plant_keys(keys.data(), S, 64, 0);
+  space.plant_query(q.data(), 0, S - 1, 1.0);
+  double d = 0;
+  for (int i = 0; i < 64; ++i) d += static_cast<double>(q(0, i)) * keys(key, i);
+  return 0.5 * d;
+}
+
+TEST(Generators, SinkAndNeedlesGetExactlyTheirLogitsAndNothingElse) {
+  PatternSpec spec;
+  spec.local_logit = 0;
+  spec.needle_query_fraction = 1.0;
+  const std::int64_t S = 4000;
+  const AttentionPattern pat(spec, S, 9);
+  ASSERT_EQ(pat.needle_positions().size(), 8u);
+  // Orthonormal directions: no planted part leaks into another key's logit.
+  EXPECT_NEAR(planted_logit(spec, S, 0), spec.sink_logit, 1e-4);
+  for (std::int64_t p : pat.needle_positions()) EXPECT_NEAR(planted_logit(spec, S, p), spec.needle_logit, 1e-4) << p;
+  EXPECT_NEAR(planted_logit(spec, S, 1234 == pat.needle_positions()[0] ? 1235 : 1234), 0.0, 1e-4);
+}
+
+TEST(Generators, LocalBoostPeaksAtDistanceZeroAndFadesWithDistance) {
+  PatternSpec spec;
+  spec.sink_logit = 0;
+  spec.needles = 0;
+  const std::int64_t S = 4000;
+  EXPECT_NEAR(planted_logit(spec, S, S - 1), spec.local_logit, 1e-4);
+  double near = 0, far = 0;
+  for (std::int64_t d = 1; d <= 16; ++d) near += planted_logit(spec, S, S - 1 - d) / 16;
+  for (std::int64_t s = 1000; s < 1200; ++s) far += std::fabs(planted_logit(spec, S, s)) / 200;
+  EXPECT_GT(near, 0.8 * spec.local_logit);  // well inside the 128-token window
+  EXPECT_LT(far, 0.25 * spec.local_logit);  // far away: the cosines no longer agree
+}
+
+TEST(Generators, NeedleCountIsLimitedByThePositionalDims) {
+  PatternSpec spec;
+  spec.needles = 40;
+  const AttentionPattern pat(spec, 10000, 1);
+  EXPECT_THROW(PatternSpace(pat, 64, 1.0, 2), std::invalid_argument);  // at most 31 in 64 dims
+  EXPECT_EQ(max_needles(64), 31);
+}
+
+TEST(RunCase, AThrowingCaseBecomesAnErrorStatus) {
+  Suite s = parse_suite(R"({"cases": [{"name": "bad", "op": "indexer", "queries": 2, "context": 8, "index_heads": 2}]})", "t");
+  CaseSpec c = s.cases[0];
+  c.index_head_dim = 6;  // impossible for the structured generator; the validator would refuse it
+  RunContext ctx;
+  ctx.backend = BackendRequest::cpu;
+  const nlohmann::json rec = run_case(c, ctx);
+  EXPECT_EQ(rec["status"], "error");
+  EXPECT_NE(rec["reason"].get<std::string>().find("rope_dim"), std::string::npos) << rec["reason"];
+  EXPECT_EQ(rec["name"], "bad");
+  EXPECT_TRUE(rec.contains("duration_s"));
+}
+
+TEST(RunCase, CudaWithoutADeviceIsSkippedNotFailed) {
+  const Suite s = parse_suite(R"({"cases": [{"name": "t", "op": "topk", "queries": 2, "context": 64, "topk": 8}]})", "t");
+  RunContext ctx;
+  ctx.backend = BackendRequest::cuda;
+  const nlohmann::json rec = run_case(s.cases[0], ctx);
+  if (cuda_device_count() == 0) {
+    EXPECT_EQ(rec["status"], "skipped");
+    EXPECT_NE(rec["reason"].get<std::string>().find("no CUDA device"), std::string::npos);
+  } else {
+    // With a device but no CUDA top-k variant yet, the case says so.
+    EXPECT_EQ(rec["status"], "not_supported");
+  }
+}
+
+TEST(RunCase, ValidatesThenTimesAndRecordsWork) {
+  const Suite s = parse_suite(R"({"cases": [{"name": "m", "op": "dense_attention_mha", "queries": 4, "context": 64,
+     "heads": 2, "timing": {"min_samples": 2, "max_seconds": 0.2}}]})", "t");
+  RunContext ctx;
+  ctx.backend = BackendRequest::cpu;
+  const nlohmann::json rec = run_case(s.cases[0], ctx);
+  ASSERT_EQ(rec["status"], "passed") << rec.dump(1);
+  EXPECT_EQ(rec["implementation"], "cpu.dense_mha.online");
+  EXPECT_GE(rec["timing"]["samples_s"].size(), 2u);
+  EXPECT_EQ(rec["work"]["pairs"], 61 + 62 + 63 + 64);
+  EXPECT_TRUE(rec["accuracy"]["checks"].size() >= 4);
+}
+
+TEST(RunCase, SeedDependsOnRunSeedAndNameOnly) {
+  EXPECT_EQ(case_seed(1, "a"), case_seed(1, "a"));
+  EXPECT_NE(case_seed(1, "a"), case_seed(2, "a"));
+  EXPECT_NE(case_seed(1, "a"), case_seed(1, "b"));
+}
+
+}  // namespace
+}  // namespace dsa::bench

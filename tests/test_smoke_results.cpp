@@ -1,0 +1,186 @@
+// End to end: the results file of a real run of suites/smoke.json (written by the
+// ctest fixture "smoke_run"), checked field by field.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+namespace {
+
+using nlohmann::json;
+
+const json& results() {
+  static const json doc = [] {
+    const char* path = std::getenv("DSA_SMOKE_RESULTS");
+    if (!path) throw std::runtime_error("DSA_SMOKE_RESULTS is not set (run through ctest)");
+    std::ifstream in(path);
+    if (!in) throw std::runtime_error(std::string("cannot open ") + path);
+    return json::parse(in);
+  }();
+  return doc;
+}
+
+const json& find_case(const std::string& name) {
+  for (const auto& c : results()["cases"])
+    if (c["name"] == name) return c;
+  throw std::runtime_error("no case " + name);
+}
+
+void expect_timing(const json& t, const json& settings, const std::string& where) {
+  ASSERT_TRUE(t.is_object()) << where;
+  const auto& s = t["samples_s"];
+  ASSERT_GE(s.size(), settings["min_samples"].get<std::size_t>()) << where;
+  ASSERT_LE(s.size(), settings["max_samples"].get<std::size_t>()) << where;
+  EXPECT_EQ(t["count"], s.size()) << where;
+  double lo = 1e300, hi = 0;
+  for (const auto& x : s) {
+    EXPECT_GT(x.get<double>(), 0) << where;
+    lo = std::min(lo, x.get<double>());
+    hi = std::max(hi, x.get<double>());
+  }
+  EXPECT_DOUBLE_EQ(t["min_s"].get<double>(), lo) << where;
+  EXPECT_DOUBLE_EQ(t["max_s"].get<double>(), hi) << where;
+  EXPECT_LE(t["min_s"].get<double>(), t["median_s"].get<double>()) << where;
+  EXPECT_LE(t["median_s"].get<double>(), t["max_s"].get<double>()) << where;
+  EXPECT_GE(t["iqr_s"].get<double>(), 0) << where;
+}
+
+TEST(SmokeResults, HeaderAndProvenance) {
+  const json& d = results();
+  EXPECT_EQ(d["schema"], "dsa-bench-results");
+  EXPECT_EQ(d["schema_version"], 1);
+  EXPECT_EQ(d["run_status"], "complete");
+  const json& p = d["provenance"];
+  for (const char* k : {"tool_version", "git_commit", "timestamp_utc", "host", "cpu_model", "compiler", "build_type",
+                        "command_line"})
+    EXPECT_FALSE(p[k].get<std::string>().empty()) << k;
+  EXPECT_GE(p["threads"].get<int>(), 1);
+  EXPECT_TRUE(p["seed"].is_number_unsigned());
+  EXPECT_TRUE(p["cuda_devices"].is_array());
+  EXPECT_EQ(d["suite"]["name"], "smoke");
+  EXPECT_EQ(d["suite"]["cases_selected"], d["cases"].size());
+  EXPECT_TRUE(d["summary"]["all_ok"].get<bool>());
+}
+
+TEST(SmokeResults, EveryOpCaseValidatedTimedAndAccounted) {
+  int ops = 0;
+  for (const auto& c : results()["cases"]) {
+    if (c["op"] == "dsa_vs_dense") continue;
+    ++ops;
+    const std::string n = c["name"];
+    EXPECT_EQ(c["status"], "passed") << n << ": " << c.value("reason", "");
+    EXPECT_EQ(c["backend"], "cpu") << n;
+    EXPECT_FALSE(c["implementation"].get<std::string>().empty()) << n;
+    EXPECT_TRUE(c["seed"].is_number_unsigned()) << n;
+    expect_timing(c["timing"], c["params"]["timing"], n);
+    EXPECT_GT(c["work"]["bytes"].get<double>(), 0) << n;
+    EXPECT_GT(c["work"]["pairs"].get<std::int64_t>(), 0) << n;
+    if (c["op"] != "topk") {
+      EXPECT_GT(c["work"]["flop"].get<double>(), 0) << n;
+      const double gflops = c["work"]["flop"].get<double>() / c["timing"]["median_s"].get<double>() * 1e-9;
+      EXPECT_NEAR(c["throughput"]["gflops"].get<double>(), gflops, 1e-9 * gflops) << n;
+    }
+    EXPECT_GT(c["memory"]["peak_rss_bytes"].get<double>(), 0) << n;
+    EXPECT_GT(c["memory"]["input_bytes"].get<double>(), 0) << n;
+    const auto& checks = c["accuracy"]["checks"];
+    ASSERT_FALSE(checks.empty()) << n;
+    EXPECT_TRUE(checks[0]["name"].get<std::string>().find("structure") != std::string::npos ||
+                checks[0]["name"].get<std::string>().find("identical") != std::string::npos)
+        << n << ": structure is checked first";
+    for (const auto& ch : checks) EXPECT_TRUE(ch["pass"].get<bool>()) << n << " " << ch.dump();
+  }
+  EXPECT_EQ(ops, 9);
+}
+
+TEST(SmokeResults, IndexerRecordsTheFp8PrecisionCost) {
+  const json& c = find_case("indexer.fp8");
+  const double cd = c["accuracy"]["metrics"]["quantisation"]["cos_diff"];
+  EXPECT_GT(cd, 0);      // FP8 is not free...
+  EXPECT_LT(cd, 1e-3);   // ...but within DeepGEMM's bound
+}
+
+void check_sweep(const json& c, const std::vector<std::int64_t>& contexts, bool decode) {
+  const std::string n = c["name"];
+  ASSERT_EQ(c["status"], "passed") << n << ": " << c.value("reason", "");
+  const auto& pts = c["points"];
+  ASSERT_EQ(pts.size(), contexts.size()) << n;
+  const auto& settings = c["params"]["timing"];
+  const std::int64_t topk = c["params"]["topk"], chunk = c["params"]["query_chunk"];
+  std::vector<double> speedups;
+  for (std::size_t i = 0; i < pts.size(); ++i) {
+    const json& p = pts[i];
+    const std::int64_t L = p["context"];
+    const std::string w = n + " @" + std::to_string(L);
+    EXPECT_EQ(L, contexts[i]) << w;
+    EXPECT_EQ(p["status"], "passed") << w;
+    expect_timing(p["dense"]["timing"], settings, w + " dense");
+    expect_timing(p["dsa"]["timing"], settings, w + " dsa");
+    for (const char* s : {"indexer", "topk", "attention"}) expect_timing(p["dsa"]["stages"][s]["timing"], settings, w + " " + s);
+    const double dense = p["dense"]["timing"]["median_s"], dsa = p["dsa"]["timing"]["median_s"];
+    EXPECT_DOUBLE_EQ(p["speedup"].get<double>(), dense / dsa) << w;
+    speedups.push_back(p["speedup"]);
+    // Work: dense attends every causal pair, DSA at most top-k per query.
+    std::int64_t dense_pairs = 0, dsa_pairs = 0;
+    for (std::int64_t t = L - chunk; t < L; ++t) {
+      dense_pairs += t + 1;
+      dsa_pairs += std::min(topk, t + 1);
+    }
+    EXPECT_EQ(p["dense"]["work"]["pairs"], dense_pairs) << w;
+    EXPECT_EQ(p["dsa"]["work"]["pairs"], dsa_pairs) << w;
+    EXPECT_EQ(p["dsa"]["stages"]["indexer"]["work"]["pairs"], dense_pairs) << w;
+    // Memory: the latent cache (1152 B/token in bf16) and, for DSA, the indexer's 132 more.
+    EXPECT_DOUBLE_EQ(p["memory"]["dense"]["cache_bytes"].get<double>(), 1152.0 * L) << w;
+    EXPECT_DOUBLE_EQ(p["memory"]["dsa"]["cache_bytes"].get<double>(), 1284.0 * L) << w;
+    EXPECT_GT(p["memory"]["peak_rss_bytes"].get<double>(), 0) << w;
+    // Accuracy: every field filled; with top-k covering the context DSA loses nothing.
+    const json& a = p["accuracy"];
+    for (const char* k : {"rel_l2", "cos_diff", "max_abs"}) EXPECT_TRUE(a[k].is_number()) << w << " " << k;
+    const double mass = a["attention_mass_recall"]["mean"], overlap = a["topk_overlap"]["mean"];
+    EXPECT_GT(mass, 0.0) << w;
+    EXPECT_LE(mass, 1.0 + 1e-9) << w;
+    EXPECT_GE(overlap, 0.0) << w;
+    EXPECT_LE(overlap, 1.0) << w;
+    EXPECT_GT(a["sampled_rows"].get<std::int64_t>(), 0) << w;
+    if (L <= topk) {
+      EXPECT_NEAR(mass, 1.0, 1e-9) << w;
+      EXPECT_DOUBLE_EQ(overlap, 1.0) << w;
+      EXPECT_LT(a["rel_l2"].get<double>(), decode ? 1e-6 : 1e-2) << w << ": only rounding differs";
+    } else {
+      EXPECT_LT(mass, 1.0) << w << ": a real selection drops some mass";
+      EXPECT_GT(a["rel_l2"].get<double>(), 0.0) << w;
+    }
+    for (const auto& ch : p["validation"]["checks"]) EXPECT_TRUE(ch["pass"].get<bool>()) << w << " " << ch.dump();
+  }
+  // The crossover must agree with the speed-ups it was derived from.
+  const json& x = c["crossover"];
+  std::size_t first_win = speedups.size();
+  for (std::size_t i = 1; i < speedups.size(); ++i)
+    if (speedups[i - 1] < 1.0 && speedups[i] >= 1.0) { first_win = i; break; }
+  if (first_win < speedups.size()) {
+    const double at = x["context"];
+    EXPECT_GT(at, static_cast<double>(contexts[first_win - 1])) << n;
+    EXPECT_LE(at, static_cast<double>(contexts[first_win])) << n;
+  } else {
+    EXPECT_TRUE(x["context"].is_null()) << n;
+    EXPECT_FALSE(x["note"].get<std::string>().empty()) << n;
+  }
+  EXPECT_EQ(c["cache_bytes_per_token_per_layer"]["dense"], 1152);
+  EXPECT_EQ(c["cache_bytes_per_token_per_layer"]["dsa"], 1284);
+}
+
+TEST(SmokeResults, DecodeSweepAtRealShapes) {
+  const json& c = find_case("dsa_vs_dense.decode.real_shapes");
+  EXPECT_EQ(c["params"]["heads"], 128);
+  EXPECT_EQ(c["params"]["index_heads"], 64);
+  EXPECT_EQ(c["params"]["topk"], 2048);
+  check_sweep(c, {1024, 2048, 4096, 8192, 16384}, true);
+}
+
+TEST(SmokeResults, PrefillSweepWithScaledDownHeads) {
+  check_sweep(find_case("dsa_vs_dense.prefill.small_heads"), {512, 1024, 2048, 4096, 8192}, false);
+}
+
+}  // namespace

@@ -1,0 +1,157 @@
+// Suite files: every kind of bad input is rejected before anything runs, with a
+// message naming the file, the case and the field.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "bench/suite.h"
+
+namespace dsa::bench {
+namespace {
+
+// The message of the SuiteError thrown for `text`, or "" when it parses.
+std::string error_of(const std::string& text) {
+  try {
+    parse_suite(text, "suites/test.json");
+  } catch (const SuiteError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+std::string one_case(const std::string& fields) {
+  return R"({"cases": [{"name": "c1", )" + fields + "}]}";
+}
+
+void expect_error(const std::string& text, std::initializer_list<const char*> parts) {
+  const std::string msg = error_of(text);
+  ASSERT_FALSE(msg.empty()) << "accepted: " << text;
+  EXPECT_NE(msg.find("suites/test.json"), std::string::npos) << msg;
+  for (const char* p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
+}
+
+TEST(SuiteValidation, AcceptsAMinimalCaseAndFillsDefaults) {
+  const Suite s = parse_suite(one_case(R"("op": "indexer")"), "x.json");
+  ASSERT_EQ(s.cases.size(), 1u);
+  const CaseSpec& c = s.cases[0];
+  EXPECT_EQ(c.index_heads, 64);
+  EXPECT_EQ(c.index_head_dim, 128);
+  EXPECT_EQ(c.dtype, DType::fp8_e4m3);
+  EXPECT_EQ(c.resolved_query_offset(), c.context - c.queries);
+  EXPECT_EQ(s.name, "x");
+  EXPECT_NEAR(c.resolved_scale(), 0.13524, 5e-5);
+}
+
+TEST(SuiteValidation, DefaultsApplyAndCasesOverrideThem) {
+  const Suite s = parse_suite(R"({"defaults": {"timing": {"min_samples": 5, "max_seconds": 3}, "topk": 100},
+    "cases": [{"name": "a", "op": "topk"}, {"name": "b", "op": "topk", "topk": 7, "timing": {"max_seconds": 1}},
+              {"name": "c", "op": "indexer"}]})", "x.json");
+  EXPECT_EQ(s.cases[0].topk, 100);
+  EXPECT_EQ(s.cases[1].topk, 7);
+  EXPECT_EQ(s.cases[1].timing.min_samples, 5);  // merged key by key
+  EXPECT_EQ(s.cases[1].timing.max_seconds, 1.0);
+  EXPECT_EQ(s.cases[2].timing.min_samples, 5);  // "topk" does not apply to an indexer: ignored there
+}
+
+TEST(SuiteValidation, NotJson) { expect_error("{\"cases\": [", {"not valid JSON"}); }
+TEST(SuiteValidation, WrongTopLevel) { expect_error("42", {"expected a list of cases"}); }
+TEST(SuiteValidation, UnknownTopLevelKey) { expect_error(R"({"cases": [], "casse": 1})", {"unknown field \"casse\""}); }
+TEST(SuiteValidation, NoCases) { expect_error(R"({"cases": []})", {"no cases"}); }
+TEST(SuiteValidation, CaseNotAnObject) { expect_error(R"({"cases": [3]})", {"case #1", "expected an object"}); }
+TEST(SuiteValidation, MissingName) { expect_error(R"({"cases": [{"op": "topk"}]})", {"case #1", "\"name\"", "missing"}); }
+TEST(SuiteValidation, BadNameCharacters) { expect_error(one_case(R"("name": "a b", "op": "topk")"), {"\"name\"", "letters"}); }
+TEST(SuiteValidation, DuplicateName) {
+  expect_error(R"({"cases": [{"name": "x", "op": "topk"}, {"name": "x", "op": "topk"}]})", {"case \"x\" (#2)", "unique"});
+}
+TEST(SuiteValidation, MissingOp) { expect_error(one_case(R"("mode": "both")"), {"case \"c1\"", "\"op\"", "missing"}); }
+TEST(SuiteValidation, UnknownOp) { expect_error(one_case(R"("op": "flash")"), {"\"op\"", "one of", "\"flash\""}); }
+TEST(SuiteValidation, UnknownField) {
+  expect_error(one_case(R"("op": "topk", "tokp": 5)"), {"case \"c1\"", "unknown field \"tokp\"", "op topk"});
+}
+TEST(SuiteValidation, FieldOfAnotherOp) {
+  expect_error(one_case(R"("op": "topk", "heads": 5)"), {"unknown field \"heads\""});
+}
+TEST(SuiteValidation, WrongType) {
+  expect_error(one_case(R"("op": "topk", "queries": "many")"), {"\"queries\"", "expected an integer", "the string \"many\""});
+}
+TEST(SuiteValidation, FloatForInteger) {
+  expect_error(one_case(R"("op": "topk", "queries": 2.5)"), {"\"queries\"", "integer"});
+}
+TEST(SuiteValidation, OutOfRange) {
+  expect_error(one_case(R"("op": "sparse_attention", "heads": 0)"), {"\"heads\"", "[1, 4096]", "0"});
+}
+TEST(SuiteValidation, BadEnum) { expect_error(one_case(R"("op": "topk", "mode": "fast")"), {"\"mode\"", "validate"}); }
+TEST(SuiteValidation, DtypeNotAllowedForOp) {
+  expect_error(one_case(R"("op": "dense_attention_mqa", "dtype": "fp8")"), {"\"dtype\"", "bf16"});
+}
+TEST(SuiteValidation, GeneratorNotAllowedForOp) {
+  expect_error(one_case(R"("op": "indexer", "generator": "lowbits")"), {"\"generator\""});
+}
+TEST(SuiteValidation, SweepNeedsPhase) {
+  expect_error(one_case(R"("op": "dsa_vs_dense", "contexts": [1024])"), {"\"phase\"", "prefill"});
+}
+TEST(SuiteValidation, SweepContextsMustIncrease) {
+  expect_error(one_case(R"("op": "dsa_vs_dense", "phase": "decode", "contexts": [4096, 1024])"),
+               {"\"contexts\"", "strictly increasing", "1024"});
+}
+TEST(SuiteValidation, SweepContextsNotEmpty) {
+  expect_error(one_case(R"("op": "dsa_vs_dense", "phase": "decode", "contexts": [])"), {"\"contexts\"", "non-empty"});
+}
+TEST(SuiteValidation, ChunkLargerThanContext) {
+  expect_error(one_case(R"("op": "dsa_vs_dense", "phase": "prefill", "contexts": [64, 128], "query_chunk": 100)"),
+               {"\"query_chunk\"", "smallest context (64)"});
+}
+TEST(SuiteValidation, PrefillBatch) {
+  expect_error(one_case(R"("op": "dsa_vs_dense", "phase": "prefill", "contexts": [64], "query_chunk": 8, "batch": 4)"),
+               {"\"batch\""});
+}
+TEST(SuiteValidation, QueryOffsetPastContext) {
+  expect_error(one_case(R"("op": "indexer", "queries": 10, "context": 100, "query_offset": 95)"),
+               {"\"query_offset\"", "at most context - queries (90)"});
+}
+TEST(SuiteValidation, MoreQueriesThanContext) {
+  expect_error(one_case(R"("op": "topk", "queries": 10, "context": 5)"), {"\"queries\"", "at most context (5)"});
+}
+TEST(SuiteValidation, MqaValueWiderThanKey) {
+  expect_error(one_case(R"("op": "dense_attention_mqa", "d_qk": 64, "d_v": 128)"), {"\"d_v\"", "MQA"});
+}
+TEST(SuiteValidation, TimingOrder) {
+  expect_error(one_case(R"("op": "topk", "timing": {"min_samples": 10, "max_samples": 5})"),
+               {"timing", "\"max_samples\"", ">= min_samples"});
+}
+TEST(SuiteValidation, TimingUnknownKey) {
+  expect_error(one_case(R"("op": "topk", "timing": {"samples": 10})"), {"timing", "unknown field \"samples\""});
+}
+TEST(SuiteValidation, NegativeTolerance) {
+  expect_error(one_case(R"("op": "topk", "tolerance": {"abs": -1})"), {"tolerance", "\"abs\""});
+}
+TEST(SuiteValidation, TimingNotAnObject) {
+  expect_error(one_case(R"("op": "topk", "timing": 3)"), {"\"timing\"", "an object"});
+}
+TEST(SuiteValidation, PatternUnknownKey) {
+  expect_error(one_case(R"("op": "indexer", "pattern": {"sinks": 2})"), {"pattern", "unknown field \"sinks\""});
+}
+TEST(SuiteValidation, TooManyNeedlesForTheRopeDims) {
+  expect_error(one_case(R"("op": "dense_attention_mqa", "qk_rope": 16, "pattern": {"needles": 9})"),
+               {"\"pattern.needles\"", "at most 7", "qk_rope"});
+}
+TEST(SuiteValidation, RopeDimsNotMultipleOfFour) {
+  expect_error(one_case(R"("op": "indexer", "index_head_dim": 12)"), {"\"index_head_dim\"", "multiple of 4"});
+}
+TEST(SuiteValidation, HadamardNeedsPowerOfTwo) {
+  expect_error(one_case(R"("op": "indexer", "index_head_dim": 96, "hadamard": true)"), {"\"index_head_dim\"", "power of two"});
+}
+TEST(SuiteValidation, DefaultsWithUnknownKey) {
+  expect_error(R"({"defaults": {"warmups": 1}, "cases": [{"name": "a", "op": "topk"}]})", {"defaults", "\"warmups\""});
+}
+TEST(SuiteValidation, MissingFile) {
+  try {
+    load_suite("/nonexistent/suite.json");
+    FAIL() << "no error";
+  } catch (const SuiteError& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/suite.json: cannot open"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace dsa::bench
