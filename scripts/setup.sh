@@ -12,7 +12,7 @@ packages=(
   libgtest-dev libgmock-dev googletest   # GoogleTest (found with find_package(GTest))
   libbenchmark-dev                       # Google Benchmark
   nlohmann-json3-dev                     # nlohmann/json
-  python3 python3-numpy python3-matplotlib python3-scipy  # reports (later issues)
+  python3 python3-numpy python3-matplotlib python3-scipy python3-jsonschema  # tests and reports
 )
 
 missing=()
