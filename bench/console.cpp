@@ -112,24 +112,28 @@ std::string summary_table(const nlohmann::json& doc) {
   char line[512];
   const auto& cases = doc["cases"];
   out << "\n== dsa-bench summary: suite " << doc["suite"].value("name", "?") << " ==\n";
-  std::snprintf(line, sizeof line, "%-34s %-20s %-13s %-5s %-10s %-10s %s\n", "case", "op", "status", "on", "median",
-                "GFLOP/s", "note");
+  std::snprintf(line, sizeof line, "%-34s %-20s %-13s %-5s %-10s %-14s %s\n", "case", "op", "status", "on", "median",
+                "rate", "note");
   out << line;
   std::map<std::string, int> counts;
   for (const auto& r : cases) {
     const std::string st = r.value("status", "?");
     ++counts[st];
-    std::string gflops = "-";
-    if (r.contains("throughput") && !r["throughput"].is_null()) gflops = fmt("%.2f", r["throughput"]["gflops"].get<double>());
+    // FLOP rate where the op does floating-point work, byte rate otherwise (top-k).
+    std::string rate = "-";
+    if (r.contains("throughput") && !r["throughput"].is_null()) {
+      const double gf = r["throughput"]["gflops"].get<double>();
+      rate = gf > 0 ? fmt("%.2f GFLOP/s", gf) : fmt("%.2f GB/s", r["throughput"]["gbps"].get<double>());
+    }
     std::string note = r.value("reason", "");
     if (note.empty() && r.contains("crossover")) {
       const auto& x = r["crossover"];
       note = x["context"].is_null() ? x.value("note", "") : "crossover near " + fmt("%.0f", x["context"].get<double>());
     }
     if (note.size() > 70) note = note.substr(0, 67) + "...";
-    std::snprintf(line, sizeof line, "%-34s %-20s %-13s %-5s %-10s %-10s %s\n", r.value("name", "?").c_str(),
+    std::snprintf(line, sizeof line, "%-34s %-20s %-13s %-5s %-10s %-14s %s\n", r.value("name", "?").c_str(),
                   r.value("op", "?").c_str(), st.c_str(), r.value("backend", "-").c_str(),
-                  r["op"] == "dsa_vs_dense" ? "(sweep)" : median_of(r).c_str(), gflops.c_str(), note.c_str());
+                  r["op"] == "dsa_vs_dense" ? "(sweep)" : median_of(r).c_str(), rate.c_str(), note.c_str());
     out << line;
   }
   for (const auto& r : cases) {
