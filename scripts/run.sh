@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The README's main command: install what is missing, build, run a suite on the GPU
+# when one is present (else on the CPU), and print the summary report.
+#   scripts/run.sh                      the default suite (suites/smoke.json)
+#   scripts/run.sh SUITE.json [OPTIONS] another suite; OPTIONS go to `dsa-bench run`
+# Results: results/<suite>.json (the full record) and results/<suite>-summary.txt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+suite=suites/smoke.json
+if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then suite=$1; shift; fi
+name=$(basename "$suite" .json)
+
+bash scripts/setup.sh >/dev/null
+if [ ! -x build/bin/dsa-bench ] || [ -n "$(find bench core kernels reference CMakeLists.txt -newer build/bin/dsa-bench -print -quit)" ]; then
+  echo "== building dsa-bench (release) =="
+  cmake --preset release >/dev/null
+  cmake --build --preset release -j "$(nproc)" --target dsa-bench
+fi
+mkdir -p results
+set +e
+./build/bin/dsa-bench run "$suite" --out "results/$name.json" --backend auto "$@" | tee "results/$name-summary.txt"
+status=${PIPESTATUS[0]}
+set -e
+echo "report: results/$name-summary.txt (summary), results/$name.json (every sample, work count and check)"
+exit "$status"

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The README's test command (and what CI runs): install what is missing, build the
+# release preset with tests, run every test. On a machine without a GPU the GPU
+# tests (ctest label "gpu", from later issues) skip with a reason.
+#   scripts/test.sh            release build + all tests, then the unit tests again under
+#                              AddressSanitizer/UndefinedBehaviorSanitizer (preset asan)
+#   scripts/test.sh --quick    release build + all tests only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc)
+
+bash scripts/setup.sh
+echo "== configure and build (release) =="
+cmake --preset release -DDSA_BUILD_TESTS=ON -DDSA_BUILD_MICROBENCH=ON
+cmake --build --preset release -j "$jobs"
+echo "== test (release) =="
+ctest --preset release -j "$jobs"
+
+if [ "${1:-}" != "--quick" ]; then
+  echo "== configure, build and unit-test (asan) =="
+  cmake --preset asan -DDSA_BUILD_TESTS=ON -DDSA_BUILD_MICROBENCH=OFF
+  cmake --build --preset asan -j "$jobs"
+  ctest --preset asan -j "$jobs" -L unit
+fi
