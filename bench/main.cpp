@@ -1,5 +1,7 @@
 // dsa-bench: runs suites of DSA cases (validate against the CPU reference, time,
 // report) and writes versioned JSON results. See README.md for the formats.
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -30,6 +32,8 @@ volatile std::sig_atomic_t g_interrupted = 0;
 extern "C" void on_sigint(int) {
   g_interrupted = 1;
   std::signal(SIGINT, SIG_DFL);  // a second Ctrl-C ends the process at once
+  static const char msg[] = "\ndsa-bench: interrupted; finishing the current case (Ctrl-C again to stop now)\n";
+  [[maybe_unused]] auto n = write(2, msg, sizeof msg - 1);  // async-signal-safe, unlike stdio
 }
 
 const char* kMainHelp = R"(dsa-bench: benchmark and validate DeepSeek Sparse Attention against dense attention

@@ -50,40 +50,38 @@ Work topk_work(std::span<const std::int64_t> ends, std::int64_t k) {
   return w;
 }
 
-Work sparse_attention_work(const AttentionShape& sh, const HostTensor<std::int32_t>& indices, DType dtype) {
+// Shared by the attention ops: 2 * H * (d_qk + d_v) FLOP per attended pair; bytes are
+// q, whatever the keys cost (`key_bytes`), the output and the fp32 lse.
+Work attention_work(const AttentionShape& sh, DType dtype, std::int64_t pairs, double key_bytes) {
   Work w;
+  w.pairs = pairs;
+  w.flop = 2.0 * sh.heads * (sh.d_qk + sh.d_v) * static_cast<double>(pairs);
+  const double TH = static_cast<double>(sh.queries) * sh.heads;
+  w.bytes = TH * sh.d_qk * b(dtype) + key_bytes + TH * sh.d_v * b(dtype) + TH * 4.0;
+  return w;
+}
+
+Work sparse_attention_work(const AttentionShape& sh, const HostTensor<std::int32_t>& indices, DType dtype) {
   std::vector<char> used(static_cast<std::size_t>(sh.keys), 0);
-  std::int64_t unique = 0;
+  std::int64_t pairs = 0, unique = 0;
   for (std::int32_t s : indices.span())
     if (s >= 0 && s < sh.keys) {
-      ++w.pairs;
+      ++pairs;
       if (!used[s]) { used[s] = 1; ++unique; }
     }
-  w.flop = 2.0 * sh.heads * (sh.d_qk + sh.d_v) * static_cast<double>(w.pairs);
-  const double TH = static_cast<double>(sh.queries) * sh.heads;
-  w.bytes = TH * sh.d_qk * b(dtype) + 4.0 * static_cast<double>(w.pairs) + static_cast<double>(unique) * sh.d_qk * b(dtype) +
-            TH * sh.d_v * b(dtype) + TH * 4.0;
-  return w;
+  // Each valid index is read; each distinct cache row is fetched once.
+  return attention_work(sh, dtype, pairs, 4.0 * static_cast<double>(pairs) + static_cast<double>(unique) * sh.d_qk * b(dtype));
 }
 
 Work dense_mqa_work(const AttentionShape& sh, DType dtype) {
-  Work w;
-  w.pairs = sum_ends(sh.queries, sh.query_offset, sh.keys, true);
-  w.flop = 2.0 * sh.heads * (sh.d_qk + sh.d_v) * static_cast<double>(w.pairs);
-  const double TH = static_cast<double>(sh.queries) * sh.heads;
-  w.bytes = TH * sh.d_qk * b(dtype) + static_cast<double>(max_end(sh.queries, sh.query_offset, sh.keys, true)) * sh.d_qk * b(dtype) +
-            TH * sh.d_v * b(dtype) + TH * 4.0;
-  return w;
+  const double keys = static_cast<double>(max_end(sh.queries, sh.query_offset, sh.keys, true));
+  return attention_work(sh, dtype, sum_ends(sh.queries, sh.query_offset, sh.keys, true), keys * sh.d_qk * b(dtype));
 }
 
 Work dense_mha_work(const AttentionShape& sh, DType dtype) {
-  Work w;
-  w.pairs = sum_ends(sh.queries, sh.query_offset, sh.keys, true);
-  w.flop = 2.0 * sh.heads * (sh.d_qk + sh.d_v) * static_cast<double>(w.pairs);
-  const double TH = static_cast<double>(sh.queries) * sh.heads;
   const double keys = static_cast<double>(max_end(sh.queries, sh.query_offset, sh.keys, true));
-  w.bytes = TH * sh.d_qk * b(dtype) + keys * sh.heads * (sh.d_qk + sh.d_v) * b(dtype) + TH * sh.d_v * b(dtype) + TH * 4.0;
-  return w;
+  return attention_work(sh, dtype, sum_ends(sh.queries, sh.query_offset, sh.keys, true),
+                        keys * sh.heads * (sh.d_qk + sh.d_v) * b(dtype));
 }
 
 std::int64_t mla_cache_bytes_per_token(int kv_rank, int qk_rope, DType dtype) {

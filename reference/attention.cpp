@@ -44,6 +44,18 @@ void attend(const float* q, int d_qk, int d_v, double scale, std::int64_t n, Key
   *lse = static_cast<float>(m + std::log(sum));
 }
 
+// Allocates out [T, H, d_v] and lse [T, H] and calls f(t, h, logits, acc) for every
+// (query, head) pair in parallel, with scratch buffers of its own.
+template <class F>
+void for_each_query_head(const AttentionShape& sh, HostTensor<float>& out, HostTensor<float>& lse, F f) {
+  out = HostTensor<float>({sh.queries, sh.heads, sh.d_v});
+  lse = HostTensor<float>({sh.queries, sh.heads});
+  parallel_for(sh.queries * sh.heads, [&](std::int64_t th) {
+    std::vector<double> logits, acc;
+    f(th / sh.heads, static_cast<int>(th % sh.heads), logits, acc);
+  });
+}
+
 void check_mqa(const AttentionShape& sh, const HostTensor<float>& q, const HostTensor<float>& kv) {
   require(sh.scale > 0, "attention: softmax scale must be set (> 0)");
   require(sh.d_v <= sh.d_qk, "attention: MQA mode needs d_v <= d_qk (value = leading part of the key)");
@@ -58,17 +70,12 @@ void sparse_mqa(const AttentionShape& sh, const HostTensor<float>& q, const Host
   check_mqa(sh, q, kv);
   require(indices.shape().rank == 2 && indices.size(0) == sh.queries, "sparse_mqa: indices must be [T, K]");
   const std::int64_t K = indices.size(1);
-  out = HostTensor<float>({sh.queries, sh.heads, sh.d_v});
-  lse = HostTensor<float>({sh.queries, sh.heads});
-  parallel_for(sh.queries * sh.heads, [&](std::int64_t th) {
-    const std::int64_t t = th / sh.heads;
-    const int h = static_cast<int>(th % sh.heads);
+  for_each_query_head(sh, out, lse, [&](std::int64_t t, int h, std::vector<double>& logits, std::vector<double>& acc) {
     std::vector<const float*> rows;
     for (std::int64_t j = 0; j < K; ++j) {
       const std::int32_t s = indices(t, j);
       if (s >= 0 && s < sh.keys) rows.push_back(&kv(s, 0));
     }
-    std::vector<double> logits, acc;
     auto row = [&](std::int64_t i) { return rows[i]; };
     attend(&q(t, h, 0), sh.d_qk, sh.d_v, sh.scale, static_cast<std::int64_t>(rows.size()), row, row,
            &out(t, h, 0), &lse(t, h), logits, acc);
@@ -78,12 +85,7 @@ void sparse_mqa(const AttentionShape& sh, const HostTensor<float>& q, const Host
 void dense_mqa(const AttentionShape& sh, const HostTensor<float>& q, const HostTensor<float>& kv,
                HostTensor<float>& out, HostTensor<float>& lse) {
   check_mqa(sh, q, kv);
-  out = HostTensor<float>({sh.queries, sh.heads, sh.d_v});
-  lse = HostTensor<float>({sh.queries, sh.heads});
-  parallel_for(sh.queries * sh.heads, [&](std::int64_t th) {
-    const std::int64_t t = th / sh.heads;
-    const int h = static_cast<int>(th % sh.heads);
-    std::vector<double> logits, acc;
+  for_each_query_head(sh, out, lse, [&](std::int64_t t, int h, std::vector<double>& logits, std::vector<double>& acc) {
     auto row = [&](std::int64_t s) { return &kv(s, 0); };
     attend(&q(t, h, 0), sh.d_qk, sh.d_v, sh.scale, key_end(t, sh.query_offset, sh.keys, true), row, row,
            &out(t, h, 0), &lse(t, h), logits, acc);
@@ -96,12 +98,7 @@ void dense_mha(const AttentionShape& sh, const HostTensor<float>& q, const HostT
   require(q.shape() == Shape({sh.queries, sh.heads, sh.d_qk}), "dense_mha: q shape " + q.shape().str());
   require(k.shape() == Shape({sh.keys, sh.heads, sh.d_qk}), "dense_mha: k shape " + k.shape().str());
   require(v.shape() == Shape({sh.keys, sh.heads, sh.d_v}), "dense_mha: v shape " + v.shape().str());
-  out = HostTensor<float>({sh.queries, sh.heads, sh.d_v});
-  lse = HostTensor<float>({sh.queries, sh.heads});
-  parallel_for(sh.queries * sh.heads, [&](std::int64_t th) {
-    const std::int64_t t = th / sh.heads;
-    const int h = static_cast<int>(th % sh.heads);
-    std::vector<double> logits, acc;
+  for_each_query_head(sh, out, lse, [&](std::int64_t t, int h, std::vector<double>& logits, std::vector<double>& acc) {
     attend(&q(t, h, 0), sh.d_qk, sh.d_v, sh.scale, key_end(t, sh.query_offset, sh.keys, true),
            [&](std::int64_t s) { return &k(s, h, 0); }, [&](std::int64_t s) { return &v(s, h, 0); },
            &out(t, h, 0), &lse(t, h), logits, acc);
