@@ -46,6 +46,9 @@ nlohmann::json run_op_case(const CaseSpec& c, const RunContext& ctx, std::uint64
 nlohmann::json run_sweep_case(const CaseSpec& c, const RunContext& ctx, std::uint64_t seed,
                               const std::vector<Backend>& backends);
 
+// The crossover record of a sweep from its timed points (contexts increasing).
+nlohmann::json crossover(const std::vector<std::int64_t>& contexts, const std::vector<double>& speedups);
+
 // Picks a variant on the first candidate backend that has one for `args`.
 template <class Args>
 const Variant<Args>* choose_variant(const std::vector<Variant<Args>>& all, const std::vector<Backend>& backends,

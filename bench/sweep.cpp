@@ -427,21 +427,6 @@ nlohmann::json Sweep::run_point(std::int64_t L, std::size_t i) {
   return pt;
 }
 
-// Where DSA starts to win: the speed-up is interpolated linearly in log(context)
-// between the last point below 1 and the first at or above 1.
-nlohmann::json crossover(const std::vector<std::int64_t>& ctx, const std::vector<double>& speedup) {
-  if (speedup.empty()) return {{"context", nullptr}, {"note", "no timed points"}};
-  if (speedup.front() >= 1.0) return {{"context", nullptr}, {"note", "DSA is at least as fast at every measured context"}};
-  for (std::size_t i = 1; i < speedup.size(); ++i)
-    if (speedup[i - 1] < 1.0 && speedup[i] >= 1.0) {
-      const double a = std::log(static_cast<double>(ctx[i - 1])), b = std::log(static_cast<double>(ctx[i]));
-      const double f = (1.0 - speedup[i - 1]) / (speedup[i] - speedup[i - 1]);
-      return {{"context", std::exp(a + f * (b - a))}, {"between", {ctx[i - 1], ctx[i]}},
-              {"note", "interpolated in log(context) between the two measured points"}};
-    }
-  return {{"context", nullptr}, {"note", "DSA is slower at every measured context"}};
-}
-
 nlohmann::json Sweep::run() {
   say("generating inputs at context " + std::to_string(c_.contexts.back()));
   for (int b = 0; b < (prefill_ ? 1 : c_.batch); ++b) sources_.push_back(make_source(b));
@@ -529,6 +514,31 @@ void Sweep::dump(std::int64_t L, DumpSink& sink) {
 }
 
 }  // namespace
+
+// Where DSA wins for good: beyond the last measured point with speed-up below 1. The
+// context is interpolated linearly in log(context) between that point and the next.
+// Noise can put a short context at or above 1 before a later one falls below; the
+// note says so rather than reporting a crossover the later points contradict.
+nlohmann::json crossover(const std::vector<std::int64_t>& ctx, const std::vector<double>& speedup) {
+  if (speedup.empty()) return {{"context", nullptr}, {"note", "no timed points"}};
+  std::ptrdiff_t last_loss = -1;
+  for (std::size_t i = 0; i < speedup.size(); ++i)
+    if (speedup[i] < 1.0) last_loss = static_cast<std::ptrdiff_t>(i);
+  if (last_loss < 0) return {{"context", nullptr}, {"note", "DSA is at least as fast at every measured context"}};
+  const auto i = static_cast<std::size_t>(last_loss);
+  if (i + 1 == speedup.size()) {
+    const bool any_win = std::any_of(speedup.begin(), speedup.end(), [](double x) { return x >= 1.0; });
+    return {{"context", nullptr},
+            {"note", any_win ? "DSA is slower at the largest measured context (faster only at some shorter ones)"
+                             : "DSA is slower at every measured context"}};
+  }
+  const double a = std::log(static_cast<double>(ctx[i])), b = std::log(static_cast<double>(ctx[i + 1]));
+  const double f = (1.0 - speedup[i]) / (speedup[i + 1] - speedup[i]);
+  std::string note = "interpolated in log(context) between the last point where DSA is slower and the next";
+  if (std::any_of(speedup.begin(), speedup.begin() + last_loss, [](double x) { return x >= 1.0; }))
+    note += "; DSA also measured at least as fast at some shorter context (noise or a real bump)";
+  return {{"context", std::exp(a + f * (b - a))}, {"between", {ctx[i], ctx[i + 1]}}, {"note", note}};
+}
 
 void dump_sweep_point(const CaseSpec& c, std::uint64_t seed, std::int64_t context, DumpSink& sink) {
   const RunContext ctx;

@@ -212,6 +212,32 @@ TEST(RunCase, ValidatesThenTimesAndRecordsWork) {
   EXPECT_TRUE(rec["accuracy"]["checks"].size() >= 4);
 }
 
+TEST(Crossover, InterpolatesAfterTheLastLoss) {
+  const std::vector<std::int64_t> L = {1024, 2048, 4096, 8192};
+  // Speed-up 0.5 at 2048 and 1.5 at 4096: halfway in log(context), i.e. sqrt(2048 * 4096).
+  const auto x = crossover(L, {0.4, 0.5, 1.5, 3.0});
+  EXPECT_NEAR(x["context"].get<double>(), std::sqrt(2048.0 * 4096.0), 1e-6);
+  EXPECT_EQ(x["between"], (std::vector<std::int64_t>{2048, 4096}));
+}
+
+TEST(Crossover, NoiseAtAShortContextDoesNotHideALaterLoss) {
+  // The case that once produced "DSA is at least as fast everywhere": 1.002 at 1024
+  // under load, then 0.77 at 2048.
+  const auto x = crossover({1024, 2048, 4096}, {1.002, 0.77, 1.8});
+  ASSERT_TRUE(x["context"].is_number());
+  EXPECT_GT(x["context"].get<double>(), 2048);
+  EXPECT_LT(x["context"].get<double>(), 4096);
+  EXPECT_NE(x["note"].get<std::string>().find("also measured at least as fast"), std::string::npos);
+}
+
+TEST(Crossover, NoneWhenDsaWinsOrLosesEverywhereOrLosesAtTheEnd) {
+  EXPECT_TRUE(crossover({1, 2}, {1.0, 2.0})["context"].is_null());
+  EXPECT_NE(crossover({1, 2}, {1.0, 2.0})["note"].get<std::string>().find("at least as fast at every"), std::string::npos);
+  EXPECT_NE(crossover({1, 2}, {0.3, 0.9})["note"].get<std::string>().find("slower at every"), std::string::npos);
+  EXPECT_NE(crossover({1, 2, 3}, {0.3, 1.2, 0.9})["note"].get<std::string>().find("largest"), std::string::npos);
+  EXPECT_TRUE(crossover({}, {})["context"].is_null());
+}
+
 TEST(RunCase, SeedDependsOnRunSeedAndNameOnly) {
   EXPECT_EQ(case_seed(1, "a"), case_seed(1, "a"));
   EXPECT_NE(case_seed(1, "a"), case_seed(2, "a"));
