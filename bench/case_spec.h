@@ -30,6 +30,11 @@ struct Tolerance {
   double quant_cos_diff = 1e-3;    // FP8 indexer scores vs unquantised (DeepGEMM's bound)
 };
 
+// The indexer's bounds for an implementation against the reference on the same
+// quantised operands: only the summation order differs (fp32 vs fp64), so they are
+// tight; the FP8 error itself is checked separately against quant_cos_diff.
+Tolerance indexer_tolerance();
+
 struct TimingSettings {
   int warmup = 1;                  // untimed runs first
   int min_samples = 3;

@@ -37,7 +37,10 @@ std::string format_seconds(double s) {
   if (s < 1e-3) std::snprintf(buf, sizeof buf, "%.1f us", s * 1e6);
   else if (s < 1.0) std::snprintf(buf, sizeof buf, "%.2f ms", s * 1e3);
   else if (s < 120) std::snprintf(buf, sizeof buf, "%.2f s", s);
-  else std::snprintf(buf, sizeof buf, "%.0fm%02.0fs", s / 60 - 0.5, s - 60 * static_cast<int>(s / 60));
+  else {
+    const int minutes = static_cast<int>(s / 60);
+    std::snprintf(buf, sizeof buf, "%dm%02ds", minutes, static_cast<int>(s - 60.0 * minutes));
+  }
   return buf;
 }
 

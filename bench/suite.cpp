@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "reference/attention.h"
+
 namespace dsa::bench {
 
 using nlohmann::json;
@@ -36,9 +38,15 @@ const char* mode_name(Mode m) {
 const char* phase_name(Phase p) { return p == Phase::prefill ? "prefill" : "decode"; }
 
 double CaseSpec::resolved_scale() const {
-  if (softmax_scale > 0) return softmax_scale;
-  const double m = 0.1 * std::log(40.0) + 1.0;  // YaRN mscale of DeepSeek-V3.2-Exp
-  return m * m / std::sqrt(128.0 + 64.0);
+  return softmax_scale > 0 ? softmax_scale : ref::model_softmax_scale();
+}
+
+Tolerance indexer_tolerance() {
+  Tolerance t;
+  t.abs = 1e-3;
+  t.rel = 1e-3;
+  t.cos_diff = 1e-6;
+  return t;
 }
 
 namespace {
@@ -231,14 +239,7 @@ CaseSpec parse_case(const json& raw, const json& defaults, std::size_t index, co
     const auto m = f.choice("mode", "both", {"validate", "bench", "both"});
     return m == "validate" ? Mode::validate : m == "bench" ? Mode::bench : Mode::both;
   }();
-  if (c.op == Op::indexer) {
-    // Implementation vs reference on the same quantised inputs: only the summation
-    // order differs (fp32 vs fp64), so the bounds are tight; the FP8 error itself is
-    // checked separately against quant_cos_diff.
-    c.tol.abs = 1e-3;
-    c.tol.rel = 1e-3;
-    c.tol.cos_diff = 1e-6;
-  }
+  if (c.op == Op::indexer) c.tol = indexer_tolerance();
   parse_tolerance(f, c.tol);
   parse_timing(f, c.timing);
   parse_pattern(f, c.pattern);

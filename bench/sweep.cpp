@@ -171,8 +171,9 @@ void Sweep::validate(const SequencePoint& p, Checks& ch) const {
   const Tolerance& tol = c_.tol;
   HostTensor<float> ref_scores;
   ref::indexer_scores(p.ish, p.idx.q, p.idx.k, p.idx.w, ref_scores);
-  // Same indexer bounds as the indexer op (only the summation order differs).
-  ch.compare_output("indexer.scores", p.scores.span(), ref_scores.span(), p.scores.shape().to_vector(), 1e-3, 1e-3, 1e-6, 1.0);
+  const Tolerance it = indexer_tolerance();
+  ch.compare_output("indexer.scores", p.scores.span(), ref_scores.span(), p.scores.shape().to_vector(), it.abs, it.rel,
+                    it.cos_diff, it.min_pass_fraction);
   HostTensor<std::int32_t> ref_idx;
   ref::topk(p.scores, p.ends, c_.topk, ref_idx);  // on the implementation's own scores: exact
   ch.compare_indices("topk.indices", p.indices, ref_idx);
