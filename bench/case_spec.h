@@ -40,7 +40,7 @@ struct TimingSettings {
   int min_samples = 3;
   int max_samples = 50;
   double max_seconds = 2.0;        // time budget for the samples of one measurement
-  double target_rel_spread = 0.02; // stop once stddev/mean falls under this
+  double target_rel_spread = 0.01; // stop once stddev/mean falls under this
 };
 
 struct CaseSpec {

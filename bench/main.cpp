@@ -2,6 +2,7 @@
 // report) and writes versioned JSON results. See README.md for the formats.
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -20,6 +21,7 @@
 #include "bench/sysinfo.h"
 #include "bench/timing.h"
 #include "core/parallel.h"
+#include "kernels/cuda_device.h"
 
 namespace {
 
@@ -51,7 +53,7 @@ errored, 2 bad usage or a bad suite file, 130 interrupted.
 )";
 
 const char* kRunHelp = R"(usage: dsa-bench run SUITE.json [--out RESULTS.json] [--backend auto|cpu|cuda]
-                     [--filter REGEX] [--seed N] [--threads N] [--quiet]
+                     [--filter REGEX] [--seed N] [--threads N] [--short] [--quiet]
 
 Runs every case of the suite (or those whose name matches --filter), each on its
 own: one failing case never stops the run. Results are written to --out after
@@ -64,7 +66,13 @@ every case, atomically, so an interrupted run keeps what finished.
   --seed N         run seed (default 20250929); each case's seed derives from it
                    and the case name, so filtering never changes a case's inputs
   --threads N      CPU threads (default: all hardware threads)
+  --short          quick mode: at most 1 warm-up, 10 samples and 0.25 s of samples per
+                   measurement (a smoke check of a suite, not a benchmark)
   --quiet          no progress lines on stderr
+
+With a GPU in use, the device's ceilings (bf16 and fp8 matrix products through
+cuBLASLt, device-to-device copy) are measured once at the start and each GPU record
+reports its share of them.
 )";
 
 const char* kListHelp = R"(usage: dsa-bench list SUITE.json [--filter REGEX]
@@ -194,7 +202,7 @@ int cmd_dump(int argc, char** argv) {
 int cmd_run(int argc, char** argv) {
   Args a;
   std::string err;
-  if (!parse_args(argc, argv, 2, {"--out", "--backend", "--filter", "--seed", "--threads"}, {"--quiet"}, a, err))
+  if (!parse_args(argc, argv, 2, {"--out", "--backend", "--filter", "--seed", "--threads"}, {"--quiet", "--short"}, a, err))
     return usage_error(err, kRunHelp);
   if (a.help) { std::fputs(kRunHelp, stdout); return kExitOk; }
   if (a.positional.size() != 1) return usage_error("run takes one suite file", kRunHelp);
@@ -231,11 +239,19 @@ int cmd_run(int argc, char** argv) {
   const std::string out = a.opts.count("--out") ? a.opts["--out"] : "results/" + suite.name + ".json";
   std::vector<CaseSpec> cases;
   for (std::size_t i : selected) cases.push_back(suite.cases[i]);
+  const bool short_mode = a.opts.count("--short") > 0;
+  if (short_mode)
+    for (CaseSpec& c : cases) {
+      c.timing.warmup = std::min(c.timing.warmup, 1);
+      c.timing.max_samples = std::max(c.timing.min_samples, std::min(c.timing.max_samples, 10));
+      c.timing.max_seconds = std::min(c.timing.max_seconds, 0.25);
+    }
 
   nlohmann::json prov = provenance_json();
   prov["command_line"] = command_line(argc, argv);
   prov["seed"] = ctx.seed;
   prov["backend_requested"] = backend;
+  prov["short_mode"] = short_mode;
   const nlohmann::json suite_json = {{"name", suite.name},
                                      {"path", suite.path},
                                      {"description", suite.description},
@@ -258,6 +274,22 @@ int cmd_run(int argc, char** argv) {
     std::fprintf(stderr, "dsa-bench: suite %s, %zu cases, backend %s, %d threads, seed %llu -> %s\n",
                  suite.name.c_str(), cases.size(), backend.c_str(), dsa::max_threads(),
                  static_cast<unsigned long long>(ctx.seed), out.c_str());
+  // The GPU's ceilings, once per run, before any case: every GPU record's share of them
+  // is computed against these figures, taken at this run's clocks.
+  std::string no_gpu;
+  const auto backends = candidate_backends(ctx.backend, &no_gpu);
+  if (std::find(backends.begin(), backends.end(), dsa::Backend::cuda) != backends.end()) {
+    if (!quiet) std::fprintf(stderr, "dsa-bench: measuring the device's ceilings (cuBLASLt bf16/fp8, copy) ...\n");
+    const dsa::DeviceCeilings dc = dsa::measure_device_ceilings();
+    ctx.ceilings = {{"bf16_tflops", dc.bf16_tflops}, {"fp8_tflops", dc.fp8_tflops}, {"copy_gbps", dc.copy_gbps},
+                    {"method", "cuBLASLt 8192^3 TN products on random data (median of 10); 1 GiB device-to-device copy, "
+                               "bytes read + written"}};
+    if (!dc.notes.empty()) ctx.ceilings["notes"] = dc.notes;
+    results->set("device_ceilings", ctx.ceilings);
+    if (!quiet)
+      std::fprintf(stderr, "dsa-bench: ceilings: bf16 %.0f TFLOP/s, fp8 %.0f TFLOP/s, copy %.0f GB/s%s%s\n",
+                   dc.bf16_tflops, dc.fp8_tflops, dc.copy_gbps, dc.notes.empty() ? "" : "; ", dc.notes.c_str());
+  }
   std::signal(SIGINT, on_sigint);
   Progress progress(cases, !quiet);
   const double t0 = now_seconds();

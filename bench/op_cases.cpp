@@ -9,6 +9,7 @@
 #include "bench/sysinfo.h"
 #include "bench/timing.h"
 #include "bench/work.h"
+#include "core/trace.h"
 #include "core/metrics.h"
 #include "reference/attention.h"
 #include "reference/indexer.h"
@@ -26,14 +27,15 @@ double bytes_of(DType t) { return static_cast<double>(dtype_bytes(t)); }
 
 struct OpPlan {
   Work work;
+  std::string compute_ceiling;                // which measured ceiling bounds the op ("": memory-bound)
   double input_bytes = 0, output_bytes = 0;
   std::function<void()> poison;               // fill the outputs with values no run writes
   std::function<void(Checks&)> validate;      // compare the outputs with the reference
 };
 
 template <class Args>
-nlohmann::json execute(const CaseSpec& c, const std::vector<Variant<Args>>& all, const std::vector<Backend>& backends,
-                       const Args& args, const OpPlan& plan) {
+nlohmann::json execute(const CaseSpec& c, const RunContext& ctx, const std::vector<Variant<Args>>& all,
+                       const std::vector<Backend>& backends, const Args& args, const OpPlan& plan) {
   std::string why;
   const Variant<Args>* v = choose_variant(all, backends, args, &why);
   if (!v) throw NotSupported(why);
@@ -43,6 +45,7 @@ nlohmann::json execute(const CaseSpec& c, const std::vector<Variant<Args>>& all,
   auto run = v->prepare(args);
   bool ok = true;
   if (c.validates()) {
+    DSA_TRACE_RANGE("validate");
     plan.poison();
     run->run();
     run->fetch();
@@ -54,9 +57,11 @@ nlohmann::json execute(const CaseSpec& c, const std::vector<Variant<Args>>& all,
   }
   if (c.benches()) {
     if (ok) {
+      DSA_TRACE_RANGE("time");
       const TimingStats t = measure(c.timing, [&] { return run->run(); });
       rec["timing"] = to_json(t);
       rec["throughput"] = throughput_json(plan.work, t.median);
+      if (v->backend == Backend::cuda) rec["share_of_ceiling"] = ceiling_share(ctx.ceilings, rec["throughput"], plan.compute_ceiling);
     } else {
       rec["timing"] = nullptr;
       rec["timing_note"] = "not timed: validation failed";
@@ -68,17 +73,22 @@ nlohmann::json execute(const CaseSpec& c, const std::vector<Variant<Args>>& all,
                    {"peak_is_per_case", peak_is_per_case()},
                    {"input_bytes", plan.input_bytes},
                    {"output_bytes", plan.output_bytes}};
+  const RunTelemetry tel = run->telemetry();
+  if (tel.device_peak_bytes >= 0) rec["memory"]["device_peak_bytes"] = tel.device_peak_bytes;
+  // One clock reading per run: the validation run, the warm-ups, then the samples.
+  if (!tel.sm_clock_mhz.empty()) rec["sm_clock_mhz"] = tel.sm_clock_mhz;
   return rec;
 }
 
 std::vector<std::int64_t> dims(const Shape& s) { return s.to_vector(); }
 
-nlohmann::json run_indexer(const CaseSpec& c, std::uint64_t seed, const std::vector<Backend>& backends) {
+nlohmann::json run_indexer(const CaseSpec& c, const RunContext& ctx, std::uint64_t seed, const std::vector<Backend>& backends) {
   const IndexerData d = make_indexer_data(c, seed);
   HostTensor<float> scores({c.queries, c.context});
   const IndexerArgs args{d.shape, d.ops, scores};
   OpPlan plan;
   plan.work = indexer_work(d.shape, c.dtype);
+  plan.compute_ceiling = c.dtype == DType::fp8_e4m3 ? "fp8_tflops" : "bf16_tflops";
   const double scale_bytes = c.dtype == DType::fp8_e4m3 ? 4.0 : 0.0;
   plan.input_bytes = static_cast<double>(c.queries) * c.index_heads * (c.index_head_dim * bytes_of(c.dtype) + scale_bytes + 4.0) +
                      static_cast<double>(c.context) * (c.index_head_dim * bytes_of(c.dtype) + scale_bytes);
@@ -101,10 +111,10 @@ nlohmann::json run_indexer(const CaseSpec& c, std::uint64_t seed, const std::vec
                  std::string(dtype_name(c.dtype)) + " scores vs unquantised fp32 scores");
     }
   };
-  return execute(c, indexer_variants(), backends, args, plan);
+  return execute(c, ctx, indexer_variants(), backends, args, plan);
 }
 
-nlohmann::json run_topk(const CaseSpec& c, std::uint64_t seed, const std::vector<Backend>& backends) {
+nlohmann::json run_topk(const CaseSpec& c, const RunContext& ctx, std::uint64_t seed, const std::vector<Backend>& backends) {
   const TopkData d = make_topk_data(c, seed);
   HostTensor<std::int32_t> indices({c.queries, c.topk});
   const TopkArgs args{d.scores, d.ends, indices};
@@ -118,7 +128,7 @@ nlohmann::json run_topk(const CaseSpec& c, std::uint64_t seed, const std::vector
     ref::topk(d.scores, d.ends, d.k, ref);
     ch.compare_indices("indices", indices, ref);
   };
-  return execute(c, topk_variants(), backends, args, plan);
+  return execute(c, ctx, topk_variants(), backends, args, plan);
 }
 
 // Shared by the three attention ops: poison and compare out / lse.
@@ -138,11 +148,12 @@ void attention_plan(const CaseSpec& c, HostTensor<float>& out, HostTensor<float>
   };
 }
 
-nlohmann::json run_attention(const CaseSpec& c, std::uint64_t seed, const std::vector<Backend>& backends) {
+nlohmann::json run_attention(const CaseSpec& c, const RunContext& ctx, std::uint64_t seed, const std::vector<Backend>& backends) {
   const AttentionData d = make_attention_data(c, seed);
   const AttentionShape& sh = d.shape;
   HostTensor<float> out({sh.queries, sh.heads, sh.d_v}), lse({sh.queries, sh.heads});
   OpPlan plan;
+  plan.compute_ceiling = "bf16_tflops";
   const double b = bytes_of(c.dtype);
   const double q_bytes = static_cast<double>(d.q.numel()) * b;
   switch (c.op) {
@@ -153,7 +164,7 @@ nlohmann::json run_attention(const CaseSpec& c, std::uint64_t seed, const std::v
       attention_plan(c, out, lse, plan, [&](HostTensor<float>& o, HostTensor<float>& l) {
         ref::sparse_mqa(sh, d.q, d.kv, d.indices, o, l);
       });
-      return execute(c, sparse_mqa_variants(), backends, args, plan);
+      return execute(c, ctx, sparse_mqa_variants(), backends, args, plan);
     }
     case Op::dense_attention_mqa: {
       const DenseMqaArgs args{sh, d.q, d.kv, out, lse, c.dtype};
@@ -162,7 +173,7 @@ nlohmann::json run_attention(const CaseSpec& c, std::uint64_t seed, const std::v
       attention_plan(c, out, lse, plan, [&](HostTensor<float>& o, HostTensor<float>& l) {
         ref::dense_mqa(sh, d.q, d.kv, o, l);
       });
-      return execute(c, dense_mqa_variants(), backends, args, plan);
+      return execute(c, ctx, dense_mqa_variants(), backends, args, plan);
     }
     default: {
       const DenseMhaArgs args{sh, d.q, d.k, d.v, out, lse, c.dtype};
@@ -171,20 +182,20 @@ nlohmann::json run_attention(const CaseSpec& c, std::uint64_t seed, const std::v
       attention_plan(c, out, lse, plan, [&](HostTensor<float>& o, HostTensor<float>& l) {
         ref::dense_mha(sh, d.q, d.k, d.v, o, l);
       });
-      return execute(c, dense_mha_variants(), backends, args, plan);
+      return execute(c, ctx, dense_mha_variants(), backends, args, plan);
     }
   }
 }
 
 }  // namespace
 
-nlohmann::json run_op_case(const CaseSpec& c, const RunContext&, std::uint64_t seed, const std::vector<Backend>& backends) {
+nlohmann::json run_op_case(const CaseSpec& c, const RunContext& ctx, std::uint64_t seed, const std::vector<Backend>& backends) {
   switch (c.op) {
-    case Op::indexer: return run_indexer(c, seed, backends);
-    case Op::topk: return run_topk(c, seed, backends);
+    case Op::indexer: return run_indexer(c, ctx, seed, backends);
+    case Op::topk: return run_topk(c, ctx, seed, backends);
     case Op::sparse_attention:
     case Op::dense_attention_mha:
-    case Op::dense_attention_mqa: return run_attention(c, seed, backends);
+    case Op::dense_attention_mqa: return run_attention(c, ctx, seed, backends);
     case Op::dsa_vs_dense: break;
   }
   throw std::logic_error("run_op_case: not a single-op case");

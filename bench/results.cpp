@@ -21,6 +21,11 @@ ResultsFile::ResultsFile(std::string path, nlohmann::json provenance, nlohmann::
   write();
 }
 
+void ResultsFile::set(const std::string& key, const nlohmann::json& value) {
+  doc_[key] = value;
+  write();
+}
+
 void ResultsFile::put_case(const nlohmann::json& record) {
   auto& cases = doc_["cases"];
   for (auto& c : cases)

@@ -17,6 +17,8 @@ class ResultsFile {
   // Writes the header at once, so a bad path fails before any case runs.
   ResultsFile(std::string path, nlohmann::json provenance, nlohmann::json suite);
 
+  // Sets a top-level field (e.g. "device_ceilings") and writes the file.
+  void set(const std::string& key, const nlohmann::json& value);
   // Sets (or replaces, by name) a case's record and writes the file.
   void put_case(const nlohmann::json& record);
   // Marks the run complete (or interrupted) with its summary and writes the file.

@@ -89,6 +89,20 @@ nlohmann::json case_params_json(const CaseSpec& c) {
   return p;
 }
 
+nlohmann::json ceiling_share(const nlohmann::json& ceilings, const nlohmann::json& throughput,
+                             const std::string& compute_ceiling) {
+  if (!ceilings.is_object() || !throughput.is_object()) return nullptr;
+  nlohmann::json share = nlohmann::json::object();
+  const double copy = ceilings.value("copy_gbps", 0.0);
+  if (copy > 0) share["memory"] = throughput["gbps"].get<double>() / copy;
+  if (!compute_ceiling.empty()) {
+    const double peak = ceilings.value(compute_ceiling, 0.0);
+    share["compute_ceiling"] = compute_ceiling;
+    if (peak > 0) share["compute"] = throughput["gflops"].get<double>() * 1e-3 / peak;
+  }
+  return share;
+}
+
 nlohmann::json run_case(const CaseSpec& c, const RunContext& ctx) {
   const double t0 = now_seconds();
   const std::uint64_t seed = case_seed(ctx.seed, c.name);
@@ -107,6 +121,7 @@ nlohmann::json run_case(const CaseSpec& c, const RunContext& ctx) {
       rec["reason"] = why;
     } else {
       reset_peak_rss();
+      reset_device_memory_peak();
       nlohmann::json body = c.op == Op::dsa_vs_dense ? run_sweep_case(c, ctx, seed, backends)
                                                       : run_op_case(c, ctx, seed, backends);
       rec.update(body);

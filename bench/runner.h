@@ -25,7 +25,16 @@ struct RunContext {
   // Called with the record as it stands after each finished sweep point, so an
   // interrupted sweep keeps its finished points; may be empty.
   std::function<void(const nlohmann::json&)> partial;
+  // The device's measured ceilings ({bf16_tflops, fp8_tflops, copy_gbps}), when the
+  // run measured them; GPU records then report their share of each.
+  nlohmann::json ceilings;
 };
+
+// Share of the measured ceilings for a GPU record: achieved TFLOPS over the ceiling
+// named by `compute_ceiling` (empty: memory-bound op, no compute share) and achieved
+// GB/s over the copy bandwidth. Null when no ceilings were measured.
+nlohmann::json ceiling_share(const nlohmann::json& ceilings, const nlohmann::json& throughput,
+                             const std::string& compute_ceiling);
 
 // Statuses: passed, failed, not_verified (ran in bench mode; nothing validated),
 // skipped (with reason), not_supported (no variant handles the shape), oom, error.

@@ -278,38 +278,46 @@ nlohmann::json Sweep::run_point(std::int64_t L, std::size_t i) {
   std::deque<DenseMhaArgs> mha;
   std::deque<DenseMqaArgs> mqa;
   std::vector<std::unique_ptr<OpRun>> r_idx, r_topk, r_sparse, r_dense;
-  std::string why;
   for (auto& p : pts) {
     ia.push_back(IndexerArgs{p.ish, p.idx, p.scores});
     ta.push_back(TopkArgs{p.scores, p.ends, p.indices});
     sa.push_back(SparseMqaArgs{ssh, p.q_mqa, p.cache, p.indices, p.dsa_out, p.dsa_lse, c_.dtype});
-    const auto* vi = choose_variant(indexer_variants(), backends_, ia.back(), &why);
-    if (!vi) throw NotSupported("indexer: " + why);
-    const auto* vt = choose_variant(topk_variants(), backends_, ta.back(), &why);
-    if (!vt) throw NotSupported("topk: " + why);
-    const auto* vs = choose_variant(sparse_mqa_variants(), backends_, sa.back(), &why);
-    if (!vs) throw NotSupported("sparse attention: " + why);
-    r_idx.push_back(vi->prepare(ia.back()));
-    r_topk.push_back(vt->prepare(ta.back()));
-    r_sparse.push_back(vs->prepare(sa.back()));
-    impl_indexer_ = vi->name;
-    impl_topk_ = vt->name;
-    impl_sparse_ = vs->name;
-    backend_ = backend_name(vs->backend);
-    if (prefill_) {
-      mha.push_back(DenseMhaArgs{dsh, p.q_mha, p.k_mha, p.v_mha, p.dense_out, p.dense_lse, c_.dtype});
-      const auto* vd = choose_variant(dense_mha_variants(), backends_, mha.back(), &why);
-      if (!vd) throw NotSupported("dense MHA attention: " + why);
-      r_dense.push_back(vd->prepare(mha.back()));
-      impl_dense_ = vd->name;
-    } else {
-      mqa.push_back(DenseMqaArgs{dsh, p.q_mqa, p.cache, p.dense_out, p.dense_lse, c_.dtype});
-      const auto* vd = choose_variant(dense_mqa_variants(), backends_, mqa.back(), &why);
-      if (!vd) throw NotSupported("dense MQA attention: " + why);
-      r_dense.push_back(vd->prepare(mqa.back()));
-      impl_dense_ = vd->name;
-    }
+    if (prefill_) mha.push_back(DenseMhaArgs{dsh, p.q_mha, p.k_mha, p.v_mha, p.dense_out, p.dense_lse, c_.dtype});
+    else mqa.push_back(DenseMqaArgs{dsh, p.q_mqa, p.cache, p.dense_out, p.dense_lse, c_.dtype});
   }
+  // Every stage of both paths on ONE backend: a speed-up that divided a CPU time by a
+  // GPU time would measure nothing. The first candidate backend that has all four wins.
+  const Variant<IndexerArgs>* vi = nullptr;
+  const Variant<TopkArgs>* vt = nullptr;
+  const Variant<SparseMqaArgs>* vs = nullptr;
+  const Variant<DenseMhaArgs>* vmha = nullptr;
+  const Variant<DenseMqaArgs>* vmqa = nullptr;
+  std::string reasons;
+  for (Backend b : backends_) {
+    std::string w1, w2, w3, w4;
+    vi = pick_variant(indexer_variants(), b, ia.front(), "", &w1);
+    vt = pick_variant(topk_variants(), b, ta.front(), "", &w2);
+    vs = pick_variant(sparse_mqa_variants(), b, sa.front(), "", &w3);
+    if (prefill_) vmha = pick_variant(dense_mha_variants(), b, mha.front(), "", &w4);
+    else vmqa = pick_variant(dense_mqa_variants(), b, mqa.front(), "", &w4);
+    if (vi && vt && vs && (vmha || vmqa)) break;
+    reasons += std::string(reasons.empty() ? "" : "; ") + backend_name(b) + ": ";
+    for (const auto& [stage, w] : {std::pair{"indexer", w1}, {"topk", w2}, {"sparse attention", w3}, {"dense attention", w4}})
+      if (!w.empty()) reasons += std::string(stage) + " (" + w + ") ";
+    vi = nullptr;
+  }
+  if (!vi) throw NotSupported("no backend runs every stage of the sweep: " + reasons);
+  for (std::size_t s = 0; s < pts.size(); ++s) {
+    r_idx.push_back(vi->prepare(ia[s]));
+    r_topk.push_back(vt->prepare(ta[s]));
+    r_sparse.push_back(vs->prepare(sa[s]));
+    r_dense.push_back(prefill_ ? vmha->prepare(mha[s]) : vmqa->prepare(mqa[s]));
+  }
+  impl_indexer_ = vi->name;
+  impl_topk_ = vt->name;
+  impl_sparse_ = vs->name;
+  impl_dense_ = prefill_ ? vmha->name : vmqa->name;
+  backend_ = backend_name(vs->backend);
   const std::size_t B = pts.size();
   std::vector<double> t_idx, t_topk, t_sparse;
   auto dsa_once = [&] {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -30,5 +31,19 @@ std::optional<CudaDeviceInfo> cuda_device_info(int index);
 
 // True when this binary was built with the CUDA backend.
 bool built_with_cuda();
+
+// What the device can do, measured once per run on random data: a large bf16 and fp8
+// matrix product through cuBLASLt (8192^3; FLOP / s) and a device-to-device copy
+// (bytes read + bytes written / s). A measurement that fails is 0 with the reason in
+// `notes`; the run goes on.
+struct DeviceCeilings {
+  double bf16_tflops = 0, fp8_tflops = 0, copy_gbps = 0;
+  std::string notes;
+};
+DeviceCeilings measure_device_ceilings();
+
+// The peak of the harness's own device allocations since the last reset (0 without CUDA).
+void reset_device_memory_peak();
+std::int64_t device_memory_peak();
 
 }  // namespace dsa

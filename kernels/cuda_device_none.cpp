@@ -12,4 +12,20 @@ int cuda_device_count(std::string* why) {
 
 std::optional<CudaDeviceInfo> cuda_device_info(int) { return std::nullopt; }
 
+DeviceCeilings measure_device_ceilings() { return {0, 0, 0, "built without the CUDA backend"}; }
+void reset_device_memory_peak() {}
+std::int64_t device_memory_peak() { return 0; }
+
+}  // namespace dsa
+
+#include "kernels/cuda_variants.h"
+
+namespace dsa {
+
+std::vector<Variant<IndexerArgs>> cuda_indexer_variants() { return {}; }
+std::vector<Variant<TopkArgs>> cuda_topk_variants() { return {}; }
+std::vector<Variant<SparseMqaArgs>> cuda_sparse_mqa_variants() { return {}; }
+std::vector<Variant<DenseMqaArgs>> cuda_dense_mqa_variants() { return {}; }
+std::vector<Variant<DenseMhaArgs>> cuda_dense_mha_variants() { return {}; }
+
 }  // namespace dsa

@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/cuda_variants.h"
 
 namespace dsa {
 
@@ -24,6 +25,12 @@ class CpuRun final : public OpRun {
   std::function<void()> f_;
 };
 
+template <class Args>
+std::vector<Variant<Args>> with_cuda(std::vector<Variant<Args>> cuda, std::vector<Variant<Args>> cpu) {
+  cpu.insert(cpu.end(), cuda.begin(), cuda.end());
+  return cpu;
+}
+
 std::optional<std::string> attention_dtype_ok(DType d) {
   if (d == DType::f32 || d == DType::bf16) return std::nullopt;
   return std::string("storage dtype ") + std::string(dtype_name(d)) + " (needs fp32 or bf16)";
@@ -32,54 +39,54 @@ std::optional<std::string> attention_dtype_ok(DType d) {
 }  // namespace
 
 const std::vector<Variant<IndexerArgs>>& indexer_variants() {
-  static const std::vector<Variant<IndexerArgs>> v = {
+  static const std::vector<Variant<IndexerArgs>> v = with_cuda<IndexerArgs>(cuda_indexer_variants(), {
       {"cpu.indexer.fp32", Backend::cpu, "fp32 dot products over blocks of 64 keys, any dtype's dequantised values",
        nullptr,
        [](const IndexerArgs& a) {
          return std::make_unique<CpuRun>([&a] { cpu::indexer_scores(a.shape, a.in.q, a.in.k, a.in.w, a.scores); });
        }},
-  };
+  });
   return v;
 }
 
 const std::vector<Variant<TopkArgs>>& topk_variants() {
-  static const std::vector<Variant<TopkArgs>> v = {
+  static const std::vector<Variant<TopkArgs>> v = with_cuda<TopkArgs>(cuda_topk_variants(), {
       {"cpu.topk.radix", Backend::cpu, "8-bit radix select with position-ordered ties", nullptr,
        [](const TopkArgs& a) { return std::make_unique<CpuRun>([&a] { cpu::topk_radix(a.scores, a.ends, a.indices); }); }},
-  };
+  });
   return v;
 }
 
 const std::vector<Variant<SparseMqaArgs>>& sparse_mqa_variants() {
-  static const std::vector<Variant<SparseMqaArgs>> v = {
+  static const std::vector<Variant<SparseMqaArgs>> v = with_cuda<SparseMqaArgs>(cuda_sparse_mqa_variants(), {
       {"cpu.sparse_mqa.online", Backend::cpu, "fp32 online softmax over gathered blocks of 64 keys",
        [](const SparseMqaArgs& a) { return attention_dtype_ok(a.dtype); },
        [](const SparseMqaArgs& a) {
          return std::make_unique<CpuRun>([&a] { cpu::sparse_mqa(a.shape, a.q, a.kv, a.indices, a.out, a.lse, a.dtype); });
        }},
-  };
+  });
   return v;
 }
 
 const std::vector<Variant<DenseMqaArgs>>& dense_mqa_variants() {
-  static const std::vector<Variant<DenseMqaArgs>> v = {
+  static const std::vector<Variant<DenseMqaArgs>> v = with_cuda<DenseMqaArgs>(cuda_dense_mqa_variants(), {
       {"cpu.dense_mqa.online", Backend::cpu, "fp32 online softmax over blocks of 64 keys",
        [](const DenseMqaArgs& a) { return attention_dtype_ok(a.dtype); },
        [](const DenseMqaArgs& a) {
          return std::make_unique<CpuRun>([&a] { cpu::dense_mqa(a.shape, a.q, a.kv, a.out, a.lse, a.dtype); });
        }},
-  };
+  });
   return v;
 }
 
 const std::vector<Variant<DenseMhaArgs>>& dense_mha_variants() {
-  static const std::vector<Variant<DenseMhaArgs>> v = {
+  static const std::vector<Variant<DenseMhaArgs>> v = with_cuda<DenseMhaArgs>(cuda_dense_mha_variants(), {
       {"cpu.dense_mha.online", Backend::cpu, "fp32 online softmax, 16 queries share each key block",
        [](const DenseMhaArgs& a) { return attention_dtype_ok(a.dtype); },
        [](const DenseMhaArgs& a) {
          return std::make_unique<CpuRun>([&a] { cpu::dense_mha(a.shape, a.q, a.k, a.v, a.out, a.lse, a.dtype); });
        }},
-  };
+  });
   return v;
 }
 

@@ -24,11 +24,19 @@ namespace dsa {
 enum class Backend { cpu, cuda };
 const char* backend_name(Backend b);
 
+// What a run observed besides its durations (GPU runs: the SM clock after each
+// sample, the harness's device memory).
+struct RunTelemetry {
+  std::vector<int> sm_clock_mhz;      // one per run() call; -1 where unreadable
+  std::int64_t device_peak_bytes = -1;  // peak of the harness's device allocations
+};
+
 class OpRun {
  public:
   virtual ~OpRun() = default;
   virtual double run() = 0;  // seconds
   virtual void fetch() {}
+  virtual RunTelemetry telemetry() const { return {}; }
 };
 
 struct IndexerArgs {
@@ -78,6 +86,7 @@ struct Variant {
   std::function<std::unique_ptr<OpRun>(const Args&)> prepare;
 };
 
+// Each list holds the CPU variants, then (in a CUDA build) the CUDA ones.
 const std::vector<Variant<IndexerArgs>>& indexer_variants();
 const std::vector<Variant<TopkArgs>>& topk_variants();
 const std::vector<Variant<SparseMqaArgs>>& sparse_mqa_variants();

@@ -1,0 +1,35 @@
+// The lightning indexer on the GPU (dsa-spec.md section 3):
+//   scores[t, s] = k_scale[s] * sum_h (w[t,h] * q_scale[t,h]) * ReLU(q[t,h,:] . k[s,:])
+// for s < key_end(t), -inf for masked s, with q and k as FP8 e4m3 codes (and their
+// power-of-two scales) or as bf16. Since the scales are positive, this equals the
+// reference's sum_h w * ReLU(q' . k') on the dequantised operands.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace dsa::cuda {
+
+struct IndexerLaunch {
+  const void* q = nullptr;           // [T, H, D]: e4m3 codes (fp8) or bf16 bits
+  const float* q_scale = nullptr;    // [T, H], fp8 only
+  const void* k = nullptr;           // [S, D]
+  const float* k_scale = nullptr;    // [S], fp8 only
+  const float* w = nullptr;          // [T, H], fp32, constants folded in
+  float* scores = nullptr;           // [T, S]
+  std::int64_t queries = 0, keys = 0;
+  int heads = 0, head_dim = 0;
+  std::int64_t query_offset = 0;
+  bool causal = true;
+  bool fp8 = true;
+};
+
+// nullopt when the kernel handles the shape, else the reason.
+std::optional<std::string> indexer_unsupported(int heads, int head_dim, std::int64_t keys, bool fp8);
+
+void launch_indexer(const IndexerLaunch& p, cudaStream_t stream);
+
+}  // namespace dsa::cuda

@@ -1,0 +1,17 @@
+// The CUDA variants of each op, for the registry. A build without the CUDA backend
+// returns empty lists (kernels/cuda_device_none.cpp).
+#pragma once
+
+#include <vector>
+
+#include "kernels/registry.h"
+
+namespace dsa {
+
+std::vector<Variant<IndexerArgs>> cuda_indexer_variants();
+std::vector<Variant<TopkArgs>> cuda_topk_variants();
+std::vector<Variant<SparseMqaArgs>> cuda_sparse_mqa_variants();
+std::vector<Variant<DenseMqaArgs>> cuda_dense_mqa_variants();
+std::vector<Variant<DenseMhaArgs>> cuda_dense_mha_variants();
+
+}  // namespace dsa
