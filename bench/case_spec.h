@@ -79,6 +79,9 @@ struct CaseSpec {
 
   Tolerance tol;
   TimingSettings timing;
+  // Backends the case may run on (empty: any). A GPU-sized case lists only "cuda", so on
+  // a machine without a GPU it is skipped instead of running for hours on the CPU.
+  std::vector<std::string> backends;
 
   bool validates() const { return mode != Mode::bench; }
   bool benches() const { return mode != Mode::validate; }

@@ -1,5 +1,6 @@
 #include "bench/runner.h"
 
+#include <algorithm>
 #include <new>
 
 #include "bench/sysinfo.h"
@@ -51,6 +52,7 @@ nlohmann::json case_params_json(const CaseSpec& c) {
                     {"needles", c.pattern.needles},           {"needle_logit", c.pattern.needle_logit},
                     {"needle_query_fraction", c.pattern.needle_query_fraction}};
   p["dtype"] = dtype_name(c.dtype);
+  if (!c.backends.empty()) p["backends"] = c.backends;
   switch (c.op) {
     case Op::indexer:
       p.update({{"queries", c.queries}, {"context", c.context}, {"query_offset", c.resolved_query_offset()},
@@ -114,7 +116,17 @@ nlohmann::json run_case(const CaseSpec& c, const RunContext& ctx) {
   rec["seed"] = seed;
   rec["params"] = case_params_json(c);
   std::string why;
-  const auto backends = candidate_backends(ctx.backend, &why);
+  auto backends = candidate_backends(ctx.backend, &why);
+  if (!c.backends.empty()) {
+    std::erase_if(backends, [&](Backend b) {
+      return std::find(c.backends.begin(), c.backends.end(), backend_name(b)) == c.backends.end();
+    });
+    if (backends.empty() && why.empty()) {
+      why = "the case runs only on";
+      for (const auto& b : c.backends) why += " " + b;
+      why += " (backend requested: " + std::string(backend_request_name(ctx.backend)) + ")";
+    }
+  }
   try {
     if (backends.empty()) {
       rec["status"] = "skipped";

@@ -61,7 +61,7 @@ const std::map<std::string, Op> kOps = {
 };
 
 const std::set<std::string> kCommonKeys = {"name", "description", "op", "mode", "generator", "pattern",
-                                           "dtype", "tolerance", "timing"};
+                                           "dtype", "tolerance", "timing", "backends"};
 const std::map<Op, std::set<std::string>> kOpKeys = {
     {Op::indexer, {"queries", "context", "query_offset", "causal", "index_heads", "index_head_dim", "hadamard"}},
     {Op::topk, {"queries", "context", "query_offset", "causal", "topk", "tie_fraction"}},
@@ -242,6 +242,14 @@ CaseSpec parse_case(const json& raw, const json& defaults, std::size_t index, co
   if (c.op == Op::indexer) c.tol = indexer_tolerance();
   parse_tolerance(f, c.tol);
   parse_timing(f, c.timing);
+  if (f.has("backends")) {
+    const json& b = merged["backends"];
+    if (!b.is_array() || b.empty()) f.fail("backends", "a non-empty list of \"cpu\" and/or \"cuda\"");
+    for (const auto& x : b) {
+      if (!x.is_string() || (x != "cpu" && x != "cuda")) f.fail("backends", "a non-empty list of \"cpu\" and/or \"cuda\"");
+      c.backends.push_back(x.get<std::string>());
+    }
+  }
   parse_pattern(f, c.pattern);
 
   switch (c.op) {

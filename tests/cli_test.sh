@@ -36,6 +36,7 @@ contains bad-suite 'bad.json: case "a" (#1): field "queries"'
 
 check list 0 "$bin" list "$src/suites/smoke.json"; contains list "dsa_vs_dense.decode.real_shapes"
 check list-corner 0 "$bin" list "$src/suites/corner.json"
+check list-gpu 0 "$bin" list "$src/suites/gpu-kernels.json"; contains list-gpu "indexer.prefill.128k"
 
 # A filtered run: only the matching cases, results parse, exit 0.
 check filter-run 0 "$bin" run "$src/suites/smoke.json" --filter '^topk\.' --out filtered.json --quiet --threads 1

@@ -199,6 +199,16 @@ TEST(RunCase, CudaWithoutADeviceIsSkippedNotFailed) {
   }
 }
 
+TEST(RunCase, ACaseLimitedToABackendThatCannotRunIsSkipped) {
+  const Suite s = parse_suite(R"({"cases": [{"name": "t", "op": "topk", "queries": 2, "context": 64, "topk": 8,
+     "backends": ["cuda"]}]})", "t");
+  RunContext ctx;
+  ctx.backend = BackendRequest::cpu;
+  const nlohmann::json rec = run_case(s.cases[0], ctx);
+  EXPECT_EQ(rec["status"], "skipped");
+  EXPECT_NE(rec["reason"].get<std::string>().find("runs only on cuda"), std::string::npos) << rec["reason"];
+}
+
 TEST(RunCase, ValidatesThenTimesAndRecordsWork) {
   const Suite s = parse_suite(R"({"cases": [{"name": "m", "op": "dense_attention_mha", "queries": 4, "context": 64,
      "heads": 2, "timing": {"min_samples": 2, "max_seconds": 0.2}}]})", "t");

@@ -144,6 +144,11 @@ TEST(SuiteValidation, HadamardNeedsPowerOfTwo) {
 TEST(SuiteValidation, DefaultsWithUnknownKey) {
   expect_error(R"({"defaults": {"warmups": 1}, "cases": [{"name": "a", "op": "topk"}]})", {"defaults", "\"warmups\""});
 }
+TEST(SuiteValidation, BadBackendsList) {
+  expect_error(one_case(R"("op": "topk", "backends": ["tpu"])"), {"\"backends\"", "cuda"});
+  expect_error(one_case(R"("op": "topk", "backends": [])"), {"\"backends\"", "non-empty"});
+}
+
 TEST(SuiteValidation, MissingFile) {
   try {
     load_suite("/nonexistent/suite.json");

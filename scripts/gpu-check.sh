@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# The GPU check: build (or use a build carried from a machine without a GPU), run
+# every `gpu` test, run suites/gpu-kernels.json in short mode, print a short table last.
+#
+# Two steps when the GPU sits on another machine (the device tool, see
+# docs/gpu-validation.md):
+#   scripts/gpu-check.sh --prepare   on the build machine: release build with CUDA, then
+#                                    stage the binaries and the non-system libraries they
+#                                    load (libgomp, libbenchmark) into gpu-bundle/
+#   scripts/gpu-check.sh             on the GPU machine: run everything from gpu-bundle/
+#                                    (carry "gpu-bundle"); results under $OUT (or
+#                                    /tmp/gpu-check) : gpu-tests.json, micro-cuda.json,
+#                                    gpu-kernels.json, sass-mma.txt, and the logs
+# On a machine that has both a GPU and the build dependencies, `--prepare` then the
+# plain form work in place.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bundle=gpu-bundle
+
+if [ "${1:-}" = "--prepare" ]; then
+  set -e
+  bash scripts/setup.sh
+  cmake --preset release -DDSA_ENABLE_CUDA=ON -DDSA_BUILD_TESTS=ON -DDSA_BUILD_MICROBENCH=ON
+  cmake --build --preset release -j "$(nproc)" --target dsa-bench dsa_gpu_tests dsa-micro-cuda
+  rm -rf "$bundle" && mkdir -p "$bundle/lib"
+  cp build/bin/dsa-bench build/bin/dsa_gpu_tests build/bin/dsa-micro-cuda "$bundle/"
+  # Libraries a bare CUDA image may lack. The CUDA runtime is linked statically and
+  # cuBLASLt comes from the GPU machine's own toolkit (same CUDA major version).
+  for b in "$bundle"/dsa-bench "$bundle"/dsa_gpu_tests "$bundle"/dsa-micro-cuda; do
+    ldd "$b" | awk '/libgomp|libbenchmark/ {print $3}'
+  done | sort -u | xargs -r -I{} cp -L {} "$bundle/lib/"
+  git rev-parse HEAD > "$bundle/COMMIT" 2>/dev/null || echo unknown > "$bundle/COMMIT"
+  du -sh "$bundle"
+  echo "prepared $bundle/ (commit $(cat "$bundle/COMMIT")); carry it to the GPU machine and run scripts/gpu-check.sh there"
+  exit 0
+fi
+
+out=${OUT:-/tmp/gpu-check}
+mkdir -p "$out"
+log() { echo "== $*"; }
+status=0
+export LD_LIBRARY_PATH="$PWD/$bundle/lib:/usr/local/cuda/lib64:/usr/local/cuda/lib:${LD_LIBRARY_PATH:-}"
+
+log "device"
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv 2>&1 | tee "$out/nvidia-smi.txt"
+if [ ! -x "$bundle/dsa-bench" ]; then
+  echo "no $bundle/dsa-bench: run scripts/gpu-check.sh --prepare on a machine with the build dependencies and carry $bundle"
+  exit 2
+fi
+echo "bundle built from commit $(cat "$bundle/COMMIT" 2>/dev/null || echo '?'), this tree at $(git rev-parse HEAD 2>/dev/null || echo '?')"
+missing=$(ldd "$bundle"/dsa-bench "$bundle"/dsa_gpu_tests "$bundle"/dsa-micro-cuda 2>&1 | grep "not found" | sort -u)
+if [ -n "$missing" ]; then echo "missing libraries:"; echo "$missing"; exit 2; fi
+
+log "gpu tests"
+"$bundle"/dsa_gpu_tests --gtest_output="json:$out/gpu-tests.json" > "$out/gpu-tests.log" 2>&1 || status=1
+grep -E "^\[  (PASSED|FAILED|SKIPPED) |FAILED  \]" "$out/gpu-tests.log" | tail -20
+
+log "tensor-core instructions in the indexer (SASS)"
+if command -v cuobjdump >/dev/null; then
+  cuobjdump --dump-sass "$bundle"/dsa-bench 2>/dev/null | grep -oE "\b(QMMA|HMMA)[.A-Z0-9]*" | sort | uniq -c | tee "$out/sass-mma.txt"
+else
+  echo "cuobjdump not found" | tee "$out/sass-mma.txt"
+fi
+
+log "micro-benchmarks"
+"$bundle"/dsa-micro-cuda --benchmark_min_time=0.05 --benchmark_out="$out/micro-cuda.json" --benchmark_out_format=json \
+  > "$out/micro-cuda.log" 2>&1 || status=1
+tail -25 "$out/micro-cuda.log"
+
+log "suites/gpu-kernels.json (short)"
+"$bundle"/dsa-bench run suites/gpu-kernels.json --backend cuda --short --out "$out/gpu-kernels.json" \
+  > "$out/gpu-kernels.log" 2>&1 || status=1
+
+log "summary"
+python3 - "$out/gpu-kernels.json" <<'PY' || status=1
+import json, sys
+d = json.load(open(sys.argv[1]))
+c = d.get("device_ceilings", {})
+print(f"ceilings: bf16 {c.get('bf16_tflops', 0):.0f} TFLOP/s, fp8 {c.get('fp8_tflops', 0):.0f} TFLOP/s, "
+      f"copy {c.get('copy_gbps', 0):.0f} GB/s {c.get('notes', '')}")
+print(f"{'case':28} {'status':10} {'median':>10} {'TFLOP/s':>8} {'GB/s':>8} {'%peak':>6}  note")
+for r in d["cases"]:
+    t = r.get("timing") or {}
+    th = r.get("throughput") or {}
+    sh = r.get("share_of_ceiling") or {}
+    share = sh.get("compute", sh.get("memory"))
+    med = f"{t['median_s'] * 1e3:.3f}ms" if t else "-"
+    print(f"{r['name']:28} {r['status']:10} {med:>10} {th.get('gflops', 0) / 1e3:8.1f} {th.get('gbps', 0):8.0f} "
+          f"{(100 * share if share is not None else 0):6.1f}  {r.get('reason', '')[:60]}")
+PY
+exit $status
