@@ -6,6 +6,7 @@
 #include "bench/sysinfo.h"
 #include "bench/timing.h"
 #include "core/rng.h"
+#include "core/trace.h"
 #include "kernels/cuda_device.h"
 
 namespace dsa::bench {
@@ -106,6 +107,7 @@ nlohmann::json ceiling_share(const nlohmann::json& ceilings, const nlohmann::jso
 }
 
 nlohmann::json run_case(const CaseSpec& c, const RunContext& ctx) {
+  DSA_TRACE_RANGE(c.name.c_str());  // Nsight Systems shows each case by name
   const double t0 = now_seconds();
   const std::uint64_t seed = case_seed(ctx.seed, c.name);
   nlohmann::json rec;
