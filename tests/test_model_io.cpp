@@ -1,0 +1,248 @@
+// The model path's inputs: config.json parsing, safetensors files (round trip and every
+// kind of corruption), sharded checkpoints and weight loading.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "core/dtype.h"
+#include "model/config.h"
+#include "model/safetensors.h"
+#include "model/weights.h"
+
+namespace dsa::model {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string tmp(const std::string& name) {
+  const fs::path d = fs::path(::testing::TempDir()) / "dsa-model-io";
+  fs::create_directories(d);
+  return (d / name).string();
+}
+
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(ModelConfig, PresetsLoadAndTheRealOneHasThePublishedShape) {
+  const ModelConfig c = preset_config("deepseek-v3.2-exp");
+  EXPECT_EQ(c.hidden, 7168);
+  EXPECT_EQ(c.layers, 61);
+  EXPECT_EQ(c.routed_experts, 256);
+  EXPECT_NEAR(c.softmax_scale(), 0.13524, 5e-5);  // not 192^-0.5 = 0.0722
+  EXPECT_TRUE(c.layer_is_moe(3));
+  EXPECT_FALSE(c.layer_is_moe(2));
+  // 671B parameters without the multi-token-prediction layer (the published total).
+  EXPECT_NEAR(c.parameters() / 1e9, 671, 8);
+  const ModelConfig small = preset_config("dsa-small");
+  EXPECT_EQ(small.heads, 128);
+  EXPECT_EQ(small.kv_lora_rank + small.qk_rope, 576);
+  EXPECT_EQ(small.index_topk, 2048);
+  EXPECT_FALSE(small.layer_is_moe(2));
+  EXPECT_NO_THROW(preset_config("dsa-tiny"));
+  EXPECT_NE(error_of([] { preset_config("dsa-huge"); }).find("presets: "), std::string::npos);
+}
+
+TEST(ModelConfig, UnknownKeysAreIgnoredAndRoundTrip) {
+  nlohmann::json j = config_to_json(preset_config("dsa-tiny"));
+  j["some_future_key"] = {1, 2, 3};
+  const ModelConfig c = parse_config(j, "x.json");
+  EXPECT_EQ(c.experts_per_token, 2);
+  EXPECT_EQ(config_to_json(c), config_to_json(preset_config("dsa-tiny")));
+}
+
+TEST(ModelConfig, MissingOrIllTypedKeysAreNamed) {
+  const nlohmann::json base = config_to_json(preset_config("dsa-tiny"));
+  nlohmann::json j = base;
+  j.erase("kv_lora_rank");
+  EXPECT_NE(error_of([&] { parse_config(j, "c.json"); }).find("c.json: key \"kv_lora_rank\": expected an integer >= 1, got nothing"),
+            std::string::npos);
+  j = base;
+  j["num_attention_heads"] = "128";
+  EXPECT_NE(error_of([&] { parse_config(j, "c.json"); }).find("key \"num_attention_heads\""), std::string::npos);
+  j = base;
+  j["rms_norm_eps"] = nullptr;
+  EXPECT_NE(error_of([&] { parse_config(j, "c.json"); }).find("\"rms_norm_eps\""), std::string::npos);
+  j = base;
+  j["rope_scaling"]["type"] = "dynamic";
+  EXPECT_NE(error_of([&] { parse_config(j, "c.json"); }).find("\"yarn\""), std::string::npos);
+  j = base;
+  j["n_group"] = 3;  // 8 experts do not split into 3 groups
+  EXPECT_NE(error_of([&] { parse_config(j, "c.json"); }).find("\"n_group\""), std::string::npos);
+  j = base;
+  j.erase("moe_intermediate_size");  // needed because n_routed_experts > 0
+  EXPECT_NE(error_of([&] { parse_config(j, "c.json"); }).find("\"moe_intermediate_size\""), std::string::npos);
+  j = base;
+  j["n_routed_experts"] = 0;  // a dense model needs no MoE keys
+  j.erase("moe_intermediate_size");
+  EXPECT_NO_THROW(parse_config(j, "c.json"));
+}
+
+// --- safetensors -----------------------------------------------------------------
+
+// A file with a hand-written header and `data` bytes after it.
+std::string raw_file(const std::string& name, const std::string& header, std::size_t data_bytes, std::int64_t claim = -1) {
+  const std::string path = tmp(name);
+  std::ofstream out(path, std::ios::binary);
+  const std::uint64_t n = claim >= 0 ? static_cast<std::uint64_t>(claim) : header.size();
+  for (int i = 0; i < 8; ++i) out.put(static_cast<char>((n >> (8 * i)) & 0xFF));
+  out << header;
+  out << std::string(data_bytes, '\x01');
+  return path;
+}
+
+TEST(Safetensors, RoundTripOfEveryDtype) {
+  SafetensorsWriter w;
+  w.add_f32("a", {2, 3}, {1, 2, 3, 4, 5, 6});
+  w.add("b", StDtype::BF16, {2}, {0x80, 0x3F, 0x00, 0xC0});        // 1.0, -2.0
+  w.add("c", StDtype::F8_E4M3, {3}, {0x38, 0xC0, 0x7E});           // 1, -2, 448
+  w.write(tmp("ok.safetensors"));
+  const auto f = SafetensorsFile::open(tmp("ok.safetensors"));
+  ASSERT_EQ(f->tensors().size(), 3u);
+  const StTensor* a = f->find("a");
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->shape, (std::vector<std::int64_t>{2, 3}));
+  float v[6];
+  std::memcpy(v, a->data, 24);
+  EXPECT_EQ(v[5], 6.0f);
+  EXPECT_EQ(f->find("b")->dtype, StDtype::BF16);
+  EXPECT_EQ(f->find("c")->data[2], 0x7E);
+  EXPECT_EQ(f->find("missing"), nullptr);
+}
+
+TEST(Safetensors, EveryCorruptionIsRejectedWithItsReason) {
+  const std::string good = R"({"t": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}})";
+  EXPECT_NO_THROW(SafetensorsFile::open(raw_file("good.st", good, 8)));
+  // Truncated: the data ends before the tensor does.
+  EXPECT_NE(error_of([&] { SafetensorsFile::open(raw_file("trunc.st", good, 5)); }).find("out of range"), std::string::npos);
+  // Not even the header length.
+  {
+    std::ofstream(tmp("tiny.st"), std::ios::binary) << "abc";
+    EXPECT_NE(error_of([&] { SafetensorsFile::open(tmp("tiny.st")); }).find("truncated"), std::string::npos);
+  }
+  // Header length claims more than the file holds.
+  EXPECT_NE(error_of([&] { SafetensorsFile::open(raw_file("long.st", good, 8, 1 << 20)); }).find("longer than the file"),
+            std::string::npos);
+  // Offsets past the data.
+  EXPECT_NE(error_of([&] {
+              SafetensorsFile::open(raw_file("range.st", R"({"t": {"dtype": "F32", "shape": [2], "data_offsets": [8, 16]}})", 8));
+            }).find("out of range"),
+            std::string::npos);
+  // Overlapping tensors.
+  EXPECT_NE(error_of([&] {
+              SafetensorsFile::open(raw_file("overlap.st",
+                                             R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+                                                 "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}})",
+                                             12));
+            }).find("overlap"),
+            std::string::npos);
+  // A dtype this project does not read.
+  EXPECT_NE(error_of([&] {
+              SafetensorsFile::open(raw_file("dtype.st", R"({"t": {"dtype": "F16", "shape": [2], "data_offsets": [0, 4]}})", 4));
+            }).find("unknown dtype \"F16\""),
+            std::string::npos);
+  // Byte count not matching shape and dtype.
+  EXPECT_NE(error_of([&] {
+              SafetensorsFile::open(raw_file("size.st", R"({"t": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}})", 8));
+            }).find("needing 12"),
+            std::string::npos);
+  // Header not JSON.
+  EXPECT_NE(error_of([&] { SafetensorsFile::open(raw_file("json.st", "{not json", 0)); }).find("not valid JSON"),
+            std::string::npos);
+  // Every message names the file.
+  EXPECT_NE(error_of([&] { SafetensorsFile::open(raw_file("named.st", "{not json", 0)); }).find("named.st"), std::string::npos);
+}
+
+// --- checkpoints and weights -----------------------------------------------------------
+
+TEST(Checkpoint, SyntheticShardedCheckpointLoadsCompletely) {
+  const ModelConfig c = preset_config("dsa-tiny");
+  const std::string dir = tmp("tiny-bf16");
+  fs::remove_all(dir);
+  write_synthetic_checkpoint(c, dir, 1, StDtype::BF16, 256 * 1024);  // small shards: several files
+  int shards = 0;
+  for (const auto& e : fs::directory_iterator(dir)) shards += e.path().extension() == ".safetensors";
+  EXPECT_GT(shards, 1);
+  EXPECT_EQ(config_to_json(load_config(dir + "/config.json")), config_to_json(c));
+  const auto ck = Checkpoint::open(dir);
+  const ModelWeights w = load_weights(c, *ck);
+  ASSERT_EQ(w.layers.size(), 3u);
+  EXPECT_FALSE(w.layers[0].moe);
+  EXPECT_TRUE(w.layers[1].moe);
+  EXPECT_EQ(w.layers[2].expert_gate.size(), 8u);
+  EXPECT_EQ(w.layers[0].kv_b.rows, 4 * (32 + 32));
+  EXPECT_EQ(w.embed.rows, 512);
+  // One layer of the checkpoint, without embeddings and head.
+  const ModelWeights one = load_weights(c, *ck, {2, 3, false});
+  ASSERT_EQ(one.layers.size(), 1u);
+  EXPECT_EQ(one.layers[0].q_a.data, w.layers[2].q_a.data);
+  EXPECT_TRUE(one.embed.data.empty());
+}
+
+TEST(Checkpoint, Fp8WeightsDequantiseThroughTheirBlockScales) {
+  const ModelConfig c = preset_config("dsa-tiny");
+  const std::string d8 = tmp("tiny-fp8"), d32 = tmp("tiny-f32");
+  fs::remove_all(d8);
+  fs::remove_all(d32);
+  write_synthetic_checkpoint(c, d8, 5, StDtype::F8_E4M3);
+  write_synthetic_checkpoint(c, d32, 5, StDtype::F32);
+  const auto ck8 = Checkpoint::open(d8), ck32 = Checkpoint::open(d32);
+  EXPECT_EQ(ck8->get("model.layers.0.self_attn.q_b_proj.weight").dtype, StDtype::F8_E4M3);
+  EXPECT_EQ(ck8->get("model.layers.0.self_attn.q_b_proj.weight_scale_inv").shape, (std::vector<std::int64_t>{2, 1}));
+  const ModelWeights w8 = load_weights(c, *ck8), w32 = load_weights(c, *ck32);
+  const auto& a = w8.layers[0].q_b.data;
+  const auto& b = w32.layers[0].q_b.data;
+  double err = 0, ref = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    err += (a[i] - b[i]) * (a[i] - b[i]);
+    ref += b[i] * b[i];
+  }
+  EXPECT_GT(std::sqrt(err / ref), 1e-4);  // really quantised
+  EXPECT_LT(std::sqrt(err / ref), 0.05);  // e4m3 keeps about 2^-4 relative
+}
+
+TEST(Checkpoint, MissingTensorsAndMismatchedShapesAreNamed) {
+  const ModelConfig c = preset_config("dsa-tiny");
+  const std::string dir = tmp("tiny-check");
+  fs::remove_all(dir);
+  write_synthetic_checkpoint(c, dir, 2);
+  const auto ck = Checkpoint::open(dir);
+  ModelConfig more = c;
+  more.layers = 4;  // asks for a layer the checkpoint lacks
+  EXPECT_NE(error_of([&] { load_weights(more, *ck); }).find("missing tensor \"model.layers.3."), std::string::npos);
+  ModelConfig wider = c;
+  wider.hidden = 256;
+  const std::string msg = error_of([&] { load_weights(wider, *ck); });
+  EXPECT_NE(msg.find("has shape [512, 128]; the config needs [512, 256]"), std::string::npos) << msg;
+  EXPECT_NE(error_of([&] { load_weights(c, *ck, {2, 9}); }).find("not within"), std::string::npos);
+}
+
+TEST(Checkpoint, IndexPointingAtTheWrongFileIsRejected) {
+  const ModelConfig c = preset_config("dsa-tiny");
+  const std::string dir = tmp("tiny-index");
+  fs::remove_all(dir);
+  write_synthetic_checkpoint(c, dir, 3, StDtype::BF16, 256 * 1024);
+  nlohmann::json index;
+  std::ifstream(dir + "/model.safetensors.index.json") >> index;
+  std::string first_file = index["weight_map"].begin().value();
+  std::string other;
+  for (const auto& [k, v] : index["weight_map"].items())
+    if (v != first_file) { other = k; break; }
+  ASSERT_FALSE(other.empty());
+  index["weight_map"]["extra.weight"] = first_file;
+  std::ofstream(dir + "/model.safetensors.index.json") << index.dump();
+  EXPECT_NE(error_of([&] { Checkpoint::open(dir); }).find("\"extra.weight\""), std::string::npos);
+}
+
+}  // namespace
+}  // namespace dsa::model
