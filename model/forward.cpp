@@ -1,0 +1,337 @@
+#include "model/forward.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <numeric>
+
+#include "core/check.h"
+#include "core/dtype.h"
+#include "core/indexer_operands.h"
+#include "core/matmul.h"
+#include "core/parallel.h"
+#include "core/trace.h"
+#include "kernels/cpu/cpu_ops.h"
+#include "model/rope.h"
+
+namespace dsa::model {
+
+const char* attention_mode_name(AttentionMode m) { return m == AttentionMode::dense ? "dense" : "dsa"; }
+
+std::int64_t SequenceCache::latent_bytes_per_token(const ModelConfig& c) { return 2LL * (c.kv_lora_rank + c.qk_rope); }
+std::int64_t SequenceCache::index_bytes_per_token(const ModelConfig& c) {
+  return c.index_head_dim + 4LL * ((c.index_head_dim + 127) / 128);
+}
+
+OpTimes& OpTimes::operator+=(const OpTimes& o) {
+  matmul += o.matmul;
+  indexer += o.indexer;
+  topk += o.topk;
+  attention += o.attention;
+  other += o.other;
+  return *this;
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Adds the time of the enclosing scope to one of OpTimes' fields.
+class Timed {
+ public:
+  explicit Timed(double& slot) : slot_(slot), t0_(Clock::now()) {}
+  ~Timed() { slot_ += std::chrono::duration<double>(Clock::now() - t0_).count(); }
+
+ private:
+  double& slot_;
+  Clock::time_point t0_;
+};
+
+// y [n, rows(W)] = x [n, cols(W)] * W^T
+std::vector<float> linear(const std::vector<float>& x, std::int64_t n, const Matrix& w, OpTimes& t) {
+  Timed timed(t.matmul);
+  std::vector<float> y(static_cast<std::size_t>(n * w.rows));
+  matmul_nt(x.data(), w.cols, w.data.data(), w.cols, y.data(), w.rows, n, w.rows, w.cols);
+  return y;
+}
+
+void rms_norm(float* x, std::int64_t d, const std::vector<float>& weight, double eps) {
+  double ss = 0;
+  for (std::int64_t i = 0; i < d; ++i) ss += static_cast<double>(x[i]) * x[i];
+  const double inv = 1.0 / std::sqrt(ss / static_cast<double>(d) + eps);
+  for (std::int64_t i = 0; i < d; ++i) x[i] = static_cast<float>(x[i] * inv * weight[i]);
+}
+
+std::vector<float> rms_norm_rows(const std::vector<float>& x, std::int64_t n, std::int64_t d, const std::vector<float>& w,
+                                 double eps) {
+  std::vector<float> y = x;
+  for (std::int64_t r = 0; r < n; ++r) rms_norm(&y[r * d], d, w, eps);
+  return y;
+}
+
+// The indexer's key norm: LayerNorm with weight and bias, eps 1e-6 (dsa-spec.md section 3).
+void layer_norm(float* x, std::int64_t d, const std::vector<float>& w, const std::vector<float>& b) {
+  double mean = 0, var = 0;
+  for (std::int64_t i = 0; i < d; ++i) mean += x[i];
+  mean /= static_cast<double>(d);
+  for (std::int64_t i = 0; i < d; ++i) var += (x[i] - mean) * (x[i] - mean);
+  const double inv = 1.0 / std::sqrt(var / static_cast<double>(d) + 1e-6);
+  for (std::int64_t i = 0; i < d; ++i) x[i] = static_cast<float>((x[i] - mean) * inv * w[i] + b[i]);
+}
+
+inline float silu(float v) { return v / (1.0f + std::exp(-v)); }
+
+// down(silu(gate x) * up x)
+std::vector<float> swiglu(const std::vector<float>& x, std::int64_t n, const Matrix& gate, const Matrix& up,
+                          const Matrix& down, OpTimes& t) {
+  std::vector<float> g = linear(x, n, gate, t), u = linear(x, n, up, t);
+  for (std::size_t i = 0; i < g.size(); ++i) g[i] = silu(g[i]) * u[i];
+  return linear(g, n, down, t);
+}
+
+HostTensor<float> tensor_of(const std::vector<float>& v, Shape s) {
+  HostTensor<float> t(s);
+  std::copy(v.begin(), v.begin() + t.numel(), t.data());
+  return t;
+}
+
+}  // namespace
+
+CpuModel::CpuModel(ModelWeights w) : w_(std::move(w)) {
+  require(w_.range.with_head && w_.range.first == 0 && w_.range.last == w_.config.layers,
+          "CpuModel: the forward needs every layer and the embeddings / LM head");
+  rope_freqs_ = rope_frequencies(w_.config, w_.config.qk_rope);
+  index_rope_freqs_ = rope_frequencies(w_.config, w_.config.index_head_dim / 2);
+}
+
+SequenceCache CpuModel::new_cache() const {
+  SequenceCache c;
+  c.latent.resize(static_cast<std::size_t>(w_.config.layers));
+  c.index_keys.resize(static_cast<std::size_t>(w_.config.layers));
+  return c;
+}
+
+void CpuModel::layer(int li, std::vector<float>& x, std::int64_t n, SequenceCache& cache, AttentionMode mode,
+                     OpTimes& t) const {
+  const ModelConfig& c = w_.config;
+  const LayerWeights& L = w_.layers[static_cast<std::size_t>(li)];
+  const std::int64_t D = c.hidden, H = c.heads, p0 = cache.length, end = p0 + n;
+  const int nope = c.qk_nope, rope = c.qk_rope, dqk = c.qk_head_dim(), rank = c.kv_lora_rank, dv = c.v_head;
+  const int dl = rank + rope;
+  const double scale = c.softmax_scale();
+
+  const std::vector<float> h = rms_norm_rows(x, n, D, L.input_norm, c.rms_eps);
+  // --- MLA projections ------------------------------------------------------------
+  std::vector<float> cq = linear(h, n, L.q_a, t);
+  for (std::int64_t r = 0; r < n; ++r) rms_norm(&cq[r * c.q_lora_rank], c.q_lora_rank, L.q_a_norm, c.rms_eps);
+  std::vector<float> q = linear(cq, n, L.q_b, t);  // [n, H, nope + rope]
+  std::vector<float> kv = linear(h, n, L.kv_a, t);  // [n, rank + rope]
+  {
+    Timed timed(t.other);
+    for (std::int64_t r = 0; r < n; ++r) {
+      for (std::int64_t hh = 0; hh < H; ++hh) rope_interleaved(&q[(r * H + hh) * dqk + nope], rope, p0 + r, rope_freqs_);
+      rms_norm(&kv[r * dl], rank, L.kv_a_norm, c.rms_eps);
+      rope_interleaved(&kv[r * dl + rank], rope, p0 + r, rope_freqs_);
+    }
+    // The cache stores bf16 values.
+    round_in_place(kv, DType::bf16);
+    auto& lat = cache.latent[static_cast<std::size_t>(li)];
+    lat.insert(lat.end(), kv.begin(), kv.end());
+  }
+  const HostTensor<float> latent = tensor_of(cache.latent[static_cast<std::size_t>(li)], {end, dl});
+
+  // W_UK [H, nope, rank], W_UV [H, dv, rank] views of kv_b [H * (nope + dv), rank].
+  const auto w_uk = [&](std::int64_t hh, int i) { return L.kv_b.row(hh * (nope + dv) + i); };
+  const auto w_uv = [&](std::int64_t hh, int i) { return L.kv_b.row(hh * (nope + dv) + nope + i); };
+  // Absorbed queries [n, H, rank + rope]: q~ = [W_UK^T q_nope | q_rope].
+  const auto absorbed = [&] {
+    Timed timed(t.matmul);
+    HostTensor<float> qa({n, H, dl});
+    parallel_for(n * H, [&](std::int64_t th) {
+      const float* qn = &q[th * dqk];
+      float* out = &qa.data()[th * dl];
+      std::fill(out, out + rank, 0.0f);
+      for (int i = 0; i < nope; ++i) {
+        const float* wr = w_uk(th % H, i);
+        for (int r = 0; r < rank; ++r) out[r] += qn[i] * wr[r];
+      }
+      std::copy(qn + nope, qn + dqk, out + rank);
+    });
+    return qa;
+  };
+  // Head outputs in the latent space [n, H, rank] -> [n, H * dv] through W_UV.
+  const auto unabsorb = [&](const HostTensor<float>& o) {
+    Timed timed(t.matmul);
+    std::vector<float> y(static_cast<std::size_t>(n * H * dv));
+    parallel_for(n * H, [&](std::int64_t th) {
+      const float* oh = &o.data()[th * rank];
+      for (int i = 0; i < dv; ++i) {
+        const float* wr = w_uv(th % H, i);
+        double acc = 0;
+        for (int r = 0; r < rank; ++r) acc += static_cast<double>(oh[r]) * wr[r];
+        y[static_cast<std::size_t>(th * dv + i)] = static_cast<float>(acc);
+      }
+    });
+    return y;
+  };
+
+  std::vector<float> attn;  // [n, H * dv]
+  if (mode == AttentionMode::dsa) {
+    // --- lightning indexer ----------------------------------------------------------
+    const int HI = c.index_heads, DI = c.index_head_dim, ropeI = DI / 2;
+    std::vector<float> qi = linear(cq, n, L.idx_wq_b, t);  // [n, HI, DI]
+    std::vector<float> ki = linear(h, n, L.idx_wk, t);     // [n, DI]
+    std::vector<float> wi = linear(h, n, L.idx_weights, t);  // [n, HI], fp32
+    HostTensor<float> scores;
+    {
+      Timed timed(t.indexer);
+      for (std::int64_t r = 0; r < n; ++r) {
+        // The rope part comes first and rotates half-split (not interleaved).
+        for (int hh = 0; hh < HI; ++hh) rope_half_split(&qi[(r * HI + hh) * DI], ropeI, p0 + r, index_rope_freqs_);
+        layer_norm(&ki[r * DI], DI, L.idx_k_norm_weight, L.idx_k_norm_bias);
+        rope_half_split(&ki[r * DI], ropeI, p0 + r, index_rope_freqs_);
+      }
+      const float fold = static_cast<float>(1.0 / std::sqrt(static_cast<double>(HI))) *
+                         static_cast<float>(1.0 / std::sqrt(static_cast<double>(DI)));
+      for (float& v : wi) v *= fold;
+      // Hadamard rotation then FP8 with power-of-two scales, as the model does; the
+      // new keys join the cache quantised.
+      const IndexerOperands ops = prepare_indexer_operands(tensor_of(qi, {n, HI, DI}), tensor_of(ki, {n, DI}),
+                                                           tensor_of(wi, {n, HI}), DType::fp8_e4m3, true);
+      auto& keys = cache.index_keys[static_cast<std::size_t>(li)];
+      keys.insert(keys.end(), ops.k.span().begin(), ops.k.span().end());
+      const IndexerShape ish{n, end, HI, DI, p0, true};
+      scores = HostTensor<float>({n, end});
+      cpu::indexer_scores(ish, ops.q, tensor_of(keys, {end, DI}), ops.w, scores);
+    }
+    HostTensor<std::int32_t> idx({n, c.index_topk});
+    {
+      Timed timed(t.topk);
+      cpu::topk_radix(scores, key_ends(n, p0, end, true), idx);
+    }
+    const HostTensor<float> qa = absorbed();
+    HostTensor<float> o({n, H, rank}), lse({n, H});
+    {
+      Timed timed(t.attention);
+      cpu::sparse_mqa(AttentionShape{n, end, static_cast<int>(H), dl, rank, scale, p0}, qa, latent, idx, o, lse, DType::f32);
+    }
+    attn = unabsorb(o);
+  } else if (n == 1) {
+    // Dense decode: MQA mode over the whole cache.
+    const HostTensor<float> qa = absorbed();
+    HostTensor<float> o({n, H, rank}), lse({n, H});
+    {
+      Timed timed(t.attention);
+      cpu::dense_mqa(AttentionShape{n, end, static_cast<int>(H), dl, rank, scale, p0}, qa, latent, o, lse, DType::f32);
+    }
+    attn = unabsorb(o);
+  } else {
+    // Dense prefill: MHA mode, per-head K and V expanded from the latent cache.
+    HostTensor<float> k({end, H, dqk}), v({end, H, dv});
+    {
+      std::vector<float> ckv(static_cast<std::size_t>(end * rank));
+      for (std::int64_t s = 0; s < end; ++s) std::copy(&latent(s, 0), &latent(s, 0) + rank, &ckv[s * rank]);
+      const std::vector<float> kvb = linear(ckv, end, L.kv_b, t);  // [end, H * (nope + dv)]
+      Timed timed(t.other);
+      for (std::int64_t s = 0; s < end; ++s)
+        for (std::int64_t hh = 0; hh < H; ++hh) {
+          const float* src = &kvb[(s * H + hh) * (nope + dv)];
+          std::copy(src, src + nope, &k(s, hh, 0));
+          std::copy(&latent(s, rank), &latent(s, rank) + rope, &k(s, hh, nope));
+          std::copy(src + nope, src + nope + dv, &v(s, hh, 0));
+        }
+    }
+    HostTensor<float> o({n, H, dv}), lse({n, H});
+    {
+      Timed timed(t.attention);
+      cpu::dense_mha(AttentionShape{n, end, static_cast<int>(H), dqk, dv, scale, p0}, tensor_of(q, {n, H, dqk}), k, v, o,
+                     lse, DType::f32);
+    }
+    attn.assign(o.span().begin(), o.span().end());
+  }
+  const std::vector<float> out = linear(attn, n, L.o, t);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] += out[i];
+
+  // --- FFN ----------------------------------------------------------------------------
+  const std::vector<float> h2 = rms_norm_rows(x, n, D, L.post_attention_norm, c.rms_eps);
+  std::vector<float> ffn;
+  if (!L.moe) {
+    ffn = swiglu(h2, n, L.gate_proj, L.up_proj, L.down_proj, t);
+  } else {
+    ffn.assign(static_cast<std::size_t>(n * D), 0.0f);
+    if (c.shared_experts > 0) ffn = swiglu(h2, n, L.gate_proj, L.up_proj, L.down_proj, t);
+    const std::vector<float> logits = linear(h2, n, L.router, t);  // [n, E]
+    const int E = c.routed_experts, G = c.expert_groups, per = E / G;
+    for (std::int64_t r = 0; r < n; ++r) {
+      std::vector<int> chosen;
+      std::vector<double> weight;
+      {
+        Timed timed(t.other);
+        // DeepSeek's routing: sigmoid scores; the bias only steers the choice; groups
+        // ranked by the sum of their two best biased scores; top experts within the
+        // chosen groups; weights are the unbiased scores, normalised, times the scale.
+        std::vector<double> s(static_cast<std::size_t>(E)), biased(static_cast<std::size_t>(E));
+        for (int e = 0; e < E; ++e) {
+          s[e] = 1.0 / (1.0 + std::exp(-static_cast<double>(logits[r * E + e])));
+          biased[e] = s[e] + L.router_bias[e];
+        }
+        std::vector<double> gscore(static_cast<std::size_t>(G));
+        for (int g = 0; g < G; ++g) {
+          std::vector<double> m(biased.begin() + g * per, biased.begin() + (g + 1) * per);
+          std::partial_sort(m.begin(), m.begin() + std::min(2, per), m.end(), std::greater<>());
+          gscore[g] = m[0] + (per > 1 ? m[1] : 0.0);
+        }
+        std::vector<int> groups(static_cast<std::size_t>(G));
+        std::iota(groups.begin(), groups.end(), 0);
+        // Ties go to the smaller index, so routing is deterministic.
+        std::stable_sort(groups.begin(), groups.end(), [&](int a, int b) { return gscore[a] > gscore[b]; });
+        std::vector<int> cand;
+        for (int gi = 0; gi < c.topk_groups; ++gi)
+          for (int e = groups[gi] * per; e < (groups[gi] + 1) * per; ++e) cand.push_back(e);
+        std::sort(cand.begin(), cand.end());
+        std::stable_sort(cand.begin(), cand.end(), [&](int a, int b) { return biased[a] > biased[b]; });
+        chosen.assign(cand.begin(), cand.begin() + c.experts_per_token);
+        double sum = 0;
+        for (int e : chosen) sum += s[e];
+        for (int e : chosen) weight.push_back(s[e] / sum * c.routed_scaling);
+      }
+      const std::vector<float> row(h2.begin() + r * D, h2.begin() + (r + 1) * D);
+      for (std::size_t j = 0; j < chosen.size(); ++j) {
+        const std::vector<float> y =
+            swiglu(row, 1, L.expert_gate[chosen[j]], L.expert_up[chosen[j]], L.expert_down[chosen[j]], t);
+        for (std::int64_t i = 0; i < D; ++i) ffn[r * D + i] += static_cast<float>(weight[j] * y[i]);
+      }
+    }
+  }
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] += ffn[i];
+}
+
+HostTensor<float> CpuModel::forward(std::span<const std::int32_t> tokens, SequenceCache& cache, AttentionMode mode,
+                                    OpTimes* times) const {
+  DSA_TRACE_RANGE(mode == AttentionMode::dense ? "forward.dense" : "forward.dsa");
+  const ModelConfig& c = w_.config;
+  const auto n = static_cast<std::int64_t>(tokens.size());
+  require(n > 0, "forward: no tokens");
+  require(static_cast<int>(cache.latent.size()) == c.layers, "forward: the cache belongs to another model");
+  // The indexer's key cache is filled only in DSA mode: a cache must stay in one mode.
+  const bool has_index_keys = !cache.index_keys.front().empty();
+  require(cache.length == 0 || has_index_keys == (mode == AttentionMode::dsa),
+          std::string("forward: this cache was filled in ") + (has_index_keys ? "dsa" : "dense") + " mode");
+  OpTimes t;
+  std::vector<float> x(static_cast<std::size_t>(n * c.hidden));
+  for (std::int64_t r = 0; r < n; ++r) {
+    require(tokens[r] >= 0 && tokens[r] < c.vocab, "forward: token id " + std::to_string(tokens[r]) + " outside the vocabulary");
+    std::copy(w_.embed.row(tokens[r]), w_.embed.row(tokens[r]) + c.hidden, &x[r * c.hidden]);
+  }
+  for (int li = 0; li < c.layers; ++li) {
+    DSA_TRACE_RANGE("layer");
+    layer(li, x, n, cache, mode, t);
+  }
+  cache.length += n;
+  const std::vector<float> hf = rms_norm_rows(x, n, c.hidden, w_.final_norm, c.rms_eps);
+  const std::vector<float> logits = linear(hf, n, w_.lm_head, t);
+  if (times) *times += t;
+  return tensor_of(logits, {n, c.vocab});
+}
+
+}  // namespace dsa::model

@@ -1,0 +1,60 @@
+// The forward pass of a DeepSeek-V3.2-architecture model on the CPU, in two attention
+// modes (dsa-spec.md section 6):
+//   dense: MHA-mode attention for prefill chunks, MQA-mode over the whole cache for
+//          single-token decode (how V3.1-Terminus runs);
+//   dsa:   indexer + top-k + sparse MQA-mode attention (how V3.2-Exp runs).
+// Per layer: RMSNorm, MLA (+ indexer), residual, RMSNorm, FFN (SwiGLU; MoE with
+// DeepSeek's grouped sigmoid routing), residual; then the final norm and the LM head.
+// Activations are fp32; matrix products use the fp32 CPU matmul and attention uses the
+// CPU backend's kernels. The MLA cache holds [c_kv | k_rope] rounded to bf16, the
+// indexer cache the keys after Hadamard rotation and FP8 quantisation (dequantised).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "core/tensor.h"
+#include "model/weights.h"
+
+namespace dsa::model {
+
+enum class AttentionMode { dense, dsa };
+const char* attention_mode_name(AttentionMode m);
+
+// The caches of one sequence: for each layer, the MLA latent rows and the indexer keys.
+struct SequenceCache {
+  std::int64_t length = 0;                 // tokens cached so far
+  std::vector<std::vector<float>> latent;  // [layer][length * (kv_rank + qk_rope)]
+  std::vector<std::vector<float>> index_keys;  // [layer][length * index_head_dim]
+  // Bytes a GPU cache would hold per token per layer (bf16 latent, FP8 indexer keys).
+  static std::int64_t latent_bytes_per_token(const ModelConfig& c);
+  static std::int64_t index_bytes_per_token(const ModelConfig& c);
+};
+
+// Wall-clock seconds spent per kind of op, summed over calls.
+struct OpTimes {
+  double matmul = 0, indexer = 0, topk = 0, attention = 0, other = 0;
+  double total() const { return matmul + indexer + topk + attention + other; }
+  OpTimes& operator+=(const OpTimes& o);
+};
+
+class CpuModel {
+ public:
+  explicit CpuModel(ModelWeights w);
+  const ModelConfig& config() const { return w_.config; }
+  SequenceCache new_cache() const;
+
+  // Runs `tokens` at positions [cache.length, cache.length + n) through the model,
+  // appending to the cache; returns the logits [n, vocab]. A prefill is one call or
+  // several chunks; a decode step is a call with one token.
+  HostTensor<float> forward(std::span<const std::int32_t> tokens, SequenceCache& cache, AttentionMode mode,
+                            OpTimes* times = nullptr) const;
+
+ private:
+  void layer(int li, std::vector<float>& x, std::int64_t n, SequenceCache& cache, AttentionMode mode, OpTimes& t) const;
+  ModelWeights w_;
+  std::vector<double> rope_freqs_, index_rope_freqs_;
+};
+
+}  // namespace dsa::model

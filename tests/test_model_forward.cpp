@@ -1,0 +1,160 @@
+// The model's forward on dsa-tiny with synthetic weights: invariants between ways of
+// computing the same thing (prefill + decode vs one prefill, chunked vs unchunked,
+// DSA with top-k covering the context vs dense), and that DSA differs where it must.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "core/rng.h"
+#include "model/forward.h"
+#include "model/rope.h"
+
+namespace dsa::model {
+namespace {
+
+TEST(Rope, YarnKeepsHighFrequenciesAndDividesLowOnes) {
+  // DeepSeek-V3.2-Exp: d = 64, theta 1e4, factor 40, original 4096, beta 32 / 1.
+  // Correction dims: 64 ln(4096 / (32 * 2 pi)) / (2 ln 1e4) = 10.47 -> 10, and
+  // 64 ln(4096 / (2 pi)) / (2 ln 1e4) = 22.5 -> 23.
+  const ModelConfig c = preset_config("deepseek-v3.2-exp");
+  const std::vector<double> f = rope_frequencies(c, 64);
+  ASSERT_EQ(f.size(), 32u);
+  for (int i = 0; i <= 10; ++i) EXPECT_DOUBLE_EQ(f[i], 1.0 / std::pow(1e4, i / 32.0)) << i;
+  for (int i = 23; i < 32; ++i) EXPECT_NEAR(f[i], 1.0 / std::pow(1e4, i / 32.0) / 40.0, 1e-15) << i;
+  const double plain = 1.0 / std::pow(1e4, 16 / 32.0);  // inside the ramp: between the two
+  EXPECT_LT(f[16], plain);
+  EXPECT_GT(f[16], plain / 40.0);
+}
+
+TEST(Rope, BothLayoutsKeepNormsAndDependOnRelativePositionOnly) {
+  const ModelConfig c = preset_config("dsa-tiny");
+  const std::vector<double> f = rope_frequencies(c, 16);
+  Rng rng(1);
+  std::vector<float> q(16), k(16);
+  rng.fill_normal(q);
+  rng.fill_normal(k);
+  for (auto apply : {rope_interleaved, rope_half_split}) {
+    auto dot_at = [&](std::int64_t pq, std::int64_t pk) {
+      std::vector<float> a = q, b = k;
+      apply(a.data(), 16, pq, f);
+      apply(b.data(), 16, pk, f);
+      double d = 0;
+      for (int i = 0; i < 16; ++i) d += static_cast<double>(a[i]) * b[i];
+      return d;
+    };
+    EXPECT_NEAR(dot_at(100, 90), dot_at(1010, 1000), 1e-4);
+    EXPECT_GT(std::fabs(dot_at(100, 90) - dot_at(100, 50)), 1e-3);
+  }
+  // The layouts pair different elements: the same rotation gives different vectors.
+  std::vector<float> a = q, b = q;
+  rope_interleaved(a.data(), 16, 7, f);
+  rope_half_split(b.data(), 16, 7, f);
+  EXPECT_NE(a, b);
+}
+
+const ModelWeights& tiny_weights() {
+  static const ModelWeights w = [] {
+    const ModelConfig c = preset_config("dsa-tiny");
+    const std::string dir = (std::filesystem::path(::testing::TempDir()) / "dsa-forward-tiny").string();
+    std::filesystem::remove_all(dir);
+    write_synthetic_checkpoint(c, dir, 42);
+    return load_weights(c, *Checkpoint::open(dir));
+  }();
+  return w;
+}
+
+std::vector<std::int32_t> tokens(std::int64_t n, int vocab, std::uint64_t seed = 9) {
+  Rng rng(seed);
+  std::vector<std::int32_t> t(static_cast<std::size_t>(n));
+  for (auto& x : t) x = static_cast<std::int32_t>(rng.below(static_cast<std::uint64_t>(vocab)));
+  return t;
+}
+
+// max |a - b| / max |b| over one row of logits each.
+double row_diff(const HostTensor<float>& a, std::int64_t ra, const HostTensor<float>& b, std::int64_t rb) {
+  double d = 0, m = 0;
+  for (std::int64_t i = 0; i < a.size(1); ++i) {
+    d = std::max(d, static_cast<double>(std::fabs(a(ra, i) - b(rb, i))));
+    m = std::max(m, static_cast<double>(std::fabs(b(rb, i))));
+  }
+  return d / m;
+}
+
+}  // namespace
+void PrintTo(AttentionMode m, std::ostream* os) { *os << attention_mode_name(m); }
+namespace {
+
+class ModelForward : public ::testing::TestWithParam<AttentionMode> {};
+
+TEST_P(ModelForward, PrefillThenDecodeEqualsOneLongerPrefill) {
+  const CpuModel m(tiny_weights());
+  const auto tok = tokens(130, m.config().vocab);
+  SequenceCache a = m.new_cache(), b = m.new_cache();
+  const HostTensor<float> full = m.forward(tok, a, GetParam());
+  m.forward(std::span(tok).first(127), b, GetParam());
+  for (int i = 127; i < 130; ++i) {
+    const HostTensor<float> step = m.forward(std::span(tok).subspan(static_cast<std::size_t>(i), 1), b, GetParam());
+    EXPECT_LT(row_diff(step, 0, full, i), 1e-4) << "decode step at position " << i;
+  }
+  EXPECT_EQ(b.length, 130);
+}
+
+TEST_P(ModelForward, ChunkedPrefillEqualsUnchunked) {
+  const CpuModel m(tiny_weights());
+  const auto tok = tokens(150, m.config().vocab, 3);
+  SequenceCache a = m.new_cache(), b = m.new_cache();
+  const HostTensor<float> full = m.forward(tok, a, GetParam());
+  std::int64_t pos = 0;
+  for (std::int64_t chunk : {40, 1, 59, 50}) {
+    const HostTensor<float> part = m.forward(std::span(tok).subspan(static_cast<std::size_t>(pos), static_cast<std::size_t>(chunk)), b, GetParam());
+    for (std::int64_t r = 0; r < chunk; ++r) ASSERT_LT(row_diff(part, r, full, pos + r), 1e-4) << "position " << pos + r;
+    pos += chunk;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, ModelForward, ::testing::Values(AttentionMode::dense, AttentionMode::dsa),
+                         [](const ::testing::TestParamInfo<AttentionMode>& i) { return std::string(attention_mode_name(i.param)); });
+
+TEST(ModelForwardDsa, EqualsDenseWhenTopkCoversTheContext) {
+  ModelWeights w = tiny_weights();
+  w.config.index_topk = 4096;  // every key selected
+  const CpuModel m(std::move(w));
+  const auto tok = tokens(150, m.config().vocab, 4);
+  SequenceCache a = m.new_cache(), b = m.new_cache();
+  const HostTensor<float> dense = m.forward(tok, a, AttentionMode::dense);
+  const HostTensor<float> dsa = m.forward(tok, b, AttentionMode::dsa);
+  for (std::int64_t r = 0; r < 150; ++r) ASSERT_LT(row_diff(dsa, r, dense, r), 1e-4) << "position " << r;
+}
+
+TEST(ModelForwardDsa, DiffersFromDenseOnlyPastTheTopk) {
+  const CpuModel m(tiny_weights());  // top-k 64
+  const auto tok = tokens(200, m.config().vocab, 5);
+  SequenceCache a = m.new_cache(), b = m.new_cache();
+  const HostTensor<float> dense = m.forward(tok, a, AttentionMode::dense);
+  const HostTensor<float> dsa = m.forward(tok, b, AttentionMode::dsa);
+  // Up to 64 keys per query everything is selected; from then on the selection drops
+  // keys, and the logits must show it.
+  for (std::int64_t r = 0; r < 64; ++r) ASSERT_LT(row_diff(dsa, r, dense, r), 1e-4) << r;
+  double later = 0;
+  for (std::int64_t r = 100; r < 200; ++r) later = std::max(later, row_diff(dsa, r, dense, r));
+  EXPECT_GT(later, 1e-3);
+}
+
+TEST(ModelForwardDsa, ACacheStaysInOneMode) {
+  const CpuModel m(tiny_weights());
+  const auto tok = tokens(10, m.config().vocab);
+  SequenceCache c = m.new_cache();
+  m.forward(tok, c, AttentionMode::dense);
+  EXPECT_THROW(m.forward(std::span(tok).first(1), c, AttentionMode::dsa), std::invalid_argument);
+}
+
+TEST(ModelForwardDsa, RejectsTokensOutsideTheVocabulary) {
+  const CpuModel m(tiny_weights());
+  SequenceCache c = m.new_cache();
+  const std::vector<std::int32_t> bad = {1, 512};
+  EXPECT_THROW(m.forward(bad, c, AttentionMode::dense), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace dsa::model
