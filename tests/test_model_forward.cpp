@@ -9,6 +9,7 @@
 #include "core/rng.h"
 #include "model/forward.h"
 #include "model/rope.h"
+#include "test_util.h"
 
 namespace dsa::model {
 namespace {
@@ -56,7 +57,7 @@ TEST(Rope, BothLayoutsKeepNormsAndDependOnRelativePositionOnly) {
 const ModelWeights& tiny_weights() {
   static const ModelWeights w = [] {
     const ModelConfig c = preset_config("dsa-tiny");
-    const std::string dir = (std::filesystem::path(::testing::TempDir()) / "dsa-forward-tiny").string();
+    const std::string dir = test::scratch_path("forward-tiny");
     std::filesystem::remove_all(dir);
     write_synthetic_checkpoint(c, dir, 42);
     return load_weights(c, *Checkpoint::open(dir));

@@ -12,17 +12,14 @@
 #include "model/config.h"
 #include "model/safetensors.h"
 #include "model/weights.h"
+#include "test_util.h"
 
 namespace dsa::model {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string tmp(const std::string& name) {
-  const fs::path d = fs::path(::testing::TempDir()) / "dsa-model-io";
-  fs::create_directories(d);
-  return (d / name).string();
-}
+std::string tmp(const std::string& name) { return test::scratch_path(name); }
 
 template <class F>
 std::string error_of(F&& f) {

@@ -92,7 +92,7 @@ TEST(Work, CacheBytesPerToken) {
 }
 
 TEST(ResultsFileTest, EveryWriteIsACompleteDocument) {
-  const std::string path = ::testing::TempDir() + "/dsa-results-test.json";
+  const std::string path = test::scratch_path("results-test.json");
   ResultsFile f(path, {{"tool", "dsa-bench"}}, {{"name", "t"}});
   auto read = [&] {
     std::ifstream in(path);

@@ -6,6 +6,11 @@
 #include <cmath>
 #include <cstdint>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+
 #include "core/parallel.h"
 #include "core/rng.h"
 #include "core/tensor.h"
@@ -34,6 +39,15 @@ inline ::testing::AssertionResult all_close(const HostTensor<float>& a, const Ho
       return ::testing::AssertionFailure() << "at flat index " << i << ": " << x << " vs " << y;
   }
   return ::testing::AssertionSuccess();
+}
+
+// A scratch path of this test process: ctest runs each test case as its own process,
+// often several at once, so shared names would race (one removes what another reads).
+inline std::string scratch_path(const std::string& name) {
+  const std::filesystem::path d =
+      std::filesystem::path(::testing::TempDir()) / ("dsa-tests-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(d);
+  return (d / name).string();
 }
 
 // Runs f with a given OpenMP thread count, restoring the previous one.
