@@ -13,7 +13,8 @@
 
 namespace dsa::bench {
 
-enum class Op { indexer, topk, sparse_attention, dense_attention_mha, dense_attention_mqa, dsa_vs_dense };
+enum class Op { indexer, topk, sparse_attention, dense_attention_mha, dense_attention_mqa, dsa_vs_dense, model_prefill,
+                model_decode };
 enum class Mode { validate, bench, both };
 enum class Phase { prefill, decode };
 
@@ -73,6 +74,13 @@ struct CaseSpec {
   int batch = 1;                   // decode: sequences
   int kv_rank = 512, qk_nope = 128, qk_rope = 64, v_head = 128;
   std::int64_t accuracy_rows = 16; // query rows sampled for mass recall / top-k overlap
+
+  // model_prefill / model_decode
+  std::string model = "dsa-tiny";  // a preset (model/presets), used when no checkpoint is given
+  std::string checkpoint;          // a checkpoint directory or .safetensors file (config.json beside it)
+  std::string weights_dtype = "bf16";  // synthetic checkpoints: bf16, fp8 or fp32 linears
+  std::int64_t prefill_chunk = 512;
+  std::int64_t decode_steps = 8;
 
   DType dtype = DType::bf16;       // attention inputs/outputs (bf16/fp32); indexer: fp8/bf16/fp32
   DType indexer_dtype = DType::fp8_e4m3;

@@ -16,6 +16,14 @@ double estimated_work(const CaseSpec& c) {
     case Op::sparse_attention: return 2.0 * q * static_cast<double>(std::min(c.topk, c.context)) * c.heads * (c.d_qk + c.d_v);
     case Op::dense_attention_mha:
     case Op::dense_attention_mqa: return 2.0 * q * s * c.heads * (c.d_qk + c.d_v);
+    case Op::model_prefill:
+    case Op::model_decode: {
+      // Two modes, roughly 2 * parameters FLOP per token plus attention: a weight for the
+      // ETA only (the preset is read later; assume a small model).
+      double w = 0;
+      for (auto L : c.contexts) w += 2.0 * 2e7 * static_cast<double>(c.op == Op::model_prefill ? L : c.decode_steps * c.batch + L);
+      return w;
+    }
     case Op::dsa_vs_dense: {
       double w = 0;
       const double n = static_cast<double>(c.query_chunk) * (c.phase == Phase::decode ? c.batch : 1);
@@ -89,6 +97,12 @@ std::string case_shape(const CaseSpec& c) {
       s << "T=" << c.queries << " S=" << c.context << " H=" << c.heads << " " << c.d_qk << "/" << c.d_v << " "
         << dtype_name(c.dtype);
       break;
+    case Op::model_prefill:
+    case Op::model_decode:
+      s << (c.checkpoint.empty() ? c.model + " (synthetic " + c.weights_dtype + ")" : c.checkpoint) << " L=" << c.contexts.front()
+        << ".." << c.contexts.back() << " chunk=" << c.prefill_chunk;
+      if (c.op == Op::model_decode) s << " steps=" << c.decode_steps << " batch=" << c.batch;
+      break;
     case Op::dsa_vs_dense:
       s << phase_name(c.phase) << " L=" << c.contexts.front() << ".." << c.contexts.back() << " (" << c.contexts.size()
         << ") H=" << c.heads << " H_I=" << c.index_heads << " k=" << c.topk << " n=" << c.query_chunk;
@@ -136,7 +150,7 @@ std::string summary_table(const nlohmann::json& doc) {
     if (note.size() > 70) note = note.substr(0, 67) + "...";
     std::snprintf(line, sizeof line, "%-34s %-20s %-13s %-5s %-10s %-14s %s\n", r.value("name", "?").c_str(),
                   r.value("op", "?").c_str(), st.c_str(), r.value("backend", "-").c_str(),
-                  r["op"] == "dsa_vs_dense" ? "(sweep)" : median_of(r).c_str(), rate.c_str(), note.c_str());
+                  r.contains("points") ? "(sweep)" : median_of(r).c_str(), rate.c_str(), note.c_str());
     out << line;
   }
   for (const auto& r : cases) {
@@ -169,6 +183,32 @@ std::string summary_table(const nlohmann::json& doc) {
       else out << "crossover: DSA faster beyond about " << fmt("%.0f", x["context"].get<double>()) << " tokens ("
                << x.value("note", "") << ")\n";
     }
+  }
+  for (const auto& r : cases) {
+    if ((r["op"] != "model_prefill" && r["op"] != "model_decode") || !r.contains("points")) continue;
+    const bool decode = r["op"] == "model_decode";
+    out << "\n-- " << r["name"].get<std::string>() << ": " << (decode ? "decode step" : "prefill") << ", "
+        << r["model"].value("preset", r["model"].value("checkpoint", "?")) << ", dense vs DSA on the same weights and tokens --\n";
+    std::snprintf(line, sizeof line, "%-9s %-10s %-10s %-9s %-9s %-9s %-10s %-8s %-10s %s\n", "context", "dense", "DSA",
+                  "speed-up", "indexer%", "attn%", "KL mean", "top-1", "max dlogit", "status");
+    out << line;
+    for (const auto& p : r["points"]) {
+      const auto med = [&](const char* m) { return p.contains(m) ? median_of(p[m]) : std::string("-"); };
+      const auto share = [&](const char* k) {
+        return p.contains("dsa") ? fmt("%.0f%%", 100 * p["dsa"]["op_times"]["share"][k].get<double>()) : std::string("-");
+      };
+      const auto& a = p.contains("accuracy") ? p["accuracy"] : nlohmann::json::object();
+      std::snprintf(line, sizeof line, "%-9lld %-10s %-10s %-9s %-9s %-9s %-10s %-8s %-10s %s\n",
+                    static_cast<long long>(p["context"].get<std::int64_t>()), med("dense").c_str(), med("dsa").c_str(),
+                    p.contains("speedup") ? fmt("%.2fx", p["speedup"].get<double>()).c_str() : "-", share("indexer").c_str(),
+                    share("attention").c_str(), a.contains("kl_mean") ? fmt("%.2e", a["kl_mean"].get<double>()).c_str() : "-",
+                    a.contains("top1_agreement") ? fmt("%.3f", a["top1_agreement"].get<double>()).c_str() : "-",
+                    a.contains("max_logit_diff") ? fmt("%.3f", a["max_logit_diff"].get<double>()).c_str() : "-",
+                    p.value("status", "?").c_str());
+      out << line;
+    }
+    if (r["model"].contains("synthetic_checkpoint"))
+      out << "(synthetic weights: the indexer is untrained, so these deltas are a worst case, not V3.2-Exp's)\n";
   }
   out << "\n==";
   for (const auto& [k, v] : counts) out << " " << v << " " << k << ";";

@@ -79,6 +79,10 @@ nlohmann::json dump_case(const CaseSpec& c, std::uint64_t run_seed, std::int64_t
     case Op::sparse_attention:
     case Op::dense_attention_mha:
     case Op::dense_attention_mqa: dump_attention(c, seed, sink); break;
+    case Op::model_prefill:
+    case Op::model_decode:
+      throw std::invalid_argument("dump covers single ops and dsa_vs_dense sweeps; a model case's inputs are its "
+                                  "checkpoint (see the case's \"checkpoint\" or the synthetic one it writes) and random tokens");
     case Op::dsa_vs_dense: {
       const std::int64_t L = context > 0 ? context : c.contexts.front();
       if (std::find(c.contexts.begin(), c.contexts.end(), L) == c.contexts.end())

@@ -196,7 +196,9 @@ nlohmann::json run_op_case(const CaseSpec& c, const RunContext& ctx, std::uint64
     case Op::sparse_attention:
     case Op::dense_attention_mha:
     case Op::dense_attention_mqa: return run_attention(c, ctx, seed, backends);
-    case Op::dsa_vs_dense: break;
+    case Op::dsa_vs_dense:
+    case Op::model_prefill:
+    case Op::model_decode: break;
   }
   throw std::logic_error("run_op_case: not a single-op case");
 }

@@ -74,6 +74,12 @@ nlohmann::json case_params_json(const CaseSpec& c) {
                 {"d_v", c.d_v}, {"qk_rope", c.qk_rope}, {"softmax_scale", c.resolved_scale()}});
       if (c.op != Op::sparse_attention) p["query_offset"] = c.resolved_query_offset();
       break;
+    case Op::model_prefill:
+    case Op::model_decode:
+      p.update({{"model", c.model}, {"checkpoint", c.checkpoint}, {"weights_dtype", c.weights_dtype},
+                {"contexts", c.contexts}, {"prefill_chunk", c.prefill_chunk}});
+      if (c.op == Op::model_decode) p.update({{"decode_steps", c.decode_steps}, {"batch", c.batch}});
+      break;
     case Op::dsa_vs_dense:
       p.update({{"phase", phase_name(c.phase)}, {"contexts", c.contexts}, {"heads", c.heads},
                 {"index_heads", c.index_heads}, {"index_head_dim", c.index_head_dim}, {"topk", c.topk},
@@ -136,8 +142,10 @@ nlohmann::json run_case(const CaseSpec& c, const RunContext& ctx) {
     } else {
       reset_peak_rss();
       reset_device_memory_peak();
-      nlohmann::json body = c.op == Op::dsa_vs_dense ? run_sweep_case(c, ctx, seed, backends)
-                                                      : run_op_case(c, ctx, seed, backends);
+      nlohmann::json body;
+      if (c.op == Op::dsa_vs_dense) body = run_sweep_case(c, ctx, seed, backends);
+      else if (c.op == Op::model_prefill || c.op == Op::model_decode) body = run_model_case(c, ctx, seed, backends);
+      else body = run_op_case(c, ctx, seed, backends);
       rec.update(body);
     }
   } catch (const NotSupported& e) {

@@ -54,6 +54,8 @@ nlohmann::json run_op_case(const CaseSpec& c, const RunContext& ctx, std::uint64
                            const std::vector<Backend>& backends);
 nlohmann::json run_sweep_case(const CaseSpec& c, const RunContext& ctx, std::uint64_t seed,
                               const std::vector<Backend>& backends);
+nlohmann::json run_model_case(const CaseSpec& c, const RunContext& ctx, std::uint64_t seed,
+                              const std::vector<Backend>& backends);
 
 // The crossover record of a sweep from its timed points (contexts increasing).
 nlohmann::json crossover(const std::vector<std::int64_t>& contexts, const std::vector<double>& speedups);

@@ -24,6 +24,8 @@ const char* op_name(Op op) {
     case Op::dense_attention_mha: return "dense_attention_mha";
     case Op::dense_attention_mqa: return "dense_attention_mqa";
     case Op::dsa_vs_dense: return "dsa_vs_dense";
+    case Op::model_prefill: return "model_prefill";
+    case Op::model_decode: return "model_decode";
   }
   return "?";
 }
@@ -58,6 +60,8 @@ const std::map<std::string, Op> kOps = {
     {"dense_attention_mha", Op::dense_attention_mha},
     {"dense_attention_mqa", Op::dense_attention_mqa},
     {"dsa_vs_dense", Op::dsa_vs_dense},
+    {"model_prefill", Op::model_prefill},
+    {"model_decode", Op::model_decode},
 };
 
 const std::set<std::string> kCommonKeys = {"name", "description", "op", "mode", "generator", "pattern",
@@ -72,6 +76,8 @@ const std::map<Op, std::set<std::string>> kOpKeys = {
     {Op::dsa_vs_dense, {"phase", "contexts", "heads", "index_heads", "index_head_dim", "topk", "kv_rank", "qk_nope",
                         "qk_rope", "v_head", "query_chunk", "batch", "softmax_scale", "hadamard", "indexer_dtype",
                         "accuracy_rows"}},
+    {Op::model_prefill, {"model", "checkpoint", "weights_dtype", "contexts", "prefill_chunk"}},
+    {Op::model_decode, {"model", "checkpoint", "weights_dtype", "contexts", "prefill_chunk", "decode_steps", "batch"}},
 };
 const std::set<std::string> kTolKeys = {"abs", "rel", "cos_diff", "lse_rel", "min_pass_fraction", "quant_cos_diff"};
 const std::set<std::string> kTimingKeys = {"warmup", "min_samples", "max_samples", "max_seconds", "target_rel_spread"};
@@ -253,6 +259,8 @@ CaseSpec parse_case(const json& raw, const json& defaults, std::size_t index, co
   parse_pattern(f, c.pattern);
 
   switch (c.op) {
+    case Op::model_prefill:
+    case Op::model_decode: break;  // read below
     case Op::indexer:
       c.generator = f.choice("generator", "structured", {"gaussian", "structured"});
       c.queries = f.integer("queries", 128, 1, kMaxContext);
@@ -336,6 +344,25 @@ CaseSpec parse_case(const json& raw, const json& defaults, std::size_t index, co
       if (c.index_head_dim % 2) f.fail("index_head_dim", "an even number ([rope | nope] halves)");
       break;
     }
+  }
+  if (c.op == Op::model_prefill || c.op == Op::model_decode) {
+    c.generator = "tokens";  // uniformly random token ids; the pattern does not apply
+    c.model = f.string("model", "dsa-tiny");
+    c.checkpoint = f.string("checkpoint", "");
+    c.weights_dtype = f.choice("weights_dtype", "bf16", {"bf16", "fp8", "fp32"});
+    if (!f.has("contexts") || !merged["contexts"].is_array() || merged["contexts"].empty())
+      f.fail("contexts", "a non-empty list of context lengths");
+    std::int64_t prev = 0;
+    for (const auto& v : merged["contexts"]) {
+      if (!(v.is_number_integer() || v.is_number_unsigned()) || v.get<std::int64_t>() <= prev || v.get<std::int64_t>() > kMaxContext)
+        f.fail("contexts", "strictly increasing positive integers (one was " + v.dump() + ")");
+      prev = v.get<std::int64_t>();
+      c.contexts.push_back(prev);
+    }
+    c.prefill_chunk = f.integer("prefill_chunk", 512, 1, kMaxContext);
+    c.decode_steps = f.integer("decode_steps", 8, 2, 1000000);
+    c.batch = static_cast<int>(f.integer("batch", 1, 1, 4096));
+    return c;
   }
   if (c.generator == "structured") {
     // The pattern lives in the positional dims of each space it is planted in.

@@ -138,7 +138,11 @@ void CpuModel::layer(int li, std::vector<float>& x, std::int64_t n, SequenceCach
     auto& lat = cache.latent[static_cast<std::size_t>(li)];
     lat.insert(lat.end(), kv.begin(), kv.end());
   }
-  const HostTensor<float> latent = tensor_of(cache.latent[static_cast<std::size_t>(li)], {end, dl});
+  // Staging the cache as an op input is a copy a GPU would not make; it counts as "other".
+  const HostTensor<float> latent = [&] {
+    Timed timed(t.other);
+    return tensor_of(cache.latent[static_cast<std::size_t>(li)], {end, dl});
+  }();
 
   // W_UK [H, nope, rank], W_UV [H, dv, rank] views of kv_b [H * (nope + dv), rank].
   const auto w_uk = [&](std::int64_t hh, int i) { return L.kv_b.row(hh * (nope + dv) + i); };
@@ -182,7 +186,8 @@ void CpuModel::layer(int li, std::vector<float>& x, std::int64_t n, SequenceCach
     std::vector<float> qi = linear(cq, n, L.idx_wq_b, t);  // [n, HI, DI]
     std::vector<float> ki = linear(h, n, L.idx_wk, t);     // [n, DI]
     std::vector<float> wi = linear(h, n, L.idx_weights, t);  // [n, HI], fp32
-    HostTensor<float> scores;
+    HostTensor<float> scores, key_tensor;
+    IndexerOperands ops;
     {
       Timed timed(t.indexer);
       for (std::int64_t r = 0; r < n; ++r) {
@@ -196,13 +201,20 @@ void CpuModel::layer(int li, std::vector<float>& x, std::int64_t n, SequenceCach
       for (float& v : wi) v *= fold;
       // Hadamard rotation then FP8 with power-of-two scales, as the model does; the
       // new keys join the cache quantised.
-      const IndexerOperands ops = prepare_indexer_operands(tensor_of(qi, {n, HI, DI}), tensor_of(ki, {n, DI}),
-                                                           tensor_of(wi, {n, HI}), DType::fp8_e4m3, true);
+      ops = prepare_indexer_operands(tensor_of(qi, {n, HI, DI}), tensor_of(ki, {n, DI}), tensor_of(wi, {n, HI}),
+                                     DType::fp8_e4m3, true);
       auto& keys = cache.index_keys[static_cast<std::size_t>(li)];
       keys.insert(keys.end(), ops.k.span().begin(), ops.k.span().end());
+    }
+    {
+      Timed staging(t.other);
+      key_tensor = tensor_of(cache.index_keys[static_cast<std::size_t>(li)], {end, DI});
+    }
+    {
+      Timed timed(t.indexer);
       const IndexerShape ish{n, end, HI, DI, p0, true};
       scores = HostTensor<float>({n, end});
-      cpu::indexer_scores(ish, ops.q, tensor_of(keys, {end, DI}), ops.w, scores);
+      cpu::indexer_scores(ish, ops.q, key_tensor, ops.w, scores);
     }
     HostTensor<std::int32_t> idx({n, c.index_topk});
     {
@@ -262,11 +274,11 @@ void CpuModel::layer(int li, std::vector<float>& x, std::int64_t n, SequenceCach
     if (c.shared_experts > 0) ffn = swiglu(h2, n, L.gate_proj, L.up_proj, L.down_proj, t);
     const std::vector<float> logits = linear(h2, n, L.router, t);  // [n, E]
     const int E = c.routed_experts, G = c.expert_groups, per = E / G;
-    for (std::int64_t r = 0; r < n; ++r) {
-      std::vector<int> chosen;
-      std::vector<double> weight;
-      {
-        Timed timed(t.other);
+    // Route every token, then run each expert once on all the tokens routed to it.
+    std::vector<std::vector<std::pair<std::int64_t, double>>> routed(static_cast<std::size_t>(E));  // (token, weight)
+    {
+      Timed timed(t.other);
+      for (std::int64_t r = 0; r < n; ++r) {
         // DeepSeek's routing: sigmoid scores; the bias only steers the choice; groups
         // ranked by the sum of their two best biased scores; top experts within the
         // chosen groups; weights are the unbiased scores, normalised, times the scale.
@@ -290,17 +302,21 @@ void CpuModel::layer(int li, std::vector<float>& x, std::int64_t n, SequenceCach
           for (int e = groups[gi] * per; e < (groups[gi] + 1) * per; ++e) cand.push_back(e);
         std::sort(cand.begin(), cand.end());
         std::stable_sort(cand.begin(), cand.end(), [&](int a, int b) { return biased[a] > biased[b]; });
-        chosen.assign(cand.begin(), cand.begin() + c.experts_per_token);
         double sum = 0;
-        for (int e : chosen) sum += s[e];
-        for (int e : chosen) weight.push_back(s[e] / sum * c.routed_scaling);
+        for (int j = 0; j < c.experts_per_token; ++j) sum += s[cand[j]];
+        for (int j = 0; j < c.experts_per_token; ++j)
+          routed[cand[j]].emplace_back(r, s[cand[j]] / sum * c.routed_scaling);
       }
-      const std::vector<float> row(h2.begin() + r * D, h2.begin() + (r + 1) * D);
-      for (std::size_t j = 0; j < chosen.size(); ++j) {
-        const std::vector<float> y =
-            swiglu(row, 1, L.expert_gate[chosen[j]], L.expert_up[chosen[j]], L.expert_down[chosen[j]], t);
-        for (std::int64_t i = 0; i < D; ++i) ffn[r * D + i] += static_cast<float>(weight[j] * y[i]);
-      }
+    }
+    for (int e = 0; e < E; ++e) {
+      const auto& toks = routed[static_cast<std::size_t>(e)];
+      if (toks.empty()) continue;
+      const auto m = static_cast<std::int64_t>(toks.size());
+      std::vector<float> rows(static_cast<std::size_t>(m * D));
+      for (std::int64_t i = 0; i < m; ++i) std::copy(&h2[toks[i].first * D], &h2[toks[i].first * D] + D, &rows[i * D]);
+      const std::vector<float> y = swiglu(rows, m, L.expert_gate[e], L.expert_up[e], L.expert_down[e], t);
+      for (std::int64_t i = 0; i < m; ++i)
+        for (std::int64_t j = 0; j < D; ++j) ffn[toks[i].first * D + j] += static_cast<float>(toks[i].second * y[i * D + j]);
     }
   }
   for (std::size_t i = 0; i < x.size(); ++i) x[i] += ffn[i];

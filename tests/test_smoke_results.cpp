@@ -12,12 +12,18 @@ namespace {
 
 using nlohmann::json;
 
+// Results files the ctest fixtures wrote, under DSA_TEST_OUTPUT.
+std::string output_file(const std::string& name) {
+  const char* dir = std::getenv("DSA_TEST_OUTPUT");
+  if (!dir) throw std::runtime_error("DSA_TEST_OUTPUT is not set (run through ctest)");
+  return std::string(dir) + "/" + name;
+}
+
 const json& results() {
   static const json doc = [] {
-    const char* path = std::getenv("DSA_SMOKE_RESULTS");
-    if (!path) throw std::runtime_error("DSA_SMOKE_RESULTS is not set (run through ctest)");
+    const std::string path = output_file("smoke-results.json");
     std::ifstream in(path);
-    if (!in) throw std::runtime_error(std::string("cannot open ") + path);
+    if (!in) throw std::runtime_error("cannot open " + path);
     return json::parse(in);
   }();
   return doc;
@@ -183,6 +189,62 @@ TEST(SmokeResults, DecodeSweepAtRealShapes) {
 
 TEST(SmokeResults, PrefillSweepWithScaledDownHeads) {
   check_sweep(find_case("dsa_vs_dense.prefill.small_heads"), {512, 1024, 2048, 4096, 8192}, false);
+}
+
+}  // namespace
+
+// The model suite's results (fixture "model"): whole-model runs on dsa-tiny.
+namespace {
+
+const nlohmann::json& model_results() {
+  static const nlohmann::json doc = [] {
+    std::ifstream in(output_file("model-results.json"));
+    return nlohmann::json::parse(in);
+  }();
+  return doc;
+}
+
+TEST(ModelResults, EveryPointMeasuredAndAccountedForBothModes) {
+  int checked = 0;
+  for (const auto& c : model_results()["cases"]) {
+    const std::string n = c["name"];
+    if (c["status"] == "skipped") {
+      EXPECT_NE(c["reason"].get<std::string>().find("cuda"), std::string::npos) << n;
+      continue;
+    }
+    ASSERT_EQ(c["status"], "passed") << n << ": " << c.value("reason", "");
+    EXPECT_EQ(c["model"]["preset"], "dsa-tiny");
+    const bool decode = c["op"] == "model_decode";
+    for (const auto& p : c["points"]) {
+      ++checked;
+      const std::int64_t L = p["context"];
+      const std::string w = n + " @" + std::to_string(L);
+      // dsa-tiny: 3 layers of bf16 latent (64 + 16) * 2 B; the indexer adds (32 + 4) B.
+      EXPECT_EQ(p["dense"]["cache"]["bytes_per_token"], 3 * 160) << w;
+      EXPECT_EQ(p["dsa"]["cache"]["bytes_per_token"], 3 * (160 + 36)) << w;
+      EXPECT_EQ(p["dense"]["op_times"]["seconds"]["indexer"], 0.0) << w << ": dense runs no indexer";
+      EXPECT_GT(p["dsa"]["op_times"]["seconds"]["indexer"].get<double>(), 0.0) << w;
+      if (p["dense"].contains("timing")) {
+        const double d = p["dense"]["timing"]["median_s"], s = p["dsa"]["timing"]["median_s"];
+        EXPECT_DOUBLE_EQ(p["speedup"].get<double>(), d / s) << w;
+      }
+      const auto& a = p["accuracy"];
+      std::int64_t counted = 0;
+      for (const auto& b : a["buckets"]) {
+        counted += b["count"].get<std::int64_t>();
+        // Up to 64 tokens every key is selected (top-k 64): DSA must equal dense there.
+        if (b["positions"][1].get<std::int64_t>() <= 64) {
+          EXPECT_LT(b["kl_max"].get<double>(), 1e-6) << w;
+          EXPECT_EQ(b["top1_agreement"].get<double>(), 1.0) << w;
+        }
+      }
+      const std::int64_t expected = decode ? p["batch"].get<std::int64_t>() * p["decode_steps"].get<std::int64_t>() : L;
+      EXPECT_EQ(counted, expected) << w << ": every position lands in one bucket";
+      EXPECT_EQ(a["count"], expected) << w;
+      if (!decode && L > 64) EXPECT_GT(a["kl_max"].get<double>(), 1e-4) << w << ": past top-k the selection shows";
+    }
+  }
+  EXPECT_GE(checked, 6);
 }
 
 }  // namespace
