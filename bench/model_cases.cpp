@@ -34,13 +34,15 @@ std::string hex(std::uint64_t v) {
   return b;
 }
 
-// The synthetic checkpoint of a preset, written at most once per (preset, dtype, seed):
+// The synthetic checkpoint of a preset, written at most once per (preset, config
+// content, dtype, seed) -- the content, so an edited preset never reuses a stale one:
 // into a process-private directory first, then renamed, so concurrent runs never read
 // a half-written one.
 std::string synthetic_checkpoint(const ModelConfig& cfg, const std::string& preset, const std::string& dtype,
                                  std::uint64_t seed) {
   const fs::path root = fs::temp_directory_path() / "dsa-bench-checkpoints";
-  const fs::path dir = root / (preset + "-" + dtype + "-" + hex(seed));
+  const fs::path dir = root / (preset + "-" + hex(derive_seed(0, model::config_to_json(cfg).dump())).substr(0, 8) + "-" +
+                               dtype + "-" + hex(seed));
   if (fs::exists(dir / "model.safetensors.index.json")) return dir.string();
   fs::create_directories(root);
   const fs::path tmp = root / (dir.filename().string() + ".tmp-" + std::to_string(::getpid()));
@@ -60,13 +62,13 @@ CpuModel load_model(const CaseSpec& c, std::uint64_t weights_seed, nlohmann::jso
     const fs::path cfg_path = (fs::is_directory(p) ? p : p.parent_path()) / "config.json";
     const ModelConfig cfg = model::load_config(cfg_path.string());
     source = {{"checkpoint", c.checkpoint}, {"config", cfg_path.string()}};
-    return CpuModel(model::load_weights(cfg, *model::Checkpoint::open(c.checkpoint)));
+    return CpuModel(model::load_weights(cfg, *model::Checkpoint::open(c.checkpoint)), c.kv_cache_dtype);
   }
   const ModelConfig cfg = model::preset_config(c.model);
   const std::string dir = synthetic_checkpoint(cfg, c.model, c.weights_dtype, weights_seed);
   source = {{"preset", c.model}, {"synthetic_checkpoint", dir}, {"weights_dtype", c.weights_dtype},
             {"weights_seed", weights_seed}, {"parameters", cfg.parameters()}};
-  return CpuModel(model::load_weights(cfg, *model::Checkpoint::open(dir)));
+  return CpuModel(model::load_weights(cfg, *model::Checkpoint::open(dir)), c.kv_cache_dtype);
 }
 
 std::vector<std::int32_t> random_tokens(std::int64_t n, int vocab, std::uint64_t seed) {
@@ -175,10 +177,12 @@ nlohmann::json op_times_json(const OpTimes& t) {
                      {"attention", share(t.attention)}, {"other", share(t.other)}}}};
 }
 
-nlohmann::json cache_json(const ModelConfig& cfg, AttentionMode mode) {
-  const std::int64_t lat = SequenceCache::latent_bytes_per_token(cfg) * cfg.layers;
+nlohmann::json cache_json(const CpuModel& m, AttentionMode mode) {
+  const ModelConfig& cfg = m.config();
+  const std::int64_t lat = SequenceCache::latent_bytes_per_token(cfg, m.cache_dtype()) * cfg.layers;
   const std::int64_t idx = mode == AttentionMode::dsa ? SequenceCache::index_bytes_per_token(cfg) * cfg.layers : 0;
-  return {{"bytes_per_token", lat + idx}, {"latent_bytes_per_token", lat}, {"indexer_bytes_per_token", idx}};
+  return {{"bytes_per_token", lat + idx}, {"latent_bytes_per_token", lat}, {"indexer_bytes_per_token", idx},
+          {"latent_dtype", dtype_name(m.cache_dtype())}};
 }
 
 nlohmann::json prefill_point(const CaseSpec& c, const CpuModel& m, std::int64_t L, std::uint64_t seed,
@@ -195,7 +199,7 @@ nlohmann::json prefill_point(const CaseSpec& c, const CpuModel& m, std::int64_t 
     SequenceCache cache = m.new_cache();
     const double t0 = now_seconds();
     logits[mi] = prefill(m, tok, c.prefill_chunk, cache, mode, &ops, true);
-    nlohmann::json r = {{"op_times", op_times_json(ops)}, {"cache", cache_json(m.config(), mode)},
+    nlohmann::json r = {{"op_times", op_times_json(ops)}, {"cache", cache_json(m, mode)},
                         {"first_run_s", now_seconds() - t0}};
     if (c.benches()) {
       const TimingStats t = measure(c.timing, [&] {
@@ -256,7 +260,7 @@ nlohmann::json decode_point(const CaseSpec& c, const CpuModel& m, std::int64_t L
     // One sample per decode step (all sequences of the batch), the first a warm-up.
     TimingStats t = summarize(std::vector<double>(step_s.begin() + 1, step_s.end()));
     t.warmup = 1;
-    nlohmann::json r = {{"op_times", op_times_json(ops)}, {"cache", cache_json(m.config(), mode)}, {"timing", to_json(t)},
+    nlohmann::json r = {{"op_times", op_times_json(ops)}, {"cache", cache_json(m, mode)}, {"timing", to_json(t)},
                         {"per_token_s", t.median / c.batch}};
     median[mi] = t.median;
     pt[name] = r;

@@ -77,6 +77,7 @@ nlohmann::json case_params_json(const CaseSpec& c) {
     case Op::model_prefill:
     case Op::model_decode:
       p.update({{"model", c.model}, {"checkpoint", c.checkpoint}, {"weights_dtype", c.weights_dtype},
+                {"kv_cache_dtype", dtype_name(c.kv_cache_dtype)},
                 {"contexts", c.contexts}, {"prefill_chunk", c.prefill_chunk}});
       if (c.op == Op::model_decode) p.update({{"decode_steps", c.decode_steps}, {"batch", c.batch}});
       break;

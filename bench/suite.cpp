@@ -76,8 +76,8 @@ const std::map<Op, std::set<std::string>> kOpKeys = {
     {Op::dsa_vs_dense, {"phase", "contexts", "heads", "index_heads", "index_head_dim", "topk", "kv_rank", "qk_nope",
                         "qk_rope", "v_head", "query_chunk", "batch", "softmax_scale", "hadamard", "indexer_dtype",
                         "accuracy_rows"}},
-    {Op::model_prefill, {"model", "checkpoint", "weights_dtype", "contexts", "prefill_chunk"}},
-    {Op::model_decode, {"model", "checkpoint", "weights_dtype", "contexts", "prefill_chunk", "decode_steps", "batch"}},
+    {Op::model_prefill, {"model", "checkpoint", "weights_dtype", "kv_cache_dtype", "contexts", "prefill_chunk"}},
+    {Op::model_decode, {"model", "checkpoint", "weights_dtype", "kv_cache_dtype", "contexts", "prefill_chunk", "decode_steps", "batch"}},
 };
 const std::set<std::string> kTolKeys = {"abs", "rel", "cos_diff", "lse_rel", "min_pass_fraction", "quant_cos_diff"};
 const std::set<std::string> kTimingKeys = {"warmup", "min_samples", "max_samples", "max_seconds", "target_rel_spread"};
@@ -350,6 +350,7 @@ CaseSpec parse_case(const json& raw, const json& defaults, std::size_t index, co
     c.model = f.string("model", "dsa-tiny");
     c.checkpoint = f.string("checkpoint", "");
     c.weights_dtype = f.choice("weights_dtype", "bf16", {"bf16", "fp8", "fp32"});
+    c.kv_cache_dtype = dtype_field(f, "kv_cache_dtype", DType::bf16, {"bf16", "fp8"});
     if (!f.has("contexts") || !merged["contexts"].is_array() || merged["contexts"].empty())
       f.fail("contexts", "a non-empty list of context lengths");
     std::int64_t prev = 0;

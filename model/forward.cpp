@@ -9,6 +9,7 @@
 #include "core/dtype.h"
 #include "core/indexer_operands.h"
 #include "core/matmul.h"
+#include "core/mla_cache.h"
 #include "core/parallel.h"
 #include "core/trace.h"
 #include "kernels/cpu/cpu_ops.h"
@@ -18,7 +19,10 @@ namespace dsa::model {
 
 const char* attention_mode_name(AttentionMode m) { return m == AttentionMode::dense ? "dense" : "dsa"; }
 
-std::int64_t SequenceCache::latent_bytes_per_token(const ModelConfig& c) { return 2LL * (c.kv_lora_rank + c.qk_rope); }
+std::int64_t SequenceCache::latent_bytes_per_token(const ModelConfig& c, DType dtype) {
+  if (dtype == DType::fp8_e4m3) return static_cast<std::int64_t>(fp8_mla_row_bytes(c.kv_lora_rank, c.qk_rope));
+  return 2LL * (c.kv_lora_rank + c.qk_rope);
+}
 std::int64_t SequenceCache::index_bytes_per_token(const ModelConfig& c) {
   return c.index_head_dim + 4LL * ((c.index_head_dim + 127) / 128);
 }
@@ -97,9 +101,12 @@ HostTensor<float> tensor_of(const std::vector<float>& v, Shape s) {
 
 }  // namespace
 
-CpuModel::CpuModel(ModelWeights w) : w_(std::move(w)) {
+CpuModel::CpuModel(ModelWeights w, DType cache_dtype) : w_(std::move(w)), cache_dtype_(cache_dtype) {
   require(w_.range.with_head && w_.range.first == 0 && w_.range.last == w_.config.layers,
           "CpuModel: the forward needs every layer and the embeddings / LM head");
+  require(cache_dtype == DType::bf16 || cache_dtype == DType::fp8_e4m3, "CpuModel: the latent cache is bf16 or fp8");
+  if (cache_dtype == DType::fp8_e4m3)
+    require(w_.config.kv_lora_rank % 128 == 0, "CpuModel: the fp8 latent cache needs kv_lora_rank a multiple of 128");
   rope_freqs_ = rope_frequencies(w_.config, w_.config.qk_rope);
   index_rope_freqs_ = rope_frequencies(w_.config, w_.config.index_head_dim / 2);
 }
@@ -133,8 +140,17 @@ void CpuModel::layer(int li, std::vector<float>& x, std::int64_t n, SequenceCach
       rms_norm(&kv[r * dl], rank, L.kv_a_norm, c.rms_eps);
       rope_interleaved(&kv[r * dl + rank], rope, p0 + r, rope_freqs_);
     }
-    // The cache stores bf16 values.
-    round_in_place(kv, DType::bf16);
+    // The cache stores bf16 values, or the FP8 layout (kept here dequantised: what a
+    // kernel reading the packed row computes with).
+    if (cache_dtype_ == DType::fp8_e4m3) {
+      std::vector<std::uint8_t> packed(fp8_mla_row_bytes(rank, rope));
+      for (std::int64_t r = 0; r < n; ++r) {
+        pack_fp8_mla_row(&kv[r * dl], rank, rope, packed.data());
+        unpack_fp8_mla_row(packed.data(), rank, rope, &kv[r * dl]);
+      }
+    } else {
+      round_in_place(kv, DType::bf16);
+    }
     auto& lat = cache.latent[static_cast<std::size_t>(li)];
     lat.insert(lat.end(), kv.begin(), kv.end());
   }

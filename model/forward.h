@@ -6,7 +6,7 @@
 // Per layer: RMSNorm, MLA (+ indexer), residual, RMSNorm, FFN (SwiGLU; MoE with
 // DeepSeek's grouped sigmoid routing), residual; then the final norm and the LM head.
 // Activations are fp32; matrix products use the fp32 CPU matmul and attention uses the
-// CPU backend's kernels. The MLA cache holds [c_kv | k_rope] rounded to bf16, the
+// CPU backend's kernels. The MLA cache holds [c_kv | k_rope] as bf16 or in the FP8 layout, the
 // indexer cache the keys after Hadamard rotation and FP8 quantisation (dequantised).
 #pragma once
 
@@ -14,6 +14,7 @@
 #include <span>
 #include <vector>
 
+#include "core/dtype.h"
 #include "core/tensor.h"
 #include "model/weights.h"
 
@@ -27,8 +28,8 @@ struct SequenceCache {
   std::int64_t length = 0;                 // tokens cached so far
   std::vector<std::vector<float>> latent;  // [layer][length * (kv_rank + qk_rope)]
   std::vector<std::vector<float>> index_keys;  // [layer][length * index_head_dim]
-  // Bytes a GPU cache would hold per token per layer (bf16 latent, FP8 indexer keys).
-  static std::int64_t latent_bytes_per_token(const ModelConfig& c);
+  // Bytes a GPU cache would hold per token per layer (latent in `dtype`, FP8 indexer keys).
+  static std::int64_t latent_bytes_per_token(const ModelConfig& c, DType dtype = DType::bf16);
   static std::int64_t index_bytes_per_token(const ModelConfig& c);
 };
 
@@ -41,7 +42,10 @@ struct OpTimes {
 
 class CpuModel {
  public:
-  explicit CpuModel(ModelWeights w);
+  // cache_dtype: bf16 (1152 bytes per token per layer at the real shapes) or fp8, the
+  // 656-byte FlashMLA layout of core/mla_cache.h (kv_rank must be a multiple of 128).
+  explicit CpuModel(ModelWeights w, DType cache_dtype = DType::bf16);
+  DType cache_dtype() const { return cache_dtype_; }
   const ModelConfig& config() const { return w_.config; }
   SequenceCache new_cache() const;
 
@@ -54,6 +58,7 @@ class CpuModel {
  private:
   void layer(int li, std::vector<float>& x, std::int64_t n, SequenceCache& cache, AttentionMode mode, OpTimes& t) const;
   ModelWeights w_;
+  DType cache_dtype_;
   std::vector<double> rope_freqs_, index_rope_freqs_;
 };
 

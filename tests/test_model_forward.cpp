@@ -125,7 +125,8 @@ TEST(ModelForwardDsa, EqualsDenseWhenTopkCoversTheContext) {
   SequenceCache a = m.new_cache(), b = m.new_cache();
   const HostTensor<float> dense = m.forward(tok, a, AttentionMode::dense);
   const HostTensor<float> dsa = m.forward(tok, b, AttentionMode::dsa);
-  for (std::int64_t r = 0; r < 150; ++r) ASSERT_LT(row_diff(dsa, r, dense, r), 1e-4) << "position " << r;
+  // Different association orders (absorbed MQA vs expanded MHA in fp32): not bit-equal.
+  for (std::int64_t r = 0; r < 150; ++r) ASSERT_LT(row_diff(dsa, r, dense, r), 1e-3) << "position " << r;
 }
 
 TEST(ModelForwardDsa, DiffersFromDenseOnlyPastTheTopk) {
@@ -136,10 +137,43 @@ TEST(ModelForwardDsa, DiffersFromDenseOnlyPastTheTopk) {
   const HostTensor<float> dsa = m.forward(tok, b, AttentionMode::dsa);
   // Up to 64 keys per query everything is selected; from then on the selection drops
   // keys, and the logits must show it.
-  for (std::int64_t r = 0; r < 64; ++r) ASSERT_LT(row_diff(dsa, r, dense, r), 1e-4) << r;
+  for (std::int64_t r = 0; r < 64; ++r) ASSERT_LT(row_diff(dsa, r, dense, r), 1e-3) << r;
   double later = 0;
   for (std::int64_t r = 100; r < 200; ++r) later = std::max(later, row_diff(dsa, r, dense, r));
   EXPECT_GT(later, 1e-3);
+}
+
+TEST(ModelForwardDsa, Fp8LatentCacheQuantisesOnlyTheLatent) {
+  const CpuModel bf16(tiny_weights()), fp8(tiny_weights(), DType::fp8_e4m3);
+  const auto tok = tokens(120, bf16.config().vocab, 6);
+  SequenceCache a = bf16.new_cache(), b = fp8.new_cache();
+  const HostTensor<float> x = bf16.forward(tok, a, AttentionMode::dense), y = fp8.forward(tok, b, AttentionMode::dense);
+  // Layer 0 sees identical inputs in both models, so its cache rows differ only by the
+  // storage: e4m3 with per-128 scales for the latent (a few percent), bf16 for the rope
+  // part in both (identical).
+  const int rank = bf16.config().kv_lora_rank, dl = rank + bf16.config().qk_rope;
+  const auto& la = a.latent[0];
+  const auto& lb = b.latent[0];
+  double err = 0, ref = 0;
+  for (std::size_t i = 0; i < la.size(); ++i) {
+    if (static_cast<int>(i % dl) >= rank) {
+      ASSERT_EQ(la[i], lb[i]) << "rope value " << i;
+      continue;
+    }
+    err += (la[i] - lb[i]) * (la[i] - lb[i]);
+    ref += la[i] * la[i];
+  }
+  EXPECT_GT(std::sqrt(err / ref), 1e-3);
+  EXPECT_LT(std::sqrt(err / ref), 0.05);
+  EXPECT_EQ(SequenceCache::latent_bytes_per_token(fp8.config(), DType::fp8_e4m3), 128 + 4 + 32);
+  // End to end the perturbation is amplified (random layers, MoE routing flips), so
+  // only sanity is asserted there: finite, and changed.
+  double d = 0;
+  for (std::int64_t i = 0; i < x.numel(); ++i) {
+    ASSERT_TRUE(std::isfinite(y.data()[i]));
+    d = std::max(d, static_cast<double>(std::fabs(x.data()[i] - y.data()[i])));
+  }
+  EXPECT_GT(d, 1e-6);
 }
 
 TEST(ModelForwardDsa, ACacheStaysInOneMode) {

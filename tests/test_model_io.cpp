@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/dtype.h"
+#include "core/mla_cache.h"
 #include "model/config.h"
 #include "model/safetensors.h"
 #include "model/weights.h"
@@ -161,6 +162,26 @@ TEST(Safetensors, EveryCorruptionIsRejectedWithItsReason) {
 }
 
 // --- checkpoints and weights -----------------------------------------------------------
+
+TEST(Fp8MlaCache, LayoutAndRoundTrip) {
+  // 512 latent + 64 rope values: 656 bytes, scales at 512, bf16 rope at 528.
+  EXPECT_EQ(fp8_mla_row_bytes(512, 64), 656u);
+  std::vector<float> row(576);
+  for (int i = 0; i < 576; ++i) row[i] = static_cast<float>((i % 17) - 8) * 0.25f;  // exact in e4m3 and bf16
+  row[300] = 3.0f;  // tile 2's largest magnitude: its scale is 2^ceil(log2(3/448)) = 2^-7
+  std::vector<std::uint8_t> packed(656);
+  pack_fp8_mla_row(row.data(), 512, 64, packed.data());
+  float s2;
+  std::memcpy(&s2, &packed[512 + 8], 4);
+  EXPECT_EQ(s2, 0x1p-7f);
+  std::uint16_t rope0;
+  std::memcpy(&rope0, &packed[528], 2);
+  EXPECT_EQ(bf16_bits_to_float(rope0), row[512]);
+  std::vector<float> back(576);
+  unpack_fp8_mla_row(packed.data(), 512, 64, back.data());
+  EXPECT_EQ(back, row);  // every value was representable
+  EXPECT_THROW(fp8_mla_row_bytes(100, 64), std::invalid_argument);
+}
 
 TEST(Checkpoint, SyntheticShardedCheckpointLoadsCompletely) {
   const ModelConfig c = preset_config("dsa-tiny");

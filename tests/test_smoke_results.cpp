@@ -219,9 +219,11 @@ TEST(ModelResults, EveryPointMeasuredAndAccountedForBothModes) {
       ++checked;
       const std::int64_t L = p["context"];
       const std::string w = n + " @" + std::to_string(L);
-      // dsa-tiny: 3 layers of bf16 latent (64 + 16) * 2 B; the indexer adds (32 + 4) B.
-      EXPECT_EQ(p["dense"]["cache"]["bytes_per_token"], 3 * 160) << w;
-      EXPECT_EQ(p["dsa"]["cache"]["bytes_per_token"], 3 * (160 + 36)) << w;
+      // dsa-tiny: 3 layers of latent (128 + 16) values: bf16 2 B each, or the FP8 layout
+      // 128 + 4 + 16 * 2 = 164 B; the indexer adds (32 + 4) B.
+      const std::int64_t lat = c["params"]["kv_cache_dtype"] == "fp8" ? 164 : 288;
+      EXPECT_EQ(p["dense"]["cache"]["bytes_per_token"], 3 * lat) << w;
+      EXPECT_EQ(p["dsa"]["cache"]["bytes_per_token"], 3 * (lat + 36)) << w;
       EXPECT_EQ(p["dense"]["op_times"]["seconds"]["indexer"], 0.0) << w << ": dense runs no indexer";
       EXPECT_GT(p["dsa"]["op_times"]["seconds"]["indexer"].get<double>(), 0.0) << w;
       if (p["dense"].contains("timing")) {
