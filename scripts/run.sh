@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The README's main command: install what is missing, build, run a suite on the GPU
-# when one is present (else on the CPU), and print the summary report.
+# when one is present (else on the CPU), print the summary and render the report
+# (Markdown, HTML and plots) with reports/dsa-report.
 #   scripts/run.sh                      the default suite (suites/smoke.json)
 #   scripts/run.sh SUITE.json [OPTIONS] another suite; OPTIONS go to `dsa-bench run`
-# Results: results/<suite>.json (the full record) and results/<suite>-summary.txt.
+# Results: results/<suite>.json (the full record), results/<suite>-summary.txt and the
+# report in results/<suite>-report/ (report.md, report.html, plots as PNG and SVG).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +23,11 @@ mkdir -p results
 set +e
 ./build/bin/dsa-bench run "$suite" --out "results/$name.json" --backend auto "$@" | tee "results/$name-summary.txt"
 status=${PIPESTATUS[0]}
+# The report is rendered whatever the run's status: a failing run needs it most.
+reports/dsa-report render "results/$name.json" -o "results/$name-report"
+report_status=$?
 set -e
-echo "report: results/$name-summary.txt (summary), results/$name.json (every sample, work count and check)"
-exit "$status"
+echo "results: results/$name.json (every sample, work count and check); summary: results/$name-summary.txt"
+echo "report: results/$name-report/report.html (and report.md, plots as PNG and SVG)"
+[ "$status" -ne 0 ] && exit "$status"
+exit "$report_status"

@@ -1,0 +1,98 @@
+"""Command line of dsa-report. Exit codes: 0 fine, 1 a regression (compare), 2 bad input."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import claims, compare, cost, load, render
+
+
+def _positive(kind):
+    def parse(text):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}")
+        if v < 0:
+            raise argparse.ArgumentTypeError(f"expected a value >= 0, got {text!r}")
+        return v
+    return parse
+
+
+def _parser():
+    p = argparse.ArgumentParser(prog="dsa-report", description="Reports from dsa-bench results (schema version 1).")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("render", help="plots (PNG, SVG), report.md and a self-contained report.html")
+    r.add_argument("results")
+    r.add_argument("-o", "--out", required=True, help="output directory")
+    r.add_argument("--gpu-hour-usd", type=_positive(float), default=2.0)
+    r.add_argument("--layers", type=_positive(int), default=61)
+    r.add_argument("--other-us-per-token", type=_positive(float), default=0.0,
+                   help="non-attention time per token for the cost model (default 0: attention only)")
+
+    c = sub.add_parser("compare", help="regression gate: exit 1 on a slower or failing case")
+    c.add_argument("baseline")
+    c.add_argument("current")
+    c.add_argument("--alpha", type=_positive(float), default=0.01, help="Mann-Whitney U significance (default 0.01)")
+    c.add_argument("--min-change", type=_positive(float), default=0.05,
+                   help="smallest relative change of the median that counts (default 0.05)")
+    c.add_argument("--allow-device-mismatch", action="store_true")
+    c.add_argument("--json", help="also write the verdicts as JSON here")
+
+    k = sub.add_parser("cost", help="dollars per million tokens by position, prefill and decode, dense vs DSA")
+    k.add_argument("results")
+    k.add_argument("--gpu-hour-usd", type=_positive(float), default=2.0)
+    k.add_argument("--layers", type=_positive(int), default=61, help="layers of the modelled model (default 61)")
+    k.add_argument("--other-us-per-token", type=_positive(float), default=0.0,
+                   help="non-attention time per token, e.g. measured by the model path (default 0)")
+    k.add_argument("--json", help="also write the figures as JSON here")
+
+    v = sub.add_parser("claims", help="a verdict on each published claim (dsa-spec.md section 9)")
+    v.add_argument("results")
+    v.add_argument("--layers", type=_positive(int), default=61)
+    v.add_argument("--other-us-per-token", type=_positive(float), default=None)
+    v.add_argument("--json", help="also write the verdicts as JSON here")
+    return p
+
+
+def _write_json(path, data):
+    if path:
+        with open(path, "w") as f:
+            json.dump(data, f, indent=1)
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "render":
+            doc = load.load_results(args.results)
+            r = render.render(doc, args.out, args.gpu_hour_usd, args.layers, args.other_us_per_token)
+            print(f"report: {args.out}/report.md and {args.out}/report.html ({len(r['plots'])} plots"
+                  + (f"; not drawn: {', '.join(r['skipped'])}" if r["skipped"] else "") + ")")
+            return 0
+        if args.command == "compare":
+            r = compare.compare(load.load_results(args.baseline), load.load_results(args.current), args.alpha,
+                                args.min_change, args.allow_device_mismatch)
+            print(compare.markdown(r))
+            _write_json(args.json, r)
+            return r["exit_code"]
+        if args.command == "cost":
+            r = cost.cost_model(load.load_results(args.results), args.gpu_hour_usd, args.layers, args.other_us_per_token)
+            print(cost.markdown(r))
+            _write_json(args.json, r)
+            return 0
+        if args.command == "claims":
+            r = claims.evaluate(load.load_results(args.results), args.other_us_per_token, args.layers)
+            print(claims.markdown(r))
+            _write_json(args.json, r)
+            return 0
+    except load.ResultsError as e:
+        print(f"dsa-report: {e}", file=sys.stderr)
+        return 2
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""Regression gate for nightly runs: a current results file against a baseline.
+
+Cases are matched by name, and must have the same parameters (timing settings aside);
+a case whose parameters changed is reported as such, not compared. For every timed
+series (a single op's samples; each point's dense and DSA samples of a sweep or model
+run) the raw samples are compared:
+
+  SLOWER / FASTER  Mann-Whitney U two-sided p < alpha and the median moved by at least
+                   min_change (relative), up / down;
+  SAME             the median moved by less than min_change;
+  AMBIGUOUS        it moved by at least min_change but p >= alpha (too few or too noisy
+                   samples to tell; with 3 samples a side p cannot go below 0.1).
+FAIL: the current case failed, errored or ran out of memory (a tolerance now exceeded),
+whatever its timings. Exit status: 1 on any SLOWER or FAIL, else 0.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+
+from scipy.stats import mannwhitneyu
+
+from . import load
+
+
+def _params(c):
+    return {k: v for k, v in c.get("params", {}).items() if k != "timing"}
+
+
+def _series(c):
+    """(label, samples) of every timed series of a case."""
+    out = []
+    t = c.get("timing")
+    if t:
+        out.append(("", t["samples_s"]))
+    for p in c.get("points", []):
+        for side in ("dense", "dsa"):
+            st = p.get(side, {}).get("timing") if isinstance(p.get(side), dict) else None
+            if st:
+                out.append((f"@{p['context']} {side}", st["samples_s"]))
+    return out
+
+
+def classify(base, cur, alpha=0.01, min_change=0.05):
+    mb, mc = statistics.median(base), statistics.median(cur)
+    change = mc / mb - 1.0 if mb > 0 else math.inf
+    p = math.nan
+    if len(base) >= 2 and len(cur) >= 2:
+        p = float(mannwhitneyu(base, cur, alternative="two-sided").pvalue)
+    if abs(change) < min_change:
+        verdict = "SAME"
+    elif not math.isnan(p) and p < alpha:
+        verdict = "SLOWER" if change > 0 else "FASTER"
+    else:
+        verdict = "AMBIGUOUS"
+    return {"baseline_median_s": mb, "current_median_s": mc, "change": change, "p_value": p, "verdict": verdict}
+
+
+def compare(base: dict, cur: dict, alpha=0.01, min_change=0.05, allow_device_mismatch=False) -> dict:
+    db, dc = load.device_name(base), load.device_name(cur)
+    if db != dc and not allow_device_mismatch:
+        raise load.ResultsError(f"the results come from different devices ({db} vs {dc}); timings are not comparable "
+                                f"(pass --allow-device-mismatch to compare anyway)")
+    bcases = {c["name"]: c for c in base["cases"]}
+    ccases = {c["name"]: c for c in cur["cases"]}
+    rows, notes = [], []
+    for name in [c["name"] for c in cur["cases"]]:
+        if name not in bcases:
+            continue
+        b, c = bcases[name], ccases[name]
+        if _params(b) != _params(c):
+            notes.append({"case": name, "note": "parameters changed: not compared"})
+            continue
+        if c["status"] in ("failed", "error", "oom"):
+            was = "already failing" if b["status"] in ("failed", "error", "oom") else f"was {b['status']}"
+            rows.append({"case": name, "series": "", "verdict": "FAIL",
+                         "detail": f"{c['status']} ({was}): {c.get('reason', '')}"})
+            continue
+        if c["status"] in ("skipped", "not_supported") and b["status"] not in ("skipped", "not_supported"):
+            notes.append({"case": name, "note": f"not run now ({c['status']}: {c.get('reason', '')}); ran in the baseline"})
+            continue
+        bs = dict(_series(b))
+        for label, samples in _series(c):
+            if label in bs and bs[label] and samples:
+                r = classify(bs[label], samples, alpha, min_change)
+                r.update({"case": name, "series": label})
+                rows.append(r)
+    only_base = [n for n in bcases if n not in ccases]
+    only_cur = [n for n in ccases if n not in bcases]
+    counts = {}
+    for r in rows:
+        counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
+    bad = counts.get("SLOWER", 0) + counts.get("FAIL", 0)
+    return {"baseline": {"device": db, "commit": load.short_commit(base), "suite": base["suite"]["name"]},
+            "current": {"device": dc, "commit": load.short_commit(cur), "suite": cur["suite"]["name"]},
+            "alpha": alpha, "min_change": min_change, "rows": rows, "notes": notes, "only_in_baseline": only_base,
+            "only_in_current": only_cur, "counts": counts, "exit_code": 1 if bad else 0}
+
+
+def _fmt_s(s):
+    if s is None or (isinstance(s, float) and math.isnan(s)):
+        return "-"
+    return f"{s * 1e3:.3f} ms" if s < 1 else f"{s:.3f} s"
+
+
+def markdown(r: dict) -> str:
+    b, c = r["baseline"], r["current"]
+    lines = [f"# Regression check: {c['suite']} at {c['commit']} vs baseline {b['commit']}", "",
+             f"Device: {c['device']}" + (f" (baseline: {b['device']})" if b["device"] != c["device"] else "") +
+             f". Rule: Mann-Whitney U p < {r['alpha']} and a median change of at least {100 * r['min_change']:.0f}%.", "",
+             "| verdict | case | series | baseline | current | change | p |", "|---|---|---|---:|---:|---:|---:|"]
+    order = {"FAIL": 0, "SLOWER": 1, "AMBIGUOUS": 2, "FASTER": 3, "SAME": 4}
+    for row in sorted(r["rows"], key=lambda x: (order[x["verdict"]], x["case"], x["series"])):
+        if row["verdict"] == "FAIL":
+            lines.append(f"| **FAIL** | {row['case']} | | | | | {row['detail']} |")
+            continue
+        v = f"**{row['verdict']}**" if row["verdict"] in ("SLOWER", "FAIL") else row["verdict"]
+        p = "-" if math.isnan(row["p_value"]) else f"{row['p_value']:.3g}"
+        lines.append(f"| {v} | {row['case']} | {row['series']} | {_fmt_s(row['baseline_median_s'])} | "
+                     f"{_fmt_s(row['current_median_s'])} | {100 * row['change']:+.1f}% | {p} |")
+    lines.append("")
+    for n in r["notes"]:
+        lines.append(f"- {n['case']}: {n['note']}")
+    if r["only_in_baseline"]:
+        lines.append("- only in the baseline: " + ", ".join(r["only_in_baseline"]))
+    if r["only_in_current"]:
+        lines.append("- only in the current run: " + ", ".join(r["only_in_current"]))
+    lines += ["", "Totals: " + (", ".join(f"{v} {k}" for k, v in sorted(r["counts"].items())) or "nothing compared") +
+              f". Exit status {r['exit_code']}.", ""]
+    return "\n".join(lines)

@@ -1,0 +1,123 @@
+"""Dollars per million tokens by token position, prefill and decode, dense against DSA.
+
+Measured: the per-layer attention time of each path (dense baseline; DSA's indexer, top-k
+and sparse attention) at each context of a dsa_vs_dense sweep, on the device of the run.
+Modelled: the whole model as `layers` identical attention layers plus a fixed
+non-attention time per token (given, or 0 - then said); attention shapes scaled to the
+real head counts when the sweep used fewer heads (time taken as proportional to heads).
+
+  prefill, position p: the marginal cost of a token at p = the time of the sweep's query
+                       chunk ending at p, per query.
+  decode, context p:   the cost of one decode step at context p per sequence = step time
+                       / (batch * queries per step).
+  $ per million tokens = seconds per token * 1e6 * gpu_hour_usd / 3600.
+"""
+from __future__ import annotations
+
+import math
+
+from . import load
+
+REAL_HEADS = 128
+REAL_INDEX_HEADS = 64
+
+
+def _pick(sweeps, phase):
+    """The sweep of a phase to model from: real shapes preferred, then the most contexts."""
+    cands = [s for s in sweeps if s.phase == phase and s.timed()]
+    if not cands:
+        return None
+    return sorted(cands, key=lambda s: (not s.real_shapes, -len(s.timed())))[0]
+
+
+def _per_token_seconds(sweep: load.Sweep, p: load.SweepPoint):
+    """(dense, dsa) attention seconds per token per layer at the real head counts."""
+    prm = sweep.params
+    tokens = prm["query_chunk"] * (prm["batch"] if sweep.phase == "decode" else 1)
+    rh = REAL_HEADS / prm["heads"]
+    ri = REAL_INDEX_HEADS / prm["index_heads"]
+    dense = p.dense_s * rh
+    if rh == 1 and ri == 1:
+        dsa = p.dsa_s
+    else:  # scale each stage by what its cost grows with
+        dsa = p.stages["indexer"] * ri + p.stages["topk"] + p.stages["attention"] * rh
+    return dense / tokens, dsa / tokens
+
+
+def crossover(positions, dense, dsa):
+    """The position beyond which DSA stays cheaper (log-linear between the two points
+    around the last loss), or None with the reason."""
+    last = None
+    for i, (a, b) in enumerate(zip(dense, dsa)):
+        if b > a:
+            last = i
+    if last is None:
+        return None, "DSA is cheaper at every measured position"
+    if last == len(positions) - 1:
+        return None, "DSA is more expensive at every measured position" if all(b > a for a, b in zip(dense, dsa)) \
+            else "DSA is more expensive at the largest measured position"
+    r0, r1 = dsa[last] / dense[last], dsa[last + 1] / dense[last + 1]
+    f = (r0 - 1.0) / (r0 - r1)
+    x0, x1 = math.log(positions[last]), math.log(positions[last + 1])
+    return math.exp(x0 + f * (x1 - x0)), "interpolated in log(position) on the DSA/dense cost ratio"
+
+
+def cost_model(doc: dict, gpu_hour_usd: float = 2.0, layers: int = 61, other_us_per_token: float = 0.0) -> dict:
+    usd = lambda seconds: seconds * 1e6 * gpu_hour_usd / 3600.0
+    out = {"gpu_hour_usd": gpu_hour_usd, "layers": layers, "other_us_per_token": other_us_per_token,
+           "device": load.device_name(doc), "suite": doc["suite"]["name"], "commit": load.short_commit(doc),
+           "phases": {}}
+    for phase in ("prefill", "decode"):
+        sw = _pick(load.sweeps(doc), phase)
+        if sw is None:
+            out["phases"][phase] = {"available": False, "reason": f"the results have no timed {phase} sweep"}
+            continue
+        rows = []
+        for p in sw.timed():
+            d, s = _per_token_seconds(sw, p)
+            d_total = layers * d + other_us_per_token * 1e-6
+            s_total = layers * s + other_us_per_token * 1e-6
+            rows.append({"position": p.context, "dense_usd_per_mtok": usd(d_total), "dsa_usd_per_mtok": usd(s_total),
+                         "dsa_over_dense": s_total / d_total,
+                         "attention_s_per_token_per_layer": {"dense": d, "dsa": s}})
+        pos = [r["position"] for r in rows]
+        x, why = crossover(pos, [r["dense_usd_per_mtok"] for r in rows], [r["dsa_usd_per_mtok"] for r in rows])
+        measured = [f"per-layer attention time of dense and DSA at contexts {pos} on {load.device_name(doc)} "
+                    f"(sweep {sw.name}, backend {sw.backend})"]
+        modelled = [f"the whole model as {layers} identical attention layers"]
+        if other_us_per_token:
+            modelled.append(f"non-attention time {other_us_per_token} us per token (given)")
+        else:
+            modelled.append("no non-attention cost (none given): the figures are attention only")
+        if not sw.real_shapes:
+            modelled.append(f"attention scaled from the sweep's {sw.params['heads']} heads / {sw.params['index_heads']} "
+                            f"indexer heads to {REAL_HEADS} / {REAL_INDEX_HEADS}, time taken as proportional to heads")
+        if phase == "decode":
+            measured.append(f"decode at batch {sw.params['batch']}, {sw.params['query_chunk']} queries per step per sequence")
+        else:
+            measured.append(f"prefill of a {sw.params['query_chunk']}-query chunk ending at each position")
+        out["phases"][phase] = {"available": True, "sweep": sw.name, "real_shapes": sw.real_shapes, "points": rows,
+                                "crossover_position": x, "crossover_note": why, "measured": measured,
+                                "modelled": modelled}
+    return out
+
+
+def markdown(c: dict) -> str:
+    lines = [f"# Cost per million tokens ({c['suite']}, {c['device']}, commit {c['commit']})", "",
+             f"GPU price ${c['gpu_hour_usd']:.2f} per hour; {c['layers']} layers; "
+             f"non-attention time {c['other_us_per_token']} us per token.", ""]
+    for phase, ph in c["phases"].items():
+        lines.append(f"## {phase}")
+        lines.append("")
+        if not ph["available"]:
+            lines += [f"Not available: {ph['reason']}.", ""]
+            continue
+        lines += ["| position | dense $/M tokens | DSA $/M tokens | DSA / dense |", "|---:|---:|---:|---:|"]
+        for r in ph["points"]:
+            lines.append(f"| {r['position']:,} | {r['dense_usd_per_mtok']:.4g} | {r['dsa_usd_per_mtok']:.4g} | "
+                         f"{r['dsa_over_dense']:.3f} |")
+        x = ph["crossover_position"]
+        lines += ["", f"Crossover: {'DSA cheaper beyond about ' + format(round(x), ',') + ' tokens' if x else 'none'} "
+                      f"({ph['crossover_note']}).", "", "Measured: " + "; ".join(ph["measured"]) + ".",
+                  "Modelled: " + "; ".join(ph["modelled"]) + ".", ""]
+    return "\n".join(lines)

@@ -1,0 +1,159 @@
+"""Loading results files: JSON syntax and the published schema are checked first, and a
+bad file is rejected with its name, the path inside the document and what was expected.
+Then typed views of what the reports need: sweeps, whole-model runs and single ops."""
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+
+import jsonschema
+
+SCHEMA_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "results.schema.json")
+
+
+class ResultsError(Exception):
+    """A results file that cannot be used (exit code 2)."""
+
+
+def _schema():
+    with open(SCHEMA_PATH) as f:
+        return json.load(f)
+
+
+def load_results(path: str) -> dict:
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+    except FileNotFoundError:
+        raise ResultsError(f"{path}: no such file")
+    except json.JSONDecodeError as e:
+        raise ResultsError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})")
+    validator = jsonschema.Draft202012Validator(_schema())
+    errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
+    if errors:
+        e = errors[0]
+        where = "/".join(str(p) for p in e.absolute_path) or "(top level)"
+        more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+        raise ResultsError(f"{path}: at {where}: {e.message}{more}")
+    return doc
+
+
+def short_commit(doc: dict) -> str:
+    p = doc["provenance"]
+    return p["git_commit"][:10] + ("+dirty" if p.get("git_dirty") else "")
+
+
+def device_name(doc: dict) -> str:
+    """The device the timings come from: the GPU when any case ran on one, else the CPU."""
+    on_gpu = any(c.get("backend") == "cuda" for c in doc["cases"])
+    devices = doc["provenance"].get("cuda_devices") or []
+    if on_gpu and devices:
+        return devices[0]["name"]
+    return "CPU: " + doc["provenance"].get("cpu_model", "unknown")
+
+
+def on_gpu(doc: dict) -> bool:
+    return any(c.get("backend") == "cuda" for c in doc["cases"])
+
+
+def describe(doc: dict) -> str:
+    return f"suite {doc['suite']['name']} · {device_name(doc)} · commit {short_commit(doc)}"
+
+
+def _median(t: dict | None) -> float:
+    return t["median_s"] if t else math.nan
+
+
+@dataclass
+class SweepPoint:
+    context: int
+    dense_s: float
+    dsa_s: float
+    stages: dict
+    speedup: float
+    dense_samples: list
+    dsa_samples: list
+    accuracy: dict
+    memory: dict
+    dense_work: dict
+    dsa_work: dict
+
+
+@dataclass
+class Sweep:
+    name: str
+    phase: str
+    params: dict
+    backend: str
+    points: list
+    crossover: dict | None
+    cache_per_token: dict
+    status: str
+
+    @property
+    def real_shapes(self) -> bool:
+        p = self.params
+        return p["heads"] == 128 and p["index_heads"] == 64 and p["index_head_dim"] == 128 and p["kv_rank"] == 512
+
+    def timed(self):
+        return [p for p in self.points if not math.isnan(p.dense_s) and not math.isnan(p.dsa_s)]
+
+
+def sweeps(doc: dict) -> list[Sweep]:
+    out = []
+    for c in doc["cases"]:
+        if c["op"] != "dsa_vs_dense" or "points" not in c:
+            continue
+        pts = []
+        for p in c["points"]:
+            if "dense" not in p:
+                continue
+            dt, st = p["dense"].get("timing"), p["dsa"].get("timing")
+            pts.append(SweepPoint(
+                context=p["context"], dense_s=_median(dt), dsa_s=_median(st),
+                stages={k: _median(v.get("timing")) for k, v in p["dsa"]["stages"].items()},
+                speedup=p.get("speedup", math.nan),
+                dense_samples=dt["samples_s"] if dt else [], dsa_samples=st["samples_s"] if st else [],
+                accuracy=p.get("accuracy", {}), memory=p.get("memory", {}),
+                dense_work=p["dense"]["work"], dsa_work=p["dsa"]["work"]))
+        out.append(Sweep(name=c["name"], phase=c["params"]["phase"], params=c["params"], backend=c.get("backend", "?"),
+                         points=pts, crossover=c.get("crossover"),
+                         cache_per_token=c.get("cache_bytes_per_token_per_layer", {}), status=c["status"]))
+    return out
+
+
+@dataclass
+class ModelPoint:
+    context: int
+    dense: dict
+    dsa: dict
+    speedup: float
+    accuracy: dict
+
+
+@dataclass
+class ModelRun:
+    name: str
+    op: str
+    params: dict
+    model: dict
+    points: list = field(default_factory=list)
+
+
+def model_runs(doc: dict) -> list[ModelRun]:
+    out = []
+    for c in doc["cases"]:
+        if c["op"] not in ("model_prefill", "model_decode") or "points" not in c:
+            continue
+        run = ModelRun(c["name"], c["op"], c["params"], c.get("model", {}))
+        for p in c["points"]:
+            if "dense" in p:
+                run.points.append(ModelPoint(p["context"], p["dense"], p["dsa"], p.get("speedup", math.nan), p.get("accuracy", {})))
+        out.append(run)
+    return out
+
+
+def op_cases(doc: dict) -> list[dict]:
+    return [c for c in doc["cases"] if c["op"] not in ("dsa_vs_dense", "model_prefill", "model_decode")]

@@ -1,0 +1,266 @@
+"""Tests of dsa-report: render on the smoke suite's real results and on GPU-shaped
+fixtures, the regression gate, the cost model against a hand computation, the claims'
+verdicts, and the rejection of malformed files. Run by ctest (test "reports"), which sets
+DSA_TEST_OUTPUT to the folder holding the real results it just produced."""
+import contextlib
+import io
+import json
+import math
+import os
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import fixtures as fx  # noqa: E402
+from dsa_report import claims, compare, cost, load  # noqa: E402
+from dsa_report.cli import main  # noqa: E402
+
+PLOTS = ["time_vs_context", "speedup", "stages", "memory", "accuracy", "cost_per_token"]
+
+
+def real_results(name):
+    d = os.environ.get("DSA_TEST_OUTPUT")
+    if not d:
+        raise RuntimeError("DSA_TEST_OUTPUT is not set: run these tests through ctest")
+    return os.path.join(d, name)
+
+
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def run_cli(*args):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return code, out.getvalue(), err.getvalue()
+
+
+def gpu_prefill_doc(points, name="prefill.real"):
+    return fx.document([fx.sweep(name, "prefill", points, query_chunk=64)])
+
+
+class Render(unittest.TestCase):
+    def check_dir(self, d, plots):
+        for f in ["report.md", "report.html"] + [f"{p}.{e}" for p in plots for e in ("png", "svg")]:
+            path = os.path.join(d, f)
+            self.assertTrue(os.path.exists(path), f)
+            self.assertGreater(os.path.getsize(path), 1000, f)
+        html = read(os.path.join(d, "report.html"))
+        self.assertEqual(html.count("data:image/png;base64,"), len(plots))
+        self.assertNotIn('src="http', html)  # self-contained
+
+    def test_smoke_results(self):
+        with tempfile.TemporaryDirectory() as d:
+            code, out, _ = run_cli("render", real_results("smoke-results.json"), "-o", d)
+            self.assertEqual(code, 0)
+            self.check_dir(d, PLOTS)
+            md = read(os.path.join(d, "report.md"))
+            self.assertIn("## DSA against dense", md)
+            self.assertIn("Crossover", md)
+            self.assertIn("ceilings: not drawn (no GPU case", md)  # said, not silently missing
+            self.assertIn("CPU:", md)
+
+    def test_model_results(self):
+        with tempfile.TemporaryDirectory() as d:
+            code, _, _ = run_cli("render", real_results("model-results.json"), "-o", d)
+            self.assertEqual(code, 0)
+            md = read(os.path.join(d, "report.md"))
+            self.assertIn("## Whole model", md)
+            self.assertIn("Synthetic weights", md)
+
+    def test_gpu_fixture_draws_the_ceilings(self):
+        c = fx.op_case("topk.gpu", 1e-3)
+        c["share_of_ceiling"] = {"compute_ceiling": "fp8_tflops", "compute": 0.4, "memory": 0.3}
+        doc = fx.document([fx.sweep("decode.real", "decode", [(4096, 4e-4, 3e-4), (65536, 6e-3, 8e-4)]), c])
+        doc["device_ceilings"] = {"bf16_tflops": 700.0, "fp8_tflops": 1400.0, "copy_gbps": 3000.0}
+        with tempfile.TemporaryDirectory() as d:
+            path = fx.write(doc, d)
+            code, _, _ = run_cli("render", path, "-o", os.path.join(d, "out"))
+            self.assertEqual(code, 0)
+            self.check_dir(os.path.join(d, "out"), PLOTS + ["ceilings"])
+
+
+class Compare(unittest.TestCase):
+    def test_planted_slowdown_on_real_results(self):
+        doc = load.load_results(real_results("smoke-results.json"))
+        slow = fx.clone(doc)
+        case = next(c for c in slow["cases"] if c["name"] == "topk.gaussian")
+        case["timing"]["samples_s"] = [s * 1.2 for s in case["timing"]["samples_s"]]
+        r = compare.compare(doc, slow)
+        verdicts = {(x["case"], x["series"]): x["verdict"] for x in r["rows"]}
+        self.assertEqual(verdicts[("topk.gaussian", "")], "SLOWER")
+        self.assertEqual(r["exit_code"], 1)
+        self.assertEqual({v for k, v in verdicts.items() if k[0] != "topk.gaussian"}, {"SAME"})
+        same = compare.compare(doc, fx.clone(doc))
+        self.assertEqual(set(x["verdict"] for x in same["rows"]), {"SAME"})
+        self.assertEqual(same["exit_code"], 0)
+
+    def test_rules(self):
+        base = [1.0, 1.01, 0.99, 1.02, 0.98, 1.0, 1.01]
+        self.assertEqual(compare.classify(base, [x * 1.2 for x in base])["verdict"], "SLOWER")
+        self.assertEqual(compare.classify(base, [x * 0.8 for x in base])["verdict"], "FASTER")
+        self.assertEqual(compare.classify(base, [x * 1.03 for x in base])["verdict"], "SAME")  # under min change
+        # Three samples a side cannot reach p < 0.1: a 20% change is then undecided.
+        self.assertEqual(compare.classify(base[:3], [x * 1.2 for x in base[:3]])["verdict"], "AMBIGUOUS")
+
+    def test_failures_devices_params_and_one_sided_cases(self):
+        base = fx.document([fx.op_case("a", 1e-3), fx.op_case("b", 1e-3), fx.op_case("gone", 1e-3)])
+        cur = fx.document([fx.op_case("a", 1e-3, status="failed"), fx.op_case("b", 1e-3), fx.op_case("new", 1e-3)])
+        cur["cases"][1]["params"]["context"] = 20
+        r = compare.compare(base, cur)
+        self.assertEqual([x["verdict"] for x in r["rows"] if x["case"] == "a"], ["FAIL"])
+        self.assertEqual(r["exit_code"], 1)
+        self.assertIn("parameters changed", r["notes"][0]["note"])
+        self.assertEqual(r["only_in_baseline"], ["gone"])
+        self.assertEqual(r["only_in_current"], ["new"])
+        with tempfile.TemporaryDirectory() as d:
+            other = fx.document([fx.op_case("a", 1e-3)], device="NVIDIA H100 80GB HBM3")
+            code, _, err = run_cli("compare", fx.write(base, d), fx.write(other, d))
+            self.assertEqual(code, 2)
+            self.assertIn("different devices", err)
+            code, _, _ = run_cli("compare", fx.write(base, d), fx.write(other, d), "--allow-device-mismatch")
+            self.assertEqual(code, 0)
+
+
+class Cost(unittest.TestCase):
+    def test_hand_computation(self):
+        doc = fx.document([fx.sweep("decode.real", "decode", [(1024, 1e-3, 2e-3), (8192, 8e-3, 3e-3)])])
+        c = cost.cost_model(doc, gpu_hour_usd=2.0, layers=61)
+        rows = c["phases"]["decode"]["points"]
+        # 61 layers x 1 ms per token, at $2 per hour: 0.061 s * 1e6 * 2 / 3600 = $33.89 per million tokens.
+        self.assertAlmostEqual(rows[0]["dense_usd_per_mtok"], 0.061 * 1e6 * 2 / 3600, places=6)
+        self.assertAlmostEqual(rows[1]["dsa_usd_per_mtok"], 61 * 3e-3 * 1e6 * 2 / 3600, places=6)
+        # DSA/dense 2 at 1024 and 0.375 at 8192: crossing 1 at 1024 * 8^((2-1)/(2-0.375)).
+        self.assertAlmostEqual(c["phases"]["decode"]["crossover_position"], 1024 * 8 ** (1 / 1.625), places=3)
+        self.assertFalse(c["phases"]["prefill"]["available"])
+        # A non-attention time adds to both: 100 us per token.
+        c2 = cost.cost_model(doc, 2.0, 61, other_us_per_token=100)
+        self.assertAlmostEqual(c2["phases"]["decode"]["points"][0]["dense_usd_per_mtok"],
+                               (0.061 + 1e-4) * 1e6 * 2 / 3600, places=6)
+        self.assertIn("identical attention layers", " ".join(c["phases"]["decode"]["modelled"]))
+
+    def test_scaled_shapes_are_modelled_per_stage(self):
+        doc = fx.document([fx.sweep("prefill.small", "prefill", [(1024, 1e-3, 1e-3)], heads=8, index_heads=4,
+                                    query_chunk=32)])
+        r = cost.cost_model(doc)["phases"]["prefill"]
+        p = r["points"][0]["attention_s_per_token_per_layer"]
+        self.assertAlmostEqual(p["dense"], 1e-3 * 16 / 32)
+        # indexer x16, top-k x1, attention x16 of the fixture's 10 / 5 / 85 % split
+        self.assertAlmostEqual(p["dsa"], 1e-3 * (0.1 * 16 + 0.05 + 0.85 * 16) / 32, places=9)
+        self.assertIn("scaled", " ".join(r["modelled"]))
+
+    def test_cli_writes_json(self):
+        with tempfile.TemporaryDirectory() as d:
+            doc = fx.document([fx.sweep("decode.real", "decode", [(1024, 1e-3, 2e-3), (8192, 8e-3, 3e-3)])])
+            code, out, _ = run_cli("cost", fx.write(doc, d), "--gpu-hour-usd", "3", "--json", os.path.join(d, "c.json"))
+            self.assertEqual(code, 0)
+            self.assertIn("Crossover", out)
+            self.assertEqual(json.loads(read(os.path.join(d, "c.json")))["gpu_hour_usd"], 3.0)
+
+
+class Claims(unittest.TestCase):
+    GOOD = [(2048, 0.1e-3, 0.2e-3), (8192, 0.3e-3, 0.36e-3), (16384, 0.6e-3, 0.48e-3), (131072, 4.377e-3, 1.154e-3)]
+
+    def verdict(self, doc, cid, other=None):
+        return next(v for v in claims.evaluate(doc, other)["verdicts"] if v["id"] == cid)
+
+    def test_cpu_results_cannot_decide_gpu_cost_figures(self):
+        doc = load.load_results(real_results("smoke-results.json"))
+        self.assertEqual(self.verdict(doc, "P-prefill")["verdict"], "INCONCLUSIVE")
+        self.assertIn("CPU", self.verdict(doc, "P-prefill")["reason"])
+        self.assertEqual(self.verdict(doc, "S-memory")["verdict"], "FAIL")  # 1152 -> 1284 bytes per token
+        self.assertEqual(self.verdict(doc, "S-quality")["verdict"], "INCONCLUSIVE")
+
+    def test_prefill_claim_passes_when_ratio_and_crossover_match(self):
+        # With 100 us of non-attention time per token the whole-model ratio at 128K is
+        # (61 * 4.377 ms / 64 + 0.1 ms) / (61 * 1.154 ms / 64 + 0.1 ms) = 3.56.
+        v = self.verdict(gpu_prefill_doc(self.GOOD), "P-prefill", other=100.0)
+        self.assertEqual(v["verdict"], "PASS", v["reason"])
+        self.assertAlmostEqual(v["measured"]["dense_over_dsa_cost_at_largest"], 3.56, places=2)
+
+    def test_prefill_claim_fails_when_attention_alone_saves_less(self):
+        pts = self.GOOD[:-1] + [(131072, 4.377e-3, 2.9e-3)]
+        v = self.verdict(gpu_prefill_doc(pts), "P-prefill")
+        self.assertEqual(v["verdict"], "FAIL", v["reason"])
+        self.assertIn("attention alone saves only", v["reason"])
+
+    def test_prefill_claim_needs_the_non_attention_cost_when_attention_saves_more(self):
+        v = self.verdict(gpu_prefill_doc(self.GOOD), "P-prefill")
+        self.assertEqual(v["verdict"], "INCONCLUSIVE", v["reason"])
+        self.assertIn("--other-us-per-token", v["reason"])
+
+    def test_prefill_claim_fails_on_a_late_crossover(self):
+        pts = [(2048, 0.1e-3, 0.3e-3), (16384, 0.6e-3, 1.2e-3), (65536, 2.4e-3, 2.5e-3), (131072, 4.4e-3, 1.0e-3)]
+        v = self.verdict(gpu_prefill_doc(pts), "P-prefill", other=100.0)
+        self.assertEqual(v["verdict"], "FAIL", v["reason"])
+        self.assertIn("crossover", v["reason"])
+
+    def test_no_128k_point_is_inconclusive_even_on_a_gpu(self):
+        v = self.verdict(gpu_prefill_doc(self.GOOD[:-1]), "P-prefill", other=100.0)
+        self.assertEqual(v["verdict"], "INCONCLUSIVE")
+        self.assertIn("128K", v["reason"])
+
+    def test_short_context_claim_on_a_gpu(self):
+        doc = fx.document([fx.sweep("p", "prefill", self.GOOD, query_chunk=64),
+                           fx.sweep("d", "decode", [(1024, 1e-4, 1.2e-4), (131072, 1e-2, 1.2e-3)])])
+        self.assertEqual(self.verdict(doc, "P-short")["verdict"], "PASS")
+        doc2 = fx.document([fx.sweep("d", "decode", [(1024, 1e-4, 0.9e-4), (131072, 1e-2, 1.2e-3)])])
+        self.assertEqual(self.verdict(doc2, "P-short")["verdict"], "FAIL")
+
+    def test_every_claim_gets_a_verdict_with_its_evidence(self):
+        r = claims.evaluate(gpu_prefill_doc(self.GOOD))
+        self.assertEqual([v["id"] for v in r["verdicts"]], [c[0] for c in claims.CLAIMS])
+        for v in r["verdicts"]:
+            self.assertIn(v["verdict"], ("PASS", "FAIL", "INCONCLUSIVE"))
+            self.assertTrue(v["reason"])
+            self.assertEqual(v["hardware"], "NVIDIA H800")
+        code, out, _ = run_cli("claims", real_results("smoke-results.json"))
+        self.assertEqual(code, 0)
+        self.assertIn("| S-64x |", out)
+
+
+class Malformed(unittest.TestCase):
+    def expect_exit2(self, content, *needles):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "bad.json")
+            with open(path, "w") as f:
+                f.write(content)
+            for cmd in (["render", path, "-o", os.path.join(d, "o")], ["cost", path], ["claims", path],
+                        ["compare", path, path]):
+                code, _, err = run_cli(*cmd)
+                self.assertEqual(code, 2, cmd)
+                self.assertIn("bad.json", err)
+                for n in needles:
+                    self.assertIn(n, err)
+
+    def test_not_json(self):
+        self.expect_exit2("{oops", "not valid JSON", "line 1")
+
+    def test_missing_section(self):
+        doc = fx.document([fx.op_case("a", 1e-3)])
+        del doc["provenance"]
+        self.expect_exit2(json.dumps(doc), "at (top level)", "'provenance' is a required property")
+
+    def test_bad_field_names_its_path(self):
+        doc = fx.document([fx.op_case("a", 1e-3)])
+        doc["cases"][0]["status"] = "great"
+        self.expect_exit2(json.dumps(doc), "at cases/0/status")
+
+    def test_wrong_schema_version(self):
+        doc = fx.document([fx.op_case("a", 1e-3)])
+        doc["schema_version"] = 2
+        self.expect_exit2(json.dumps(doc), "schema_version")
+
+    def test_missing_file(self):
+        code, _, err = run_cli("cost", "/nonexistent/results.json")
+        self.assertEqual(code, 2)
+        self.assertIn("no such file", err)
+
+
+if __name__ == "__main__":
+    unittest.main()
