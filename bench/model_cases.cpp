@@ -61,13 +61,15 @@ CpuModel load_model(const CaseSpec& c, std::uint64_t weights_seed, nlohmann::jso
     const fs::path p(c.checkpoint);
     const fs::path cfg_path = (fs::is_directory(p) ? p : p.parent_path()) / "config.json";
     const ModelConfig cfg = model::load_config(cfg_path.string());
-    source = {{"checkpoint", c.checkpoint}, {"config", cfg_path.string()}};
+    source = {{"checkpoint", c.checkpoint}, {"config", cfg_path.string()}, {"layers", cfg.layers},
+              {"hidden", cfg.hidden}, {"parameters", cfg.parameters()}};
     return CpuModel(model::load_weights(cfg, *model::Checkpoint::open(c.checkpoint)), c.kv_cache_dtype);
   }
   const ModelConfig cfg = model::preset_config(c.model);
   const std::string dir = synthetic_checkpoint(cfg, c.model, c.weights_dtype, weights_seed);
   source = {{"preset", c.model}, {"synthetic_checkpoint", dir}, {"weights_dtype", c.weights_dtype},
-            {"weights_seed", weights_seed}, {"parameters", cfg.parameters()}};
+            {"weights_seed", weights_seed}, {"parameters", cfg.parameters()}, {"layers", cfg.layers},
+            {"hidden", cfg.hidden}};
   return CpuModel(model::load_weights(cfg, *model::Checkpoint::open(dir)), c.kv_cache_dtype);
 }
 

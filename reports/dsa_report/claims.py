@@ -54,7 +54,8 @@ def _within(x, target, factor):
 def evaluate(doc: dict, other_us_per_token: float | None = None, layers: int = 61) -> dict:
     gpu = load.on_gpu(doc)
     device = load.device_name(doc)
-    cm = costmod.cost_model(doc, 2.0, layers, other_us_per_token or 0.0)
+    cm = costmod.cost_model(doc, 2.0, layers, other_us_per_token)
+    other_us_per_token = cm["other_us_per_token"] or None  # given, or measured by a matching model run
     sweeps = load.sweeps(doc)
     picked = {ph: costmod._pick(sweeps, ph) for ph in ("prefill", "decode")}
     baseline = {"prefill": "causal MHA-mode attention (V3.1-Terminus prefill), this project's kernel",

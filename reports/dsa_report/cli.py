@@ -29,8 +29,9 @@ def _parser():
     r.add_argument("-o", "--out", required=True, help="output directory")
     r.add_argument("--gpu-hour-usd", type=_positive(float), default=2.0)
     r.add_argument("--layers", type=_positive(int), default=61)
-    r.add_argument("--other-us-per-token", type=_positive(float), default=0.0,
-                   help="non-attention time per token for the cost model (default 0: attention only)")
+    r.add_argument("--other-us-per-token", type=_positive(float), default=None,
+                   help="non-attention time per token for the cost model (default: from a model run of the same "
+                        "model in the results, else 0)")
 
     c = sub.add_parser("compare", help="regression gate: exit 1 on a slower or failing case")
     c.add_argument("baseline")
@@ -45,8 +46,9 @@ def _parser():
     k.add_argument("results")
     k.add_argument("--gpu-hour-usd", type=_positive(float), default=2.0)
     k.add_argument("--layers", type=_positive(int), default=61, help="layers of the modelled model (default 61)")
-    k.add_argument("--other-us-per-token", type=_positive(float), default=0.0,
-                   help="non-attention time per token, e.g. measured by the model path (default 0)")
+    k.add_argument("--other-us-per-token", type=_positive(float), default=None,
+                   help="non-attention time per token (default: measured by a model_prefill run of the same model "
+                        "in the results, else 0, and the output says so)")
     k.add_argument("--json", help="also write the figures as JSON here")
 
     v = sub.add_parser("claims", help="a verdict on each published claim (dsa-spec.md section 9)")

@@ -3,7 +3,9 @@
 Measured: the per-layer attention time of each path (dense baseline; DSA's indexer, top-k
 and sparse attention) at each context of a dsa_vs_dense sweep, on the device of the run.
 Modelled: the whole model as `layers` identical attention layers plus a fixed
-non-attention time per token (given, or 0 - then said); attention shapes scaled to the
+non-attention time per token: given on the command line, else measured by a model_prefill
+run of the same model in the results (the dense path's matrix products and other work per
+token), else 0 - and the output says which; attention shapes scaled to the
 real head counts when the sweep used fewer heads (time taken as proportional to heads).
 
   prefill, position p: the marginal cost of a token at p = the time of the sweep's query
@@ -62,9 +64,34 @@ def crossover(positions, dense, dsa):
     return math.exp(x0 + f * (x1 - x0)), "interpolated in log(position) on the DSA/dense cost ratio"
 
 
-def cost_model(doc: dict, gpu_hour_usd: float = 2.0, layers: int = 61, other_us_per_token: float = 0.0) -> dict:
+REAL_HIDDEN = 7168
+
+
+def non_attention_from_model(doc: dict, layers: int):
+    """(us per token, source) from the longest model_prefill run of a model with `layers`
+    layers and the real hidden size, or (None, why not)."""
+    runs = [r for r in load.model_runs(doc) if r.op == "model_prefill" and r.points]
+    match = [r for r in runs if r.model.get("layers") == layers and r.model.get("hidden") == REAL_HIDDEN]
+    if not match:
+        seen = ", ".join(sorted({str(r.model.get("preset") or r.model.get("checkpoint")) for r in runs})) or "none"
+        return None, f"no model_prefill run of a {layers}-layer model with hidden size {REAL_HIDDEN} (runs: {seen})"
+    r = match[0]
+    p = max(r.points, key=lambda x: x.context)
+    sec = p.dense["op_times"]["seconds"]
+    per_token = (sec["matmul"] + sec["other"]) / p.context
+    return per_token * 1e6, f"measured by {r.name} at {p.context:,} tokens (dense path: matrix products and other work)"
+
+
+def cost_model(doc: dict, gpu_hour_usd: float = 2.0, layers: int = 61, other_us_per_token: float | None = None) -> dict:
     usd = lambda seconds: seconds * 1e6 * gpu_hour_usd / 3600.0
+    if other_us_per_token is None:
+        other_us_per_token, other_source = non_attention_from_model(doc, layers)
+        if other_us_per_token is None:
+            other_source, other_us_per_token = f"not included: {other_source}", 0.0
+    else:
+        other_source = "given on the command line"
     out = {"gpu_hour_usd": gpu_hour_usd, "layers": layers, "other_us_per_token": other_us_per_token,
+           "other_source": other_source,
            "device": load.device_name(doc), "suite": doc["suite"]["name"], "commit": load.short_commit(doc),
            "phases": {}}
     for phase in ("prefill", "decode"):
@@ -86,9 +113,9 @@ def cost_model(doc: dict, gpu_hour_usd: float = 2.0, layers: int = 61, other_us_
                     f"(sweep {sw.name}, backend {sw.backend})"]
         modelled = [f"the whole model as {layers} identical attention layers"]
         if other_us_per_token:
-            modelled.append(f"non-attention time {other_us_per_token} us per token (given)")
+            modelled.append(f"non-attention time {other_us_per_token:.4g} us per token ({other_source})")
         else:
-            modelled.append("no non-attention cost (none given): the figures are attention only")
+            modelled.append(f"no non-attention cost ({other_source}): the figures are attention only")
         if not sw.real_shapes:
             modelled.append(f"attention scaled from the sweep's {sw.params['heads']} heads / {sw.params['index_heads']} "
                             f"indexer heads to {REAL_HEADS} / {REAL_INDEX_HEADS}, time taken as proportional to heads")
@@ -105,7 +132,7 @@ def cost_model(doc: dict, gpu_hour_usd: float = 2.0, layers: int = 61, other_us_
 def markdown(c: dict) -> str:
     lines = [f"# Cost per million tokens ({c['suite']}, {c['device']}, commit {c['commit']})", "",
              f"GPU price ${c['gpu_hour_usd']:.2f} per hour; {c['layers']} layers; "
-             f"non-attention time {c['other_us_per_token']} us per token.", ""]
+             f"non-attention time {c['other_us_per_token']:.4g} us per token ({c['other_source']}).", ""]
     for phase, ph in c["phases"].items():
         lines.append(f"## {phase}")
         lines.append("")

@@ -415,11 +415,11 @@ def markdown_to_html(md: str, images: dict) -> str:
            f"</head><body>{''.join(out)}</body></html>\n"
 
 
-def render(doc: dict, out_dir: str, gpu_hour_usd=2.0, layers=61, other_us_per_token=0.0) -> dict:
+def render(doc: dict, out_dir: str, gpu_hour_usd=2.0, layers=61, other_us_per_token=None) -> dict:
     os.makedirs(out_dir, exist_ok=True)
     sweeps, runs = load.sweeps(doc), load.model_runs(doc)
     cost = costmod.cost_model(doc, gpu_hour_usd, layers, other_us_per_token)
-    verdicts = claimsmod.evaluate(doc, other_us_per_token or None, layers)
+    verdicts = claimsmod.evaluate(doc, cost["other_us_per_token"] or None, layers)
     written, skipped = [], {}
     plot_time(doc, sweeps, runs, out_dir, written, skipped)
     plot_speedup(doc, sweeps, runs, out_dir, written, skipped)

@@ -154,6 +154,23 @@ class Cost(unittest.TestCase):
         self.assertAlmostEqual(p["dsa"], 1e-3 * (0.1 * 16 + 0.05 + 0.85 * 16) / 32, places=9)
         self.assertIn("scaled", " ".join(r["modelled"]))
 
+    def test_non_attention_time_from_a_matching_model_run(self):
+        doc = fx.document([fx.sweep("decode.real", "decode", [(1024, 1e-3, 2e-3), (8192, 8e-3, 3e-3)])])
+        self.assertIn("no model_prefill run", cost.cost_model(doc)["other_source"])
+        run = {"name": "model.real.prefill", "op": "model_prefill", "mode": "both", "status": "passed", "backend": "cuda",
+               "implementation": "x", "params": {}, "model": {"preset": "deepseek-v3.2-exp", "layers": 61, "hidden": 7168},
+               "points": [{"context": 1000, "status": "passed",
+                           "dense": {"op_times": {"seconds": {"matmul": 0.15, "other": 0.05, "indexer": 0.0, "topk": 0.0,
+                                                              "attention": 0.3}}, "cache": {}},
+                           "dsa": {"op_times": {"seconds": {}}, "cache": {}},
+                           "accuracy": {"kl_mean": 0, "kl_max": 0, "top1_agreement": 1, "max_logit_diff": 0,
+                                        "buckets": []}}]}
+        doc["cases"].append(run)
+        c = cost.cost_model(doc)
+        self.assertAlmostEqual(c["other_us_per_token"], 200.0)  # (0.15 + 0.05) s / 1000 tokens
+        self.assertIn("measured by model.real.prefill", c["other_source"])
+        self.assertEqual(cost.cost_model(doc, other_us_per_token=5)["other_us_per_token"], 5)  # given wins
+
     def test_cli_writes_json(self):
         with tempfile.TemporaryDirectory() as d:
             doc = fx.document([fx.sweep("decode.real", "decode", [(1024, 1e-3, 2e-3), (8192, 8e-3, 3e-3)])])
