@@ -210,6 +210,22 @@ void parse_pattern(const Fields& c, PatternSpec& p) {
   p.needle_query_fraction = f.number("needle_query_fraction", p.needle_query_fraction, 0, 1);
 }
 
+// A required, strictly increasing list of positive context lengths.
+std::vector<std::int64_t> parse_contexts(const Fields& f, const json& merged) {
+  if (!f.has("contexts") || !merged["contexts"].is_array() || merged["contexts"].empty())
+    f.fail("contexts", "a non-empty list of context lengths");
+  std::vector<std::int64_t> out;
+  std::int64_t prev = 0;
+  for (const auto& v : merged["contexts"]) {
+    if (!(v.is_number_integer() || v.is_number_unsigned()) || v.get<std::int64_t>() <= prev ||
+        v.get<std::int64_t>() > kMaxContext)
+      f.fail("contexts", "strictly increasing positive integers (one was " + v.dump() + ")");
+    prev = v.get<std::int64_t>();
+    out.push_back(prev);
+  }
+  return out;
+}
+
 CaseSpec parse_case(const json& raw, const json& defaults, std::size_t index, const std::string& path) {
   const std::string pos = path + ": case #" + std::to_string(index + 1);
   if (!raw.is_object()) throw SuiteError(pos + ": expected an object, got " + type_of(raw));
@@ -310,16 +326,7 @@ CaseSpec parse_case(const json& raw, const json& defaults, std::size_t index, co
       c.generator = f.choice("generator", "structured", {"gaussian", "structured"});
       if (!f.has("phase")) f.fail("phase", "\"prefill\" or \"decode\"");
       c.phase = f.choice("phase", "", {"prefill", "decode"}) == "prefill" ? Phase::prefill : Phase::decode;
-      if (!f.has("contexts") || !merged["contexts"].is_array() || merged["contexts"].empty())
-        f.fail("contexts", "a non-empty list of context lengths");
-      std::int64_t prev = 0;
-      for (const auto& v : merged["contexts"]) {
-        if (!(v.is_number_integer() || v.is_number_unsigned()) || v.get<std::int64_t>() <= prev ||
-            v.get<std::int64_t>() > kMaxContext)
-          f.fail("contexts", "strictly increasing positive integers (one was " + v.dump() + ")");
-        prev = v.get<std::int64_t>();
-        c.contexts.push_back(prev);
-      }
+      c.contexts = parse_contexts(f, merged);
       c.heads = static_cast<int>(f.integer("heads", 128, 1, 4096));
       c.index_heads = static_cast<int>(f.integer("index_heads", 64, 1, 4096));
       c.index_head_dim = static_cast<int>(f.integer("index_head_dim", 128, 2, kMaxDim));
@@ -351,15 +358,7 @@ CaseSpec parse_case(const json& raw, const json& defaults, std::size_t index, co
     c.checkpoint = f.string("checkpoint", "");
     c.weights_dtype = f.choice("weights_dtype", "bf16", {"bf16", "fp8", "fp32"});
     c.kv_cache_dtype = dtype_field(f, "kv_cache_dtype", DType::bf16, {"bf16", "fp8"});
-    if (!f.has("contexts") || !merged["contexts"].is_array() || merged["contexts"].empty())
-      f.fail("contexts", "a non-empty list of context lengths");
-    std::int64_t prev = 0;
-    for (const auto& v : merged["contexts"]) {
-      if (!(v.is_number_integer() || v.is_number_unsigned()) || v.get<std::int64_t>() <= prev || v.get<std::int64_t>() > kMaxContext)
-        f.fail("contexts", "strictly increasing positive integers (one was " + v.dump() + ")");
-      prev = v.get<std::int64_t>();
-      c.contexts.push_back(prev);
-    }
+    c.contexts = parse_contexts(f, merged);
     c.prefill_chunk = f.integer("prefill_chunk", 512, 1, kMaxContext);
     c.decode_steps = f.integer("decode_steps", 8, 2, 1000000);
     c.batch = static_cast<int>(f.integer("batch", 1, 1, 4096));
