@@ -80,6 +80,7 @@ struct CaseSpec {
   std::string checkpoint;          // a checkpoint directory or .safetensors file (config.json beside it)
   std::string weights_dtype = "bf16";  // synthetic checkpoints: bf16, fp8 or fp32 linears
   DType kv_cache_dtype = DType::bf16;  // latent cache: bf16 or the 656-byte fp8 layout
+  int layer_first = -1, layer_end = -1;  // "layers": [first, end): that range alone, on hidden states
   std::int64_t prefill_chunk = 512;
   std::int64_t decode_steps = 8;
 

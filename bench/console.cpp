@@ -189,8 +189,10 @@ std::string summary_table(const nlohmann::json& doc) {
     const bool decode = r["op"] == "model_decode";
     out << "\n-- " << r["name"].get<std::string>() << ": " << (decode ? "decode step" : "prefill") << ", "
         << r["model"].value("preset", r["model"].value("checkpoint", "?")) << ", dense vs DSA on the same weights and tokens --\n";
+    const bool hidden = r["params"].contains("layers") && r["params"]["layers"].is_array();
     std::snprintf(line, sizeof line, "%-9s %-10s %-10s %-9s %-9s %-9s %-10s %-8s %-10s %s\n", "context", "dense", "DSA",
-                  "speed-up", "indexer%", "attn%", "KL mean", "top-1", "max dlogit", "status");
+                  "speed-up", "indexer%", "attn%", hidden ? "rel L2" : "KL mean", hidden ? "cos diff" : "top-1",
+                  hidden ? "max diff" : "max dlogit", "status");
     out << line;
     for (const auto& p : r["points"]) {
       const auto med = [&](const char* m) { return p.contains(m) ? median_of(p[m]) : std::string("-"); };
@@ -198,13 +200,13 @@ std::string summary_table(const nlohmann::json& doc) {
         return p.contains("dsa") ? fmt("%.0f%%", 100 * p["dsa"]["op_times"]["share"][k].get<double>()) : std::string("-");
       };
       const auto& a = p.contains("accuracy") ? p["accuracy"] : nlohmann::json::object();
+      const auto num = [&](const char* k, const char* f) { return a.contains(k) ? fmt(f, a[k].get<double>()) : std::string("-"); };
       std::snprintf(line, sizeof line, "%-9lld %-10s %-10s %-9s %-9s %-9s %-10s %-8s %-10s %s\n",
                     static_cast<long long>(p["context"].get<std::int64_t>()), med("dense").c_str(), med("dsa").c_str(),
                     p.contains("speedup") ? fmt("%.2fx", p["speedup"].get<double>()).c_str() : "-", share("indexer").c_str(),
-                    share("attention").c_str(), a.contains("kl_mean") ? fmt("%.2e", a["kl_mean"].get<double>()).c_str() : "-",
-                    a.contains("top1_agreement") ? fmt("%.3f", a["top1_agreement"].get<double>()).c_str() : "-",
-                    a.contains("max_logit_diff") ? fmt("%.3f", a["max_logit_diff"].get<double>()).c_str() : "-",
-                    p.value("status", "?").c_str());
+                    share("attention").c_str(), num(hidden ? "rel_l2_mean" : "kl_mean", "%.2e").c_str(),
+                    num(hidden ? "cos_diff_mean" : "top1_agreement", hidden ? "%.1e" : "%.3f").c_str(),
+                    num(hidden ? "max_abs_diff" : "max_logit_diff", "%.3f").c_str(), p.value("status", "?").c_str());
       out << line;
     }
     if (r["model"].contains("synthetic_checkpoint"))

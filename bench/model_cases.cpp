@@ -57,20 +57,31 @@ std::string synthetic_checkpoint(const ModelConfig& cfg, const std::string& pres
 
 CpuModel load_model(const CaseSpec& c, std::uint64_t weights_seed, nlohmann::json& source) {
   DSA_TRACE_RANGE("load model");
+  // A layer range runs those layers alone, on hidden states (no embeddings or LM head).
+  const model::LayerRange range = c.layer_first >= 0 ? model::LayerRange{c.layer_first, c.layer_end, false}
+                                                     : model::LayerRange{};
   if (!c.checkpoint.empty()) {
     const fs::path p(c.checkpoint);
     const fs::path cfg_path = (fs::is_directory(p) ? p : p.parent_path()) / "config.json";
     const ModelConfig cfg = model::load_config(cfg_path.string());
     source = {{"checkpoint", c.checkpoint}, {"config", cfg_path.string()}, {"layers", cfg.layers},
               {"hidden", cfg.hidden}, {"parameters", cfg.parameters()}};
-    return CpuModel(model::load_weights(cfg, *model::Checkpoint::open(c.checkpoint)), c.kv_cache_dtype);
+    if (range.last > cfg.layers)
+      throw std::invalid_argument("layers [" + std::to_string(range.first) + ", " + std::to_string(range.last) +
+                                  ") are past the model's " + std::to_string(cfg.layers));
+    source["layer_range"] = {range.first, range.last < 0 ? cfg.layers : range.last};
+    return CpuModel(model::load_weights(cfg, *model::Checkpoint::open(c.checkpoint), range), c.kv_cache_dtype);
   }
   const ModelConfig cfg = model::preset_config(c.model);
   const std::string dir = synthetic_checkpoint(cfg, c.model, c.weights_dtype, weights_seed);
   source = {{"preset", c.model}, {"synthetic_checkpoint", dir}, {"weights_dtype", c.weights_dtype},
             {"weights_seed", weights_seed}, {"parameters", cfg.parameters()}, {"layers", cfg.layers},
             {"hidden", cfg.hidden}};
-  return CpuModel(model::load_weights(cfg, *model::Checkpoint::open(dir)), c.kv_cache_dtype);
+  if (range.last > cfg.layers)
+    throw std::invalid_argument("layers [" + std::to_string(range.first) + ", " + std::to_string(range.last) +
+                                ") are past the model's " + std::to_string(cfg.layers));
+  source["layer_range"] = {range.first, range.last < 0 ? cfg.layers : range.last};
+  return CpuModel(model::load_weights(cfg, *model::Checkpoint::open(dir), range), c.kv_cache_dtype);
 }
 
 std::vector<std::int32_t> random_tokens(std::int64_t n, int vocab, std::uint64_t seed) {
@@ -80,71 +91,124 @@ std::vector<std::int32_t> random_tokens(std::int64_t n, int vocab, std::uint64_t
   return t;
 }
 
-// Prefill in chunks of `chunk`; returns every position's logits when `keep` is set.
-HostTensor<float> prefill(const CpuModel& m, std::span<const std::int32_t> tok, std::int64_t chunk, SequenceCache& cache,
+// One sequence's inputs: token ids for the whole model, or hidden states N(0, 1) (the
+// scale of embeddings) for a layer range.
+struct Sequence {
+  std::vector<std::int32_t> tokens;
+  HostTensor<float> hidden;  // [length, hidden]
+};
+
+Sequence make_sequence(const CpuModel& m, std::int64_t length, std::uint64_t seed) {
+  Sequence s;
+  if (m.has_head()) {
+    s.tokens = random_tokens(length, m.config().vocab, seed);
+  } else {
+    s.hidden = HostTensor<float>({length, m.config().hidden});
+    Rng rng(seed);
+    rng.fill_normal(s.hidden.span());
+  }
+  return s;
+}
+
+// Outputs per position: logits for the whole model, hidden states for a layer range.
+int output_width(const CpuModel& m) { return m.has_head() ? m.config().vocab : m.config().hidden; }
+
+// Positions [p, p + n) of a sequence through the model.
+HostTensor<float> run_positions(const CpuModel& m, const Sequence& s, std::int64_t p, std::int64_t n, SequenceCache& cache,
+                                AttentionMode mode, OpTimes* times) {
+  if (m.has_head())
+    return m.forward(std::span(s.tokens).subspan(static_cast<std::size_t>(p), static_cast<std::size_t>(n)), cache, mode, times);
+  const std::int64_t D = m.config().hidden;
+  HostTensor<float> rows({n, D});
+  std::copy(s.hidden.data() + p * D, s.hidden.data() + (p + n) * D, rows.data());
+  return m.forward_hidden(rows, cache, mode, times);
+}
+
+// Prefill positions [0, upto) in chunks of `chunk`; returns every position's outputs when `keep` is set.
+HostTensor<float> prefill(const CpuModel& m, const Sequence& s, std::int64_t upto, std::int64_t chunk, SequenceCache& cache,
                           AttentionMode mode, OpTimes* times, bool keep) {
+  const int W = output_width(m);
   HostTensor<float> all;
-  if (keep) all = HostTensor<float>({static_cast<std::int64_t>(tok.size()), m.config().vocab});
-  for (std::size_t p = 0; p < tok.size(); p += static_cast<std::size_t>(chunk)) {
-    const std::size_t n = std::min(tok.size() - p, static_cast<std::size_t>(chunk));
-    const HostTensor<float> l = m.forward(tok.subspan(p, n), cache, mode, times);
-    if (keep) std::copy(l.data(), l.data() + l.numel(), all.data() + p * static_cast<std::size_t>(m.config().vocab));
+  if (keep) all = HostTensor<float>({upto, W});
+  for (std::int64_t p = 0; p < upto; p += chunk) {
+    const std::int64_t n = std::min(upto - p, chunk);
+    const HostTensor<float> out = run_positions(m, s, p, n, cache, mode, times);
+    if (keep) std::copy(out.data(), out.data() + out.numel(), all.data() + p * W);
   }
   return all;
 }
 
-// Next-token agreement of DSA with dense, accumulated by position bucket.
+// DSA against dense at every position, accumulated by position bucket ([0, 64),
+// [64, 128), [128, 256), ...). Whole-model outputs are logits: KL(dense || DSA) of the
+// next-token distributions, top-1 agreement, largest logit difference. A layer range's
+// outputs are hidden states: their relative L2 and cos_diff, largest difference.
 class Agreement {
  public:
-  explicit Agreement(std::int64_t max_position) {
+  Agreement(std::int64_t max_position, bool logits) : logits_(logits) {
     edges_ = {0, 64};
     while (edges_.back() <= max_position) edges_.push_back(edges_.back() * 2);
     buckets_.resize(edges_.size() - 1);
   }
-  void add(std::int64_t position, const float* dense, const float* dsa, int vocab) {
-    double md = -1e300, ms = -1e300;
-    int ad = 0, as = 0;
-    for (int i = 0; i < vocab; ++i) {
-      if (dense[i] > md) { md = dense[i]; ad = i; }
-      if (dsa[i] > ms) { ms = dsa[i]; as = i; }
+
+  void add(std::int64_t position, const float* dense, const float* dsa, int width) {
+    double primary = 0, cosd = 0, maxdiff = 0;
+    bool top1 = true;
+    for (int i = 0; i < width; ++i) maxdiff = std::max(maxdiff, static_cast<double>(std::fabs(dense[i] - dsa[i])));
+    if (logits_) {
+      double md = -1e300, ms = -1e300;
+      int ad = 0, as = 0;
+      for (int i = 0; i < width; ++i) {
+        if (dense[i] > md) { md = dense[i]; ad = i; }
+        if (dsa[i] > ms) { ms = dsa[i]; as = i; }
+      }
+      double zd = 0, zs = 0;
+      for (int i = 0; i < width; ++i) {
+        zd += std::exp(dense[i] - md);
+        zs += std::exp(dsa[i] - ms);
+      }
+      const double lzd = md + std::log(zd), lzs = ms + std::log(zs);
+      for (int i = 0; i < width; ++i) {  // KL(dense || dsa) = sum p_dense (log p_dense - log p_dsa)
+        const double lpd = dense[i] - lzd, lps = dsa[i] - lzs;
+        primary += std::exp(lpd) * (lpd - lps);
+      }
+      primary = std::max(primary, 0.0);  // rounding can push an exact 0 a hair below
+      top1 = ad == as;
+    } else {
+      double diff2 = 0, ref2 = 0, xy = 0, xx_yy = 0;
+      for (int i = 0; i < width; ++i) {
+        const double a = dsa[i], b = dense[i];
+        diff2 += (a - b) * (a - b);
+        ref2 += b * b;
+        xy += a * b;
+        xx_yy += a * a + b * b;
+      }
+      primary = ref2 > 0 ? std::sqrt(diff2 / ref2) : 0.0;
+      cosd = xx_yy > 0 ? 1.0 - 2.0 * xy / xx_yy : 0.0;
     }
-    double zd = 0, zs = 0, maxdiff = 0;
-    for (int i = 0; i < vocab; ++i) {
-      zd += std::exp(dense[i] - md);
-      zs += std::exp(dsa[i] - ms);
-      maxdiff = std::max(maxdiff, static_cast<double>(std::fabs(dense[i] - dsa[i])));
+    for (Bucket* b : {&buckets_[bucket_of(position)], &all_}) {
+      ++b->count;
+      b->sum += primary;
+      b->max = std::max(b->max, primary);
+      b->cos_sum += cosd;
+      b->top1 += top1;
+      b->max_diff = std::max(b->max_diff, maxdiff);
     }
-    const double lzd = md + std::log(zd), lzs = ms + std::log(zs);
-    double kl = 0;  // KL(dense || dsa) = sum p_dense (log p_dense - log p_dsa)
-    for (int i = 0; i < vocab; ++i) {
-      const double lpd = dense[i] - lzd, lps = dsa[i] - lzs;
-      kl += std::exp(lpd) * (lpd - lps);
-    }
-    kl = std::max(kl, 0.0);  // rounding can push an exact 0 a hair below
-    Bucket& b = buckets_[bucket_of(position)];
-    ++b.count;
-    b.kl_sum += kl;
-    b.kl_max = std::max(b.kl_max, kl);
-    b.top1 += ad == as;
-    b.max_diff = std::max(b.max_diff, maxdiff);
-    all_.count++;
-    all_.kl_sum += kl;
-    all_.kl_max = std::max(all_.kl_max, kl);
-    all_.top1 += ad == as;
-    all_.max_diff = std::max(all_.max_diff, maxdiff);
-    finite_ = finite_ && std::isfinite(kl) && std::isfinite(maxdiff);
+    finite_ = finite_ && std::isfinite(primary) && std::isfinite(maxdiff);
   }
+
   bool finite() const { return finite_; }
+
   nlohmann::json to_json() const {
     nlohmann::json buckets = nlohmann::json::array();
     for (std::size_t i = 0; i < buckets_.size(); ++i)
       if (buckets_[i].count) {
-        nlohmann::json j = buckets_[i].json();
+        nlohmann::json j = json_of(buckets_[i]);
         j["positions"] = {edges_[i], edges_[i + 1]};
         buckets.push_back(j);
       }
-    nlohmann::json j = all_.json();
-    j["definition"] = "KL(dense || dsa) of next-token distributions, top-1 agreement, max |logit difference|";
+    nlohmann::json j = json_of(all_);
+    j["definition"] = logits_ ? "KL(dense || dsa) of next-token distributions, top-1 agreement, max |logit difference|"
+                              : "relative L2 and cos_diff of the layer range's output hidden states, DSA against dense";
     j["buckets"] = buckets;
     return j;
   }
@@ -152,18 +216,22 @@ class Agreement {
  private:
   struct Bucket {
     std::int64_t count = 0, top1 = 0;
-    double kl_sum = 0, kl_max = 0, max_diff = 0;
-    nlohmann::json json() const {
-      return {{"count", count}, {"kl_mean", count ? kl_sum / static_cast<double>(count) : 0.0}, {"kl_max", kl_max},
-              {"top1_agreement", count ? static_cast<double>(top1) / static_cast<double>(count) : 1.0},
-              {"max_logit_diff", max_diff}};
-    }
+    double sum = 0, max = 0, cos_sum = 0, max_diff = 0;
   };
+  nlohmann::json json_of(const Bucket& b) const {
+    const double n = b.count ? static_cast<double>(b.count) : 1.0;
+    if (logits_)
+      return {{"count", b.count}, {"kl_mean", b.sum / n}, {"kl_max", b.max},
+              {"top1_agreement", b.count ? static_cast<double>(b.top1) / n : 1.0}, {"max_logit_diff", b.max_diff}};
+    return {{"count", b.count}, {"rel_l2_mean", b.sum / n}, {"rel_l2_max", b.max}, {"cos_diff_mean", b.cos_sum / n},
+            {"max_abs_diff", b.max_diff}};
+  }
   std::size_t bucket_of(std::int64_t p) const {
     std::size_t i = 0;
     while (i + 1 < edges_.size() - 1 && p >= edges_[i + 1]) ++i;
     return i;
   }
+  bool logits_;
   std::vector<std::int64_t> edges_;
   std::vector<Bucket> buckets_;
   Bucket all_;
@@ -181,17 +249,18 @@ nlohmann::json op_times_json(const OpTimes& t) {
 
 nlohmann::json cache_json(const CpuModel& m, AttentionMode mode) {
   const ModelConfig& cfg = m.config();
-  const std::int64_t lat = SequenceCache::latent_bytes_per_token(cfg, m.cache_dtype()) * cfg.layers;
-  const std::int64_t idx = mode == AttentionMode::dsa ? SequenceCache::index_bytes_per_token(cfg) * cfg.layers : 0;
+  // Over the layers this run holds: all of them, or the layer range.
+  const std::int64_t lat = SequenceCache::latent_bytes_per_token(cfg, m.cache_dtype()) * m.loaded_layers();
+  const std::int64_t idx = mode == AttentionMode::dsa ? SequenceCache::index_bytes_per_token(cfg) * m.loaded_layers() : 0;
   return {{"bytes_per_token", lat + idx}, {"latent_bytes_per_token", lat}, {"indexer_bytes_per_token", idx},
           {"latent_dtype", dtype_name(m.cache_dtype())}};
 }
 
 nlohmann::json prefill_point(const CaseSpec& c, const CpuModel& m, std::int64_t L, std::uint64_t seed,
                              const RunContext& ctx) {
-  const auto tok = random_tokens(L, m.config().vocab, derive_seed(seed, "tokens", static_cast<std::uint64_t>(L)));
+  const Sequence seq = make_sequence(m, L, derive_seed(seed, "tokens", static_cast<std::uint64_t>(L)));
   nlohmann::json pt = {{"context", L}, {"tokens", L}};
-  HostTensor<float> logits[2];
+  HostTensor<float> outputs[2];
   double median[2] = {0, 0};
   for (int mi = 0; mi < 2; ++mi) {
     const AttentionMode mode = kModes[mi];
@@ -200,14 +269,14 @@ nlohmann::json prefill_point(const CaseSpec& c, const CpuModel& m, std::int64_t 
     OpTimes ops;
     SequenceCache cache = m.new_cache();
     const double t0 = now_seconds();
-    logits[mi] = prefill(m, tok, c.prefill_chunk, cache, mode, &ops, true);
+    outputs[mi] = prefill(m, seq, L, c.prefill_chunk, cache, mode, &ops, true);
     nlohmann::json r = {{"op_times", op_times_json(ops)}, {"cache", cache_json(m, mode)},
                         {"first_run_s", now_seconds() - t0}};
     if (c.benches()) {
       const TimingStats t = measure(c.timing, [&] {
         SequenceCache fresh = m.new_cache();
         const double s0 = now_seconds();
-        prefill(m, tok, c.prefill_chunk, fresh, mode, nullptr, false);
+        prefill(m, seq, L, c.prefill_chunk, fresh, mode, nullptr, false);
         return now_seconds() - s0;
       });
       r["timing"] = to_json(t);
@@ -217,25 +286,25 @@ nlohmann::json prefill_point(const CaseSpec& c, const CpuModel& m, std::int64_t 
     pt[name] = r;
   }
   if (median[1] > 0) pt["speedup"] = median[0] / median[1];
-  Agreement a(L);
-  for (std::int64_t p = 0; p < L; ++p) a.add(p, &logits[0](p, 0), &logits[1](p, 0), m.config().vocab);
+  Agreement a(L, m.has_head());
+  for (std::int64_t p = 0; p < L; ++p) a.add(p, &outputs[0](p, 0), &outputs[1](p, 0), output_width(m));
   pt["accuracy"] = a.to_json();
   pt["status"] = a.finite() ? "passed" : "failed";
-  if (!a.finite()) pt["reason"] = "non-finite logits or KL";
+  if (!a.finite()) pt["reason"] = "non-finite outputs or agreement metrics";
   pt["memory"] = {{"peak_rss_bytes", peak_rss_bytes()}};
   return pt;
 }
 
 nlohmann::json decode_point(const CaseSpec& c, const CpuModel& m, std::int64_t L, std::uint64_t seed,
                             const RunContext& ctx) {
-  const int V = m.config().vocab;
+  const int V = output_width(m);
   const std::int64_t steps = c.decode_steps;
-  std::vector<std::vector<std::int32_t>> tok;
+  std::vector<Sequence> seqs;
   for (int b = 0; b < c.batch; ++b)
-    tok.push_back(random_tokens(L + steps, V, derive_seed(seed, "tokens", static_cast<std::uint64_t>(L) * 4096 + b)));
+    seqs.push_back(make_sequence(m, L + steps, derive_seed(seed, "tokens", static_cast<std::uint64_t>(L) * 4096 + b)));
   nlohmann::json pt = {{"context", L}, {"batch", c.batch}, {"decode_steps", steps}};
-  // logits[mode][b][step]: teacher-forced, so both modes see the same tokens.
-  std::vector<std::vector<std::vector<float>>> logits(2);
+  // outputs[mode][b][step]: teacher-forced, so both modes see the same inputs.
+  std::vector<std::vector<std::vector<float>>> outputs(2);
   double median[2] = {0, 0};
   for (int mi = 0; mi < 2; ++mi) {
     const AttentionMode mode = kModes[mi];
@@ -244,17 +313,17 @@ nlohmann::json decode_point(const CaseSpec& c, const CpuModel& m, std::int64_t L
     std::vector<SequenceCache> caches;
     for (int b = 0; b < c.batch; ++b) {
       caches.push_back(m.new_cache());
-      prefill(m, std::span(tok[b]).first(static_cast<std::size_t>(L)), c.prefill_chunk, caches.back(), mode, nullptr, false);
+      prefill(m, seqs[b], L, c.prefill_chunk, caches.back(), mode, nullptr, false);
     }
     OpTimes ops;
     std::vector<double> step_s;
-    logits[mi].resize(static_cast<std::size_t>(c.batch));
+    outputs[mi].resize(static_cast<std::size_t>(c.batch));
     for (std::int64_t s = 0; s < steps; ++s) {
       const double t0 = now_seconds();
       OpTimes step_ops;
       for (int b = 0; b < c.batch; ++b) {
-        const HostTensor<float> l = m.forward(std::span(tok[b]).subspan(static_cast<std::size_t>(L + s), 1), caches[b], mode, &step_ops);
-        logits[mi][b].insert(logits[mi][b].end(), l.data(), l.data() + V);
+        const HostTensor<float> l = run_positions(m, seqs[b], L + s, 1, caches[b], mode, &step_ops);
+        outputs[mi][b].insert(outputs[mi][b].end(), l.data(), l.data() + V);
       }
       step_s.push_back(now_seconds() - t0);
       if (s > 0) ops += step_ops;  // the first step is the warm-up
@@ -268,13 +337,13 @@ nlohmann::json decode_point(const CaseSpec& c, const CpuModel& m, std::int64_t L
     pt[name] = r;
   }
   pt["speedup"] = median[1] > 0 ? median[0] / median[1] : 0.0;
-  Agreement a(L + steps);
+  Agreement a(L + steps, m.has_head());
   for (int b = 0; b < c.batch; ++b)
     for (std::int64_t s = 0; s < steps; ++s)
-      a.add(L + s, &logits[0][b][static_cast<std::size_t>(s * V)], &logits[1][b][static_cast<std::size_t>(s * V)], V);
+      a.add(L + s, &outputs[0][b][static_cast<std::size_t>(s * V)], &outputs[1][b][static_cast<std::size_t>(s * V)], V);
   pt["accuracy"] = a.to_json();
   pt["status"] = a.finite() ? "passed" : "failed";
-  if (!a.finite()) pt["reason"] = "non-finite logits or KL";
+  if (!a.finite()) pt["reason"] = "non-finite outputs or agreement metrics";
   pt["memory"] = {{"peak_rss_bytes", peak_rss_bytes()}};
   return pt;
 }

@@ -78,6 +78,7 @@ nlohmann::json case_params_json(const CaseSpec& c) {
     case Op::model_decode:
       p.update({{"model", c.model}, {"checkpoint", c.checkpoint}, {"weights_dtype", c.weights_dtype},
                 {"kv_cache_dtype", dtype_name(c.kv_cache_dtype)},
+                {"layers", c.layer_first >= 0 ? nlohmann::json{c.layer_first, c.layer_end} : nlohmann::json("all")},
                 {"contexts", c.contexts}, {"prefill_chunk", c.prefill_chunk}});
       if (c.op == Op::model_decode) p.update({{"decode_steps", c.decode_steps}, {"batch", c.batch}});
       break;

@@ -76,8 +76,9 @@ const std::map<Op, std::set<std::string>> kOpKeys = {
     {Op::dsa_vs_dense, {"phase", "contexts", "heads", "index_heads", "index_head_dim", "topk", "kv_rank", "qk_nope",
                         "qk_rope", "v_head", "query_chunk", "batch", "softmax_scale", "hadamard", "indexer_dtype",
                         "accuracy_rows"}},
-    {Op::model_prefill, {"model", "checkpoint", "weights_dtype", "kv_cache_dtype", "contexts", "prefill_chunk"}},
-    {Op::model_decode, {"model", "checkpoint", "weights_dtype", "kv_cache_dtype", "contexts", "prefill_chunk", "decode_steps", "batch"}},
+    {Op::model_prefill, {"model", "checkpoint", "weights_dtype", "kv_cache_dtype", "layers", "contexts", "prefill_chunk"}},
+    {Op::model_decode, {"model", "checkpoint", "weights_dtype", "kv_cache_dtype", "layers", "contexts", "prefill_chunk",
+                        "decode_steps", "batch"}},
 };
 const std::set<std::string> kTolKeys = {"abs", "rel", "cos_diff", "lse_rel", "min_pass_fraction", "quant_cos_diff"};
 const std::set<std::string> kTimingKeys = {"warmup", "min_samples", "max_samples", "max_seconds", "target_rel_spread"};
@@ -358,6 +359,14 @@ CaseSpec parse_case(const json& raw, const json& defaults, std::size_t index, co
     c.checkpoint = f.string("checkpoint", "");
     c.weights_dtype = f.choice("weights_dtype", "bf16", {"bf16", "fp8", "fp32"});
     c.kv_cache_dtype = dtype_field(f, "kv_cache_dtype", DType::bf16, {"bf16", "fp8"});
+    if (f.has("layers")) {
+      const json& l = merged["layers"];
+      if (!l.is_array() || l.size() != 2 || !l[0].is_number_integer() || !l[1].is_number_integer() ||
+          l[0].get<std::int64_t>() < 0 || l[1].get<std::int64_t>() <= l[0].get<std::int64_t>() || l[1].get<std::int64_t>() > 100000)
+        f.fail("layers", "[first, end) with 0 <= first < end, e.g. [3, 4] for layer 3 alone");
+      c.layer_first = l[0].get<int>();
+      c.layer_end = l[1].get<int>();
+    }
     c.contexts = parse_contexts(f, merged);
     c.prefill_chunk = f.integer("prefill_chunk", 512, 1, kMaxContext);
     c.decode_steps = f.integer("decode_steps", 8, 2, 1000000);

@@ -102,8 +102,9 @@ HostTensor<float> tensor_of(const std::vector<float>& v, Shape s) {
 }  // namespace
 
 CpuModel::CpuModel(ModelWeights w, DType cache_dtype) : w_(std::move(w)), cache_dtype_(cache_dtype) {
-  require(w_.range.with_head && w_.range.first == 0 && w_.range.last == w_.config.layers,
-          "CpuModel: the forward needs every layer and the embeddings / LM head");
+  require(!w_.layers.empty(), "CpuModel: no layers loaded");
+  require(!w_.range.with_head || (w_.range.first == 0 && w_.range.last == w_.config.layers),
+          "CpuModel: token-to-logits runs need every layer; a layer range runs on hidden states (forward_hidden)");
   require(cache_dtype == DType::bf16 || cache_dtype == DType::fp8_e4m3, "CpuModel: the latent cache is bf16 or fp8");
   if (cache_dtype == DType::fp8_e4m3)
     require(w_.config.kv_lora_rank % 128 == 0, "CpuModel: the fp8 latent cache needs kv_lora_rank a multiple of 128");
@@ -113,8 +114,8 @@ CpuModel::CpuModel(ModelWeights w, DType cache_dtype) : w_(std::move(w)), cache_
 
 SequenceCache CpuModel::new_cache() const {
   SequenceCache c;
-  c.latent.resize(static_cast<std::size_t>(w_.config.layers));
-  c.index_keys.resize(static_cast<std::size_t>(w_.config.layers));
+  c.latent.resize(w_.layers.size());
+  c.index_keys.resize(w_.layers.size());
   return c;
 }
 
@@ -338,32 +339,52 @@ void CpuModel::layer(int li, std::vector<float>& x, std::int64_t n, SequenceCach
   for (std::size_t i = 0; i < x.size(); ++i) x[i] += ffn[i];
 }
 
-HostTensor<float> CpuModel::forward(std::span<const std::int32_t> tokens, SequenceCache& cache, AttentionMode mode,
-                                    OpTimes* times) const {
-  DSA_TRACE_RANGE(mode == AttentionMode::dense ? "forward.dense" : "forward.dsa");
-  const ModelConfig& c = w_.config;
-  const auto n = static_cast<std::int64_t>(tokens.size());
+void CpuModel::run_layers(std::vector<float>& x, std::int64_t n, SequenceCache& cache, AttentionMode mode,
+                          OpTimes& t) const {
   require(n > 0, "forward: no tokens");
-  require(static_cast<int>(cache.latent.size()) == c.layers, "forward: the cache belongs to another model");
+  require(cache.latent.size() == w_.layers.size(), "forward: the cache belongs to another model");
   // The indexer's key cache is filled only in DSA mode: a cache must stay in one mode.
   const bool has_index_keys = !cache.index_keys.front().empty();
   require(cache.length == 0 || has_index_keys == (mode == AttentionMode::dsa),
           std::string("forward: this cache was filled in ") + (has_index_keys ? "dsa" : "dense") + " mode");
+  for (std::size_t li = 0; li < w_.layers.size(); ++li) {
+    DSA_TRACE_RANGE("layer");
+    layer(static_cast<int>(li), x, n, cache, mode, t);
+  }
+  cache.length += n;
+}
+
+HostTensor<float> CpuModel::forward(std::span<const std::int32_t> tokens, SequenceCache& cache, AttentionMode mode,
+                                    OpTimes* times) const {
+  DSA_TRACE_RANGE(mode == AttentionMode::dense ? "forward.dense" : "forward.dsa");
+  require(has_head(), "forward: this model holds layers " + std::to_string(w_.range.first) + ".." +
+                          std::to_string(w_.range.last - 1) + " only; run it on hidden states (forward_hidden)");
+  const ModelConfig& c = w_.config;
+  const auto n = static_cast<std::int64_t>(tokens.size());
   OpTimes t;
   std::vector<float> x(static_cast<std::size_t>(n * c.hidden));
   for (std::int64_t r = 0; r < n; ++r) {
     require(tokens[r] >= 0 && tokens[r] < c.vocab, "forward: token id " + std::to_string(tokens[r]) + " outside the vocabulary");
     std::copy(w_.embed.row(tokens[r]), w_.embed.row(tokens[r]) + c.hidden, &x[r * c.hidden]);
   }
-  for (int li = 0; li < c.layers; ++li) {
-    DSA_TRACE_RANGE("layer");
-    layer(li, x, n, cache, mode, t);
-  }
-  cache.length += n;
+  run_layers(x, n, cache, mode, t);
   const std::vector<float> hf = rms_norm_rows(x, n, c.hidden, w_.final_norm, c.rms_eps);
   const std::vector<float> logits = linear(hf, n, w_.lm_head, t);
   if (times) *times += t;
   return tensor_of(logits, {n, c.vocab});
+}
+
+HostTensor<float> CpuModel::forward_hidden(const HostTensor<float>& hidden, SequenceCache& cache, AttentionMode mode,
+                                           OpTimes* times) const {
+  DSA_TRACE_RANGE(mode == AttentionMode::dense ? "layers.dense" : "layers.dsa");
+  const ModelConfig& c = w_.config;
+  require(hidden.shape().rank == 2 && hidden.size(1) == c.hidden,
+          "forward_hidden: hidden states must be [n, " + std::to_string(c.hidden) + "]");
+  OpTimes t;
+  std::vector<float> x(hidden.span().begin(), hidden.span().end());
+  run_layers(x, hidden.size(0), cache, mode, t);
+  if (times) *times += t;
+  return tensor_of(x, hidden.shape());
 }
 
 }  // namespace dsa::model

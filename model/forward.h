@@ -23,7 +23,7 @@ namespace dsa::model {
 enum class AttentionMode { dense, dsa };
 const char* attention_mode_name(AttentionMode m);
 
-// The caches of one sequence: for each layer, the MLA latent rows and the indexer keys.
+// The caches of one sequence: for each loaded layer, the MLA latent rows and the indexer keys.
 struct SequenceCache {
   std::int64_t length = 0;                 // tokens cached so far
   std::vector<std::vector<float>> latent;  // [layer][length * (kv_rank + qk_rope)]
@@ -55,7 +55,16 @@ class CpuModel {
   HostTensor<float> forward(std::span<const std::int32_t> tokens, SequenceCache& cache, AttentionMode mode,
                             OpTimes* times = nullptr) const;
 
+  // Runs hidden states [n, hidden] through the loaded layers (all of them, or the range a
+  // single real layer was loaded with) and returns the hidden states they produce.
+  HostTensor<float> forward_hidden(const HostTensor<float>& hidden, SequenceCache& cache, AttentionMode mode,
+                                   OpTimes* times = nullptr) const;
+  bool has_head() const { return w_.range.with_head; }
+  int loaded_layers() const { return static_cast<int>(w_.layers.size()); }
+  const LayerRange& layer_range() const { return w_.range; }
+
  private:
+  void run_layers(std::vector<float>& x, std::int64_t n, SequenceCache& cache, AttentionMode mode, OpTimes& t) const;
   void layer(int li, std::vector<float>& x, std::int64_t n, SequenceCache& cache, AttentionMode mode, OpTimes& t) const;
   ModelWeights w_;
   DType cache_dtype_;

@@ -195,7 +195,7 @@ def plot_memory(doc, sweeps, runs, out, written, skipped):
 
 def plot_accuracy(doc, sweeps, runs, out, written, skipped):
     items = [s for s in sweeps if s.points and s.points[0].accuracy]
-    mruns = [r for r in runs if r.points and r.points[0].accuracy]
+    mruns = [r for r in runs if r.points and "kl_mean" in r.points[0].accuracy]
     if not items and not mruns:
         skipped["accuracy"] = "no accuracy figures"
         return
@@ -325,13 +325,17 @@ def _md_models(runs):
     lines = []
     for r in runs:
         src = r.model.get("preset") or r.model.get("checkpoint", "?")
-        lines += [f"### {r.name} ({r.op}, {src})", "",
-                  "| context | dense | DSA | speed-up | KL mean | top-1 agreement |", "|---:|---:|---:|---:|---:|---:|"]
+        hidden = "rel_l2_mean" in (r.points[0].accuracy if r.points else {})
+        what = f"layers {r.model.get('layer_range')} on hidden states" if hidden else "whole model"
+        cols = ("rel L2 of the output hidden states", "cos diff") if hidden else ("KL mean", "top-1 agreement")
+        lines += [f"### {r.name} ({r.op}, {src}, {what})", "",
+                  f"| context | dense | DSA | speed-up | {cols[0]} | {cols[1]} |", "|---:|---:|---:|---:|---:|---:|"]
         for p in r.points:
             dt, st = p.dense.get("timing"), p.dsa.get("timing")
+            a, b = (("rel_l2_mean", "cos_diff_mean") if hidden else ("kl_mean", "top1_agreement"))
             lines.append(f"| {p.context:,} | {_cell_s(dt['median_s']) if dt else '-'} | {_cell_s(st['median_s']) if st else '-'} | "
-                         f"{'-' if math.isnan(p.speedup) else f'{p.speedup:.2f}×'} | {p.accuracy.get('kl_mean', math.nan):.2e} | "
-                         f"{p.accuracy.get('top1_agreement', math.nan):.3f} |")
+                         f"{'-' if math.isnan(p.speedup) else f'{p.speedup:.2f}×'} | {p.accuracy.get(a, math.nan):.2e} | "
+                         f"{p.accuracy.get(b, math.nan):.3g} |")
         if r.model.get("synthetic_checkpoint"):
             lines.append("\nSynthetic weights: the indexer is untrained, so these deltas are a worst case, not V3.2-Exp's.")
         lines.append("")
