@@ -114,6 +114,39 @@ nlohmann::json ceiling_share(const nlohmann::json& ceilings, const nlohmann::jso
   return share;
 }
 
+void run_points(const std::vector<std::int64_t>& contexts, const RunContext& ctx, bool validated, nlohmann::json& rec,
+                const std::function<nlohmann::json(std::int64_t, std::size_t)>& point) {
+  rec["points"] = nlohmann::json::array();
+  int failed = 0, errors = 0;
+  std::string first_problem;
+  for (std::size_t i = 0; i < contexts.size(); ++i) {
+    const std::int64_t L = contexts[i];
+    nlohmann::json pt;
+    try {
+      pt = point(L, i);
+    } catch (const NotSupported&) {
+      throw;  // the whole case cannot run on this backend
+    } catch (const std::bad_alloc&) {
+      pt = {{"context", L}, {"status", "oom"}, {"reason", "out of host memory at this context"}};
+    } catch (const std::exception& e) {
+      pt = {{"context", L}, {"status", "error"}, {"reason", e.what()}};
+    }
+    const std::string st = pt["status"].get<std::string>();
+    failed += st == "failed";
+    errors += st == "error" || st == "oom";
+    if (st != "passed" && st != "not_verified" && first_problem.empty())
+      first_problem = "context " + std::to_string(L) + ": " + pt.value("reason", st);
+    rec["points"].push_back(pt);
+    if (ctx.partial) {
+      nlohmann::json partial = rec;
+      partial["status"] = "running";
+      ctx.partial(partial);
+    }
+  }
+  rec["status"] = errors ? "error" : failed ? "failed" : validated ? "passed" : "not_verified";
+  if (!first_problem.empty()) rec["reason"] = first_problem;
+}
+
 nlohmann::json run_case(const CaseSpec& c, const RunContext& ctx) {
   DSA_TRACE_RANGE(c.name.c_str());  // Nsight Systems shows each case by name
   const double t0 = now_seconds();

@@ -60,6 +60,15 @@ nlohmann::json run_model_case(const CaseSpec& c, const RunContext& ctx, std::uin
 // The crossover record of a sweep from its timed points (contexts increasing).
 nlohmann::json crossover(const std::vector<std::int64_t>& contexts, const std::vector<double>& speedups);
 
+// The points of a multi-context case (sweeps, model runs), each on its own: an
+// exception ends its point (status oom or error, with the reason), not the case; only
+// NotSupported, which concerns the whole case, passes through. Points are appended to
+// rec["points"] and the record so far goes to ctx.partial after each one. Sets the
+// case's status (error > failed > passed, or not_verified when nothing was validated)
+// and the first problem as its reason.
+void run_points(const std::vector<std::int64_t>& contexts, const RunContext& ctx, bool validated, nlohmann::json& rec,
+                const std::function<nlohmann::json(std::int64_t context, std::size_t index)>& point);
+
 // Picks a variant on the first candidate backend that has one for `args`.
 template <class Args>
 const Variant<Args>* choose_variant(const std::vector<Variant<Args>>& all, const std::vector<Backend>& backends,

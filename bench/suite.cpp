@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/rng.h"
 #include "reference/attention.h"
 
 namespace dsa::bench {
@@ -400,13 +401,6 @@ CaseSpec parse_case(const json& raw, const json& defaults, std::size_t index, co
   return c;
 }
 
-std::string fnv1a_hex(const std::string& s) {
-  std::uint64_t h = 0xCBF29CE484222325ull;
-  for (unsigned char ch : s) { h ^= ch; h *= 0x100000001B3ull; }
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return buf;
-}
 
 }  // namespace
 
@@ -419,7 +413,7 @@ Suite parse_suite(const std::string& text, const std::string& path) {
   }
   Suite suite;
   suite.path = path;
-  suite.content_hash = fnv1a_hex(text);
+  suite.content_hash = hex64(fnv1a64(text));
   json cases, defaults = json::object();
   if (doc.is_array()) {
     cases = doc;

@@ -440,39 +440,14 @@ nlohmann::json Sweep::run() {
   say("generating inputs at context " + std::to_string(c_.contexts.back()));
   for (int b = 0; b < (prefill_ ? 1 : c_.batch); ++b) sources_.push_back(make_source(b));
   nlohmann::json rec;
-  rec["points"] = nlohmann::json::array();
+  run_points(c_.contexts, ctx_, c_.validates(), rec, [&](std::int64_t L, std::size_t i) { return run_point(L, i); });
   std::vector<std::int64_t> timed_ctx;
   std::vector<double> speedups;
-  int failed = 0, errors = 0;
-  std::string first_problem;
-  for (std::size_t i = 0; i < c_.contexts.size(); ++i) {
-    const std::int64_t L = c_.contexts[i];
-    nlohmann::json pt;
-    try {
-      pt = run_point(L, i);
-    } catch (const NotSupported&) {
-      throw;  // the whole case cannot run on this backend
-    } catch (const std::bad_alloc&) {
-      pt = {{"context", L}, {"status", "oom"}, {"reason", "out of host memory at this context"}};
-    } catch (const std::exception& e) {
-      pt = {{"context", L}, {"status", "error"}, {"reason", e.what()}};
-    }
-    const std::string st = pt["status"].get<std::string>();
-    if (st == "failed") ++failed;
-    if (st == "error" || st == "oom") ++errors;
-    if (st != "passed" && st != "not_verified" && first_problem.empty())
-      first_problem = "context " + std::to_string(L) + ": " + pt.value("reason", st);
+  for (const auto& pt : rec["points"])
     if (pt.contains("speedup")) {
-      timed_ctx.push_back(L);
+      timed_ctx.push_back(pt["context"].get<std::int64_t>());
       speedups.push_back(pt["speedup"].get<double>());
     }
-    rec["points"].push_back(pt);
-    if (ctx_.partial) {
-      nlohmann::json partial = rec;
-      partial["status"] = "running";
-      ctx_.partial(partial);
-    }
-  }
   rec["backend"] = backend_;
   rec["implementation"] = {{"indexer", impl_indexer_}, {"topk", impl_topk_}, {"sparse_attention", impl_sparse_},
                            {"dense_attention", impl_dense_}};
@@ -483,8 +458,6 @@ nlohmann::json Sweep::run() {
       {"dsa", mla_cache_bytes_per_token(c_.kv_rank, c_.qk_rope, c_.dtype) +
                   indexer_cache_bytes_per_token(c_.index_head_dim, c_.indexer_dtype)}};
   if (c_.benches()) rec["crossover"] = crossover(timed_ctx, speedups);
-  rec["status"] = errors ? "error" : failed ? "failed" : c_.validates() ? "passed" : "not_verified";
-  if (!first_problem.empty()) rec["reason"] = first_problem;
   return rec;
 }
 

@@ -1,6 +1,7 @@
 #include "core/rng.h"
 
 #include <cmath>
+#include <cstdio>
 #include <numbers>
 
 namespace dsa {
@@ -12,10 +13,20 @@ std::uint64_t mix64(std::uint64_t x) {
   return x ^ (x >> 31);
 }
 
+std::uint64_t fnv1a64(std::string_view bytes) {
+  std::uint64_t h = 0xCBF29CE484222325ull;
+  for (unsigned char c : bytes) { h ^= c; h *= 0x100000001B3ull; }
+  return h;
+}
+
+std::string hex64(std::uint64_t v) {
+  char b[17];
+  std::snprintf(b, sizeof b, "%016llx", static_cast<unsigned long long>(v));
+  return b;
+}
+
 std::uint64_t derive_seed(std::uint64_t base, std::string_view tag, std::uint64_t index) {
-  std::uint64_t h = 0xCBF29CE484222325ull;  // FNV-1a over the tag
-  for (unsigned char c : tag) { h ^= c; h *= 0x100000001B3ull; }
-  return mix64(mix64(base) ^ mix64(h) ^ mix64(index + 0x632BE59BD9B4E019ull));
+  return mix64(mix64(base) ^ mix64(fnv1a64(tag)) ^ mix64(index + 0x632BE59BD9B4E019ull));
 }
 
 Rng::Rng(std::uint64_t seed) {

@@ -5,9 +5,15 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 
 namespace dsa {
+
+// FNV-1a over bytes: a stable 64-bit hash (suite contents, config contents, seed tags).
+std::uint64_t fnv1a64(std::string_view bytes);
+// 16 lower-case hex digits.
+std::string hex64(std::uint64_t v);
 
 // Mixes a 64-bit value (splitmix64 finaliser); used to derive independent streams.
 std::uint64_t mix64(std::uint64_t x);

@@ -57,7 +57,7 @@ def evaluate(doc: dict, other_us_per_token: float | None = None, layers: int = 6
     cm = costmod.cost_model(doc, 2.0, layers, other_us_per_token)
     other_us_per_token = cm["other_us_per_token"] or None  # given, or measured by a matching model run
     sweeps = load.sweeps(doc)
-    picked = {ph: costmod._pick(sweeps, ph) for ph in ("prefill", "decode")}
+    picked = {ph: costmod.pick_sweep(sweeps, ph) for ph in ("prefill", "decode")}
     baseline = {"prefill": "causal MHA-mode attention (V3.1-Terminus prefill), this project's kernel",
                 "decode": "MQA-mode attention over the whole cache (V3.1-Terminus decode), this project's kernel"}
     cpu_note = "results from a CPU cannot confirm a GPU cost or speed figure"

@@ -24,7 +24,7 @@ REAL_HEADS = 128
 REAL_INDEX_HEADS = 64
 
 
-def _pick(sweeps, phase):
+def pick_sweep(sweeps, phase):
     """The sweep of a phase to model from: real shapes preferred, then the most contexts."""
     cands = [s for s in sweeps if s.phase == phase and s.timed()]
     if not cands:
@@ -95,7 +95,7 @@ def cost_model(doc: dict, gpu_hour_usd: float = 2.0, layers: int = 61, other_us_
            "device": load.device_name(doc), "suite": doc["suite"]["name"], "commit": load.short_commit(doc),
            "phases": {}}
     for phase in ("prefill", "decode"):
-        sw = _pick(load.sweeps(doc), phase)
+        sw = pick_sweep(load.sweeps(doc), phase)
         if sw is None:
             out["phases"][phase] = {"available": False, "reason": f"the results have no timed {phase} sweep"}
             continue
