@@ -6,6 +6,7 @@
 #include <unordered_set>
 
 #include "core/generators.h"
+#include "core/mla_cache.h"
 #include "core/parallel.h"
 #include "core/rng.h"
 
@@ -192,6 +193,7 @@ AttentionData make_attention_data(const CaseSpec& c, std::uint64_t seed) {
     round_in_place(d.v.span(), c.dtype);
   } else {
     d.kv = make_attention_keys(c, pattern.get(), c.d_qk, c.qk_rope, c.context, sd, scale, seed, seed);
+    if (c.kv_cache_dtype == DType::fp8_e4m3) round_through_fp8_mla(d.kv.data(), c.context, c.d_v, c.d_qk - c.d_v);
     if (sparse) {
       const auto ends = key_ends(c.queries, offset, c.context, true);
       d.indices = make_sparse_indices(ends, c.context, c.topk, c.invalid_fraction, c.empty_rows, seed);

@@ -55,7 +55,7 @@ void BM_SparseDecode(benchmark::State& st) {
   const AttentionShape sh{1, S, 128, 576, 512, scale, S - 1};
   HostTensor<float> out({1, 128, 512}), lse({1, 128});
   for (auto _ : st) cpu::sparse_mqa(sh, q, kv, idx, out, lse, DType::bf16);
-  set_counters(st, bench::sparse_attention_work(sh, idx, DType::bf16));
+  set_counters(st, bench::sparse_attention_work(sh, idx, DType::bf16, DType::bf16));
 }
 
 void BM_DenseDecode(benchmark::State& st) {
@@ -64,7 +64,7 @@ void BM_DenseDecode(benchmark::State& st) {
   const AttentionShape sh{1, S, 128, 576, 512, ref::model_softmax_scale(), S - 1};
   HostTensor<float> out({1, 128, 512}), lse({1, 128});
   for (auto _ : st) cpu::dense_mqa(sh, q, kv, out, lse, DType::bf16);
-  set_counters(st, bench::dense_mqa_work(sh, DType::bf16));
+  set_counters(st, bench::dense_mqa_work(sh, DType::bf16, DType::bf16));
 }
 
 // Wall-clock time: the kernels use every thread, so the main thread's CPU time would

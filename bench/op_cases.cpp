@@ -156,20 +156,24 @@ nlohmann::json run_attention(const CaseSpec& c, const RunContext& ctx, std::uint
   plan.compute_ceiling = "bf16_tflops";
   const double b = bytes_of(c.dtype);
   const double q_bytes = static_cast<double>(d.q.numel()) * b;
+  // MQA ops: the latent cache as stored (the FP8 rows hold d_v codes, scales, bf16 rope).
+  const bool fp8_cache = c.op != Op::dense_attention_mha && c.kv_cache_dtype == DType::fp8_e4m3;
+  const double cache_bytes = static_cast<double>(c.context) * static_cast<double>(mla_cache_bytes_per_token(
+                                 c.d_v, c.d_qk - c.d_v, fp8_cache ? DType::fp8_e4m3 : c.dtype));
   switch (c.op) {
     case Op::sparse_attention: {
-      const SparseMqaArgs args{sh, d.q, d.kv, d.indices, out, lse, c.dtype};
-      plan.work = sparse_attention_work(sh, d.indices, c.dtype);
-      plan.input_bytes = q_bytes + static_cast<double>(d.kv.numel()) * b + static_cast<double>(d.indices.bytes());
+      const SparseMqaArgs args{sh, d.q, d.kv, d.indices, out, lse, c.dtype, fp8_cache};
+      plan.work = sparse_attention_work(sh, d.indices, c.dtype, c.kv_cache_dtype);
+      plan.input_bytes = q_bytes + cache_bytes + static_cast<double>(d.indices.bytes());
       attention_plan(c, out, lse, plan, [&](HostTensor<float>& o, HostTensor<float>& l) {
         ref::sparse_mqa(sh, d.q, d.kv, d.indices, o, l);
       });
       return execute(c, ctx, sparse_mqa_variants(), backends, args, plan);
     }
     case Op::dense_attention_mqa: {
-      const DenseMqaArgs args{sh, d.q, d.kv, out, lse, c.dtype};
-      plan.work = dense_mqa_work(sh, c.dtype);
-      plan.input_bytes = q_bytes + static_cast<double>(d.kv.numel()) * b;
+      const DenseMqaArgs args{sh, d.q, d.kv, out, lse, c.dtype, fp8_cache};
+      plan.work = dense_mqa_work(sh, c.dtype, c.kv_cache_dtype);
+      plan.input_bytes = q_bytes + cache_bytes;
       attention_plan(c, out, lse, plan, [&](HostTensor<float>& o, HostTensor<float>& l) {
         ref::dense_mqa(sh, d.q, d.kv, o, l);
       });

@@ -73,6 +73,7 @@ nlohmann::json case_params_json(const CaseSpec& c) {
       p.update({{"queries", c.queries}, {"context", c.context}, {"heads", c.heads}, {"d_qk", c.d_qk},
                 {"d_v", c.d_v}, {"qk_rope", c.qk_rope}, {"softmax_scale", c.resolved_scale()}});
       if (c.op != Op::sparse_attention) p["query_offset"] = c.resolved_query_offset();
+      if (c.op != Op::dense_attention_mha) p["kv_cache_dtype"] = dtype_name(c.kv_cache_dtype);
       break;
     case Op::model_prefill:
     case Op::model_decode:
@@ -88,7 +89,7 @@ nlohmann::json case_params_json(const CaseSpec& c) {
                 {"kv_rank", c.kv_rank}, {"qk_nope", c.qk_nope}, {"qk_rope", c.qk_rope}, {"v_head", c.v_head},
                 {"query_chunk", c.query_chunk}, {"batch", c.batch}, {"softmax_scale", c.resolved_scale()},
                 {"hadamard", c.hadamard}, {"indexer_dtype", dtype_name(c.indexer_dtype)},
-                {"accuracy_rows", c.accuracy_rows}});
+                {"accuracy_rows", c.accuracy_rows}, {"kv_cache_dtype", dtype_name(c.kv_cache_dtype)}});
       break;
   }
   p["tolerance"] = {{"abs", c.tol.abs},         {"rel", c.tol.rel},

@@ -71,12 +71,13 @@ const std::map<Op, std::set<std::string>> kOpKeys = {
     {Op::indexer, {"queries", "context", "query_offset", "causal", "index_heads", "index_head_dim", "hadamard"}},
     {Op::topk, {"queries", "context", "query_offset", "causal", "topk", "tie_fraction"}},
     {Op::sparse_attention, {"queries", "context", "heads", "d_qk", "d_v", "qk_rope", "topk", "softmax_scale",
-                            "invalid_fraction", "empty_rows"}},
+                            "invalid_fraction", "empty_rows", "kv_cache_dtype"}},
     {Op::dense_attention_mha, {"queries", "context", "query_offset", "heads", "d_qk", "d_v", "qk_rope", "softmax_scale"}},
-    {Op::dense_attention_mqa, {"queries", "context", "query_offset", "heads", "d_qk", "d_v", "qk_rope", "softmax_scale"}},
+    {Op::dense_attention_mqa, {"queries", "context", "query_offset", "heads", "d_qk", "d_v", "qk_rope", "softmax_scale",
+                               "kv_cache_dtype"}},
     {Op::dsa_vs_dense, {"phase", "contexts", "heads", "index_heads", "index_head_dim", "topk", "kv_rank", "qk_nope",
                         "qk_rope", "v_head", "query_chunk", "batch", "softmax_scale", "hadamard", "indexer_dtype",
-                        "accuracy_rows"}},
+                        "accuracy_rows", "kv_cache_dtype"}},
     {Op::model_prefill, {"model", "checkpoint", "weights_dtype", "kv_cache_dtype", "layers", "contexts", "prefill_chunk"}},
     {Op::model_decode, {"model", "checkpoint", "weights_dtype", "kv_cache_dtype", "layers", "contexts", "prefill_chunk",
                         "decode_steps", "batch"}},
@@ -173,6 +174,13 @@ constexpr std::int64_t kMaxDim = 1 << 16;
 DType dtype_field(const Fields& f, const std::string& key, DType def, const std::set<std::string>& allowed) {
   const std::string name = f.choice(key, std::string(dtype_name(def)), allowed);
   return *parse_dtype(name);
+}
+
+// The latent cache of an MQA-mode case: the case's own dtype, or "fp8" for the 656-byte
+// FP8 rows (q and the output keep the case's dtype).
+DType cache_dtype_field(const Fields& f, DType dtype) {
+  const std::string own(dtype_name(dtype));
+  return dtype_field(f, "kv_cache_dtype", dtype, {own, "fp8"});
 }
 
 void parse_tolerance(const Fields& c, Tolerance& t) {
@@ -316,6 +324,11 @@ CaseSpec parse_case(const json& raw, const json& defaults, std::size_t index, co
       if (!mha && c.d_v > c.d_qk) f.fail("d_v", "at most d_qk in MQA mode (the value is the leading part of the key)");
       c.softmax_scale = f.number("softmax_scale", 0.0, 0, 1e6, true);
       c.dtype = dtype_field(f, "dtype", DType::bf16, {"bf16", "fp32"});
+      if (!mha) {
+        c.kv_cache_dtype = cache_dtype_field(f, c.dtype);
+        if (c.kv_cache_dtype == DType::fp8_e4m3 && (c.d_v % 128 != 0 || c.qk_rope != c.d_qk - c.d_v))
+          f.fail("kv_cache_dtype", "bf16 here: the FP8 cache rows need d_v a multiple of 128 and qk_rope = d_qk - d_v");
+      }
       if (c.op == Op::sparse_attention) {
         c.topk = f.integer("topk", 2048, 1, kMaxContext);
         c.invalid_fraction = f.number("invalid_fraction", 0.0, 0, 1);
@@ -348,6 +361,9 @@ CaseSpec parse_case(const json& raw, const json& defaults, std::size_t index, co
       c.accuracy_rows = f.integer("accuracy_rows", 16, 0, kMaxContext);
       c.dtype = dtype_field(f, "dtype", DType::bf16, {"bf16", "fp32"});
       c.indexer_dtype = dtype_field(f, "indexer_dtype", DType::fp8_e4m3, {"fp8", "bf16", "fp32"});
+      c.kv_cache_dtype = cache_dtype_field(f, c.dtype);
+      if (c.kv_cache_dtype == DType::fp8_e4m3 && c.kv_rank % 128 != 0)
+        f.fail("kv_cache_dtype", "bf16 here: the FP8 cache rows need kv_rank a multiple of 128");
       if (c.hadamard && (c.index_head_dim & (c.index_head_dim - 1)) != 0)
         f.fail("index_head_dim", "a power of two (the Hadamard rotation needs one)");
       if (c.index_head_dim % 2) f.fail("index_head_dim", "an even number ([rope | nope] halves)");

@@ -23,6 +23,7 @@
 #include "bench/work.h"
 #include "core/matmul.h"
 #include "core/metrics.h"
+#include "core/mla_cache.h"
 #include "core/rng.h"
 #include "reference/attention.h"
 #include "reference/indexer.h"
@@ -72,7 +73,7 @@ class Sweep {
  public:
   Sweep(const CaseSpec& c, const RunContext& ctx, std::uint64_t seed, const std::vector<Backend>& backends)
       : c_(c), ctx_(ctx), seed_(seed), backends_(backends), prefill_(c.phase == Phase::prefill),
-        scale_(c.resolved_scale()), d_mqa_(c.kv_rank + c.qk_rope) {}
+        scale_(c.resolved_scale()), d_mqa_(c.kv_rank + c.qk_rope), fp8_cache_(c.kv_cache_dtype == DType::fp8_e4m3) {}
 
   nlohmann::json run();
   void dump(std::int64_t L, DumpSink& sink);
@@ -92,6 +93,7 @@ class Sweep {
   bool prefill_;
   double scale_;
   int d_mqa_;
+  bool fp8_cache_;
   std::vector<SequenceSource> sources_;
   std::string impl_indexer_, impl_topk_, impl_sparse_, impl_dense_, backend_;
 };
@@ -107,6 +109,9 @@ SequenceSource Sweep::make_source(int b) const {
   const int d_logit = prefill_ ? c_.qk_nope + c_.qk_rope : d_mqa_;
   const double sd = noise_stddev(d_logit, scale_, c_.pattern.noise_logit);
   s.cache = make_attention_keys(c_, pat, d_mqa_, c_.qk_rope, Lmax, sd, scale_, s.seed, s.seed);
+  // An FP8 latent cache: both paths see what the 656-byte rows hold (in prefill, the
+  // dense path's K/V are expanded from those same values).
+  if (fp8_cache_) round_through_fp8_mla(s.cache.data(), Lmax, c_.kv_rank, c_.qk_rope);
   s.indexer_keys = make_indexer_keys(c_, pat, Lmax, s.seed, s.seed);
   if (prefill_) {
     // kv_b_proj ~ N(0, 1/rank) keeps the expanded k_nope and v at the latent's scale.
@@ -281,9 +286,9 @@ nlohmann::json Sweep::run_point(std::int64_t L, std::size_t i) {
   for (auto& p : pts) {
     ia.push_back(IndexerArgs{p.ish, p.idx, p.scores});
     ta.push_back(TopkArgs{p.scores, p.ends, p.indices});
-    sa.push_back(SparseMqaArgs{ssh, p.q_mqa, p.cache, p.indices, p.dsa_out, p.dsa_lse, c_.dtype});
+    sa.push_back(SparseMqaArgs{ssh, p.q_mqa, p.cache, p.indices, p.dsa_out, p.dsa_lse, c_.dtype, fp8_cache_});
     if (prefill_) mha.push_back(DenseMhaArgs{dsh, p.q_mha, p.k_mha, p.v_mha, p.dense_out, p.dense_lse, c_.dtype});
-    else mqa.push_back(DenseMqaArgs{dsh, p.q_mqa, p.cache, p.dense_out, p.dense_lse, c_.dtype});
+    else mqa.push_back(DenseMqaArgs{dsh, p.q_mqa, p.cache, p.dense_out, p.dense_lse, c_.dtype, fp8_cache_});
   }
   // Every stage of both paths on ONE backend: a speed-up that divided a CPU time by a
   // GPU time would measure nothing. The first candidate backend that has all four wins.
@@ -371,8 +376,8 @@ nlohmann::json Sweep::run_point(std::int64_t L, std::size_t i) {
   for (const auto& p : pts) {
     w_idx += indexer_work(p.ish, c_.indexer_dtype);
     w_topk += topk_work(p.ends, c_.topk);
-    w_sparse += sparse_attention_work(ssh, p.indices, c_.dtype);
-    w_dense += prefill_ ? dense_mha_work(dsh, c_.dtype) : dense_mqa_work(dsh, c_.dtype);
+    w_sparse += sparse_attention_work(ssh, p.indices, c_.dtype, c_.kv_cache_dtype);
+    w_dense += prefill_ ? dense_mha_work(dsh, c_.dtype) : dense_mqa_work(dsh, c_.dtype, c_.kv_cache_dtype);
   }
   // The DSA total sums FLOP and bytes over the stages; its pairs are the attended
   // (query, key) pairs, comparable with the dense baseline's.
@@ -418,7 +423,7 @@ nlohmann::json Sweep::run_point(std::int64_t L, std::size_t i) {
   pt["accuracy"] = accuracy(pts, L);
 
   // Memory: measured peak, and what the caches and workspaces hold.
-  const std::int64_t mla_tok = mla_cache_bytes_per_token(c_.kv_rank, c_.qk_rope, c_.dtype);
+  const std::int64_t mla_tok = mla_cache_bytes_per_token(c_.kv_rank, c_.qk_rope, c_.kv_cache_dtype);
   const std::int64_t idx_tok = indexer_cache_bytes_per_token(c_.index_head_dim, c_.indexer_dtype);
   const double Bd = static_cast<double>(B), Ld = static_cast<double>(L), nd = static_cast<double>(n);
   nlohmann::json mem = {
@@ -454,8 +459,8 @@ nlohmann::json Sweep::run() {
   rec["dense_baseline"] = prefill_ ? "causal MHA-mode attention (as V3.1-Terminus prefills)"
                                    : "MQA-mode attention over the whole cache (as V3.1-Terminus decodes)";
   rec["cache_bytes_per_token_per_layer"] = {
-      {"dense", mla_cache_bytes_per_token(c_.kv_rank, c_.qk_rope, c_.dtype)},
-      {"dsa", mla_cache_bytes_per_token(c_.kv_rank, c_.qk_rope, c_.dtype) +
+      {"dense", mla_cache_bytes_per_token(c_.kv_rank, c_.qk_rope, c_.kv_cache_dtype)},
+      {"dsa", mla_cache_bytes_per_token(c_.kv_rank, c_.qk_rope, c_.kv_cache_dtype) +
                   indexer_cache_bytes_per_token(c_.index_head_dim, c_.indexer_dtype)}};
   if (c_.benches()) rec["crossover"] = crossover(timed_ctx, speedups);
   return rec;

@@ -61,7 +61,13 @@ Work attention_work(const AttentionShape& sh, DType dtype, std::int64_t pairs, d
   return w;
 }
 
-Work sparse_attention_work(const AttentionShape& sh, const HostTensor<std::int32_t>& indices, DType dtype) {
+// Bytes of one latent-cache row of an MQA-mode op: value part d_v, rope d_qk - d_v.
+double kv_row_bytes(const AttentionShape& sh, DType cache_dtype) {
+  return static_cast<double>(mla_cache_bytes_per_token(sh.d_v, sh.d_qk - sh.d_v, cache_dtype));
+}
+
+Work sparse_attention_work(const AttentionShape& sh, const HostTensor<std::int32_t>& indices, DType dtype,
+                           DType cache_dtype) {
   std::vector<char> used(static_cast<std::size_t>(sh.keys), 0);
   std::int64_t pairs = 0, unique = 0;
   for (std::int32_t s : indices.span())
@@ -70,12 +76,12 @@ Work sparse_attention_work(const AttentionShape& sh, const HostTensor<std::int32
       if (!used[s]) { used[s] = 1; ++unique; }
     }
   // Each valid index is read; each distinct cache row is fetched once.
-  return attention_work(sh, dtype, pairs, 4.0 * static_cast<double>(pairs) + static_cast<double>(unique) * sh.d_qk * b(dtype));
+  return attention_work(sh, dtype, pairs, 4.0 * static_cast<double>(pairs) + static_cast<double>(unique) * kv_row_bytes(sh, cache_dtype));
 }
 
-Work dense_mqa_work(const AttentionShape& sh, DType dtype) {
+Work dense_mqa_work(const AttentionShape& sh, DType dtype, DType cache_dtype) {
   const double keys = static_cast<double>(max_end(sh.queries, sh.query_offset, sh.keys, true));
-  return attention_work(sh, dtype, sum_ends(sh.queries, sh.query_offset, sh.keys, true), keys * sh.d_qk * b(dtype));
+  return attention_work(sh, dtype, sum_ends(sh.queries, sh.query_offset, sh.keys, true), keys * kv_row_bytes(sh, cache_dtype));
 }
 
 Work dense_mha_work(const AttentionShape& sh, DType dtype) {

@@ -36,8 +36,11 @@ Work indexer_work(const IndexerShape& sh, DType dtype);
 // Reads every valid score, writes every valid index; no floating-point work.
 Work topk_work(std::span<const std::int64_t> ends, std::int64_t k);
 // 2 * H * (d_qk + d_v) per valid index; cache bytes = unique valid entries.
-Work sparse_attention_work(const AttentionShape& sh, const HostTensor<std::int32_t>& indices, DType dtype);
-Work dense_mqa_work(const AttentionShape& sh, DType dtype);
+// MQA-mode ops: q and out in `dtype`, the latent cache in `cache_dtype` (the case's
+// dtype, or fp8_e4m3 for the 656-byte FP8 rows).
+Work sparse_attention_work(const AttentionShape& sh, const HostTensor<std::int32_t>& indices, DType dtype,
+                           DType cache_dtype);
+Work dense_mqa_work(const AttentionShape& sh, DType dtype, DType cache_dtype);
 Work dense_mha_work(const AttentionShape& sh, DType dtype);
 
 // Cache bytes per token per layer (dsa-spec.md section 5).

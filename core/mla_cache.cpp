@@ -3,6 +3,7 @@
 #include <cstring>
 #include <span>
 #include <stdexcept>
+#include <vector>
 
 #include "core/dtype.h"
 #include "core/quant.h"
@@ -51,6 +52,15 @@ void unpack_fp8_mla_row(const std::uint8_t* in, int kv_rank, int rope, float* ro
     std::uint16_t b;
     std::memcpy(&b, r + 2 * i, 2);
     row[kv_rank + i] = bf16_bits_to_float(b);
+  }
+}
+
+void round_through_fp8_mla(float* rows, std::int64_t n, int kv_rank, int rope) {
+  std::vector<std::uint8_t> packed(fp8_mla_row_bytes(kv_rank, rope));
+  const std::int64_t width = kv_rank + rope;
+  for (std::int64_t r = 0; r < n; ++r) {
+    pack_fp8_mla_row(rows + r * width, kv_rank, rope, packed.data());
+    unpack_fp8_mla_row(packed.data(), kv_rank, rope, rows + r * width);
   }
 }
 

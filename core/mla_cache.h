@@ -18,4 +18,7 @@ std::size_t fp8_mla_row_bytes(int kv_rank, int rope);
 void pack_fp8_mla_row(const float* row, int kv_rank, int rope, std::uint8_t* out);
 void unpack_fp8_mla_row(const std::uint8_t* in, int kv_rank, int rope, float* row);
 
+// Replace each of `n` rows by what the FP8 cache stores for it (pack, then unpack).
+void round_through_fp8_mla(float* rows, std::int64_t n, int kv_rank, int rope);
+
 }  // namespace dsa

@@ -49,6 +49,11 @@ struct TopkArgs {
   std::span<const std::int64_t> ends;
   HostTensor<std::int32_t>& indices;  // [T, k]
 };
+// MQA-mode ops: `fp8_cache` says the latent cache is stored in the 656-byte FP8 rows
+// of dsa-spec.md section 5. `kv` then holds the dequantised values (what the CPU and
+// the reference compute on); a GPU variant packs them back into the FP8 rows, which
+// reproduces exactly these values (re-quantising a dequantised tile never needs a
+// larger scale, and every value stays representable).
 struct SparseMqaArgs {
   const AttentionShape& shape;
   const HostTensor<float>& q;
@@ -56,7 +61,8 @@ struct SparseMqaArgs {
   const HostTensor<std::int32_t>& indices;
   HostTensor<float>& out;
   HostTensor<float>& lse;
-  DType dtype;  // storage of q, kv and out
+  DType dtype;  // storage of q, out (and kv unless fp8_cache)
+  bool fp8_cache = false;
 };
 struct DenseMqaArgs {
   const AttentionShape& shape;
@@ -65,6 +71,7 @@ struct DenseMqaArgs {
   HostTensor<float>& out;
   HostTensor<float>& lse;
   DType dtype;
+  bool fp8_cache = false;
 };
 struct DenseMhaArgs {
   const AttentionShape& shape;

@@ -144,11 +144,7 @@ void CpuModel::layer(int li, std::vector<float>& x, std::int64_t n, SequenceCach
     // The cache stores bf16 values, or the FP8 layout (kept here dequantised: what a
     // kernel reading the packed row computes with).
     if (cache_dtype_ == DType::fp8_e4m3) {
-      std::vector<std::uint8_t> packed(fp8_mla_row_bytes(rank, rope));
-      for (std::int64_t r = 0; r < n; ++r) {
-        pack_fp8_mla_row(&kv[r * dl], rank, rope, packed.data());
-        unpack_fp8_mla_row(packed.data(), rank, rope, &kv[r * dl]);
-      }
+      round_through_fp8_mla(kv.data(), n, rank, rope);
     } else {
       round_in_place(kv, DType::bf16);
     }

@@ -67,7 +67,7 @@ TEST(Work, SparseCountsValidIndicesAndUniqueCacheEntries) {
   const std::int32_t a[] = {0, 3, -1, 99}, b[] = {3, 5, 7, -1};  // 99 >= S is invalid
   for (int j = 0; j < 4; ++j) { idx(0, j) = a[j]; idx(1, j) = b[j]; }
   const AttentionShape sh{2, 10, 4, 576, 512, 0.1, 0};
-  const Work w = sparse_attention_work(sh, idx, DType::bf16);
+  const Work w = sparse_attention_work(sh, idx, DType::bf16, DType::bf16);
   EXPECT_EQ(w.pairs, 5);
   EXPECT_DOUBLE_EQ(w.flop, 2.0 * 4 * (576 + 512) * 5);
   // q + valid indices + 4 unique cache rows (0,3,5,7) + out + lse
@@ -77,7 +77,7 @@ TEST(Work, SparseCountsValidIndicesAndUniqueCacheEntries) {
 TEST(Work, DenseAndTheSpecsPerPairFigures) {
   // dsa-spec.md section 6: 81,920 FLOP per pair in MHA mode, 278,528 in MQA mode.
   const Work mha = dense_mha_work(AttentionShape{1, 1, 128, 192, 128, 0.1, 0}, DType::bf16);
-  const Work mqa = dense_mqa_work(AttentionShape{1, 1, 128, 576, 512, 0.1, 0}, DType::bf16);
+  const Work mqa = dense_mqa_work(AttentionShape{1, 1, 128, 576, 512, 0.1, 0}, DType::bf16, DType::bf16);
   EXPECT_DOUBLE_EQ(mha.flop, 81920);
   EXPECT_DOUBLE_EQ(mqa.flop, 278528);
   EXPECT_DOUBLE_EQ(indexer_work(IndexerShape{1, 1, 64, 128, 0, true}, DType::fp8_e4m3).flop, 16384);

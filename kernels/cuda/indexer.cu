@@ -7,17 +7,14 @@
 // 4 queries instead of once per query). Grid: x = query blocks, y = key tiles, so
 // token counts above 65,535 fit (grid.x allows 2^31 - 1).
 //
-// Fragments (PTX ISA, mma.m16n8k32 for 8-bit and mma.m16n8k16 for 16-bit types):
-// lane = 4 * g + tq. A rows g and g + 8, B column g, C rows g / g + 8 and columns
-// 2 * tq + {0, 1}. For both types one 32-byte step along k gives each lane the 4 bytes
-// at offset 4 * tq (registers a0, a1, b0) and at 16 + 4 * tq (a2, a3, b1); A and B use
-// the same k assignment, which is all the product needs.
+// Fragment layouts: see kernels/cuda/mma.cuh.
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/indexer.h"
 
 #include <algorithm>
 
 #include "core/trace.h"
+#include "kernels/cuda/mma.cuh"
 
 namespace dsa::cuda {
 
@@ -36,25 +33,6 @@ std::size_t smem_bytes(int heads, int head_dim, bool fp8) {
   const int warps = heads / 16;
   return stride * kKeysPerBlock + stride * kQueriesPerBlock * heads +
          sizeof(float) * (kQueriesPerBlock * heads + kKeysPerBlock + warps * kKeysPerBlock);
-}
-
-#define kMinusInf __int_as_float(0xff800000)
-
-__device__ __forceinline__ std::uint32_t ld32(const unsigned char* p) { return *reinterpret_cast<const std::uint32_t*>(p); }
-
-template <bool kFp8>
-__device__ __forceinline__ void mma(float (&c)[4], const std::uint32_t (&a)[4], const std::uint32_t (&b)[2]) {
-  if constexpr (kFp8) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-  } else {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-  }
 }
 
 __device__ __forceinline__ std::int64_t end_of(const IndexerLaunch& p, std::int64_t t) {
@@ -76,7 +54,7 @@ __global__ void __launch_bounds__(kMaxHeads / 16 * 32) indexer_kernel(IndexerLau
   // A tile past every query's causal bound is all -inf: write it and skip the math.
   if (s0 >= end_of(p, t0 + nq - 1)) {
     for (int i = tid; i < nq * nb; i += nthreads)
-      p.scores[(t0 + i / nb) * p.keys + s0 + i % nb] = kMinusInf;
+      p.scores[(t0 + i / nb) * p.keys + s0 + i % nb] = DSA_MINUS_INF;
     return;
   }
 
@@ -131,7 +109,8 @@ __global__ void __launch_bounds__(kMaxHeads / 16 * 32) indexer_kernel(IndexerLau
         for (int n = 0; n < kKeysPerBlock / 8; ++n) {
           const unsigned char* brow = ks + (n * 8 + g) * stride + kb;
           const std::uint32_t b[2] = {ld32(brow + 4 * tq), ld32(brow + 16 + 4 * tq)};
-          mma<kFp8>(acc[n], a, b);
+          if constexpr (kFp8) mma_e4m3(acc[n], a, b[0], b[1]);
+          else mma_bf16(acc[n], a, b[0], b[1]);
         }
       }
       // Rows g and g + 8 of this warp's 16 heads: weight, ReLU, then sum over the
@@ -154,7 +133,7 @@ __global__ void __launch_bounds__(kMaxHeads / 16 * 32) indexer_kernel(IndexerLau
     // Sum the warps' partials in a fixed order (deterministic), scale by the key's
     // FP8 scale, mask, and write 64 consecutive floats (coalesced).
     for (int j = tid; j < nb; j += nthreads) {
-      float out = kMinusInf;
+      float out = DSA_MINUS_INF;
       if (j < valid) {
         float sum = 0.0f;
         for (int wi = 0; wi < warps; ++wi) sum += red[wi * kKeysPerBlock + j];

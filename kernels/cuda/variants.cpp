@@ -1,12 +1,16 @@
 // The CUDA variants: uploads at prepare(), a timed launch per run(), downloads at
 // fetch(). Host code only (C++20); the kernels live in the .cu files.
 #include "kernels/cuda_variants.h"
+#include "kernels/cuda_device.h"
 
 #include <cuda_runtime.h>
 
 #include <functional>
+#include <optional>
 
 #include "core/dtype.h"
+#include "core/mla_cache.h"
+#include "kernels/cuda/attention.h"
 #include "kernels/cuda/device_buffer.h"
 #include "kernels/cuda/indexer.h"
 #include "kernels/cuda/timing.h"
@@ -51,6 +55,13 @@ class CudaRun final : public OpRun {
 constexpr int kPoisonFloatByte = 0xFF;
 constexpr int kPoisonIndexByte = 0xFE;
 
+// Values already rounded to bf16 (held in floats) -> their bit patterns.
+std::vector<std::uint16_t> bf16_bits_of(const HostTensor<float>& t) {
+  std::vector<std::uint16_t> v(t.span().size());
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] = float_to_bf16_bits(t.data()[i]);
+  return v;
+}
+
 std::optional<std::string> indexer_unsupported(const IndexerArgs& a) {
   if (a.in.dtype != DType::fp8_e4m3 && a.in.dtype != DType::bf16)
     return std::string("operands in ") + std::string(dtype_name(a.in.dtype)) + " (the kernel takes fp8 or bf16)";
@@ -71,12 +82,7 @@ std::unique_ptr<OpRun> prepare_indexer(const IndexerArgs& a) {
     b->qs = to_device(a.in.q_scales.data(), a.in.q_scales.span().size());
     b->ks = to_device(a.in.k_scales.data(), a.in.k_scales.span().size());
   } else {  // the operands are bf16 values held in floats: send their bit patterns
-    auto bits = [](const HostTensor<float>& t) {
-      std::vector<std::uint16_t> v(t.span().size());
-      for (std::size_t i = 0; i < v.size(); ++i) v[i] = float_to_bf16_bits(t.data()[i]);
-      return v;
-    };
-    const auto q = bits(a.in.q), k = bits(a.in.k);
+    const auto q = bf16_bits_of(a.in.q), k = bf16_bits_of(a.in.k);
     b->q16 = to_device(q.data(), q.size());
     b->k16 = to_device(k.data(), k.size());
   }
@@ -123,6 +129,120 @@ std::unique_ptr<OpRun> prepare_topk(const TopkArgs& a) {
                                    [b, &a] { b->indices.download(a.indices.data(), a.indices.span().size()); });
 }
 
+
+// --- attention ------------------------------------------------------------------
+
+std::optional<std::string> bf16_only(DType d) {
+  return std::string("storage dtype ") + std::string(dtype_name(d)) + " (the kernel stores q and out in bf16)";
+}
+
+std::optional<std::string> mqa_unsupported_args(const AttentionShape& sh, DType dtype, std::int64_t topk, bool sparse) {
+  if (dtype != DType::bf16) return bf16_only(dtype);
+  return cuda::mqa_unsupported(sh.heads, sh.d_qk, sh.d_v, topk, sparse);
+}
+
+// bf16 outputs on the device -> the host's float tensor.
+void download_bf16(const DeviceBuffer<std::uint16_t>& d, HostTensor<float>& out) {
+  std::vector<std::uint16_t> bits(out.span().size());
+  d.download(bits.data(), bits.size());
+  for (std::size_t i = 0; i < bits.size(); ++i) out.data()[i] = bf16_bits_to_float(bits[i]);
+}
+
+int device_sm_count() {
+  static const int n = [] {
+    const auto info = cuda_device_info(0);
+    return info ? info->sm_count : 132;
+  }();
+  return n;
+}
+
+struct AttentionBuffers {
+  DeviceBuffer<std::uint16_t> q, k, v, out;
+  DeviceBuffer<std::uint8_t> kv8;
+  DeviceBuffer<std::int32_t> indices;
+  DeviceBuffer<float> lse, workspace;
+};
+
+// Outputs poisoned (0xFFFF is a bf16 NaN, 0xFF.. an fp32 NaN) so unwritten elements show.
+void alloc_attention_outputs(AttentionBuffers& b, const HostTensor<float>& out, const HostTensor<float>& lse) {
+  b.out = DeviceBuffer<std::uint16_t>(out.span().size());
+  b.out.fill_bytes(kPoisonFloatByte);
+  b.lse = DeviceBuffer<float>(lse.span().size());
+  b.lse.fill_bytes(kPoisonFloatByte);
+}
+
+std::unique_ptr<OpRun> prepare_mqa(const AttentionShape& sh, const HostTensor<float>& q, const HostTensor<float>& kv,
+                                   const HostTensor<std::int32_t>* indices, HostTensor<float>& out,
+                                   HostTensor<float>& lse, bool fp8_cache) {
+  auto b = std::make_shared<AttentionBuffers>();
+  const auto qb = bf16_bits_of(q);
+  b->q = to_device(qb.data(), qb.size());
+  if (fp8_cache) {
+    const int rope = sh.d_qk - sh.d_v;
+    const std::size_t row = fp8_mla_row_bytes(sh.d_v, rope);
+    std::vector<std::uint8_t> packed(row * static_cast<std::size_t>(sh.keys));
+    for (std::int64_t s = 0; s < sh.keys; ++s) pack_fp8_mla_row(&kv.data()[s * sh.d_qk], sh.d_v, rope, &packed[s * row]);
+    b->kv8 = to_device(packed.data(), packed.size());
+  } else {
+    const auto kb = bf16_bits_of(kv);
+    b->k = to_device(kb.data(), kb.size());
+  }
+  if (indices) b->indices = to_device(indices->data(), indices->span().size());
+  alloc_attention_outputs(*b, out, lse);
+  cuda::MqaLaunch p;
+  p.q = b->q.get();
+  p.kv = fp8_cache ? static_cast<const void*>(b->kv8.get()) : b->k.get();
+  p.indices = indices ? b->indices.get() : nullptr;
+  p.topk = indices ? indices->size(1) : 0;
+  p.out = b->out.get();
+  p.lse = b->lse.get();
+  p.queries = sh.queries;
+  p.keys = sh.keys;
+  p.heads = sh.heads;
+  p.d_qk = sh.d_qk;
+  p.d_v = sh.d_v;
+  p.scale = static_cast<float>(sh.scale);
+  p.query_offset = sh.query_offset;
+  p.fp8_cache = fp8_cache;
+  p.splits = cuda::mqa_choose_splits(p, device_sm_count());
+  if (const std::size_t ws = cuda::mqa_workspace_floats(p)) {
+    b->workspace = DeviceBuffer<float>(ws);
+    p.workspace = b->workspace.get();
+  }
+  return std::make_unique<CudaRun>([p, b](cudaStream_t s) { cuda::launch_mqa(p, s); },
+                                   [b, &out, &lse] {
+                                     download_bf16(b->out, out);
+                                     b->lse.download(lse.data(), lse.span().size());
+                                   });
+}
+
+std::unique_ptr<OpRun> prepare_mha(const DenseMhaArgs& a) {
+  auto b = std::make_shared<AttentionBuffers>();
+  const auto qb = bf16_bits_of(a.q), kb = bf16_bits_of(a.k), vb = bf16_bits_of(a.v);
+  b->q = to_device(qb.data(), qb.size());
+  b->k = to_device(kb.data(), kb.size());
+  b->v = to_device(vb.data(), vb.size());
+  alloc_attention_outputs(*b, a.out, a.lse);
+  cuda::MhaLaunch p;
+  p.q = b->q.get();
+  p.k = b->k.get();
+  p.v = b->v.get();
+  p.out = b->out.get();
+  p.lse = b->lse.get();
+  p.queries = a.shape.queries;
+  p.keys = a.shape.keys;
+  p.heads = a.shape.heads;
+  p.d_qk = a.shape.d_qk;
+  p.d_v = a.shape.d_v;
+  p.scale = static_cast<float>(a.shape.scale);
+  p.query_offset = a.shape.query_offset;
+  return std::make_unique<CudaRun>([p, b](cudaStream_t s) { cuda::launch_mha(p, s); },
+                                   [b, &a] {
+                                     download_bf16(b->out, a.out);
+                                     b->lse.download(a.lse.data(), a.lse.span().size());
+                                   });
+}
+
 }  // namespace
 
 std::vector<Variant<IndexerArgs>> cuda_indexer_variants() {
@@ -140,9 +260,31 @@ std::vector<Variant<TopkArgs>> cuda_topk_variants() {
            prepare_topk}};
 }
 
-// The attention kernels arrive with the next issue; until then the CPU runs them.
-std::vector<Variant<SparseMqaArgs>> cuda_sparse_mqa_variants() { return {}; }
-std::vector<Variant<DenseMqaArgs>> cuda_dense_mqa_variants() { return {}; }
-std::vector<Variant<DenseMhaArgs>> cuda_dense_mha_variants() { return {}; }
+std::vector<Variant<SparseMqaArgs>> cuda_sparse_mqa_variants() {
+  return {{"cuda.sparse_mqa.mma", Backend::cuda,
+           "sparse MLA (prefill and decode): 64 heads per block share each gathered 64-key step, mma.sync bf16, "
+           "bf16 or FP8 cache, split-KV when the grid is small",
+           [](const SparseMqaArgs& a) { return mqa_unsupported_args(a.shape, a.dtype, a.indices.size(1), true); },
+           [](const SparseMqaArgs& a) { return prepare_mqa(a.shape, a.q, a.kv, &a.indices, a.out, a.lse, a.fp8_cache); }}};
+}
+
+std::vector<Variant<DenseMqaArgs>> cuda_dense_mqa_variants() {
+  return {{"cuda.dense_mqa.mma", Backend::cuda,
+           "dense MQA-mode attention over the causal prefix (the decode baseline): the sparse kernel's tiles over "
+           "positions, split-KV for long contexts, bf16 or FP8 cache",
+           [](const DenseMqaArgs& a) { return mqa_unsupported_args(a.shape, a.dtype, 0, false); },
+           [](const DenseMqaArgs& a) { return prepare_mqa(a.shape, a.q, a.kv, nullptr, a.out, a.lse, a.fp8_cache); }}};
+}
+
+std::vector<Variant<DenseMhaArgs>> cuda_dense_mha_variants() {
+  return {{"cuda.dense_mha.flash", Backend::cuda,
+           "causal flash attention (FA2 style): 64 queries x 1 head per block, cp.async double-buffered K/V, "
+           "P kept in registers",
+           [](const DenseMhaArgs& a) -> std::optional<std::string> {
+             if (a.dtype != DType::bf16) return bf16_only(a.dtype);
+             return cuda::mha_unsupported(a.shape.heads, a.shape.d_qk, a.shape.d_v);
+           },
+           prepare_mha}};
+}
 
 }  // namespace dsa

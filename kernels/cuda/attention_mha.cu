@@ -1,0 +1,231 @@
+// Dense MHA-mode causal prefill (the V3.1-Terminus baseline), FlashAttention-2 style:
+// one block per (64 queries, head), 4 warps of 16 query rows each. Per step of 64
+// keys: K and V tiles arrive by cp.async into a double buffer (the next tile loads
+// while this one computes), S = Q K^T on the tensor cores, the online softmax runs in
+// registers (a row's 4 owner lanes agree on its max through two shuffles), and P is
+// re-packed from the S accumulators straight into A fragments for O += P V, so P
+// never touches shared memory. Blocks are issued longest-first (the causal triangle's
+// far end) so the short ones fill in the tail.
+#include "kernels/cuda/attention.h"
+
+#include "core/trace.h"
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/mma.cuh"
+
+namespace dsa::cuda {
+
+namespace {
+
+constexpr int kRowsPerBlock = 64;
+constexpr int kKeys = 64;
+constexpr int kThreads = 128;
+constexpr int kRowPad = 16;
+constexpr float kLog2e = 1.4426950408889634f;
+constexpr float kLn2 = 0.6931471805599453f;
+
+template <int DQK, int DV>
+struct MhaLayout {
+  static constexpr int kQRow = DQK * 2 + kRowPad;
+  static constexpr int kVRow = DV * 2 + kRowPad;
+  static constexpr int kQChunks = DQK * 2 / 16, kVChunks = DV * 2 / 16;
+  static constexpr std::size_t q_bytes = static_cast<std::size_t>(kRowsPerBlock) * kQRow;
+  static constexpr std::size_t k_bytes = static_cast<std::size_t>(kKeys) * kQRow;
+  static constexpr std::size_t v_bytes = static_cast<std::size_t>(kKeys) * kVRow;
+  static constexpr std::size_t bytes = q_bytes + 2 * (k_bytes + v_bytes);
+};
+
+// 16 bytes global -> shared without passing through registers; src_bytes 0 writes zeros.
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, int src_bytes) {
+  const auto d = static_cast<std::uint32_t>(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+
+__device__ __forceinline__ std::int64_t causal_end(std::int64_t t, std::int64_t offset, std::int64_t keys) {
+  const std::int64_t e = offset + t + 1;
+  return e < 0 ? 0 : (e > keys ? keys : e);
+}
+
+template <int DQK, int DV>
+__device__ __forceinline__ void load_kv_tile(const MhaLaunch& p, int h, std::int64_t s0, unsigned char* ks,
+                                             unsigned char* vs) {
+  using L = MhaLayout<DQK, DV>;
+  const auto* kg = reinterpret_cast<const unsigned char*>(p.k);
+  const auto* vg = reinterpret_cast<const unsigned char*>(p.v);
+  for (int i = threadIdx.x; i < kKeys * (L::kQChunks + L::kVChunks); i += kThreads) {
+    const int r = i / (L::kQChunks + L::kVChunks), c = i % (L::kQChunks + L::kVChunks);
+    const std::int64_t s = s0 + r;
+    const bool in = s < p.keys;
+    const std::int64_t row = (in ? s : 0) * p.heads + h;  // a valid address even when zero-filling
+    if (c < L::kQChunks) cp_async16(ks + r * L::kQRow + c * 16, kg + row * (DQK * 2) + c * 16, in ? 16 : 0);
+    else cp_async16(vs + r * L::kVRow + (c - L::kQChunks) * 16, vg + row * (DV * 2) + (c - L::kQChunks) * 16, in ? 16 : 0);
+  }
+}
+
+template <int DQK, int DV>
+__global__ void __launch_bounds__(kThreads) mha_kernel(MhaLaunch p) {
+  using L = MhaLayout<DQK, DV>;
+  constexpr int kTiles = DV / 8;
+  extern __shared__ __align__(16) unsigned char smem[];
+  unsigned char* qs = smem;
+  // Buffer b: K at stage(b), V right after it (pointer arithmetic, not an array the
+  // compiler would put on the stack when indexed by the loop counter).
+  auto stage = [&](int b) { return smem + L::q_bytes + static_cast<std::size_t>(b) * (L::k_bytes + L::v_bytes); };
+
+  const int h = blockIdx.y;
+  const std::int64_t t0 = static_cast<std::int64_t>(gridDim.x - 1 - blockIdx.x) * kRowsPerBlock;
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, tq = lane & 3;
+  const std::int64_t t_last = min(p.queries, t0 + kRowsPerBlock) - 1;
+  const std::int64_t nkb = (causal_end(t_last, p.query_offset, p.keys) + kKeys - 1) / kKeys;
+
+  if (nkb > 0) load_kv_tile<DQK, DV>(p, h, 0, stage(0), stage(0) + L::k_bytes);
+  cp_async_commit();
+  const auto* qg = reinterpret_cast<const unsigned char*>(p.q);
+  for (int i = tid; i < kRowsPerBlock * L::kQChunks; i += kThreads) {
+    const int r = i / L::kQChunks, c = i % L::kQChunks;
+    uint4 v = make_uint4(0, 0, 0, 0);
+    if (t0 + r < p.queries) v = *reinterpret_cast<const uint4*>(qg + ((t0 + r) * p.heads + h) * (DQK * 2) + c * 16);
+    *reinterpret_cast<uint4*>(qs + r * L::kQRow + c * 16) = v;
+  }
+
+  const std::int64_t t_lo = t0 + warp * 16 + g, t_hi = t_lo + 8;
+  const std::int64_t end_lo = t_lo < p.queries ? causal_end(t_lo, p.query_offset, p.keys) : 0;
+  const std::int64_t end_hi = t_hi < p.queries ? causal_end(t_hi, p.query_offset, p.keys) : 0;
+  const float sl2 = p.scale * kLog2e;
+  float o[kTiles][4];
+#pragma unroll
+  for (int n = 0; n < kTiles; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+  float m_lo = DSA_MINUS_INF, m_hi = DSA_MINUS_INF, l_lo = 0.0f, l_hi = 0.0f;
+  const unsigned char* a_lo = qs + (warp * 16 + g) * L::kQRow;
+  const unsigned char* a_hi = a_lo + 8 * L::kQRow;
+
+  for (std::int64_t kb = 0; kb < nkb; ++kb) {
+    const int buf = static_cast<int>(kb & 1);
+    if (kb + 1 < nkb) load_kv_tile<DQK, DV>(p, h, (kb + 1) * kKeys, stage(buf ^ 1), stage(buf ^ 1) + L::k_bytes);
+    cp_async_commit();
+    cp_async_wait<1>();  // all but the newest group: this step's tile has landed
+    __syncthreads();
+    const unsigned char* ks = stage(buf);
+    const unsigned char* vs = ks + L::k_bytes;
+
+    float s[kKeys / 8][4];
+#pragma unroll
+    for (int n = 0; n < kKeys / 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+#pragma unroll
+    for (int k = 0; k < DQK * 2; k += 32) {
+      const std::uint32_t a[4] = {ld32(a_lo + k + 4 * tq), ld32(a_hi + k + 4 * tq), ld32(a_lo + k + 16 + 4 * tq),
+                                  ld32(a_hi + k + 16 + 4 * tq)};
+#pragma unroll
+      for (int n = 0; n < kKeys / 8; ++n) {
+        const unsigned char* b = ks + (8 * n + g) * L::kQRow + k;
+        mma_bf16(s[n], a, ld32(b + 4 * tq), ld32(b + 16 + 4 * tq));
+      }
+    }
+
+    // Scale into log2 units, mask beyond each row's causal end, and update the
+    // running max; the 4 lanes of a quad hold one row and agree through shuffles.
+    const std::int64_t s0 = kb * kKeys;
+    float mx_lo = DSA_MINUS_INF, mx_hi = DSA_MINUS_INF;
+#pragma unroll
+    for (int n = 0; n < kKeys / 8; ++n)
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const std::int64_t col = s0 + 8 * n + 2 * tq + e;
+        s[n][e] = col < end_lo ? s[n][e] * sl2 : DSA_MINUS_INF;
+        s[n][2 + e] = col < end_hi ? s[n][2 + e] * sl2 : DSA_MINUS_INF;
+        mx_lo = fmaxf(mx_lo, s[n][e]);
+        mx_hi = fmaxf(mx_hi, s[n][2 + e]);
+      }
+    mx_lo = fmaxf(mx_lo, __shfl_xor_sync(0xFFFFFFFFu, mx_lo, 1));
+    mx_lo = fmaxf(mx_lo, __shfl_xor_sync(0xFFFFFFFFu, mx_lo, 2));
+    mx_hi = fmaxf(mx_hi, __shfl_xor_sync(0xFFFFFFFFu, mx_hi, 1));
+    mx_hi = fmaxf(mx_hi, __shfl_xor_sync(0xFFFFFFFFu, mx_hi, 2));
+    const float mn_lo = fmaxf(m_lo, mx_lo), mn_hi = fmaxf(m_hi, mx_hi);
+    // A row with no valid key so far stays all-zero (avoids -inf - -inf).
+    const float base_lo = mn_lo == DSA_MINUS_INF ? 0.0f : mn_lo, base_hi = mn_hi == DSA_MINUS_INF ? 0.0f : mn_hi;
+    const float al_lo = exp2f(m_lo - base_lo), al_hi = exp2f(m_hi - base_hi);
+    m_lo = mn_lo;
+    m_hi = mn_hi;
+    float sum_lo = 0.0f, sum_hi = 0.0f;
+#pragma unroll
+    for (int n = 0; n < kKeys / 8; ++n) {
+      s[n][0] = exp2f(s[n][0] - base_lo);
+      s[n][1] = exp2f(s[n][1] - base_lo);
+      s[n][2] = exp2f(s[n][2] - base_hi);
+      s[n][3] = exp2f(s[n][3] - base_hi);
+      sum_lo += s[n][0] + s[n][1];
+      sum_hi += s[n][2] + s[n][3];
+    }
+    l_lo = l_lo * al_lo + sum_lo;  // per-lane partial sums: the quad adds them at the end
+    l_hi = l_hi * al_hi + sum_hi;
+#pragma unroll
+    for (int n = 0; n < kTiles; ++n) {
+      o[n][0] *= al_lo;
+      o[n][1] *= al_lo;
+      o[n][2] *= al_hi;
+      o[n][3] *= al_hi;
+    }
+
+    // O += P V. The C fragment of S for keys 16j .. 16j + 15 (tiles 2j, 2j + 1) is
+    // element for element the A fragment of P for that k-step.
+#pragma unroll
+    for (int j = 0; j < kKeys / 16; ++j) {
+      const std::uint32_t a[4] = {pack_bf16x2(s[2 * j][0], s[2 * j][1]), pack_bf16x2(s[2 * j][2], s[2 * j][3]),
+                                  pack_bf16x2(s[2 * j + 1][0], s[2 * j + 1][1]),
+                                  pack_bf16x2(s[2 * j + 1][2], s[2 * j + 1][3])};
+#pragma unroll
+      for (int n = 0; n < kTiles; n += 2) {
+        std::uint32_t b[4];
+        load_v_fragments(b, vs, L::kVRow, 16 * j, 8 * n, lane);
+        mma_bf16(o[n], a, b[0], b[1]);
+        mma_bf16(o[n + 1], a, b[2], b[3]);
+      }
+    }
+    __syncthreads();  // everyone is done with this buffer before it is refilled
+  }
+  cp_async_wait<0>();
+
+  l_lo += __shfl_xor_sync(0xFFFFFFFFu, l_lo, 1);
+  l_lo += __shfl_xor_sync(0xFFFFFFFFu, l_lo, 2);
+  l_hi += __shfl_xor_sync(0xFFFFFFFFu, l_hi, 1);
+  l_hi += __shfl_xor_sync(0xFFFFFFFFu, l_hi, 2);
+  const float inv_lo = l_lo > 0.0f ? 1.0f / l_lo : 0.0f, inv_hi = l_hi > 0.0f ? 1.0f / l_hi : 0.0f;
+#pragma unroll
+  for (int n = 0; n < kTiles; ++n) {
+    const int d = 8 * n + 2 * tq;
+    if (t_lo < p.queries)
+      *reinterpret_cast<std::uint32_t*>(p.out + (t_lo * p.heads + h) * DV + d) = pack_bf16x2(o[n][0] * inv_lo, o[n][1] * inv_lo);
+    if (t_hi < p.queries)
+      *reinterpret_cast<std::uint32_t*>(p.out + (t_hi * p.heads + h) * DV + d) = pack_bf16x2(o[n][2] * inv_hi, o[n][3] * inv_hi);
+  }
+  if (tq == 0) {
+    if (t_lo < p.queries) p.lse[t_lo * p.heads + h] = l_lo > 0.0f ? (m_lo + log2f(l_lo)) * kLn2 : DSA_MINUS_INF;
+    if (t_hi < p.queries) p.lse[t_hi * p.heads + h] = l_hi > 0.0f ? (m_hi + log2f(l_hi)) * kLn2 : DSA_MINUS_INF;
+  }
+}
+
+}  // namespace
+
+std::optional<std::string> mha_unsupported(int heads, int d_qk, int d_v) {
+  if (heads <= 0 || heads > 65535) return "heads must be in [1, 65535] (grid.y)";
+  if (d_qk != 192 || d_v != 128)
+    return "built for d_qk 192 / d_v 128 (got " + std::to_string(d_qk) + " / " + std::to_string(d_v) + ")";
+  return std::nullopt;
+}
+
+void launch_mha(const MhaLaunch& p, cudaStream_t stream) {
+  DSA_TRACE_RANGE("dense_mha.bf16");
+  if (auto why = mha_unsupported(p.heads, p.d_qk, p.d_v)) throw CudaError("launch_mha: " + *why);
+  if (!(p.scale > 0.0f)) throw CudaError("launch_mha: softmax scale must be set (> 0)");
+  if (p.queries == 0) return;
+  const std::int64_t qblocks = (p.queries + kRowsPerBlock - 1) / kRowsPerBlock;
+  if (qblocks > 0x7FFFFFFFll) throw CudaError("launch_mha: too many queries for grid.x");
+  using L = MhaLayout<192, 128>;
+  DSA_CUDA_CHECK(cudaFuncSetAttribute(mha_kernel<192, 128>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(L::bytes)));
+  mha_kernel<192, 128><<<dim3(static_cast<unsigned>(qblocks), static_cast<unsigned>(p.heads)), kThreads, L::bytes, stream>>>(p);
+  DSA_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace dsa::cuda
