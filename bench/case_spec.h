@@ -74,6 +74,7 @@ struct CaseSpec {
   int batch = 1;                   // decode: sequences
   int kv_rank = 512, qk_nope = 128, qk_rope = 64, v_head = 128;
   std::int64_t accuracy_rows = 16; // query rows sampled for mass recall / top-k overlap
+  std::int64_t validate_rows = 0;  // query rows of a point checked against the reference (0: all)
 
   // model_prefill / model_decode
   std::string model = "dsa-tiny";  // a preset (model/presets), used when no checkpoint is given

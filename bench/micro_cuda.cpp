@@ -1,6 +1,7 @@
 // Google Benchmark micro-benchmarks of the CUDA kernels at the real DSA shapes
-// (indexer 64 x 128 in FP8, top-k 2048) over contexts 4K..128K. Manual time: each
-// iteration is one cold sample (L2 flushed) timed with CUDA events around the launch.
+// (indexer 64 x 128 in FP8, top-k 2048, 128 attention heads, MLA 576/512, MHA
+// 192/128) over contexts 4K..128K. Manual time: each iteration is one cold sample
+// (L2 flushed) timed with CUDA events around the launch.
 //   build/bin/dsa-micro-cuda --benchmark_filter=Indexer
 #include <benchmark/benchmark.h>
 
@@ -9,6 +10,8 @@
 #include "bench/inputs.h"
 #include "bench/work.h"
 #include "core/indexer_operands.h"
+#include "core/mla_cache.h"
+#include "reference/attention.h"
 #include "kernels/cuda_device.h"
 #include "kernels/registry.h"
 
@@ -70,9 +73,73 @@ void BM_CudaTopk(benchmark::State& st) {
   counters(st, bench::topk_work(ends, 2048));
 }
 
+// Sparse MLA: `queries` tokens with 2048 distinct causal indices each, 128 heads.
+// fp8: the cache in the 656-byte FP8 rows.
+void sparse_mla(benchmark::State& st, std::int64_t queries, bool fp8) {
+  if (!have_device(st)) return;
+  const std::int64_t S = st.range(0), T = std::min(queries, S);
+  const AttentionShape sh{T, S, 128, 576, 512, ref::model_softmax_scale(), S - T};
+  HostTensor<float> q({T, 128, 576}), kv({S, 576}), out({T, 128, 512}), lse({T, 128});
+  bench::fill_normal(q.span(), 0.3, 5);
+  bench::fill_normal(kv.span(), 0.3, 6);
+  if (fp8) round_through_fp8_mla(kv.data(), S, 512, 64);
+  const auto idx = bench::make_sparse_indices(key_ends(T, S - T, S, true), S, 2048, 0.0, 0, 7);
+  const SparseMqaArgs args{sh, q, kv, idx, out, lse, DType::bf16, fp8};
+  auto run = by_name(sparse_mqa_variants(), "cuda.sparse_mqa.mma").prepare(args);
+  run->run();
+  for (auto _ : st) st.SetIterationTime(run->run());
+  counters(st, bench::sparse_attention_work(sh, idx, DType::bf16, fp8 ? DType::fp8_e4m3 : DType::bf16));
+}
+
+void BM_CudaSparsePrefill2048(benchmark::State& st) { sparse_mla(st, 2048, false); }
+// FlashMLA's decode benchmark shape: 64 sequences x 2 queries (next_n = 2) per step.
+void BM_CudaSparseDecodeFp8Batch64(benchmark::State& st) { sparse_mla(st, 128, true); }
+void BM_CudaSparseDecodeBf16Batch1(benchmark::State& st) { sparse_mla(st, 1, false); }
+
+// Dense MQA-mode decode over the whole cache: one query, 128 heads.
+void dense_decode(benchmark::State& st, bool fp8) {
+  if (!have_device(st)) return;
+  const std::int64_t S = st.range(0);
+  const AttentionShape sh{1, S, 128, 576, 512, ref::model_softmax_scale(), S - 1};
+  HostTensor<float> q({1, 128, 576}), kv({S, 576}), out({1, 128, 512}), lse({1, 128});
+  bench::fill_normal(q.span(), 0.3, 8);
+  bench::fill_normal(kv.span(), 0.3, 9);
+  if (fp8) round_through_fp8_mla(kv.data(), S, 512, 64);
+  const DenseMqaArgs args{sh, q, kv, out, lse, DType::bf16, fp8};
+  auto run = by_name(dense_mqa_variants(), "cuda.dense_mqa.mma").prepare(args);
+  run->run();
+  for (auto _ : st) st.SetIterationTime(run->run());
+  counters(st, bench::dense_mqa_work(sh, DType::bf16, fp8 ? DType::fp8_e4m3 : DType::bf16));
+}
+
+void BM_CudaDenseDecodeBf16(benchmark::State& st) { dense_decode(st, false); }
+void BM_CudaDenseDecodeFp8(benchmark::State& st) { dense_decode(st, true); }
+
+// Dense MHA-mode causal prefill: the last 4096 queries of the context, 128 heads.
+void BM_CudaDenseMhaPrefill4096(benchmark::State& st) {
+  if (!have_device(st)) return;
+  const std::int64_t S = st.range(0), T = std::min<std::int64_t>(4096, S);
+  const AttentionShape sh{T, S, 128, 192, 128, ref::model_softmax_scale(), S - T};
+  HostTensor<float> q({T, 128, 192}), k({S, 128, 192}), v({S, 128, 128}), out({T, 128, 128}), lse({T, 128});
+  bench::fill_normal(q.span(), 0.3, 10);
+  bench::fill_normal(k.span(), 0.3, 11);
+  bench::fill_normal(v.span(), 1.0, 12);
+  const DenseMhaArgs args{sh, q, k, v, out, lse, DType::bf16};
+  auto run = by_name(dense_mha_variants(), "cuda.dense_mha.flash").prepare(args);
+  run->run();
+  for (auto _ : st) st.SetIterationTime(run->run());
+  counters(st, bench::dense_mha_work(sh, DType::bf16));
+}
+
 BENCHMARK(BM_CudaIndexerDecode)->RangeMultiplier(2)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaIndexerPrefill4096)->RangeMultiplier(2)->Range(4096, 65536)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_CudaTopk)->RangeMultiplier(2)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CudaSparsePrefill2048)->RangeMultiplier(4)->Range(4096, 65536)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_CudaSparseDecodeFp8Batch64)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CudaSparseDecodeBf16Batch1)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CudaDenseDecodeBf16)->RangeMultiplier(2)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CudaDenseDecodeFp8)->RangeMultiplier(2)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CudaDenseMhaPrefill4096)->RangeMultiplier(4)->Range(4096, 65536)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

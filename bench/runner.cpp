@@ -89,7 +89,8 @@ nlohmann::json case_params_json(const CaseSpec& c) {
                 {"kv_rank", c.kv_rank}, {"qk_nope", c.qk_nope}, {"qk_rope", c.qk_rope}, {"v_head", c.v_head},
                 {"query_chunk", c.query_chunk}, {"batch", c.batch}, {"softmax_scale", c.resolved_scale()},
                 {"hadamard", c.hadamard}, {"indexer_dtype", dtype_name(c.indexer_dtype)},
-                {"accuracy_rows", c.accuracy_rows}, {"kv_cache_dtype", dtype_name(c.kv_cache_dtype)}});
+                {"accuracy_rows", c.accuracy_rows},
+                {"validate_rows", c.validate_rows}, {"kv_cache_dtype", dtype_name(c.kv_cache_dtype)}});
       break;
   }
   p["tolerance"] = {{"abs", c.tol.abs},         {"rel", c.tol.rel},

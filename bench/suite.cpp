@@ -77,7 +77,7 @@ const std::map<Op, std::set<std::string>> kOpKeys = {
                                "kv_cache_dtype"}},
     {Op::dsa_vs_dense, {"phase", "contexts", "heads", "index_heads", "index_head_dim", "topk", "kv_rank", "qk_nope",
                         "qk_rope", "v_head", "query_chunk", "batch", "softmax_scale", "hadamard", "indexer_dtype",
-                        "accuracy_rows", "kv_cache_dtype"}},
+                        "accuracy_rows", "validate_rows", "kv_cache_dtype"}},
     {Op::model_prefill, {"model", "checkpoint", "weights_dtype", "kv_cache_dtype", "layers", "contexts", "prefill_chunk"}},
     {Op::model_decode, {"model", "checkpoint", "weights_dtype", "kv_cache_dtype", "layers", "contexts", "prefill_chunk",
                         "decode_steps", "batch"}},
@@ -359,6 +359,7 @@ CaseSpec parse_case(const json& raw, const json& defaults, std::size_t index, co
       c.softmax_scale = f.number("softmax_scale", 0.0, 0, 1e6, true);
       c.hadamard = f.boolean("hadamard", false);
       c.accuracy_rows = f.integer("accuracy_rows", 16, 0, kMaxContext);
+      c.validate_rows = f.integer("validate_rows", 0, 0, kMaxContext);
       c.dtype = dtype_field(f, "dtype", DType::bf16, {"bf16", "fp32"});
       c.indexer_dtype = dtype_field(f, "indexer_dtype", DType::fp8_e4m3, {"fp8", "bf16", "fp32"});
       c.kv_cache_dtype = cache_dtype_field(f, c.dtype);

@@ -24,6 +24,7 @@
 #include "core/matmul.h"
 #include "core/metrics.h"
 #include "core/mla_cache.h"
+#include "core/parallel.h"
 #include "core/rng.h"
 #include "reference/attention.h"
 #include "reference/indexer.h"
@@ -172,30 +173,86 @@ SequencePoint Sweep::make_point(const SequenceSource& src, std::int64_t L) const
   return p;
 }
 
+// Rows [0, n) or `limit` of them spread evenly, the first and the last included.
+std::vector<std::int64_t> spread_rows(std::int64_t n, std::int64_t limit) {
+  std::vector<std::int64_t> rows;
+  if (limit <= 0 || limit >= n) {
+    for (std::int64_t t = 0; t < n; ++t) rows.push_back(t);
+  } else {
+    for (std::int64_t r = 0; r < limit; ++r) rows.push_back(limit == 1 ? n - 1 : r * (n - 1) / (limit - 1));
+  }
+  return rows;
+}
+
+// The listed rows (along dim 0) of a tensor.
+template <class T>
+HostTensor<T> take_rows(const HostTensor<T>& src, const std::vector<std::int64_t>& rows) {
+  Shape s = src.shape();
+  const std::int64_t width = src.numel() / std::max<std::int64_t>(s.dims[0], 1);
+  s.dims[0] = static_cast<std::int64_t>(rows.size());
+  HostTensor<T> out(s);
+  for (std::size_t i = 0; i < rows.size(); ++i)
+    std::copy(src.data() + rows[i] * width, src.data() + (rows[i] + 1) * width, out.data() + static_cast<std::int64_t>(i) * width);
+  return out;
+}
+
+// The reference of each stage on the validated rows only: a query row t of the chunk
+// is the chunk of one query at position offset + t, so every reference op runs on
+// that row alone and gives exactly the full op's row t. This keeps validation at
+// 128K contexts affordable (the fp64 dense reference of a whole chunk is not).
 void Sweep::validate(const SequencePoint& p, Checks& ch) const {
   const Tolerance& tol = c_.tol;
-  HostTensor<float> ref_scores;
-  ref::indexer_scores(p.ish, p.idx.q, p.idx.k, p.idx.w, ref_scores);
+  const std::int64_t n = c_.query_chunk, L = p.ish.keys, offset = L - n;
+  const std::vector<std::int64_t> rows = spread_rows(n, c_.validate_rows);
+  const auto R = static_cast<std::int64_t>(rows.size());
+  ch.metric("validation", "rows", R);
+  const HostTensor<float> q_idx = take_rows(p.idx.q, rows), w_idx = take_rows(p.idx.w, rows);
+  const HostTensor<float> q_mqa = take_rows(p.q_mqa, rows);
+  const HostTensor<std::int32_t> idx = take_rows(p.indices, rows);
+  HostTensor<float> q_mha;
+  if (prefill_) q_mha = take_rows(p.q_mha, rows);
+  const int dv_dense = prefill_ ? c_.v_head : c_.kv_rank;
+  HostTensor<float> ref_scores({R, L}), ref_sparse({R, c_.heads, c_.kv_rank}), ref_sparse_lse({R, c_.heads});
+  HostTensor<float> ref_dense({R, c_.heads, dv_dense}), ref_dense_lse({R, c_.heads});
+  auto put = [](const HostTensor<float>& row, HostTensor<float>& all, std::int64_t i) {
+    std::copy(row.data(), row.data() + row.numel(), all.data() + i * row.numel());
+  };
+  for (std::int64_t i = 0; i < R; ++i) {
+    const std::int64_t pos = offset + rows[static_cast<std::size_t>(i)];
+    const std::vector<std::int64_t> one = {i};
+    HostTensor<float> o, l;
+    const IndexerShape ish{1, L, c_.index_heads, c_.index_head_dim, pos, true};
+    ref::indexer_scores(ish, take_rows(q_idx, one), p.idx.k, take_rows(w_idx, one), o);
+    put(o, ref_scores, i);
+    const AttentionShape ssh{1, L, c_.heads, d_mqa_, c_.kv_rank, scale_, pos};
+    ref::sparse_mqa(ssh, take_rows(q_mqa, one), p.cache, take_rows(idx, one), o, l);
+    put(o, ref_sparse, i);
+    put(l, ref_sparse_lse, i);
+    if (prefill_) {
+      const AttentionShape dsh{1, L, c_.heads, c_.qk_nope + c_.qk_rope, c_.v_head, scale_, pos};
+      ref::dense_mha(dsh, take_rows(q_mha, one), p.k_mha, p.v_mha, o, l);
+    } else {
+      ref::dense_mqa(ssh, take_rows(q_mqa, one), p.cache, o, l);
+    }
+    put(o, ref_dense, i);
+    put(l, ref_dense_lse, i);
+  }
   const Tolerance it = indexer_tolerance();
-  ch.compare_output("indexer.scores", p.scores.span(), ref_scores.span(), p.scores.shape().to_vector(), it.abs, it.rel,
+  const HostTensor<float> scores = take_rows(p.scores, rows);
+  ch.compare_output("indexer.scores", scores.span(), ref_scores.span(), scores.shape().to_vector(), it.abs, it.rel,
                     it.cos_diff, it.min_pass_fraction);
   HostTensor<std::int32_t> ref_idx;
-  ref::topk(p.scores, p.ends, c_.topk, ref_idx);  // on the implementation's own scores: exact
+  ref::topk(p.scores, p.ends, c_.topk, ref_idx);  // every row, on the implementation's own scores: exact
   ch.compare_indices("topk.indices", p.indices, ref_idx);
-  const std::int64_t n = c_.query_chunk, L = p.ish.keys;
-  const AttentionShape ssh{n, L, c_.heads, d_mqa_, c_.kv_rank, scale_, L - n};
-  HostTensor<float> ro, rl;
-  ref::sparse_mqa(ssh, p.q_mqa, p.cache, p.indices, ro, rl);
-  ch.compare_output("sparse.out", p.dsa_out.span(), ro.span(), ro.shape().to_vector(), tol.abs, tol.rel, tol.cos_diff, tol.min_pass_fraction);
-  ch.compare_lse("sparse.lse", p.dsa_lse.span(), rl.span(), rl.shape().to_vector(), tol.lse_rel);
-  if (prefill_) {
-    const AttentionShape dsh{n, L, c_.heads, c_.qk_nope + c_.qk_rope, c_.v_head, scale_, L - n};
-    ref::dense_mha(dsh, p.q_mha, p.k_mha, p.v_mha, ro, rl);
-  } else {
-    ref::dense_mqa(ssh, p.q_mqa, p.cache, ro, rl);
-  }
-  ch.compare_output("dense.out", p.dense_out.span(), ro.span(), ro.shape().to_vector(), tol.abs, tol.rel, tol.cos_diff, tol.min_pass_fraction);
-  ch.compare_lse("dense.lse", p.dense_lse.span(), rl.span(), rl.shape().to_vector(), tol.lse_rel);
+  auto compare = [&](const std::string& name, const HostTensor<float>& got, const HostTensor<float>& got_lse,
+                     const HostTensor<float>& ref, const HostTensor<float>& ref_lse) {
+    const HostTensor<float> g = take_rows(got, rows), gl = take_rows(got_lse, rows);
+    ch.compare_output(name + ".out", g.span(), ref.span(), ref.shape().to_vector(), tol.abs, tol.rel, tol.cos_diff,
+                      tol.min_pass_fraction);
+    ch.compare_lse(name + ".lse", gl.span(), ref_lse.span(), ref_lse.shape().to_vector(), tol.lse_rel);
+  };
+  compare("sparse", p.dsa_out, p.dsa_lse, ref_sparse, ref_sparse_lse);
+  compare("dense", p.dense_out, p.dense_lse, ref_dense, ref_dense_lse);
 }
 
 // The algorithmic cost of DSA (not kernel error): the DSA output against the dense
@@ -225,25 +282,33 @@ nlohmann::json Sweep::accuracy(const std::vector<SequencePoint>& pts, std::int64
   double mass_sum = 0, mass_min = 1, ov_sum = 0, ov_min = 1;
   std::int64_t mass_count = 0;
   const AttentionShape ssh{n, L, c_.heads, d_mqa_, c_.kv_rank, scale_, L - n};
-  std::vector<double> logits, importance;
+  std::vector<double> importance;
   for (std::int64_t r = 0; r < rows; ++r) {
     const std::int64_t flat = rows == 1 ? total_rows - 1 : r * (total_rows - 1) / (rows - 1);
     const SequencePoint& p = pts[static_cast<std::size_t>(flat / n)];
     const std::int64_t t = flat % n;
     const std::int64_t end = p.ends[t];
     std::span<const std::int32_t> sel(&p.indices(t, 0), static_cast<std::size_t>(c_.topk));
+    // Per head (in parallel): the mass recall and the attention probabilities; then
+    // the head-averaged probabilities are the "true" importance of each key.
+    std::vector<double> mass(static_cast<std::size_t>(c_.heads));
+    std::vector<std::vector<double>> probs(static_cast<std::size_t>(c_.heads));
+    parallel_for(c_.heads, [&](std::int64_t h) {
+      std::vector<double> lg;
+      ref::mqa_logits_row(ssh, p.q_mqa, p.cache, t, static_cast<int>(h), lg);
+      mass[h] = attention_mass_recall(lg, sel);
+      const double mx = *std::max_element(lg.begin(), lg.end());
+      double z = 0;
+      for (double& l : lg) z += (l = std::exp(l - mx));
+      for (double& l : lg) l /= z;
+      probs[h] = std::move(lg);
+    });
     importance.assign(static_cast<std::size_t>(end), 0.0);
     for (int h = 0; h < c_.heads; ++h) {
-      ref::mqa_logits_row(ssh, p.q_mqa, p.cache, t, h, logits);
-      const double m = attention_mass_recall(logits, sel);
-      mass_sum += m;
-      mass_min = std::min(mass_min, m);
+      mass_sum += mass[h];
+      mass_min = std::min(mass_min, mass[h]);
       ++mass_count;
-      // Head-averaged attention probabilities: the "true" importance of each key.
-      const double mx = *std::max_element(logits.begin(), logits.end());
-      double z = 0;
-      for (double l : logits) z += std::exp(l - mx);
-      for (std::int64_t s = 0; s < end; ++s) importance[s] += std::exp(logits[s] - mx) / z / c_.heads;
+      for (std::int64_t s = 0; s < end; ++s) importance[s] += probs[h][s] / c_.heads;
     }
     const std::int64_t keff = std::min(c_.topk, end);
     std::vector<std::int32_t> order(static_cast<std::size_t>(end));

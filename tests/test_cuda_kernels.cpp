@@ -11,26 +11,12 @@
 #include "bench/suite.h"
 #include "core/metrics.h"
 #include "core/rng.h"
-#include "kernels/cuda_device.h"
-#include "kernels/registry.h"
 #include "reference/indexer.h"
 #include "reference/topk.h"
+#include "cuda_test_util.h"
 
 namespace dsa {
 namespace {
-
-#define REQUIRE_CUDA_DEVICE()                                   \
-  do {                                                          \
-    std::string why;                                            \
-    if (cuda_device_count(&why) == 0) GTEST_SKIP() << why;      \
-  } while (0)
-
-template <class Args>
-const Variant<Args>& cuda_variant(const std::vector<Variant<Args>>& all, const std::string& name) {
-  for (const auto& v : all)
-    if (v.name == name) return v;
-  throw std::runtime_error("no variant " + name);
-}
 
 bench::CaseSpec indexer_case(const std::string& generator, const char* dtype, std::int64_t T, std::int64_t S,
                              std::int64_t offset, bool hadamard) {

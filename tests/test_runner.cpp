@@ -74,6 +74,18 @@ TEST(Work, SparseCountsValidIndicesAndUniqueCacheEntries) {
   EXPECT_DOUBLE_EQ(w.bytes, 2 * 4 * 576 * 2 + 5 * 4 + 4 * 576 * 2 + 2 * 4 * 512 * 2 + 2 * 4 * 4);
 }
 
+TEST(Work, AnFp8CacheIsCountedAsItsPackedRows) {
+  HostTensor<std::int32_t> idx({1, 3});
+  idx(0, 0) = 1; idx(0, 1) = 4; idx(0, 2) = 4;  // two unique rows, three reads
+  const AttentionShape sh{1, 10, 2, 576, 512, 0.1, 9};
+  const Work bf = sparse_attention_work(sh, idx, DType::bf16, DType::bf16);
+  const Work f8 = sparse_attention_work(sh, idx, DType::bf16, DType::fp8_e4m3);
+  EXPECT_DOUBLE_EQ(bf.bytes - f8.bytes, 2 * (1152.0 - 656.0));
+  EXPECT_DOUBLE_EQ(bf.flop, f8.flop);
+  const Work dense8 = dense_mqa_work(sh, DType::bf16, DType::fp8_e4m3);
+  EXPECT_DOUBLE_EQ(dense_mqa_work(sh, DType::bf16, DType::bf16).bytes - dense8.bytes, 10 * (1152.0 - 656.0));
+}
+
 TEST(Work, DenseAndTheSpecsPerPairFigures) {
   // dsa-spec.md section 6: 81,920 FLOP per pair in MHA mode, 278,528 in MQA mode.
   const Work mha = dense_mha_work(AttentionShape{1, 1, 128, 192, 128, 0.1, 0}, DType::bf16);
@@ -194,8 +206,8 @@ TEST(RunCase, CudaWithoutADeviceIsSkippedNotFailed) {
     EXPECT_EQ(rec["status"], "skipped");
     EXPECT_NE(rec["reason"].get<std::string>().find("no CUDA device"), std::string::npos);
   } else {
-    // With a device but no CUDA top-k variant yet, the case says so.
-    EXPECT_EQ(rec["status"], "not_supported");
+    EXPECT_EQ(rec["status"], "passed") << rec.dump(1);
+    EXPECT_EQ(rec["implementation"], "cuda.topk.radix");
   }
 }
 
@@ -220,6 +232,42 @@ TEST(RunCase, ValidatesThenTimesAndRecordsWork) {
   EXPECT_GE(rec["timing"]["samples_s"].size(), 2u);
   EXPECT_EQ(rec["work"]["pairs"], 61 + 62 + 63 + 64);
   EXPECT_TRUE(rec["accuracy"]["checks"].size() >= 4);
+}
+
+// The FP8 cache on the CPU: inputs rounded through the 656-byte rows, the reference on
+// the same values, input bytes counted as stored.
+TEST(RunCase, MqaCasesRunWithAnFp8Cache) {
+  for (const char* op : {"sparse_attention", "dense_attention_mqa"}) {
+    const bool sparse = std::string(op) == "sparse_attention";
+    const Suite s = parse_suite(std::string(R"({"cases": [{"name": "f", "op": ")") + op +
+                                    R"(", "queries": 2, "context": 300, "heads": 2, )" + (sparse ? R"("topk": 64, )" : "") +
+                                    R"("kv_cache_dtype": "fp8", "mode": "validate"}]})", "t");
+    RunContext ctx;
+    ctx.backend = BackendRequest::cpu;
+    const nlohmann::json rec = run_case(s.cases[0], ctx);
+    ASSERT_EQ(rec["status"], "passed") << rec.dump(1);
+    EXPECT_EQ(rec["params"]["kv_cache_dtype"], "fp8");
+    const double q_bytes = 2.0 * 2 * 576 * 2, idx_bytes = sparse ? 2.0 * 64 * 4 : 0.0;
+    EXPECT_DOUBLE_EQ(rec["memory"]["input_bytes"].get<double>(), q_bytes + 300.0 * 656 + idx_bytes) << op;
+  }
+}
+
+// A sweep point validates a spread of query rows when asked, each against the
+// reference of that row alone (which must equal the full op's row).
+TEST(RunCase, SweepValidatesASpreadOfRows) {
+  const Suite s = parse_suite(R"({"cases": [{"name": "sw", "op": "dsa_vs_dense", "phase": "prefill",
+     "contexts": [256, 512], "query_chunk": 40, "heads": 4, "index_heads": 4, "topk": 64, "kv_rank": 128,
+     "qk_nope": 32, "qk_rope": 32, "v_head": 32, "validate_rows": 3, "kv_cache_dtype": "fp8",
+     "mode": "validate"}]})", "t");
+  RunContext ctx;
+  ctx.backend = BackendRequest::cpu;
+  const nlohmann::json rec = run_case(s.cases[0], ctx);
+  ASSERT_EQ(rec["status"], "passed") << rec.dump(1);
+  for (const auto& pt : rec["points"]) {
+    EXPECT_EQ(pt["validation"]["metrics"]["validation"]["rows"], 3) << pt["validation"].dump(1);
+    EXPECT_EQ(pt["status"], "passed");
+  }
+  EXPECT_EQ(rec["cache_bytes_per_token_per_layer"]["dense"], 128 + 4 + 64);
 }
 
 TEST(Crossover, InterpolatesAfterTheLastLoss) {

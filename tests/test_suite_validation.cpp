@@ -115,6 +115,16 @@ TEST(SuiteValidation, MoreQueriesThanContext) {
 TEST(SuiteValidation, MqaValueWiderThanKey) {
   expect_error(one_case(R"("op": "dense_attention_mqa", "d_qk": 64, "d_v": 128)"), {"\"d_v\"", "MQA"});
 }
+TEST(SuiteValidation, CacheDtypeIsTheCaseDtypeOrFp8) {
+  expect_error(one_case(R"("op": "sparse_attention", "kv_cache_dtype": "fp32")"), {"\"kv_cache_dtype\"", "bf16", "fp8"});
+  expect_error(one_case(R"("op": "dense_attention_mha", "kv_cache_dtype": "fp8")"), {"unknown field \"kv_cache_dtype\""});
+}
+TEST(SuiteValidation, Fp8CacheNeedsTheRowLayout) {
+  expect_error(one_case(R"("op": "dense_attention_mqa", "d_qk": 200, "d_v": 100, "kv_cache_dtype": "fp8")"),
+               {"\"kv_cache_dtype\"", "multiple of 128"});
+  expect_error(one_case(R"("op": "dsa_vs_dense", "phase": "decode", "contexts": [4096], "kv_rank": 100,
+                           "kv_cache_dtype": "fp8")"), {"\"kv_cache_dtype\"", "kv_rank"});
+}
 TEST(SuiteValidation, TimingOrder) {
   expect_error(one_case(R"("op": "topk", "timing": {"min_samples": 10, "max_samples": 5})"),
                {"timing", "\"max_samples\"", ">= min_samples"});

@@ -1,0 +1,232 @@
+// The CUDA attention kernels against the fp64 reference (ctest label "gpu"): sparse
+// and dense MQA mode (bf16 and FP8 cache, split-KV), dense MHA-mode prefill, and the
+// FP8 cache writer. Structure first (NaN/inf positions, -inf lse of rows without
+// keys), then the spec's tolerances through the same checks the runner applies.
+// Cache rows no query may read are NaN, so a stray read shows; device outputs are
+// poisoned by the variants before each run.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "bench/checks.h"
+#include "bench/inputs.h"
+#include "bench/suite.h"
+#include "core/mla_cache.h"
+#include "core/rng.h"
+#include "cuda_test_util.h"
+#include "reference/attention.h"
+
+#if DSA_HAVE_CUDA
+#include "kernels/cuda/attention.h"
+#include "kernels/cuda/device_buffer.h"
+#endif
+
+namespace dsa {
+namespace {
+
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+
+bench::CaseSpec attention_case(const std::string& fields) {
+  return bench::parse_suite(R"({"cases": [{"name": "g", )" + fields + "}]}", "gpu-test").cases[0];
+}
+
+// Runs the named variant once and checks out / lse against the reference.
+template <class Args>
+void expect_matches(const std::vector<Variant<Args>>& all, const std::string& name, const Args& args,
+                    const bench::CaseSpec& c, const HostTensor<float>& ref_out, const HostTensor<float>& ref_lse) {
+  const auto& v = cuda_variant(all, name);
+  ASSERT_FALSE(v.unsupported(args).has_value()) << *v.unsupported(args);
+  auto run = v.prepare(args);
+  run->run();
+  run->fetch();
+  bench::Checks ch;
+  ch.compare_output("out", args.out.span(), ref_out.span(), ref_out.shape().to_vector(), c.tol.abs, c.tol.rel,
+                    c.tol.cos_diff, c.tol.min_pass_fraction);
+  ch.compare_lse("lse", args.lse.span(), ref_lse.span(), ref_lse.shape().to_vector(), c.tol.lse_rel);
+  EXPECT_TRUE(ch.passed()) << ch.first_failure();
+}
+
+// Every cache row no index selects becomes NaN: the kernel must never read it.
+void poison_unselected_rows(HostTensor<float>& kv, const HostTensor<std::int32_t>& indices) {
+  std::vector<char> used(static_cast<std::size_t>(kv.size(0)), 0);
+  for (std::int32_t s : indices.span())
+    if (s >= 0 && s < kv.size(0)) used[s] = 1;
+  for (std::int64_t s = 0; s < kv.size(0); ++s)
+    if (!used[s]) std::fill(&kv(s, 0), &kv(s, 0) + kv.size(1), kNaN);
+}
+
+// Rows from `first` on: beyond every query's causal end.
+template <class T>
+void poison_rows_from(HostTensor<T>& t, std::int64_t first) {
+  const std::int64_t width = t.numel() / t.size(0);
+  for (std::int64_t s = first; s < t.size(0); ++s) std::fill(t.data() + s * width, t.data() + (s + 1) * width, kNaN);
+}
+
+struct AttentionCase {
+  const char* name;
+  std::string fields;  // the case's JSON fields besides its name and op
+  friend void PrintTo(const AttentionCase& c, std::ostream* os) { *os << c.name; }
+};
+
+class CudaSparseMqa : public ::testing::TestWithParam<AttentionCase> {};
+
+TEST_P(CudaSparseMqa, MatchesReference) {
+  REQUIRE_CUDA_DEVICE();
+  const bench::CaseSpec c = attention_case(R"("op": "sparse_attention", )" + GetParam().fields);
+  bench::AttentionData d = bench::make_attention_data(c, derive_seed(21, GetParam().name));
+  HostTensor<float> ref_out, ref_lse;
+  ref::sparse_mqa(d.shape, d.q, d.kv, d.indices, ref_out, ref_lse);
+  poison_unselected_rows(d.kv, d.indices);
+  HostTensor<float> out({d.shape.queries, d.shape.heads, d.shape.d_v}), lse({d.shape.queries, d.shape.heads});
+  const SparseMqaArgs args{d.shape, d.q, d.kv, d.indices, out, lse, c.dtype, c.kv_cache_dtype == DType::fp8_e4m3};
+  expect_matches(sparse_mqa_variants(), "cuda.sparse_mqa.mma", args, c, ref_out, ref_lse);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, CudaSparseMqa,
+    ::testing::Values(
+        AttentionCase{"decode_gaussian", R"("generator": "gaussian", "queries": 2, "context": 4096)"},
+        AttentionCase{"decode_invalid_and_empty",
+                   R"("queries": 4, "context": 8192, "heads": 64, "invalid_fraction": 0.3, "empty_rows": 1)"},
+        AttentionCase{"context_below_topk", R"("queries": 3, "context": 300)"},
+        AttentionCase{"one_token_context", R"("queries": 1, "context": 1)"},
+        AttentionCase{"fp8_cache", R"("queries": 2, "context": 5000, "kv_cache_dtype": "fp8")"},
+        AttentionCase{"prefill_chunk", R"("queries": 80, "context": 4096, "topk": 512)"},
+        AttentionCase{"topk_8192", R"("queries": 1, "context": 10000, "topk": 8192)"},
+        AttentionCase{"all_rows_empty", R"("queries": 2, "context": 1000, "empty_rows": 2)"}),
+    [](const ::testing::TestParamInfo<AttentionCase>& i) { return std::string(i.param.name); });
+
+// Token counts above 65,535 (a grid's y/z limit): rows at both ends of the range.
+TEST(CudaSparseMqa, MoreThan65535Tokens) {
+  REQUIRE_CUDA_DEVICE();
+  const bench::CaseSpec c = attention_case(R"("op": "sparse_attention", "generator": "gaussian", "queries": 65600,
+                                              "context": 65600, "heads": 64, "topk": 64)");
+  bench::AttentionData d = bench::make_attention_data(c, 5);
+  HostTensor<float> out({d.shape.queries, d.shape.heads, d.shape.d_v}), lse({d.shape.queries, d.shape.heads});
+  const SparseMqaArgs args{d.shape, d.q, d.kv, d.indices, out, lse, c.dtype};
+  const auto& v = cuda_variant(sparse_mqa_variants(), "cuda.sparse_mqa.mma");
+  auto run = v.prepare(args);
+  run->run();
+  run->fetch();
+  for (const std::int64_t first : {std::int64_t{0}, std::int64_t{65536}}) {
+    const std::int64_t n = 64;
+    const AttentionShape sh{n, d.shape.keys, d.shape.heads, d.shape.d_qk, d.shape.d_v, d.shape.scale, 0};
+    HostTensor<float> q({n, sh.heads, sh.d_qk}), got({n, sh.heads, sh.d_v}), got_lse({n, sh.heads}), ro, rl;
+    HostTensor<std::int32_t> idx({n, c.topk});
+    std::copy(&d.q(first, 0, 0), &d.q(first, 0, 0) + q.numel(), q.data());
+    std::copy(&d.indices(first, 0), &d.indices(first, 0) + idx.numel(), idx.data());
+    std::copy(&out(first, 0, 0), &out(first, 0, 0) + got.numel(), got.data());
+    std::copy(&lse(first, 0), &lse(first, 0) + got_lse.numel(), got_lse.data());
+    ref::sparse_mqa(sh, q, d.kv, idx, ro, rl);
+    bench::Checks ch;
+    ch.compare_output("out", got.span(), ro.span(), ro.shape().to_vector(), c.tol.abs, c.tol.rel, c.tol.cos_diff, 1.0);
+    ch.compare_lse("lse", got_lse.span(), rl.span(), rl.shape().to_vector(), c.tol.lse_rel);
+    EXPECT_TRUE(ch.passed()) << "rows from " << first << ": " << ch.first_failure();
+  }
+}
+
+TEST(CudaSparseMqa, SaysWhatItDoesNotSupport) {
+  REQUIRE_CUDA_DEVICE();
+  const bench::CaseSpec c = attention_case(R"("op": "sparse_attention", "queries": 1, "context": 64, "heads": 32)");
+  bench::AttentionData d = bench::make_attention_data(c, 1);
+  HostTensor<float> out({1, 32, 512}), lse({1, 32});
+  const SparseMqaArgs args{d.shape, d.q, d.kv, d.indices, out, lse, c.dtype};
+  const auto why = cuda_variant(sparse_mqa_variants(), "cuda.sparse_mqa.mma").unsupported(args);
+  ASSERT_TRUE(why.has_value());
+  EXPECT_NE(why->find("heads"), std::string::npos);
+}
+
+class CudaDenseMqa : public ::testing::TestWithParam<AttentionCase> {};
+
+TEST_P(CudaDenseMqa, MatchesReference) {
+  REQUIRE_CUDA_DEVICE();
+  const bench::CaseSpec c = attention_case(R"("op": "dense_attention_mqa", )" + GetParam().fields);
+  bench::AttentionData d = bench::make_attention_data(c, derive_seed(22, GetParam().name));
+  HostTensor<float> ref_out, ref_lse;
+  ref::dense_mqa(d.shape, d.q, d.kv, ref_out, ref_lse);
+  poison_rows_from(d.kv, key_end(d.shape.queries - 1, d.shape.query_offset, d.shape.keys, true));
+  HostTensor<float> out({d.shape.queries, d.shape.heads, d.shape.d_v}), lse({d.shape.queries, d.shape.heads});
+  const DenseMqaArgs args{d.shape, d.q, d.kv, out, lse, c.dtype, c.kv_cache_dtype == DType::fp8_e4m3};
+  expect_matches(dense_mqa_variants(), "cuda.dense_mqa.mma", args, c, ref_out, ref_lse);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, CudaDenseMqa,
+    ::testing::Values(
+        AttentionCase{"decode_short", R"("queries": 1, "context": 100)"},
+        AttentionCase{"decode_two_queries_mid_cache", R"("queries": 2, "context": 9000, "query_offset": 6000)"},
+        AttentionCase{"decode_fp8", R"("queries": 1, "context": 20000, "kv_cache_dtype": "fp8")"},
+        AttentionCase{"decode_131k_split_kv", R"("generator": "gaussian", "queries": 1, "context": 131072, "heads": 64)"},
+        AttentionCase{"prefill_rows", R"("queries": 70, "context": 700, "heads": 64)"}),
+    [](const ::testing::TestParamInfo<AttentionCase>& i) { return std::string(i.param.name); });
+
+class CudaDenseMha : public ::testing::TestWithParam<AttentionCase> {};
+
+TEST_P(CudaDenseMha, MatchesReference) {
+  REQUIRE_CUDA_DEVICE();
+  const bench::CaseSpec c = attention_case(R"("op": "dense_attention_mha", )" + GetParam().fields);
+  bench::AttentionData d = bench::make_attention_data(c, derive_seed(23, GetParam().name));
+  HostTensor<float> ref_out, ref_lse;
+  ref::dense_mha(d.shape, d.q, d.k, d.v, ref_out, ref_lse);
+  const std::int64_t end = key_end(d.shape.queries - 1, d.shape.query_offset, d.shape.keys, true);
+  poison_rows_from(d.k, end);
+  poison_rows_from(d.v, end);
+  HostTensor<float> out({d.shape.queries, d.shape.heads, d.shape.d_v}), lse({d.shape.queries, d.shape.heads});
+  const DenseMhaArgs args{d.shape, d.q, d.k, d.v, out, lse, c.dtype};
+  expect_matches(dense_mha_variants(), "cuda.dense_mha.flash", args, c, ref_out, ref_lse);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, CudaDenseMha,
+    ::testing::Values(AttentionCase{"diagonal_one_tile", R"("queries": 64, "context": 64, "query_offset": 0)"},
+                      AttentionCase{"ragged_from_zero", R"("queries": 100, "context": 100, "query_offset": 0, "heads": 16)"},
+                      AttentionCase{"chunk_at_cache_end", R"("queries": 96, "context": 1000, "heads": 32)"},
+                      AttentionCase{"chunk_mid_cache", R"("queries": 33, "context": 2000, "query_offset": 500, "heads": 8)"},
+                      AttentionCase{"one_query", R"("queries": 1, "context": 4097, "heads": 128)"},
+                      AttentionCase{"gaussian_long", R"("generator": "gaussian", "queries": 64, "context": 16384, "heads": 4)"}),
+    [](const ::testing::TestParamInfo<AttentionCase>& i) { return std::string(i.param.name); });
+
+#if DSA_HAVE_CUDA
+// The GPU's FP8 cache writer is bit-identical to the reference quantiser, on values
+// that exercise its edges: zeros, tiny tiles (the 1e-4 amax floor), amax exactly
+// 448 * 2^k (the scale's power-of-two boundary), ties in the e4m3 rounding.
+TEST(CudaFp8Cache, PackIsBitIdenticalToReference) {
+  REQUIRE_CUDA_DEVICE();
+  const int rank = 512, rope = 64, width = rank + rope;
+  const std::int64_t n = 1000;
+  HostTensor<float> rows({n, width});
+  Rng rng(99);
+  for (std::int64_t r = 0; r < n; ++r)
+    for (int i = 0; i < width; ++i) {
+      const double x = rng.normal();
+      float v = static_cast<float>(x * std::ldexp(1.0, static_cast<int>(r % 40) - 20));
+      if (r % 7 == 0 && i < 128) v = 0.0f;                                   // an all-zero tile
+      if (r % 11 == 0 && i % 128 == 5) v = std::ldexp(448.0f, static_cast<int>(r % 9) - 4);  // amax on the boundary
+      if (r % 13 == 0 && i < 256) v = 1e-7f * static_cast<float>(x);         // below the amax floor
+      if (r % 17 == 0 && i % 2) v = 1.0f + 0x1p-4f;                          // a tie: halfway between e4m3 values
+      rows(r, i) = v;
+    }
+  const std::size_t row_bytes = fp8_mla_row_bytes(rank, rope);
+  std::vector<std::uint8_t> expect(row_bytes * n), got(row_bytes * n, 0xAB);
+  for (std::int64_t r = 0; r < n; ++r) pack_fp8_mla_row(&rows(r, 0), rank, rope, &expect[r * row_bytes]);
+  auto d_rows = to_device(rows.data(), rows.numel());
+  DeviceBuffer<std::uint8_t> d_out(got.size());
+  d_out.fill_bytes(0xAB);
+  cuda::launch_pack_fp8_mla(d_rows.get(), n, rank, rope, d_out.get(), nullptr);
+  d_out.download(got.data(), got.size());
+  for (std::size_t i = 0; i < got.size(); ++i)
+    ASSERT_EQ(got[i], expect[i]) << "row " << i / row_bytes << " byte " << i % row_bytes;
+  // And the kernels read what it wrote: unpacking gives the values the CPU sees.
+  std::vector<float> back(width), cpu(width);
+  for (std::int64_t r = 0; r < n; r += 97) {
+    unpack_fp8_mla_row(&got[r * row_bytes], rank, rope, back.data());
+    unpack_fp8_mla_row(&expect[r * row_bytes], rank, rope, cpu.data());
+    for (int i = 0; i < width; ++i) ASSERT_EQ(back[i], cpu[i]);
+  }
+}
+#endif
+
+}  // namespace
+}  // namespace dsa
