@@ -89,13 +89,12 @@ std::string case_shape(const CaseSpec& c) {
       break;
     case Op::topk: s << "T=" << c.queries << " S=" << c.context << " k=" << c.topk << " " << c.generator; break;
     case Op::sparse_attention:
-      s << "T=" << c.queries << " S=" << c.context << " H=" << c.heads << " " << c.d_qk << "/" << c.d_v << " k=" << c.topk
-        << " " << dtype_name(c.dtype);
-      break;
     case Op::dense_attention_mha:
     case Op::dense_attention_mqa:
-      s << "T=" << c.queries << " S=" << c.context << " H=" << c.heads << " " << c.d_qk << "/" << c.d_v << " "
-        << dtype_name(c.dtype);
+      s << "T=" << c.queries << " S=" << c.context << " H=" << c.heads << " " << c.d_qk << "/" << c.d_v;
+      if (c.op == Op::sparse_attention) s << " k=" << c.topk;
+      s << " " << dtype_name(c.dtype);
+      if (c.op != Op::dense_attention_mha && c.kv_cache_dtype == DType::fp8_e4m3) s << " cache=fp8";
       break;
     case Op::model_prefill:
     case Op::model_decode:
@@ -107,6 +106,7 @@ std::string case_shape(const CaseSpec& c) {
       s << phase_name(c.phase) << " L=" << c.contexts.front() << ".." << c.contexts.back() << " (" << c.contexts.size()
         << ") H=" << c.heads << " H_I=" << c.index_heads << " k=" << c.topk << " n=" << c.query_chunk;
       if (c.phase == Phase::decode) s << " batch=" << c.batch;
+      if (c.kv_cache_dtype == DType::fp8_e4m3) s << " cache=fp8";
       break;
   }
   return s.str();

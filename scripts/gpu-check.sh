@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The GPU check: build (or use a build carried from a machine without a GPU), run
-# every `gpu` test, run suites/gpu-kernels.json in short mode, print a short table last.
+# every `gpu` test, the CUDA micro-benchmarks, suites/gpu-kernels.json and the kernel
+# cases of suites/nightly.json in short mode, and print a short table last.
+#   scripts/gpu-check.sh --nightly   instead: the whole suites/nightly.json (sweeps
+#                                    4K..128K included; about 20 minutes on one H100)
 #
 # Two steps when the GPU sits on another machine (the device tool, see
 # docs/gpu-validation.md):
@@ -35,6 +38,8 @@ if [ "${1:-}" = "--prepare" ]; then
   exit 0
 fi
 
+nightly=0
+if [ "${1:-}" = "--nightly" ]; then nightly=1; fi
 out=${OUT:-/tmp/gpu-check}
 mkdir -p "$out"
 log() { echo "== $*"; }
@@ -51,41 +56,64 @@ echo "bundle built from commit $(cat "$bundle/COMMIT" 2>/dev/null || echo '?'), 
 missing=$(ldd "$bundle"/dsa-bench "$bundle"/dsa_gpu_tests "$bundle"/dsa-micro-cuda 2>&1 | grep "not found" | sort -u)
 if [ -n "$missing" ]; then echo "missing libraries:"; echo "$missing"; exit 2; fi
 
-log "gpu tests"
-"$bundle"/dsa_gpu_tests --gtest_output="json:$out/gpu-tests.json" > "$out/gpu-tests.log" 2>&1 || status=1
-grep -E "^\[  (PASSED|FAILED|SKIPPED) |FAILED  \]" "$out/gpu-tests.log" | tail -20
-
-log "tensor-core instructions in the indexer (SASS)"
-if command -v cuobjdump >/dev/null; then
-  cuobjdump --dump-sass "$bundle"/dsa-bench 2>/dev/null | grep -oE "\b(QMMA|HMMA)[.A-Z0-9]*" | sort | uniq -c | tee "$out/sass-mma.txt"
+if [ "$nightly" = 1 ]; then
+  log "suites/nightly.json (full)"
+  "$bundle"/dsa-bench run suites/nightly.json --backend cuda --out "$out/nightly.json" 2>&1 | tee "$out/nightly.log" | tail -40 || status=1
+  tables=("$out/nightly.json")
 else
-  echo "cuobjdump not found" | tee "$out/sass-mma.txt"
+  log "gpu tests"
+  "$bundle"/dsa_gpu_tests --gtest_output="json:$out/gpu-tests.json" > "$out/gpu-tests.log" 2>&1 || status=1
+  grep -E "^\[  (PASSED|FAILED|SKIPPED) |FAILED  \]" "$out/gpu-tests.log" | tail -20
+
+  log "tensor-core instructions in the indexer (SASS)"
+  if command -v cuobjdump >/dev/null; then
+    cuobjdump --dump-sass "$bundle"/dsa-bench 2>/dev/null | grep -oE "\b(QMMA|HMMA)[.A-Z0-9]*" | sort | uniq -c | tee "$out/sass-mma.txt"
+  else
+    echo "cuobjdump not found" | tee "$out/sass-mma.txt"
+  fi
+
+  log "micro-benchmarks"
+  "$bundle"/dsa-micro-cuda --benchmark_min_time=0.05 --benchmark_out="$out/micro-cuda.json" --benchmark_out_format=json \
+    > "$out/micro-cuda.log" 2>&1 || status=1
+  tail -25 "$out/micro-cuda.log"
+
+  log "suites/gpu-kernels.json (short)"
+  "$bundle"/dsa-bench run suites/gpu-kernels.json --backend cuda --short --out "$out/gpu-kernels.json" \
+    > "$out/gpu-kernels.log" 2>&1 || status=1
+
+  log "suites/nightly.json kernel cases (short)"
+  "$bundle"/dsa-bench run suites/nightly.json --backend cuda --short --filter '^kernel\.' --out "$out/nightly-kernels.json" \
+    > "$out/nightly-kernels.log" 2>&1 || status=1
+  tables=("$out/gpu-kernels.json" "$out/nightly-kernels.json")
 fi
 
-log "micro-benchmarks"
-"$bundle"/dsa-micro-cuda --benchmark_min_time=0.05 --benchmark_out="$out/micro-cuda.json" --benchmark_out_format=json \
-  > "$out/micro-cuda.log" 2>&1 || status=1
-tail -25 "$out/micro-cuda.log"
-
-log "suites/gpu-kernels.json (short)"
-"$bundle"/dsa-bench run suites/gpu-kernels.json --backend cuda --short --out "$out/gpu-kernels.json" \
-  > "$out/gpu-kernels.log" 2>&1 || status=1
-
 log "summary"
-python3 - "$out/gpu-kernels.json" <<'PY' || status=1
+python3 - "${tables[@]}" <<'PY' || status=1
 import json, sys
-d = json.load(open(sys.argv[1]))
-c = d.get("device_ceilings", {})
-print(f"ceilings: bf16 {c.get('bf16_tflops', 0):.0f} TFLOP/s, fp8 {c.get('fp8_tflops', 0):.0f} TFLOP/s, "
-      f"copy {c.get('copy_gbps', 0):.0f} GB/s {c.get('notes', '')}")
-print(f"{'case':28} {'status':10} {'median':>10} {'TFLOP/s':>8} {'GB/s':>8} {'%peak':>6}  note")
-for r in d["cases"]:
-    t = r.get("timing") or {}
-    th = r.get("throughput") or {}
-    sh = r.get("share_of_ceiling") or {}
-    share = sh.get("compute", sh.get("memory"))
-    med = f"{t['median_s'] * 1e3:.3f}ms" if t else "-"
-    print(f"{r['name']:28} {r['status']:10} {med:>10} {th.get('gflops', 0) / 1e3:8.1f} {th.get('gbps', 0):8.0f} "
-          f"{(100 * share if share is not None else 0):6.1f}  {r.get('reason', '')[:60]}")
+for path in sys.argv[1:]:
+  try:
+    d = json.load(open(path))
+  except (OSError, ValueError) as e:
+    print(f"{path}: {e}")
+    continue
+  c = d.get("device_ceilings", {})
+  print(f"{path}\nceilings: bf16 {c.get('bf16_tflops', 0):.0f} TFLOP/s, fp8 {c.get('fp8_tflops', 0):.0f} TFLOP/s, "
+        f"copy {c.get('copy_gbps', 0):.0f} GB/s {c.get('notes', '')}")
+  print(f"{'case':36} {'status':10} {'median':>10} {'TFLOP/s':>8} {'GB/s':>8} {'%peak':>6}  note")
+  for r in d["cases"]:
+      t = r.get("timing") or {}
+      th = r.get("throughput") or {}
+      sh = r.get("share_of_ceiling") or {}
+      share = sh.get("compute", sh.get("memory"))
+      med = f"{t['median_s'] * 1e3:.3f}ms" if t else "-"
+      print(f"{r['name']:36} {r['status']:10} {med:>10} {th.get('gflops', 0) / 1e3:8.1f} {th.get('gbps', 0):8.0f} "
+            f"{(100 * share if share is not None else 0):6.1f}  {r.get('reason', '')[:60]}")
+      for pt in r.get("points", []):  # sweeps: one line per context
+          dn = (pt.get("dense") or {}).get("timing") or {}
+          ds = (pt.get("dsa") or {}).get("timing") or {}
+          acc = pt.get("accuracy") or {}
+          print(f"    L={pt['context']:<7} {pt.get('status', '?'):10} dense {dn.get('median_s', 0) * 1e3:9.3f}ms "
+                f"dsa {ds.get('median_s', 0) * 1e3:9.3f}ms speed-up {pt.get('speedup', 0):6.2f}x "
+                f"rel_l2 {acc.get('rel_l2', float('nan')):.3g}  {pt.get('reason', '')[:50]}")
 PY
 exit $status
