@@ -36,6 +36,11 @@ class OpRun {
   virtual ~OpRun() = default;
   virtual double run() = 0;  // seconds
   virtual void fetch() {}
+  // Read the inputs again from the host tensors the run was prepared with. A GPU run
+  // took its device copy at prepare(), so a pipeline whose earlier stage has just
+  // rewritten those tensors (top-k reading the indexer's scores, attention reading
+  // top-k's indices) calls this between the stages; a CPU run reads in place.
+  virtual void refresh_inputs() {}
   virtual RunTelemetry telemetry() const { return {}; }
 };
 

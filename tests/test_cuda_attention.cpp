@@ -12,6 +12,7 @@
 
 #include "bench/checks.h"
 #include "bench/inputs.h"
+#include "bench/runner.h"
 #include "bench/suite.h"
 #include "core/mla_cache.h"
 #include "core/rng.h"
@@ -187,6 +188,25 @@ INSTANTIATE_TEST_SUITE_P(
                       AttentionCase{"one_query", R"("queries": 1, "context": 4097, "heads": 128)"},
                       AttentionCase{"gaussian_long", R"("generator": "gaussian", "queries": 64, "context": 16384, "heads": 4)"}),
     [](const ::testing::TestParamInfo<AttentionCase>& i) { return std::string(i.param.name); });
+
+// The whole DSA pipeline on the GPU through the runner's sweep: the indexer's scores
+// reach top-k and top-k's indices reach the attention (each stage has its own device
+// copy of its inputs, refreshed between stages), and every stage validates.
+TEST(CudaPipeline, SweepsValidateOnTheGpu) {
+  REQUIRE_CUDA_DEVICE();
+  for (const char* phase : {"prefill", "decode"}) {
+    const bench::Suite s = bench::parse_suite(std::string(R"({"cases": [{"name": "sw", "op": "dsa_vs_dense", "phase": ")") +
+                                                  phase + R"(", "contexts": [2048, 3000], "query_chunk": 8, "heads": 64,
+       "batch": )" + (std::string(phase) == "decode" ? "2" : "1") + R"(, "validate_rows": 3, "accuracy_rows": 2,
+       "timing": {"min_samples": 2, "max_samples": 3}, "backends": ["cuda"]}]})", "gpu-test");
+    bench::RunContext ctx;
+    ctx.backend = bench::BackendRequest::cuda;
+    const nlohmann::json rec = bench::run_case(s.cases[0], ctx);
+    EXPECT_EQ(rec["status"], "passed") << phase << ": " << rec.dump(1).substr(0, 4000);
+    EXPECT_EQ(rec["backend"], "cuda") << phase;
+    for (const auto& pt : rec["points"]) EXPECT_GT(pt.value("speedup", 0.0), 0.0) << phase;
+  }
+}
 
 #if DSA_HAVE_CUDA
 // The GPU's FP8 cache writer is bit-identical to the reference quantiser, on values

@@ -25,8 +25,9 @@ namespace {
 // validation run that leaves an element unwritten shows it after fetch().
 class CudaRun final : public OpRun {
  public:
-  CudaRun(std::function<void(cudaStream_t)> launch, std::function<void()> fetch)
-      : launch_(std::move(launch)), fetch_(std::move(fetch)) {}
+  CudaRun(std::function<void(cudaStream_t)> launch, std::function<void()> fetch,
+          std::function<void()> refresh = nullptr)
+      : launch_(std::move(launch)), fetch_(std::move(fetch)), refresh_(std::move(refresh)) {}
   double run() override {
     flusher_.flush(stream_);
     const double s = timer_.time(stream_, [&] { launch_(stream_); });
@@ -37,6 +38,11 @@ class CudaRun final : public OpRun {
     DSA_CUDA_CHECK(cudaStreamSynchronize(stream_));
     fetch_();
   }
+  void refresh_inputs() override {
+    if (!refresh_) return;
+    DSA_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    refresh_();
+  }
   RunTelemetry telemetry() const override {
     return {clocks_, static_cast<std::int64_t>(device_bytes_peak())};
   }
@@ -45,6 +51,7 @@ class CudaRun final : public OpRun {
   cudaStream_t stream_ = nullptr;  // the legacy default stream: one op at a time
   std::function<void(cudaStream_t)> launch_;
   std::function<void()> fetch_;
+  std::function<void()> refresh_;
   L2Flusher flusher_;
   EventTimer timer_;
   std::vector<int> clocks_;
@@ -126,7 +133,8 @@ std::unique_ptr<OpRun> prepare_topk(const TopkArgs& a) {
   p.cols = a.scores.size(1);
   p.k = a.indices.size(1);
   return std::make_unique<CudaRun>([p, b](cudaStream_t s) { cuda::launch_topk(p, s); },
-                                   [b, &a] { b->indices.download(a.indices.data(), a.indices.span().size()); });
+                                   [b, &a] { b->indices.download(a.indices.data(), a.indices.span().size()); },
+                                   [b, &a] { b->scores.upload(a.scores.data(), a.scores.span().size()); });
 }
 
 
@@ -213,6 +221,9 @@ std::unique_ptr<OpRun> prepare_mqa(const AttentionShape& sh, const HostTensor<fl
                                    [b, &out, &lse] {
                                      download_bf16(b->out, out);
                                      b->lse.download(lse.data(), lse.span().size());
+                                   },
+                                   [b, indices] {
+                                     if (indices) b->indices.upload(indices->data(), indices->span().size());
                                    });
 }
 
