@@ -96,7 +96,10 @@ INSTANTIATE_TEST_SUITE_P(
         AttentionCase{"fp8_cache", R"("queries": 2, "context": 5000, "kv_cache_dtype": "fp8")"},
         AttentionCase{"prefill_chunk", R"("queries": 80, "context": 4096, "topk": 512)"},
         AttentionCase{"topk_8192", R"("queries": 1, "context": 10000, "topk": 8192)"},
-        AttentionCase{"all_rows_empty", R"("queries": 2, "context": 1000, "empty_rows": 2)"}),
+        AttentionCase{"all_rows_empty", R"("queries": 2, "context": 1000, "empty_rows": 2)"},
+        AttentionCase{"tiny_model_shapes", R"("generator": "gaussian", "queries": 9, "context": 700, "heads": 4, "d_qk": 144, "d_v": 128,
+                                             "qk_rope": 16, "topk": 64)"},
+        AttentionCase{"heads_not_multiple_of_64", R"("queries": 3, "context": 3000, "heads": 96)"}),
     [](const ::testing::TestParamInfo<AttentionCase>& i) { return std::string(i.param.name); });
 
 // Token counts above 65,535 (a grid's y/z limit): rows at both ends of the range.
@@ -130,13 +133,14 @@ TEST(CudaSparseMqa, MoreThan65535Tokens) {
 
 TEST(CudaSparseMqa, SaysWhatItDoesNotSupport) {
   REQUIRE_CUDA_DEVICE();
-  const bench::CaseSpec c = attention_case(R"("op": "sparse_attention", "queries": 1, "context": 64, "heads": 32)");
+  const bench::CaseSpec c = attention_case(
+      R"("op": "sparse_attention", "queries": 1, "context": 64, "heads": 8, "d_qk": 320, "d_v": 256, "qk_rope": 64)");
   bench::AttentionData d = bench::make_attention_data(c, 1);
-  HostTensor<float> out({1, 32, 512}), lse({1, 32});
+  HostTensor<float> out({1, 8, 256}), lse({1, 8});
   const SparseMqaArgs args{d.shape, d.q, d.kv, d.indices, out, lse, c.dtype};
   const auto why = cuda_variant(sparse_mqa_variants(), "cuda.sparse_mqa.mma").unsupported(args);
   ASSERT_TRUE(why.has_value());
-  EXPECT_NE(why->find("heads"), std::string::npos);
+  EXPECT_NE(why->find("576 / 512"), std::string::npos) << *why;
 }
 
 class CudaDenseMqa : public ::testing::TestWithParam<AttentionCase> {};
@@ -160,7 +164,9 @@ INSTANTIATE_TEST_SUITE_P(
         AttentionCase{"decode_two_queries_mid_cache", R"("queries": 2, "context": 9000, "query_offset": 6000)"},
         AttentionCase{"decode_fp8", R"("queries": 1, "context": 20000, "kv_cache_dtype": "fp8")"},
         AttentionCase{"decode_131k_split_kv", R"("generator": "gaussian", "queries": 1, "context": 131072, "heads": 64)"},
-        AttentionCase{"prefill_rows", R"("queries": 70, "context": 700, "heads": 64)"}),
+        AttentionCase{"prefill_rows", R"("queries": 70, "context": 700, "heads": 64)"},
+        AttentionCase{"tiny_model_shapes", R"("generator": "gaussian", "queries": 1, "context": 900, "heads": 4, "d_qk": 144, "d_v": 128,
+                                             "qk_rope": 16)"}),
     [](const ::testing::TestParamInfo<AttentionCase>& i) { return std::string(i.param.name); });
 
 class CudaDenseMha : public ::testing::TestWithParam<AttentionCase> {};
@@ -186,7 +192,9 @@ INSTANTIATE_TEST_SUITE_P(
                       AttentionCase{"chunk_at_cache_end", R"("queries": 96, "context": 1000, "heads": 32)"},
                       AttentionCase{"chunk_mid_cache", R"("queries": 33, "context": 2000, "query_offset": 500, "heads": 8)"},
                       AttentionCase{"one_query", R"("queries": 1, "context": 4097, "heads": 128)"},
-                      AttentionCase{"gaussian_long", R"("generator": "gaussian", "queries": 64, "context": 16384, "heads": 4)"}),
+                      AttentionCase{"gaussian_long", R"("generator": "gaussian", "queries": 64, "context": 16384, "heads": 4)"},
+                      AttentionCase{"tiny_model_shapes", R"("generator": "gaussian", "queries": 40, "context": 300, "heads": 4, "d_qk": 48,
+                                                           "d_v": 32, "qk_rope": 16)"}),
     [](const ::testing::TestParamInfo<AttentionCase>& i) { return std::string(i.param.name); });
 
 // The whole DSA pipeline on the GPU through the runner's sweep: the indexer's scores

@@ -19,11 +19,12 @@ namespace dsa {
 namespace {
 
 bench::CaseSpec indexer_case(const std::string& generator, const char* dtype, std::int64_t T, std::int64_t S,
-                             std::int64_t offset, bool hadamard) {
+                             std::int64_t offset, bool hadamard, int heads = 64, int head_dim = 128) {
   const std::string json = R"({"cases": [{"name": "g", "op": "indexer", "generator": ")" + generator +
                            R"(", "dtype": ")" + dtype + R"(", "queries": )" + std::to_string(T) +
                            R"(, "context": )" + std::to_string(S) + R"(, "query_offset": )" + std::to_string(offset) +
-                           R"(, "hadamard": )" + (hadamard ? "true" : "false") + "}]}";
+                           R"(, "hadamard": )" + (hadamard ? "true" : "false") +
+                           R"(, "index_heads": )" + std::to_string(heads) + R"(, "index_head_dim": )" + std::to_string(head_dim) + "}]}";
   return bench::parse_suite(json, "gpu-test").cases[0];
 }
 
@@ -32,8 +33,10 @@ struct IndexerShapeCase {
   const char* dtype;
   std::int64_t T, S, offset;
   bool hadamard;
+  int heads = 64, head_dim = 128;
   friend void PrintTo(const IndexerShapeCase& c, std::ostream* os) {
-    *os << c.generator << " " << c.dtype << " T=" << c.T << " S=" << c.S << " offset=" << c.offset;
+    *os << c.generator << " " << c.dtype << " T=" << c.T << " S=" << c.S << " offset=" << c.offset << " H=" << c.heads
+        << "x" << c.head_dim;
   }
 };
 
@@ -42,7 +45,7 @@ class CudaIndexer : public ::testing::TestWithParam<IndexerShapeCase> {};
 TEST_P(CudaIndexer, MatchesReference) {
   REQUIRE_CUDA_DEVICE();
   const auto& pc = GetParam();
-  const bench::CaseSpec c = indexer_case(pc.generator, pc.dtype, pc.T, pc.S, pc.offset, pc.hadamard);
+  const bench::CaseSpec c = indexer_case(pc.generator, pc.dtype, pc.T, pc.S, pc.offset, pc.hadamard, pc.heads, pc.head_dim);
   const bench::IndexerData d = bench::make_indexer_data(c, derive_seed(7, pc.generator, static_cast<std::uint64_t>(pc.S)));
   HostTensor<float> out({c.queries, c.context}), ref;
   const IndexerArgs args{d.shape, d.ops, out};
@@ -66,7 +69,10 @@ INSTANTIATE_TEST_SUITE_P(Shapes, CudaIndexer,
                                            IndexerShapeCase{"structured", "fp8", 37, 3000, 2963, false},  // prefill chunk
                                            IndexerShapeCase{"structured", "fp8", 9, 5000, 1000, true},    // chunk mid-cache
                                            IndexerShapeCase{"gaussian", "bf16", 5, 1000, 995, false},
-                                           IndexerShapeCase{"structured", "fp8", 2, 131072, 131070, false}));  // long
+                                           IndexerShapeCase{"structured", "fp8", 2, 131072, 131070, false},  // long
+                                           // dsa-tiny: 4 heads (padded to a warp's 16) x 32
+                                           IndexerShapeCase{"gaussian", "fp8", 7, 500, 493, true, 4, 32},
+                                           IndexerShapeCase{"gaussian", "fp8", 3, 300, 297, false, 40, 128}));
 
 TEST(CudaIndexer, SaysWhatItDoesNotSupport) {
   REQUIRE_CUDA_DEVICE();

@@ -42,7 +42,7 @@ struct MqaLaunch {
   int splits = 1;                       // blocks per (token, head group) along the keys
 };
 
-std::optional<std::string> mqa_unsupported(int heads, int d_qk, int d_v, std::int64_t topk, bool sparse);
+std::optional<std::string> mqa_unsupported(int heads, int d_qk, int d_v, std::int64_t topk, bool sparse, bool fp8_cache);
 // Splits that keep `sm_count` SMs busy for this launch (1 when the grid is already full).
 int mqa_choose_splits(const MqaLaunch& p, int sm_count);
 std::size_t mqa_workspace_floats(const MqaLaunch& p);

@@ -206,12 +206,21 @@ __global__ void __launch_bounds__(kThreads) mha_kernel(MhaLaunch p) {
   }
 }
 
+template <int DQK, int DV>
+void launch_typed(dim3 grid, const MhaLaunch& p, cudaStream_t stream) {
+  using L = MhaLayout<DQK, DV>;
+  DSA_CUDA_CHECK(cudaFuncSetAttribute(mha_kernel<DQK, DV>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(L::bytes)));
+  mha_kernel<DQK, DV><<<grid, kThreads, L::bytes, stream>>>(p);
+  DSA_CUDA_CHECK_LAUNCH();
+}
+
 }  // namespace
 
 std::optional<std::string> mha_unsupported(int heads, int d_qk, int d_v) {
   if (heads <= 0 || heads > 65535) return "heads must be in [1, 65535] (grid.y)";
-  if (d_qk != 192 || d_v != 128)
-    return "built for d_qk 192 / d_v 128 (got " + std::to_string(d_qk) + " / " + std::to_string(d_v) + ")";
+  if (!(d_qk == 192 && d_v == 128) && !(d_qk == 48 && d_v == 32))
+    return "built for d_qk / d_v 192 / 128 (the model) and 48 / 32 (dsa-tiny), not " + std::to_string(d_qk) + " / " +
+           std::to_string(d_v);
   return std::nullopt;
 }
 
@@ -222,10 +231,9 @@ void launch_mha(const MhaLaunch& p, cudaStream_t stream) {
   if (p.queries == 0) return;
   const std::int64_t qblocks = (p.queries + kRowsPerBlock - 1) / kRowsPerBlock;
   if (qblocks > 0x7FFFFFFFll) throw CudaError("launch_mha: too many queries for grid.x");
-  using L = MhaLayout<192, 128>;
-  DSA_CUDA_CHECK(cudaFuncSetAttribute(mha_kernel<192, 128>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(L::bytes)));
-  mha_kernel<192, 128><<<dim3(static_cast<unsigned>(qblocks), static_cast<unsigned>(p.heads)), kThreads, L::bytes, stream>>>(p);
-  DSA_CUDA_CHECK_LAUNCH();
+  const dim3 grid(static_cast<unsigned>(qblocks), static_cast<unsigned>(p.heads));
+  if (p.d_qk == 192) launch_typed<192, 128>(grid, p, stream);
+  else launch_typed<48, 32>(grid, p, stream);
 }
 
 }  // namespace dsa::cuda

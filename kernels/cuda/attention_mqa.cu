@@ -55,6 +55,7 @@ struct MqaLayout {
   static constexpr std::size_t stat_off = p_off + static_cast<std::size_t>(kHeadsPerBlock) * kPStride;
   static constexpr std::size_t idx_off = stat_off + sizeof(float) * 3 * kHeadsPerBlock;
   static constexpr std::size_t bytes = idx_off + sizeof(int) * kKeys;
+  static_assert(kFp8Row % 4 == 0, "FP8 rows keep their fp32 scales aligned");
 };
 
 __device__ __forceinline__ std::int64_t causal_end(std::int64_t t, std::int64_t offset, std::int64_t keys) {
@@ -105,7 +106,9 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_kernel(MqaLaunch p) {
   float* alpha = l_run + kHeadsPerBlock;
   int* idx = reinterpret_cast<int*>(smem + L::idx_off);
 
-  const int groups = p.heads / kHeadsPerBlock;
+  // Heads come in groups of 64; in a last, partial group the missing heads are zero
+  // query rows whose results are never written.
+  const int groups = (p.heads + kHeadsPerBlock - 1) / kHeadsPerBlock;
   const std::int64_t t = blockIdx.x / groups;
   const int h0 = static_cast<int>(blockIdx.x % groups) * kHeadsPerBlock;
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, tq = lane & 3;
@@ -119,7 +122,8 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_kernel(MqaLaunch p) {
   const auto* qg = reinterpret_cast<const unsigned char*>(p.q) + (t * p.heads + h0) * (DQK * 2);
   for (int i = tid; i < kHeadsPerBlock * L::kChunks; i += kThreads) {
     const int r = i / L::kChunks, c = i % L::kChunks;
-    *reinterpret_cast<uint4*>(qs + r * L::kRow + c * 16) = *reinterpret_cast<const uint4*>(qg + r * (DQK * 2) + c * 16);
+    const uint4 v = h0 + r < p.heads ? *reinterpret_cast<const uint4*>(qg + r * (DQK * 2) + c * 16) : make_uint4(0, 0, 0, 0);
+    *reinterpret_cast<uint4*>(qs + r * L::kRow + c * 16) = v;
   }
   if (tid < kHeadsPerBlock) {
     m_run[tid] = DSA_MINUS_INF;
@@ -158,7 +162,7 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_kernel(MqaLaunch p) {
       const unsigned char* a_lo = qs + (mt * 16 + g) * L::kRow;
       const unsigned char* a_hi = a_lo + 8 * L::kRow;
       const int n0 = part * 16;
-#pragma unroll 4
+#pragma unroll 2
       for (int kb = 0; kb < DQK * 2; kb += 32) {
         const std::uint32_t a[4] = {ld32(a_lo + kb + 4 * tq), ld32(a_hi + kb + 4 * tq), ld32(a_lo + kb + 16 + 4 * tq),
                                     ld32(a_hi + kb + 16 + 4 * tq)};
@@ -250,23 +254,29 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_kernel(MqaLaunch p) {
   const float inv_lo = l_lo > 0.0f ? 1.0f / l_lo : 0.0f, inv_hi = l_hi > 0.0f ? 1.0f / l_hi : 0.0f;
   const int d0 = part * (DV / 4);
   const std::int64_t row_lo = t * p.heads + h0 + r_lo, row_hi = row_lo + 8;
+  const int live = min(kHeadsPerBlock, p.heads - h0);  // heads of this group that exist
+  const bool live_lo = r_lo < live, live_hi = r_hi < live;
   if (p.splits == 1) {
 #pragma unroll
     for (int n = 0; n < L::kTiles; ++n) {
       const int d = d0 + 8 * n + 2 * tq;
-      *reinterpret_cast<std::uint32_t*>(p.out + row_lo * DV + d) = pack_bf16x2(acc[n][0] * inv_lo, acc[n][1] * inv_lo);
-      *reinterpret_cast<std::uint32_t*>(p.out + row_hi * DV + d) = pack_bf16x2(acc[n][2] * inv_hi, acc[n][3] * inv_hi);
+      if (live_lo)
+        *reinterpret_cast<std::uint32_t*>(p.out + row_lo * DV + d) = pack_bf16x2(acc[n][0] * inv_lo, acc[n][1] * inv_lo);
+      if (live_hi)
+        *reinterpret_cast<std::uint32_t*>(p.out + row_hi * DV + d) = pack_bf16x2(acc[n][2] * inv_hi, acc[n][3] * inv_hi);
     }
   } else {
     float* part_out = p.workspace + static_cast<std::int64_t>(blockIdx.y) * p.queries * p.heads * DV;
 #pragma unroll
     for (int n = 0; n < L::kTiles; ++n) {
       const int d = d0 + 8 * n + 2 * tq;
-      *reinterpret_cast<float2*>(part_out + row_lo * DV + d) = make_float2(acc[n][0] * inv_lo, acc[n][1] * inv_lo);
-      *reinterpret_cast<float2*>(part_out + row_hi * DV + d) = make_float2(acc[n][2] * inv_hi, acc[n][3] * inv_hi);
+      if (live_lo)
+        *reinterpret_cast<float2*>(part_out + row_lo * DV + d) = make_float2(acc[n][0] * inv_lo, acc[n][1] * inv_lo);
+      if (live_hi)
+        *reinterpret_cast<float2*>(part_out + row_hi * DV + d) = make_float2(acc[n][2] * inv_hi, acc[n][3] * inv_hi);
     }
   }
-  if (tid < kHeadsPerBlock) {
+  if (tid < live) {
     const float l = l_run[tid];
     const float lse = l > 0.0f ? (m_run[tid] + log2f(l)) * kLn2 : DSA_MINUS_INF;
     if (p.splits == 1) {
@@ -306,12 +316,14 @@ __global__ void __launch_bounds__(128) mqa_combine(MqaLaunch p) {
   if (threadIdx.x == 0) p.lse[th] = wsum > 0.0f ? mx + logf(wsum) : DSA_MINUS_INF;
 }
 
+int head_groups(int heads) { return (heads + kHeadsPerBlock - 1) / kHeadsPerBlock; }
+
 template <int DQK, int DV, bool kFp8, bool kSparse>
 void launch_typed(const MqaLaunch& p, cudaStream_t stream) {
   using L = MqaLayout<DQK, DV>;
   auto* kernel = mqa_kernel<DQK, DV, kFp8, kSparse>;
   DSA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(L::bytes)));
-  const dim3 grid(static_cast<unsigned>(p.queries * (p.heads / kHeadsPerBlock)), static_cast<unsigned>(p.splits));
+  const dim3 grid(static_cast<unsigned>(p.queries * head_groups(p.heads)), static_cast<unsigned>(p.splits));
   kernel<<<grid, kThreads, L::bytes, stream>>>(p);
   DSA_CUDA_CHECK_LAUNCH();
   if (p.splits > 1) {
@@ -328,17 +340,19 @@ std::int64_t max_key_blocks(const MqaLaunch& p) {
 
 }  // namespace
 
-std::optional<std::string> mqa_unsupported(int heads, int d_qk, int d_v, std::int64_t topk, bool sparse) {
-  if (heads <= 0 || heads % kHeadsPerBlock != 0)
-    return "heads must be a multiple of 64 (got " + std::to_string(heads) + ")";
-  if (d_qk != 576 || d_v != 512)
-    return "built for d_qk 576 / d_v 512 (got " + std::to_string(d_qk) + " / " + std::to_string(d_v) + ")";
+std::optional<std::string> mqa_unsupported(int heads, int d_qk, int d_v, std::int64_t topk, bool sparse, bool fp8_cache) {
+  if (heads <= 0) return "heads must be positive (got " + std::to_string(heads) + ")";
+  const bool real = d_qk == 576 && d_v == 512, tiny = d_qk == 144 && d_v == 128;
+  if (!real && !tiny)
+    return "built for d_qk / d_v 576 / 512 (the model) and 144 / 128 (dsa-tiny), not " + std::to_string(d_qk) + " / " +
+           std::to_string(d_v);
+  if (fp8_cache && !real) return "the FP8 cache rows are read for d_qk 576 / d_v 512 only (16-byte aligned rows)";
   if (sparse && topk <= 0) return "top-k must be positive";
   return std::nullopt;
 }
 
 int mqa_choose_splits(const MqaLaunch& p, int sm_count) {
-  const std::int64_t base = p.queries * (p.heads / kHeadsPerBlock);
+  const std::int64_t base = p.queries * head_groups(p.heads);
   if (base <= 0 || base >= sm_count) return 1;
   const std::int64_t want = (sm_count + base - 1) / base;
   const std::int64_t most = std::max<std::int64_t>(1, max_key_blocks(p) / kMinKeyBlocksPerSplit);
@@ -354,13 +368,17 @@ std::size_t mqa_workspace_floats(const MqaLaunch& p) {
 void launch_mqa(const MqaLaunch& p, cudaStream_t stream) {
   DSA_TRACE_RANGE(p.indices ? (p.fp8_cache ? "sparse_mqa.fp8" : "sparse_mqa.bf16")
                             : (p.fp8_cache ? "dense_mqa.fp8" : "dense_mqa.bf16"));
-  if (auto why = mqa_unsupported(p.heads, p.d_qk, p.d_v, p.topk, p.indices != nullptr)) throw CudaError("launch_mqa: " + *why);
+  if (auto why = mqa_unsupported(p.heads, p.d_qk, p.d_v, p.topk, p.indices != nullptr, p.fp8_cache))
+    throw CudaError("launch_mqa: " + *why);
   if (!(p.scale > 0.0f)) throw CudaError("launch_mqa: softmax scale must be set (> 0)");
   if (p.splits < 1 || p.splits > 65535) throw CudaError("launch_mqa: splits must be in [1, 65535]");
   if (p.splits > 1 && !p.workspace) throw CudaError("launch_mqa: split-KV needs the workspace");
-  if (p.queries * (p.heads / kHeadsPerBlock) > 0x7FFFFFFFll) throw CudaError("launch_mqa: too many tokens for grid.x");
+  if (p.queries * head_groups(p.heads) > 0x7FFFFFFFll) throw CudaError("launch_mqa: too many tokens for grid.x");
   if (p.queries == 0) return;
-  if (p.indices) {
+  if (p.d_qk == 144) {  // dsa-tiny's shapes (bf16 cache only)
+    if (p.indices) launch_typed<144, 128, false, true>(p, stream);
+    else launch_typed<144, 128, false, false>(p, stream);
+  } else if (p.indices) {
     if (p.fp8_cache) launch_typed<576, 512, true, true>(p, stream);
     else launch_typed<576, 512, false, true>(p, stream);
   } else {

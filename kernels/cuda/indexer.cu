@@ -28,11 +28,15 @@ constexpr std::size_t kMaxSmem = 227 * 1024;  // Hopper's opt-in limit per block
 
 __host__ __device__ inline int row_bytes(int head_dim, bool fp8) { return head_dim * (fp8 ? 1 : 2); }
 
+// Heads are processed in groups of 16 (one warp each); a head count that is not a
+// multiple of 16 is padded with zero rows of zero weight, which add nothing.
+__host__ __device__ inline int padded_heads(int heads) { return (heads + 15) / 16 * 16; }
+
 std::size_t smem_bytes(int heads, int head_dim, bool fp8) {
   const std::size_t stride = static_cast<std::size_t>(row_bytes(head_dim, fp8) + kRowPad);
-  const int warps = heads / 16;
-  return stride * kKeysPerBlock + stride * kQueriesPerBlock * heads +
-         sizeof(float) * (kQueriesPerBlock * heads + kKeysPerBlock + warps * kKeysPerBlock);
+  const int hp = padded_heads(heads), warps = hp / 16;
+  return stride * kKeysPerBlock + stride * kQueriesPerBlock * hp +
+         sizeof(float) * (kQueriesPerBlock * hp + kKeysPerBlock + warps * kKeysPerBlock);
 }
 
 __device__ __forceinline__ std::int64_t end_of(const IndexerLaunch& p, std::int64_t t) {
@@ -43,8 +47,8 @@ __device__ __forceinline__ std::int64_t end_of(const IndexerLaunch& p, std::int6
 
 template <bool kFp8>
 __global__ void __launch_bounds__(kMaxHeads / 16 * 32) indexer_kernel(IndexerLaunch p) {
-  const int H = p.heads, rb = row_bytes(p.head_dim, kFp8), stride = rb + kRowPad;
-  const int warps = H / 16, nthreads = warps * 32;
+  const int H = p.heads, Hp = padded_heads(H), rb = row_bytes(p.head_dim, kFp8), stride = rb + kRowPad;
+  const int warps = Hp / 16, nthreads = warps * 32;
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, tq = lane & 3;
   const std::int64_t t0 = static_cast<std::int64_t>(blockIdx.x) * kQueriesPerBlock;
   const std::int64_t s0 = static_cast<std::int64_t>(blockIdx.y) * kKeysPerBlock;
@@ -60,9 +64,9 @@ __global__ void __launch_bounds__(kMaxHeads / 16 * 32) indexer_kernel(IndexerLau
 
   extern __shared__ __align__(16) unsigned char smem[];
   unsigned char* ks = smem;                                          // [64][stride]
-  unsigned char* qs = ks + kKeysPerBlock * stride;                   // [4 * H][stride]
-  float* wq = reinterpret_cast<float*>(qs + kQueriesPerBlock * H * stride);  // [4][H]
-  float* kscale = wq + kQueriesPerBlock * H;                         // [64]
+  unsigned char* qs = ks + kKeysPerBlock * stride;                   // [4 * Hp][stride]
+  float* wq = reinterpret_cast<float*>(qs + kQueriesPerBlock * Hp * stride);  // [4][Hp]
+  float* kscale = wq + kQueriesPerBlock * Hp;                        // [64]
   float* red = kscale + kKeysPerBlock;                               // [warps][64]
 
   // Global -> shared in 16-byte vectors; rows past the tile or the queries are zero.
@@ -75,17 +79,17 @@ __global__ void __launch_bounds__(kMaxHeads / 16 * 32) indexer_kernel(IndexerLau
     *reinterpret_cast<uint4*>(ks + r * stride + c * 16) = v;
   }
   const auto* qg = static_cast<const unsigned char*>(p.q);
-  for (int i = tid; i < kQueriesPerBlock * H * chunks; i += nthreads) {
-    const int r = i / chunks, c = i % chunks, qi = r / H, h = r % H;
+  for (int i = tid; i < kQueriesPerBlock * Hp * chunks; i += nthreads) {
+    const int r = i / chunks, c = i % chunks, qi = r / Hp, h = r % Hp;
     uint4 v = make_uint4(0, 0, 0, 0);
-    if (qi < nq) v = *reinterpret_cast<const uint4*>(qg + ((t0 + qi) * H + h) * rb + c * 16);
+    if (qi < nq && h < H) v = *reinterpret_cast<const uint4*>(qg + ((t0 + qi) * H + h) * rb + c * 16);
     *reinterpret_cast<uint4*>(qs + r * stride + c * 16) = v;
   }
-  for (int i = tid; i < kQueriesPerBlock * H; i += nthreads) {
-    const int qi = i / H;
+  for (int i = tid; i < kQueriesPerBlock * Hp; i += nthreads) {
+    const int qi = i / Hp, h = i % Hp;
     float v = 0.0f;
-    if (qi < nq) {
-      const std::int64_t idx = (t0 + qi) * H + i % H;
+    if (qi < nq && h < H) {
+      const std::int64_t idx = (t0 + qi) * H + h;
       v = p.w[idx] * (kFp8 ? p.q_scale[idx] : 1.0f);  // the q scale folds into the weight
     }
     wq[i] = v;
@@ -100,7 +104,7 @@ __global__ void __launch_bounds__(kMaxHeads / 16 * 32) indexer_kernel(IndexerLau
       float acc[kKeysPerBlock / 8][4];
 #pragma unroll
       for (int n = 0; n < kKeysPerBlock / 8; ++n) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
-      const unsigned char* a_lo = qs + (qi * H + warp * 16 + g) * stride;
+      const unsigned char* a_lo = qs + (qi * Hp + warp * 16 + g) * stride;
       const unsigned char* a_hi = a_lo + 8 * stride;
       for (int kb = 0; kb < rb; kb += 32) {
         const std::uint32_t a[4] = {ld32(a_lo + kb + 4 * tq), ld32(a_hi + kb + 4 * tq), ld32(a_lo + kb + 16 + 4 * tq),
@@ -116,7 +120,7 @@ __global__ void __launch_bounds__(kMaxHeads / 16 * 32) indexer_kernel(IndexerLau
       // Rows g and g + 8 of this warp's 16 heads: weight, ReLU, then sum over the
       // 8 row groups (lanes that differ in bits 2..4) with shuffles; lanes 0..3 end
       // with the warp's partial sums for columns 8n + 2tq + {0, 1}.
-      const float w_lo = wq[qi * H + warp * 16 + g], w_hi = wq[qi * H + warp * 16 + g + 8];
+      const float w_lo = wq[qi * Hp + warp * 16 + g], w_hi = wq[qi * Hp + warp * 16 + g + 8];
 #pragma unroll
       for (int n = 0; n < kKeysPerBlock / 8; ++n) {
 #pragma unroll
@@ -148,7 +152,7 @@ __global__ void __launch_bounds__(kMaxHeads / 16 * 32) indexer_kernel(IndexerLau
 }  // namespace
 
 std::optional<std::string> indexer_unsupported(int heads, int head_dim, std::int64_t keys, bool fp8) {
-  if (heads % 16 != 0 || heads > kMaxHeads) return "heads must be a multiple of 16 up to 128 (got " + std::to_string(heads) + ")";
+  if (heads < 1 || heads > kMaxHeads) return "heads must be in [1, 128] (got " + std::to_string(heads) + ")";
   if (head_dim % 32 != 0) return "head_dim must be a multiple of 32 (got " + std::to_string(head_dim) + ")";
   if ((keys + kKeysPerBlock - 1) / kKeysPerBlock > 65535) return "more than 4,194,240 keys (grid.y limit)";
   if (smem_bytes(heads, head_dim, fp8) > kMaxSmem) return "the tiles need more shared memory than 227 KiB";
@@ -162,7 +166,7 @@ void launch_indexer(const IndexerLaunch& p, cudaStream_t stream) {
   const std::size_t smem = smem_bytes(p.heads, p.head_dim, p.fp8);
   const dim3 grid(static_cast<unsigned>((p.queries + kQueriesPerBlock - 1) / kQueriesPerBlock),
                   static_cast<unsigned>((p.keys + kKeysPerBlock - 1) / kKeysPerBlock));
-  const dim3 block(static_cast<unsigned>(p.heads / 16 * 32));
+  const dim3 block(static_cast<unsigned>(padded_heads(p.heads) / 16 * 32));
   if (p.fp8) {
     DSA_CUDA_CHECK(cudaFuncSetAttribute(indexer_kernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
     indexer_kernel<true><<<grid, block, smem, stream>>>(p);

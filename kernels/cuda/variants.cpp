@@ -144,9 +144,10 @@ std::optional<std::string> bf16_only(DType d) {
   return std::string("storage dtype ") + std::string(dtype_name(d)) + " (the kernel stores q and out in bf16)";
 }
 
-std::optional<std::string> mqa_unsupported_args(const AttentionShape& sh, DType dtype, std::int64_t topk, bool sparse) {
+std::optional<std::string> mqa_unsupported_args(const AttentionShape& sh, DType dtype, std::int64_t topk, bool sparse,
+                                                bool fp8_cache) {
   if (dtype != DType::bf16) return bf16_only(dtype);
-  return cuda::mqa_unsupported(sh.heads, sh.d_qk, sh.d_v, topk, sparse);
+  return cuda::mqa_unsupported(sh.heads, sh.d_qk, sh.d_v, topk, sparse, fp8_cache);
 }
 
 // bf16 outputs on the device -> the host's float tensor.
@@ -275,7 +276,7 @@ std::vector<Variant<SparseMqaArgs>> cuda_sparse_mqa_variants() {
   return {{"cuda.sparse_mqa.mma", Backend::cuda,
            "sparse MLA (prefill and decode): 64 heads per block share each gathered 64-key step, mma.sync bf16, "
            "bf16 or FP8 cache, split-KV when the grid is small",
-           [](const SparseMqaArgs& a) { return mqa_unsupported_args(a.shape, a.dtype, a.indices.size(1), true); },
+           [](const SparseMqaArgs& a) { return mqa_unsupported_args(a.shape, a.dtype, a.indices.size(1), true, a.fp8_cache); },
            [](const SparseMqaArgs& a) { return prepare_mqa(a.shape, a.q, a.kv, &a.indices, a.out, a.lse, a.fp8_cache); }}};
 }
 
@@ -283,7 +284,7 @@ std::vector<Variant<DenseMqaArgs>> cuda_dense_mqa_variants() {
   return {{"cuda.dense_mqa.mma", Backend::cuda,
            "dense MQA-mode attention over the causal prefix (the decode baseline): the sparse kernel's tiles over "
            "positions, split-KV for long contexts, bf16 or FP8 cache",
-           [](const DenseMqaArgs& a) { return mqa_unsupported_args(a.shape, a.dtype, 0, false); },
+           [](const DenseMqaArgs& a) { return mqa_unsupported_args(a.shape, a.dtype, 0, false, a.fp8_cache); },
            [](const DenseMqaArgs& a) { return prepare_mqa(a.shape, a.q, a.kv, nullptr, a.out, a.lse, a.fp8_cache); }}};
 }
 
