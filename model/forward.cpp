@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <numeric>
 
 #include "core/check.h"
 #include "core/dtype.h"
@@ -14,6 +13,7 @@
 #include "core/trace.h"
 #include "kernels/cpu/cpu_ops.h"
 #include "model/rope.h"
+#include "model/routing.h"
 
 namespace dsa::model {
 
@@ -286,40 +286,11 @@ void CpuModel::layer(int li, std::vector<float>& x, std::int64_t n, SequenceCach
     ffn.assign(static_cast<std::size_t>(n * D), 0.0f);
     if (c.shared_experts > 0) ffn = swiglu(h2, n, L.gate_proj, L.up_proj, L.down_proj, t);
     const std::vector<float> logits = linear(h2, n, L.router, t);  // [n, E]
-    const int E = c.routed_experts, G = c.expert_groups, per = E / G;
-    // Route every token, then run each expert once on all the tokens routed to it.
-    std::vector<std::vector<std::pair<std::int64_t, double>>> routed(static_cast<std::size_t>(E));  // (token, weight)
+    const int E = c.routed_experts;
+    std::vector<std::vector<std::pair<std::int64_t, double>>> routed;  // per expert: (token, weight)
     {
       Timed timed(t.other);
-      for (std::int64_t r = 0; r < n; ++r) {
-        // DeepSeek's routing: sigmoid scores; the bias only steers the choice; groups
-        // ranked by the sum of their two best biased scores; top experts within the
-        // chosen groups; weights are the unbiased scores, normalised, times the scale.
-        std::vector<double> s(static_cast<std::size_t>(E)), biased(static_cast<std::size_t>(E));
-        for (int e = 0; e < E; ++e) {
-          s[e] = 1.0 / (1.0 + std::exp(-static_cast<double>(logits[r * E + e])));
-          biased[e] = s[e] + L.router_bias[e];
-        }
-        std::vector<double> gscore(static_cast<std::size_t>(G));
-        for (int g = 0; g < G; ++g) {
-          std::vector<double> m(biased.begin() + g * per, biased.begin() + (g + 1) * per);
-          std::partial_sort(m.begin(), m.begin() + std::min(2, per), m.end(), std::greater<>());
-          gscore[g] = m[0] + (per > 1 ? m[1] : 0.0);
-        }
-        std::vector<int> groups(static_cast<std::size_t>(G));
-        std::iota(groups.begin(), groups.end(), 0);
-        // Ties go to the smaller index, so routing is deterministic.
-        std::stable_sort(groups.begin(), groups.end(), [&](int a, int b) { return gscore[a] > gscore[b]; });
-        std::vector<int> cand;
-        for (int gi = 0; gi < c.topk_groups; ++gi)
-          for (int e = groups[gi] * per; e < (groups[gi] + 1) * per; ++e) cand.push_back(e);
-        std::sort(cand.begin(), cand.end());
-        std::stable_sort(cand.begin(), cand.end(), [&](int a, int b) { return biased[a] > biased[b]; });
-        double sum = 0;
-        for (int j = 0; j < c.experts_per_token; ++j) sum += s[cand[j]];
-        for (int j = 0; j < c.experts_per_token; ++j)
-          routed[cand[j]].emplace_back(r, s[cand[j]] / sum * c.routed_scaling);
-      }
+      routed = route_tokens(c, logits.data(), n, L.router_bias);
     }
     for (int e = 0; e < E; ++e) {
       const auto& toks = routed[static_cast<std::size_t>(e)];
@@ -368,6 +339,24 @@ HostTensor<float> CpuModel::forward(std::span<const std::int32_t> tokens, Sequen
   const std::vector<float> logits = linear(hf, n, w_.lm_head, t);
   if (times) *times += t;
   return tensor_of(logits, {n, c.vocab});
+}
+
+namespace {
+SequenceCache& cpu_cache(ModelCache& c) {
+  auto* s = dynamic_cast<SequenceCache*>(&c);
+  require(s != nullptr, "CpuModel: the cache was made by another model");
+  return *s;
+}
+}  // namespace
+
+HostTensor<float> CpuModel::run_tokens(std::span<const std::int32_t> tokens, ModelCache& cache, AttentionMode mode,
+                                       OpTimes* times) const {
+  return forward(tokens, cpu_cache(cache), mode, times);
+}
+
+HostTensor<float> CpuModel::run_hidden(const HostTensor<float>& hidden, ModelCache& cache, AttentionMode mode,
+                                       OpTimes* times) const {
+  return forward_hidden(hidden, cpu_cache(cache), mode, times);
 }
 
 HostTensor<float> CpuModel::forward_hidden(const HostTensor<float>& hidden, SequenceCache& cache, AttentionMode mode,

@@ -11,21 +11,20 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "core/dtype.h"
 #include "core/tensor.h"
+#include "model/model.h"
 #include "model/weights.h"
 
 namespace dsa::model {
 
-enum class AttentionMode { dense, dsa };
-const char* attention_mode_name(AttentionMode m);
-
 // The caches of one sequence: for each loaded layer, the MLA latent rows and the indexer keys.
-struct SequenceCache {
-  std::int64_t length = 0;                 // tokens cached so far
+struct SequenceCache : ModelCache {
   std::vector<std::vector<float>> latent;  // [layer][length * (kv_rank + qk_rope)]
   std::vector<std::vector<float>> index_keys;  // [layer][length * index_head_dim]
   // Bytes a GPU cache would hold per token per layer (latent in `dtype`, FP8 indexer keys).
@@ -33,21 +32,20 @@ struct SequenceCache {
   static std::int64_t index_bytes_per_token(const ModelConfig& c);
 };
 
-// Wall-clock seconds spent per kind of op, summed over calls.
-struct OpTimes {
-  double matmul = 0, indexer = 0, topk = 0, attention = 0, other = 0;
-  double total() const { return matmul + indexer + topk + attention + other; }
-  OpTimes& operator+=(const OpTimes& o);
-};
-
-class CpuModel {
+class CpuModel final : public Model {
  public:
   // cache_dtype: bf16 (1152 bytes per token per layer at the real shapes) or fp8, the
   // 656-byte FlashMLA layout of core/mla_cache.h (kv_rank must be a multiple of 128).
   explicit CpuModel(ModelWeights w, DType cache_dtype = DType::bf16);
-  DType cache_dtype() const { return cache_dtype_; }
-  const ModelConfig& config() const { return w_.config; }
+  DType cache_dtype() const override { return cache_dtype_; }
+  const ModelConfig& config() const override { return w_.config; }
+  std::string implementation() const override { return "model.cpu.fp32"; }
   SequenceCache new_cache() const;
+  std::unique_ptr<ModelCache> make_cache() const override { return std::make_unique<SequenceCache>(new_cache()); }
+  HostTensor<float> run_tokens(std::span<const std::int32_t> tokens, ModelCache& cache, AttentionMode mode,
+                               OpTimes* times) const override;
+  HostTensor<float> run_hidden(const HostTensor<float>& hidden, ModelCache& cache, AttentionMode mode,
+                               OpTimes* times) const override;
 
   // Runs `tokens` at positions [cache.length, cache.length + n) through the model,
   // appending to the cache; returns the logits [n, vocab]. A prefill is one call or
@@ -59,8 +57,9 @@ class CpuModel {
   // single real layer was loaded with) and returns the hidden states they produce.
   HostTensor<float> forward_hidden(const HostTensor<float>& hidden, SequenceCache& cache, AttentionMode mode,
                                    OpTimes* times = nullptr) const;
-  bool has_head() const { return w_.range.with_head; }
-  int loaded_layers() const { return static_cast<int>(w_.layers.size()); }
+  bool has_head() const override { return w_.range.with_head; }
+  int loaded_layers() const override { return static_cast<int>(w_.layers.size()); }
+  const ModelWeights& weights() const { return w_; }
   const LayerRange& layer_range() const { return w_.range; }
 
  private:

@@ -231,6 +231,8 @@ TEST(ModelResults, EveryPointMeasuredAndAccountedForBothModes) {
       if (p["dense"].contains("timing")) {
         const double d = p["dense"]["timing"]["median_s"], s = p["dsa"]["timing"]["median_s"];
         EXPECT_DOUBLE_EQ(p["speedup"].get<double>(), d / s) << w;
+        if (!decode)  // prefill time against the sum of its ops (timed one by one)
+          for (const char* mode : {"dense", "dsa"}) EXPECT_GT(p[mode]["time_over_op_sum"].get<double>(), 0.0) << w << mode;
       }
       const auto& a = p["accuracy"];
       std::int64_t counted = 0;

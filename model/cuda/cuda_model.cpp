@@ -1,0 +1,588 @@
+// The forward pass on the GPU: the same layer as model/forward.cpp, with the project's
+// kernels for the indexer, top-k and attention, cuBLAS for the matrix products (bf16
+// operands, fp32 accumulation and outputs; the indexer's head weights and the MoE
+// router in fp32, as the model keeps them), and small kernels for the rest
+// (model/cuda/model_ops.h). Activations stay fp32 between ops, so the GPU and CPU
+// forwards differ by the bf16 rounding of the matrix-product inputs.
+//
+// Caches live on the device: the latent rows in bf16 or the 656-byte FP8 layout, the
+// indexer keys as e4m3 codes with one scale per token. MoE routing runs on the host
+// (model/routing.h, shared with the CPU forward) from the router logits.
+// With OpTimes requested, every op category is bracketed by stream synchronisations
+// and timed on the host clock; without, the ops queue back to back.
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <chrono>
+#include <cmath>
+#include <memory>
+#include <stdexcept>
+#include <vector>
+
+#include "core/check.h"
+#include "core/dtype.h"
+#include "core/mla_cache.h"
+#include "core/op_shapes.h"
+#include "core/trace.h"
+#include "kernels/cuda/attention.h"
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/device_buffer.h"
+#include "kernels/cuda/indexer.h"
+#include "kernels/cuda/topk.h"
+#include "kernels/cuda_device.h"
+#include "model/cuda/model_ops.h"
+#include "model/forward.h"
+#include "model/rope.h"
+#include "model/routing.h"
+
+namespace dsa::model {
+
+namespace {
+
+namespace ops = cuda_ops;
+constexpr cudaStream_t kStream = nullptr;
+
+// Device scratch handed out in order and released all at once (per layer). When a
+// chunk runs out a new one is added; the next reset merges them into one of the
+// total size, so steady-state runs allocate nothing.
+class Arena {
+ public:
+  template <class T>
+  T* get(std::int64_t n) {
+    const std::size_t bytes = (static_cast<std::size_t>(std::max<std::int64_t>(n, 1)) * sizeof(T) + 255) & ~std::size_t{255};
+    if (chunks_.empty() || used_ + bytes > chunks_.back().size()) {
+      chunks_.emplace_back(std::max(bytes, std::size_t{64} << 20));
+      used_ = 0;
+    }
+    T* p = reinterpret_cast<T*>(chunks_.back().get() + used_);
+    used_ += bytes;
+    total_ += bytes;
+    return p;
+  }
+  void reset() {
+    if (chunks_.size() > 1) {
+      const std::size_t want = total_;
+      chunks_.clear();
+      chunks_.emplace_back(want);
+    }
+    used_ = 0;
+    total_ = 0;
+  }
+
+ private:
+  std::vector<DeviceBuffer<unsigned char>> chunks_;
+  std::size_t used_ = 0, total_ = 0;
+};
+
+struct DevMatrix {
+  std::int64_t rows = 0, cols = 0;
+  DeviceBuffer<std::uint16_t> bf16;  // the product's operand
+  DeviceBuffer<float> f32;           // kept in fp32 where the model computes in fp32
+};
+
+DevMatrix upload(const Matrix& m, bool fp32 = false) {
+  DevMatrix d;
+  d.rows = m.rows;
+  d.cols = m.cols;
+  if (fp32) {
+    d.f32 = to_device(m.data.data(), m.data.size());
+  } else {
+    std::vector<std::uint16_t> bits(m.data.size());
+    for (std::size_t i = 0; i < bits.size(); ++i) bits[i] = float_to_bf16_bits(m.data[i]);
+    d.bf16 = to_device(bits.data(), bits.size());
+  }
+  return d;
+}
+
+DeviceBuffer<float> upload(const std::vector<float>& v) { return to_device(v.data(), v.size()); }
+
+struct DevLayer {
+  DeviceBuffer<float> input_norm, post_norm, q_a_norm, kv_a_norm, idx_k_norm_w, idx_k_norm_b;
+  DevMatrix q_a, q_b, kv_a, kv_b, o, idx_wq_b, idx_wk, idx_weights, gate, up, down, router;
+  std::vector<float> router_bias;  // routing runs on the host
+  std::vector<DevMatrix> expert_gate, expert_up, expert_down;
+  bool moe = false;
+};
+
+// One sequence's device caches, grown (doubling) as tokens arrive.
+class GpuCache final : public ModelCache {
+ public:
+  GpuCache(int layers, std::size_t latent_row, int index_dim)
+      : latent_row_(latent_row), index_dim_(index_dim), latent_(static_cast<std::size_t>(layers)),
+        codes_(static_cast<std::size_t>(layers)), scales_(static_cast<std::size_t>(layers)) {}
+
+  void reserve(std::int64_t tokens, bool index_keys) {
+    if (tokens <= capacity_ && (!index_keys || has_index_)) return;
+    const std::int64_t cap = std::max<std::int64_t>(tokens, std::max<std::int64_t>(capacity_ * 2, 256));
+    for (std::size_t l = 0; l < latent_.size(); ++l) {
+      grow(latent_[l], latent_row_, cap);
+      if (index_keys) {
+        grow(codes_[l], static_cast<std::size_t>(index_dim_), cap);
+        grow(scales_[l], 1, cap);
+      }
+    }
+    has_index_ = has_index_ || index_keys;
+    capacity_ = cap;
+  }
+  unsigned char* latent(int l) { return latent_[static_cast<std::size_t>(l)].get(); }
+  std::uint8_t* codes(int l) { return codes_[static_cast<std::size_t>(l)].get(); }
+  float* scales(int l) { return scales_[static_cast<std::size_t>(l)].get(); }
+  bool has_index() const { return has_index_; }
+
+ private:
+  template <class T>
+  void grow(DeviceBuffer<T>& b, std::size_t per_token, std::int64_t cap) {
+    DeviceBuffer<T> n(per_token * static_cast<std::size_t>(cap));
+    if (b.size() > 0 && length > 0)
+      DSA_CUDA_CHECK(cudaMemcpy(n.get(), b.get(), per_token * static_cast<std::size_t>(length) * sizeof(T),
+                                cudaMemcpyDeviceToDevice));
+    b = std::move(n);
+  }
+  std::size_t latent_row_;
+  int index_dim_;
+  std::int64_t capacity_ = 0;
+  bool has_index_ = false;
+  std::vector<DeviceBuffer<unsigned char>> latent_;
+  std::vector<DeviceBuffer<std::uint8_t>> codes_;
+  std::vector<DeviceBuffer<float>> scales_;
+};
+
+// Adds the time of an op category to OpTimes, synchronising around it (only when
+// times are wanted: otherwise the ops queue without host waits).
+class Timer {
+ public:
+  explicit Timer(OpTimes* t) : t_(t) {}
+  template <class F>
+  void operator()(double OpTimes::*slot, F&& f) {
+    if (!t_) {
+      f();
+      return;
+    }
+    DSA_CUDA_CHECK(cudaStreamSynchronize(kStream));
+    const auto t0 = std::chrono::steady_clock::now();
+    f();
+    DSA_CUDA_CHECK(cudaStreamSynchronize(kStream));
+    t_->*slot += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+
+ private:
+  OpTimes* t_;
+};
+
+class CudaModel final : public Model {
+ public:
+  CudaModel(const ModelWeights& w, DType cache_dtype);
+  ~CudaModel() override {
+    if (blas_) cublasDestroy(blas_);
+  }
+  const ModelConfig& config() const override { return cfg_; }
+  DType cache_dtype() const override { return cache_dtype_; }
+  bool has_head() const override { return range_.with_head; }
+  int loaded_layers() const override { return static_cast<int>(layers_.size()); }
+  std::string implementation() const override { return "model.cuda.bf16"; }
+  std::unique_ptr<ModelCache> make_cache() const override {
+    return std::make_unique<GpuCache>(loaded_layers(), latent_row_bytes(), cfg_.index_head_dim);
+  }
+  HostTensor<float> run_tokens(std::span<const std::int32_t> tokens, ModelCache& cache, AttentionMode mode,
+                               OpTimes* times) const override;
+  HostTensor<float> run_hidden(const HostTensor<float>& hidden, ModelCache& cache, AttentionMode mode,
+                               OpTimes* times) const override;
+
+ private:
+  std::size_t latent_row_bytes() const {
+    return cache_dtype_ == DType::fp8_e4m3 ? fp8_mla_row_bytes(cfg_.kv_lora_rank, cfg_.qk_rope)
+                                           : 2u * static_cast<std::size_t>(cfg_.kv_lora_rank + cfg_.qk_rope);
+  }
+  // y [n, W.rows] fp32 = x [n, W.cols] W^T, x in bf16 with row stride ldx.
+  void gemm(const DevMatrix& W, const std::uint16_t* x, std::int64_t ldx, std::int64_t n, float* y) const;
+  // The same from fp32 activations (converted to bf16 first; fp32 matrices use fp32).
+  float* linear(const float* x, std::int64_t n, const DevMatrix& W) const;
+  float* swiglu_ffn(const float* x, std::int64_t n, const DevMatrix& gate, const DevMatrix& up, const DevMatrix& down,
+                    Timer& time) const;
+  void run_layers(float* x, std::int64_t n, GpuCache& cache, AttentionMode mode, OpTimes* times) const;
+  void layer(int li, float* x, std::int64_t n, GpuCache& cache, AttentionMode mode, Timer& time) const;
+  GpuCache& gpu_cache(ModelCache& c) const;
+
+  ModelConfig cfg_;
+  LayerRange range_;
+  DType cache_dtype_;
+  std::vector<float> embed_;  // host: the embedding gather runs there
+  DevMatrix lm_head_;
+  DeviceBuffer<float> final_norm_;
+  std::vector<DevLayer> layers_;
+  DeviceBuffer<double> rope_freqs_, index_rope_freqs_;
+  cublasHandle_t blas_ = nullptr;
+  int sm_count_ = 132;
+  mutable Arena arena_;
+};
+
+CudaModel::CudaModel(const ModelWeights& w, DType cache_dtype) : cfg_(w.config), range_(w.range), cache_dtype_(cache_dtype) {
+  std::string why;
+  if (cuda_device_count(&why) == 0) throw std::runtime_error(why);
+  const ModelConfig& c = cfg_;
+  require(cache_dtype == DType::bf16 || cache_dtype == DType::fp8_e4m3, "CudaModel: the latent cache is bf16 or fp8");
+  // The kernels' shapes, checked before anything is uploaded.
+  const int dl = c.kv_lora_rank + c.qk_rope;
+  if (auto r = cuda::mqa_unsupported(c.heads, dl, c.kv_lora_rank, c.index_topk, true, cache_dtype == DType::fp8_e4m3))
+    throw std::runtime_error("MQA attention kernel: " + *r);
+  if (auto r = cuda::mha_unsupported(c.heads, c.qk_head_dim(), c.v_head)) throw std::runtime_error("MHA kernel: " + *r);
+  if (auto r = cuda::indexer_unsupported(c.index_heads, c.index_head_dim, 1, true))
+    throw std::runtime_error("indexer kernel: " + *r);
+  if ((c.index_head_dim & (c.index_head_dim - 1)) != 0) throw std::runtime_error("index_head_dim must be a power of two");
+  if (auto info = cuda_device_info(0)) sm_count_ = info->sm_count;
+  DSA_CUBLAS_CHECK(cublasCreate(&blas_));
+  DSA_CUBLAS_CHECK(cublasSetStream(blas_, kStream));
+
+  if (range_.with_head) {
+    embed_ = w.embed.data;
+    lm_head_ = upload(w.lm_head);
+    final_norm_ = upload(w.final_norm);
+  }
+  for (const LayerWeights& L : w.layers) {
+    DevLayer d;
+    d.input_norm = upload(L.input_norm);
+    d.post_norm = upload(L.post_attention_norm);
+    d.q_a_norm = upload(L.q_a_norm);
+    d.kv_a_norm = upload(L.kv_a_norm);
+    d.idx_k_norm_w = upload(L.idx_k_norm_weight);
+    d.idx_k_norm_b = upload(L.idx_k_norm_bias);
+    d.q_a = upload(L.q_a);
+    d.q_b = upload(L.q_b);
+    d.kv_a = upload(L.kv_a);
+    d.kv_b = upload(L.kv_b);
+    d.o = upload(L.o);
+    d.idx_wq_b = upload(L.idx_wq_b);
+    d.idx_wk = upload(L.idx_wk);
+    d.idx_weights = upload(L.idx_weights, true);  // weights_proj stays fp32 (dsa-spec.md section 10)
+    d.moe = L.moe;
+    if (!L.moe || c.shared_experts > 0) {
+      d.gate = upload(L.gate_proj);
+      d.up = upload(L.up_proj);
+      d.down = upload(L.down_proj);
+    }
+    if (L.moe) {
+      d.router = upload(L.router, true);
+      d.router_bias = L.router_bias;
+      for (std::size_t e = 0; e < L.expert_gate.size(); ++e) {
+        d.expert_gate.push_back(upload(L.expert_gate[e]));
+        d.expert_up.push_back(upload(L.expert_up[e]));
+        d.expert_down.push_back(upload(L.expert_down[e]));
+      }
+    }
+    layers_.push_back(std::move(d));
+  }
+  const std::vector<double> f = rope_frequencies(c, c.qk_rope), fi = rope_frequencies(c, c.index_head_dim / 2);
+  rope_freqs_ = to_device(f.data(), f.size());
+  index_rope_freqs_ = to_device(fi.data(), fi.size());
+}
+
+GpuCache& CudaModel::gpu_cache(ModelCache& c) const {
+  auto* g = dynamic_cast<GpuCache*>(&c);
+  require(g != nullptr, "CudaModel: the cache was made by another model");
+  return *g;
+}
+
+void CudaModel::gemm(const DevMatrix& W, const std::uint16_t* x, std::int64_t ldx, std::int64_t n, float* y) const {
+  const float one = 1.0f, zero = 0.0f;
+  // Column-major view: y^T [rows x n] = W [rows x cols] (W^T stored) * x^T [cols x n].
+  DSA_CUBLAS_CHECK(cublasGemmEx(blas_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(W.rows), static_cast<int>(n),
+                                static_cast<int>(W.cols), &one, W.bf16.get(), CUDA_R_16BF, static_cast<int>(W.cols), x,
+                                CUDA_R_16BF, static_cast<int>(ldx), &zero, y, CUDA_R_32F, static_cast<int>(W.rows),
+                                CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+}
+
+float* CudaModel::linear(const float* x, std::int64_t n, const DevMatrix& W) const {
+  float* y = arena_.get<float>(n * W.rows);
+  if (W.f32.size() > 0) {
+    const float one = 1.0f, zero = 0.0f;
+    DSA_CUBLAS_CHECK(cublasSgemm(blas_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(W.rows), static_cast<int>(n),
+                                 static_cast<int>(W.cols), &one, W.f32.get(), static_cast<int>(W.cols), x,
+                                 static_cast<int>(W.cols), &zero, y, static_cast<int>(W.rows)));
+    return y;
+  }
+  auto* xb = arena_.get<std::uint16_t>(n * W.cols);
+  ops::to_bf16(x, xb, n, static_cast<int>(W.cols), static_cast<int>(W.cols), static_cast<int>(W.cols), kStream);
+  gemm(W, xb, W.cols, n, y);
+  return y;
+}
+
+float* CudaModel::swiglu_ffn(const float* x, std::int64_t n, const DevMatrix& gate, const DevMatrix& up,
+                             const DevMatrix& down, Timer& time) const {
+  float *g = nullptr, *u = nullptr, *y = nullptr;
+  time(&OpTimes::matmul, [&] {
+    g = linear(x, n, gate);
+    u = linear(x, n, up);
+  });
+  time(&OpTimes::other, [&] { ops::swiglu(g, u, n * gate.rows, kStream); });
+  time(&OpTimes::matmul, [&] { y = linear(g, n, down); });
+  return y;
+}
+
+void CudaModel::layer(int li, float* x, std::int64_t n, GpuCache& cache, AttentionMode mode, Timer& time) const {
+  const ModelConfig& c = cfg_;
+  const DevLayer& L = layers_[static_cast<std::size_t>(li)];
+  const std::int64_t D = c.hidden, H = c.heads, p0 = cache.length, end = p0 + n;
+  const int nope = c.qk_nope, rope = c.qk_rope, dqk = c.qk_head_dim(), rank = c.kv_lora_rank, dv = c.v_head;
+  const int dl = rank + rope, qlr = c.q_lora_rank;
+  const auto eps = static_cast<float>(c.rms_eps);
+  const auto scale = static_cast<float>(c.softmax_scale());
+  const bool fp8 = cache_dtype_ == DType::fp8_e4m3;
+  arena_.reset();
+
+  float *h = arena_.get<float>(n * D), *cq = nullptr, *q = nullptr, *kv = nullptr;
+  time(&OpTimes::other, [&] { ops::rms_norm(x, h, n, static_cast<int>(D), static_cast<int>(D), L.input_norm.get(), eps, kStream); });
+  time(&OpTimes::matmul, [&] { cq = linear(h, n, L.q_a); });
+  time(&OpTimes::other, [&] { ops::rms_norm(cq, cq, n, qlr, qlr, L.q_a_norm.get(), eps, kStream); });
+  time(&OpTimes::matmul, [&] {
+    q = linear(cq, n, L.q_b);  // [n, H, nope + rope]
+    kv = linear(h, n, L.kv_a);  // [n, rank + rope]
+  });
+  time(&OpTimes::other, [&] {
+    ops::rope(q, n, static_cast<int>(H), dqk, nope, rope, p0, rope_freqs_.get(), true, kStream);
+    ops::rms_norm(kv, kv, n, rank, dl, L.kv_a_norm.get(), eps, kStream);
+    ops::rope(kv, n, 1, dl, rank, rope, p0, rope_freqs_.get(), true, kStream);
+    // The new rows join the cache as the kernels will read them.
+    if (fp8) cuda::launch_pack_fp8_mla(kv, n, rank, rope, cache.latent(li) + p0 * latent_row_bytes(), kStream);
+    else ops::to_bf16(kv, reinterpret_cast<std::uint16_t*>(cache.latent(li)) + p0 * dl, n, dl, dl, dl, kStream);
+  });
+
+  // Absorbed queries (bf16 [n, H, rank + rope]) and the way back through W_UV.
+  const float one = 1.0f, zero = 0.0f;
+  const std::int64_t kvb_stride = static_cast<std::int64_t>(nope + dv) * rank;
+  const auto absorbed = [&] {
+    std::uint16_t* qa = arena_.get<std::uint16_t>(n * H * dl);
+    time(&OpTimes::matmul, [&] {
+      auto* qb = arena_.get<std::uint16_t>(n * H * dqk);
+      ops::to_bf16(q, qb, n * H, dqk, dqk, dqk, kStream);
+      float* lq = arena_.get<float>(n * H * rank);
+      // Per head h: lq_h^T [rank x n] = W_UK_h^T [rank x nope] * q_nope_h^T [nope x n].
+      DSA_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
+          blas_, CUBLAS_OP_N, CUBLAS_OP_N, rank, static_cast<int>(n), nope, &one, L.kv_b.bf16.get(), CUDA_R_16BF, rank,
+          kvb_stride, qb, CUDA_R_16BF, static_cast<int>(H * dqk), dqk, &zero, lq, CUDA_R_32F, static_cast<int>(H * rank),
+          rank, static_cast<int>(H), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+      ops::assemble_absorbed(lq, q, qa, n, static_cast<int>(H), rank, nope, rope, kStream);
+    });
+    return qa;
+  };
+  const auto unabsorb = [&](const std::uint16_t* o) {  // o bf16 [n, H, rank] -> bf16 [n, H * dv]
+    std::uint16_t* out = arena_.get<std::uint16_t>(n * H * dv);
+    time(&OpTimes::matmul, [&] {
+      float* y = arena_.get<float>(n * H * dv);
+      // Per head h: y_h^T [dv x n] = W_UV_h [dv x rank] * o_h^T [rank x n].
+      DSA_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
+          blas_, CUBLAS_OP_T, CUBLAS_OP_N, dv, static_cast<int>(n), rank, &one, L.kv_b.bf16.get() + nope * rank,
+          CUDA_R_16BF, rank, kvb_stride, o, CUDA_R_16BF, static_cast<int>(H * rank), rank, &zero, y, CUDA_R_32F,
+          static_cast<int>(H * dv), dv, static_cast<int>(H), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+      ops::to_bf16(y, out, n * H, dv, dv, dv, kStream);
+    });
+    return out;
+  };
+  auto mqa = [&](const std::uint16_t* qa, const std::int32_t* indices) {
+    cuda::MqaLaunch p;
+    p.q = qa;
+    p.kv = cache.latent(li);
+    p.indices = indices;
+    p.topk = c.index_topk;
+    p.out = arena_.get<std::uint16_t>(n * H * rank);
+    p.lse = arena_.get<float>(n * H);
+    p.queries = n;
+    p.keys = end;
+    p.heads = static_cast<int>(H);
+    p.d_qk = dl;
+    p.d_v = rank;
+    p.scale = scale;
+    p.query_offset = p0;
+    p.fp8_cache = fp8;
+    p.splits = cuda::mqa_choose_splits(p, sm_count_);
+    if (const std::size_t ws = cuda::mqa_workspace_floats(p)) p.workspace = arena_.get<float>(static_cast<std::int64_t>(ws));
+    time(&OpTimes::attention, [&] { cuda::launch_mqa(p, kStream); });
+    return p.out;
+  };
+
+  const std::uint16_t* attn = nullptr;  // bf16 [n, H * dv]
+  if (mode == AttentionMode::dsa) {
+    const int HI = c.index_heads, DI = c.index_head_dim;
+    float *qi = nullptr, *ki = nullptr, *wi = nullptr;
+    time(&OpTimes::matmul, [&] {
+      qi = linear(cq, n, L.idx_wq_b);      // [n, HI, DI]
+      ki = linear(h, n, L.idx_wk);         // [n, DI]
+      wi = linear(h, n, L.idx_weights);    // [n, HI], fp32
+    });
+    auto* q_codes = arena_.get<std::uint8_t>(n * HI * DI);
+    float* q_scales = arena_.get<float>(n * HI);
+    float* scores = arena_.get<float>(n * end);
+    auto* ends = arena_.get<std::int64_t>(n);
+    auto* indices = arena_.get<std::int32_t>(n * c.index_topk);
+    time(&OpTimes::indexer, [&] {
+      ops::rope(qi, n, HI, DI, 0, DI / 2, p0, index_rope_freqs_.get(), false, kStream);
+      ops::layer_norm(ki, n, DI, L.idx_k_norm_w.get(), L.idx_k_norm_b.get(), kStream);
+      ops::rope(ki, n, 1, DI, 0, DI / 2, p0, index_rope_freqs_.get(), false, kStream);
+      ops::scale(wi, static_cast<float>(1.0 / std::sqrt(static_cast<double>(HI))) *
+                         static_cast<float>(1.0 / std::sqrt(static_cast<double>(DI))),
+                 n * HI, kStream);
+      ops::hadamard_fp8(qi, n * HI, DI, q_codes, q_scales, kStream);
+      ops::hadamard_fp8(ki, n, DI, cache.codes(li) + p0 * DI, cache.scales(li) + p0, kStream);
+      cuda::IndexerLaunch ip;
+      ip.q = q_codes;
+      ip.q_scale = q_scales;
+      ip.k = cache.codes(li);
+      ip.k_scale = cache.scales(li);
+      ip.w = wi;
+      ip.scores = scores;
+      ip.queries = n;
+      ip.keys = end;
+      ip.heads = HI;
+      ip.head_dim = DI;
+      ip.query_offset = p0;
+      ip.causal = true;
+      ip.fp8 = true;
+      cuda::launch_indexer(ip, kStream);
+    });
+    time(&OpTimes::topk, [&] {
+      const std::vector<std::int64_t> e = key_ends(n, p0, end, true);
+      DSA_CUDA_CHECK(cudaMemcpyAsync(ends, e.data(), e.size() * sizeof(std::int64_t), cudaMemcpyHostToDevice, kStream));
+      cuda::launch_topk(cuda::TopkLaunch{scores, ends, indices, n, end, c.index_topk}, kStream);
+      DSA_CUDA_CHECK(cudaStreamSynchronize(kStream));  // `e` must outlive the copy
+    });
+    attn = unabsorb(mqa(absorbed(), indices));
+  } else if (n == 1) {
+    attn = unabsorb(mqa(absorbed(), nullptr));  // dense decode: MQA mode over the whole cache
+  } else {
+    // Dense prefill: MHA mode, per-head K and V expanded from the latent cache.
+    const std::uint16_t* latent = reinterpret_cast<const std::uint16_t*>(cache.latent(li));
+    if (fp8) {
+      auto* unpacked = arena_.get<std::uint16_t>(end * dl);
+      time(&OpTimes::other, [&] { ops::unpack_fp8_latent(cache.latent(li), end, rank, rope, unpacked, kStream); });
+      latent = unpacked;
+    }
+    float* kvb = arena_.get<float>(end * H * (nope + dv));
+    time(&OpTimes::matmul, [&] { gemm(L.kv_b, latent, dl, end, kvb); });
+    auto* k = arena_.get<std::uint16_t>(end * H * dqk);
+    auto* v = arena_.get<std::uint16_t>(end * H * dv);
+    auto* qb = arena_.get<std::uint16_t>(n * H * dqk);
+    time(&OpTimes::other, [&] {
+      ops::expand_kv(kvb, latent, k, v, end, static_cast<int>(H), nope, rope, dv, rank, kStream);
+      ops::to_bf16(q, qb, n * H, dqk, dqk, dqk, kStream);
+    });
+    cuda::MhaLaunch mp;
+    mp.q = qb;
+    mp.k = k;
+    mp.v = v;
+    mp.out = arena_.get<std::uint16_t>(n * H * dv);
+    mp.lse = arena_.get<float>(n * H);
+    mp.queries = n;
+    mp.keys = end;
+    mp.heads = static_cast<int>(H);
+    mp.d_qk = dqk;
+    mp.d_v = dv;
+    mp.scale = scale;
+    mp.query_offset = p0;
+    time(&OpTimes::attention, [&] { cuda::launch_mha(mp, kStream); });
+    attn = mp.out;
+  }
+  float* out = arena_.get<float>(n * D);
+  time(&OpTimes::matmul, [&] { gemm(L.o, attn, H * dv, n, out); });
+  time(&OpTimes::other, [&] { ops::add(x, out, n * D, kStream); });
+
+  // --- FFN ----------------------------------------------------------------------------
+  float* h2 = arena_.get<float>(n * D);
+  time(&OpTimes::other, [&] { ops::rms_norm(x, h2, n, static_cast<int>(D), static_cast<int>(D), L.post_norm.get(), eps, kStream); });
+  if (!L.moe) {
+    float* y = swiglu_ffn(h2, n, L.gate, L.up, L.down, time);
+    time(&OpTimes::other, [&] { ops::add(x, y, n * D, kStream); });
+    return;
+  }
+  if (c.shared_experts > 0) {
+    float* y = swiglu_ffn(h2, n, L.gate, L.up, L.down, time);
+    time(&OpTimes::other, [&] { ops::add(x, y, n * D, kStream); });
+  }
+  float* logits = nullptr;
+  time(&OpTimes::matmul, [&] { logits = linear(h2, n, L.router); });
+  std::vector<std::vector<std::pair<std::int64_t, double>>> routed;
+  time(&OpTimes::other, [&] {
+    std::vector<float> host(static_cast<std::size_t>(n * c.routed_experts));
+    DSA_CUDA_CHECK(cudaMemcpy(host.data(), logits, host.size() * sizeof(float), cudaMemcpyDeviceToHost));
+    routed = route_tokens(c, host.data(), n, L.router_bias);
+  });
+  for (int e = 0; e < c.routed_experts; ++e) {
+    const auto& toks = routed[static_cast<std::size_t>(e)];
+    if (toks.empty()) continue;
+    const auto m = static_cast<std::int64_t>(toks.size());
+    auto* index = arena_.get<std::int32_t>(m);
+    float* weight = arena_.get<float>(m);
+    float* rows = arena_.get<float>(m * D);
+    time(&OpTimes::other, [&] {
+      std::vector<std::int32_t> idx(static_cast<std::size_t>(m));
+      std::vector<float> wt(static_cast<std::size_t>(m));
+      for (std::int64_t i = 0; i < m; ++i) {
+        idx[i] = static_cast<std::int32_t>(toks[i].first);
+        wt[i] = static_cast<float>(toks[i].second);
+      }
+      DSA_CUDA_CHECK(cudaMemcpy(index, idx.data(), idx.size() * sizeof(std::int32_t), cudaMemcpyHostToDevice));
+      DSA_CUDA_CHECK(cudaMemcpy(weight, wt.data(), wt.size() * sizeof(float), cudaMemcpyHostToDevice));
+      ops::gather_rows(h2, index, m, static_cast<int>(D), rows, kStream);
+    });
+    float* y = swiglu_ffn(rows, m, L.expert_gate[e], L.expert_up[e], L.expert_down[e], time);
+    time(&OpTimes::other, [&] { ops::scatter_add_rows(x, index, weight, y, m, static_cast<int>(D), kStream); });
+  }
+}
+
+void CudaModel::run_layers(float* x, std::int64_t n, GpuCache& cache, AttentionMode mode, OpTimes* times) const {
+  require(n > 0, "forward: no tokens");
+  require(cache.length == 0 || cache.has_index() == (mode == AttentionMode::dsa),
+          std::string("forward: this cache was filled in ") + (cache.has_index() ? "dsa" : "dense") + " mode");
+  cache.reserve(cache.length + n, mode == AttentionMode::dsa);
+  Timer time(times);
+  for (int li = 0; li < loaded_layers(); ++li) {
+    DSA_TRACE_RANGE("layer");
+    layer(li, x, n, cache, mode, time);
+  }
+  cache.length += n;
+}
+
+HostTensor<float> CudaModel::run_tokens(std::span<const std::int32_t> tokens, ModelCache& cache_base, AttentionMode mode,
+                                        OpTimes* times) const {
+  DSA_TRACE_RANGE(mode == AttentionMode::dense ? "forward.dense" : "forward.dsa");
+  require(has_head(), "forward: this model holds a layer range only; run it on hidden states");
+  GpuCache& cache = gpu_cache(cache_base);
+  const ModelConfig& c = cfg_;
+  const auto n = static_cast<std::int64_t>(tokens.size());
+  std::vector<float> x(static_cast<std::size_t>(n * c.hidden));
+  for (std::int64_t r = 0; r < n; ++r) {
+    require(tokens[r] >= 0 && tokens[r] < c.vocab, "forward: token id " + std::to_string(tokens[r]) + " outside the vocabulary");
+    std::copy(embed_.data() + tokens[r] * c.hidden, embed_.data() + (tokens[r] + 1) * c.hidden, &x[r * c.hidden]);
+  }
+  // The residual stream lives outside the per-layer arena.
+  DeviceBuffer<float> dx = to_device(x.data(), x.size());
+  run_layers(dx.get(), n, cache, mode, times);
+  Timer time(times);
+  arena_.reset();
+  float* hf = arena_.get<float>(n * c.hidden);
+  float* logits = nullptr;
+  time(&OpTimes::other, [&] { ops::rms_norm(dx.get(), hf, n, c.hidden, c.hidden, final_norm_.get(), static_cast<float>(c.rms_eps), kStream); });
+  time(&OpTimes::matmul, [&] { logits = linear(hf, n, lm_head_); });
+  HostTensor<float> out({n, c.vocab});
+  DSA_CUDA_CHECK(cudaMemcpy(out.data(), logits, out.bytes(), cudaMemcpyDeviceToHost));
+  return out;
+}
+
+HostTensor<float> CudaModel::run_hidden(const HostTensor<float>& hidden, ModelCache& cache_base, AttentionMode mode,
+                                        OpTimes* times) const {
+  DSA_TRACE_RANGE(mode == AttentionMode::dense ? "layers.dense" : "layers.dsa");
+  require(hidden.shape().rank == 2 && hidden.size(1) == cfg_.hidden,
+          "forward_hidden: hidden states must be [n, " + std::to_string(cfg_.hidden) + "]");
+  GpuCache& cache = gpu_cache(cache_base);
+  DeviceBuffer<float> dx = to_device(hidden.data(), hidden.span().size());
+  run_layers(dx.get(), hidden.size(0), cache, mode, times);
+  HostTensor<float> out(hidden.shape());
+  DSA_CUDA_CHECK(cudaMemcpy(out.data(), dx.get(), out.bytes(), cudaMemcpyDeviceToHost));
+  return out;
+}
+
+}  // namespace
+
+std::unique_ptr<Model> make_cuda_model(const ModelWeights& w, DType cache_dtype) {
+  return std::make_unique<CudaModel>(w, cache_dtype);
+}
+
+}  // namespace dsa::model

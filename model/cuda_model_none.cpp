@@ -1,0 +1,12 @@
+// A build without the CUDA backend: the GPU forward is not available.
+#include <stdexcept>
+
+#include "model/model.h"
+
+namespace dsa::model {
+
+std::unique_ptr<Model> make_cuda_model(const ModelWeights&, DType) {
+  throw std::runtime_error("this build has no CUDA backend (configure with CUDA to get the GPU forward)");
+}
+
+}  // namespace dsa::model

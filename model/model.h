@@ -1,0 +1,55 @@
+// A model the runner can drive, whatever runs it: the CPU forward (model/forward.h) or
+// the GPU one (model/cuda/). Both take the same weights and tokens and keep their own
+// caches, so model cases compare dense and DSA, and GPU against CPU, the same way.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "core/dtype.h"
+#include "core/tensor.h"
+#include "model/weights.h"
+
+namespace dsa::model {
+
+enum class AttentionMode { dense, dsa };
+const char* attention_mode_name(AttentionMode m);
+
+// Wall-clock seconds spent per kind of op, summed over calls.
+struct OpTimes {
+  double matmul = 0, indexer = 0, topk = 0, attention = 0, other = 0;
+  double total() const { return matmul + indexer + topk + attention + other; }
+  OpTimes& operator+=(const OpTimes& o);
+};
+
+// One sequence's caches; what they hold depends on the model that made them.
+struct ModelCache {
+  virtual ~ModelCache() = default;
+  std::int64_t length = 0;  // tokens cached so far
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  virtual const ModelConfig& config() const = 0;
+  virtual DType cache_dtype() const = 0;
+  virtual bool has_head() const = 0;
+  virtual int loaded_layers() const = 0;
+  virtual std::string implementation() const = 0;
+  virtual std::unique_ptr<ModelCache> make_cache() const = 0;
+  // Tokens at positions [cache.length, cache.length + n) -> logits [n, vocab].
+  virtual HostTensor<float> run_tokens(std::span<const std::int32_t> tokens, ModelCache& cache, AttentionMode mode,
+                                       OpTimes* times) const = 0;
+  // Hidden states [n, hidden] through the loaded layers -> hidden states.
+  virtual HostTensor<float> run_hidden(const HostTensor<float>& hidden, ModelCache& cache, AttentionMode mode,
+                                       OpTimes* times) const = 0;
+};
+
+// The GPU forward (model/cuda/cuda_model.cpp). Throws std::runtime_error naming the
+// reason where it cannot run: a build without CUDA, no device, shapes its kernels do
+// not take.
+std::unique_ptr<Model> make_cuda_model(const ModelWeights& w, DType cache_dtype);
+
+}  // namespace dsa::model
