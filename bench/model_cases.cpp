@@ -13,6 +13,7 @@
 #include "bench/timing.h"
 #include "core/rng.h"
 #include "core/trace.h"
+#include "kernels/cuda_device.h"
 #include "model/forward.h"
 
 namespace dsa::bench {
@@ -234,6 +235,14 @@ class Agreement {
   bool finite_ = true;
 };
 
+// Peak host memory, and on the GPU the peak of the harness's device allocations
+// (weights, caches, scratch; cuBLAS's own workspace is not in it).
+nlohmann::json memory_json() {
+  nlohmann::json m = {{"peak_rss_bytes", peak_rss_bytes()}};
+  if (const std::int64_t d = device_memory_peak(); d > 0) m["device_peak_bytes"] = d;
+  return m;
+}
+
 nlohmann::json op_times_json(const OpTimes& t) {
   const double total = t.total();
   auto share = [&](double x) { return total > 0 ? x / total : 0.0; };
@@ -296,7 +305,7 @@ nlohmann::json prefill_point(const CaseSpec& c, const Model& m, std::int64_t L, 
   pt["accuracy"] = a.to_json();
   pt["status"] = a.finite() ? "passed" : "failed";
   if (!a.finite()) pt["reason"] = "non-finite outputs or agreement metrics";
-  pt["memory"] = {{"peak_rss_bytes", peak_rss_bytes()}};
+  pt["memory"] = memory_json();
   return pt;
 }
 
@@ -349,7 +358,7 @@ nlohmann::json decode_point(const CaseSpec& c, const Model& m, std::int64_t L, s
   pt["accuracy"] = a.to_json();
   pt["status"] = a.finite() ? "passed" : "failed";
   if (!a.finite()) pt["reason"] = "non-finite outputs or agreement metrics";
-  pt["memory"] = {{"peak_rss_bytes", peak_rss_bytes()}};
+  pt["memory"] = memory_json();
   return pt;
 }
 

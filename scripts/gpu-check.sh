@@ -4,6 +4,7 @@
 # cases of suites/nightly.json in short mode, and print a short table last.
 #   scripts/gpu-check.sh --nightly   instead: the whole suites/nightly.json (sweeps
 #                                    4K..128K included; about 20 minutes on one H100)
+#                                    and the dsa-small model cases of suites/model.json
 #
 # Two steps when the GPU sits on another machine (the device tool, see
 # docs/gpu-validation.md):
@@ -59,7 +60,10 @@ if [ -n "$missing" ]; then echo "missing libraries:"; echo "$missing"; exit 2; f
 if [ "$nightly" = 1 ]; then
   log "suites/nightly.json (full)"
   "$bundle"/dsa-bench run suites/nightly.json --backend cuda --out "$out/nightly.json" 2>&1 | tee "$out/nightly.log" | tail -40 || status=1
-  tables=("$out/nightly.json")
+  log "suites/model.json on the GPU (dsa-small to 128K)"
+  "$bundle"/dsa-bench run suites/model.json --backend cuda --filter '^model\.small' --out "$out/model-small.json" 2>&1 \
+    | tee "$out/model-small.log" | tail -20 || status=1
+  tables=("$out/nightly.json" "$out/model-small.json")
 else
   log "gpu tests"
   "$bundle"/dsa_gpu_tests --gtest_output="json:$out/gpu-tests.json" > "$out/gpu-tests.log" 2>&1 || status=1
@@ -84,7 +88,11 @@ else
   log "suites/nightly.json kernel cases (short)"
   "$bundle"/dsa-bench run suites/nightly.json --backend cuda --short --filter '^kernel\.' --out "$out/nightly-kernels.json" \
     > "$out/nightly-kernels.log" 2>&1 || status=1
-  tables=("$out/gpu-kernels.json" "$out/nightly-kernels.json")
+
+  log "model path on the GPU: dsa-tiny cases of suites/model.json (short)"
+  "$bundle"/dsa-bench run suites/model.json --backend cuda --short --filter '^model\.tiny\.(prefill|decode)$' \
+    --out "$out/model-tiny.json" > "$out/model-tiny.log" 2>&1 || status=1
+  tables=("$out/gpu-kernels.json" "$out/nightly-kernels.json" "$out/model-tiny.json")
 fi
 
 log "summary"
