@@ -26,6 +26,7 @@
 #include "core/mla_cache.h"
 #include "core/parallel.h"
 #include "core/rng.h"
+#include "kernels/cuda_device.h"
 #include "reference/attention.h"
 #include "reference/indexer.h"
 #include "reference/mla.h"
@@ -335,6 +336,7 @@ nlohmann::json Sweep::run_point(std::int64_t L, std::size_t i) {
   const std::string where = "context " + std::to_string(L) + " (" + std::to_string(i + 1) + "/" +
                             std::to_string(c_.contexts.size()) + ")";
   say(where + ": inputs");
+  reset_device_memory_peak();  // the previous point's device buffers are gone: a per-point peak
   std::vector<SequencePoint> pts;
   for (const auto& src : sources_) pts.push_back(make_point(src, L));
   const std::int64_t n = c_.query_chunk;
@@ -520,6 +522,7 @@ nlohmann::json Sweep::run_point(std::int64_t L, std::size_t i) {
     mem["dense"]["workspace_bytes"] = Bd * Ld * c_.heads * (c_.qk_nope + c_.qk_rope + c_.v_head) * static_cast<double>(dtype_bytes(c_.dtype));
   else
     mem["dense"]["workspace_bytes"] = 0.0;
+  if (const std::int64_t d = device_memory_peak(); d > 0) mem["device_peak_bytes"] = d;
   pt["memory"] = mem;
   pt["status"] = !ok ? "failed" : c_.validates() ? "passed" : "not_verified";
   return pt;

