@@ -5,7 +5,9 @@
 //            (the marginal cost of tokens near position L); dense = causal MHA-mode
 //            attention (d_qk 192, d_v 128) over K/V expanded from the latent cache.
 //   decode:  `batch` sequences, `query_chunk` (next_n) queries each at the end of the
-//            context; dense = MQA-mode attention over the whole cache.
+//            context; dense = MQA-mode attention over the whole cache. On the GPU each
+//            stage runs once for the whole batch (one launch, as a server batches);
+//            the CPU runs the sequences one after another.
 // Only the attention stages are timed: expanding K/V, absorbing queries and projecting
 // outputs through W_UV are the model's matrix products, outside this comparison.
 #include <algorithm>
@@ -85,7 +87,7 @@ class Sweep {
   SequenceSource make_source(int b) const;
   SequencePoint make_point(const SequenceSource& src, std::int64_t L) const;
   nlohmann::json run_point(std::int64_t L, std::size_t i);
-  void validate(const SequencePoint& p, Checks& ch) const;
+  void validate(const SequencePoint& p, Checks& ch, const std::string& prefix) const;
   nlohmann::json accuracy(const std::vector<SequencePoint>& pts, std::int64_t L) const;
 
   const CaseSpec& c_;
@@ -201,12 +203,12 @@ HostTensor<T> take_rows(const HostTensor<T>& src, const std::vector<std::int64_t
 // is the chunk of one query at position offset + t, so every reference op runs on
 // that row alone and gives exactly the full op's row t. This keeps validation at
 // 128K contexts affordable (the fp64 dense reference of a whole chunk is not).
-void Sweep::validate(const SequencePoint& p, Checks& ch) const {
+void Sweep::validate(const SequencePoint& p, Checks& ch, const std::string& prefix) const {
   const Tolerance& tol = c_.tol;
   const std::int64_t n = c_.query_chunk, L = p.ish.keys, offset = L - n;
   const std::vector<std::int64_t> rows = spread_rows(n, c_.validate_rows);
   const auto R = static_cast<std::int64_t>(rows.size());
-  ch.metric("validation", "rows", R);
+  if (prefix.empty()) ch.metric("validation", "rows", R);
   const HostTensor<float> q_idx = take_rows(p.idx.q, rows), w_idx = take_rows(p.idx.w, rows);
   const HostTensor<float> q_mqa = take_rows(p.q_mqa, rows);
   const HostTensor<std::int32_t> idx = take_rows(p.indices, rows);
@@ -240,17 +242,17 @@ void Sweep::validate(const SequencePoint& p, Checks& ch) const {
   }
   const Tolerance it = indexer_tolerance();
   const HostTensor<float> scores = take_rows(p.scores, rows);
-  ch.compare_output("indexer.scores", scores.span(), ref_scores.span(), scores.shape().to_vector(), it.abs, it.rel,
+  ch.compare_output(prefix + "indexer.scores", scores.span(), ref_scores.span(), scores.shape().to_vector(), it.abs, it.rel,
                     it.cos_diff, it.min_pass_fraction);
   HostTensor<std::int32_t> ref_idx;
   ref::topk(p.scores, p.ends, c_.topk, ref_idx);  // every row, on the implementation's own scores: exact
-  ch.compare_indices("topk.indices", p.indices, ref_idx);
+  ch.compare_indices(prefix + "topk.indices", p.indices, ref_idx);
   auto compare = [&](const std::string& name, const HostTensor<float>& got, const HostTensor<float>& got_lse,
                      const HostTensor<float>& ref, const HostTensor<float>& ref_lse) {
     const HostTensor<float> g = take_rows(got, rows), gl = take_rows(got_lse, rows);
-    ch.compare_output(name + ".out", g.span(), ref.span(), ref.shape().to_vector(), tol.abs, tol.rel, tol.cos_diff,
+    ch.compare_output(prefix + name + ".out", g.span(), ref.span(), ref.shape().to_vector(), tol.abs, tol.rel, tol.cos_diff,
                       tol.min_pass_fraction);
-    ch.compare_lse(name + ".lse", gl.span(), ref_lse.span(), ref_lse.shape().to_vector(), tol.lse_rel);
+    ch.compare_lse(prefix + name + ".lse", gl.span(), ref_lse.span(), ref_lse.shape().to_vector(), tol.lse_rel);
   };
   compare("sparse", p.dsa_out, p.dsa_lse, ref_sparse, ref_sparse_lse);
   compare("dense", p.dense_out, p.dense_lse, ref_dense, ref_dense_lse);
@@ -349,7 +351,6 @@ nlohmann::json Sweep::run_point(std::int64_t L, std::size_t i) {
   std::deque<SparseMqaArgs> sa;
   std::deque<DenseMhaArgs> mha;
   std::deque<DenseMqaArgs> mqa;
-  std::vector<std::unique_ptr<OpRun>> r_idx, r_topk, r_sparse, r_dense;
   for (auto& p : pts) {
     ia.push_back(IndexerArgs{p.ish, p.idx, p.scores});
     ta.push_back(TopkArgs{p.scores, p.ends, p.indices});
@@ -379,12 +380,16 @@ nlohmann::json Sweep::run_point(std::int64_t L, std::size_t i) {
     vi = nullptr;
   }
   if (!vi) throw NotSupported("no backend runs every stage of the sweep: " + reasons);
-  for (std::size_t s = 0; s < pts.size(); ++s) {
-    r_idx.push_back(vi->prepare(ia[s]));
-    r_topk.push_back(vt->prepare(ta[s]));
-    r_sparse.push_back(vs->prepare(sa[s]));
-    r_dense.push_back(prefill_ ? vmha->prepare(mha[s]) : vmqa->prepare(mqa[s]));
-  }
+  // A decode batch runs as a server runs it: each stage once for all sequences (the
+  // variant's batched form; the CPU runs the sequences one after another).
+  const auto ptrs = [](const auto& dq) {
+    std::vector<const typename std::decay_t<decltype(dq)>::value_type*> v;
+    for (const auto& x : dq) v.push_back(&x);
+    return v;
+  };
+  const std::unique_ptr<OpRun> r_idx = prepare_batch(*vi, ptrs(ia)), r_topk = prepare_batch(*vt, ptrs(ta)),
+                               r_sparse = prepare_batch(*vs, ptrs(sa)),
+                               r_dense = prefill_ ? prepare_batch(*vmha, ptrs(mha)) : prepare_batch(*vmqa, ptrs(mqa));
   impl_indexer_ = vi->name;
   impl_topk_ = vt->name;
   impl_sparse_ = vs->name;
@@ -393,43 +398,30 @@ nlohmann::json Sweep::run_point(std::int64_t L, std::size_t i) {
   const std::size_t B = pts.size();
   std::vector<double> t_idx, t_topk, t_sparse;
   auto dsa_once = [&] {
-    double a = 0, b = 0, d = 0;
-    for (std::size_t s = 0; s < B; ++s) {
-      a += r_idx[s]->run();
-      b += r_topk[s]->run();
-      d += r_sparse[s]->run();
-    }
+    const double a = r_idx->run(), b = r_topk->run(), d = r_sparse->run();
     t_idx.push_back(a);
     t_topk.push_back(b);
     t_sparse.push_back(d);
     return a + b + d;
   };
-  auto dense_once = [&] {
-    double a = 0;
-    for (std::size_t s = 0; s < B; ++s) a += r_dense[s]->run();
-    return a;
-  };
+  auto dense_once = [&] { return r_dense->run(); };
   // One untimed pass of the DSA pipeline that hands each stage's output to the next
   // through the host (fetch, then refresh the next stage's inputs). A GPU stage was
   // prepared with its own device copy of its inputs, so this pass is what makes the
   // validated outputs, the work counts and every later timed run see the indexer's
   // real scores and top-k's real indices.
   auto dsa_chained = [&] {
-    for (std::size_t s = 0; s < B; ++s) {
-      r_idx[s]->run();
-      r_idx[s]->fetch();
-      r_topk[s]->refresh_inputs();
-      r_topk[s]->run();
-      r_topk[s]->fetch();
-      r_sparse[s]->refresh_inputs();
-      r_sparse[s]->run();
-      r_sparse[s]->fetch();
-    }
+    r_idx->run();
+    r_idx->fetch();
+    r_topk->refresh_inputs();
+    r_topk->run();
+    r_topk->fetch();
+    r_sparse->refresh_inputs();
+    r_sparse->run();
+    r_sparse->fetch();
   };
   auto fetch_all = [&] {
-    for (std::size_t s = 0; s < B; ++s) {
-      r_idx[s]->fetch(); r_topk[s]->fetch(); r_sparse[s]->fetch(); r_dense[s]->fetch();
-    }
+    for (OpRun* r : {r_idx.get(), r_topk.get(), r_sparse.get(), r_dense.get()}) r->fetch();
   };
 
   nlohmann::json pt;
@@ -446,13 +438,16 @@ nlohmann::json Sweep::run_point(std::int64_t L, std::size_t i) {
   say(where + ": first pass");
   dsa_chained();
   dense_once();
-  for (auto& r : r_dense) r->fetch();
+  r_dense->fetch();
   if (c_.validates()) {
     say(where + ": validating");
+    // The first and the last sequence of a batch: a batched launch that mixed up the
+    // sequences' caches or rows shows in the last one.
     Checks ch;
-    validate(pts.front(), ch);
+    validate(pts.front(), ch, "");
+    if (pts.size() > 1) validate(pts.back(), ch, "last_sequence.");
     pt["validation"] = ch.to_json();
-    pt["validation"]["validated_sequences"] = 1;
+    pt["validation"]["validated_sequences"] = pts.size() > 1 ? 2 : 1;
     ok = ch.passed();
     if (!ok) pt["reason"] = ch.first_failure();
   }

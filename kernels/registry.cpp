@@ -1,5 +1,6 @@
 #include "kernels/registry.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "kernels/cpu/cpu_ops.h"
@@ -25,6 +26,33 @@ class CpuRun final : public OpRun {
   std::function<void()> f_;
 };
 
+class SequenceOfRuns final : public OpRun {
+ public:
+  explicit SequenceOfRuns(std::vector<std::unique_ptr<OpRun>> runs) : runs_(std::move(runs)) {}
+  double run() override {
+    double s = 0;
+    for (auto& r : runs_) s += r->run();
+    return s;
+  }
+  void fetch() override {
+    for (auto& r : runs_) r->fetch();
+  }
+  void refresh_inputs() override {
+    for (auto& r : runs_) r->refresh_inputs();
+  }
+  RunTelemetry telemetry() const override {
+    RunTelemetry t = runs_.empty() ? RunTelemetry{} : runs_.front()->telemetry();
+    for (std::size_t i = 1; i < runs_.size(); ++i) {
+      const RunTelemetry o = runs_[i]->telemetry();
+      t.device_peak_bytes = std::max(t.device_peak_bytes, o.device_peak_bytes);
+    }
+    return t;
+  }
+
+ private:
+  std::vector<std::unique_ptr<OpRun>> runs_;
+};
+
 template <class Args>
 std::vector<Variant<Args>> with_cuda(std::vector<Variant<Args>> cuda, std::vector<Variant<Args>> cpu) {
   cpu.insert(cpu.end(), cuda.begin(), cuda.end());
@@ -37,6 +65,10 @@ std::optional<std::string> attention_dtype_ok(DType d) {
 }
 
 }  // namespace
+
+std::unique_ptr<OpRun> in_sequence(std::vector<std::unique_ptr<OpRun>> runs) {
+  return std::make_unique<SequenceOfRuns>(std::move(runs));
+}
 
 const std::vector<Variant<IndexerArgs>>& indexer_variants() {
   static const std::vector<Variant<IndexerArgs>> v = with_cuda<IndexerArgs>(cuda_indexer_variants(), {

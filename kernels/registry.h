@@ -96,7 +96,23 @@ struct Variant {
   // nullopt when the variant handles these arguments, else the reason it does not.
   std::function<std::optional<std::string>(const Args&)> unsupported;
   std::function<std::unique_ptr<OpRun>(const Args&)> prepare;
+  // Optional: the ops of several sequences of one shape (a decode batch) as one run,
+  // the way a server batches them. Without it, prepare_batch() runs them one by one.
+  std::function<std::unique_ptr<OpRun>(const std::vector<const Args*>&)> prepare_batched{};
 };
+
+// Several runs as one: run() runs each in turn and returns the summed time.
+std::unique_ptr<OpRun> in_sequence(std::vector<std::unique_ptr<OpRun>> runs);
+
+// One run for the op of every sequence in `args` (all of one shape): the variant's
+// batched form where it has one, else its runs in sequence.
+template <class Args>
+std::unique_ptr<OpRun> prepare_batch(const Variant<Args>& v, const std::vector<const Args*>& args) {
+  if (v.prepare_batched && args.size() > 1) return v.prepare_batched(args);
+  std::vector<std::unique_ptr<OpRun>> runs;
+  for (const Args* a : args) runs.push_back(v.prepare(*a));
+  return runs.size() == 1 ? std::move(runs.front()) : in_sequence(std::move(runs));
+}
 
 // Each list holds the CPU variants, then (in a CUDA build) the CUDA ones.
 const std::vector<Variant<IndexerArgs>>& indexer_variants();

@@ -40,6 +40,10 @@ struct MqaLaunch {
   std::int64_t query_offset = 0;        // dense: absolute position of query row 0
   bool fp8_cache = false;
   int splits = 1;                       // blocks per (token, head group) along the keys
+  // A decode batch: tokens come in sequences of `seq_queries` (0: one sequence), and kv
+  // holds each sequence's cache of `keys` rows back to back. Indices and causal bounds
+  // are per sequence.
+  std::int64_t seq_queries = 0;
 };
 
 std::optional<std::string> mqa_unsupported(int heads, int d_qk, int d_v, std::int64_t topk, bool sparse, bool fp8_cache);

@@ -63,9 +63,10 @@ __device__ __forceinline__ std::int64_t causal_end(std::int64_t t, std::int64_t 
   return e < 0 ? 0 : (e > keys ? keys : e);
 }
 
-// Key slots of token t: sparse, the K index slots; dense, the causal prefix.
-__device__ __forceinline__ std::int64_t slots_of(const MqaLaunch& p, std::int64_t t) {
-  return p.indices ? p.topk : causal_end(t, p.query_offset, p.keys);
+// Key slots of token t (its position in its sequence: t_seq): sparse, the K index
+// slots; dense, the causal prefix.
+__device__ __forceinline__ std::int64_t slots_of(const MqaLaunch& p, std::int64_t t_seq) {
+  return p.indices ? p.topk : causal_end(t_seq, p.query_offset, p.keys);
 }
 
 // Chunk c (16 bytes of bf16) of key row `idx`: the FP8 latent part is 8 codes times
@@ -114,7 +115,10 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_kernel(MqaLaunch p) {
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, tq = lane & 3;
   const int mt = warp & 3, part = warp >> 2;
 
-  const std::int64_t slots = slots_of(p, t);
+  // The token's sequence in a decode batch: its cache rows start at kv_base.
+  const std::int64_t t_seq = p.seq_queries > 0 ? t % p.seq_queries : t;
+  const std::int64_t kv_base = p.seq_queries > 0 ? t / p.seq_queries * p.keys : 0;
+  const std::int64_t slots = slots_of(p, t_seq);
   const std::int64_t nblk = (slots + kKeys - 1) / kKeys;
   const std::int64_t per = (nblk + p.splits - 1) / p.splits;
   const std::int64_t b_first = blockIdx.y * per, b_end = min(nblk, b_first + per);
@@ -152,7 +156,7 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_kernel(MqaLaunch p) {
     __syncthreads();
     for (int i = tid; i < kKeys * L::kChunks; i += kThreads) {
       const int r = i / L::kChunks, c = i % L::kChunks, s = idx[r];
-      const uint4 v = s >= 0 ? key_chunk<DQK, DV, kFp8>(p.kv, s, c) : make_uint4(0, 0, 0, 0);
+      const uint4 v = s >= 0 ? key_chunk<DQK, DV, kFp8>(p.kv, kv_base + s, c) : make_uint4(0, 0, 0, 0);
       *reinterpret_cast<uint4*>(ks + r * L::kRow + c * 16) = v;
     }
     __syncthreads();
@@ -333,8 +337,8 @@ void launch_typed(const MqaLaunch& p, cudaStream_t stream) {
 }
 
 std::int64_t max_key_blocks(const MqaLaunch& p) {
-  const std::int64_t slots =
-      p.indices ? p.topk : std::clamp<std::int64_t>(p.query_offset + p.queries, 0, p.keys);
+  const std::int64_t per_seq = p.seq_queries > 0 ? p.seq_queries : p.queries;
+  const std::int64_t slots = p.indices ? p.topk : std::clamp<std::int64_t>(p.query_offset + per_seq, 0, p.keys);
   return (slots + kKeys - 1) / kKeys;
 }
 
@@ -374,6 +378,8 @@ void launch_mqa(const MqaLaunch& p, cudaStream_t stream) {
   if (p.splits < 1 || p.splits > 65535) throw CudaError("launch_mqa: splits must be in [1, 65535]");
   if (p.splits > 1 && !p.workspace) throw CudaError("launch_mqa: split-KV needs the workspace");
   if (p.queries * head_groups(p.heads) > 0x7FFFFFFFll) throw CudaError("launch_mqa: too many tokens for grid.x");
+  if (p.seq_queries < 0 || (p.seq_queries > 0 && p.queries % p.seq_queries != 0))
+    throw CudaError("launch_mqa: queries must be a whole number of sequences of seq_queries");
   if (p.queries == 0) return;
   if (p.d_qk == 144) {  // dsa-tiny's shapes (bf16 cache only)
     if (p.indices) launch_typed<144, 128, false, true>(p, stream);

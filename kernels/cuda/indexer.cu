@@ -47,6 +47,18 @@ __device__ __forceinline__ std::int64_t end_of(const IndexerLaunch& p, std::int6
 
 template <bool kFp8>
 __global__ void __launch_bounds__(kMaxHeads / 16 * 32) indexer_kernel(IndexerLaunch p) {
+  if (blockIdx.z > 0) {  // this block's sequence of the batch
+    const std::int64_t b = blockIdx.z, qh = p.queries * p.heads;
+    const int rbytes = row_bytes(p.head_dim, kFp8);
+    p.q = static_cast<const unsigned char*>(p.q) + b * qh * rbytes;
+    p.k = static_cast<const unsigned char*>(p.k) + b * p.keys * rbytes;
+    p.w += b * qh;
+    if (kFp8) {
+      p.q_scale += b * qh;
+      p.k_scale += b * p.keys;
+    }
+    p.scores += b * p.queries * p.keys;
+  }
   const int H = p.heads, Hp = padded_heads(H), rb = row_bytes(p.head_dim, kFp8), stride = rb + kRowPad;
   const int warps = Hp / 16, nthreads = warps * 32;
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, tq = lane & 3;
@@ -151,7 +163,8 @@ __global__ void __launch_bounds__(kMaxHeads / 16 * 32) indexer_kernel(IndexerLau
 
 }  // namespace
 
-std::optional<std::string> indexer_unsupported(int heads, int head_dim, std::int64_t keys, bool fp8) {
+std::optional<std::string> indexer_unsupported(int heads, int head_dim, std::int64_t keys, bool fp8, int batch) {
+  if (batch < 1 || batch > 65535) return "batch must be in [1, 65535] (grid.z)";
   if (heads < 1 || heads > kMaxHeads) return "heads must be in [1, 128] (got " + std::to_string(heads) + ")";
   if (head_dim % 32 != 0) return "head_dim must be a multiple of 32 (got " + std::to_string(head_dim) + ")";
   if ((keys + kKeysPerBlock - 1) / kKeysPerBlock > 65535) return "more than 4,194,240 keys (grid.y limit)";
@@ -161,11 +174,11 @@ std::optional<std::string> indexer_unsupported(int heads, int head_dim, std::int
 
 void launch_indexer(const IndexerLaunch& p, cudaStream_t stream) {
   DSA_TRACE_RANGE(p.fp8 ? "indexer.fp8" : "indexer.bf16");
-  if (auto why = indexer_unsupported(p.heads, p.head_dim, p.keys, p.fp8)) throw CudaError("launch_indexer: " + *why);
+  if (auto why = indexer_unsupported(p.heads, p.head_dim, p.keys, p.fp8, p.batch)) throw CudaError("launch_indexer: " + *why);
   if (p.queries == 0 || p.keys == 0) return;
   const std::size_t smem = smem_bytes(p.heads, p.head_dim, p.fp8);
   const dim3 grid(static_cast<unsigned>((p.queries + kQueriesPerBlock - 1) / kQueriesPerBlock),
-                  static_cast<unsigned>((p.keys + kKeysPerBlock - 1) / kKeysPerBlock));
+                  static_cast<unsigned>((p.keys + kKeysPerBlock - 1) / kKeysPerBlock), static_cast<unsigned>(p.batch));
   const dim3 block(static_cast<unsigned>(padded_heads(p.heads) / 16 * 32));
   if (p.fp8) {
     DSA_CUDA_CHECK(cudaFuncSetAttribute(indexer_kernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));

@@ -25,10 +25,13 @@ struct IndexerLaunch {
   std::int64_t query_offset = 0;
   bool causal = true;
   bool fp8 = true;
+  // Sequences of a decode batch, each with its own keys: q, q_scale, w, k, k_scale and
+  // scores hold `batch` blocks back to back, each of the shape above (grid.z).
+  int batch = 1;
 };
 
 // nullopt when the kernel handles the shape, else the reason.
-std::optional<std::string> indexer_unsupported(int heads, int head_dim, std::int64_t keys, bool fp8);
+std::optional<std::string> indexer_unsupported(int heads, int head_dim, std::int64_t keys, bool fp8, int batch = 1);
 
 void launch_indexer(const IndexerLaunch& p, cudaStream_t stream);
 

@@ -75,7 +75,35 @@ std::optional<std::string> indexer_unsupported(const IndexerArgs& a) {
   return cuda::indexer_unsupported(a.shape.heads, a.shape.head_dim, a.shape.keys, a.in.dtype == DType::fp8_e4m3);
 }
 
-std::unique_ptr<OpRun> prepare_indexer(const IndexerArgs& a) {
+// --- batches: the ops of several sequences of one shape as one launch ---------------
+
+// One part of every argument block of a batch (all of one size), back to back.
+template <class T, class Args, class Part>
+DeviceBuffer<T> upload_all(const std::vector<const Args*>& as, Part part) {
+  const std::size_t each = part(*as.front()).size();
+  DeviceBuffer<T> d(each * as.size());
+  upload_into(d, as, part);
+  return d;
+}
+template <class T, class Args, class Part>
+void upload_into(DeviceBuffer<T>& d, const std::vector<const Args*>& as, Part part) {
+  const std::size_t each = d.size() / as.size();
+  for (std::size_t i = 0; i < as.size(); ++i) {
+    const auto src = part(*as[i]);
+    if (src.size() != each) throw CudaError("batched op: the sequences of a batch must have one shape");
+    if (each) DSA_CUDA_CHECK(cudaMemcpy(d.get() + i * each, src.data(), each * sizeof(T), cudaMemcpyHostToDevice));
+  }
+}
+// The device result, split back into every sequence's host tensor.
+template <class T, class Args, class Part>
+void download_all(const DeviceBuffer<T>& d, const std::vector<const Args*>& as, Part part) {
+  const std::size_t each = d.size() / as.size();
+  for (std::size_t i = 0; i < as.size(); ++i)
+    if (each) DSA_CUDA_CHECK(cudaMemcpy(part(*as[i]).data(), d.get() + i * each, each * sizeof(T), cudaMemcpyDeviceToHost));
+}
+
+std::unique_ptr<OpRun> prepare_indexer_batch(const std::vector<const IndexerArgs*>& as) {
+  const IndexerArgs& a = *as.front();
   const bool fp8 = a.in.dtype == DType::fp8_e4m3;
   struct Buffers {
     DeviceBuffer<std::uint8_t> q8, k8;
@@ -84,17 +112,22 @@ std::unique_ptr<OpRun> prepare_indexer(const IndexerArgs& a) {
   };
   auto b = std::make_shared<Buffers>();
   if (fp8) {
-    b->q8 = to_device(a.in.q_codes.data(), a.in.q_codes.span().size());
-    b->k8 = to_device(a.in.k_codes.data(), a.in.k_codes.span().size());
-    b->qs = to_device(a.in.q_scales.data(), a.in.q_scales.span().size());
-    b->ks = to_device(a.in.k_scales.data(), a.in.k_scales.span().size());
+    b->q8 = upload_all<std::uint8_t>(as, [](const IndexerArgs& x) { return x.in.q_codes.span(); });
+    b->k8 = upload_all<std::uint8_t>(as, [](const IndexerArgs& x) { return x.in.k_codes.span(); });
+    b->qs = upload_all<float>(as, [](const IndexerArgs& x) { return x.in.q_scales.span(); });
+    b->ks = upload_all<float>(as, [](const IndexerArgs& x) { return x.in.k_scales.span(); });
   } else {  // the operands are bf16 values held in floats: send their bit patterns
-    const auto q = bf16_bits_of(a.in.q), k = bf16_bits_of(a.in.k);
+    std::vector<std::uint16_t> q, k;
+    for (const IndexerArgs* x : as) {
+      const auto qb = bf16_bits_of(x->in.q), kb = bf16_bits_of(x->in.k);
+      q.insert(q.end(), qb.begin(), qb.end());
+      k.insert(k.end(), kb.begin(), kb.end());
+    }
     b->q16 = to_device(q.data(), q.size());
     b->k16 = to_device(k.data(), k.size());
   }
-  b->w = to_device(a.in.w.data(), a.in.w.span().size());
-  b->scores = DeviceBuffer<float>(a.scores.span().size());
+  b->w = upload_all<float>(as, [](const IndexerArgs& x) { return x.in.w.span(); });
+  b->scores = DeviceBuffer<float>(a.scores.span().size() * as.size());
   b->scores.fill_bytes(kPoisonFloatByte);
   cuda::IndexerLaunch p;
   p.q = fp8 ? static_cast<const void*>(b->q8.get()) : b->q16.get();
@@ -110,33 +143,36 @@ std::unique_ptr<OpRun> prepare_indexer(const IndexerArgs& a) {
   p.query_offset = a.shape.query_offset;
   p.causal = a.shape.causal;
   p.fp8 = fp8;
+  p.batch = static_cast<int>(as.size());
   return std::make_unique<CudaRun>([p, b](cudaStream_t s) { cuda::launch_indexer(p, s); },
-                                   [b, &a] { b->scores.download(a.scores.data(), a.scores.span().size()); });
+                                   [b, as] { download_all(b->scores, as, [](const IndexerArgs& x) { return x.scores.span(); }); });
 }
 
-std::unique_ptr<OpRun> prepare_topk(const TopkArgs& a) {
+// Top-k is per row already: a batch is more rows.
+std::unique_ptr<OpRun> prepare_topk_batch(const std::vector<const TopkArgs*>& as) {
+  const TopkArgs& a = *as.front();
   struct Buffers {
     DeviceBuffer<float> scores;
     DeviceBuffer<std::int64_t> ends;
     DeviceBuffer<std::int32_t> indices;
   };
   auto b = std::make_shared<Buffers>();
-  b->scores = to_device(a.scores.data(), a.scores.span().size());
-  b->ends = to_device(a.ends.data(), a.ends.size());
-  b->indices = DeviceBuffer<std::int32_t>(a.indices.span().size());
+  const auto scores_of = [](const TopkArgs& x) { return std::span<const float>(x.scores.span()); };
+  b->scores = upload_all<float>(as, scores_of);
+  b->ends = upload_all<std::int64_t>(as, [](const TopkArgs& x) { return x.ends; });
+  b->indices = DeviceBuffer<std::int32_t>(a.indices.span().size() * as.size());
   b->indices.fill_bytes(kPoisonIndexByte);
   cuda::TopkLaunch p;
   p.scores = b->scores.get();
   p.ends = b->ends.get();
   p.indices = b->indices.get();
-  p.rows = a.scores.size(0);
+  p.rows = a.scores.size(0) * static_cast<std::int64_t>(as.size());
   p.cols = a.scores.size(1);
   p.k = a.indices.size(1);
   return std::make_unique<CudaRun>([p, b](cudaStream_t s) { cuda::launch_topk(p, s); },
-                                   [b, &a] { b->indices.download(a.indices.data(), a.indices.span().size()); },
-                                   [b, &a] { b->scores.upload(a.scores.data(), a.scores.span().size()); });
+                                   [b, as] { download_all(b->indices, as, [](const TopkArgs& x) { return x.indices.span(); }); },
+                                   [b, as, scores_of] { upload_into(b->scores, as, scores_of); });
 }
-
 
 // --- attention ------------------------------------------------------------------
 
@@ -180,32 +216,64 @@ void alloc_attention_outputs(AttentionBuffers& b, const HostTensor<float>& out, 
   b.lse.fill_bytes(kPoisonFloatByte);
 }
 
-std::unique_ptr<OpRun> prepare_mqa(const AttentionShape& sh, const HostTensor<float>& q, const HostTensor<float>& kv,
-                                   const HostTensor<std::int32_t>* indices, HostTensor<float>& out,
-                                   HostTensor<float>& lse, bool fp8_cache) {
+// One sequence's tensors of an MQA-mode op (sparse: with indices).
+struct MqaPart {
+  const HostTensor<float>* q;
+  const HostTensor<float>* kv;
+  const HostTensor<std::int32_t>* indices;  // nullptr: dense
+  HostTensor<float>* out;
+  HostTensor<float>* lse;
+};
+
+std::vector<const MqaPart*> parts_ptrs(const std::vector<MqaPart>& parts) {
+  std::vector<const MqaPart*> v;
+  for (const MqaPart& p : parts) v.push_back(&p);
+  return v;
+}
+
+// MQA-mode attention for a batch of sequences of one shape: their queries and caches
+// back to back, one launch (seq_queries tells the kernel where a sequence ends).
+std::unique_ptr<OpRun> prepare_mqa(const AttentionShape& sh, const std::vector<MqaPart>& parts, bool fp8_cache) {
   auto b = std::make_shared<AttentionBuffers>();
-  const auto qb = bf16_bits_of(q);
-  b->q = to_device(qb.data(), qb.size());
-  if (fp8_cache) {
-    const int rope = sh.d_qk - sh.d_v;
-    const std::size_t row = fp8_mla_row_bytes(sh.d_v, rope);
-    std::vector<std::uint8_t> packed(row * static_cast<std::size_t>(sh.keys));
-    for (std::int64_t s = 0; s < sh.keys; ++s) pack_fp8_mla_row(&kv.data()[s * sh.d_qk], sh.d_v, rope, &packed[s * row]);
-    b->kv8 = to_device(packed.data(), packed.size());
-  } else {
-    const auto kb = bf16_bits_of(kv);
-    b->k = to_device(kb.data(), kb.size());
+  const auto B = static_cast<std::int64_t>(parts.size());
+  const bool sparse = parts.front().indices != nullptr;
+  std::vector<std::uint16_t> qb, kb;
+  std::vector<std::uint8_t> packed;
+  const int rope = sh.d_qk - sh.d_v;
+  const std::size_t row = fp8_cache ? fp8_mla_row_bytes(sh.d_v, rope) : 0;
+  for (const MqaPart& part : parts) {
+    if (part.q->shape() != parts.front().q->shape() || part.kv->shape() != parts.front().kv->shape())
+      throw CudaError("batched MQA: the sequences of a batch must have one shape");
+    const auto q = bf16_bits_of(*part.q);
+    qb.insert(qb.end(), q.begin(), q.end());
+    if (fp8_cache) {
+      const std::size_t at = packed.size();
+      packed.resize(at + row * static_cast<std::size_t>(sh.keys));
+      for (std::int64_t s = 0; s < sh.keys; ++s)
+        pack_fp8_mla_row(&part.kv->data()[s * sh.d_qk], sh.d_v, rope, &packed[at + static_cast<std::size_t>(s) * row]);
+    } else {
+      const auto k = bf16_bits_of(*part.kv);
+      kb.insert(kb.end(), k.begin(), k.end());
+    }
   }
-  if (indices) b->indices = to_device(indices->data(), indices->span().size());
-  alloc_attention_outputs(*b, out, lse);
+  b->q = to_device(qb.data(), qb.size());
+  if (fp8_cache) b->kv8 = to_device(packed.data(), packed.size());
+  else b->k = to_device(kb.data(), kb.size());
+  const auto indices_of = [](const MqaPart& x) { return x.indices->span(); };
+  if (sparse) b->indices = upload_all<std::int32_t>(parts_ptrs(parts), indices_of);
+  b->out = DeviceBuffer<std::uint16_t>(parts.front().out->span().size() * parts.size());
+  b->out.fill_bytes(kPoisonFloatByte);
+  b->lse = DeviceBuffer<float>(parts.front().lse->span().size() * parts.size());
+  b->lse.fill_bytes(kPoisonFloatByte);
   cuda::MqaLaunch p;
   p.q = b->q.get();
   p.kv = fp8_cache ? static_cast<const void*>(b->kv8.get()) : b->k.get();
-  p.indices = indices ? b->indices.get() : nullptr;
-  p.topk = indices ? indices->size(1) : 0;
+  p.indices = sparse ? b->indices.get() : nullptr;
+  p.topk = sparse ? parts.front().indices->size(1) : 0;
   p.out = b->out.get();
   p.lse = b->lse.get();
-  p.queries = sh.queries;
+  p.queries = sh.queries * B;
+  p.seq_queries = B > 1 ? sh.queries : 0;
   p.keys = sh.keys;
   p.heads = sh.heads;
   p.d_qk = sh.d_qk;
@@ -218,14 +286,35 @@ std::unique_ptr<OpRun> prepare_mqa(const AttentionShape& sh, const HostTensor<fl
     b->workspace = DeviceBuffer<float>(ws);
     p.workspace = b->workspace.get();
   }
-  return std::make_unique<CudaRun>([p, b](cudaStream_t s) { cuda::launch_mqa(p, s); },
-                                   [b, &out, &lse] {
-                                     download_bf16(b->out, out);
-                                     b->lse.download(lse.data(), lse.span().size());
-                                   },
-                                   [b, indices] {
-                                     if (indices) b->indices.upload(indices->data(), indices->span().size());
-                                   });
+  return std::make_unique<CudaRun>(
+      [p, b](cudaStream_t s) { cuda::launch_mqa(p, s); },
+      [b, parts] {
+        const std::size_t each_out = parts.front().out->span().size(), each_lse = parts.front().lse->span().size();
+        std::vector<std::uint16_t> bits(b->out.size());
+        b->out.download(bits.data(), bits.size());
+        std::vector<float> lse(b->lse.size());
+        b->lse.download(lse.data(), lse.size());
+        for (std::size_t i = 0; i < parts.size(); ++i) {
+          for (std::size_t j = 0; j < each_out; ++j) parts[i].out->data()[j] = bf16_bits_to_float(bits[i * each_out + j]);
+          std::copy(lse.begin() + static_cast<std::ptrdiff_t>(i * each_lse),
+                    lse.begin() + static_cast<std::ptrdiff_t>((i + 1) * each_lse), parts[i].lse->data());
+        }
+      },
+      [b, parts, sparse, indices_of] {
+        if (sparse) upload_into(b->indices, parts_ptrs(parts), indices_of);
+      });
+}
+
+std::unique_ptr<OpRun> prepare_sparse_batch(const std::vector<const SparseMqaArgs*>& as) {
+  std::vector<MqaPart> parts;
+  for (const SparseMqaArgs* a : as) parts.push_back({&a->q, &a->kv, &a->indices, &a->out, &a->lse});
+  return prepare_mqa(as.front()->shape, parts, as.front()->fp8_cache);
+}
+
+std::unique_ptr<OpRun> prepare_dense_mqa_batch(const std::vector<const DenseMqaArgs*>& as) {
+  std::vector<MqaPart> parts;
+  for (const DenseMqaArgs* a : as) parts.push_back({&a->q, &a->kv, nullptr, &a->out, &a->lse});
+  return prepare_mqa(as.front()->shape, parts, as.front()->fp8_cache);
 }
 
 std::unique_ptr<OpRun> prepare_mha(const DenseMhaArgs& a) {
@@ -260,7 +349,7 @@ std::unique_ptr<OpRun> prepare_mha(const DenseMhaArgs& a) {
 std::vector<Variant<IndexerArgs>> cuda_indexer_variants() {
   return {{"cuda.indexer.mma", Backend::cuda,
            "tensor-core indexer (mma.sync: fp8 m16n8k32 or bf16 m16n8k16), 64-key tiles shared by 4 queries",
-           indexer_unsupported, prepare_indexer}};
+           indexer_unsupported, [](const IndexerArgs& a) { return prepare_indexer_batch({&a}); }, prepare_indexer_batch}};
 }
 
 std::vector<Variant<TopkArgs>> cuda_topk_variants() {
@@ -269,7 +358,7 @@ std::vector<Variant<TopkArgs>> cuda_topk_variants() {
              if (a.scores.size(1) > 0xFFFFFFFFll) return "rows longer than 2^32 columns";
              return std::nullopt;
            },
-           prepare_topk}};
+           [](const TopkArgs& a) { return prepare_topk_batch({&a}); }, prepare_topk_batch}};
 }
 
 std::vector<Variant<SparseMqaArgs>> cuda_sparse_mqa_variants() {
@@ -277,7 +366,7 @@ std::vector<Variant<SparseMqaArgs>> cuda_sparse_mqa_variants() {
            "sparse MLA (prefill and decode): 64 heads per block share each gathered 64-key step, mma.sync bf16, "
            "bf16 or FP8 cache, split-KV when the grid is small",
            [](const SparseMqaArgs& a) { return mqa_unsupported_args(a.shape, a.dtype, a.indices.size(1), true, a.fp8_cache); },
-           [](const SparseMqaArgs& a) { return prepare_mqa(a.shape, a.q, a.kv, &a.indices, a.out, a.lse, a.fp8_cache); }}};
+           [](const SparseMqaArgs& a) { return prepare_sparse_batch({&a}); }, prepare_sparse_batch}};
 }
 
 std::vector<Variant<DenseMqaArgs>> cuda_dense_mqa_variants() {
@@ -285,7 +374,7 @@ std::vector<Variant<DenseMqaArgs>> cuda_dense_mqa_variants() {
            "dense MQA-mode attention over the causal prefix (the decode baseline): the sparse kernel's tiles over "
            "positions, split-KV for long contexts, bf16 or FP8 cache",
            [](const DenseMqaArgs& a) { return mqa_unsupported_args(a.shape, a.dtype, 0, false, a.fp8_cache); },
-           [](const DenseMqaArgs& a) { return prepare_mqa(a.shape, a.q, a.kv, nullptr, a.out, a.lse, a.fp8_cache); }}};
+           [](const DenseMqaArgs& a) { return prepare_dense_mqa_batch({&a}); }, prepare_dense_mqa_batch}};
 }
 
 std::vector<Variant<DenseMhaArgs>> cuda_dense_mha_variants() {
