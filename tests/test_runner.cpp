@@ -14,6 +14,7 @@
 #include "bench/work.h"
 #include "core/generators.h"
 #include "kernels/cuda_device.h"
+#include "kernels/registry.h"
 #include "test_util.h"
 
 namespace dsa::bench {
@@ -268,6 +269,44 @@ TEST(RunCase, SweepValidatesASpreadOfRows) {
     EXPECT_EQ(pt["status"], "passed");
   }
   EXPECT_EQ(rec["cache_bytes_per_token_per_layer"]["dense"], 128 + 4 + 64);
+}
+
+// A batch without a batched form runs its sequences in turn: times add up, and fetch /
+// refresh reach every sequence; a batched form, where a variant has one, takes over.
+TEST(Registry, PrepareBatchRunsEachSequenceOrTheBatchedForm) {
+  struct Calls {
+    int runs = 0, fetches = 0, refreshes = 0, batched = 0;
+  } calls;
+  class Fake final : public OpRun {
+   public:
+    explicit Fake(Calls& c) : c_(c) {}
+    double run() override { ++c_.runs; return 0.5; }
+    void fetch() override { ++c_.fetches; }
+    void refresh_inputs() override { ++c_.refreshes; }
+   private:
+    Calls& c_;
+  };
+  HostTensor<float> scores({1, 4});
+  HostTensor<std::int32_t> idx({1, 2});
+  const std::vector<std::int64_t> ends = {4};
+  const TopkArgs a{scores, ends, idx};
+  const std::vector<const TopkArgs*> three = {&a, &a, &a};
+  Variant<TopkArgs> v{"fake", Backend::cpu, "", nullptr, [&](const TopkArgs&) { return std::make_unique<Fake>(calls); }};
+  auto run = prepare_batch(v, three);
+  EXPECT_DOUBLE_EQ(run->run(), 1.5);
+  run->fetch();
+  run->refresh_inputs();
+  EXPECT_EQ(calls.runs, 3);
+  EXPECT_EQ(calls.fetches, 3);
+  EXPECT_EQ(calls.refreshes, 3);
+  v.prepare_batched = [&](const std::vector<const TopkArgs*>& as) {
+    calls.batched += static_cast<int>(as.size());
+    return std::make_unique<Fake>(calls);
+  };
+  EXPECT_DOUBLE_EQ(prepare_batch(v, three)->run(), 0.5);
+  EXPECT_EQ(calls.batched, 3);
+  prepare_batch(v, {&a});  // a batch of one is the plain form
+  EXPECT_EQ(calls.batched, 3);
 }
 
 TEST(Crossover, InterpolatesAfterTheLastLoss) {

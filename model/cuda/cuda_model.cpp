@@ -148,12 +148,18 @@ class GpuCache final : public ModelCache {
 };
 
 // Adds the time of an op category to OpTimes, synchronising around it (only when
-// times are wanted: otherwise the ops queue without host waits).
+// times are wanted: otherwise the ops queue without host waits), inside an NVTX range
+// named for the category.
 class Timer {
  public:
   explicit Timer(OpTimes* t) : t_(t) {}
   template <class F>
   void operator()(double OpTimes::*slot, F&& f) {
+    DSA_TRACE_RANGE(slot == &OpTimes::matmul      ? "matmul"
+                    : slot == &OpTimes::indexer   ? "indexer"
+                    : slot == &OpTimes::topk      ? "topk"
+                    : slot == &OpTimes::attention ? "attention"
+                                                  : "other");  // one NVTX range per op
     if (!t_) {
       f();
       return;
