@@ -140,6 +140,7 @@ class ModelRun:
     params: dict
     model: dict
     points: list = field(default_factory=list)
+    backend: str = "?"
 
 
 def model_runs(doc: dict) -> list[ModelRun]:
@@ -147,7 +148,7 @@ def model_runs(doc: dict) -> list[ModelRun]:
     for c in doc["cases"]:
         if c["op"] not in ("model_prefill", "model_decode") or "points" not in c:
             continue
-        run = ModelRun(c["name"], c["op"], c["params"], c.get("model", {}))
+        run = ModelRun(c["name"], c["op"], c["params"], c.get("model", {}), backend=c.get("backend", "?"))
         for p in c["points"]:
             if "dense" in p:
                 run.points.append(ModelPoint(p["context"], p["dense"], p["dsa"], p.get("speedup", math.nan), p.get("accuracy", {})))

@@ -72,6 +72,9 @@ class Render(unittest.TestCase):
             md = read(os.path.join(d, "report.md"))
             self.assertIn("## Whole model", md)
             self.assertIn("Synthetic weights", md)
+            # Timed prefill points show their overhead ratio against the sum of their ops.
+            self.assertIn("time / sum of ops (dense, DSA)", md)
+            self.assertRegex(md, r"\| \d+\.\d\d, \d+\.\d\d \|")
 
     def test_gpu_fixture_draws_the_ceilings(self):
         c = fx.op_case("topk.gpu", 1e-3)
