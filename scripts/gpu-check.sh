@@ -2,9 +2,13 @@
 # The GPU check: build (or use a build carried from a machine without a GPU), run
 # every `gpu` test, the CUDA micro-benchmarks, suites/gpu-kernels.json and the kernel
 # cases of suites/nightly.json in short mode, and print a short table last.
-#   scripts/gpu-check.sh --nightly   instead: the whole suites/nightly.json (sweeps
-#                                    4K..128K included; about 20 minutes on one H100)
-#                                    and the dsa-small model cases of suites/model.json
+#   scripts/gpu-check.sh --nightly [REGEX]
+#                                    instead: suites/nightly.json (the cases matching
+#                                    REGEX; all by default: sweeps 4K..128K, meant to
+#                                    take about 20 minutes on one H100, so split it
+#                                    across device calls of at most 10 minutes)
+#   scripts/gpu-check.sh --model-small
+#                                    instead: the dsa-small cases of suites/model.json
 #
 # Two steps when the GPU sits on another machine (the device tool, see
 # docs/gpu-validation.md):
@@ -39,8 +43,14 @@ if [ "${1:-}" = "--prepare" ]; then
   exit 0
 fi
 
-nightly=0
-if [ "${1:-}" = "--nightly" ]; then nightly=1; fi
+mode=check
+filter='.*'
+case "${1:-}" in
+  --nightly) mode=nightly; filter=${2:-.*} ;;
+  --model-small) mode=model ;;
+  "") ;;
+  *) echo "usage: scripts/gpu-check.sh [--prepare | --nightly [REGEX] | --model-small]" >&2; exit 2 ;;
+esac
 out=${OUT:-/tmp/gpu-check}
 mkdir -p "$out"
 log() { echo "== $*"; }
@@ -57,13 +67,16 @@ echo "bundle built from commit $(cat "$bundle/COMMIT" 2>/dev/null || echo '?'), 
 missing=$(ldd "$bundle"/dsa-bench "$bundle"/dsa_gpu_tests "$bundle"/dsa-micro-cuda 2>&1 | grep "not found" | sort -u)
 if [ -n "$missing" ]; then echo "missing libraries:"; echo "$missing"; exit 2; fi
 
-if [ "$nightly" = 1 ]; then
-  log "suites/nightly.json (full)"
-  "$bundle"/dsa-bench run suites/nightly.json --backend cuda --out "$out/nightly.json" 2>&1 | tee "$out/nightly.log" | tail -40 || status=1
+if [ "$mode" = nightly ]; then
+  log "suites/nightly.json (cases matching $filter)"
+  "$bundle"/dsa-bench run suites/nightly.json --backend cuda --filter "$filter" --out "$out/nightly.json" 2>&1 \
+    | tee "$out/nightly.log" | tail -40 || status=1
+  tables=("$out/nightly.json")
+elif [ "$mode" = model ]; then
   log "suites/model.json on the GPU (dsa-small to 128K)"
   "$bundle"/dsa-bench run suites/model.json --backend cuda --filter '^model\.small' --out "$out/model-small.json" 2>&1 \
     | tee "$out/model-small.log" | tail -20 || status=1
-  tables=("$out/nightly.json" "$out/model-small.json")
+  tables=("$out/model-small.json")
 else
   log "gpu tests"
   "$bundle"/dsa_gpu_tests --gtest_output="json:$out/gpu-tests.json" > "$out/gpu-tests.log" 2>&1 || status=1
