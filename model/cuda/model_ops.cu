@@ -137,17 +137,17 @@ __global__ void assemble_absorbed_kernel(const float* lq, const float* q, std::u
   out[i] = bf16_bits(v);
 }
 
-__global__ void expand_kv_kernel(const float* kvb, const std::uint16_t* latent, std::uint16_t* k, std::uint16_t* v,
+__global__ void expand_kv_kernel(const std::uint16_t* kvb, const std::uint16_t* latent, std::uint16_t* k, std::uint16_t* v,
                                  std::int64_t S, int H, int nope, int rope, int dv, int rank) {
   const int dqk = nope + rope, w = dqk + dv;
   const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= S * H * w) return;
   const std::int64_t sh = i / w, s = sh / H;
   const int c = static_cast<int>(i % w);
-  const float* src = kvb + sh * (nope + dv);
-  if (c < nope) k[sh * dqk + c] = bf16_bits(src[c]);
+  const std::uint16_t* src = kvb + sh * (nope + dv);
+  if (c < nope) k[sh * dqk + c] = src[c];
   else if (c < dqk) k[sh * dqk + c] = latent[s * (rank + rope) + rank + (c - nope)];
-  else v[sh * dv + (c - dqk)] = bf16_bits(src[nope + (c - dqk)]);
+  else v[sh * dv + (c - dqk)] = src[nope + (c - dqk)];
 }
 
 __global__ void unpack_fp8_latent_kernel(const std::uint8_t* rows, std::int64_t S, int rank, int rope,
@@ -223,7 +223,7 @@ void assemble_absorbed(const float* latent_q, const float* q, std::uint16_t* out
              rank, nope, rope);
 }
 
-void expand_kv(const float* kvb, const std::uint16_t* latent, std::uint16_t* k, std::uint16_t* v, std::int64_t S,
+void expand_kv(const std::uint16_t* kvb, const std::uint16_t* latent, std::uint16_t* k, std::uint16_t* v, std::int64_t S,
                int heads, int nope, int rope, int dv, int rank, cudaStream_t s) {
   DSA_LAUNCH(expand_kv_kernel, blocks_for(S * heads * (nope + rope + dv)), kThreads, 0, s, kvb, latent, k, v, S, heads,
              nope, rope, dv, rank);

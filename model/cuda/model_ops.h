@@ -36,10 +36,10 @@ void hadamard_fp8(const float* x, std::int64_t rows, int d, std::uint8_t* codes,
 // [n, H, rank] fp32, the rope part from q [n, H, nope + rope] fp32.
 void assemble_absorbed(const float* latent_q, const float* q, std::uint16_t* out, std::int64_t n, int heads, int rank,
                        int nope, int rope, cudaStream_t s);
-// MHA-mode K and V from the latent cache: kvb [S, H, nope + dv] fp32 (c_kv W_kvb^T),
+// MHA-mode K and V from the latent cache: kvb [S, H, nope + dv] bf16 (c_kv W_kvb^T),
 // k_rope = latent rows' last `rope` values (bf16 [S, rank + rope]) ->
 // k [S, H, nope + rope] and v [S, H, dv] in bf16.
-void expand_kv(const float* kvb, const std::uint16_t* latent, std::uint16_t* k, std::uint16_t* v, std::int64_t S,
+void expand_kv(const std::uint16_t* kvb, const std::uint16_t* latent, std::uint16_t* k, std::uint16_t* v, std::int64_t S,
                int heads, int nope, int rope, int dv, int rank, cudaStream_t s);
 // FP8 latent rows [S, row_bytes] -> bf16 rows [S, rank + rope] (for the dense prefill).
 void unpack_fp8_latent(const std::uint8_t* rows, std::int64_t S, int rank, int rope, std::uint16_t* out, cudaStream_t s);
