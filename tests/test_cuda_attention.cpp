@@ -22,6 +22,7 @@
 #if DSA_HAVE_CUDA
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/device_buffer.h"
+#include "kernels/cuda/indexer.h"
 #endif
 
 namespace dsa {
@@ -217,6 +218,65 @@ TEST(CudaPipeline, SweepsValidateOnTheGpu) {
 }
 
 #if DSA_HAVE_CUDA
+// Host-side decisions of the launchers; these need no device, so CI runs them.
+TEST(CudaLaunchPlan, SplitsFillTheGpuOnlyWhenTheGridIsSmall) {
+  cuda::MqaLaunch p;
+  p.heads = 128;
+  p.d_qk = 576;
+  p.d_v = 512;
+  p.keys = 131072;
+  p.queries = 1;
+  p.query_offset = 131071;
+  // Dense decode at 128K: 2 head groups, 2048 key blocks -> 66 splits fill 132 SMs.
+  EXPECT_EQ(cuda::mqa_choose_splits(p, 132), 66);
+  // Sparse with top-k 2048: 32 key blocks, at least 2 per split -> 16.
+  std::int32_t dummy = 0;
+  p.indices = &dummy;
+  p.topk = 2048;
+  EXPECT_EQ(cuda::mqa_choose_splits(p, 132), 16);
+  // 64 sequences x 2 next tokens: 256 blocks already fill the GPU.
+  p.queries = 128;
+  EXPECT_EQ(cuda::mqa_choose_splits(p, 132), 1);
+  // The workspace holds every split's output rows and their lse.
+  p.queries = 2;
+  p.splits = 3;
+  EXPECT_EQ(cuda::mqa_workspace_floats(p), 3u * 2 * 128 * (512 + 1));
+  p.splits = 1;
+  EXPECT_EQ(cuda::mqa_workspace_floats(p), 0u);
+}
+
+TEST(CudaLaunchPlan, LaunchersRefuseBadArgumentsBeforeTouchingTheDevice) {
+  cuda::MqaLaunch p;
+  p.heads = 128;
+  p.d_qk = 576;
+  p.d_v = 512;
+  p.queries = 1;
+  p.keys = 10;
+  p.scale = 0.1f;
+  p.splits = 4;  // and no workspace
+  EXPECT_THROW(cuda::launch_mqa(p, nullptr), CudaError);
+  p.splits = 1;
+  p.scale = 0.0f;
+  EXPECT_THROW(cuda::launch_mqa(p, nullptr), CudaError);
+  p.scale = 0.1f;
+  p.queries = 3;
+  p.seq_queries = 2;  // 3 tokens are not whole sequences of 2
+  EXPECT_THROW(cuda::launch_mqa(p, nullptr), CudaError);
+  cuda::MhaLaunch m;
+  m.heads = 8;
+  m.d_qk = 100;
+  m.d_v = 64;
+  m.scale = 0.1f;
+  EXPECT_THROW(cuda::launch_mha(m, nullptr), CudaError);
+  EXPECT_TRUE(cuda::mha_unsupported(8, 192, 128) == std::nullopt);
+  EXPECT_TRUE(cuda::mha_unsupported(8, 48, 32) == std::nullopt);
+  EXPECT_TRUE(cuda::mqa_unsupported(4, 144, 128, 64, true, false) == std::nullopt);
+  EXPECT_TRUE(cuda::mqa_unsupported(4, 144, 128, 64, true, true).has_value());  // FP8 rows only at 576/512
+  EXPECT_TRUE(cuda::indexer_unsupported(4, 32, 1000, true) == std::nullopt);
+  EXPECT_TRUE(cuda::indexer_unsupported(200, 128, 1000, true).has_value());
+  EXPECT_TRUE(cuda::indexer_unsupported(64, 128, 1000, true, 70000).has_value());  // grid.z
+}
+
 // The GPU's FP8 cache writer is bit-identical to the reference quantiser, on values
 // that exercise its edges: zeros, tiny tiles (the 1e-4 amax floor), amax exactly
 // 448 * 2^k (the scale's power-of-two boundary), ties in the e4m3 rounding.
