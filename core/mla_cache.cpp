@@ -1,11 +1,13 @@
 #include "core/mla_cache.h"
 
+#include <algorithm>
 #include <cstring>
 #include <span>
 #include <stdexcept>
 #include <vector>
 
 #include "core/dtype.h"
+#include "core/parallel.h"
 #include "core/quant.h"
 
 namespace dsa {
@@ -56,12 +58,14 @@ void unpack_fp8_mla_row(const std::uint8_t* in, int kv_rank, int rope, float* ro
 }
 
 void round_through_fp8_mla(float* rows, std::int64_t n, int kv_rank, int rope) {
-  std::vector<std::uint8_t> packed(fp8_mla_row_bytes(kv_rank, rope));
-  const std::int64_t width = kv_rank + rope;
-  for (std::int64_t r = 0; r < n; ++r) {
-    pack_fp8_mla_row(rows + r * width, kv_rank, rope, packed.data());
-    unpack_fp8_mla_row(packed.data(), kv_rank, rope, rows + r * width);
-  }
+  const std::int64_t width = kv_rank + rope, block = 256;  // rows per task: caches reach 128K rows
+  parallel_for((n + block - 1) / block, [&](std::int64_t b) {
+    std::vector<std::uint8_t> packed(fp8_mla_row_bytes(kv_rank, rope));
+    for (std::int64_t r = b * block; r < std::min(n, (b + 1) * block); ++r) {
+      pack_fp8_mla_row(rows + r * width, kv_rank, rope, packed.data());
+      unpack_fp8_mla_row(packed.data(), kv_rank, rope, rows + r * width);
+    }
+  });
 }
 
 }  // namespace dsa

@@ -10,6 +10,7 @@
 
 #include "core/dtype.h"
 #include "core/mla_cache.h"
+#include "core/parallel.h"
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/device_buffer.h"
 #include "kernels/cuda/indexer.h"
@@ -249,8 +250,10 @@ std::unique_ptr<OpRun> prepare_mqa(const AttentionShape& sh, const std::vector<M
     if (fp8_cache) {
       const std::size_t at = packed.size();
       packed.resize(at + row * static_cast<std::size_t>(sh.keys));
-      for (std::int64_t s = 0; s < sh.keys; ++s)
-        pack_fp8_mla_row(&part.kv->data()[s * sh.d_qk], sh.d_v, rope, &packed[at + static_cast<std::size_t>(s) * row]);
+      parallel_for((sh.keys + 255) / 256, [&](std::int64_t blk) {  // 128K rows per sequence at the long end
+        for (std::int64_t s = blk * 256; s < std::min(sh.keys, (blk + 1) * 256); ++s)
+          pack_fp8_mla_row(&part.kv->data()[s * sh.d_qk], sh.d_v, rope, &packed[at + static_cast<std::size_t>(s) * row]);
+      });
     } else {
       const auto k = bf16_bits_of(*part.kv);
       kb.insert(kb.end(), k.begin(), k.end());
