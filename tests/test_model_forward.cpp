@@ -218,5 +218,24 @@ TEST(ModelForwardDsa, RejectsTokensOutsideTheVocabulary) {
   EXPECT_THROW(m.forward(bad, c, AttentionMode::dense), std::invalid_argument);
 }
 
+// Through the Model interface (what the runner uses): the same logits as the direct
+// call, and a cache made by another kind of model is refused, not misread.
+TEST(ModelInterface, RunTokensIsForwardAndForeignCachesAreRefused) {
+  const CpuModel m(tiny_weights());
+  const Model& as_model = m;
+  const auto tok = tokens(20, m.config().vocab);
+  SequenceCache direct = m.new_cache();
+  const auto cache = as_model.make_cache();
+  const HostTensor<float> a = m.forward(tok, direct, AttentionMode::dsa);
+  const HostTensor<float> b = as_model.run_tokens(tok, *cache, AttentionMode::dsa, nullptr);
+  ASSERT_EQ(a.shape(), b.shape());
+  EXPECT_TRUE(std::equal(a.span().begin(), a.span().end(), b.span().begin()));
+  EXPECT_EQ(cache->length, 20);
+  EXPECT_EQ(as_model.implementation(), "model.cpu.fp32");
+  struct Foreign : ModelCache {};
+  Foreign f;
+  EXPECT_THROW(as_model.run_tokens(tok, f, AttentionMode::dense, nullptr), std::invalid_argument);
+}
+
 }  // namespace
 }  // namespace dsa::model
