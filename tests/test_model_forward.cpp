@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "core/rng.h"
+#include "kernels/cuda_device.h"
 #include "model/forward.h"
 #include "model/rope.h"
 #include "test_util.h"
@@ -235,6 +236,19 @@ TEST(ModelInterface, RunTokensIsForwardAndForeignCachesAreRefused) {
   struct Foreign : ModelCache {};
   Foreign f;
   EXPECT_THROW(as_model.run_tokens(tok, f, AttentionMode::dense, nullptr), std::invalid_argument);
+}
+
+// Without a device (or without the CUDA backend) the GPU forward says why it cannot
+// run, so a model case moves on to the next backend instead of failing.
+TEST(ModelInterface, GpuForwardWithoutADeviceSaysWhy) {
+  if (cuda_device_count() > 0) GTEST_SKIP() << "a CUDA device is present (the gpu tests cover the GPU forward)";
+  try {
+    make_cuda_model(tiny_weights(), DType::bf16);
+    FAIL() << "expected a refusal";
+  } catch (const std::runtime_error& e) {
+    const std::string why = e.what();
+    EXPECT_TRUE(why.find("no CUDA device") != std::string::npos || why.find("no CUDA backend") != std::string::npos) << why;
+  }
 }
 
 }  // namespace
