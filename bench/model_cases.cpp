@@ -121,6 +121,26 @@ HostTensor<float> run_positions(const Model& m, const Sequence& s, std::int64_t 
   return m.run_hidden(rows, cache, mode, times);
 }
 
+// Position p of every sequence of a batch, in one pass: outputs [batch, width].
+HostTensor<float> step_batch(const Model& m, const std::vector<Sequence>& seqs, std::int64_t p,
+                             const std::vector<ModelCache*>& caches, AttentionMode mode, OpTimes* times) {
+  if (m.has_head()) {
+    std::vector<std::span<const std::int32_t>> toks;
+    for (const Sequence& s : seqs) toks.push_back(std::span(s.tokens).subspan(static_cast<std::size_t>(p), 1));
+    return m.run_tokens_batch(toks, caches, mode, times);
+  }
+  const std::int64_t D = m.config().hidden;
+  std::vector<HostTensor<float>> rows;
+  for (const Sequence& s : seqs) {
+    HostTensor<float> r({1, D});
+    std::copy(s.hidden.data() + p * D, s.hidden.data() + (p + 1) * D, r.data());
+    rows.push_back(std::move(r));
+  }
+  std::vector<const HostTensor<float>*> ptrs;
+  for (const auto& r : rows) ptrs.push_back(&r);
+  return m.run_hidden_batch(ptrs, caches, mode, times);
+}
+
 // Prefill positions [0, upto) in chunks of `chunk`; returns every position's outputs when `keep` is set.
 HostTensor<float> prefill(const Model& m, const Sequence& s, std::int64_t upto, std::int64_t chunk, ModelCache& cache,
                           AttentionMode mode, OpTimes* times, bool keep) {
@@ -332,13 +352,16 @@ nlohmann::json decode_point(const CaseSpec& c, const Model& m, std::int64_t L, s
     OpTimes ops;
     std::vector<double> step_s;
     outputs[mi].resize(static_cast<std::size_t>(c.batch));
+    std::vector<ModelCache*> cache_ptrs;
+    for (auto& cp : caches) cache_ptrs.push_back(cp.get());
     for (std::int64_t s = 0; s < steps; ++s) {
+      // One decode step for the whole batch, as a server runs it.
       const double t0 = now_seconds();
       OpTimes step_ops;
-      for (int b = 0; b < c.batch; ++b) {
-        const HostTensor<float> l = run_positions(m, seqs[b], L + s, 1, *caches[b], mode, &step_ops);
-        outputs[mi][b].insert(outputs[mi][b].end(), l.data(), l.data() + V);
-      }
+      const HostTensor<float> l = step_batch(m, seqs, L + s, cache_ptrs, mode, &step_ops);
+      for (int b = 0; b < c.batch; ++b)
+        outputs[mi][b].insert(outputs[mi][b].end(), l.data() + static_cast<std::int64_t>(b) * V,
+                              l.data() + static_cast<std::int64_t>(b + 1) * V);
       step_s.push_back(now_seconds() - t0);
       if (s > 0) ops += step_ops;  // the first step is the warm-up
     }

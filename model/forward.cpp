@@ -99,6 +99,15 @@ HostTensor<float> tensor_of(const std::vector<float>& v, Shape s) {
   return t;
 }
 
+// Rows [first, first + count) of a row-major array, as a tensor of shape `s` (whose
+// first dimension is `count`).
+HostTensor<float> rows_of(std::span<const float> v, std::int64_t first, std::int64_t count, Shape s) {
+  HostTensor<float> t(s);
+  const std::int64_t width = t.numel() / std::max<std::int64_t>(count, 1);
+  std::copy(v.begin() + first * width, v.begin() + (first + count) * width, t.data());
+  return t;
+}
+
 }  // namespace
 
 CpuModel::CpuModel(ModelWeights w, DType cache_dtype) : w_(std::move(w)), cache_dtype_(cache_dtype) {
@@ -119,28 +128,35 @@ SequenceCache CpuModel::new_cache() const {
   return c;
 }
 
-void CpuModel::layer(int li, std::vector<float>& x, std::int64_t n, SequenceCache& cache, AttentionMode mode,
+void CpuModel::layer(int li, std::vector<float>& x, const std::vector<SeqRows>& seqs, AttentionMode mode,
                      OpTimes& t) const {
   const ModelConfig& c = w_.config;
   const LayerWeights& L = w_.layers[static_cast<std::size_t>(li)];
-  const std::int64_t D = c.hidden, H = c.heads, p0 = cache.length, end = p0 + n;
+  const std::int64_t n = seqs.back().first + seqs.back().count;  // rows of every sequence
+  const std::int64_t D = c.hidden, H = c.heads;
   const int nope = c.qk_nope, rope = c.qk_rope, dqk = c.qk_head_dim(), rank = c.kv_lora_rank, dv = c.v_head;
   const int dl = rank + rope;
   const double scale = c.softmax_scale();
+  // Every sequence of a batch brings the same number of rows (a decode step: one each),
+  // so all of them take the same attention path.
+  const std::int64_t per_seq = seqs.front().count;
+  const bool mqa_mode = mode == AttentionMode::dsa || per_seq == 1;
 
+  // --- MLA projections, all rows at once ---------------------------------------------
   const std::vector<float> h = rms_norm_rows(x, n, D, L.input_norm, c.rms_eps);
-  // --- MLA projections ------------------------------------------------------------
   std::vector<float> cq = linear(h, n, L.q_a, t);
   for (std::int64_t r = 0; r < n; ++r) rms_norm(&cq[r * c.q_lora_rank], c.q_lora_rank, L.q_a_norm, c.rms_eps);
   std::vector<float> q = linear(cq, n, L.q_b, t);  // [n, H, nope + rope]
   std::vector<float> kv = linear(h, n, L.kv_a, t);  // [n, rank + rope]
   {
     Timed timed(t.other);
-    for (std::int64_t r = 0; r < n; ++r) {
-      for (std::int64_t hh = 0; hh < H; ++hh) rope_interleaved(&q[(r * H + hh) * dqk + nope], rope, p0 + r, rope_freqs_);
-      rms_norm(&kv[r * dl], rank, L.kv_a_norm, c.rms_eps);
-      rope_interleaved(&kv[r * dl + rank], rope, p0 + r, rope_freqs_);
-    }
+    for (const SeqRows& sq : seqs)
+      for (std::int64_t r = sq.first; r < sq.first + sq.count; ++r) {
+        const std::int64_t pos = sq.cache->length + (r - sq.first);
+        for (std::int64_t hh = 0; hh < H; ++hh) rope_interleaved(&q[(r * H + hh) * dqk + nope], rope, pos, rope_freqs_);
+        rms_norm(&kv[r * dl], rank, L.kv_a_norm, c.rms_eps);
+        rope_interleaved(&kv[r * dl + rank], rope, pos, rope_freqs_);
+      }
     // The cache stores bf16 values, or the FP8 layout (kept here dequantised: what a
     // kernel reading the packed row computes with).
     if (cache_dtype_ == DType::fp8_e4m3) {
@@ -148,14 +164,11 @@ void CpuModel::layer(int li, std::vector<float>& x, std::int64_t n, SequenceCach
     } else {
       round_in_place(kv, DType::bf16);
     }
-    auto& lat = cache.latent[static_cast<std::size_t>(li)];
-    lat.insert(lat.end(), kv.begin(), kv.end());
+    for (const SeqRows& sq : seqs) {
+      auto& lat = sq.cache->latent[static_cast<std::size_t>(li)];
+      lat.insert(lat.end(), kv.begin() + sq.first * dl, kv.begin() + (sq.first + sq.count) * dl);
+    }
   }
-  // Staging the cache as an op input is a copy a GPU would not make; it counts as "other".
-  const HostTensor<float> latent = [&] {
-    Timed timed(t.other);
-    return tensor_of(cache.latent[static_cast<std::size_t>(li)], {end, dl});
-  }();
 
   // W_UK [H, nope, rank], W_UV [H, dv, rank] views of kv_b [H * (nope + dv), rank].
   const auto w_uk = [&](std::int64_t hh, int i) { return L.kv_b.row(hh * (nope + dv) + i); };
@@ -192,88 +205,101 @@ void CpuModel::layer(int li, std::vector<float>& x, std::int64_t n, SequenceCach
     return y;
   };
 
+  const HostTensor<float> qa = mqa_mode ? absorbed() : HostTensor<float>();
+  HostTensor<float> o_latent;  // [n, H, rank]: the MQA-mode outputs of every sequence
+  if (mqa_mode) o_latent = HostTensor<float>({n, H, rank});
   std::vector<float> attn;  // [n, H * dv]
+  if (!mqa_mode) attn.assign(static_cast<std::size_t>(n * H * dv), 0.0f);
+  // The indexer's projections, all rows at once.
+  const int HI = c.index_heads, DI = c.index_head_dim, ropeI = DI / 2;
+  std::vector<float> qi, ki, wi;
   if (mode == AttentionMode::dsa) {
-    // --- lightning indexer ----------------------------------------------------------
-    const int HI = c.index_heads, DI = c.index_head_dim, ropeI = DI / 2;
-    std::vector<float> qi = linear(cq, n, L.idx_wq_b, t);  // [n, HI, DI]
-    std::vector<float> ki = linear(h, n, L.idx_wk, t);     // [n, DI]
-    std::vector<float> wi = linear(h, n, L.idx_weights, t);  // [n, HI], fp32
-    HostTensor<float> scores, key_tensor;
-    IndexerOperands ops;
-    {
-      Timed timed(t.indexer);
-      for (std::int64_t r = 0; r < n; ++r) {
-        // The rope part comes first and rotates half-split (not interleaved).
-        for (int hh = 0; hh < HI; ++hh) rope_half_split(&qi[(r * HI + hh) * DI], ropeI, p0 + r, index_rope_freqs_);
-        layer_norm(&ki[r * DI], DI, L.idx_k_norm_weight, L.idx_k_norm_bias);
-        rope_half_split(&ki[r * DI], ropeI, p0 + r, index_rope_freqs_);
-      }
-      const float fold = static_cast<float>(1.0 / std::sqrt(static_cast<double>(HI))) *
-                         static_cast<float>(1.0 / std::sqrt(static_cast<double>(DI)));
-      for (float& v : wi) v *= fold;
-      // Hadamard rotation then FP8 with power-of-two scales, as the model does; the
-      // new keys join the cache quantised.
-      ops = prepare_indexer_operands(tensor_of(qi, {n, HI, DI}), tensor_of(ki, {n, DI}), tensor_of(wi, {n, HI}),
-                                     DType::fp8_e4m3, true);
-      auto& keys = cache.index_keys[static_cast<std::size_t>(li)];
-      keys.insert(keys.end(), ops.k.span().begin(), ops.k.span().end());
-    }
-    {
-      Timed staging(t.other);
-      key_tensor = tensor_of(cache.index_keys[static_cast<std::size_t>(li)], {end, DI});
-    }
-    {
-      Timed timed(t.indexer);
-      const IndexerShape ish{n, end, HI, DI, p0, true};
-      scores = HostTensor<float>({n, end});
-      cpu::indexer_scores(ish, ops.q, key_tensor, ops.w, scores);
-    }
-    HostTensor<std::int32_t> idx({n, c.index_topk});
-    {
-      Timed timed(t.topk);
-      cpu::topk_radix(scores, key_ends(n, p0, end, true), idx);
-    }
-    const HostTensor<float> qa = absorbed();
-    HostTensor<float> o({n, H, rank}), lse({n, H});
-    {
-      Timed timed(t.attention);
-      cpu::sparse_mqa(AttentionShape{n, end, static_cast<int>(H), dl, rank, scale, p0}, qa, latent, idx, o, lse, DType::f32);
-    }
-    attn = unabsorb(o);
-  } else if (n == 1) {
-    // Dense decode: MQA mode over the whole cache.
-    const HostTensor<float> qa = absorbed();
-    HostTensor<float> o({n, H, rank}), lse({n, H});
-    {
-      Timed timed(t.attention);
-      cpu::dense_mqa(AttentionShape{n, end, static_cast<int>(H), dl, rank, scale, p0}, qa, latent, o, lse, DType::f32);
-    }
-    attn = unabsorb(o);
-  } else {
-    // Dense prefill: MHA mode, per-head K and V expanded from the latent cache.
-    HostTensor<float> k({end, H, dqk}), v({end, H, dv});
-    {
-      std::vector<float> ckv(static_cast<std::size_t>(end * rank));
-      for (std::int64_t s = 0; s < end; ++s) std::copy(&latent(s, 0), &latent(s, 0) + rank, &ckv[s * rank]);
-      const std::vector<float> kvb = linear(ckv, end, L.kv_b, t);  // [end, H * (nope + dv)]
+    qi = linear(cq, n, L.idx_wq_b, t);      // [n, HI, DI]
+    ki = linear(h, n, L.idx_wk, t);         // [n, DI]
+    wi = linear(h, n, L.idx_weights, t);    // [n, HI], fp32
+  }
+
+  // --- attention, one sequence at a time (each over its own cache) ---------------------
+  for (const SeqRows& sq : seqs) {
+    SequenceCache& cache = *sq.cache;
+    const std::int64_t m = sq.count, f = sq.first, p0 = cache.length, end = p0 + m;
+    // Staging the cache as an op input is a copy a GPU would not make; it counts as "other".
+    const HostTensor<float> latent = [&] {
       Timed timed(t.other);
-      for (std::int64_t s = 0; s < end; ++s)
-        for (std::int64_t hh = 0; hh < H; ++hh) {
-          const float* src = &kvb[(s * H + hh) * (nope + dv)];
-          std::copy(src, src + nope, &k(s, hh, 0));
-          std::copy(&latent(s, rank), &latent(s, rank) + rope, &k(s, hh, nope));
-          std::copy(src + nope, src + nope + dv, &v(s, hh, 0));
+      return tensor_of(cache.latent[static_cast<std::size_t>(li)], {end, dl});
+    }();
+    const HostTensor<float> qa_seq = mqa_mode ? rows_of(qa.span(), f, m, {m, H, dl}) : HostTensor<float>();
+    HostTensor<float> o({m, H, mqa_mode ? rank : dv}), lse({m, H});
+    if (mode == AttentionMode::dsa) {
+      // --- lightning indexer ----------------------------------------------------------
+      HostTensor<float> scores, key_tensor;
+      IndexerOperands ops;
+      {
+        Timed timed(t.indexer);
+        for (std::int64_t r = f; r < f + m; ++r) {
+          const std::int64_t pos = p0 + (r - f);
+          // The rope part comes first and rotates half-split (not interleaved).
+          for (int hh = 0; hh < HI; ++hh) rope_half_split(&qi[(r * HI + hh) * DI], ropeI, pos, index_rope_freqs_);
+          layer_norm(&ki[r * DI], DI, L.idx_k_norm_weight, L.idx_k_norm_bias);
+          rope_half_split(&ki[r * DI], ropeI, pos, index_rope_freqs_);
         }
-    }
-    HostTensor<float> o({n, H, dv}), lse({n, H});
-    {
+        const float fold = static_cast<float>(1.0 / std::sqrt(static_cast<double>(HI))) *
+                           static_cast<float>(1.0 / std::sqrt(static_cast<double>(DI)));
+        HostTensor<float> w_seq = rows_of(wi, f, m, {m, HI});
+        for (float& v : w_seq.span()) v *= fold;
+        // Hadamard rotation then FP8 with power-of-two scales, as the model does; the
+        // new keys join the cache quantised.
+        ops = prepare_indexer_operands(rows_of(qi, f, m, {m, HI, DI}), rows_of(ki, f, m, {m, DI}), w_seq,
+                                       DType::fp8_e4m3, true);
+        auto& keys = cache.index_keys[static_cast<std::size_t>(li)];
+        keys.insert(keys.end(), ops.k.span().begin(), ops.k.span().end());
+      }
+      {
+        Timed staging(t.other);
+        key_tensor = tensor_of(cache.index_keys[static_cast<std::size_t>(li)], {end, DI});
+      }
+      {
+        Timed timed(t.indexer);
+        const IndexerShape ish{m, end, HI, DI, p0, true};
+        scores = HostTensor<float>({m, end});
+        cpu::indexer_scores(ish, ops.q, key_tensor, ops.w, scores);
+      }
+      HostTensor<std::int32_t> idx({m, c.index_topk});
+      {
+        Timed timed(t.topk);
+        cpu::topk_radix(scores, key_ends(m, p0, end, true), idx);
+      }
       Timed timed(t.attention);
-      cpu::dense_mha(AttentionShape{n, end, static_cast<int>(H), dqk, dv, scale, p0}, tensor_of(q, {n, H, dqk}), k, v, o,
+      cpu::sparse_mqa(AttentionShape{m, end, static_cast<int>(H), dl, rank, scale, p0}, qa_seq, latent, idx, o, lse, DType::f32);
+    } else if (m == 1) {
+      // Dense decode: MQA mode over the whole cache.
+      Timed timed(t.attention);
+      cpu::dense_mqa(AttentionShape{m, end, static_cast<int>(H), dl, rank, scale, p0}, qa_seq, latent, o, lse, DType::f32);
+    } else {
+      // Dense prefill: MHA mode, per-head K and V expanded from the latent cache.
+      HostTensor<float> k({end, H, dqk}), v({end, H, dv});
+      {
+        std::vector<float> ckv(static_cast<std::size_t>(end * rank));
+        for (std::int64_t s = 0; s < end; ++s) std::copy(&latent(s, 0), &latent(s, 0) + rank, &ckv[s * rank]);
+        const std::vector<float> kvb = linear(ckv, end, L.kv_b, t);  // [end, H * (nope + dv)]
+        Timed timed(t.other);
+        for (std::int64_t s = 0; s < end; ++s)
+          for (std::int64_t hh = 0; hh < H; ++hh) {
+            const float* src = &kvb[(s * H + hh) * (nope + dv)];
+            std::copy(src, src + nope, &k(s, hh, 0));
+            std::copy(&latent(s, rank), &latent(s, rank) + rope, &k(s, hh, nope));
+            std::copy(src + nope, src + nope + dv, &v(s, hh, 0));
+          }
+      }
+      Timed timed(t.attention);
+      cpu::dense_mha(AttentionShape{m, end, static_cast<int>(H), dqk, dv, scale, p0}, rows_of(q, f, m, {m, H, dqk}), k, v, o,
                      lse, DType::f32);
     }
-    attn.assign(o.span().begin(), o.span().end());
+    // This sequence's rows of the outputs.
+    float* dst = mqa_mode ? o_latent.data() + f * H * rank : attn.data() + f * H * dv;
+    std::copy(o.data(), o.data() + o.numel(), dst);
   }
+  if (mqa_mode) attn = unabsorb(o_latent);
   const std::vector<float> out = linear(attn, n, L.o, t);
   for (std::size_t i = 0; i < x.size(); ++i) x[i] += out[i];
 
@@ -306,39 +332,41 @@ void CpuModel::layer(int li, std::vector<float>& x, std::int64_t n, SequenceCach
   for (std::size_t i = 0; i < x.size(); ++i) x[i] += ffn[i];
 }
 
-void CpuModel::run_layers(std::vector<float>& x, std::int64_t n, SequenceCache& cache, AttentionMode mode,
+void CpuModel::run_layers(std::vector<float>& x, const std::vector<SeqRows>& seqs, AttentionMode mode,
                           OpTimes& t) const {
-  require(n > 0, "forward: no tokens");
-  require(cache.latent.size() == w_.layers.size(), "forward: the cache belongs to another model");
-  // The indexer's key cache is filled only in DSA mode: a cache must stay in one mode.
-  const bool has_index_keys = !cache.index_keys.front().empty();
-  require(cache.length == 0 || has_index_keys == (mode == AttentionMode::dsa),
-          std::string("forward: this cache was filled in ") + (has_index_keys ? "dsa" : "dense") + " mode");
+  for (const SeqRows& sq : seqs) {
+    require(sq.count > 0, "forward: no tokens");
+    require(sq.count == seqs.front().count, "forward: the sequences of a batch bring the same number of positions");
+    const SequenceCache& cache = *sq.cache;
+    require(cache.latent.size() == w_.layers.size(), "forward: the cache belongs to another model");
+    // The indexer's key cache is filled only in DSA mode: a cache must stay in one mode.
+    const bool has_index_keys = !cache.index_keys.front().empty();
+    require(cache.length == 0 || has_index_keys == (mode == AttentionMode::dsa),
+            std::string("forward: this cache was filled in ") + (has_index_keys ? "dsa" : "dense") + " mode");
+  }
   for (std::size_t li = 0; li < w_.layers.size(); ++li) {
     DSA_TRACE_RANGE("layer");
-    layer(static_cast<int>(li), x, n, cache, mode, t);
+    layer(static_cast<int>(li), x, seqs, mode, t);
   }
-  cache.length += n;
+  for (const SeqRows& sq : seqs) sq.cache->length += sq.count;
+}
+
+// Final norm and LM head over n rows.
+HostTensor<float> CpuModel::head(std::vector<float>& x, std::int64_t n, OpTimes& t) const {
+  const ModelConfig& c = w_.config;
+  const std::vector<float> hf = rms_norm_rows(x, n, c.hidden, w_.final_norm, c.rms_eps);
+  const std::vector<float> logits = linear(hf, n, w_.lm_head, t);
+  return tensor_of(logits, {n, c.vocab});
 }
 
 HostTensor<float> CpuModel::forward(std::span<const std::int32_t> tokens, SequenceCache& cache, AttentionMode mode,
                                     OpTimes* times) const {
-  DSA_TRACE_RANGE(mode == AttentionMode::dense ? "forward.dense" : "forward.dsa");
-  require(has_head(), "forward: this model holds layers " + std::to_string(w_.range.first) + ".." +
-                          std::to_string(w_.range.last - 1) + " only; run it on hidden states (forward_hidden)");
-  const ModelConfig& c = w_.config;
-  const auto n = static_cast<std::int64_t>(tokens.size());
-  OpTimes t;
-  std::vector<float> x(static_cast<std::size_t>(n * c.hidden));
-  for (std::int64_t r = 0; r < n; ++r) {
-    require(tokens[r] >= 0 && tokens[r] < c.vocab, "forward: token id " + std::to_string(tokens[r]) + " outside the vocabulary");
-    std::copy(w_.embed.row(tokens[r]), w_.embed.row(tokens[r]) + c.hidden, &x[r * c.hidden]);
-  }
-  run_layers(x, n, cache, mode, t);
-  const std::vector<float> hf = rms_norm_rows(x, n, c.hidden, w_.final_norm, c.rms_eps);
-  const std::vector<float> logits = linear(hf, n, w_.lm_head, t);
-  if (times) *times += t;
-  return tensor_of(logits, {n, c.vocab});
+  return run_tokens_batch({tokens}, {&cache}, mode, times);
+}
+
+HostTensor<float> CpuModel::forward_hidden(const HostTensor<float>& hidden, SequenceCache& cache, AttentionMode mode,
+                                           OpTimes* times) const {
+  return run_hidden_batch({&hidden}, {&cache}, mode, times);
 }
 
 namespace {
@@ -359,17 +387,58 @@ HostTensor<float> CpuModel::run_hidden(const HostTensor<float>& hidden, ModelCac
   return forward_hidden(hidden, cpu_cache(cache), mode, times);
 }
 
-HostTensor<float> CpuModel::forward_hidden(const HostTensor<float>& hidden, SequenceCache& cache, AttentionMode mode,
-                                           OpTimes* times) const {
+std::vector<CpuModel::SeqRows> CpuModel::batch_rows(const std::vector<ModelCache*>& caches, std::int64_t per_seq) const {
+  std::vector<SeqRows> seqs;
+  for (std::size_t b = 0; b < caches.size(); ++b)
+    seqs.push_back({&cpu_cache(*caches[b]), static_cast<std::int64_t>(b) * per_seq, per_seq});
+  return seqs;
+}
+
+HostTensor<float> CpuModel::run_tokens_batch(const std::vector<std::span<const std::int32_t>>& tokens,
+                                             const std::vector<ModelCache*>& caches, AttentionMode mode,
+                                             OpTimes* times) const {
+  DSA_TRACE_RANGE(mode == AttentionMode::dense ? "forward.dense" : "forward.dsa");
+  require(has_head(), "forward: this model holds layers " + std::to_string(w_.range.first) + ".." +
+                          std::to_string(w_.range.last - 1) + " only; run it on hidden states (forward_hidden)");
+  require(!tokens.empty() && tokens.size() == caches.size(), "forward: one cache per sequence");
+  const ModelConfig& c = w_.config;
+  const auto per_seq = static_cast<std::int64_t>(tokens.front().size());
+  const std::int64_t n = per_seq * static_cast<std::int64_t>(tokens.size());
+  OpTimes t;
+  std::vector<float> x(static_cast<std::size_t>(n * c.hidden));
+  for (std::size_t b = 0; b < tokens.size(); ++b) {
+    require(static_cast<std::int64_t>(tokens[b].size()) == per_seq,
+            "forward: the sequences of a batch bring the same number of tokens");
+    for (std::int64_t i = 0; i < per_seq; ++i) {
+      const std::int32_t tok = tokens[b][static_cast<std::size_t>(i)];
+      require(tok >= 0 && tok < c.vocab, "forward: token id " + std::to_string(tok) + " outside the vocabulary");
+      std::copy(w_.embed.row(tok), w_.embed.row(tok) + c.hidden, &x[(static_cast<std::int64_t>(b) * per_seq + i) * c.hidden]);
+    }
+  }
+  run_layers(x, batch_rows(caches, per_seq), mode, t);
+  HostTensor<float> logits = head(x, n, t);
+  if (times) *times += t;
+  return logits;
+}
+
+HostTensor<float> CpuModel::run_hidden_batch(const std::vector<const HostTensor<float>*>& hidden,
+                                             const std::vector<ModelCache*>& caches, AttentionMode mode,
+                                             OpTimes* times) const {
   DSA_TRACE_RANGE(mode == AttentionMode::dense ? "layers.dense" : "layers.dsa");
   const ModelConfig& c = w_.config;
-  require(hidden.shape().rank == 2 && hidden.size(1) == c.hidden,
-          "forward_hidden: hidden states must be [n, " + std::to_string(c.hidden) + "]");
+  require(!hidden.empty() && hidden.size() == caches.size(), "forward_hidden: one cache per sequence");
+  const std::int64_t per_seq = hidden.front()->shape().rank == 2 ? hidden.front()->size(0) : 0;
+  std::vector<float> x;
+  for (const HostTensor<float>* hs : hidden) {
+    require(hs->shape().rank == 2 && hs->size(1) == c.hidden,
+            "forward_hidden: hidden states must be [n, " + std::to_string(c.hidden) + "]");
+    require(hs->size(0) == per_seq, "forward_hidden: the sequences of a batch bring the same number of rows");
+    x.insert(x.end(), hs->span().begin(), hs->span().end());
+  }
   OpTimes t;
-  std::vector<float> x(hidden.span().begin(), hidden.span().end());
-  run_layers(x, hidden.size(0), cache, mode, t);
+  run_layers(x, batch_rows(caches, per_seq), mode, t);
   if (times) *times += t;
-  return tensor_of(x, hidden.shape());
+  return tensor_of(x, {per_seq * static_cast<std::int64_t>(hidden.size()), c.hidden});
 }
 
 }  // namespace dsa::model

@@ -46,6 +46,14 @@ class CpuModel final : public Model {
                                OpTimes* times) const override;
   HostTensor<float> run_hidden(const HostTensor<float>& hidden, ModelCache& cache, AttentionMode mode,
                                OpTimes* times) const override;
+  // A batch in one pass: the projections, output product and FFN run on the rows of all
+  // sequences together (as a server batches); attention runs per sequence on its cache.
+  HostTensor<float> run_tokens_batch(const std::vector<std::span<const std::int32_t>>& tokens,
+                                     const std::vector<ModelCache*>& caches, AttentionMode mode,
+                                     OpTimes* times) const override;
+  HostTensor<float> run_hidden_batch(const std::vector<const HostTensor<float>*>& hidden,
+                                     const std::vector<ModelCache*>& caches, AttentionMode mode,
+                                     OpTimes* times) const override;
 
   // Runs `tokens` at positions [cache.length, cache.length + n) through the model,
   // appending to the cache; returns the logits [n, vocab]. A prefill is one call or
@@ -63,8 +71,15 @@ class CpuModel final : public Model {
   const LayerRange& layer_range() const { return w_.range; }
 
  private:
-  void run_layers(std::vector<float>& x, std::int64_t n, SequenceCache& cache, AttentionMode mode, OpTimes& t) const;
-  void layer(int li, std::vector<float>& x, std::int64_t n, SequenceCache& cache, AttentionMode mode, OpTimes& t) const;
+  // Rows [first, first + count) of a layer's input belong to `cache`'s sequence.
+  struct SeqRows {
+    SequenceCache* cache;
+    std::int64_t first, count;
+  };
+  void run_layers(std::vector<float>& x, const std::vector<SeqRows>& seqs, AttentionMode mode, OpTimes& t) const;
+  void layer(int li, std::vector<float>& x, const std::vector<SeqRows>& seqs, AttentionMode mode, OpTimes& t) const;
+  std::vector<SeqRows> batch_rows(const std::vector<ModelCache*>& caches, std::int64_t per_seq) const;
+  HostTensor<float> head(std::vector<float>& x, std::int64_t n, OpTimes& t) const;
   ModelWeights w_;
   DType cache_dtype_;
   std::vector<double> rope_freqs_, index_rope_freqs_;

@@ -7,6 +7,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "core/dtype.h"
 #include "core/tensor.h"
@@ -45,6 +46,15 @@ class Model {
   // Hidden states [n, hidden] through the loaded layers -> hidden states.
   virtual HostTensor<float> run_hidden(const HostTensor<float>& hidden, ModelCache& cache, AttentionMode mode,
                                        OpTimes* times) const = 0;
+  // A batch of sequences, the same number of positions each (a decode step: one):
+  // outputs [sum of positions, width], the sequences' rows in order. By default the
+  // sequences run one after another; a model that batches overrides these.
+  virtual HostTensor<float> run_tokens_batch(const std::vector<std::span<const std::int32_t>>& tokens,
+                                             const std::vector<ModelCache*>& caches, AttentionMode mode,
+                                             OpTimes* times) const;
+  virtual HostTensor<float> run_hidden_batch(const std::vector<const HostTensor<float>*>& hidden,
+                                             const std::vector<ModelCache*>& caches, AttentionMode mode,
+                                             OpTimes* times) const;
 };
 
 // The GPU forward (model/cuda/cuda_model.cpp). Throws std::runtime_error naming the

@@ -238,6 +238,38 @@ TEST(ModelInterface, RunTokensIsForwardAndForeignCachesAreRefused) {
   EXPECT_THROW(as_model.run_tokens(tok, f, AttentionMode::dense, nullptr), std::invalid_argument);
 }
 
+// A decode step of several sequences in one pass (projections and FFN over all rows,
+// attention per sequence) gives each sequence what stepping it alone gives.
+TEST(ModelBatch, ABatchedDecodeStepEqualsOneSequenceAtATime) {
+  const CpuModel m(tiny_weights());
+  const int B = 5;
+  for (const AttentionMode mode : {AttentionMode::dense, AttentionMode::dsa}) {
+    std::vector<std::vector<std::int32_t>> toks;
+    std::vector<SequenceCache> alone, together;
+    for (int b = 0; b < B; ++b) {
+      toks.push_back(tokens(90 + 7 * b + 1, m.config().vocab, 100 + b));  // different lengths: different positions
+      const auto prompt = std::span<const std::int32_t>(toks.back()).first(toks.back().size() - 1);
+      alone.push_back(m.new_cache());
+      together.push_back(m.new_cache());
+      m.forward(prompt, alone.back(), mode);
+      m.forward(prompt, together.back(), mode);
+    }
+    std::vector<std::span<const std::int32_t>> step;
+    std::vector<ModelCache*> caches;
+    for (int b = 0; b < B; ++b) {
+      step.push_back(std::span<const std::int32_t>(toks[b]).last(1));
+      caches.push_back(&together[b]);
+    }
+    const HostTensor<float> batched = m.run_tokens_batch(step, caches, mode, nullptr);
+    ASSERT_EQ(batched.size(0), B);
+    for (int b = 0; b < B; ++b) {
+      const HostTensor<float> one = m.forward(step[b], alone[b], mode);
+      EXPECT_LT(row_diff(batched, b, one, 0), 1e-4) << attention_mode_name(mode) << " sequence " << b;
+      EXPECT_EQ(together[b].length, alone[b].length);
+    }
+  }
+}
+
 // Without a device (or without the CUDA backend) the GPU forward says why it cannot
 // run, so a model case moves on to the next backend instead of failing.
 TEST(ModelInterface, GpuForwardWithoutADeviceSaysWhy) {

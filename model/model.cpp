@@ -1,0 +1,39 @@
+#include "model/model.h"
+
+#include <algorithm>
+
+#include "core/check.h"
+
+namespace dsa::model {
+
+namespace {
+// The outputs of each sequence, stacked in order.
+HostTensor<float> stack(const std::vector<HostTensor<float>>& parts) {
+  std::int64_t rows = 0;
+  for (const auto& p : parts) rows += p.size(0);
+  HostTensor<float> out({rows, parts.front().size(1)});
+  float* dst = out.data();
+  for (const auto& p : parts) dst = std::copy(p.data(), p.data() + p.numel(), dst);
+  return out;
+}
+}  // namespace
+
+HostTensor<float> Model::run_tokens_batch(const std::vector<std::span<const std::int32_t>>& tokens,
+                                          const std::vector<ModelCache*>& caches, AttentionMode mode,
+                                          OpTimes* times) const {
+  require(!tokens.empty() && tokens.size() == caches.size(), "run_tokens_batch: one cache per sequence");
+  std::vector<HostTensor<float>> parts;
+  for (std::size_t b = 0; b < tokens.size(); ++b) parts.push_back(run_tokens(tokens[b], *caches[b], mode, times));
+  return stack(parts);
+}
+
+HostTensor<float> Model::run_hidden_batch(const std::vector<const HostTensor<float>*>& hidden,
+                                          const std::vector<ModelCache*>& caches, AttentionMode mode,
+                                          OpTimes* times) const {
+  require(!hidden.empty() && hidden.size() == caches.size(), "run_hidden_batch: one cache per sequence");
+  std::vector<HostTensor<float>> parts;
+  for (std::size_t b = 0; b < hidden.size(); ++b) parts.push_back(run_hidden(*hidden[b], *caches[b], mode, times));
+  return stack(parts);
+}
+
+}  // namespace dsa::model
