@@ -71,6 +71,39 @@ TEST(CudaModel, ForwardMatchesTheCpuForwardOnDsaTiny) {
   }
 }
 
+// A decode step of several sequences (at different positions) in one pass on the GPU
+// gives each sequence what the CPU forward gives it.
+TEST(CudaModel, BatchedDecodeStepMatchesTheCpu) {
+  REQUIRE_CUDA_DEVICE();
+  const ModelWeights& w = tiny_weights_gpu_test();
+  const CpuModel cpu(w, DType::bf16);
+  const auto gpu = make_cuda_model(w, DType::bf16);
+  for (const AttentionMode mode : {AttentionMode::dense, AttentionMode::dsa}) {
+    std::vector<std::unique_ptr<ModelCache>> gc, cc;
+    std::vector<std::vector<std::int32_t>> toks;
+    Rng rng(11);
+    for (int b = 0; b < 3; ++b) {
+      toks.emplace_back(static_cast<std::size_t>(100 + 30 * b));
+      for (auto& t : toks.back()) t = static_cast<std::int32_t>(rng.below(static_cast<std::uint64_t>(w.config.vocab)));
+      gc.push_back(gpu->make_cache());
+      cc.push_back(cpu.make_cache());
+      const auto prompt = std::span<const std::int32_t>(toks.back()).first(toks.back().size() - 1);
+      gpu->run_tokens(prompt, *gc.back(), mode, nullptr);
+      cpu.run_tokens(prompt, *cc.back(), mode, nullptr);
+    }
+    std::vector<std::span<const std::int32_t>> step;
+    std::vector<ModelCache*> gp, cp;
+    for (int b = 0; b < 3; ++b) {
+      step.push_back(std::span<const std::int32_t>(toks[b]).last(1));
+      gp.push_back(gc[b].get());
+      cp.push_back(cc[b].get());
+    }
+    const HostTensor<float> a = gpu->run_tokens_batch(step, gp, mode, nullptr);
+    const HostTensor<float> b = cpu.run_tokens_batch(step, cp, mode, nullptr);
+    EXPECT_LT(compare_values(a.span(), b.span(), 0, 0).rel_l2, 0.05) << attention_mode_name(mode);
+  }
+}
+
 TEST(CudaModel, SaysWhyItCannotRunAShape) {
   REQUIRE_CUDA_DEVICE();
   ModelWeights w = tiny_weights_gpu_test();

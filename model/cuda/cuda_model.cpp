@@ -193,6 +193,14 @@ class CudaModel final : public Model {
                                OpTimes* times) const override;
   HostTensor<float> run_hidden(const HostTensor<float>& hidden, ModelCache& cache, AttentionMode mode,
                                OpTimes* times) const override;
+  // A batch in one pass: projections, the output product and the FFN on the rows of all
+  // sequences together; indexer, top-k and attention per sequence on its own cache.
+  HostTensor<float> run_tokens_batch(const std::vector<std::span<const std::int32_t>>& tokens,
+                                     const std::vector<ModelCache*>& caches, AttentionMode mode,
+                                     OpTimes* times) const override;
+  HostTensor<float> run_hidden_batch(const std::vector<const HostTensor<float>*>& hidden,
+                                     const std::vector<ModelCache*>& caches, AttentionMode mode,
+                                     OpTimes* times) const override;
 
  private:
   std::size_t latent_row_bytes() const {
@@ -207,8 +215,14 @@ class CudaModel final : public Model {
   float* linear(const float* x, std::int64_t n, const DevMatrix& W) const;
   float* swiglu_ffn(const float* x, std::int64_t n, const DevMatrix& gate, const DevMatrix& up, const DevMatrix& down,
                     Timer& time) const;
-  void run_layers(float* x, std::int64_t n, GpuCache& cache, AttentionMode mode, OpTimes* times) const;
-  void layer(int li, float* x, std::int64_t n, GpuCache& cache, AttentionMode mode, Timer& time) const;
+  // Rows [first, first + count) of a layer's input belong to `cache`'s sequence.
+  struct SeqRows {
+    GpuCache* cache;
+    std::int64_t first, count;
+  };
+  void run_layers(float* x, const std::vector<SeqRows>& seqs, AttentionMode mode, OpTimes* times) const;
+  void layer(int li, float* x, const std::vector<SeqRows>& seqs, AttentionMode mode, Timer& time) const;
+  std::vector<SeqRows> batch_rows(const std::vector<ModelCache*>& caches, std::int64_t per_seq) const;
   GpuCache& gpu_cache(ModelCache& c) const;
 
   ModelConfig cfg_;
@@ -327,15 +341,18 @@ float* CudaModel::swiglu_ffn(const float* x, std::int64_t n, const DevMatrix& ga
   return y;
 }
 
-void CudaModel::layer(int li, float* x, std::int64_t n, GpuCache& cache, AttentionMode mode, Timer& time) const {
+void CudaModel::layer(int li, float* x, const std::vector<SeqRows>& seqs, AttentionMode mode, Timer& time) const {
   const ModelConfig& c = cfg_;
   const DevLayer& L = layers_[static_cast<std::size_t>(li)];
-  const std::int64_t D = c.hidden, H = c.heads, p0 = cache.length, end = p0 + n;
+  const std::int64_t n = seqs.back().first + seqs.back().count;  // rows of every sequence
+  const std::int64_t D = c.hidden, H = c.heads;
   const int nope = c.qk_nope, rope = c.qk_rope, dqk = c.qk_head_dim(), rank = c.kv_lora_rank, dv = c.v_head;
   const int dl = rank + rope, qlr = c.q_lora_rank;
   const auto eps = static_cast<float>(c.rms_eps);
   const auto scale = static_cast<float>(c.softmax_scale());
   const bool fp8 = cache_dtype_ == DType::fp8_e4m3;
+  // Every sequence brings the same number of rows, so all take the same attention path.
+  const bool mqa_mode = mode == AttentionMode::dsa || seqs.front().count == 1;
   arena_.reset();
 
   float *h = arena_.get<float>(n * D), *cq = nullptr, *q = nullptr, *kv = nullptr;
@@ -347,15 +364,19 @@ void CudaModel::layer(int li, float* x, std::int64_t n, GpuCache& cache, Attenti
     kv = linear(h, n, L.kv_a);  // [n, rank + rope]
   });
   time(&OpTimes::other, [&] {
-    ops::rope(q, n, static_cast<int>(H), dqk, nope, rope, p0, rope_freqs_.get(), true, kStream);
     ops::rms_norm(kv, kv, n, rank, dl, L.kv_a_norm.get(), eps, kStream);
-    ops::rope(kv, n, 1, dl, rank, rope, p0, rope_freqs_.get(), true, kStream);
-    // The new rows join the cache as the kernels will read them.
-    if (fp8) cuda::launch_pack_fp8_mla(kv, n, rank, rope, cache.latent(li) + p0 * latent_row_bytes(), kStream);
-    else ops::to_bf16(kv, reinterpret_cast<std::uint16_t*>(cache.latent(li)) + p0 * dl, n, dl, dl, dl, kStream);
+    for (const SeqRows& sq : seqs) {  // positions are per sequence
+      GpuCache& cache = *sq.cache;
+      const std::int64_t p0 = cache.length, f = sq.first, m = sq.count;
+      ops::rope(q + f * H * dqk, m, static_cast<int>(H), dqk, nope, rope, p0, rope_freqs_.get(), true, kStream);
+      ops::rope(kv + f * dl, m, 1, dl, rank, rope, p0, rope_freqs_.get(), true, kStream);
+      // The new rows join the cache as the kernels will read them.
+      if (fp8) cuda::launch_pack_fp8_mla(kv + f * dl, m, rank, rope, cache.latent(li) + p0 * latent_row_bytes(), kStream);
+      else ops::to_bf16(kv + f * dl, reinterpret_cast<std::uint16_t*>(cache.latent(li)) + p0 * dl, m, dl, dl, dl, kStream);
+    }
   });
 
-  // Absorbed queries (bf16 [n, H, rank + rope]) and the way back through W_UV.
+  // Absorbed queries (bf16 [n, H, rank + rope]) and the way back through W_UV, over all rows.
   const float one = 1.0f, zero = 0.0f;
   const std::int64_t kvb_stride = static_cast<std::int64_t>(nope + dv) * rank;
   const auto absorbed = [&] {
@@ -386,110 +407,129 @@ void CudaModel::layer(int li, float* x, std::int64_t n, GpuCache& cache, Attenti
     });
     return out;
   };
-  auto mqa = [&](const std::uint16_t* qa, const std::int32_t* indices) {
+  // MQA-mode attention of one sequence's rows [f, f + m) into o rows [f, f + m).
+  auto mqa = [&](GpuCache& cache, std::int64_t f, std::int64_t m, const std::uint16_t* qa, const std::int32_t* indices,
+                 std::uint16_t* o) {
     cuda::MqaLaunch p;
-    p.q = qa;
+    p.q = qa + f * H * dl;
     p.kv = cache.latent(li);
     p.indices = indices;
     p.topk = c.index_topk;
-    p.out = arena_.get<std::uint16_t>(n * H * rank);
-    p.lse = arena_.get<float>(n * H);
-    p.queries = n;
-    p.keys = end;
+    p.out = o + f * H * rank;
+    p.lse = arena_.get<float>(m * H);
+    p.queries = m;
+    p.keys = cache.length + m;
     p.heads = static_cast<int>(H);
     p.d_qk = dl;
     p.d_v = rank;
     p.scale = scale;
-    p.query_offset = p0;
+    p.query_offset = cache.length;
     p.fp8_cache = fp8;
     p.splits = cuda::mqa_choose_splits(p, sm_count_);
     if (const std::size_t ws = cuda::mqa_workspace_floats(p)) p.workspace = arena_.get<float>(static_cast<std::int64_t>(ws));
     time(&OpTimes::attention, [&] { cuda::launch_mqa(p, kStream); });
-    return p.out;
   };
 
   const std::uint16_t* attn = nullptr;  // bf16 [n, H * dv]
-  if (mode == AttentionMode::dsa) {
-    const int HI = c.index_heads, DI = c.index_head_dim;
-    float *qi = nullptr, *ki = nullptr, *wi = nullptr;
-    time(&OpTimes::matmul, [&] {
-      qi = linear(cq, n, L.idx_wq_b);      // [n, HI, DI]
-      ki = linear(h, n, L.idx_wk);         // [n, DI]
-      wi = linear(h, n, L.idx_weights);    // [n, HI], fp32
-    });
-    auto* q_codes = arena_.get<std::uint8_t>(n * HI * DI);
-    float* q_scales = arena_.get<float>(n * HI);
-    float* scores = arena_.get<float>(n * end);
-    auto* ends = arena_.get<std::int64_t>(n);
-    auto* indices = arena_.get<std::int32_t>(n * c.index_topk);
-    time(&OpTimes::indexer, [&] {
-      ops::rope(qi, n, HI, DI, 0, DI / 2, p0, index_rope_freqs_.get(), false, kStream);
-      ops::layer_norm(ki, n, DI, L.idx_k_norm_w.get(), L.idx_k_norm_b.get(), kStream);
-      ops::rope(ki, n, 1, DI, 0, DI / 2, p0, index_rope_freqs_.get(), false, kStream);
-      ops::scale(wi, static_cast<float>(1.0 / std::sqrt(static_cast<double>(HI))) *
-                         static_cast<float>(1.0 / std::sqrt(static_cast<double>(DI))),
-                 n * HI, kStream);
-      ops::hadamard_fp8(qi, n * HI, DI, q_codes, q_scales, kStream);
-      ops::hadamard_fp8(ki, n, DI, cache.codes(li) + p0 * DI, cache.scales(li) + p0, kStream);
-      cuda::IndexerLaunch ip;
-      ip.q = q_codes;
-      ip.q_scale = q_scales;
-      ip.k = cache.codes(li);
-      ip.k_scale = cache.scales(li);
-      ip.w = wi;
-      ip.scores = scores;
-      ip.queries = n;
-      ip.keys = end;
-      ip.heads = HI;
-      ip.head_dim = DI;
-      ip.query_offset = p0;
-      ip.causal = true;
-      ip.fp8 = true;
-      cuda::launch_indexer(ip, kStream);
-    });
-    time(&OpTimes::topk, [&] {
-      const std::vector<std::int64_t> e = key_ends(n, p0, end, true);
-      DSA_CUDA_CHECK(cudaMemcpyAsync(ends, e.data(), e.size() * sizeof(std::int64_t), cudaMemcpyHostToDevice, kStream));
-      cuda::launch_topk(cuda::TopkLaunch{scores, ends, indices, n, end, c.index_topk}, kStream);
-      DSA_CUDA_CHECK(cudaStreamSynchronize(kStream));  // `e` must outlive the copy
-    });
-    attn = unabsorb(mqa(absorbed(), indices));
-  } else if (n == 1) {
-    attn = unabsorb(mqa(absorbed(), nullptr));  // dense decode: MQA mode over the whole cache
-  } else {
-    // Dense prefill: MHA mode, per-head K and V expanded from the latent cache.
-    const std::uint16_t* latent = reinterpret_cast<const std::uint16_t*>(cache.latent(li));
-    if (fp8) {
-      auto* unpacked = arena_.get<std::uint16_t>(end * dl);
-      time(&OpTimes::other, [&] { ops::unpack_fp8_latent(cache.latent(li), end, rank, rope, unpacked, kStream); });
-      latent = unpacked;
+  if (mqa_mode) {
+    const std::uint16_t* qa = absorbed();
+    auto* o = arena_.get<std::uint16_t>(n * H * rank);
+    if (mode == AttentionMode::dsa) {
+      const int HI = c.index_heads, DI = c.index_head_dim;
+      float *qi = nullptr, *ki = nullptr, *wi = nullptr;
+      time(&OpTimes::matmul, [&] {
+        qi = linear(cq, n, L.idx_wq_b);      // [n, HI, DI]
+        ki = linear(h, n, L.idx_wk);         // [n, DI]
+        wi = linear(h, n, L.idx_weights);    // [n, HI], fp32
+      });
+      auto* q_codes = arena_.get<std::uint8_t>(n * HI * DI);
+      float* q_scales = arena_.get<float>(n * HI);
+      time(&OpTimes::indexer, [&] {
+        for (const SeqRows& sq : seqs) {
+          const std::int64_t p0 = sq.cache->length;
+          ops::rope(qi + sq.first * HI * DI, sq.count, HI, DI, 0, DI / 2, p0, index_rope_freqs_.get(), false, kStream);
+          ops::layer_norm(ki + sq.first * DI, sq.count, DI, L.idx_k_norm_w.get(), L.idx_k_norm_b.get(), kStream);
+          ops::rope(ki + sq.first * DI, sq.count, 1, DI, 0, DI / 2, p0, index_rope_freqs_.get(), false, kStream);
+          ops::hadamard_fp8(ki + sq.first * DI, sq.count, DI, sq.cache->codes(li) + p0 * DI, sq.cache->scales(li) + p0,
+                            kStream);
+        }
+        ops::scale(wi, static_cast<float>(1.0 / std::sqrt(static_cast<double>(HI))) *
+                           static_cast<float>(1.0 / std::sqrt(static_cast<double>(DI))),
+                   n * HI, kStream);
+        ops::hadamard_fp8(qi, n * HI, DI, q_codes, q_scales, kStream);
+      });
+      for (const SeqRows& sq : seqs) {
+        GpuCache& cache = *sq.cache;
+        const std::int64_t f = sq.first, m = sq.count, p0 = cache.length, end = p0 + m;
+        float* scores = arena_.get<float>(m * end);
+        auto* ends = arena_.get<std::int64_t>(m);
+        auto* indices = arena_.get<std::int32_t>(m * c.index_topk);
+        time(&OpTimes::indexer, [&] {
+          cuda::IndexerLaunch ip;
+          ip.q = q_codes + f * HI * DI;
+          ip.q_scale = q_scales + f * HI;
+          ip.k = cache.codes(li);
+          ip.k_scale = cache.scales(li);
+          ip.w = wi + f * HI;
+          ip.scores = scores;
+          ip.queries = m;
+          ip.keys = end;
+          ip.heads = HI;
+          ip.head_dim = DI;
+          ip.query_offset = p0;
+          ip.causal = true;
+          ip.fp8 = true;
+          cuda::launch_indexer(ip, kStream);
+        });
+        time(&OpTimes::topk, [&] {
+          const std::vector<std::int64_t> e = key_ends(m, p0, end, true);
+          DSA_CUDA_CHECK(cudaMemcpyAsync(ends, e.data(), e.size() * sizeof(std::int64_t), cudaMemcpyHostToDevice, kStream));
+          cuda::launch_topk(cuda::TopkLaunch{scores, ends, indices, m, end, c.index_topk}, kStream);
+          DSA_CUDA_CHECK(cudaStreamSynchronize(kStream));  // `e` must outlive the copy
+        });
+        mqa(cache, f, m, qa, indices, o);
+      }
+    } else {
+      for (const SeqRows& sq : seqs) mqa(*sq.cache, sq.first, sq.count, qa, nullptr, o);  // dense decode
     }
-    // [end, H * (nope + dv)] in bf16: the MHA kernel reads bf16 K/V, so the product is
-    // rounded once, and at 128K this is 8.6 GB instead of 17.
-    auto* kvb = arena_.get<std::uint16_t>(end * H * (nope + dv));
-    time(&OpTimes::matmul, [&] { gemm(L.kv_b, latent, dl, end, kvb, CUDA_R_16BF); });
-    auto* k = arena_.get<std::uint16_t>(end * H * dqk);
-    auto* v = arena_.get<std::uint16_t>(end * H * dv);
+    attn = unabsorb(o);
+  } else {
+    // Dense prefill: MHA mode, per-head K and V expanded from each sequence's latent cache.
+    auto* out_rows = arena_.get<std::uint16_t>(n * H * dv);
     auto* qb = arena_.get<std::uint16_t>(n * H * dqk);
-    time(&OpTimes::other, [&] {
-      ops::expand_kv(kvb, latent, k, v, end, static_cast<int>(H), nope, rope, dv, rank, kStream);
-      ops::to_bf16(q, qb, n * H, dqk, dqk, dqk, kStream);
-    });
-    cuda::MhaLaunch mp;
-    mp.q = qb;
-    mp.k = k;
-    mp.v = v;
-    mp.out = arena_.get<std::uint16_t>(n * H * dv);
-    mp.lse = arena_.get<float>(n * H);
-    mp.queries = n;
-    mp.keys = end;
-    mp.heads = static_cast<int>(H);
-    mp.d_qk = dqk;
-    mp.d_v = dv;
-    mp.scale = scale;
-    mp.query_offset = p0;
-    time(&OpTimes::attention, [&] { cuda::launch_mha(mp, kStream); });
-    attn = mp.out;
+    time(&OpTimes::other, [&] { ops::to_bf16(q, qb, n * H, dqk, dqk, dqk, kStream); });
+    for (const SeqRows& sq : seqs) {
+      GpuCache& cache = *sq.cache;
+      const std::int64_t f = sq.first, m = sq.count, p0 = cache.length, end = p0 + m;
+      const std::uint16_t* latent = reinterpret_cast<const std::uint16_t*>(cache.latent(li));
+      if (fp8) {
+        auto* unpacked = arena_.get<std::uint16_t>(end * dl);
+        time(&OpTimes::other, [&] { ops::unpack_fp8_latent(cache.latent(li), end, rank, rope, unpacked, kStream); });
+        latent = unpacked;
+      }
+      // [end, H * (nope + dv)] in bf16: the MHA kernel reads bf16 K/V, so the product is
+      // rounded once, and at 128K this is 8.6 GB instead of 17.
+      auto* kvb = arena_.get<std::uint16_t>(end * H * (nope + dv));
+      time(&OpTimes::matmul, [&] { gemm(L.kv_b, latent, dl, end, kvb, CUDA_R_16BF); });
+      auto* k = arena_.get<std::uint16_t>(end * H * dqk);
+      auto* v = arena_.get<std::uint16_t>(end * H * dv);
+      time(&OpTimes::other, [&] { ops::expand_kv(kvb, latent, k, v, end, static_cast<int>(H), nope, rope, dv, rank, kStream); });
+      cuda::MhaLaunch mp;
+      mp.q = qb + f * H * dqk;
+      mp.k = k;
+      mp.v = v;
+      mp.out = out_rows + f * H * dv;
+      mp.lse = arena_.get<float>(m * H);
+      mp.queries = m;
+      mp.keys = end;
+      mp.heads = static_cast<int>(H);
+      mp.d_qk = dqk;
+      mp.d_v = dv;
+      mp.scale = scale;
+      mp.query_offset = p0;
+      time(&OpTimes::attention, [&] { cuda::launch_mha(mp, kStream); });
+    }
+    attn = out_rows;
   }
   float* out = arena_.get<float>(n * D);
   time(&OpTimes::matmul, [&] { gemm(L.o, attn, H * dv, n, out); });
@@ -538,34 +578,63 @@ void CudaModel::layer(int li, float* x, std::int64_t n, GpuCache& cache, Attenti
   }
 }
 
-void CudaModel::run_layers(float* x, std::int64_t n, GpuCache& cache, AttentionMode mode, OpTimes* times) const {
-  require(n > 0, "forward: no tokens");
-  require(cache.length == 0 || cache.has_index() == (mode == AttentionMode::dsa),
-          std::string("forward: this cache was filled in ") + (cache.has_index() ? "dsa" : "dense") + " mode");
-  cache.reserve(cache.length + n, mode == AttentionMode::dsa);
+void CudaModel::run_layers(float* x, const std::vector<SeqRows>& seqs, AttentionMode mode, OpTimes* times) const {
+  for (const SeqRows& sq : seqs) {
+    const GpuCache& cache = *sq.cache;
+    require(sq.count > 0, "forward: no tokens");
+    require(sq.count == seqs.front().count, "forward: the sequences of a batch bring the same number of positions");
+    require(cache.length == 0 || cache.has_index() == (mode == AttentionMode::dsa),
+            std::string("forward: this cache was filled in ") + (cache.has_index() ? "dsa" : "dense") + " mode");
+  }
+  for (const SeqRows& sq : seqs) sq.cache->reserve(sq.cache->length + sq.count, mode == AttentionMode::dsa);
   Timer time(times);
   for (int li = 0; li < loaded_layers(); ++li) {
     DSA_TRACE_RANGE("layer");
-    layer(li, x, n, cache, mode, time);
+    layer(li, x, seqs, mode, time);
   }
-  cache.length += n;
+  for (const SeqRows& sq : seqs) sq.cache->length += sq.count;
 }
 
-HostTensor<float> CudaModel::run_tokens(std::span<const std::int32_t> tokens, ModelCache& cache_base, AttentionMode mode,
+std::vector<CudaModel::SeqRows> CudaModel::batch_rows(const std::vector<ModelCache*>& caches, std::int64_t per_seq) const {
+  std::vector<SeqRows> seqs;
+  for (std::size_t b = 0; b < caches.size(); ++b)
+    seqs.push_back({&gpu_cache(*caches[b]), static_cast<std::int64_t>(b) * per_seq, per_seq});
+  return seqs;
+}
+
+HostTensor<float> CudaModel::run_tokens(std::span<const std::int32_t> tokens, ModelCache& cache, AttentionMode mode,
                                         OpTimes* times) const {
+  return run_tokens_batch({tokens}, {&cache}, mode, times);
+}
+
+HostTensor<float> CudaModel::run_hidden(const HostTensor<float>& hidden, ModelCache& cache, AttentionMode mode,
+                                        OpTimes* times) const {
+  return run_hidden_batch({&hidden}, {&cache}, mode, times);
+}
+
+HostTensor<float> CudaModel::run_tokens_batch(const std::vector<std::span<const std::int32_t>>& tokens,
+                                              const std::vector<ModelCache*>& caches, AttentionMode mode,
+                                              OpTimes* times) const {
   DSA_TRACE_RANGE(mode == AttentionMode::dense ? "forward.dense" : "forward.dsa");
   require(has_head(), "forward: this model holds a layer range only; run it on hidden states");
-  GpuCache& cache = gpu_cache(cache_base);
+  require(!tokens.empty() && tokens.size() == caches.size(), "forward: one cache per sequence");
   const ModelConfig& c = cfg_;
-  const auto n = static_cast<std::int64_t>(tokens.size());
+  const auto per_seq = static_cast<std::int64_t>(tokens.front().size());
+  const std::int64_t n = per_seq * static_cast<std::int64_t>(tokens.size());
   std::vector<float> x(static_cast<std::size_t>(n * c.hidden));
-  for (std::int64_t r = 0; r < n; ++r) {
-    require(tokens[r] >= 0 && tokens[r] < c.vocab, "forward: token id " + std::to_string(tokens[r]) + " outside the vocabulary");
-    std::copy(embed_.data() + tokens[r] * c.hidden, embed_.data() + (tokens[r] + 1) * c.hidden, &x[r * c.hidden]);
+  for (std::size_t b = 0; b < tokens.size(); ++b) {
+    require(static_cast<std::int64_t>(tokens[b].size()) == per_seq,
+            "forward: the sequences of a batch bring the same number of tokens");
+    for (std::int64_t i = 0; i < per_seq; ++i) {
+      const std::int32_t tok = tokens[b][static_cast<std::size_t>(i)];
+      require(tok >= 0 && tok < c.vocab, "forward: token id " + std::to_string(tok) + " outside the vocabulary");
+      std::copy(embed_.data() + static_cast<std::int64_t>(tok) * c.hidden, embed_.data() + (static_cast<std::int64_t>(tok) + 1) * c.hidden,
+                &x[(static_cast<std::int64_t>(b) * per_seq + i) * c.hidden]);
+    }
   }
   // The residual stream lives outside the per-layer arena.
   DeviceBuffer<float> dx = to_device(x.data(), x.size());
-  run_layers(dx.get(), n, cache, mode, times);
+  run_layers(dx.get(), batch_rows(caches, per_seq), mode, times);
   Timer time(times);
   arena_.reset();
   float* hf = arena_.get<float>(n * c.hidden);
@@ -577,15 +646,22 @@ HostTensor<float> CudaModel::run_tokens(std::span<const std::int32_t> tokens, Mo
   return out;
 }
 
-HostTensor<float> CudaModel::run_hidden(const HostTensor<float>& hidden, ModelCache& cache_base, AttentionMode mode,
-                                        OpTimes* times) const {
+HostTensor<float> CudaModel::run_hidden_batch(const std::vector<const HostTensor<float>*>& hidden,
+                                              const std::vector<ModelCache*>& caches, AttentionMode mode,
+                                              OpTimes* times) const {
   DSA_TRACE_RANGE(mode == AttentionMode::dense ? "layers.dense" : "layers.dsa");
-  require(hidden.shape().rank == 2 && hidden.size(1) == cfg_.hidden,
-          "forward_hidden: hidden states must be [n, " + std::to_string(cfg_.hidden) + "]");
-  GpuCache& cache = gpu_cache(cache_base);
-  DeviceBuffer<float> dx = to_device(hidden.data(), hidden.span().size());
-  run_layers(dx.get(), hidden.size(0), cache, mode, times);
-  HostTensor<float> out(hidden.shape());
+  require(!hidden.empty() && hidden.size() == caches.size(), "forward_hidden: one cache per sequence");
+  const std::int64_t per_seq = hidden.front()->shape().rank == 2 ? hidden.front()->size(0) : 0;
+  std::vector<float> x;
+  for (const HostTensor<float>* hs : hidden) {
+    require(hs->shape().rank == 2 && hs->size(1) == cfg_.hidden,
+            "forward_hidden: hidden states must be [n, " + std::to_string(cfg_.hidden) + "]");
+    require(hs->size(0) == per_seq, "forward_hidden: the sequences of a batch bring the same number of rows");
+    x.insert(x.end(), hs->span().begin(), hs->span().end());
+  }
+  DeviceBuffer<float> dx = to_device(x.data(), x.size());
+  run_layers(dx.get(), batch_rows(caches, per_seq), mode, times);
+  HostTensor<float> out({per_seq * static_cast<std::int64_t>(hidden.size()), cfg_.hidden});
   DSA_CUDA_CHECK(cudaMemcpy(out.data(), dx.get(), out.bytes(), cudaMemcpyDeviceToHost));
   return out;
 }
