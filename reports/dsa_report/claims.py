@@ -234,17 +234,28 @@ def evaluate(doc: dict, other_us_per_token: float | None = None, layers: int = 6
                         device, "V3.1-Terminus-style dense attention on the same weights"))
 
     # K-*: claims about FlashMLA's kernels, which this harness does not run.
-    for cid, op in (("K-prefill", "sparse_attention"), ("K-decode", "sparse_attention")):
+    # The evidence for each: this project's sparse attention in the claim's own setting,
+    # prefill (many queries, bf16 cache) or decode (the FP8 cache).
+    def prefill_like(c):
+        return c["params"].get("kv_cache_dtype", "bf16") != "fp8" and c["params"].get("queries", 0) >= 64
+
+    def decode_like(c):
+        return c["params"].get("kv_cache_dtype") == "fp8"
+
+    for cid, fits in (("K-prefill", prefill_like), ("K-decode", decode_like)):
         _, text, src = claims[cid]
-        gpu_ops = [c for c in load.op_cases(doc) if c["op"] == op and c.get("backend") == "cuda" and c.get("throughput")]
+        gpu_ops = [c for c in load.op_cases(doc) if c["op"] == "sparse_attention" and c.get("backend") == "cuda"
+                   and c.get("throughput") and fits(c)]
         ev = None
         if gpu_ops:
             best = max(gpu_ops, key=lambda c: c["throughput"]["gflops"])
             ev = {"case": best["name"], "tflops": best["throughput"]["gflops"] / 1e3}
         out.append(_verdict(cid, text, src, "INCONCLUSIVE", ev,
                             "a claim about FlashMLA's kernel; deciding it needs FlashMLA itself run on the same device"
-                            + (f"; this project's sparse attention reached {ev['tflops']:.0f} TFLOPS" if ev else
-                               "; these results have no GPU sparse attention timing"), device, "none (a throughput claim)"))
+                            + (f"; this project's sparse attention reached {ev['tflops']:.0f} TFLOPS in the same setting "
+                               f"({ev['case']})" if ev else
+                               "; these results have no GPU sparse attention timing in the claim's setting"),
+                            device, "none (a throughput claim)"))
     return {"device": device, "on_gpu": gpu, "suite": doc["suite"]["name"], "commit": load.short_commit(doc),
             "other_us_per_token": other_us_per_token, "tolerances": {"ratio_factor": RATIO_TOL,
                                                                      "crossover_factor": CROSSOVER_TOL},

@@ -76,6 +76,21 @@ class Render(unittest.TestCase):
             self.assertIn("time / sum of ops (dense, DSA)", md)
             self.assertRegex(md, r"\| \d+\.\d\d, \d+\.\d\d \|")
 
+    def test_kernel_claims_take_evidence_from_their_own_setting(self):
+        def sparse(name, queries, cache, gflops):
+            c = fx.op_case(name, 1e-3)
+            c["op"] = "sparse_attention"
+            c["params"] = {"queries": queries, "context": 65536, "kv_cache_dtype": cache}
+            c["throughput"] = {"gflops": gflops, "gbps": 1.0}
+            return c
+        doc = fx.document([sparse("prefill", 4096, "bf16", 300e3), sparse("decode.fp8", 128, "fp8", 200e3)])
+        from dsa_report import claims
+        v = {x["id"]: x for x in claims.evaluate(doc)["verdicts"]}
+        self.assertEqual(v["K-prefill"]["measured"]["case"], "prefill")
+        self.assertEqual(v["K-decode"]["measured"]["case"], "decode.fp8")
+        self.assertAlmostEqual(v["K-decode"]["measured"]["tflops"], 200.0)
+        self.assertEqual(v["K-decode"]["verdict"], "INCONCLUSIVE")
+
     def test_gpu_fixture_draws_the_ceilings(self):
         c = fx.op_case("topk.gpu", 1e-3)
         c["share_of_ceiling"] = {"compute_ceiling": "fp8_tflops", "compute": 0.4, "memory": 0.3}
