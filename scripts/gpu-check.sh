@@ -98,6 +98,9 @@ else
   "$bundle"/dsa-bench run suites/gpu-kernels.json --backend cuda --short --out "$out/gpu-kernels.json" \
     > "$out/gpu-kernels.log" 2>&1 || status=1
 
+  log "suites/corner.json on the GPU (every corner case through the runner, validation only)"
+  "$bundle"/dsa-bench run suites/corner.json --backend cuda --out "$out/corner.json" > "$out/corner.log" 2>&1 || status=1
+
   log "suites/nightly.json kernel cases (short)"
   "$bundle"/dsa-bench run suites/nightly.json --backend cuda --short --filter '^kernel\.' --out "$out/nightly-kernels.json" \
     > "$out/nightly-kernels.log" 2>&1 || status=1
@@ -105,7 +108,7 @@ else
   log "model path on the GPU: dsa-tiny cases of suites/model.json (short)"
   "$bundle"/dsa-bench run suites/model.json --backend cuda --short --filter '^model\.tiny\.(prefill|decode)$' \
     --out "$out/model-tiny.json" > "$out/model-tiny.log" 2>&1 || status=1
-  tables=("$out/gpu-kernels.json" "$out/nightly-kernels.json" "$out/model-tiny.json")
+  tables=("$out/gpu-kernels.json" "$out/corner.json" "$out/nightly-kernels.json" "$out/model-tiny.json")
 fi
 
 log "summary"
