@@ -7,6 +7,8 @@
 #                                    REGEX; all by default: sweeps 4K..128K, meant to
 #                                    take about 20 minutes on one H100, so split it
 #                                    across device calls of at most 10 minutes)
+#   scripts/gpu-check.sh --quick     instead: only the gpu tests and suites/corner.json
+#                                    (correctness first, a few minutes)
 #   scripts/gpu-check.sh --model-small
 #                                    instead: the dsa-small cases of suites/model.json
 #
@@ -48,8 +50,9 @@ filter='.*'
 case "${1:-}" in
   --nightly) mode=nightly; filter=${2:-.*} ;;
   --model-small) mode=model ;;
+  --quick) mode=quick ;;
   "") ;;
-  *) echo "usage: scripts/gpu-check.sh [--prepare | --nightly [REGEX] | --model-small]" >&2; exit 2 ;;
+  *) echo "usage: scripts/gpu-check.sh [--prepare | --quick | --nightly [REGEX] | --model-small]" >&2; exit 2 ;;
 esac
 out=${OUT:-/tmp/gpu-check}
 mkdir -p "$out"
@@ -82,6 +85,12 @@ else
   "$bundle"/dsa_gpu_tests --gtest_output="json:$out/gpu-tests.json" > "$out/gpu-tests.log" 2>&1 || status=1
   grep -E "^\[  (PASSED|FAILED|SKIPPED) |FAILED  \]" "$out/gpu-tests.log" | tail -20
 
+  log "suites/corner.json on the GPU (every corner case through the runner, validation only)"
+  "$bundle"/dsa-bench run suites/corner.json --backend cuda --out "$out/corner.json" > "$out/corner.log" 2>&1 || status=1
+  tables=("$out/corner.json")
+fi
+
+if [ "$mode" = check ]; then
   log "tensor-core instructions in the indexer (SASS)"
   if command -v cuobjdump >/dev/null; then
     cuobjdump --dump-sass "$bundle"/dsa-bench 2>/dev/null | grep -oE "\b(QMMA|HMMA)[.A-Z0-9]*" | sort | uniq -c | tee "$out/sass-mma.txt"
@@ -97,9 +106,6 @@ else
   log "suites/gpu-kernels.json (short)"
   "$bundle"/dsa-bench run suites/gpu-kernels.json --backend cuda --short --out "$out/gpu-kernels.json" \
     > "$out/gpu-kernels.log" 2>&1 || status=1
-
-  log "suites/corner.json on the GPU (every corner case through the runner, validation only)"
-  "$bundle"/dsa-bench run suites/corner.json --backend cuda --out "$out/corner.json" > "$out/corner.log" 2>&1 || status=1
 
   log "suites/nightly.json kernel cases (short)"
   "$bundle"/dsa-bench run suites/nightly.json --backend cuda --short --filter '^kernel\.' --out "$out/nightly-kernels.json" \
