@@ -29,6 +29,10 @@ struct Tolerance {
   double lse_rel = 2.01 / 65536;   // log-sum-exp relative bound
   double min_pass_fraction = 1.0;  // share of elements that must pass
   double quant_cos_diff = 1e-3;    // FP8 indexer scores vs unquantised (DeepGEMM's bound)
+  // Attention outputs only: unit roundoff of the softmax probabilities as they enter
+  // P * V. bf16 (2^-8) as in FlashMLA and FlashAttention; each element may move by
+  // p_round * sum_s p_s |v_s| more (reference/attention.h). 0 turns it off.
+  double p_round = 1.0 / 256;
 };
 
 // The indexer's bounds for an implementation against the reference on the same

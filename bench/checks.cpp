@@ -16,7 +16,7 @@ void Checks::add(const std::string& name, bool pass, nlohmann::json value, nlohm
 
 void Checks::compare_output(const std::string& label, std::span<const float> x, std::span<const float> ref,
                             const std::vector<std::int64_t>& shape, double abs, double rel, double cos_limit,
-                            double min_pass_fraction) {
+                            double min_pass_fraction, std::span<const float> allowance) {
   const StructureReport st = compare_structure(x, ref);
   add(label + ".structure", st.ok(), st.mismatches, 0,
       st.ok() ? "" : "NaN/inf positions differ; first at " + unravel_index(st.first_mismatch, shape));
@@ -25,7 +25,7 @@ void Checks::compare_output(const std::string& label, std::span<const float> x, 
     add(label + ".values", false, nullptr, nullptr, "not compared: structure differs");
     return;
   }
-  const ValueReport v = compare_values(x, ref, abs, rel);
+  const ValueReport v = compare_values(x, ref, abs, rel, allowance);
   nlohmann::json& m = metrics_[label];
   m["compared"] = v.compared;
   m["rel_l2"] = v.rel_l2;
@@ -35,13 +35,25 @@ void Checks::compare_output(const std::string& label, std::span<const float> x, 
   m["pass_fraction"] = v.pass_fraction;
   m["abs_tol"] = abs;
   m["rel_tol"] = rel;
+  if (!allowance.empty()) m["passed_by_allowance"] = v.helped;
   std::ostringstream why;
   if (v.failures)
-    why << v.failures << " of " << v.compared << " elements outside abs " << abs << " / rel " << rel << "; first at "
-        << unravel_index(v.first_failure, shape) << " (" << x[v.first_failure] << " vs " << ref[v.first_failure] << ")";
+    why << v.failures << " of " << v.compared << " elements outside abs " << abs << " / rel " << rel
+        << (allowance.empty() ? "" : " (+ allowance)") << "; first at " << unravel_index(v.first_failure, shape) << " ("
+        << x[v.first_failure] << " vs " << ref[v.first_failure]
+        << (allowance.empty() ? "" : ", allowance " + std::to_string(allowance[v.first_failure])) << ")";
   add(label + ".within_tolerance", v.pass_fraction >= min_pass_fraction, v.pass_fraction,
       {{"min", min_pass_fraction}}, why.str());
   add(label + ".cos_diff", v.cos_diff <= cos_limit, v.cos_diff, {{"max", cos_limit}}, "");
+}
+
+void Checks::compare_attention(const std::string& label, std::span<const float> x, std::span<const float> ref,
+                               std::span<const float> magnitude, const std::vector<std::int64_t>& shape,
+                               const Tolerance& tol) {
+  std::vector<float> allowance(magnitude.size());
+  for (std::size_t i = 0; i < magnitude.size(); ++i) allowance[i] = static_cast<float>(tol.p_round * magnitude[i]);
+  compare_output(label, x, ref, shape, tol.abs, tol.rel, tol.cos_diff, tol.min_pass_fraction, allowance);
+  metrics_[label]["p_round"] = tol.p_round;
 }
 
 void Checks::compare_lse(const std::string& label, std::span<const float> x, std::span<const float> ref,

@@ -18,11 +18,17 @@ namespace dsa::bench {
 class Checks {
  public:
   // A float output: NaN/inf structure must match exactly; then the share of elements
-  // within abs-or-rel must reach tol.min_pass_fraction and cos_diff must stay under
-  // cos_limit. Value checks are skipped (and say so) when the structure differs.
+  // within abs-or-rel (plus each element's allowance, if given) must reach
+  // min_pass_fraction and cos_diff must stay under cos_limit. Value checks are skipped
+  // (and say so) when the structure differs.
   void compare_output(const std::string& label, std::span<const float> x, std::span<const float> ref,
                       const std::vector<std::int64_t>& shape, double abs, double rel, double cos_limit,
-                      double min_pass_fraction);
+                      double min_pass_fraction, std::span<const float> allowance = {});
+  // An attention output against the reference, with the case's tolerance and the
+  // allowance for rounded probabilities: tol.p_round * magnitude per element
+  // (reference/attention.h says what magnitude is).
+  void compare_attention(const std::string& label, std::span<const float> x, std::span<const float> ref,
+                         std::span<const float> magnitude, const std::vector<std::int64_t>& shape, const Tolerance& tol);
   // Log-sum-exp: -inf positions exactly; finite values within a relative bound.
   void compare_lse(const std::string& label, std::span<const float> x, std::span<const float> ref,
                    const std::vector<std::int64_t>& shape, double rel);

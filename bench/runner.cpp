@@ -95,7 +95,8 @@ nlohmann::json case_params_json(const CaseSpec& c) {
   }
   p["tolerance"] = {{"abs", c.tol.abs},         {"rel", c.tol.rel},
                     {"cos_diff", c.tol.cos_diff}, {"lse_rel", c.tol.lse_rel},
-                    {"min_pass_fraction", c.tol.min_pass_fraction}, {"quant_cos_diff", c.tol.quant_cos_diff}};
+                    {"min_pass_fraction", c.tol.min_pass_fraction}, {"quant_cos_diff", c.tol.quant_cos_diff},
+                    {"p_round", c.tol.p_round}};
   p["timing"] = {{"warmup", c.timing.warmup},           {"min_samples", c.timing.min_samples},
                  {"max_samples", c.timing.max_samples}, {"max_seconds", c.timing.max_seconds},
                  {"target_rel_spread", c.timing.target_rel_spread}};

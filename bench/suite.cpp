@@ -82,7 +82,8 @@ const std::map<Op, std::set<std::string>> kOpKeys = {
     {Op::model_decode, {"model", "checkpoint", "weights_dtype", "kv_cache_dtype", "layers", "contexts", "prefill_chunk",
                         "decode_steps", "batch"}},
 };
-const std::set<std::string> kTolKeys = {"abs", "rel", "cos_diff", "lse_rel", "min_pass_fraction", "quant_cos_diff"};
+const std::set<std::string> kTolKeys = {"abs",           "rel",           "cos_diff", "lse_rel",
+                                        "min_pass_fraction", "quant_cos_diff", "p_round"};
 const std::set<std::string> kTimingKeys = {"warmup", "min_samples", "max_samples", "max_seconds", "target_rel_spread"};
 const std::set<std::string> kPatternKeys = {"noise_logit", "sink_logit", "local_logit", "local_window", "needles",
                                             "needle_logit", "needle_query_fraction"};
@@ -193,6 +194,7 @@ void parse_tolerance(const Fields& c, Tolerance& t) {
   t.lse_rel = f.number("lse_rel", t.lse_rel, 0, 1e30);
   t.min_pass_fraction = f.number("min_pass_fraction", t.min_pass_fraction, 0, 1);
   t.quant_cos_diff = f.number("quant_cos_diff", t.quant_cos_diff, 0, 2);
+  t.p_round = f.number("p_round", t.p_round, 0, 1);
 }
 
 void parse_timing(const Fields& c, TimingSettings& t) {

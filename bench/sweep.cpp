@@ -217,28 +217,31 @@ void Sweep::validate(const SequencePoint& p, Checks& ch, const std::string& pref
   const int dv_dense = prefill_ ? c_.v_head : c_.kv_rank;
   HostTensor<float> ref_scores({R, L}), ref_sparse({R, c_.heads, c_.kv_rank}), ref_sparse_lse({R, c_.heads});
   HostTensor<float> ref_dense({R, c_.heads, dv_dense}), ref_dense_lse({R, c_.heads});
+  HostTensor<float> mag_sparse({R, c_.heads, c_.kv_rank}), mag_dense({R, c_.heads, dv_dense});
   auto put = [](const HostTensor<float>& row, HostTensor<float>& all, std::int64_t i) {
     std::copy(row.data(), row.data() + row.numel(), all.data() + i * row.numel());
   };
   for (std::int64_t i = 0; i < R; ++i) {
     const std::int64_t pos = offset + rows[static_cast<std::size_t>(i)];
     const std::vector<std::int64_t> one = {i};
-    HostTensor<float> o, l;
+    HostTensor<float> o, l, m;
     const IndexerShape ish{1, L, c_.index_heads, c_.index_head_dim, pos, true};
     ref::indexer_scores(ish, take_rows(q_idx, one), p.idx.k, take_rows(w_idx, one), o);
     put(o, ref_scores, i);
     const AttentionShape ssh{1, L, c_.heads, d_mqa_, c_.kv_rank, scale_, pos};
-    ref::sparse_mqa(ssh, take_rows(q_mqa, one), p.cache, take_rows(idx, one), o, l);
+    ref::sparse_mqa(ssh, take_rows(q_mqa, one), p.cache, take_rows(idx, one), o, l, &m);
     put(o, ref_sparse, i);
     put(l, ref_sparse_lse, i);
+    put(m, mag_sparse, i);
     if (prefill_) {
       const AttentionShape dsh{1, L, c_.heads, c_.qk_nope + c_.qk_rope, c_.v_head, scale_, pos};
-      ref::dense_mha(dsh, take_rows(q_mha, one), p.k_mha, p.v_mha, o, l);
+      ref::dense_mha(dsh, take_rows(q_mha, one), p.k_mha, p.v_mha, o, l, &m);
     } else {
-      ref::dense_mqa(ssh, take_rows(q_mqa, one), p.cache, o, l);
+      ref::dense_mqa(ssh, take_rows(q_mqa, one), p.cache, o, l, &m);
     }
     put(o, ref_dense, i);
     put(l, ref_dense_lse, i);
+    put(m, mag_dense, i);
   }
   const Tolerance it = indexer_tolerance();
   const HostTensor<float> scores = take_rows(p.scores, rows);
@@ -248,14 +251,13 @@ void Sweep::validate(const SequencePoint& p, Checks& ch, const std::string& pref
   ref::topk(p.scores, p.ends, c_.topk, ref_idx);  // every row, on the implementation's own scores: exact
   ch.compare_indices(prefix + "topk.indices", p.indices, ref_idx);
   auto compare = [&](const std::string& name, const HostTensor<float>& got, const HostTensor<float>& got_lse,
-                     const HostTensor<float>& ref, const HostTensor<float>& ref_lse) {
+                     const HostTensor<float>& ref, const HostTensor<float>& ref_lse, const HostTensor<float>& mag) {
     const HostTensor<float> g = take_rows(got, rows), gl = take_rows(got_lse, rows);
-    ch.compare_output(prefix + name + ".out", g.span(), ref.span(), ref.shape().to_vector(), tol.abs, tol.rel, tol.cos_diff,
-                      tol.min_pass_fraction);
+    ch.compare_attention(prefix + name + ".out", g.span(), ref.span(), mag.span(), ref.shape().to_vector(), tol);
     ch.compare_lse(prefix + name + ".lse", gl.span(), ref_lse.span(), ref_lse.shape().to_vector(), tol.lse_rel);
   };
-  compare("sparse", p.dsa_out, p.dsa_lse, ref_sparse, ref_sparse_lse);
-  compare("dense", p.dense_out, p.dense_lse, ref_dense, ref_dense_lse);
+  compare("sparse", p.dsa_out, p.dsa_lse, ref_sparse, ref_sparse_lse, mag_sparse);
+  compare("dense", p.dense_out, p.dense_lse, ref_dense, ref_dense_lse, mag_dense);
 }
 
 // The algorithmic cost of DSA (not kernel error): the DSA output against the dense

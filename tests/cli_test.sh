@@ -63,7 +63,7 @@ fi
 cat > tight.json <<'JSON'
 {"cases": [
   {"name": "too_tight", "op": "dense_attention_mqa", "queries": 1, "context": 64, "heads": 2, "mode": "validate",
-   "tolerance": {"abs": 0, "rel": 0, "cos_diff": 0}},
+   "tolerance": {"abs": 0, "rel": 0, "cos_diff": 0, "p_round": 0}},
   {"name": "fine", "op": "topk", "queries": 2, "context": 100, "topk": 10, "mode": "validate"}
 ]}
 JSON

@@ -37,15 +37,15 @@ bench::CaseSpec attention_case(const std::string& fields) {
 // Runs the named variant once and checks out / lse against the reference.
 template <class Args>
 void expect_matches(const std::vector<Variant<Args>>& all, const std::string& name, const Args& args,
-                    const bench::CaseSpec& c, const HostTensor<float>& ref_out, const HostTensor<float>& ref_lse) {
+                    const bench::CaseSpec& c, const HostTensor<float>& ref_out, const HostTensor<float>& ref_lse,
+                    const HostTensor<float>& magnitude) {
   const auto& v = cuda_variant(all, name);
   ASSERT_FALSE(v.unsupported(args).has_value()) << *v.unsupported(args);
   auto run = v.prepare(args);
   run->run();
   run->fetch();
   bench::Checks ch;
-  ch.compare_output("out", args.out.span(), ref_out.span(), ref_out.shape().to_vector(), c.tol.abs, c.tol.rel,
-                    c.tol.cos_diff, c.tol.min_pass_fraction);
+  ch.compare_attention("out", args.out.span(), ref_out.span(), magnitude.span(), ref_out.shape().to_vector(), c.tol);
   ch.compare_lse("lse", args.lse.span(), ref_lse.span(), ref_lse.shape().to_vector(), c.tol.lse_rel);
   EXPECT_TRUE(ch.passed()) << ch.first_failure();
 }
@@ -78,12 +78,12 @@ TEST_P(CudaSparseMqa, MatchesReference) {
   REQUIRE_CUDA_DEVICE();
   const bench::CaseSpec c = attention_case(R"("op": "sparse_attention", )" + GetParam().fields);
   bench::AttentionData d = bench::make_attention_data(c, derive_seed(21, GetParam().name));
-  HostTensor<float> ref_out, ref_lse;
-  ref::sparse_mqa(d.shape, d.q, d.kv, d.indices, ref_out, ref_lse);
+  HostTensor<float> ref_out, ref_lse, mag;
+  ref::sparse_mqa(d.shape, d.q, d.kv, d.indices, ref_out, ref_lse, &mag);
   poison_unselected_rows(d.kv, d.indices);
   HostTensor<float> out({d.shape.queries, d.shape.heads, d.shape.d_v}), lse({d.shape.queries, d.shape.heads});
   const SparseMqaArgs args{d.shape, d.q, d.kv, d.indices, out, lse, c.dtype, c.kv_cache_dtype == DType::fp8_e4m3};
-  expect_matches(sparse_mqa_variants(), "cuda.sparse_mqa.mma", args, c, ref_out, ref_lse);
+  expect_matches(sparse_mqa_variants(), "cuda.sparse_mqa.mma", args, c, ref_out, ref_lse, mag);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -118,15 +118,15 @@ TEST(CudaSparseMqa, MoreThan65535Tokens) {
   for (const std::int64_t first : {std::int64_t{0}, std::int64_t{65536}}) {
     const std::int64_t n = 64;
     const AttentionShape sh{n, d.shape.keys, d.shape.heads, d.shape.d_qk, d.shape.d_v, d.shape.scale, 0};
-    HostTensor<float> q({n, sh.heads, sh.d_qk}), got({n, sh.heads, sh.d_v}), got_lse({n, sh.heads}), ro, rl;
+    HostTensor<float> q({n, sh.heads, sh.d_qk}), got({n, sh.heads, sh.d_v}), got_lse({n, sh.heads}), ro, rl, mag;
     HostTensor<std::int32_t> idx({n, c.topk});
     std::copy(&d.q(first, 0, 0), &d.q(first, 0, 0) + q.numel(), q.data());
     std::copy(&d.indices(first, 0), &d.indices(first, 0) + idx.numel(), idx.data());
     std::copy(&out(first, 0, 0), &out(first, 0, 0) + got.numel(), got.data());
     std::copy(&lse(first, 0), &lse(first, 0) + got_lse.numel(), got_lse.data());
-    ref::sparse_mqa(sh, q, d.kv, idx, ro, rl);
+    ref::sparse_mqa(sh, q, d.kv, idx, ro, rl, &mag);
     bench::Checks ch;
-    ch.compare_output("out", got.span(), ro.span(), ro.shape().to_vector(), c.tol.abs, c.tol.rel, c.tol.cos_diff, 1.0);
+    ch.compare_attention("out", got.span(), ro.span(), mag.span(), ro.shape().to_vector(), c.tol);
     ch.compare_lse("lse", got_lse.span(), rl.span(), rl.shape().to_vector(), c.tol.lse_rel);
     EXPECT_TRUE(ch.passed()) << "rows from " << first << ": " << ch.first_failure();
   }
@@ -150,12 +150,12 @@ TEST_P(CudaDenseMqa, MatchesReference) {
   REQUIRE_CUDA_DEVICE();
   const bench::CaseSpec c = attention_case(R"("op": "dense_attention_mqa", )" + GetParam().fields);
   bench::AttentionData d = bench::make_attention_data(c, derive_seed(22, GetParam().name));
-  HostTensor<float> ref_out, ref_lse;
-  ref::dense_mqa(d.shape, d.q, d.kv, ref_out, ref_lse);
+  HostTensor<float> ref_out, ref_lse, mag;
+  ref::dense_mqa(d.shape, d.q, d.kv, ref_out, ref_lse, &mag);
   poison_rows_from(d.kv, key_end(d.shape.queries - 1, d.shape.query_offset, d.shape.keys, true));
   HostTensor<float> out({d.shape.queries, d.shape.heads, d.shape.d_v}), lse({d.shape.queries, d.shape.heads});
   const DenseMqaArgs args{d.shape, d.q, d.kv, out, lse, c.dtype, c.kv_cache_dtype == DType::fp8_e4m3};
-  expect_matches(dense_mqa_variants(), "cuda.dense_mqa.mma", args, c, ref_out, ref_lse);
+  expect_matches(dense_mqa_variants(), "cuda.dense_mqa.mma", args, c, ref_out, ref_lse, mag);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -176,14 +176,14 @@ TEST_P(CudaDenseMha, MatchesReference) {
   REQUIRE_CUDA_DEVICE();
   const bench::CaseSpec c = attention_case(R"("op": "dense_attention_mha", )" + GetParam().fields);
   bench::AttentionData d = bench::make_attention_data(c, derive_seed(23, GetParam().name));
-  HostTensor<float> ref_out, ref_lse;
-  ref::dense_mha(d.shape, d.q, d.k, d.v, ref_out, ref_lse);
+  HostTensor<float> ref_out, ref_lse, mag;
+  ref::dense_mha(d.shape, d.q, d.k, d.v, ref_out, ref_lse, &mag);
   const std::int64_t end = key_end(d.shape.queries - 1, d.shape.query_offset, d.shape.keys, true);
   poison_rows_from(d.k, end);
   poison_rows_from(d.v, end);
   HostTensor<float> out({d.shape.queries, d.shape.heads, d.shape.d_v}), lse({d.shape.queries, d.shape.heads});
   const DenseMhaArgs args{d.shape, d.q, d.k, d.v, out, lse, c.dtype};
-  expect_matches(dense_mha_variants(), "cuda.dense_mha.flash", args, c, ref_out, ref_lse);
+  expect_matches(dense_mha_variants(), "cuda.dense_mha.flash", args, c, ref_out, ref_lse, mag);
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -48,6 +48,20 @@ TEST(Metrics, AbsOrRelPassFractionAndMaxPosition) {
   EXPECT_EQ(unravel_index(5, {2, 3}), "[1,2]");
 }
 
+TEST(Metrics, AnElementsAllowanceAddsToItsBound) {
+  const std::vector<float> ref = {1.0f, 1.0f, 1.0f, 1.0f};
+  const std::vector<float> x = {1.0005f, 1.003f, 1.006f, 1.003f};
+  const std::vector<float> allowance = {0.0f, 0.0025f, 0.0025f, 0.0f};
+  // Bound 1e-3 + allowance: 0 passes alone, 1 passes by its allowance, 2 exceeds
+  // bound + allowance, 3 has no allowance.
+  const ValueReport v = compare_values(x, ref, 1e-3, 0, allowance);
+  EXPECT_EQ(v.failures, 2);
+  EXPECT_EQ(v.first_failure, 2);
+  EXPECT_EQ(v.helped, 1);
+  EXPECT_EQ(compare_values(x, ref, 1e-3, 0).failures, 3);
+  EXPECT_THROW(compare_values(x, ref, 1e-3, 0, std::span(allowance).first(2)), std::exception);
+}
+
 TEST(Metrics, ValuesSkipNonFinitePositions) {
   const std::vector<float> ref = {1, -kInf, 3}, x = {1, -kInf, 3};
   const ValueReport v = compare_values(x, ref, 0, 0);

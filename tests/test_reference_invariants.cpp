@@ -25,6 +25,30 @@ TEST(ReferenceAttention, ModelSoftmaxScaleIsNotTheGenericOne) {
   EXPECT_GT(std::fabs(ref::model_softmax_scale() - 1.0 / std::sqrt(576.0)), 0.09);
 }
 
+// Two keys with logits 0 and ln 3: p = 1/4, 3/4; values 2 and -3.
+TEST(ReferenceAttention, MagnitudeIsTheProbabilityWeightedAbsoluteValue) {
+  const AttentionShape sh{1, 2, 1, 2, 1, 1.0, 1};
+  HostTensor<float> q({1, 1, 2}), kv({2, 2});
+  q(0, 0, 1) = 1.0f;
+  kv(0, 0) = 2.0f;
+  kv(1, 0) = -3.0f;
+  kv(1, 1) = static_cast<float>(std::log(3.0));
+  HostTensor<float> out, lse, mag, mag_mha;
+  ref::dense_mqa(sh, q, kv, out, lse, &mag);
+  EXPECT_NEAR(out(0, 0, 0), -1.75, 1e-6);
+  EXPECT_NEAR(mag(0, 0, 0), 2.75, 1e-6);
+  EXPECT_NEAR(lse(0, 0), std::log(4.0), 1e-6);
+  // The same through MHA mode (keys and values given separately).
+  HostTensor<float> k({2, 1, 2}), v({2, 1, 1});
+  for (int s = 0; s < 2; ++s) {
+    k(s, 0, 0) = kv(s, 0);
+    k(s, 0, 1) = kv(s, 1);
+    v(s, 0, 0) = kv(s, 0);
+  }
+  ref::dense_mha(sh, q, k, v, out, lse, &mag_mha);
+  EXPECT_NEAR(mag_mha(0, 0, 0), 2.75, 1e-6);
+}
+
 TEST(ReferenceAttention, SparseWithTopkCoveringTheContextEqualsDenseMqa) {
   const std::int64_t T = 5, S = 40;
   const AttentionShape sh{T, S, 3, 24, 16, 0.2, S - T};
