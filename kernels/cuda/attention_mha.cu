@@ -48,16 +48,19 @@ __device__ __forceinline__ std::int64_t causal_end(std::int64_t t, std::int64_t 
   return e < 0 ? 0 : (e > keys ? keys : e);
 }
 
+// Rows from `limit` on (beyond the causal end of the block's last query) are
+// zero-filled, not read: a cache may hold anything there (NaN included), and a masked
+// probability of 0 times NaN would still poison P * V.
 template <int DQK, int DV>
-__device__ __forceinline__ void load_kv_tile(const MhaLaunch& p, int h, std::int64_t s0, unsigned char* ks,
-                                             unsigned char* vs) {
+__device__ __forceinline__ void load_kv_tile(const MhaLaunch& p, int h, std::int64_t s0, std::int64_t limit,
+                                             unsigned char* ks, unsigned char* vs) {
   using L = MhaLayout<DQK, DV>;
   const auto* kg = reinterpret_cast<const unsigned char*>(p.k);
   const auto* vg = reinterpret_cast<const unsigned char*>(p.v);
   for (int i = threadIdx.x; i < kKeys * (L::kQChunks + L::kVChunks); i += kThreads) {
     const int r = i / (L::kQChunks + L::kVChunks), c = i % (L::kQChunks + L::kVChunks);
     const std::int64_t s = s0 + r;
-    const bool in = s < p.keys;
+    const bool in = s < limit;
     const std::int64_t row = (in ? s : 0) * p.heads + h;  // a valid address even when zero-filling
     if (c < L::kQChunks) cp_async16(ks + r * L::kQRow + c * 16, kg + row * (DQK * 2) + c * 16, in ? 16 : 0);
     else cp_async16(vs + r * L::kVRow + (c - L::kQChunks) * 16, vg + row * (DV * 2) + (c - L::kQChunks) * 16, in ? 16 : 0);
@@ -78,9 +81,10 @@ __global__ void __launch_bounds__(kThreads) mha_kernel(MhaLaunch p) {
   const std::int64_t t0 = static_cast<std::int64_t>(gridDim.x - 1 - blockIdx.x) * kRowsPerBlock;
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, tq = lane & 3;
   const std::int64_t t_last = min(p.queries, t0 + kRowsPerBlock) - 1;
-  const std::int64_t nkb = (causal_end(t_last, p.query_offset, p.keys) + kKeys - 1) / kKeys;
+  const std::int64_t key_limit = causal_end(t_last, p.query_offset, p.keys);
+  const std::int64_t nkb = (key_limit + kKeys - 1) / kKeys;
 
-  if (nkb > 0) load_kv_tile<DQK, DV>(p, h, 0, stage(0), stage(0) + L::k_bytes);
+  if (nkb > 0) load_kv_tile<DQK, DV>(p, h, 0, key_limit, stage(0), stage(0) + L::k_bytes);
   cp_async_commit();
   const auto* qg = reinterpret_cast<const unsigned char*>(p.q);
   for (int i = tid; i < kRowsPerBlock * L::kQChunks; i += kThreads) {
@@ -103,7 +107,7 @@ __global__ void __launch_bounds__(kThreads) mha_kernel(MhaLaunch p) {
 
   for (std::int64_t kb = 0; kb < nkb; ++kb) {
     const int buf = static_cast<int>(kb & 1);
-    if (kb + 1 < nkb) load_kv_tile<DQK, DV>(p, h, (kb + 1) * kKeys, stage(buf ^ 1), stage(buf ^ 1) + L::k_bytes);
+    if (kb + 1 < nkb) load_kv_tile<DQK, DV>(p, h, (kb + 1) * kKeys, key_limit, stage(buf ^ 1), stage(buf ^ 1) + L::k_bytes);
     cp_async_commit();
     cp_async_wait<1>();  // all but the newest group: this step's tile has landed
     __syncthreads();
