@@ -1,13 +1,16 @@
 // The GPU forward against the CPU forward on dsa-tiny (ctest label "gpu"; skipped
 // without a device). Same synthetic weights and tokens, dense and DSA, a chunked
 // prefill then decode steps. The GPU rounds every matrix product's inputs to bf16 and
-// the CPU does not, so logits agree to the bf16 level, not bit for bit: the bounds
-// below (relative L2 of all logits, top-1 agreement) leave room for that and for a
-// DSA selection that flips on a near-tie, and fail on any real mistake (a wrong
-// layout, cache offset or mask moves the logits by O(1)).
+// the CPU does not, and a random tiny model turns small differences into discrete
+// ones (an MoE expert or a DSA key that flips on a near-tie), so no fixed bound fits.
+// The yardstick is the model's own sensitivity: the CPU forward against the CPU
+// forward with every weight jittered by bf16's unit roundoff. The GPU must stay within
+// a small multiple of that; a wrong layout, cache offset or mask is far outside it.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 
 #include "core/metrics.h"
@@ -45,29 +48,67 @@ HostTensor<float> run(const Model& m, const std::vector<std::int32_t>& toks, std
   return all;
 }
 
+// Every matrix of `w` with each entry scaled by 1 + r / 256, r uniform in [-1, 1]:
+// errors of the size bf16 rounding makes, at every product.
+ModelWeights jittered(ModelWeights w, std::uint64_t seed) {
+  Rng rng(seed);
+  const auto jit = [&](Matrix& m) {
+    for (float& v : m.data) v *= static_cast<float>(1.0 + (2.0 * rng.uniform() - 1.0) / 256.0);
+  };
+  jit(w.embed);
+  jit(w.lm_head);
+  for (LayerWeights& L : w.layers) {
+    for (Matrix* m : {&L.q_a, &L.q_b, &L.kv_a, &L.kv_b, &L.o, &L.idx_wq_b, &L.idx_wk, &L.idx_weights, &L.gate_proj,
+                      &L.up_proj, &L.down_proj, &L.router})
+      jit(*m);
+    for (std::vector<Matrix>* e : {&L.expert_gate, &L.expert_up, &L.expert_down})
+      for (Matrix& m : *e) jit(m);
+  }
+  return w;
+}
+
+struct Agreement {
+  double rel_l2 = 0, top1 = 0;  // of all logits; share of rows with the same argmax
+};
+
+Agreement agreement(const HostTensor<float>& a, const HostTensor<float>& b) {
+  Agreement r;
+  r.rel_l2 = compare_values(a.span(), b.span(), 0, 0).rel_l2;
+  const std::int64_t rows = a.size(0), V = a.size(1);
+  std::int64_t same = 0;
+  for (std::int64_t i = 0; i < rows; ++i) {
+    const auto top = [&](const HostTensor<float>& t) {
+      return std::max_element(t.data() + i * V, t.data() + (i + 1) * V) - (t.data() + i * V);
+    };
+    same += top(a) == top(b);
+  }
+  r.top1 = static_cast<double>(same) / static_cast<double>(rows);
+  return r;
+}
+
+// The GPU within a small multiple of the yardstick (the worse of two jitters).
+void expect_within_yardstick(const Agreement& gpu, const Agreement& j1, const Agreement& j2, const std::string& what) {
+  const double floor_l2 = std::max(j1.rel_l2, j2.rel_l2), floor_top1 = std::min(j1.top1, j2.top1);
+  const std::string detail = what + ": gpu rel_l2 " + std::to_string(gpu.rel_l2) + " top-1 " + std::to_string(gpu.top1) +
+                             "; jittered cpu rel_l2 " + std::to_string(floor_l2) + " top-1 " + std::to_string(floor_top1);
+  std::printf("%s\n", detail.c_str());
+  EXPECT_LE(gpu.rel_l2, 3.0 * floor_l2 + 0.01) << detail;
+  EXPECT_GE(gpu.top1, floor_top1 - 0.1) << detail;
+}
+
 TEST(CudaModel, ForwardMatchesTheCpuForwardOnDsaTiny) {
   REQUIRE_CUDA_DEVICE();
   const ModelWeights& w = tiny_weights_gpu_test();
-  for (const DType cache : {DType::bf16}) {
-    const CpuModel cpu(w, cache);
-    const auto gpu = make_cuda_model(w, cache);
-    Rng rng(5);
-    std::vector<std::int32_t> toks(300);
-    for (auto& t : toks) t = static_cast<std::int32_t>(rng.below(static_cast<std::uint64_t>(w.config.vocab)));
-    for (const AttentionMode mode : {AttentionMode::dense, AttentionMode::dsa}) {
-      const HostTensor<float> a = run(*gpu, toks, 296, 96, mode), b = run(cpu, toks, 296, 96, mode);
-      const ValueReport v = compare_values(a.span(), b.span(), 0, 0);
-      EXPECT_LT(v.rel_l2, 0.05) << attention_mode_name(mode);
-      std::int64_t agree = 0;
-      const std::int64_t V = w.config.vocab;
-      for (std::int64_t r = 0; r < a.size(0); ++r) {
-        const auto top = [&](const HostTensor<float>& t) {
-          return std::max_element(t.data() + r * V, t.data() + (r + 1) * V) - (t.data() + r * V);
-        };
-        agree += top(a) == top(b);
-      }
-      EXPECT_GE(static_cast<double>(agree) / static_cast<double>(a.size(0)), 0.8) << attention_mode_name(mode);
-    }
+  const CpuModel cpu(w, DType::bf16), cpu_j1(jittered(w, 1), DType::bf16), cpu_j2(jittered(w, 2), DType::bf16);
+  const auto gpu = make_cuda_model(w, DType::bf16);
+  Rng rng(5);
+  std::vector<std::int32_t> toks(300);
+  for (auto& t : toks) t = static_cast<std::int32_t>(rng.below(static_cast<std::uint64_t>(w.config.vocab)));
+  for (const AttentionMode mode : {AttentionMode::dense, AttentionMode::dsa}) {
+    const auto logits = [&](const Model& m) { return run(m, toks, 296, 96, mode); };
+    const HostTensor<float> ref = logits(cpu);
+    expect_within_yardstick(agreement(logits(*gpu), ref), agreement(logits(cpu_j1), ref), agreement(logits(cpu_j2), ref),
+                            attention_mode_name(mode));
   }
 }
 
@@ -76,31 +117,31 @@ TEST(CudaModel, ForwardMatchesTheCpuForwardOnDsaTiny) {
 TEST(CudaModel, BatchedDecodeStepMatchesTheCpu) {
   REQUIRE_CUDA_DEVICE();
   const ModelWeights& w = tiny_weights_gpu_test();
-  const CpuModel cpu(w, DType::bf16);
+  const CpuModel cpu(w, DType::bf16), cpu_j1(jittered(w, 1), DType::bf16), cpu_j2(jittered(w, 2), DType::bf16);
   const auto gpu = make_cuda_model(w, DType::bf16);
   for (const AttentionMode mode : {AttentionMode::dense, AttentionMode::dsa}) {
-    std::vector<std::unique_ptr<ModelCache>> gc, cc;
     std::vector<std::vector<std::int32_t>> toks;
     Rng rng(11);
     for (int b = 0; b < 3; ++b) {
       toks.emplace_back(static_cast<std::size_t>(100 + 30 * b));
       for (auto& t : toks.back()) t = static_cast<std::int32_t>(rng.below(static_cast<std::uint64_t>(w.config.vocab)));
-      gc.push_back(gpu->make_cache());
-      cc.push_back(cpu.make_cache());
-      const auto prompt = std::span<const std::int32_t>(toks.back()).first(toks.back().size() - 1);
-      gpu->run_tokens(prompt, *gc.back(), mode, nullptr);
-      cpu.run_tokens(prompt, *cc.back(), mode, nullptr);
     }
-    std::vector<std::span<const std::int32_t>> step;
-    std::vector<ModelCache*> gp, cp;
-    for (int b = 0; b < 3; ++b) {
-      step.push_back(std::span<const std::int32_t>(toks[b]).last(1));
-      gp.push_back(gc[b].get());
-      cp.push_back(cc[b].get());
-    }
-    const HostTensor<float> a = gpu->run_tokens_batch(step, gp, mode, nullptr);
-    const HostTensor<float> b = cpu.run_tokens_batch(step, cp, mode, nullptr);
-    EXPECT_LT(compare_values(a.span(), b.span(), 0, 0).rel_l2, 0.05) << attention_mode_name(mode);
+    // Each sequence's prompt alone, then the last token of all three in one step.
+    const auto step = [&](const Model& m) {
+      std::vector<std::unique_ptr<ModelCache>> caches;
+      std::vector<std::span<const std::int32_t>> last;
+      std::vector<ModelCache*> ptrs;
+      for (const auto& t : toks) {
+        caches.push_back(m.make_cache());
+        m.run_tokens(std::span<const std::int32_t>(t).first(t.size() - 1), *caches.back(), mode, nullptr);
+        last.push_back(std::span<const std::int32_t>(t).last(1));
+        ptrs.push_back(caches.back().get());
+      }
+      return m.run_tokens_batch(last, ptrs, mode, nullptr);
+    };
+    const HostTensor<float> ref = step(cpu);
+    expect_within_yardstick(agreement(step(*gpu), ref), agreement(step(cpu_j1), ref), agreement(step(cpu_j2), ref),
+                            std::string("batched step, ") + attention_mode_name(mode));
   }
 }
 
