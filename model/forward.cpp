@@ -394,17 +394,14 @@ std::vector<CpuModel::SeqRows> CpuModel::batch_rows(const std::vector<ModelCache
   return seqs;
 }
 
-HostTensor<float> CpuModel::run_tokens_batch(const std::vector<std::span<const std::int32_t>>& tokens,
-                                             const std::vector<ModelCache*>& caches, AttentionMode mode,
-                                             OpTimes* times) const {
-  DSA_TRACE_RANGE(mode == AttentionMode::dense ? "forward.dense" : "forward.dsa");
+std::vector<float> CpuModel::embed_and_run(const std::vector<std::span<const std::int32_t>>& tokens,
+                                           const std::vector<ModelCache*>& caches, AttentionMode mode, OpTimes& t) const {
   require(has_head(), "forward: this model holds layers " + std::to_string(w_.range.first) + ".." +
                           std::to_string(w_.range.last - 1) + " only; run it on hidden states (forward_hidden)");
   require(!tokens.empty() && tokens.size() == caches.size(), "forward: one cache per sequence");
   const ModelConfig& c = w_.config;
   const auto per_seq = static_cast<std::int64_t>(tokens.front().size());
   const std::int64_t n = per_seq * static_cast<std::int64_t>(tokens.size());
-  OpTimes t;
   std::vector<float> x(static_cast<std::size_t>(n * c.hidden));
   for (std::size_t b = 0; b < tokens.size(); ++b) {
     require(static_cast<std::int64_t>(tokens[b].size()) == per_seq,
@@ -416,7 +413,27 @@ HostTensor<float> CpuModel::run_tokens_batch(const std::vector<std::span<const s
     }
   }
   run_layers(x, batch_rows(caches, per_seq), mode, t);
-  HostTensor<float> logits = head(x, n, t);
+  return x;
+}
+
+HostTensor<float> CpuModel::run_tokens_batch(const std::vector<std::span<const std::int32_t>>& tokens,
+                                             const std::vector<ModelCache*>& caches, AttentionMode mode,
+                                             OpTimes* times) const {
+  DSA_TRACE_RANGE(mode == AttentionMode::dense ? "forward.dense" : "forward.dsa");
+  OpTimes t;
+  std::vector<float> x = embed_and_run(tokens, caches, mode, t);
+  HostTensor<float> logits = head(x, static_cast<std::int64_t>(x.size()) / w_.config.hidden, t);
+  if (times) *times += t;
+  return logits;
+}
+
+HostTensor<float> CpuModel::run_tokens_last(std::span<const std::int32_t> tokens, ModelCache& cache, AttentionMode mode,
+                                            OpTimes* times) const {
+  DSA_TRACE_RANGE(mode == AttentionMode::dense ? "forward.dense" : "forward.dsa");
+  OpTimes t;
+  const std::vector<float> x = embed_and_run({tokens}, {&cache}, mode, t);
+  std::vector<float> last(x.end() - w_.config.hidden, x.end());
+  HostTensor<float> logits = head(last, 1, t);
   if (times) *times += t;
   return logits;
 }

@@ -46,6 +46,8 @@ class CpuModel final : public Model {
                                OpTimes* times) const override;
   HostTensor<float> run_hidden(const HostTensor<float>& hidden, ModelCache& cache, AttentionMode mode,
                                OpTimes* times) const override;
+  HostTensor<float> run_tokens_last(std::span<const std::int32_t> tokens, ModelCache& cache, AttentionMode mode,
+                                    OpTimes* times) const override;
   // A batch in one pass: the projections, output product and FFN run on the rows of all
   // sequences together (as a server batches); attention runs per sequence on its cache.
   HostTensor<float> run_tokens_batch(const std::vector<std::span<const std::int32_t>>& tokens,
@@ -80,6 +82,10 @@ class CpuModel final : public Model {
   void layer(int li, std::vector<float>& x, const std::vector<SeqRows>& seqs, AttentionMode mode, OpTimes& t) const;
   std::vector<SeqRows> batch_rows(const std::vector<ModelCache*>& caches, std::int64_t per_seq) const;
   HostTensor<float> head(std::vector<float>& x, std::int64_t n, OpTimes& t) const;
+  // Embeds each sequence's tokens and runs them through the layers: the final hidden
+  // states of all rows, the sequences in order.
+  std::vector<float> embed_and_run(const std::vector<std::span<const std::int32_t>>& tokens,
+                                   const std::vector<ModelCache*>& caches, AttentionMode mode, OpTimes& t) const;
   ModelWeights w_;
   DType cache_dtype_;
   std::vector<double> rope_freqs_, index_rope_freqs_;

@@ -27,6 +27,15 @@ HostTensor<float> Model::run_tokens_batch(const std::vector<std::span<const std:
   return stack(parts);
 }
 
+HostTensor<float> Model::run_tokens_last(std::span<const std::int32_t> tokens, ModelCache& cache, AttentionMode mode,
+                                         OpTimes* times) const {
+  const HostTensor<float> all = run_tokens(tokens, cache, mode, times);
+  const std::int64_t w = all.size(1);
+  HostTensor<float> last({1, w});
+  std::copy(all.data() + (all.size(0) - 1) * w, all.data() + all.size(0) * w, last.data());
+  return last;
+}
+
 HostTensor<float> Model::run_hidden_batch(const std::vector<const HostTensor<float>*>& hidden,
                                           const std::vector<ModelCache*>& caches, AttentionMode mode,
                                           OpTimes* times) const {

@@ -43,6 +43,12 @@ class Model {
   // Tokens at positions [cache.length, cache.length + n) -> logits [n, vocab].
   virtual HostTensor<float> run_tokens(std::span<const std::int32_t> tokens, ModelCache& cache, AttentionMode mode,
                                        OpTimes* times) const = 0;
+  // The same forward as a server runs a prefill chunk: logits of the last position
+  // only, [1, vocab]. The caches end up as after run_tokens. By default the logits of
+  // every position are computed and the last kept; a model that can skip the rest
+  // (the head is a vocab-wide product per row, plus the copy back) overrides it.
+  virtual HostTensor<float> run_tokens_last(std::span<const std::int32_t> tokens, ModelCache& cache, AttentionMode mode,
+                                            OpTimes* times) const;
   // Hidden states [n, hidden] through the loaded layers -> hidden states.
   virtual HostTensor<float> run_hidden(const HostTensor<float>& hidden, ModelCache& cache, AttentionMode mode,
                                        OpTimes* times) const = 0;

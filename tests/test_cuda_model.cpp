@@ -145,6 +145,24 @@ TEST(CudaModel, BatchedDecodeStepMatchesTheCpu) {
   }
 }
 
+// The head on the last position alone (strided rows into the norm) gives that row of
+// the full head's logits.
+TEST(CudaModel, LastPositionLogitsAreTheLastRow) {
+  REQUIRE_CUDA_DEVICE();
+  const ModelWeights& w = tiny_weights_gpu_test();
+  const auto gpu = make_cuda_model(w, DType::bf16);
+  Rng rng(3);
+  std::vector<std::int32_t> toks(50);
+  for (auto& t : toks) t = static_cast<std::int32_t>(rng.below(static_cast<std::uint64_t>(w.config.vocab)));
+  const auto full = gpu->make_cache(), last = gpu->make_cache();
+  const HostTensor<float> a = gpu->run_tokens(toks, *full, AttentionMode::dsa, nullptr);
+  const HostTensor<float> b = gpu->run_tokens_last(toks, *last, AttentionMode::dsa, nullptr);
+  const std::int64_t V = w.config.vocab;
+  ASSERT_EQ(b.size(0), 1);
+  EXPECT_LT(compare_values(b.span(), std::span<const float>(a.data() + 49 * V, static_cast<std::size_t>(V)), 0, 0).rel_l2, 1e-5);
+  EXPECT_EQ(last->length, 50);
+}
+
 TEST(CudaModel, SaysWhyItCannotRunAShape) {
   REQUIRE_CUDA_DEVICE();
   ModelWeights w = tiny_weights_gpu_test();

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "core/metrics.h"
 #include "core/rng.h"
 #include "kernels/cuda_device.h"
 #include "model/forward.h"
@@ -236,6 +237,30 @@ TEST(ModelInterface, RunTokensIsForwardAndForeignCachesAreRefused) {
   struct Foreign : ModelCache {};
   Foreign f;
   EXPECT_THROW(as_model.run_tokens(tok, f, AttentionMode::dense, nullptr), std::invalid_argument);
+}
+
+// A prefill chunk as a server runs it: the last position's logits, the same as the
+// last row of every position's, and the cache as after a full run (the next chunk
+// gives the same logits either way).
+TEST(ModelInterface, LastPositionLogitsAreTheLastRowAndLeaveTheSameCache) {
+  const CpuModel m(tiny_weights());
+  const auto tok = tokens(30, m.config().vocab);
+  const auto first = std::span<const std::int32_t>(tok).first(20), next = std::span<const std::int32_t>(tok).last(10);
+  for (const AttentionMode mode : {AttentionMode::dense, AttentionMode::dsa}) {
+    const auto full = m.make_cache(), last = m.make_cache();
+    const HostTensor<float> a = m.run_tokens(first, *full, mode, nullptr);
+    OpTimes t;
+    const HostTensor<float> b = m.run_tokens_last(first, *last, mode, &t);
+    const std::int64_t V = m.config().vocab;
+    ASSERT_EQ(b.shape(), Shape({1, V}));
+    // Equal up to summation order (the product kernel blocks one row differently).
+    EXPECT_LT(compare_values(b.span(), std::span<const float>(a.data() + 19 * V, static_cast<std::size_t>(V)), 0, 0).rel_l2,
+              1e-6);
+    EXPECT_EQ(last->length, 20);
+    EXPECT_GT(t.matmul, 0.0);
+    const HostTensor<float> a2 = m.run_tokens(next, *full, mode, nullptr), b2 = m.run_tokens(next, *last, mode, nullptr);
+    EXPECT_TRUE(std::equal(a2.span().begin(), a2.span().end(), b2.span().begin())) << attention_mode_name(mode);
+  }
 }
 
 // A decode step of several sequences in one pass (projections and FFN over all rows,

@@ -195,6 +195,10 @@ class CudaModel final : public Model {
                                OpTimes* times) const override;
   // A batch in one pass: projections, the output product and the FFN on the rows of all
   // sequences together; indexer, top-k and attention per sequence on its own cache.
+  HostTensor<float> run_tokens_last(std::span<const std::int32_t> tokens, ModelCache& cache, AttentionMode mode,
+                                    OpTimes* times) const override {
+    return forward_tokens({tokens}, {&cache}, mode, times, true);
+  }
   HostTensor<float> run_tokens_batch(const std::vector<std::span<const std::int32_t>>& tokens,
                                      const std::vector<ModelCache*>& caches, AttentionMode mode,
                                      OpTimes* times) const override;
@@ -221,6 +225,11 @@ class CudaModel final : public Model {
     std::int64_t first, count;
   };
   void run_layers(float* x, const std::vector<SeqRows>& seqs, AttentionMode mode, OpTimes* times) const;
+  // Embedding, layers, final norm and head; `last_only`: the head runs on each
+  // sequence's last position alone (what a server computes for a prefill chunk).
+  HostTensor<float> forward_tokens(const std::vector<std::span<const std::int32_t>>& tokens,
+                                   const std::vector<ModelCache*>& caches, AttentionMode mode, OpTimes* times,
+                                   bool last_only) const;
   void layer(int li, float* x, const std::vector<SeqRows>& seqs, AttentionMode mode, Timer& time) const;
   std::vector<SeqRows> batch_rows(const std::vector<ModelCache*>& caches, std::int64_t per_seq) const;
   GpuCache& gpu_cache(ModelCache& c) const;
@@ -356,15 +365,15 @@ void CudaModel::layer(int li, float* x, const std::vector<SeqRows>& seqs, Attent
   arena_.reset();
 
   float *h = arena_.get<float>(n * D), *cq = nullptr, *q = nullptr, *kv = nullptr;
-  time(&OpTimes::other, [&] { ops::rms_norm(x, h, n, static_cast<int>(D), static_cast<int>(D), L.input_norm.get(), eps, kStream); });
+  time(&OpTimes::other, [&] { ops::rms_norm(x, h, n, static_cast<int>(D), static_cast<int>(D), static_cast<int>(D), L.input_norm.get(), eps, kStream); });
   time(&OpTimes::matmul, [&] { cq = linear(h, n, L.q_a); });
-  time(&OpTimes::other, [&] { ops::rms_norm(cq, cq, n, qlr, qlr, L.q_a_norm.get(), eps, kStream); });
+  time(&OpTimes::other, [&] { ops::rms_norm(cq, cq, n, qlr, qlr, qlr, L.q_a_norm.get(), eps, kStream); });
   time(&OpTimes::matmul, [&] {
     q = linear(cq, n, L.q_b);  // [n, H, nope + rope]
     kv = linear(h, n, L.kv_a);  // [n, rank + rope]
   });
   time(&OpTimes::other, [&] {
-    ops::rms_norm(kv, kv, n, rank, dl, L.kv_a_norm.get(), eps, kStream);
+    ops::rms_norm(kv, kv, n, rank, dl, dl, L.kv_a_norm.get(), eps, kStream);
     for (const SeqRows& sq : seqs) {  // positions are per sequence
       GpuCache& cache = *sq.cache;
       const std::int64_t p0 = cache.length, f = sq.first, m = sq.count;
@@ -537,7 +546,7 @@ void CudaModel::layer(int li, float* x, const std::vector<SeqRows>& seqs, Attent
 
   // --- FFN ----------------------------------------------------------------------------
   float* h2 = arena_.get<float>(n * D);
-  time(&OpTimes::other, [&] { ops::rms_norm(x, h2, n, static_cast<int>(D), static_cast<int>(D), L.post_norm.get(), eps, kStream); });
+  time(&OpTimes::other, [&] { ops::rms_norm(x, h2, n, static_cast<int>(D), static_cast<int>(D), static_cast<int>(D), L.post_norm.get(), eps, kStream); });
   if (!L.moe) {
     float* y = swiglu_ffn(h2, n, L.gate, L.up, L.down, time);
     time(&OpTimes::other, [&] { ops::add(x, y, n * D, kStream); });
@@ -615,6 +624,12 @@ HostTensor<float> CudaModel::run_hidden(const HostTensor<float>& hidden, ModelCa
 HostTensor<float> CudaModel::run_tokens_batch(const std::vector<std::span<const std::int32_t>>& tokens,
                                               const std::vector<ModelCache*>& caches, AttentionMode mode,
                                               OpTimes* times) const {
+  return forward_tokens(tokens, caches, mode, times, false);
+}
+
+HostTensor<float> CudaModel::forward_tokens(const std::vector<std::span<const std::int32_t>>& tokens,
+                                            const std::vector<ModelCache*>& caches, AttentionMode mode, OpTimes* times,
+                                            bool last_only) const {
   DSA_TRACE_RANGE(mode == AttentionMode::dense ? "forward.dense" : "forward.dsa");
   require(has_head(), "forward: this model holds a layer range only; run it on hidden states");
   require(!tokens.empty() && tokens.size() == caches.size(), "forward: one cache per sequence");
@@ -637,11 +652,16 @@ HostTensor<float> CudaModel::run_tokens_batch(const std::vector<std::span<const 
   run_layers(dx.get(), batch_rows(caches, per_seq), mode, times);
   Timer time(times);
   arena_.reset();
-  float* hf = arena_.get<float>(n * c.hidden);
+  // The head's rows: all, or the last of each sequence (rows per_seq apart; the norm
+  // reads them in place through its row stride).
+  const std::int64_t rows = last_only ? static_cast<std::int64_t>(tokens.size()) : n;
+  const float* src = last_only ? dx.get() + (per_seq - 1) * c.hidden : dx.get();
+  const std::int64_t stride = last_only ? per_seq * c.hidden : c.hidden;
+  float* hf = arena_.get<float>(rows * c.hidden);
   float* logits = nullptr;
-  time(&OpTimes::other, [&] { ops::rms_norm(dx.get(), hf, n, c.hidden, c.hidden, final_norm_.get(), static_cast<float>(c.rms_eps), kStream); });
-  time(&OpTimes::matmul, [&] { logits = linear(hf, n, lm_head_); });
-  HostTensor<float> out({n, c.vocab});
+  time(&OpTimes::other, [&] { ops::rms_norm(src, hf, rows, c.hidden, static_cast<int>(stride), c.hidden, final_norm_.get(), static_cast<float>(c.rms_eps), kStream); });
+  time(&OpTimes::matmul, [&] { logits = linear(hf, rows, lm_head_); });
+  HostTensor<float> out({rows, c.vocab});
   DSA_CUDA_CHECK(cudaMemcpy(out.data(), logits, out.bytes(), cudaMemcpyDeviceToHost));
   return out;
 }

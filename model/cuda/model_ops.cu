@@ -33,9 +33,10 @@ __device__ double block_sum(double v) {
   return total;
 }
 
-__global__ void rms_norm_kernel(const float* x, float* y, int d, int stride, const float* w, float eps) {
-  const float* xr = x + static_cast<std::int64_t>(blockIdx.x) * stride;
-  float* yr = y + static_cast<std::int64_t>(blockIdx.x) * stride;
+__global__ void rms_norm_kernel(const float* x, float* y, int d, int in_stride, int out_stride, const float* w,
+                                float eps) {
+  const float* xr = x + static_cast<std::int64_t>(blockIdx.x) * in_stride;
+  float* yr = y + static_cast<std::int64_t>(blockIdx.x) * out_stride;
   double ss = 0;
   for (int i = threadIdx.x; i < d; i += blockDim.x) ss += static_cast<double>(xr[i]) * xr[i];
   ss = block_sum(ss);
@@ -186,8 +187,9 @@ __global__ void scatter_add_rows_kernel(float* x, const std::int32_t* index, con
     DSA_CUDA_CHECK_LAUNCH();                                      \
   } while (0)
 
-void rms_norm(const float* x, float* y, std::int64_t rows, int d, int row_stride, const float* w, float eps, cudaStream_t s) {
-  DSA_LAUNCH(rms_norm_kernel, static_cast<unsigned>(rows), kThreads, 0, s, x, y, d, row_stride, w, eps);
+void rms_norm(const float* x, float* y, std::int64_t rows, int d, int in_stride, int out_stride, const float* w, float eps,
+              cudaStream_t s) {
+  DSA_LAUNCH(rms_norm_kernel, static_cast<unsigned>(rows), kThreads, 0, s, x, y, d, in_stride, out_stride, w, eps);
 }
 
 void layer_norm(float* x, std::int64_t rows, int d, const float* w, const float* b, cudaStream_t s) {

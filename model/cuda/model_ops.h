@@ -10,8 +10,9 @@
 
 namespace dsa::model::cuda_ops {
 
-// y[r] = x[r] * rsqrt(mean(x[r]^2) + eps) * w, rows of d (x and y may alias).
-void rms_norm(const float* x, float* y, std::int64_t rows, int d, int row_stride, const float* w, float eps,
+// y[r] = x[r] * rsqrt(mean(x[r]^2) + eps) * w, rows of d; row r of x starts at
+// r * in_stride, of y at r * out_stride (x and y may alias with equal strides).
+void rms_norm(const float* x, float* y, std::int64_t rows, int d, int in_stride, int out_stride, const float* w, float eps,
               cudaStream_t s);
 // The indexer's key norm: (x - mean) * rsqrt(var + 1e-6) * w + b, rows of d, in place.
 void layer_norm(float* x, std::int64_t rows, int d, const float* w, const float* b, cudaStream_t s);
