@@ -59,19 +59,26 @@ void indexer(benchmark::State& st, std::int64_t queries) {
 void BM_CudaIndexerDecode(benchmark::State& st) { indexer(st, 1); }
 void BM_CudaIndexerPrefill4096(benchmark::State& st) { indexer(st, 4096); }
 
-void BM_CudaTopk(benchmark::State& st) {
+// Top-k of `rows` rows of S Gaussian scores (every position valid), k = 2048: 64 rows
+// as a decode batch of 64, 1 row as batch 1; each kernel by name.
+void topk(benchmark::State& st, std::int64_t rows, const char* variant) {
   if (!have_device(st)) return;
-  const std::int64_t S = st.range(0), rows = 64;
+  const std::int64_t S = st.range(0);
   HostTensor<float> scores({rows, S});
   bench::fill_normal(scores.span(), 1.0, 4);
   const std::vector<std::int64_t> ends(static_cast<std::size_t>(rows), S);
   HostTensor<std::int32_t> idx({rows, 2048});
   const TopkArgs args{scores, ends, idx};
-  auto run = by_name(topk_variants(), "cuda.topk.radix").prepare(args);
+  auto run = by_name(topk_variants(), variant).prepare(args);
   run->run();
   for (auto _ : st) st.SetIterationTime(run->run());
   counters(st, bench::topk_work(ends, 2048));
 }
+
+void BM_CudaTopk(benchmark::State& st) { topk(st, 64, "cuda.topk.radix"); }
+void BM_CudaTopkOneRow(benchmark::State& st) { topk(st, 1, "cuda.topk.radix"); }
+void BM_CudaTopkSplit(benchmark::State& st) { topk(st, 64, "cuda.topk.split"); }
+void BM_CudaTopkSplitOneRow(benchmark::State& st) { topk(st, 1, "cuda.topk.split"); }
 
 // Sparse MLA: `queries` tokens with 2048 distinct causal indices each, 128 heads.
 // fp8: the cache in the 656-byte FP8 rows.
@@ -134,6 +141,9 @@ void BM_CudaDenseMhaPrefill4096(benchmark::State& st) {
 BENCHMARK(BM_CudaIndexerDecode)->RangeMultiplier(2)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaIndexerPrefill4096)->RangeMultiplier(2)->Range(4096, 65536)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_CudaTopk)->RangeMultiplier(2)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CudaTopkOneRow)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CudaTopkSplit)->RangeMultiplier(2)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CudaTopkSplitOneRow)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaSparsePrefill2048)->RangeMultiplier(4)->Range(4096, 65536)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_CudaSparseDecodeFp8Batch64)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaSparseDecodeBf16Batch1)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);

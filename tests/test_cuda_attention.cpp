@@ -23,6 +23,7 @@
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/device_buffer.h"
 #include "kernels/cuda/indexer.h"
+#include "kernels/cuda/topk_split.h"
 #endif
 
 namespace dsa {
@@ -243,6 +244,22 @@ TEST(CudaLaunchPlan, SplitsFillTheGpuOnlyWhenTheGridIsSmall) {
   EXPECT_EQ(cuda::mqa_workspace_floats(p), 3u * 2 * 128 * (512 + 1));
   p.splits = 1;
   EXPECT_EQ(cuda::mqa_workspace_floats(p), 0u);
+}
+
+// The split top-k: about two blocks per SM over the launch, slices of >= 2048 positions.
+TEST(CudaLaunchPlan, SplitTopkCutsFewLongRowsOnly) {
+  EXPECT_EQ(cuda::topk_split_blocks(1, 131072, 132), 64);     // capped by 2048-position slices
+  EXPECT_EQ(cuda::topk_split_blocks(1, 1 << 20, 132), 264);   // 2 x 132 SMs
+  EXPECT_EQ(cuda::topk_split_blocks(64, 131072, 132), 5);     // ceil(264 / 64)
+  EXPECT_EQ(cuda::topk_split_blocks(4096, 131072, 132), 1);   // enough rows already
+  EXPECT_EQ(cuda::topk_split_blocks(1, 1000, 132), 1);        // a short row stays whole
+  EXPECT_EQ(cuda::topk_split_hist_words(3), 3u * (2048 + 2048 + 1024));
+  EXPECT_TRUE(cuda::topk_split_unsupported(1, 1LL << 33, 1).has_value());
+  EXPECT_TRUE(cuda::topk_split_unsupported(1LL << 30, 100, 4).has_value());
+  cuda::TopkSplitLaunch p;
+  p.rows = 1;
+  p.cols = 10;
+  EXPECT_THROW(cuda::launch_topk_split(p, nullptr), CudaError);  // no workspace
 }
 
 TEST(CudaLaunchPlan, LaunchersRefuseBadArgumentsBeforeTouchingTheDevice) {

@@ -120,20 +120,24 @@ TEST_P(CudaTopk, IdenticalToReferenceAndAcrossRuns) {
   }
   HostTensor<std::int32_t> ref, first({pc.rows, pc.k}), again({pc.rows, pc.k});
   ref::topk(scores, ends, pc.k, ref);
-  const auto& v = cuda_variant(topk_variants(), "cuda.topk.radix");
-  const TopkArgs a1{scores, ends, first}, a2{scores, ends, again};
-  auto r1 = v.prepare(a1);
-  r1->run();
-  r1->fetch();
-  auto r2 = v.prepare(a2);
-  r2->run();
-  r2->run();
-  r2->fetch();
-  for (std::int64_t r = 0; r < pc.rows; ++r)
-    for (std::int64_t j = 0; j < pc.k; ++j) {
-      ASSERT_EQ(first(r, j), ref(r, j)) << "row " << r << " slot " << j;
-      ASSERT_EQ(again(r, j), first(r, j)) << "run-to-run difference, row " << r;
-    }
+  // Both kernels: one block per row, and several blocks per row (few rows here, so
+  // the split one cuts each row into up to 128 slices).
+  for (const char* name : {"cuda.topk.radix", "cuda.topk.split"}) {
+    const auto& v = cuda_variant(topk_variants(), name);
+    const TopkArgs a1{scores, ends, first}, a2{scores, ends, again};
+    auto r1 = v.prepare(a1);
+    r1->run();
+    r1->fetch();
+    auto r2 = v.prepare(a2);
+    r2->run();
+    r2->run();
+    r2->fetch();
+    for (std::int64_t r = 0; r < pc.rows; ++r)
+      for (std::int64_t j = 0; j < pc.k; ++j) {
+        ASSERT_EQ(first(r, j), ref(r, j)) << name << ": row " << r << " slot " << j;
+        ASSERT_EQ(again(r, j), first(r, j)) << name << ": run-to-run difference, row " << r;
+      }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Rows, CudaTopk,
@@ -144,7 +148,8 @@ INSTANTIATE_TEST_SUITE_P(Rows, CudaTopk,
                                            TopkRowCase{"mostly_zero_131k", 4, 131072, 2048, 3},
                                            TopkRowCase{"nan_inf_5k", 8, 5000, 1000, 4},
                                            TopkRowCase{"short_rows", 8, 100, 2048, 0},
-                                           TopkRowCase{"one_column", 4, 1, 2048, 1}),
+                                           TopkRowCase{"one_column", 4, 1, 2048, 1},
+                                           TopkRowCase{"ties_across_slices_131k", 4, 131072, 2048, 3}),
                          [](const ::testing::TestParamInfo<TopkRowCase>& i) { return std::string(i.param.name); });
 
 }  // namespace

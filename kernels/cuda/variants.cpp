@@ -16,6 +16,7 @@
 #include "kernels/cuda/indexer.h"
 #include "kernels/cuda/timing.h"
 #include "kernels/cuda/topk.h"
+#include "kernels/cuda/topk_split.h"
 
 namespace dsa {
 
@@ -149,6 +150,14 @@ std::unique_ptr<OpRun> prepare_indexer_batch(const std::vector<const IndexerArgs
                                    [b, as] { download_all(b->scores, as, [](const IndexerArgs& x) { return x.scores.span(); }); });
 }
 
+int device_sm_count() {
+  static const int n = [] {
+    const auto info = cuda_device_info(0);
+    return info ? info->sm_count : 132;
+  }();
+  return n;
+}
+
 // Top-k is per row already: a batch is more rows.
 std::unique_ptr<OpRun> prepare_topk_batch(const std::vector<const TopkArgs*>& as) {
   const TopkArgs& a = *as.front();
@@ -175,6 +184,39 @@ std::unique_ptr<OpRun> prepare_topk_batch(const std::vector<const TopkArgs*>& as
                                    [b, as, scores_of] { upload_into(b->scores, as, scores_of); });
 }
 
+// The split top-k: the same buffers plus its workspace, sized once here.
+std::unique_ptr<OpRun> prepare_topk_split_batch(const std::vector<const TopkArgs*>& as) {
+  const TopkArgs& a = *as.front();
+  struct Buffers {
+    DeviceBuffer<float> scores;
+    DeviceBuffer<std::int64_t> ends;
+    DeviceBuffer<std::int32_t> indices;
+    DeviceBuffer<unsigned int> hist;
+    DeviceBuffer<unsigned long long> counts;
+  };
+  auto b = std::make_shared<Buffers>();
+  const auto scores_of = [](const TopkArgs& x) { return std::span<const float>(x.scores.span()); };
+  b->scores = upload_all<float>(as, scores_of);
+  b->ends = upload_all<std::int64_t>(as, [](const TopkArgs& x) { return x.ends; });
+  b->indices = DeviceBuffer<std::int32_t>(a.indices.span().size() * as.size());
+  b->indices.fill_bytes(kPoisonIndexByte);
+  cuda::TopkSplitLaunch p;
+  p.scores = b->scores.get();
+  p.ends = b->ends.get();
+  p.indices = b->indices.get();
+  p.rows = a.scores.size(0) * static_cast<std::int64_t>(as.size());
+  p.cols = a.scores.size(1);
+  p.k = a.indices.size(1);
+  p.blocks = cuda::topk_split_blocks(p.rows, p.cols, device_sm_count());
+  b->hist = DeviceBuffer<unsigned int>(std::max<std::size_t>(1, cuda::topk_split_hist_words(p.rows)));
+  b->counts = DeviceBuffer<unsigned long long>(std::max<std::size_t>(1, static_cast<std::size_t>(p.rows * p.blocks)));
+  p.hist = b->hist.get();
+  p.counts = b->counts.get();
+  return std::make_unique<CudaRun>([p, b](cudaStream_t s) { cuda::launch_topk_split(p, s); },
+                                   [b, as] { download_all(b->indices, as, [](const TopkArgs& x) { return x.indices.span(); }); },
+                                   [b, as, scores_of] { upload_into(b->scores, as, scores_of); });
+}
+
 // --- attention ------------------------------------------------------------------
 
 std::optional<std::string> bf16_only(DType d) {
@@ -192,14 +234,6 @@ void download_bf16(const DeviceBuffer<std::uint16_t>& d, HostTensor<float>& out)
   std::vector<std::uint16_t> bits(out.span().size());
   d.download(bits.data(), bits.size());
   for (std::size_t i = 0; i < bits.size(); ++i) out.data()[i] = bf16_bits_to_float(bits[i]);
-}
-
-int device_sm_count() {
-  static const int n = [] {
-    const auto info = cuda_device_info(0);
-    return info ? info->sm_count : 132;
-  }();
-  return n;
 }
 
 struct AttentionBuffers {
@@ -361,7 +395,13 @@ std::vector<Variant<TopkArgs>> cuda_topk_variants() {
              if (a.scores.size(1) > 0xFFFFFFFFll) return "rows longer than 2^32 columns";
              return std::nullopt;
            },
-           [](const TopkArgs& a) { return prepare_topk_batch({&a}); }, prepare_topk_batch}};
+           [](const TopkArgs& a) { return prepare_topk_batch({&a}); }, prepare_topk_batch},
+          // Listed second: not yet run on a GPU (2026-11-22), so nothing picks it by default.
+          {"cuda.topk.split", Backend::cuda,
+           "several blocks per row (decode's few long rows): 3 histogram passes of 11/11/10 bits, counts, "
+           "position-ordered write",
+           [](const TopkArgs& a) { return cuda::topk_split_unsupported(a.scores.size(0), a.scores.size(1), 1); },
+           [](const TopkArgs& a) { return prepare_topk_split_batch({&a}); }, prepare_topk_split_batch}};
 }
 
 std::vector<Variant<SparseMqaArgs>> cuda_sparse_mqa_variants() {
