@@ -97,6 +97,9 @@ struct CaseSpec {
   // Backends the case may run on (empty: any). A GPU-sized case lists only "cuda", so on
   // a machine without a GPU it is skipped instead of running for hours on the CPU.
   std::vector<std::string> backends;
+  // Single-op cases: the variant to run, by registry name (empty: the first variant of
+  // an allowed backend that takes the shape). For comparing kernels of one op.
+  std::string implementation;
 
   bool validates() const { return mode != Mode::bench; }
   bool benches() const { return mode != Mode::validate; }

@@ -54,6 +54,7 @@ nlohmann::json case_params_json(const CaseSpec& c) {
                     {"needle_query_fraction", c.pattern.needle_query_fraction}};
   p["dtype"] = dtype_name(c.dtype);
   if (!c.backends.empty()) p["backends"] = c.backends;
+  if (!c.implementation.empty()) p["implementation"] = c.implementation;
   switch (c.op) {
     case Op::indexer:
       p.update({{"queries", c.queries}, {"context", c.context}, {"query_offset", c.resolved_query_offset()},
@@ -171,6 +172,9 @@ nlohmann::json run_case(const CaseSpec& c, const RunContext& ctx) {
       why = "the case runs only on";
       for (const auto& b : c.backends) why += " " + b;
       why += " (backend requested: " + std::string(backend_request_name(ctx.backend)) + ")";
+      std::string device;
+      if (std::find(c.backends.begin(), c.backends.end(), "cuda") != c.backends.end() && cuda_device_count(&device) == 0)
+        why += "; " + device;
     }
   }
   try {

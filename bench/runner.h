@@ -72,11 +72,11 @@ void run_points(const std::vector<std::int64_t>& contexts, const RunContext& ctx
 // Picks a variant on the first candidate backend that has one for `args`.
 template <class Args>
 const Variant<Args>* choose_variant(const std::vector<Variant<Args>>& all, const std::vector<Backend>& backends,
-                                    const Args& args, std::string* why) {
+                                    const Args& args, std::string* why, const std::string& name = "") {
   std::string reasons;
   for (Backend b : backends) {
     std::string r;
-    if (const auto* v = pick_variant(all, b, args, "", &r)) return v;
+    if (const auto* v = pick_variant(all, b, args, name, &r)) return v;
     reasons += (reasons.empty() ? "" : "; ") + r;
   }
   if (why) *why = reasons;

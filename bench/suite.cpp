@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/rng.h"
+#include "kernels/cuda_device.h"
+#include "kernels/registry.h"
 #include "reference/attention.h"
 
 namespace dsa::bench {
@@ -68,12 +70,12 @@ const std::map<std::string, Op> kOps = {
 const std::set<std::string> kCommonKeys = {"name", "description", "op", "mode", "generator", "pattern",
                                            "dtype", "tolerance", "timing", "backends"};
 const std::map<Op, std::set<std::string>> kOpKeys = {
-    {Op::indexer, {"queries", "context", "query_offset", "causal", "index_heads", "index_head_dim", "hadamard"}},
-    {Op::topk, {"queries", "context", "query_offset", "causal", "topk", "tie_fraction"}},
-    {Op::sparse_attention, {"queries", "context", "heads", "d_qk", "d_v", "qk_rope", "topk", "softmax_scale",
+    {Op::indexer, {"implementation", "queries", "context", "query_offset", "causal", "index_heads", "index_head_dim", "hadamard"}},
+    {Op::topk, {"implementation", "queries", "context", "query_offset", "causal", "topk", "tie_fraction"}},
+    {Op::sparse_attention, {"implementation", "queries", "context", "heads", "d_qk", "d_v", "qk_rope", "topk", "softmax_scale",
                             "invalid_fraction", "empty_rows", "kv_cache_dtype"}},
-    {Op::dense_attention_mha, {"queries", "context", "query_offset", "heads", "d_qk", "d_v", "qk_rope", "softmax_scale"}},
-    {Op::dense_attention_mqa, {"queries", "context", "query_offset", "heads", "d_qk", "d_v", "qk_rope", "softmax_scale",
+    {Op::dense_attention_mha, {"implementation", "queries", "context", "query_offset", "heads", "d_qk", "d_v", "qk_rope", "softmax_scale"}},
+    {Op::dense_attention_mqa, {"implementation", "queries", "context", "query_offset", "heads", "d_qk", "d_v", "qk_rope", "softmax_scale",
                                "kv_cache_dtype"}},
     {Op::dsa_vs_dense, {"phase", "contexts", "heads", "index_heads", "index_head_dim", "topk", "kv_rank", "qk_nope",
                         "qk_rope", "v_head", "query_chunk", "batch", "softmax_scale", "hadamard", "indexer_dtype",
@@ -87,6 +89,24 @@ const std::set<std::string> kTolKeys = {"abs",           "rel",           "cos_d
 const std::set<std::string> kTimingKeys = {"warmup", "min_samples", "max_samples", "max_seconds", "target_rel_spread"};
 const std::set<std::string> kPatternKeys = {"noise_logit", "sink_logit", "local_logit", "local_window", "needles",
                                             "needle_logit", "needle_query_fraction"};
+
+template <class Args>
+std::vector<std::string> names_of(const std::vector<Variant<Args>>& all) {
+  std::vector<std::string> n;
+  for (const auto& v : all) n.push_back(v.name);
+  return n;
+}
+
+std::vector<std::string> variant_names(Op op) {
+  switch (op) {
+    case Op::indexer: return names_of(indexer_variants());
+    case Op::topk: return names_of(topk_variants());
+    case Op::sparse_attention: return names_of(sparse_mqa_variants());
+    case Op::dense_attention_mha: return names_of(dense_mha_variants());
+    case Op::dense_attention_mqa: return names_of(dense_mqa_variants());
+    default: return {};
+  }
+}
 
 std::string type_of(const json& v) {
   if (v.is_null()) return "null";
@@ -408,6 +428,24 @@ CaseSpec parse_case(const json& raw, const json& defaults, std::size_t index, co
     const bool indexer = c.op == Op::indexer || c.op == Op::dsa_vs_dense;
     if (attention) space("qk_rope", c.qk_rope);
     if (indexer) space("index_head_dim", c.index_head_dim / 2);  // rope half of each head vector
+  }
+  if (f.has("implementation")) {
+    // Names of this op's variants in this build; a CUDA name is accepted by a build
+    // without CUDA too (the case is then skipped like any CUDA case there).
+    const std::vector<std::string> known = variant_names(c.op);
+    const std::string name = f.string("implementation", "");
+    const bool listed = std::find(known.begin(), known.end(), name) != known.end();
+    if (!listed && !(name.rfind("cuda.", 0) == 0 && !built_with_cuda())) {
+      std::string all;
+      for (const auto& k : known) all += (all.empty() ? "" : ", ") + k;
+      f.fail("implementation", "the name of a variant of this op (" + all + ")");
+    }
+    c.implementation = name;
+    // The variant's backend is the only one the case can run on.
+    const std::string backend = name.rfind("cuda.", 0) == 0 ? "cuda" : "cpu";
+    if (c.backends.empty()) c.backends = {backend};
+    else if (std::find(c.backends.begin(), c.backends.end(), backend) == c.backends.end())
+      f.fail("backends", "a list that includes \"" + backend + "\" (the backend of implementation " + name + ")");
   }
   if (c.op != Op::dsa_vs_dense) {
     c.query_offset = f.integer("query_offset", -1, 0, kMaxContext);

@@ -215,6 +215,26 @@ TEST(RunCase, CudaWithoutADeviceIsSkippedNotFailed) {
   }
 }
 
+// A case that names its variant runs that one and says so; one naming a CUDA variant
+// is skipped without a device, like any CUDA-only case.
+TEST(RunCase, TheNamedImplementationRuns) {
+  const Suite s = parse_suite(R"({"cases": [
+     {"name": "a", "op": "topk", "queries": 4, "context": 300, "topk": 16, "mode": "validate",
+      "implementation": "cpu.topk.radix"},
+     {"name": "b", "op": "topk", "queries": 4, "context": 300, "topk": 16, "mode": "validate",
+      "implementation": "cuda.topk.split"}]})", "t");
+  RunContext ctx;
+  ctx.backend = BackendRequest::automatic;
+  const nlohmann::json a = run_case(s.cases[0], ctx);
+  EXPECT_EQ(a["status"], "passed") << a.dump(1);
+  EXPECT_EQ(a["implementation"], "cpu.topk.radix");
+  EXPECT_EQ(a["params"]["implementation"], "cpu.topk.radix");
+  if (cuda_device_count() == 0) {
+    const nlohmann::json b = run_case(s.cases[1], ctx);
+    EXPECT_EQ(b["status"], "skipped") << b.dump(1);
+  }
+}
+
 TEST(RunCase, ACaseLimitedToABackendThatCannotRunIsSkipped) {
   const Suite s = parse_suite(R"({"cases": [{"name": "t", "op": "topk", "queries": 2, "context": 64, "topk": 8,
      "backends": ["cuda"]}]})", "t");

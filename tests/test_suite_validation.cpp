@@ -53,6 +53,21 @@ TEST(SuiteValidation, DefaultsApplyAndCasesOverrideThem) {
   EXPECT_EQ(s.cases[2].timing.min_samples, 5);  // "topk" does not apply to an indexer: ignored there
 }
 
+// A case may name the variant to run; it then runs only on that variant's backend.
+TEST(SuiteValidation, ImplementationNamesAVariantOfTheOp) {
+  const Suite s = parse_suite(one_case(R"("op": "topk", "implementation": "cpu.topk.radix")"), "x.json");
+  EXPECT_EQ(s.cases[0].implementation, "cpu.topk.radix");
+  EXPECT_EQ(s.cases[0].backends, std::vector<std::string>{"cpu"});
+  const Suite g = parse_suite(one_case(R"("op": "topk", "implementation": "cuda.topk.split")"), "x.json");
+  EXPECT_EQ(g.cases[0].backends, std::vector<std::string>{"cuda"});
+  expect_error(one_case(R"("op": "topk", "implementation": "cpu.topk.fast")"),
+               {"case \"c1\"", "\"implementation\"", "cpu.topk.radix"});
+  expect_error(one_case(R"("op": "indexer", "implementation": "cpu.topk.radix")"), {"\"implementation\"", "cpu.indexer.fp32"});
+  expect_error(one_case(R"("op": "topk", "implementation": "cuda.topk.split", "backends": ["cpu"])"),
+               {"\"backends\"", "includes \"cuda\""});
+  expect_error(one_case(R"("op": "dsa_vs_dense", "implementation": "cpu.topk.radix")"), {"implementation"});
+}
+
 TEST(SuiteValidation, NotJson) { expect_error("{\"cases\": [", {"not valid JSON"}); }
 TEST(SuiteValidation, WrongTopLevel) { expect_error("42", {"expected a list of cases"}); }
 TEST(SuiteValidation, UnknownTopLevelKey) { expect_error(R"({"cases": [], "casse": 1})", {"unknown field \"casse\""}); }
