@@ -3,21 +3,18 @@
 // launch_topk (kernels/cuda/topk.h), bit for bit.
 #pragma once
 
-#include <cuda_runtime.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
 
+#include "kernels/cuda/topk.h"
+
 namespace dsa::cuda {
 
-struct TopkSplitLaunch {
-  const float* scores = nullptr;        // [rows, cols]
-  const std::int64_t* ends = nullptr;   // [rows], each in [0, cols]
-  std::int32_t* indices = nullptr;      // [rows, k]
-  std::int64_t rows = 0, cols = 0, k = 0;
-  int blocks = 1;                       // blocks per row (topk_split_blocks)
+// The one-block kernel's arguments plus the split and its workspace.
+struct TopkSplitLaunch : TopkLaunch {
+  int blocks = 1;  // blocks per row (topk_split_blocks)
   // Workspace: topk_split_hist_words(rows) counters (zeroed by the launch) and
   // rows * blocks 64-bit counts.
   unsigned int* hist = nullptr;

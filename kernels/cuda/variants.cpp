@@ -79,14 +79,8 @@ std::optional<std::string> indexer_unsupported(const IndexerArgs& a) {
 
 // --- batches: the ops of several sequences of one shape as one launch ---------------
 
-// One part of every argument block of a batch (all of one size), back to back.
-template <class T, class Args, class Part>
-DeviceBuffer<T> upload_all(const std::vector<const Args*>& as, Part part) {
-  const std::size_t each = part(*as.front()).size();
-  DeviceBuffer<T> d(each * as.size());
-  upload_into(d, as, part);
-  return d;
-}
+// One part of every argument block of a batch (all of one size), back to back, into d
+// (sized for the batch) or into a new buffer.
 template <class T, class Args, class Part>
 void upload_into(DeviceBuffer<T>& d, const std::vector<const Args*>& as, Part part) {
   const std::size_t each = d.size() / as.size();
@@ -95,6 +89,13 @@ void upload_into(DeviceBuffer<T>& d, const std::vector<const Args*>& as, Part pa
     if (src.size() != each) throw CudaError("batched op: the sequences of a batch must have one shape");
     if (each) DSA_CUDA_CHECK(cudaMemcpy(d.get() + i * each, src.data(), each * sizeof(T), cudaMemcpyHostToDevice));
   }
+}
+template <class T, class Args, class Part>
+DeviceBuffer<T> upload_all(const std::vector<const Args*>& as, Part part) {
+  const std::size_t each = part(*as.front()).size();
+  DeviceBuffer<T> d(each * as.size());
+  upload_into(d, as, part);
+  return d;
 }
 // The device result, split back into every sequence's host tensor.
 template <class T, class Args, class Part>
@@ -158,63 +159,58 @@ int device_sm_count() {
   return n;
 }
 
-// Top-k is per row already: a batch is more rows.
-std::unique_ptr<OpRun> prepare_topk_batch(const std::vector<const TopkArgs*>& as) {
+// Top-k is per row already: a batch is more rows. Both kernels take the same inputs;
+// the split one also has a workspace, sized once here.
+struct TopkBuffers {
+  DeviceBuffer<float> scores;
+  DeviceBuffer<std::int64_t> ends;
+  DeviceBuffer<std::int32_t> indices;
+  DeviceBuffer<unsigned int> hist;          // split kernel only
+  DeviceBuffer<unsigned long long> counts;  // split kernel only
+};
+
+std::span<const float> topk_scores_of(const TopkArgs& x) { return x.scores.span(); }
+
+// Uploads the batch, poisons the outputs and fills the fields both launches share.
+template <class Launch>
+std::shared_ptr<TopkBuffers> stage_topk(const std::vector<const TopkArgs*>& as, Launch& p) {
   const TopkArgs& a = *as.front();
-  struct Buffers {
-    DeviceBuffer<float> scores;
-    DeviceBuffer<std::int64_t> ends;
-    DeviceBuffer<std::int32_t> indices;
-  };
-  auto b = std::make_shared<Buffers>();
-  const auto scores_of = [](const TopkArgs& x) { return std::span<const float>(x.scores.span()); };
-  b->scores = upload_all<float>(as, scores_of);
+  auto b = std::make_shared<TopkBuffers>();
+  b->scores = upload_all<float>(as, topk_scores_of);
   b->ends = upload_all<std::int64_t>(as, [](const TopkArgs& x) { return x.ends; });
   b->indices = DeviceBuffer<std::int32_t>(a.indices.span().size() * as.size());
   b->indices.fill_bytes(kPoisonIndexByte);
-  cuda::TopkLaunch p;
   p.scores = b->scores.get();
   p.ends = b->ends.get();
   p.indices = b->indices.get();
   p.rows = a.scores.size(0) * static_cast<std::int64_t>(as.size());
   p.cols = a.scores.size(1);
   p.k = a.indices.size(1);
-  return std::make_unique<CudaRun>([p, b](cudaStream_t s) { cuda::launch_topk(p, s); },
-                                   [b, as] { download_all(b->indices, as, [](const TopkArgs& x) { return x.indices.span(); }); },
-                                   [b, as, scores_of] { upload_into(b->scores, as, scores_of); });
+  return b;
 }
 
-// The split top-k: the same buffers plus its workspace, sized once here.
+std::unique_ptr<OpRun> topk_run(std::function<void(cudaStream_t)> launch, std::shared_ptr<TopkBuffers> b,
+                                 const std::vector<const TopkArgs*>& as) {
+  return std::make_unique<CudaRun>(std::move(launch),
+                                   [b, as] { download_all(b->indices, as, [](const TopkArgs& x) { return x.indices.span(); }); },
+                                   [b, as] { upload_into(b->scores, as, topk_scores_of); });
+}
+
+std::unique_ptr<OpRun> prepare_topk_batch(const std::vector<const TopkArgs*>& as) {
+  cuda::TopkLaunch p;
+  auto b = stage_topk(as, p);
+  return topk_run([p, b](cudaStream_t s) { cuda::launch_topk(p, s); }, b, as);
+}
+
 std::unique_ptr<OpRun> prepare_topk_split_batch(const std::vector<const TopkArgs*>& as) {
-  const TopkArgs& a = *as.front();
-  struct Buffers {
-    DeviceBuffer<float> scores;
-    DeviceBuffer<std::int64_t> ends;
-    DeviceBuffer<std::int32_t> indices;
-    DeviceBuffer<unsigned int> hist;
-    DeviceBuffer<unsigned long long> counts;
-  };
-  auto b = std::make_shared<Buffers>();
-  const auto scores_of = [](const TopkArgs& x) { return std::span<const float>(x.scores.span()); };
-  b->scores = upload_all<float>(as, scores_of);
-  b->ends = upload_all<std::int64_t>(as, [](const TopkArgs& x) { return x.ends; });
-  b->indices = DeviceBuffer<std::int32_t>(a.indices.span().size() * as.size());
-  b->indices.fill_bytes(kPoisonIndexByte);
   cuda::TopkSplitLaunch p;
-  p.scores = b->scores.get();
-  p.ends = b->ends.get();
-  p.indices = b->indices.get();
-  p.rows = a.scores.size(0) * static_cast<std::int64_t>(as.size());
-  p.cols = a.scores.size(1);
-  p.k = a.indices.size(1);
+  auto b = stage_topk(as, p);
   p.blocks = cuda::topk_split_blocks(p.rows, p.cols, device_sm_count());
   b->hist = DeviceBuffer<unsigned int>(std::max<std::size_t>(1, cuda::topk_split_hist_words(p.rows)));
   b->counts = DeviceBuffer<unsigned long long>(std::max<std::size_t>(1, static_cast<std::size_t>(p.rows * p.blocks)));
   p.hist = b->hist.get();
   p.counts = b->counts.get();
-  return std::make_unique<CudaRun>([p, b](cudaStream_t s) { cuda::launch_topk_split(p, s); },
-                                   [b, as] { download_all(b->indices, as, [](const TopkArgs& x) { return x.indices.span(); }); },
-                                   [b, as, scores_of] { upload_into(b->scores, as, scores_of); });
+  return topk_run([p, b](cudaStream_t s) { cuda::launch_topk_split(p, s); }, b, as);
 }
 
 // --- attention ------------------------------------------------------------------
