@@ -11,6 +11,7 @@
 #include "bench/runner.h"
 #include "bench/sysinfo.h"
 #include "bench/timing.h"
+#include "core/parallel.h"
 #include "core/rng.h"
 #include "core/trace.h"
 #include "kernels/cuda_device.h"
@@ -141,26 +142,19 @@ HostTensor<float> step_batch(const Model& m, const std::vector<Sequence>& seqs, 
   return m.run_hidden_batch(ptrs, caches, mode, times);
 }
 
-// Prefill positions [0, upto) in chunks of `chunk`; returns every position's outputs
-// when `keep` is set. Otherwise the chunks run as a server runs them: a whole model
-// computes the logits of each chunk's last position only (a layer range returns its
-// hidden states, all of them).
-HostTensor<float> prefill(const Model& m, const Sequence& s, std::int64_t upto, std::int64_t chunk, ModelCache& cache,
-                          AttentionMode mode, OpTimes* times, bool keep) {
-  const int W = output_width(m);
-  HostTensor<float> all;
-  if (keep) all = HostTensor<float>({upto, W});
+// Prefill positions [0, upto) in chunks of `chunk`, as a server runs them: a whole
+// model computes the logits of each chunk's last position only (a layer range returns
+// its hidden states, all of them, which are dropped here).
+void prefill(const Model& m, const Sequence& s, std::int64_t upto, std::int64_t chunk, ModelCache& cache,
+             AttentionMode mode, OpTimes* times) {
   for (std::int64_t p = 0; p < upto; p += chunk) {
     const std::int64_t n = std::min(upto - p, chunk);
-    if (!keep && m.has_head()) {
+    if (m.has_head())
       m.run_tokens_last(std::span(s.tokens).subspan(static_cast<std::size_t>(p), static_cast<std::size_t>(n)), cache, mode,
                         times);
-      continue;
-    }
-    const HostTensor<float> out = run_positions(m, s, p, n, cache, mode, times);
-    if (keep) std::copy(out.data(), out.data() + out.numel(), all.data() + p * W);
+    else
+      run_positions(m, s, p, n, cache, mode, times);
   }
-  return all;
 }
 
 // DSA against dense at every position, accumulated by position bucket ([0, 64),
@@ -175,10 +169,15 @@ class Agreement {
     buckets_.resize(edges_.size() - 1);
   }
 
-  void add(std::int64_t position, const float* dense, const float* dsa, int width) {
+  // One position's metrics, DSA against dense.
+  struct Position {
     double primary = 0, cosd = 0, maxdiff = 0;
     bool top1 = true;
-    for (int i = 0; i < width; ++i) maxdiff = std::max(maxdiff, static_cast<double>(std::fabs(dense[i] - dsa[i])));
+  };
+
+  Position measure(const float* dense, const float* dsa, int width) const {
+    Position r;
+    for (int i = 0; i < width; ++i) r.maxdiff = std::max(r.maxdiff, static_cast<double>(std::fabs(dense[i] - dsa[i])));
     if (logits_) {
       double md = -1e300, ms = -1e300;
       int ad = 0, as = 0;
@@ -194,10 +193,10 @@ class Agreement {
       const double lzd = md + std::log(zd), lzs = ms + std::log(zs);
       for (int i = 0; i < width; ++i) {  // KL(dense || dsa) = sum p_dense (log p_dense - log p_dsa)
         const double lpd = dense[i] - lzd, lps = dsa[i] - lzs;
-        primary += std::exp(lpd) * (lpd - lps);
+        r.primary += std::exp(lpd) * (lpd - lps);
       }
-      primary = std::max(primary, 0.0);  // rounding can push an exact 0 a hair below
-      top1 = ad == as;
+      r.primary = std::max(r.primary, 0.0);  // rounding can push an exact 0 a hair below
+      r.top1 = ad == as;
     } else {
       double diff2 = 0, ref2 = 0, xy = 0, xx_yy = 0;
       for (int i = 0; i < width; ++i) {
@@ -207,18 +206,36 @@ class Agreement {
         xy += a * b;
         xx_yy += a * a + b * b;
       }
-      primary = ref2 > 0 ? std::sqrt(diff2 / ref2) : 0.0;
-      cosd = xx_yy > 0 ? 1.0 - 2.0 * xy / xx_yy : 0.0;
+      r.primary = ref2 > 0 ? std::sqrt(diff2 / ref2) : 0.0;
+      r.cosd = xx_yy > 0 ? 1.0 - 2.0 * xy / xx_yy : 0.0;
     }
+    return r;
+  }
+
+  void add(std::int64_t position, const Position& m) {
     for (Bucket* b : {&buckets_[bucket_of(position)], &all_}) {
       ++b->count;
-      b->sum += primary;
-      b->max = std::max(b->max, primary);
-      b->cos_sum += cosd;
-      b->top1 += top1;
-      b->max_diff = std::max(b->max_diff, maxdiff);
+      b->sum += m.primary;
+      b->max = std::max(b->max, m.primary);
+      b->cos_sum += m.cosd;
+      b->top1 += m.top1;
+      b->max_diff = std::max(b->max_diff, m.maxdiff);
     }
-    finite_ = finite_ && std::isfinite(primary) && std::isfinite(maxdiff);
+    finite_ = finite_ && std::isfinite(m.primary) && std::isfinite(m.maxdiff);
+  }
+
+  void add(std::int64_t position, const float* dense, const float* dsa, int width) {
+    add(position, measure(dense, dsa, width));
+  }
+
+  // Rows of outputs [n, width] at positions first .. first + n - 1: measured in
+  // parallel, added in position order (the sums do not depend on the thread count).
+  void add_rows(std::int64_t first, const HostTensor<float>& dense, const HostTensor<float>& dsa) {
+    const std::int64_t n = dense.size(0);
+    const auto width = static_cast<int>(dense.size(1));
+    std::vector<Position> m(static_cast<std::size_t>(n));
+    parallel_for(n, [&](std::int64_t i) { m[static_cast<std::size_t>(i)] = measure(&dense(i, 0), &dsa(i, 0), width); });
+    for (std::int64_t i = 0; i < n; ++i) add(first + i, m[static_cast<std::size_t>(i)]);
   }
 
   bool finite() const { return finite_; }
@@ -293,35 +310,47 @@ nlohmann::json prefill_point(const CaseSpec& c, const Model& m, std::int64_t L, 
                              const RunContext& ctx) {
   const Sequence seq = make_sequence(m, L, derive_seed(seed, "tokens", static_cast<std::uint64_t>(L)));
   nlohmann::json pt = {{"context", L}, {"tokens", L}};
-  HostTensor<float> outputs[2];
+  // Accuracy first, untimed: both modes chunk by chunk on caches of their own, each
+  // chunk's outputs compared at once, so no [L, vocab] logits are held (16 GB per mode
+  // at 128K with a 32K vocabulary).
+  Agreement a(L, m.has_head());
+  OpTimes ops[2];
+  double first_run[2] = {0, 0};
+  {
+    if (ctx.progress) ctx.progress("context " + std::to_string(L) + ": dense and dsa prefill, outputs compared");
+    const std::unique_ptr<ModelCache> caches[2] = {m.make_cache(), m.make_cache()};
+    for (std::int64_t p = 0; p < L; p += c.prefill_chunk) {
+      const std::int64_t n = std::min(L - p, c.prefill_chunk);
+      HostTensor<float> out[2];
+      for (int mi = 0; mi < 2; ++mi) {
+        const double t0 = now_seconds();
+        out[mi] = run_positions(m, seq, p, n, *caches[mi], kModes[mi], c.benches() ? nullptr : &ops[mi]);
+        first_run[mi] += now_seconds() - t0;
+      }
+      a.add_rows(p, out[0], out[1]);
+    }
+  }
   double median[2] = {0, 0};
   for (int mi = 0; mi < 2; ++mi) {
     const AttentionMode mode = kModes[mi];
     const char* name = model::attention_mode_name(mode);
-    if (ctx.progress) ctx.progress("context " + std::to_string(L) + ": " + name + " prefill");
-    OpTimes ops;
-    const auto cache = m.make_cache();
-    const double t0 = now_seconds();
-    // Every position's outputs, for the accuracy metrics (untimed).
-    outputs[mi] = prefill(m, seq, L, c.prefill_chunk, *cache, mode, c.benches() ? nullptr : &ops, true);
-    nlohmann::json r = {{"cache", cache_json(m, mode)}, {"first_run_s", now_seconds() - t0}};
+    nlohmann::json r = {{"cache", cache_json(m, mode)}, {"first_run_s", first_run[mi]}};
     if (c.benches()) {
+      if (ctx.progress) ctx.progress("context " + std::to_string(L) + ": " + name + " prefill timed");
       // Op by op, each bracketed by synchronisations, the same work as a timed run.
       const auto op_cache = m.make_cache();
-      prefill(m, seq, L, c.prefill_chunk, *op_cache, mode, &ops, false);
-    }
-    r["op_times"] = op_times_json(ops);
-    if (c.benches()) {
+      prefill(m, seq, L, c.prefill_chunk, *op_cache, mode, &ops[mi]);
       const TimingStats t = measure(c.timing, [&] {
         const auto fresh = m.make_cache();
         const double s0 = now_seconds();
-        prefill(m, seq, L, c.prefill_chunk, *fresh, mode, nullptr, false);
+        prefill(m, seq, L, c.prefill_chunk, *fresh, mode, nullptr);
         return now_seconds() - s0;
       });
       r["timing"] = to_json(t);
       r["per_token_s"] = t.median / static_cast<double>(L);
       median[mi] = t.median;
     }
+    r["op_times"] = op_times_json(ops[mi]);
     pt[name] = r;
   }
   if (median[1] > 0) pt["speedup"] = median[0] / median[1];
@@ -334,8 +363,6 @@ nlohmann::json prefill_point(const CaseSpec& c, const Model& m, std::int64_t L, 
                          r["op_times"]["seconds"].value("other", 0.0);
     if (median[mi] > 0 && ops_s > 0) r["time_over_op_sum"] = median[mi] / ops_s;
   }
-  Agreement a(L, m.has_head());
-  for (std::int64_t p = 0; p < L; ++p) a.add(p, &outputs[0](p, 0), &outputs[1](p, 0), output_width(m));
   pt["accuracy"] = a.to_json();
   pt["status"] = a.finite() ? "passed" : "failed";
   if (!a.finite()) pt["reason"] = "non-finite outputs or agreement metrics";
@@ -361,7 +388,7 @@ nlohmann::json decode_point(const CaseSpec& c, const Model& m, std::int64_t L, s
     std::vector<std::unique_ptr<ModelCache>> caches;
     for (int b = 0; b < c.batch; ++b) {
       caches.push_back(m.make_cache());
-      prefill(m, seqs[b], L, c.prefill_chunk, *caches.back(), mode, nullptr, false);
+      prefill(m, seqs[b], L, c.prefill_chunk, *caches.back(), mode, nullptr);
     }
     OpTimes ops;
     std::vector<double> step_s;
