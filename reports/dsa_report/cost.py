@@ -25,11 +25,20 @@ REAL_INDEX_HEADS = 64
 
 
 def pick_sweep(sweeps, phase):
-    """The sweep of a phase to model from: real shapes preferred, then the most contexts."""
+    """The sweep of a phase to model from: real shapes preferred; for decode then the
+    largest batch (a server's cost per token: at batch 1 fixed costs, such as a top-k
+    that cannot fill the GPU from one row, dominate); then the most contexts."""
     cands = [s for s in sweeps if s.phase == phase and s.timed()]
     if not cands:
         return None
-    return sorted(cands, key=lambda s: (not s.real_shapes, -len(s.timed())))[0]
+    batch = lambda s: s.params.get("batch", 1) if phase == "decode" else 1
+    return sorted(cands, key=lambda s: (not s.real_shapes, -batch(s), -len(s.timed())))[0]
+
+
+def stage_shares(p: load.SweepPoint) -> dict:
+    """Each DSA stage's share of the DSA time at a point (empty where not recorded)."""
+    total = sum(p.stages.get(k, 0.0) for k in ("indexer", "topk", "attention"))
+    return {k: p.stages[k] / total for k in ("indexer", "topk", "attention") if k in p.stages} if total > 0 else {}
 
 
 def _per_token_seconds(sweep: load.Sweep, p: load.SweepPoint):
@@ -106,7 +115,8 @@ def cost_model(doc: dict, gpu_hour_usd: float = 2.0, layers: int = 61, other_us_
             s_total = layers * s + other_us_per_token * 1e-6
             rows.append({"position": p.context, "dense_usd_per_mtok": usd(d_total), "dsa_usd_per_mtok": usd(s_total),
                          "dsa_over_dense": s_total / d_total,
-                         "attention_s_per_token_per_layer": {"dense": d, "dsa": s}})
+                         "attention_s_per_token_per_layer": {"dense": d, "dsa": s},
+                         "dsa_stage_share": stage_shares(p)})
         pos = [r["position"] for r in rows]
         x, why = crossover(pos, [r["dense_usd_per_mtok"] for r in rows], [r["dsa_usd_per_mtok"] for r in rows])
         measured = [f"per-layer attention time of dense and DSA at contexts {pos} on {load.device_name(doc)} "

@@ -247,6 +247,28 @@ class Claims(unittest.TestCase):
         doc2 = fx.document([fx.sweep("d", "decode", [(1024, 1e-4, 0.9e-4), (131072, 1e-2, 1.2e-3)])])
         self.assertEqual(self.verdict(doc2, "P-short")["verdict"], "FAIL")
 
+    def test_short_context_claim_needs_a_position_well_below_the_crossover(self):
+        # Decode at 4K is within the claimed 5K crossover's factor 2: DSA cheaper there
+        # decides nothing; with prefill at 2K dearer, the claim passes on prefill alone.
+        d = fx.sweep("d", "decode", [(4096, 1e-4, 0.7e-4), (131072, 1e-2, 1.2e-3)], batch=64)
+        self.assertEqual(self.verdict(fx.document([d]), "P-short")["verdict"], "INCONCLUSIVE")
+        p = fx.sweep("p", "prefill", [(2048, 1e-4, 2e-4), (131072, 1e-2, 3e-3)], query_chunk=64)
+        v = self.verdict(fx.document([p, d]), "P-short")
+        self.assertEqual(v["verdict"], "PASS", v["reason"])
+        self.assertIn("decides nothing", v["reason"])
+
+    def test_decode_crossover_below_the_first_position_is_consistent_and_batch_decides_the_sweep(self):
+        # Batch 1: DSA dearer everywhere (a slow single-row stage); batch 64: cheaper from
+        # 4K on. The cost model takes the batch a server runs.
+        b1 = fx.sweep("d1", "decode", [(4096, 1e-4, 1.6e-4), (131072, 3.5e-4, 3.7e-4)], batch=1)
+        b64 = fx.sweep("d64", "decode", [(4096, 7e-4, 4.9e-4), (131072, 2.04e-2, 2.55e-3)], batch=64)
+        v = self.verdict(fx.document([b1, b64]), "P-decode")
+        self.assertEqual(v["verdict"], "INCONCLUSIVE", v["reason"])
+        self.assertIn("below 4,096", v["reason"])
+        v1 = self.verdict(fx.document([b1]), "P-decode")
+        self.assertEqual(v1["verdict"], "FAIL", v1["reason"])
+        self.assertIn("DSA time there: indexer 10%, topk 5%, attention 85%", v1["reason"])
+
     def test_every_claim_gets_a_verdict_with_its_evidence(self):
         r = claims.evaluate(gpu_prefill_doc(self.GOOD))
         self.assertEqual([v["id"] for v in r["verdicts"]], [c[0] for c in claims.CLAIMS])
