@@ -42,7 +42,9 @@ def _seconds(y, _pos=None):
 
 def _figure(doc, title, ncols=1, nrows=1, width=6.2, height=4.4):
     fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False)
-    fig.suptitle(title, fontsize=13, fontweight="bold", y=0.995)
+    # About 7.5 characters per inch of width at 13 pt bold; a longer title shrinks to fit.
+    size = max(8.0, min(13.0, 13.0 * width * ncols * 7.5 / max(len(title), 1)))
+    fig.suptitle(title, fontsize=size, fontweight="bold", y=0.995)
     fig.text(0.5, 0.935 if nrows == 1 else 0.965, load.describe(doc), ha="center", fontsize=9, color="#555555")
     return fig, axes.ravel()
 
@@ -118,7 +120,7 @@ def plot_speedup(doc, sweeps, runs, out, written, skipped):
     ax.axhline(1.0, color="black", lw=1)
     ax.text(0.01, 0.02, "below 1: DSA slower", transform=ax.transAxes, fontsize=8, color="#555555")
     ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
+    ax.set_yscale("log", base=2)  # ticks at 0.5x, 1x, 2x, 4x ...: speed-ups span a few octaves
     ax.xaxis.set_major_formatter(FuncFormatter(_tokens))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _p: f"{y:g}×"))
     ax.set_xlabel("context length (tokens)")
