@@ -4,30 +4,67 @@
 # (Markdown, HTML and plots) with reports/dsa-report.
 #   scripts/run.sh                      the default suite (suites/smoke.json)
 #   scripts/run.sh SUITE.json [OPTIONS] another suite; OPTIONS go to `dsa-bench run`
-# Results: results/<suite>.json (the full record), results/<suite>-summary.txt and the
-# report in results/<suite>-report/ (report.md, report.html, plots as PNG and SVG).
+#   ... --baseline BASELINE.json        then compare with a baseline (the nightly gate):
+#                                       the comparison table is printed and saved, and the
+#                                       exit status is non-zero on a regression (SLOWER,
+#                                       or a case that now fails) as well as on a failed run
+# Results: results/<suite>.json (the full record), results/<suite>-summary.txt, the
+# report in results/<suite>-report/ (report.md, report.html, plots as PNG and SVG) and,
+# with a baseline, results/<suite>-compare.md and .json.
+# Environment: DSA_BENCH (a dsa-bench binary to use instead of building one),
+# DSA_RESULTS_DIR (instead of results/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 suite=suites/smoke.json
 if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then suite=$1; shift; fi
 name=$(basename "$suite" .json)
-
-bash scripts/setup.sh >/dev/null
-if [ ! -x build/bin/dsa-bench ] || [ -n "$(find bench core kernels reference CMakeLists.txt -newer build/bin/dsa-bench -print -quit)" ]; then
-  echo "== building dsa-bench (release) =="
-  cmake --preset release >/dev/null
-  cmake --build --preset release -j "$(nproc)" --target dsa-bench
+baseline=
+run_args=()
+while [ $# -gt 0 ]; do
+  if [ "$1" = "--baseline" ]; then
+    [ $# -ge 2 ] || { echo "scripts/run.sh: --baseline needs a results file" >&2; exit 2; }
+    baseline=$2; shift 2
+  else
+    run_args+=("$1"); shift
+  fi
+done
+if [ -n "$baseline" ]; then
+  [ -r "$baseline" ] || { echo "scripts/run.sh: baseline $baseline: cannot read it" >&2; exit 2; }
+  # A copy, read before the run: the baseline may be the very file this run rewrites.
+  baseline_copy=$(mktemp --suffix=.json)
+  trap 'rm -f "$baseline_copy"' EXIT
+  cp "$baseline" "$baseline_copy"
 fi
-mkdir -p results
+
+bench=${DSA_BENCH:-}
+if [ -z "$bench" ]; then
+  bash scripts/setup.sh >/dev/null
+  bench=build/bin/dsa-bench
+  if [ ! -x "$bench" ] || [ -n "$(find bench core kernels reference model CMakeLists.txt -newer "$bench" -print -quit)" ]; then
+    echo "== building dsa-bench (release) =="
+    cmake --preset release >/dev/null
+    cmake --build --preset release -j "$(nproc)" --target dsa-bench
+  fi
+fi
+out=${DSA_RESULTS_DIR:-results}
+mkdir -p "$out"
 set +e
-./build/bin/dsa-bench run "$suite" --out "results/$name.json" --backend auto "$@" | tee "results/$name-summary.txt"
+"$bench" run "$suite" --out "$out/$name.json" --backend auto ${run_args[@]+"${run_args[@]}"} | tee "$out/$name-summary.txt"
 status=${PIPESTATUS[0]}
 # The report is rendered whatever the run's status: a failing run needs it most.
-reports/dsa-report render "results/$name.json" -o "results/$name-report"
+reports/dsa-report render "$out/$name.json" -o "$out/$name-report"
 report_status=$?
+compare_status=0
+if [ -n "$baseline" ]; then
+  echo "== against the baseline $baseline =="
+  reports/dsa-report compare "$baseline_copy" "$out/$name.json" --json "$out/$name-compare.json" | tee "$out/$name-compare.md"
+  compare_status=${PIPESTATUS[0]}
+fi
 set -e
-echo "results: results/$name.json (every sample, work count and check); summary: results/$name-summary.txt"
-echo "report: results/$name-report/report.html (and report.md, plots as PNG and SVG)"
+echo "results: $out/$name.json (every sample, work count and check); summary: $out/$name-summary.txt"
+echo "report: $out/$name-report/report.html (and report.md, plots as PNG and SVG)"
+[ -n "$baseline" ] && echo "comparison: $out/$name-compare.md (exit $compare_status: 0 no regression, 1 regression, 2 not comparable)"
 [ "$status" -ne 0 ] && exit "$status"
+[ "$compare_status" -ne 0 ] && exit "$compare_status"
 exit "$report_status"

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# scripts/run.sh --baseline, the nightly gate: a run against a baseline three times
+# slower than this machine passes (FASTER is no regression); against one whose samples
+# take 30% of the time it exits 1 and names the slower series; an unreadable baseline
+# exits 2 before anything runs. The factors dwarf timing noise, so the test cannot flake.
+# usage: run_baseline_test.sh DSA_BENCH SOURCE_DIR WORK_DIR
+set -u
+bin=$1; src=$2; work=$3
+rm -rf "$work"; mkdir -p "$work"
+fails=0
+cat > "$work/gate.json" <<'JSON'
+{"suite": "gate", "cases": [
+  {"name": "topk.small", "op": "topk", "queries": 16, "context": 4096, "topk": 256,
+   "timing": {"warmup": 1, "min_samples": 7, "max_samples": 7, "max_seconds": 5}}
+]}
+JSON
+run() { DSA_BENCH=$bin DSA_RESULTS_DIR=$work/out bash "$src/scripts/run.sh" "$work/gate.json" --threads 1 "$@" 2>&1; }
+
+out=$(run); rc=$?
+[ "$rc" -eq 0 ] || { echo "FAIL first run: exit $rc"; echo "$out" | tail -5; fails=$((fails+1)); }
+cp "$work/out/gate.json" "$work/baseline.json"
+
+scale() {  # scale IN OUT FACTOR: every timing of IN times FACTOR
+/usr/bin/python3 - "$1" "$2" "$3" <<'PY'
+import json, sys
+d, f = json.load(open(sys.argv[1])), float(sys.argv[3])
+for c in d["cases"]:
+    t = c["timing"]
+    t["samples_s"] = [s * f for s in t["samples_s"]]
+    for k in ("median_s", "min_s", "max_s", "mean_s", "q1_s", "q3_s", "iqr_s", "wall_s"):
+        t[k] *= f
+json.dump(d, open(sys.argv[2], "w"))
+PY
+}
+
+scale "$work/baseline.json" "$work/slow.json" 3.0
+out=$(run --baseline "$work/slow.json"); rc=$?
+if [ "$rc" -ne 0 ] || ! grep -q "FASTER" <<<"$out"; then echo "FAIL slower baseline: exit $rc"; echo "$out" | tail -8; fails=$((fails+1)); else echo "ok   no regression against a slower baseline"; fi
+[ -s "$work/out/gate-compare.md" ] || { echo "FAIL no comparison table written"; fails=$((fails+1)); }
+
+# A baseline whose every sample took 30% of what this machine just measured.
+scale "$work/baseline.json" "$work/fast.json" 0.3
+out=$(run --baseline "$work/fast.json"); rc=$?
+if [ "$rc" -ne 1 ]; then echo "FAIL faster baseline: exit $rc, expected 1"; echo "$out" | tail -8; fails=$((fails+1))
+elif ! grep -q "SLOWER" <<<"$out"; then echo "FAIL faster baseline: no SLOWER row"; fails=$((fails+1))
+else echo "ok   regression against a faster baseline"; fi
+
+out=$(run --baseline "$work/missing.json"); rc=$?
+if [ "$rc" -ne 2 ] || ! grep -q "missing.json" <<<"$out"; then echo "FAIL missing baseline: exit $rc"; fails=$((fails+1)); else echo "ok   missing baseline"; fi
+
+[ "$fails" -eq 0 ] || { echo "$fails run.sh --baseline check(s) failed"; exit 1; }
