@@ -399,20 +399,8 @@ std::vector<float> CpuModel::embed_and_run(const std::vector<std::span<const std
   require(has_head(), "forward: this model holds layers " + std::to_string(w_.range.first) + ".." +
                           std::to_string(w_.range.last - 1) + " only; run it on hidden states (forward_hidden)");
   require(!tokens.empty() && tokens.size() == caches.size(), "forward: one cache per sequence");
-  const ModelConfig& c = w_.config;
-  const auto per_seq = static_cast<std::int64_t>(tokens.front().size());
-  const std::int64_t n = per_seq * static_cast<std::int64_t>(tokens.size());
-  std::vector<float> x(static_cast<std::size_t>(n * c.hidden));
-  for (std::size_t b = 0; b < tokens.size(); ++b) {
-    require(static_cast<std::int64_t>(tokens[b].size()) == per_seq,
-            "forward: the sequences of a batch bring the same number of tokens");
-    for (std::int64_t i = 0; i < per_seq; ++i) {
-      const std::int32_t tok = tokens[b][static_cast<std::size_t>(i)];
-      require(tok >= 0 && tok < c.vocab, "forward: token id " + std::to_string(tok) + " outside the vocabulary");
-      std::copy(w_.embed.row(tok), w_.embed.row(tok) + c.hidden, &x[(static_cast<std::int64_t>(b) * per_seq + i) * c.hidden]);
-    }
-  }
-  run_layers(x, batch_rows(caches, per_seq), mode, t);
+  std::vector<float> x = embed_tokens(w_.config, w_.embed.data.data(), tokens);
+  run_layers(x, batch_rows(caches, static_cast<std::int64_t>(tokens.front().size())), mode, t);
   return x;
 }
 

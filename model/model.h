@@ -63,6 +63,13 @@ class Model {
                                              OpTimes* times) const;
 };
 
+// The embedding rows [sum of positions, hidden] of a batch of token sequences (the
+// sequences in order), from a [vocab, hidden] table. Every sequence must bring the same
+// number of tokens and every id must lie in the vocabulary; the error names the first
+// that does not.
+std::vector<float> embed_tokens(const ModelConfig& c, const float* table,
+                                const std::vector<std::span<const std::int32_t>>& tokens);
+
 // The GPU forward (model/cuda/cuda_model.cpp). Throws std::runtime_error naming the
 // reason where it cannot run: a build without CUDA, no device, shapes its kernels do
 // not take.

@@ -636,17 +636,7 @@ HostTensor<float> CudaModel::forward_tokens(const std::vector<std::span<const st
   const ModelConfig& c = cfg_;
   const auto per_seq = static_cast<std::int64_t>(tokens.front().size());
   const std::int64_t n = per_seq * static_cast<std::int64_t>(tokens.size());
-  std::vector<float> x(static_cast<std::size_t>(n * c.hidden));
-  for (std::size_t b = 0; b < tokens.size(); ++b) {
-    require(static_cast<std::int64_t>(tokens[b].size()) == per_seq,
-            "forward: the sequences of a batch bring the same number of tokens");
-    for (std::int64_t i = 0; i < per_seq; ++i) {
-      const std::int32_t tok = tokens[b][static_cast<std::size_t>(i)];
-      require(tok >= 0 && tok < c.vocab, "forward: token id " + std::to_string(tok) + " outside the vocabulary");
-      std::copy(embed_.data() + static_cast<std::int64_t>(tok) * c.hidden, embed_.data() + (static_cast<std::int64_t>(tok) + 1) * c.hidden,
-                &x[(static_cast<std::int64_t>(b) * per_seq + i) * c.hidden]);
-    }
-  }
+  const std::vector<float> x = embed_tokens(c, embed_.data(), tokens);
   // The residual stream lives outside the per-layer arena.
   DeviceBuffer<float> dx = to_device(x.data(), x.size());
   run_layers(dx.get(), batch_rows(caches, per_seq), mode, times);
