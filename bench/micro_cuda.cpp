@@ -39,7 +39,7 @@ void counters(benchmark::State& st, const bench::Work& w) {
 }
 
 // queries == 1: decode; otherwise a prefill chunk of `queries` at the end of the context.
-void indexer(benchmark::State& st, std::int64_t queries) {
+void indexer(benchmark::State& st, std::int64_t queries, const char* variant = "cuda.indexer.mma") {
   if (!have_device(st)) return;
   const std::int64_t S = st.range(0), T = std::min(queries, S);
   HostTensor<float> q({T, 64, 128}), k({S, 128}), w({T, 64});
@@ -50,7 +50,7 @@ void indexer(benchmark::State& st, std::int64_t queries) {
   const IndexerShape sh{T, S, 64, 128, S - T, true};
   HostTensor<float> scores({T, S});
   const IndexerArgs args{sh, ops, scores};
-  auto run = by_name(indexer_variants(), "cuda.indexer.mma").prepare(args);
+  auto run = by_name(indexer_variants(), variant).prepare(args);
   run->run();  // warm-up: module load, first-touch
   for (auto _ : st) st.SetIterationTime(run->run());
   counters(st, bench::indexer_work(sh, DType::fp8_e4m3));
@@ -58,6 +58,8 @@ void indexer(benchmark::State& st, std::int64_t queries) {
 
 void BM_CudaIndexerDecode(benchmark::State& st) { indexer(st, 1); }
 void BM_CudaIndexerPrefill4096(benchmark::State& st) { indexer(st, 4096); }
+void BM_CudaIndexerWgmmaDecode(benchmark::State& st) { indexer(st, 1, "cuda.indexer.wgmma"); }
+void BM_CudaIndexerWgmmaPrefill4096(benchmark::State& st) { indexer(st, 4096, "cuda.indexer.wgmma"); }
 
 // Top-k of `rows` rows of S Gaussian scores (every position valid), k = 2048: 64 rows
 // as a decode batch of 64, 1 row as batch 1; each kernel by name.
@@ -140,6 +142,8 @@ void BM_CudaDenseMhaPrefill4096(benchmark::State& st) {
 
 BENCHMARK(BM_CudaIndexerDecode)->RangeMultiplier(2)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaIndexerPrefill4096)->RangeMultiplier(2)->Range(4096, 65536)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_CudaIndexerWgmmaDecode)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CudaIndexerWgmmaPrefill4096)->RangeMultiplier(4)->Range(4096, 65536)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_CudaTopk)->RangeMultiplier(2)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaTopkOneRow)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaTopkSplit)->RangeMultiplier(2)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);

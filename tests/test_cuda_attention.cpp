@@ -262,6 +262,19 @@ TEST(CudaLaunchPlan, SplitTopkCutsFewLongRowsOnly) {
   EXPECT_THROW(cuda::launch_topk_split(p, nullptr), CudaError);  // no workspace
 }
 
+// The wgmma indexer takes the real FP8 shape only and says so for the rest.
+TEST(CudaLaunchPlan, WgmmaIndexerTakesTheRealFp8ShapeOnly) {
+  EXPECT_FALSE(cuda::indexer_wgmma_unsupported(64, 128, 131072, true).has_value());
+  EXPECT_NE(cuda::indexer_wgmma_unsupported(64, 128, 1000, false).value_or("").find("FP8"), std::string::npos);
+  EXPECT_NE(cuda::indexer_wgmma_unsupported(32, 128, 1000, true).value_or("").find("64 heads x 128"), std::string::npos);
+  EXPECT_TRUE(cuda::indexer_wgmma_unsupported(64, 128, 1000, true, 0).has_value());
+  cuda::IndexerLaunch p;
+  p.heads = 4;
+  p.head_dim = 32;
+  p.queries = p.keys = 1;
+  EXPECT_THROW(cuda::launch_indexer_wgmma(p, nullptr), CudaError);
+}
+
 TEST(CudaLaunchPlan, LaunchersRefuseBadArgumentsBeforeTouchingTheDevice) {
   cuda::MqaLaunch p;
   p.heads = 128;

@@ -49,18 +49,23 @@ TEST_P(CudaIndexer, MatchesReference) {
   const bench::IndexerData d = bench::make_indexer_data(c, derive_seed(7, pc.generator, static_cast<std::uint64_t>(pc.S)));
   HostTensor<float> out({c.queries, c.context}), ref;
   const IndexerArgs args{d.shape, d.ops, out};
-  const auto& v = cuda_variant(indexer_variants(), "cuda.indexer.mma");
-  ASSERT_FALSE(v.unsupported(args).has_value()) << *v.unsupported(args);
-  auto run = v.prepare(args);
-  run->run();
-  run->fetch();
   ref::indexer_scores(d.shape, d.ops.q, d.ops.k, d.ops.w, ref);
-  const StructureReport st = compare_structure(out.span(), ref.span());
-  ASSERT_TRUE(st.ok()) << st.mismatches << " NaN/-inf positions differ, first at " << st.first_mismatch;
-  const ValueReport val = compare_values(out.span(), ref.span(), 1e-3, 1e-3);
-  EXPECT_EQ(val.failures, 0) << "first at " << val.first_failure << ": " << out.data()[val.first_failure] << " vs "
-                             << ref.data()[val.first_failure];
-  EXPECT_LT(val.cos_diff, 1e-6);
+  // The mma.sync kernel takes every shape here; the wgmma one the FP8 64 x 128 ones.
+  const auto& mma = cuda_variant(indexer_variants(), "cuda.indexer.mma");
+  ASSERT_FALSE(mma.unsupported(args).has_value()) << *mma.unsupported(args);
+  for (const char* name : {"cuda.indexer.mma", "cuda.indexer.wgmma"}) {
+    const auto& v = cuda_variant(indexer_variants(), name);
+    if (v.unsupported(args)) continue;
+    auto run = v.prepare(args);
+    run->run();
+    run->fetch();
+    const StructureReport st = compare_structure(out.span(), ref.span());
+    ASSERT_TRUE(st.ok()) << name << ": " << st.mismatches << " NaN/-inf positions differ, first at " << st.first_mismatch;
+    const ValueReport val = compare_values(out.span(), ref.span(), 1e-3, 1e-3);
+    EXPECT_EQ(val.failures, 0) << name << ": first at " << val.first_failure << ": " << out.data()[val.first_failure]
+                               << " vs " << ref.data()[val.first_failure];
+    EXPECT_LT(val.cos_diff, 1e-6) << name;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaIndexer,

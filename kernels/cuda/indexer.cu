@@ -14,6 +14,7 @@
 #include <algorithm>
 
 #include "core/trace.h"
+#include "kernels/cuda/indexer_common.cuh"
 #include "kernels/cuda/mma.cuh"
 
 namespace dsa::cuda {
@@ -39,26 +40,10 @@ std::size_t smem_bytes(int heads, int head_dim, bool fp8) {
          sizeof(float) * (kQueriesPerBlock * hp + kKeysPerBlock + warps * kKeysPerBlock);
 }
 
-__device__ __forceinline__ std::int64_t end_of(const IndexerLaunch& p, std::int64_t t) {
-  if (!p.causal) return p.keys;
-  const std::int64_t e = p.query_offset + t + 1;
-  return e < 0 ? 0 : (e > p.keys ? p.keys : e);
-}
 
 template <bool kFp8>
 __global__ void __launch_bounds__(kMaxHeads / 16 * 32) indexer_kernel(IndexerLaunch p) {
-  if (blockIdx.z > 0) {  // this block's sequence of the batch
-    const std::int64_t b = blockIdx.z, qh = p.queries * p.heads;
-    const int rbytes = row_bytes(p.head_dim, kFp8);
-    p.q = static_cast<const unsigned char*>(p.q) + b * qh * rbytes;
-    p.k = static_cast<const unsigned char*>(p.k) + b * p.keys * rbytes;
-    p.w += b * qh;
-    if (kFp8) {
-      p.q_scale += b * qh;
-      p.k_scale += b * p.keys;
-    }
-    p.scores += b * p.queries * p.keys;
-  }
+  indexer_select_sequence(p, blockIdx.z, row_bytes(p.head_dim, kFp8));  // this block's sequence of the batch
   const int H = p.heads, Hp = padded_heads(H), rb = row_bytes(p.head_dim, kFp8), stride = rb + kRowPad;
   const int warps = Hp / 16, nthreads = warps * 32;
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, tq = lane & 3;
@@ -68,7 +53,7 @@ __global__ void __launch_bounds__(kMaxHeads / 16 * 32) indexer_kernel(IndexerLau
   const int nb = static_cast<int>(min(static_cast<std::int64_t>(kKeysPerBlock), p.keys - s0));
 
   // A tile past every query's causal bound is all -inf: write it and skip the math.
-  if (s0 >= end_of(p, t0 + nq - 1)) {
+  if (s0 >= indexer_key_end(p, t0 + nq - 1)) {
     for (int i = tid; i < nq * nb; i += nthreads)
       p.scores[(t0 + i / nb) * p.keys + s0 + i % nb] = DSA_MINUS_INF;
     return;
@@ -111,7 +96,7 @@ __global__ void __launch_bounds__(kMaxHeads / 16 * 32) indexer_kernel(IndexerLau
 
   for (int qi = 0; qi < nq; ++qi) {
     const std::int64_t t = t0 + qi;
-    const int valid = static_cast<int>(max(static_cast<std::int64_t>(0), min(static_cast<std::int64_t>(nb), end_of(p, t) - s0)));
+    const int valid = static_cast<int>(max(static_cast<std::int64_t>(0), min(static_cast<std::int64_t>(nb), indexer_key_end(p, t) - s0)));
     if (valid > 0) {  // the same for every thread of the block
       float acc[kKeysPerBlock / 8][4];
 #pragma unroll

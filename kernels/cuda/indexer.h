@@ -35,4 +35,9 @@ std::optional<std::string> indexer_unsupported(int heads, int head_dim, std::int
 
 void launch_indexer(const IndexerLaunch& p, cudaStream_t stream);
 
+// The same scores from warpgroup MMAs (kernels/cuda/indexer_wgmma.cu): FP8, 64 heads x
+// 128 dims only. Not yet run on a GPU.
+std::optional<std::string> indexer_wgmma_unsupported(int heads, int head_dim, std::int64_t keys, bool fp8, int batch = 1);
+void launch_indexer_wgmma(const IndexerLaunch& p, cudaStream_t stream);
+
 }  // namespace dsa::cuda

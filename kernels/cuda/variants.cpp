@@ -105,7 +105,10 @@ void download_all(const DeviceBuffer<T>& d, const std::vector<const Args*>& as, 
     if (each) DSA_CUDA_CHECK(cudaMemcpy(part(*as[i]).data(), d.get() + i * each, each * sizeof(T), cudaMemcpyDeviceToHost));
 }
 
-std::unique_ptr<OpRun> prepare_indexer_batch(const std::vector<const IndexerArgs*>& as) {
+// Both indexer kernels take the same launch: `launch` picks one.
+using IndexerLauncher = void (*)(const cuda::IndexerLaunch&, cudaStream_t);
+
+std::unique_ptr<OpRun> prepare_indexer_with(const std::vector<const IndexerArgs*>& as, IndexerLauncher launch) {
   const IndexerArgs& a = *as.front();
   const bool fp8 = a.in.dtype == DType::fp8_e4m3;
   struct Buffers {
@@ -147,8 +150,19 @@ std::unique_ptr<OpRun> prepare_indexer_batch(const std::vector<const IndexerArgs
   p.causal = a.shape.causal;
   p.fp8 = fp8;
   p.batch = static_cast<int>(as.size());
-  return std::make_unique<CudaRun>([p, b](cudaStream_t s) { cuda::launch_indexer(p, s); },
+  return std::make_unique<CudaRun>([p, b, launch](cudaStream_t s) { launch(p, s); },
                                    [b, as] { download_all(b->scores, as, [](const IndexerArgs& x) { return x.scores.span(); }); });
+}
+
+std::unique_ptr<OpRun> prepare_indexer_batch(const std::vector<const IndexerArgs*>& as) {
+  return prepare_indexer_with(as, cuda::launch_indexer);
+}
+std::unique_ptr<OpRun> prepare_indexer_wgmma_batch(const std::vector<const IndexerArgs*>& as) {
+  return prepare_indexer_with(as, cuda::launch_indexer_wgmma);
+}
+
+std::optional<std::string> indexer_wgmma_unsupported(const IndexerArgs& a) {
+  return cuda::indexer_wgmma_unsupported(a.shape.heads, a.shape.head_dim, a.shape.keys, a.in.dtype == DType::fp8_e4m3);
 }
 
 int device_sm_count() {
@@ -382,7 +396,13 @@ std::unique_ptr<OpRun> prepare_mha(const DenseMhaArgs& a) {
 std::vector<Variant<IndexerArgs>> cuda_indexer_variants() {
   return {{"cuda.indexer.mma", Backend::cuda,
            "tensor-core indexer (mma.sync: fp8 m16n8k32 or bf16 m16n8k16), 64-key tiles shared by 4 queries",
-           indexer_unsupported, [](const IndexerArgs& a) { return prepare_indexer_batch({&a}); }, prepare_indexer_batch}};
+           indexer_unsupported, [](const IndexerArgs& a) { return prepare_indexer_batch({&a}); }, prepare_indexer_batch},
+          // Listed second: not yet run on a GPU (2026-11-22), so nothing picks it by default.
+          {"cuda.indexer.wgmma", Backend::cuda,
+           "warpgroup MMA (wgmma m64n128k32 e4m3, 128-byte-swizzled shared tiles), 128-key tiles shared by 8 queries; "
+           "FP8, 64 heads x 128",
+           indexer_wgmma_unsupported, [](const IndexerArgs& a) { return prepare_indexer_wgmma_batch({&a}); },
+           prepare_indexer_wgmma_batch}};
 }
 
 std::vector<Variant<TopkArgs>> cuda_topk_variants() {
