@@ -491,10 +491,8 @@ void CudaModel::layer(int li, float* x, const std::vector<SeqRows>& seqs, Attent
           cuda::launch_indexer(ip, kStream);
         });
         time(&OpTimes::topk, [&] {
-          const std::vector<std::int64_t> e = key_ends(m, p0, end, true);
-          DSA_CUDA_CHECK(cudaMemcpyAsync(ends, e.data(), e.size() * sizeof(std::int64_t), cudaMemcpyHostToDevice, kStream));
+          ops::causal_ends(ends, m, p0, end, kStream);
           cuda::launch_topk(cuda::TopkLaunch{scores, ends, indices, m, end, c.index_topk}, kStream);
-          DSA_CUDA_CHECK(cudaStreamSynchronize(kStream));  // `e` must outlive the copy
         });
         mqa(cache, f, m, qa, indices, o);
       }

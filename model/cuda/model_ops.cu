@@ -93,6 +93,11 @@ __global__ void scale_kernel(float* x, float a, std::int64_t n) {
   if (i < n) x[i] *= a;
 }
 
+__global__ void causal_ends_kernel(std::int64_t* ends, std::int64_t n, std::int64_t offset, std::int64_t keys) {
+  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) ends[i] = min(keys, offset + i + 1);
+}
+
 // One block of d threads per row: fp64 fast Walsh-Hadamard transform in shared
 // memory, then the row's power-of-two scale (core/quant.h's rule) and e4m3 codes.
 __global__ void hadamard_fp8_kernel(const float* x, int d, std::uint8_t* codes, float* scales) {
@@ -213,6 +218,10 @@ void swiglu(float* g, const float* u, std::int64_t n, cudaStream_t s) {
 void add(float* x, const float* y, std::int64_t n, cudaStream_t s) { DSA_LAUNCH(add_kernel, blocks_for(n), kThreads, 0, s, x, y, n); }
 
 void scale(float* x, float a, std::int64_t n, cudaStream_t s) { DSA_LAUNCH(scale_kernel, blocks_for(n), kThreads, 0, s, x, a, n); }
+
+void causal_ends(std::int64_t* ends, std::int64_t n, std::int64_t offset, std::int64_t keys, cudaStream_t s) {
+  DSA_LAUNCH(causal_ends_kernel, blocks_for(n), kThreads, 0, s, ends, n, offset, keys);
+}
 
 void hadamard_fp8(const float* x, std::int64_t rows, int d, std::uint8_t* codes, float* scales, cudaStream_t s) {
   if (d < 1 || d > 1024 || (d & (d - 1)) != 0) throw CudaError("hadamard_fp8: d must be a power of two <= 1024");

@@ -30,6 +30,10 @@ void swiglu(float* g, const float* u, std::int64_t n, cudaStream_t s);
 void add(float* x, const float* y, std::int64_t n, cudaStream_t s);
 // x *= a, n values.
 void scale(float* x, float a, std::int64_t n, cudaStream_t s);
+// ends[i] = min(keys, offset + i + 1), i < n: the causal key ends of n queries at
+// positions offset, offset + 1, ... (what top-k reads), made on the device so a layer
+// needs no host copy and no wait for it.
+void causal_ends(std::int64_t* ends, std::int64_t n, std::int64_t offset, std::int64_t keys, cudaStream_t s);
 // Hadamard rotation (scale 1/sqrt(d), fp64 inside) then FP8 e4m3 with one power-of-two
 // scale per row: rows [n, d] fp32 -> codes [n, d], scales [n]. d a power of two <= 1024.
 void hadamard_fp8(const float* x, std::int64_t rows, int d, std::uint8_t* codes, float* scales, cudaStream_t s);
