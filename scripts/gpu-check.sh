@@ -94,9 +94,9 @@ else
 fi
 
 if [ "$mode" = check ]; then
-  log "tensor-core instructions in the indexer (SASS)"
+  log "tensor-core instructions (SASS): HMMA = mma.sync, QGMMA/HGMMA = wgmma"
   if command -v cuobjdump >/dev/null; then
-    cuobjdump --dump-sass "$bundle"/dsa-bench 2>/dev/null | grep -oE "\b(QMMA|HMMA)[.A-Z0-9]*" | sort | uniq -c | tee "$out/sass-mma.txt"
+    cuobjdump --dump-sass "$bundle"/dsa-bench 2>/dev/null | grep -oE "\b(QGMMA|HGMMA|QMMA|HMMA)[.A-Z0-9_]*" | sort | uniq -c | tee "$out/sass-mma.txt"
   else
     echo "cuobjdump not found" | tee "$out/sass-mma.txt"
   fi
