@@ -269,6 +269,24 @@ class Claims(unittest.TestCase):
         self.assertEqual(v1["verdict"], "FAIL", v1["reason"])
         self.assertIn("DSA time there: indexer 10%, topk 5%, attention 85%", v1["reason"])
 
+    def test_whole_model_speed_claim_from_a_reduced_model_can_only_fail(self):
+        def run(speedup, hidden, layers=4):
+            timing = fx.timing(fx.samples(1.0))
+            ops = {"seconds": {"matmul": 0.1, "other": 0.01, "indexer": 0.0, "topk": 0.0, "attention": 0.5}}
+            pt = {"context": 131072, "status": "passed", "speedup": speedup,
+                  "dense": {"op_times": ops, "cache": {}, "timing": timing},
+                  "dsa": {"op_times": ops, "cache": {}, "timing": timing},
+                  "accuracy": {"kl_mean": 0, "kl_max": 0, "top1_agreement": 1, "max_logit_diff": 0, "buckets": []}}
+            return {"name": "model.x.prefill", "op": "model_prefill", "mode": "both", "status": "passed",
+                    "backend": "cuda", "implementation": "x", "params": {},
+                    "model": {"preset": "x", "layers": layers, "hidden": hidden}, "points": [pt]}
+        verdict = lambda c: self.verdict(fx.document([c]), "S-speed")
+        self.assertEqual(verdict(run(1.83, 2048))["verdict"], "INCONCLUSIVE")  # a bound from above
+        self.assertEqual(verdict(run(1.2, 2048))["verdict"], "FAIL")
+        self.assertIn("reduced model", verdict(run(1.2, 2048))["reason"])
+        self.assertEqual(verdict(run(2.4, 7168, 61))["verdict"], "PASS")
+        self.assertEqual(verdict(run(1.7, 7168, 61))["verdict"], "PASS")  # within a factor 1.25 of 2
+
     def test_every_claim_gets_a_verdict_with_its_evidence(self):
         r = claims.evaluate(gpu_prefill_doc(self.GOOD))
         self.assertEqual([v["id"] for v in r["verdicts"]], [c[0] for c in claims.CLAIMS])
