@@ -1,5 +1,6 @@
 // dsa-bench: runs suites of DSA cases (validate against the CPU reference, time,
 // report) and writes versioned JSON results. See README.md for the formats.
+#include <pthread.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -9,8 +10,10 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <mutex>
 #include <regex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bench/console.h"
@@ -38,6 +41,44 @@ extern "C" void on_sigint(int) {
   [[maybe_unused]] auto n = write(2, msg, sizeof msg - 1);  // async-signal-safe, unlike stdio
 }
 
+// SIGTERM (a time limit's `timeout`, a job scheduler) ends the run at once, but first the
+// results file says so: the run and the case in progress become "interrupted" and every
+// finished case stays. A thread waits for the signal (blocked in every other thread), so
+// the file is written by ordinary code, under the results file's own lock.
+constexpr int kExitTerminated = 128 + SIGTERM;
+std::mutex g_terminate_mu;
+ResultsFile* g_results = nullptr;  // the run's results file while cases run
+
+void set_results_for_termination(ResultsFile* r) {
+  const std::lock_guard<std::mutex> lock(g_terminate_mu);
+  g_results = r;
+}
+
+// Called first in main, before any thread exists, so every later thread inherits the mask.
+void watch_for_sigterm() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::thread([set] {
+    int sig = 0;
+    if (sigwait(&set, &sig) != 0) return;
+    {
+      const std::lock_guard<std::mutex> lock(g_terminate_mu);
+      if (g_results) {
+        try {
+          g_results->abandon("the run was terminated (SIGTERM) during this case");
+          std::fprintf(stderr, "\ndsa-bench: terminated; the results file keeps every finished case\n");
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "\ndsa-bench: terminated; %s\n", e.what());
+        }
+      }
+    }
+    std::fflush(nullptr);
+    std::_Exit(kExitTerminated);
+  }).detach();
+}
+
 const char* kMainHelp = R"(dsa-bench: benchmark and validate DeepSeek Sparse Attention against dense attention
 
 usage: dsa-bench <command> [options]
@@ -49,7 +90,9 @@ commands:
 
 `dsa-bench <command> --help` describes each command. `dsa-bench --version` prints the version.
 exit codes: 0 all cases passed (or were skipped / not verified), 1 a case failed or
-errored, 2 bad usage or a bad suite file, 130 interrupted.
+errored, 2 bad usage or a bad suite file, 130 interrupted (Ctrl-C: the current case
+finishes first), 143 terminated (SIGTERM: at once; the results file marks the run and the
+case in progress "interrupted").
 )";
 
 const char* kRunHelp = R"(usage: dsa-bench run SUITE.json [--out RESULTS.json] [--backend auto|cpu|cuda]
@@ -291,6 +334,7 @@ int cmd_run(int argc, char** argv) {
                    dc.bf16_tflops, dc.fp8_tflops, dc.copy_gbps, dc.notes.empty() ? "" : "; ", dc.notes.c_str());
   }
   std::signal(SIGINT, on_sigint);
+  set_results_for_termination(results.get());
   Progress progress(cases, !quiet);
   const double t0 = now_seconds();
   std::map<std::string, int> counts;
@@ -311,6 +355,7 @@ int cmd_run(int argc, char** argv) {
     try {
       results->put_case(rec);
     } catch (const std::exception& e) {
+      set_results_for_termination(nullptr);
       std::fprintf(stderr, "dsa-bench: %s\n", e.what());
       return kExitFailed;
     }
@@ -319,6 +364,7 @@ int cmd_run(int argc, char** argv) {
   const bool bad = counts["failed"] + counts["error"] + counts["oom"] > 0;
   nlohmann::json summary = {{"counts", counts}, {"duration_s", now_seconds() - t0}, {"all_ok", !bad}};
   results->finish(interrupted ? "interrupted" : "complete", summary);
+  set_results_for_termination(nullptr);
   std::fputs(summary_table(results->document()).c_str(), stdout);
   std::printf("results: %s\n", out.c_str());
   if (interrupted) {
@@ -331,6 +377,7 @@ int cmd_run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  watch_for_sigterm();
   if (argc < 2) { std::fputs(kMainHelp, stderr); return kExitUsage; }
   const std::string cmd = argv[1];
   if (cmd == "--help" || cmd == "-h" || cmd == "help") { std::fputs(kMainHelp, stdout); return kExitOk; }

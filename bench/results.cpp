@@ -22,11 +22,13 @@ ResultsFile::ResultsFile(std::string path, nlohmann::json provenance, nlohmann::
 }
 
 void ResultsFile::set(const std::string& key, const nlohmann::json& value) {
+  const std::lock_guard<std::mutex> lock(mu_);
   doc_[key] = value;
   write();
 }
 
 void ResultsFile::put_case(const nlohmann::json& record) {
+  const std::lock_guard<std::mutex> lock(mu_);
   auto& cases = doc_["cases"];
   for (auto& c : cases)
     if (c["name"] == record["name"]) {
@@ -39,8 +41,20 @@ void ResultsFile::put_case(const nlohmann::json& record) {
 }
 
 void ResultsFile::finish(const std::string& run_status, const nlohmann::json& summary) {
+  const std::lock_guard<std::mutex> lock(mu_);
   doc_["run_status"] = run_status;
   doc_["summary"] = summary;
+  write();
+}
+
+void ResultsFile::abandon(const std::string& why) {
+  const std::lock_guard<std::mutex> lock(mu_);
+  doc_["run_status"] = "interrupted";
+  for (auto& c : doc_["cases"])
+    if (c.value("status", "") == "running") {
+      c["status"] = "interrupted";
+      c["reason"] = why;
+    }
   write();
 }
 

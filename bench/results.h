@@ -4,6 +4,7 @@
 // a half-written file, and an interrupted run keeps every case that finished.
 #pragma once
 
+#include <mutex>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -23,6 +24,10 @@ class ResultsFile {
   void put_case(const nlohmann::json& record);
   // Marks the run complete (or interrupted) with its summary and writes the file.
   void finish(const std::string& run_status, const nlohmann::json& summary);
+  // The run is being ended from outside (SIGTERM, e.g. a time limit): marks it
+  // interrupted, and any case still running as interrupted with `why`, and writes the
+  // file. Safe to call from another thread while the run goes on.
+  void abandon(const std::string& why);
 
   const nlohmann::json& document() const { return doc_; }
 
@@ -30,6 +35,7 @@ class ResultsFile {
   void write() const;
   std::string path_;
   nlohmann::json doc_;
+  mutable std::mutex mu_;  // the run's thread and the termination watcher
 };
 
 }  // namespace dsa::bench

@@ -90,5 +90,35 @@ check numpy-crosscheck 0 /usr/bin/python3 "$src/tests/check_dump.py" dump-indexe
   dump-sparse_attention.bf16 dump-dense_attention_mha.bf16 dump-sweep dump-prefill
 echo "$out"
 
+# SIGTERM (what `timeout` sends): exit 143 at once, and the results file says the run and
+# the sweep in progress were interrupted, keeping the finished case and points.
+cat > term.json <<'JSON'
+{"cases": [
+  {"name": "quick", "op": "topk", "queries": 2, "context": 100, "topk": 10, "mode": "validate"},
+  {"name": "long_sweep", "op": "dsa_vs_dense", "phase": "decode", "heads": 8, "index_heads": 8, "topk": 64,
+   "contexts": [256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072], "mode": "validate"}
+]}
+JSON
+rm -f term-results.json
+"$bin" run term.json --out term-results.json --quiet > term.log 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do  # until the sweep has written a partial record (at most a minute)
+  grep -q '"running"' term-results.json 2>/dev/null && grep -q '"long_sweep"' term-results.json && break
+  sleep 0.1
+done
+kill -TERM "$pid"; wait "$pid"; rc=$?
+if [ "$rc" -ne 143 ]; then echo "FAIL sigterm: exit $rc, expected 143"; tail -3 term.log; fails=$((fails+1)); else echo "ok   sigterm"; fi
+/usr/bin/python3 -c "
+import json; d=json.load(open('term-results.json'))
+s={c['name']:c['status'] for c in d['cases']}
+assert d['run_status']=='interrupted', d['run_status']
+assert s=={'quick':'passed','long_sweep':'interrupted'}, s
+sw=[c for c in d['cases'] if c['name']=='long_sweep'][0]
+assert 'SIGTERM' in sw['reason'] and len(sw['points'])>=1, sw.get('reason')
+" || { echo "FAIL sigterm: results content"; fails=$((fails+1)); }
+check sigterm-schema 0 /usr/bin/python3 -c "
+import json, jsonschema, sys
+jsonschema.validate(json.load(open('term-results.json')), json.load(open(sys.argv[1])))" "$src/reports/results.schema.json"
+
 if [ "$fails" -ne 0 ]; then echo "$fails CLI check(s) failed"; exit 1; fi
 echo "all CLI checks passed"
