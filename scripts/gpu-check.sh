@@ -60,6 +60,13 @@ esac
 out=${OUT:-/tmp/gpu-check}
 mkdir -p "$out"
 log() { echo "== $*"; }
+# Each step under a time limit of its own (STEP_LIMIT seconds; default 240, and 570 for
+# the one long step of --nightly and --model-small), so one that hangs or runs long costs
+# that step, not the device call: dsa-bench answers the SIGTERM by marking its results
+# file interrupted and keeping every finished case.
+limit_default=240
+if [ "$mode" = nightly ] || [ "$mode" = model ]; then limit_default=570; fi
+step() { timeout "${STEP_LIMIT:-$limit_default}" "$@"; }
 status=0
 export LD_LIBRARY_PATH="$PWD/$bundle/lib:/usr/local/cuda/lib64:/usr/local/cuda/lib:${LD_LIBRARY_PATH:-}"
 
@@ -75,21 +82,21 @@ if [ -n "$missing" ]; then echo "missing libraries:"; echo "$missing"; exit 2; f
 
 if [ "$mode" = nightly ]; then
   log "suites/nightly.json (cases matching $filter)"
-  "$bundle"/dsa-bench run suites/nightly.json --backend cuda --filter "$filter" --out "$out/nightly.json" 2>&1 \
+  step "$bundle"/dsa-bench run suites/nightly.json --backend cuda --filter "$filter" --out "$out/nightly.json" 2>&1 \
     | tee "$out/nightly.log" | tail -40 || status=1
   tables=("$out/nightly.json")
 elif [ "$mode" = model ]; then
   log "suites/model.json on the GPU (dsa-small cases matching $filter)"
-  "$bundle"/dsa-bench run suites/model.json --backend cuda --filter "$filter" --out "$out/model-small.json" 2>&1 \
+  step "$bundle"/dsa-bench run suites/model.json --backend cuda --filter "$filter" --out "$out/model-small.json" 2>&1 \
     | tee "$out/model-small.log" | tail -20 || status=1
   tables=("$out/model-small.json")
 else
   log "gpu tests"
-  "$bundle"/dsa_gpu_tests --gtest_output="json:$out/gpu-tests.json" > "$out/gpu-tests.log" 2>&1 || status=1
+  step "$bundle"/dsa_gpu_tests --gtest_output="json:$out/gpu-tests.json" > "$out/gpu-tests.log" 2>&1 || status=1
   grep -E "^\[  (PASSED|FAILED|SKIPPED) |FAILED  \]" "$out/gpu-tests.log" | tail -20
 
   log "suites/corner.json on the GPU (every corner case through the runner, validation only)"
-  "$bundle"/dsa-bench run suites/corner.json --backend cuda --out "$out/corner.json" > "$out/corner.log" 2>&1 || status=1
+  step "$bundle"/dsa-bench run suites/corner.json --backend cuda --out "$out/corner.json" > "$out/corner.log" 2>&1 || status=1
   tables=("$out/corner.json")
 fi
 
@@ -102,20 +109,20 @@ if [ "$mode" = check ]; then
   fi
 
   log "micro-benchmarks"
-  "$bundle"/dsa-micro-cuda --benchmark_min_time=0.05 --benchmark_out="$out/micro-cuda.json" --benchmark_out_format=json \
+  step "$bundle"/dsa-micro-cuda --benchmark_min_time=0.05 --benchmark_out="$out/micro-cuda.json" --benchmark_out_format=json \
     > "$out/micro-cuda.log" 2>&1 || status=1
   tail -25 "$out/micro-cuda.log"
 
   log "suites/gpu-kernels.json (short)"
-  "$bundle"/dsa-bench run suites/gpu-kernels.json --backend cuda --short --out "$out/gpu-kernels.json" \
+  step "$bundle"/dsa-bench run suites/gpu-kernels.json --backend cuda --short --out "$out/gpu-kernels.json" \
     > "$out/gpu-kernels.log" 2>&1 || status=1
 
   log "suites/nightly.json kernel cases (short)"
-  "$bundle"/dsa-bench run suites/nightly.json --backend cuda --short --filter '^kernel\.' --out "$out/nightly-kernels.json" \
+  step "$bundle"/dsa-bench run suites/nightly.json --backend cuda --short --filter '^kernel\.' --out "$out/nightly-kernels.json" \
     > "$out/nightly-kernels.log" 2>&1 || status=1
 
   log "model path on the GPU: dsa-tiny cases of suites/model.json (short)"
-  "$bundle"/dsa-bench run suites/model.json --backend cuda --short --filter '^model\.tiny\.(prefill|decode)$' \
+  step "$bundle"/dsa-bench run suites/model.json --backend cuda --short --filter '^model\.tiny\.(prefill|decode)$' \
     --out "$out/model-tiny.json" > "$out/model-tiny.log" 2>&1 || status=1
   tables=("$out/gpu-kernels.json" "$out/corner.json" "$out/nightly-kernels.json" "$out/model-tiny.json")
 fi
