@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -100,6 +101,9 @@ struct CaseSpec {
   // Single-op cases: the variant to run, by registry name (empty: the first variant of
   // an allowed backend that takes the shape). For comparing kernels of one op.
   std::string implementation;
+  // dsa_vs_dense: variants by stage ("indexer", "topk", "sparse_attention",
+  // "dense_attention"); a stage not named takes the first that fits.
+  std::map<std::string, std::string> stage_implementations;
 
   bool validates() const { return mode != Mode::bench; }
   bool benches() const { return mode != Mode::validate; }

@@ -55,6 +55,7 @@ nlohmann::json case_params_json(const CaseSpec& c) {
   p["dtype"] = dtype_name(c.dtype);
   if (!c.backends.empty()) p["backends"] = c.backends;
   if (!c.implementation.empty()) p["implementation"] = c.implementation;
+  if (!c.stage_implementations.empty()) p["implementations"] = c.stage_implementations;
   switch (c.op) {
     case Op::indexer:
       p.update({{"queries", c.queries}, {"context", c.context}, {"query_offset", c.resolved_query_offset()},

@@ -79,7 +79,7 @@ const std::map<Op, std::set<std::string>> kOpKeys = {
                                "kv_cache_dtype"}},
     {Op::dsa_vs_dense, {"phase", "contexts", "heads", "index_heads", "index_head_dim", "topk", "kv_rank", "qk_nope",
                         "qk_rope", "v_head", "query_chunk", "batch", "softmax_scale", "hadamard", "indexer_dtype",
-                        "accuracy_rows", "validate_rows", "kv_cache_dtype"}},
+                        "accuracy_rows", "validate_rows", "kv_cache_dtype", "implementations"}},
     {Op::model_prefill, {"model", "checkpoint", "weights_dtype", "kv_cache_dtype", "layers", "contexts", "prefill_chunk"}},
     {Op::model_decode, {"model", "checkpoint", "weights_dtype", "kv_cache_dtype", "layers", "contexts", "prefill_chunk",
                         "decode_steps", "batch"}},
@@ -202,6 +202,27 @@ DType dtype_field(const Fields& f, const std::string& key, DType def, const std:
 DType cache_dtype_field(const Fields& f, DType dtype) {
   const std::string own(dtype_name(dtype));
   return dtype_field(f, "kv_cache_dtype", dtype, {own, "fp8"});
+}
+
+// A variant name in field `key` of `f`: one of `known` (this build's variants of the
+// op), or any CUDA name in a build without CUDA (the case is skipped there anyway).
+std::string implementation_field(const Fields& f, const std::string& key, const std::vector<std::string>& known) {
+  const std::string name = f.string(key, "");
+  const bool listed = std::find(known.begin(), known.end(), name) != known.end();
+  if (!listed && !(name.rfind("cuda.", 0) == 0 && !built_with_cuda())) {
+    std::string all;
+    for (const auto& k : known) all += (all.empty() ? "" : ", ") + k;
+    f.fail(key, "the name of a variant (" + all + ")");
+  }
+  return name;
+}
+
+// A named variant runs only on its own backend, so the case does too.
+void restrict_to_backend_of(CaseSpec& c, const Fields& f, const std::string& name) {
+  const std::string backend = name.rfind("cuda.", 0) == 0 ? "cuda" : "cpu";
+  if (c.backends.empty()) c.backends = {backend};
+  else if (std::find(c.backends.begin(), c.backends.end(), backend) == c.backends.end())
+    f.fail("backends", "a list that includes \"" + backend + "\" (the backend of implementation " + name + ")");
 }
 
 void parse_tolerance(const Fields& c, Tolerance& t) {
@@ -390,6 +411,18 @@ CaseSpec parse_case(const json& raw, const json& defaults, std::size_t index, co
       if (c.hadamard && (c.index_head_dim & (c.index_head_dim - 1)) != 0)
         f.fail("index_head_dim", "a power of two (the Hadamard rotation needs one)");
       if (c.index_head_dim % 2) f.fail("index_head_dim", "an even number ([rope | nope] halves)");
+      if (f.has("implementations")) {
+        // Variants per stage, to compare kernels inside the whole pipeline.
+        Fields g(f.object("implementations"), f.where() + ": implementations");
+        g.only({"indexer", "topk", "sparse_attention", "dense_attention"}, "stage implementations");
+        const Op dense = c.phase == Phase::prefill ? Op::dense_attention_mha : Op::dense_attention_mqa;
+        for (const auto& [stage, op] : {std::pair<std::string, Op>{"indexer", Op::indexer}, {"topk", Op::topk},
+                                        {"sparse_attention", Op::sparse_attention}, {"dense_attention", dense}}) {
+          if (!g.has(stage)) continue;
+          c.stage_implementations[stage] = implementation_field(g, stage, variant_names(op));
+          restrict_to_backend_of(c, f, c.stage_implementations[stage]);
+        }
+      }
       break;
     }
   }
@@ -430,22 +463,8 @@ CaseSpec parse_case(const json& raw, const json& defaults, std::size_t index, co
     if (indexer) space("index_head_dim", c.index_head_dim / 2);  // rope half of each head vector
   }
   if (f.has("implementation")) {
-    // Names of this op's variants in this build; a CUDA name is accepted by a build
-    // without CUDA too (the case is then skipped like any CUDA case there).
-    const std::vector<std::string> known = variant_names(c.op);
-    const std::string name = f.string("implementation", "");
-    const bool listed = std::find(known.begin(), known.end(), name) != known.end();
-    if (!listed && !(name.rfind("cuda.", 0) == 0 && !built_with_cuda())) {
-      std::string all;
-      for (const auto& k : known) all += (all.empty() ? "" : ", ") + k;
-      f.fail("implementation", "the name of a variant of this op (" + all + ")");
-    }
-    c.implementation = name;
-    // The variant's backend is the only one the case can run on.
-    const std::string backend = name.rfind("cuda.", 0) == 0 ? "cuda" : "cpu";
-    if (c.backends.empty()) c.backends = {backend};
-    else if (std::find(c.backends.begin(), c.backends.end(), backend) == c.backends.end())
-      f.fail("backends", "a list that includes \"" + backend + "\" (the backend of implementation " + name + ")");
+    c.implementation = implementation_field(f, "implementation", variant_names(c.op));
+    restrict_to_backend_of(c, f, c.implementation);
   }
   if (c.op != Op::dsa_vs_dense) {
     c.query_offset = f.integer("query_offset", -1, 0, kMaxContext);

@@ -370,11 +370,15 @@ nlohmann::json Sweep::run_point(std::int64_t L, std::size_t i) {
   std::string reasons;
   for (Backend b : backends_) {
     std::string w1, w2, w3, w4;
-    vi = pick_variant(indexer_variants(), b, ia.front(), "", &w1);
-    vt = pick_variant(topk_variants(), b, ta.front(), "", &w2);
-    vs = pick_variant(sparse_mqa_variants(), b, sa.front(), "", &w3);
-    if (prefill_) vmha = pick_variant(dense_mha_variants(), b, mha.front(), "", &w4);
-    else vmqa = pick_variant(dense_mqa_variants(), b, mqa.front(), "", &w4);
+    const auto named = [&](const char* stage) {
+      const auto it = c_.stage_implementations.find(stage);
+      return it == c_.stage_implementations.end() ? std::string() : it->second;
+    };
+    vi = pick_variant(indexer_variants(), b, ia.front(), named("indexer"), &w1);
+    vt = pick_variant(topk_variants(), b, ta.front(), named("topk"), &w2);
+    vs = pick_variant(sparse_mqa_variants(), b, sa.front(), named("sparse_attention"), &w3);
+    if (prefill_) vmha = pick_variant(dense_mha_variants(), b, mha.front(), named("dense_attention"), &w4);
+    else vmqa = pick_variant(dense_mqa_variants(), b, mqa.front(), named("dense_attention"), &w4);
     if (vi && vt && vs && (vmha || vmqa)) break;
     reasons += std::string(reasons.empty() ? "" : "; ") + backend_name(b) + ": ";
     for (const auto& [stage, w] : {std::pair{"indexer", w1}, {"topk", w2}, {"sparse attention", w3}, {"dense attention", w4}})

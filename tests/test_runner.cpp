@@ -235,6 +235,18 @@ TEST(RunCase, TheNamedImplementationRuns) {
   }
 }
 
+// A sweep runs the stage variants it names and records them.
+TEST(RunCase, ASweepRunsTheStageVariantsItNames) {
+  const Suite s = parse_suite(R"({"cases": [{"name": "sw", "op": "dsa_vs_dense", "phase": "decode", "contexts": [256],
+     "heads": 4, "index_heads": 4, "topk": 64, "kv_rank": 128, "qk_nope": 32, "qk_rope": 32, "v_head": 32,
+     "mode": "validate", "implementations": {"topk": "cpu.topk.radix", "indexer": "cpu.indexer.fp32"}}]})", "t");
+  RunContext ctx;
+  const nlohmann::json rec = run_case(s.cases[0], ctx);
+  ASSERT_EQ(rec["status"], "passed") << rec.dump(1);
+  EXPECT_EQ(rec["implementation"]["topk"], "cpu.topk.radix");
+  EXPECT_EQ(rec["params"]["implementations"]["indexer"], "cpu.indexer.fp32");
+}
+
 TEST(RunCase, ACaseLimitedToABackendThatCannotRunIsSkipped) {
   const Suite s = parse_suite(R"({"cases": [{"name": "t", "op": "topk", "queries": 2, "context": 64, "topk": 8,
      "backends": ["cuda"]}]})", "t");

@@ -68,6 +68,19 @@ TEST(SuiteValidation, ImplementationNamesAVariantOfTheOp) {
   expect_error(one_case(R"("op": "dsa_vs_dense", "implementation": "cpu.topk.radix")"), {"implementation"});
 }
 
+// A sweep names variants per stage; the dense stage's names follow the phase.
+TEST(SuiteValidation, SweepImplementationsNameVariantsPerStage) {
+  const std::string sweep = R"("op": "dsa_vs_dense", "phase": "decode", "contexts": [256], )";
+  const Suite s = parse_suite(one_case(sweep + R"("implementations": {"topk": "cuda.topk.split"})"), "x.json");
+  EXPECT_EQ(s.cases[0].stage_implementations.at("topk"), "cuda.topk.split");
+  EXPECT_EQ(s.cases[0].backends, std::vector<std::string>{"cuda"});
+  expect_error(one_case(sweep + R"("implementations": {"top_k": "cpu.topk.radix"})"), {"unknown field \"top_k\""});
+  expect_error(one_case(sweep + R"("implementations": {"dense_attention": "cpu.dense_mha.online"})"),
+               {"\"dense_attention\"", "cpu.dense_mqa.online"});  // decode: the MQA-mode variants
+  expect_error(one_case(sweep + R"("implementations": {"indexer": "cpu.indexer.fp32", "topk": "cuda.topk.split"})"),
+               {"\"backends\""});  // stages on two backends
+}
+
 TEST(SuiteValidation, NotJson) { expect_error("{\"cases\": [", {"not valid JSON"}); }
 TEST(SuiteValidation, WrongTopLevel) { expect_error("42", {"expected a list of cases"}); }
 TEST(SuiteValidation, UnknownTopLevelKey) { expect_error(R"({"cases": [], "casse": 1})", {"unknown field \"casse\""}); }
