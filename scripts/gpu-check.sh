@@ -7,6 +7,9 @@
 #                                    REGEX; all by default: sweeps 4K..128K, meant to
 #                                    take about 20 minutes on one H100, so split it
 #                                    across device calls of at most 10 minutes)
+#   scripts/gpu-check.sh --suite SUITE.json [REGEX]
+#                                    instead: any suite on the GPU (e.g. suites/candidates.json,
+#                                    the kernels under evaluation inside the pipeline)
 #   scripts/gpu-check.sh --quick     instead: only the gpu tests and suites/corner.json
 #                                    (correctness first, a few minutes)
 #   scripts/gpu-check.sh --model-small [REGEX]
@@ -54,8 +57,11 @@ case "${1:-}" in
   --nightly) mode=nightly; filter=${2:-.*} ;;
   --model-small) mode=model; filter=${2:-^model\.small} ;;
   --quick) mode=quick ;;
+  --suite)
+    mode=suite; suite_file=${2:-}; filter=${3:-.*}
+    [ -r "$suite_file" ] || { echo "scripts/gpu-check.sh --suite: cannot read suite \"$suite_file\"" >&2; exit 2; } ;;
   "") ;;
-  *) echo "usage: scripts/gpu-check.sh [--prepare | --quick | --nightly [REGEX] | --model-small [REGEX]]" >&2; exit 2 ;;
+  *) echo "usage: scripts/gpu-check.sh [--prepare | --quick | --nightly [REGEX] | --model-small [REGEX] | --suite SUITE.json [REGEX]]" >&2; exit 2 ;;
 esac
 out=${OUT:-/tmp/gpu-check}
 mkdir -p "$out"
@@ -65,7 +71,7 @@ log() { echo "== $*"; }
 # that step, not the device call: dsa-bench answers the SIGTERM by marking its results
 # file interrupted and keeping every finished case.
 limit_default=240
-if [ "$mode" = nightly ] || [ "$mode" = model ]; then limit_default=570; fi
+if [ "$mode" = nightly ] || [ "$mode" = model ] || [ "$mode" = suite ]; then limit_default=570; fi
 step() { timeout "${STEP_LIMIT:-$limit_default}" "$@"; }
 status=0
 export LD_LIBRARY_PATH="$PWD/$bundle/lib:/usr/local/cuda/lib64:/usr/local/cuda/lib:${LD_LIBRARY_PATH:-}"
@@ -85,6 +91,12 @@ if [ "$mode" = nightly ]; then
   step "$bundle"/dsa-bench run suites/nightly.json --backend cuda --filter "$filter" --out "$out/nightly.json" 2>&1 \
     | tee "$out/nightly.log" | tail -40 || status=1
   tables=("$out/nightly.json")
+elif [ "$mode" = suite ]; then
+  name=$(basename "$suite_file" .json)
+  log "$suite_file on the GPU (cases matching $filter)"
+  step "$bundle"/dsa-bench run "$suite_file" --backend cuda --filter "$filter" --out "$out/$name.json" 2>&1 \
+    | tee "$out/$name.log" | tail -40 || status=1
+  tables=("$out/$name.json")
 elif [ "$mode" = model ]; then
   log "suites/model.json on the GPU (dsa-small cases matching $filter)"
   step "$bundle"/dsa-bench run suites/model.json --backend cuda --filter "$filter" --out "$out/model-small.json" 2>&1 \
