@@ -220,11 +220,18 @@ TEST(CudaPipeline, SweepsValidateOnTheGpu) {
 
 #if DSA_HAVE_CUDA
 // Host-side decisions of the launchers; these need no device, so CI runs them.
-TEST(CudaLaunchPlan, SplitsFillTheGpuOnlyWhenTheGridIsSmall) {
+
+// An MQA launch at the model's head count and MLA dimensions.
+cuda::MqaLaunch real_mqa_launch() {
   cuda::MqaLaunch p;
   p.heads = 128;
   p.d_qk = 576;
   p.d_v = 512;
+  return p;
+}
+
+TEST(CudaLaunchPlan, SplitsFillTheGpuOnlyWhenTheGridIsSmall) {
+  cuda::MqaLaunch p = real_mqa_launch();
   p.keys = 131072;
   p.queries = 1;
   p.query_offset = 131071;
@@ -276,10 +283,7 @@ TEST(CudaLaunchPlan, WgmmaIndexerTakesTheRealFp8ShapeOnly) {
 }
 
 TEST(CudaLaunchPlan, LaunchersRefuseBadArgumentsBeforeTouchingTheDevice) {
-  cuda::MqaLaunch p;
-  p.heads = 128;
-  p.d_qk = 576;
-  p.d_v = 512;
+  cuda::MqaLaunch p = real_mqa_launch();
   p.queries = 1;
   p.keys = 10;
   p.scale = 0.1f;
