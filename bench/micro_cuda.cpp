@@ -62,7 +62,8 @@ void BM_CudaIndexerWgmmaDecode(benchmark::State& st) { indexer(st, 1, "cuda.inde
 void BM_CudaIndexerWgmmaPrefill4096(benchmark::State& st) { indexer(st, 4096, "cuda.indexer.wgmma"); }
 
 // Top-k of `rows` rows of S Gaussian scores (every position valid), k = 2048: 64 rows
-// as a decode batch of 64, 1 row as batch 1; each kernel by name.
+// as a decode batch of 64, 1 row as batch 1, 512 rows as a prefill chunk (the issue's
+// target shape at 64K); each kernel by name.
 void topk(benchmark::State& st, std::int64_t rows, const char* variant) {
   if (!have_device(st)) return;
   const std::int64_t S = st.range(0);
@@ -81,6 +82,10 @@ void BM_CudaTopk(benchmark::State& st) { topk(st, 64, "cuda.topk.radix"); }
 void BM_CudaTopkOneRow(benchmark::State& st) { topk(st, 1, "cuda.topk.radix"); }
 void BM_CudaTopkSplit(benchmark::State& st) { topk(st, 64, "cuda.topk.split"); }
 void BM_CudaTopkSplitOneRow(benchmark::State& st) { topk(st, 1, "cuda.topk.split"); }
+void BM_CudaTopkSample(benchmark::State& st) { topk(st, 64, "cuda.topk.sample"); }
+void BM_CudaTopkSampleOneRow(benchmark::State& st) { topk(st, 1, "cuda.topk.sample"); }
+void BM_CudaTopkPrefill512(benchmark::State& st) { topk(st, 512, "cuda.topk.radix"); }
+void BM_CudaTopkSamplePrefill512(benchmark::State& st) { topk(st, 512, "cuda.topk.sample"); }
 
 // Sparse MLA: `queries` tokens with 2048 distinct causal indices each, 128 heads.
 // fp8: the cache in the 656-byte FP8 rows.
@@ -148,6 +153,10 @@ BENCHMARK(BM_CudaTopk)->RangeMultiplier(2)->Range(4096, 131072)->UseManualTime()
 BENCHMARK(BM_CudaTopkOneRow)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaTopkSplit)->RangeMultiplier(2)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaTopkSplitOneRow)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CudaTopkSample)->RangeMultiplier(2)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CudaTopkSampleOneRow)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CudaTopkPrefill512)->Arg(65536)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CudaTopkSamplePrefill512)->Arg(65536)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaSparsePrefill2048)->RangeMultiplier(4)->Range(4096, 65536)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_CudaSparseDecodeFp8Batch64)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaSparseDecodeBf16Batch1)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);

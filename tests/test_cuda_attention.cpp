@@ -23,6 +23,7 @@
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/device_buffer.h"
 #include "kernels/cuda/indexer.h"
+#include "kernels/cuda/topk.h"
 #include "kernels/cuda/topk_split.h"
 #endif
 
@@ -267,6 +268,37 @@ TEST(CudaLaunchPlan, SplitTopkCutsFewLongRowsOnly) {
   p.rows = 1;
   p.cols = 10;
   EXPECT_THROW(cuda::launch_topk_split(p, nullptr), CudaError);  // no workspace
+}
+
+// The sampled top-k: rows to choose nothing from, rows collected whole, sampled rows
+// with about 2k expected candidates inside the buffer, and the exact way for large k.
+TEST(CudaLaunchPlan, SampledTopkPlansEachRowLength) {
+  using Plan = cuda::TopkSamplePlan;
+  EXPECT_EQ(cuda::topk_sample_plan(2048, 2048).mode, Plan::take_all);
+  EXPECT_EQ(cuda::topk_sample_plan(100, 2048).mode, Plan::take_all);
+  EXPECT_EQ(cuda::topk_sample_plan(2049, 2048).mode, Plan::collect_all);
+  EXPECT_EQ(cuda::topk_sample_plan(cuda::kTopkSampleCapacity, 2048).mode, Plan::collect_all);
+  EXPECT_EQ(cuda::topk_sample_plan(65536, 4096).mode, Plan::exact);  // 4k above the buffer
+  for (const std::int64_t end : {8193LL, 65536LL, 131072LL, 262144LL, 4000000LL}) {
+    const Plan p = cuda::topk_sample_plan(end, 2048);
+    ASSERT_EQ(p.mode, Plan::sample) << end;
+    EXPECT_EQ(p.samples % cuda::kTopkSampleRun, 0) << end;
+    EXPECT_LE(p.samples, cuda::kTopkSampleCapacity) << end;
+    EXPECT_LE(p.samples * 16, end) << end;  // at most one key in 16 is read twice
+    EXPECT_GE(p.rank, 1) << end;
+    EXPECT_LE(p.rank, p.samples) << end;
+    // Expected candidates: the rank's share of the row. Above k (else the fallback is the
+    // rule) and below the buffer (else too).
+    const double expected = static_cast<double>(p.rank) * static_cast<double>(end) / static_cast<double>(p.samples);
+    EXPECT_GT(expected, 1.5 * 2048) << end;
+    if (end <= 262144) {  // beyond, the 8192-key sample is too thin and rows usually go the exact way
+      EXPECT_LT(expected, 0.7 * cuda::kTopkSampleCapacity) << end;
+    }
+  }
+  // The real prefill row: 4096 sampled keys of 64K, 128 of them expected in the top 2048.
+  const Plan real = cuda::topk_sample_plan(65536, 2048);
+  EXPECT_EQ(real.samples, 4096);
+  EXPECT_EQ(real.rank, 128 + 4 * 32 + 8);
 }
 
 // The wgmma indexer takes the real FP8 shape only and says so for the rest.

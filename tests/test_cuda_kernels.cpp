@@ -13,6 +13,7 @@
 #include "core/rng.h"
 #include "reference/indexer.h"
 #include "reference/topk.h"
+#include "kernels/cuda/topk.h"
 #include "cuda_test_util.h"
 
 namespace dsa {
@@ -90,6 +91,35 @@ TEST(CudaIndexer, SaysWhatItDoesNotSupport) {
   EXPECT_NE(why->find("fp32"), std::string::npos);
 }
 
+// Every CUDA top-k variant (one block per row, split rows, sampled), run twice, against
+// the reference's selection, slot for slot.
+void expect_every_topk_matches_reference(const HostTensor<float>& scores, const std::vector<std::int64_t>& ends,
+                                         std::int64_t k) {
+  const std::int64_t rows = scores.size(0);
+  HostTensor<std::int32_t> ref, first({rows, k}), again({rows, k});
+  ref::topk(scores, ends, k, ref);
+  int tried = 0;
+  for (const auto& v : topk_variants()) {
+    if (v.backend != Backend::cuda) continue;
+    const TopkArgs a1{scores, ends, first}, a2{scores, ends, again};
+    ASSERT_FALSE(v.unsupported(a1).has_value()) << v.name << ": " << v.unsupported(a1).value_or("");
+    ++tried;
+    auto r1 = v.prepare(a1);
+    r1->run();
+    r1->fetch();
+    auto r2 = v.prepare(a2);
+    r2->run();
+    r2->run();
+    r2->fetch();
+    for (std::int64_t r = 0; r < rows; ++r)
+      for (std::int64_t j = 0; j < k; ++j) {
+        ASSERT_EQ(first(r, j), ref(r, j)) << v.name << ": row " << r << " (end " << ends[r] << ") slot " << j;
+        ASSERT_EQ(again(r, j), first(r, j)) << v.name << ": run-to-run difference, row " << r;
+      }
+  }
+  EXPECT_GE(tried, 3) << "the radix, split and sampled kernels";
+}
+
 struct TopkRowCase {
   const char* name;
   std::int64_t rows, cols, k;
@@ -123,26 +153,7 @@ TEST_P(CudaTopk, IdenticalToReferenceAndAcrossRuns) {
                                     std::min(pc.k + 1, pc.cols), pc.cols};
     ends[r] = choices[r % 4];
   }
-  HostTensor<std::int32_t> ref, first({pc.rows, pc.k}), again({pc.rows, pc.k});
-  ref::topk(scores, ends, pc.k, ref);
-  // Both kernels: one block per row, and several blocks per row (few rows here, so
-  // the split one cuts each row into up to 128 slices).
-  for (const char* name : {"cuda.topk.radix", "cuda.topk.split"}) {
-    const auto& v = cuda_variant(topk_variants(), name);
-    const TopkArgs a1{scores, ends, first}, a2{scores, ends, again};
-    auto r1 = v.prepare(a1);
-    r1->run();
-    r1->fetch();
-    auto r2 = v.prepare(a2);
-    r2->run();
-    r2->run();
-    r2->fetch();
-    for (std::int64_t r = 0; r < pc.rows; ++r)
-      for (std::int64_t j = 0; j < pc.k; ++j) {
-        ASSERT_EQ(first(r, j), ref(r, j)) << name << ": row " << r << " slot " << j;
-        ASSERT_EQ(again(r, j), first(r, j)) << name << ": run-to-run difference, row " << r;
-      }
-  }
+  expect_every_topk_matches_reference(scores, ends, pc.k);
 }
 
 INSTANTIATE_TEST_SUITE_P(Rows, CudaTopk,
@@ -154,8 +165,35 @@ INSTANTIATE_TEST_SUITE_P(Rows, CudaTopk,
                                            TopkRowCase{"nan_inf_5k", 8, 5000, 1000, 4},
                                            TopkRowCase{"short_rows", 8, 100, 2048, 0},
                                            TopkRowCase{"one_column", 4, 1, 2048, 1},
-                                           TopkRowCase{"ties_across_slices_131k", 4, 131072, 2048, 3}),
+                                           TopkRowCase{"ties_across_slices_131k", 4, 131072, 2048, 3},
+                                           // Rows not 16-byte aligned: the sampled kernel's scalar loads.
+                                           TopkRowCase{"odd_columns_20001", 8, 20001, 2048, 0},
+                                           // k above a quarter of the sampled kernel's buffer: its exact way.
+                                           TopkRowCase{"k_4096_of_65k", 4, 65536, 4096, 0}),
                          [](const ::testing::TestParamInfo<TopkRowCase>& i) { return std::string(i.param.name); });
+
+// The sampled kernel reads a fixed sample of each row (topk_sample_plan): rows built so
+// that sample misjudges both ways must still come out exact, through its fallback.
+TEST(CudaTopkSample, ExactWhenTheSampleMisjudges) {
+  REQUIRE_CUDA_DEVICE();
+  constexpr std::int64_t kCols = 65536, kK = 2048;
+  const cuda::TopkSamplePlan plan = cuda::topk_sample_plan(kCols, kK);
+  ASSERT_EQ(plan.mode, cuda::TopkSamplePlan::sample);
+  std::vector<char> sampled(kCols, 0);
+  const std::int64_t runs = plan.samples / cuda::kTopkSampleRun;
+  for (std::int64_t r = 0; r < runs; ++r)
+    for (std::int64_t e = 0; e < cuda::kTopkSampleRun; ++e) sampled[static_cast<std::size_t>(r * kCols / runs + e)] = 1;
+  HostTensor<float> scores({3, kCols});
+  Rng rng(derive_seed(12, "sample-misjudges"));
+  for (std::int64_t s = 0; s < kCols; ++s) {
+    const auto u = static_cast<float>(rng.uniform());
+    const bool in = sampled[static_cast<std::size_t>(s)] != 0;
+    scores(0, s) = in ? 10.0f + u : u;   // the sample holds the row's best: too few keys reach its bound
+    scores(1, s) = in ? -10.0f - u : u;  // the sample holds the worst: far more than the buffer reach it
+    scores(2, s) = static_cast<float>(rng.normal());  // an ordinary row beside them
+  }
+  expect_every_topk_matches_reference(scores, {kCols, kCols, kCols}, kK);
+}
 
 }  // namespace
 }  // namespace dsa

@@ -4,6 +4,7 @@
 
 #include <cuda_runtime.h>
 
+#include <cmath>
 #include <cstdint>
 
 namespace dsa::cuda {
@@ -15,6 +16,63 @@ struct TopkLaunch {
   std::int64_t rows = 0, cols = 0, k = 0;
 };
 
+// One block per row, exact radix select (kernels/cuda/topk.cu).
 void launch_topk(const TopkLaunch& p, cudaStream_t stream);
+
+// One block per row that usually reads the row once (kernels/cuda/topk_sample.cu): a
+// sample of the row gives a key `lo` that about twice n keys reach; one pass collects
+// those candidates into shared memory and the exact selection runs there. When the
+// sample misjudges (fewer than n candidates, or more than the buffer holds) the row
+// falls back to the exact passes of launch_topk, so the output is the same bit for bit.
+void launch_topk_sample(const TopkLaunch& p, cudaStream_t stream);
+
+#ifdef __CUDACC__
+#define DSA_TOPK_HOST_DEVICE __host__ __device__
+#else
+#define DSA_TOPK_HOST_DEVICE
+#endif
+
+// Candidates the sampled kernel holds in shared memory (key and position: 64 KB).
+constexpr std::int64_t kTopkSampleCapacity = 8192;
+// The sample is taken in runs of this many consecutive positions (one 32-byte sector).
+constexpr std::int64_t kTopkSampleRun = 8;
+
+// How the sampled kernel treats a row of valid length `end`: the same on host and
+// device, so the plan can be checked without a GPU.
+struct TopkSamplePlan {
+  enum Mode { take_all, collect_all, sample, exact };
+  Mode mode = take_all;
+  std::int64_t samples = 0;  // keys sampled (mode sample): a multiple of kTopkSampleRun
+  std::int64_t rank = 0;     // the sample's rank-th largest key is `lo`
+};
+
+DSA_TOPK_HOST_DEVICE inline TopkSamplePlan topk_sample_plan(std::int64_t end, std::int64_t k) {
+  TopkSamplePlan plan;
+  const std::int64_t n = end < k ? end : k;
+  if (n == end || n == 0) return plan;  // nothing to choose
+  if (end <= kTopkSampleCapacity) {     // the whole row fits: one read
+    plan.mode = TopkSamplePlan::collect_all;
+    return plan;
+  }
+  // About 2n candidates must fit with room to spare; larger k goes the exact way.
+  if (4 * n > kTopkSampleCapacity) {
+    plan.mode = TopkSamplePlan::exact;
+    return plan;
+  }
+  plan.mode = TopkSamplePlan::sample;
+  // One key in 16 (at most the buffer, which holds the sample first: rows far beyond
+  // 256K get a thinner sample, whose bound lets more keys through than the buffer holds,
+  // and mostly go the exact way).
+  const std::int64_t m = end / 16 < kTopkSampleCapacity ? end / 16 : kTopkSampleCapacity;
+  plan.samples = m / kTopkSampleRun * kTopkSampleRun;
+  // e sampled keys are expected among the row's top n. Runs of 8 neighbours move
+  // together, so the count varies like 8x a binomial's: 4 of its standard deviations
+  // above e (plus 8) make "fewer than n candidates" rare, and for the top 2048 of 64K
+  // the expected candidates (about 2.1n) stay 4 deviations under the buffer's 4n.
+  const double e = static_cast<double>(n) * static_cast<double>(plan.samples) / static_cast<double>(end);
+  auto rank = static_cast<std::int64_t>(std::ceil(e + 4.0 * std::sqrt(8.0 * e) + 8.0));
+  plan.rank = rank < 1 ? 1 : rank > plan.samples ? plan.samples : rank;
+  return plan;
+}
 
 }  // namespace dsa::cuda

@@ -27,10 +27,13 @@
 
 #include "core/trace.h"
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/topk_common.cuh"
 
 namespace dsa::cuda {
 
 namespace {
+
+using topk_detail::rank_key;
 
 constexpr int kThreads = 512;
 constexpr int kItems = 8;                       // contiguous positions per thread in the write pass
@@ -39,14 +42,6 @@ constexpr int kShift0 = 21, kShift1 = 10, kShift2 = 0;
 constexpr int kHistPerRow = kBins0 + kBins1 + kBins2;
 
 using Scan = cub::BlockScan<unsigned long long, kThreads>;
-
-// Larger score -> larger key; -0 == +0; NaN below -inf (the reference's order).
-__device__ __forceinline__ std::uint32_t rank_key(float f) {
-  if (f != f) return 0u;
-  if (f == 0.0f) f = 0.0f;
-  const std::uint32_t u = __float_as_uint(f);
-  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
-}
 
 struct RowState {
   std::uint32_t prefix = 0, mask = 0;

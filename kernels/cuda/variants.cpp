@@ -216,6 +216,12 @@ std::unique_ptr<OpRun> prepare_topk_batch(const std::vector<const TopkArgs*>& as
   return topk_run([p, b](cudaStream_t s) { cuda::launch_topk(p, s); }, b, as);
 }
 
+std::unique_ptr<OpRun> prepare_topk_sample_batch(const std::vector<const TopkArgs*>& as) {
+  cuda::TopkLaunch p;
+  auto b = stage_topk(as, p);
+  return topk_run([p, b](cudaStream_t s) { cuda::launch_topk_sample(p, s); }, b, as);
+}
+
 std::unique_ptr<OpRun> prepare_topk_split_batch(const std::vector<const TopkArgs*>& as) {
   cuda::TopkSplitLaunch p;
   auto b = stage_topk(as, p);
@@ -405,19 +411,26 @@ std::vector<Variant<IndexerArgs>> cuda_indexer_variants() {
            prepare_indexer_wgmma_batch}};
 }
 
+std::optional<std::string> topk_row_unsupported(const TopkArgs& a) {
+  if (a.scores.size(1) > 0xFFFFFFFFll) return "rows longer than 2^32 columns";
+  return std::nullopt;
+}
+
 std::vector<Variant<TopkArgs>> cuda_topk_variants() {
   return {{"cuda.topk.radix", Backend::cuda, "one block per row: 4 exact 8-bit histogram passes, position-ordered scan",
-           [](const TopkArgs& a) -> std::optional<std::string> {
-             if (a.scores.size(1) > 0xFFFFFFFFll) return "rows longer than 2^32 columns";
-             return std::nullopt;
-           },
-           [](const TopkArgs& a) { return prepare_topk_batch({&a}); }, prepare_topk_batch},
+           topk_row_unsupported, [](const TopkArgs& a) { return prepare_topk_batch({&a}); }, prepare_topk_batch},
           // Listed second: not yet run on a GPU (2026-11-22), so nothing picks it by default.
           {"cuda.topk.split", Backend::cuda,
            "several blocks per row (decode's few long rows): 3 histogram passes of 11/11/10 bits, counts, "
            "position-ordered write",
            [](const TopkArgs& a) { return cuda::topk_split_unsupported(a.scores.size(0), a.scores.size(1), 1); },
-           [](const TopkArgs& a) { return prepare_topk_split_batch({&a}); }, prepare_topk_split_batch}};
+           [](const TopkArgs& a) { return prepare_topk_split_batch({&a}); }, prepare_topk_split_batch},
+          // Listed last: not yet run on a GPU (2026-11-23), so nothing picks it by default.
+          {"cuda.topk.sample", Backend::cuda,
+           "one block per row, the row read about once: a 1-in-16 sample sets a bound about 2k keys reach, one "
+           "pass gathers them into shared memory, exact select there; exact passes when the sample misjudges",
+           topk_row_unsupported, [](const TopkArgs& a) { return prepare_topk_sample_batch({&a}); },
+           prepare_topk_sample_batch}};
 }
 
 std::vector<Variant<SparseMqaArgs>> cuda_sparse_mqa_variants() {

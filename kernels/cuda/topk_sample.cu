@@ -1,0 +1,166 @@
+// Top-k, one block per row, reading the row about once instead of five times. The
+// radix kernel (topk.cu) streams the row from memory in each of its four histogram
+// passes and its write: for 512 rows of 64K (prefill) that is 5 x 134 MB, 504 us on an
+// H100, where the target is two reads' worth (90 us). Here, per row (plan: topk.h):
+//   1. sample: 1 key in 16, in runs of 8 neighbours (whole 32-byte sectors), into
+//      shared memory; the exact radix threshold of the sample at a rank a few
+//      deviations above its expected share of the top n gives a key `lo` that about
+//      2n keys of the row reach;
+//   2. collect: one pass over the row (16-byte loads, two in flight per thread, 4096 positions per block step)
+//      keeps every position with key >= lo, in position order, in shared memory
+//      (up to kTopkSampleCapacity of them; the rest are only counted);
+//   3. select: if at least n and at most the capacity were found, every one of the row's
+//      top n is among them (all others rank below lo), so the exact threshold and the
+//      position-ordered write (topk_common.cuh) run on the candidates alone.
+// Otherwise (a sample that misjudged, or masses of ties at lo) the row takes the exact
+// passes over global memory, as topk.cu does. Either way the output is the reference's,
+// bit for bit, and no step depends on timing. Rows of at most 8192 are collected whole.
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/topk.h"
+#include "kernels/cuda/topk_common.cuh"
+
+#include <cstdint>
+
+#include "core/trace.h"
+
+namespace dsa::cuda {
+
+namespace {
+
+using namespace topk_detail;
+
+constexpr int kThreads = 512;
+constexpr int kVec = 4;  // one float4 per load
+constexpr int kSub = 2;  // loads in flight per thread per step (4 spilled at the 64-register cap)
+constexpr std::int64_t kStep = static_cast<std::int64_t>(kThreads) * kVec * kSub;
+constexpr int kCap = static_cast<int>(kTopkSampleCapacity);
+constexpr std::size_t kDynamicBytes = 2 * sizeof(std::uint32_t) * kCap;  // keys, then positions
+
+struct Buffers {
+  std::uint32_t* key;  // the sample first, then the candidates' keys
+  std::int32_t* pos;   // the candidates' positions
+};
+
+// The sampled keys into b.key[0, plan.samples): run r covers positions
+// [r * end / runs, + kTopkSampleRun), spread evenly over the row.
+__device__ void load_sample(const float* x, std::int64_t end, const TopkSamplePlan& plan, Buffers b) {
+  const std::int64_t runs = plan.samples / kTopkSampleRun;
+  for (std::int64_t i = threadIdx.x; i < plan.samples; i += kThreads) {
+    const std::int64_t run = i / kTopkSampleRun;
+    b.key[i] = rank_key(x[run * end / runs + i % kTopkSampleRun]);
+  }
+}
+
+// One pass over positions [0, end): each with key >= lo is stored in position order in
+// b (the first kCap of them). Returns how many there are, stored or not.
+__device__ std::int64_t collect(const float* x, std::int64_t end, std::uint32_t lo, Buffers b,
+                                OrderShared<kThreads>& sh) {
+  using Scan = cub::BlockScan<unsigned long long, kThreads>;
+  const int tid = threadIdx.x;
+  // Rows are 16-byte aligned when the column count is a multiple of 4 (the real shapes).
+  const bool vec = (reinterpret_cast<std::uintptr_t>(x) & 15u) == 0;
+  if (tid == 0) sh.base = 0;
+  __syncthreads();
+  for (std::int64_t s0 = 0; s0 < end; s0 += kStep) {
+    // Load j of thread t covers positions s0 + (j * kThreads + t) * kVec + [0, kVec):
+    // each load instruction of a warp reads 512 contiguous bytes.
+    std::uint32_t key[kSub][kVec];
+    unsigned hits = 0;  // bit j * kVec + e: that position is a candidate
+#pragma unroll
+    for (int j = 0; j < kSub; ++j) {
+      const std::int64_t s = s0 + (static_cast<std::int64_t>(j) * kThreads + tid) * kVec;
+      if (vec && s + kVec <= end) {
+        const float4 f = *reinterpret_cast<const float4*>(x + s);
+        key[j][0] = rank_key(f.x);
+        key[j][1] = rank_key(f.y);
+        key[j][2] = rank_key(f.z);
+        key[j][3] = rank_key(f.w);
+      } else {
+#pragma unroll
+        for (int e = 0; e < kVec; ++e) key[j][e] = s + e < end ? rank_key(x[s + e]) : 0u;
+      }
+#pragma unroll
+      for (int e = 0; e < kVec; ++e)
+        if (s + e < end && key[j][e] >= lo) hits |= 1u << (j * kVec + e);
+    }
+    // One scan for the whole step: load j's count in bits [16 j, 16 j + 16). A field
+    // sums at most kThreads * kVec = 2048 hits, so fields never carry into each other.
+    unsigned long long mine = 0;
+#pragma unroll
+    for (int j = 0; j < kSub; ++j)
+      mine |= static_cast<unsigned long long>(__popc((hits >> (j * kVec)) & 0xFu)) << (16 * j);
+    unsigned long long before = 0, total = 0;
+    Scan(sh.scan).ExclusiveSum(mine, before, total);
+    const unsigned long long base = sh.base;
+    unsigned long long earlier_loads = 0;  // hits of the step's loads before load j
+#pragma unroll
+    for (int j = 0; j < kSub; ++j) {
+      unsigned long long at = base + earlier_loads + ((before >> (16 * j)) & 0xFFFFull);
+      const std::int64_t s = s0 + (static_cast<std::int64_t>(j) * kThreads + tid) * kVec;
+#pragma unroll
+      for (int e = 0; e < kVec; ++e)
+        if (hits & (1u << (j * kVec + e))) {
+          if (at < static_cast<unsigned long long>(kCap)) {
+            b.key[at] = key[j][e];
+            b.pos[at] = static_cast<std::int32_t>(s + e);
+          }
+          ++at;
+        }
+      earlier_loads += (total >> (16 * j)) & 0xFFFFull;
+    }
+    __syncthreads();  // everyone has read sh.base and the scan storage
+    if (tid == 0) sh.base = base + earlier_loads;
+    __syncthreads();
+  }
+  const auto found = static_cast<std::int64_t>(sh.base);
+  __syncthreads();  // read before the next user of sh resets it
+  return found;
+}
+
+__global__ void __launch_bounds__(kThreads, 2) topk_sample_kernel(TopkLaunch p) {
+  __shared__ RadixShared radix;
+  __shared__ OrderShared<kThreads> order;
+  extern __shared__ std::uint32_t dynamic[];
+  const Buffers b{dynamic, reinterpret_cast<std::int32_t*>(dynamic + kCap)};
+
+  const std::int64_t row = blockIdx.x;
+  const float* x = p.scores + row * p.cols;
+  std::int32_t* out = p.indices + row * p.k;
+  const std::int64_t end = p.ends[row];
+  const std::int64_t n = end < p.k ? end : p.k;
+  const TopkSamplePlan plan = topk_sample_plan(end, p.k);
+  if (plan.mode == TopkSamplePlan::take_all) return write_all_positions<kThreads>(n, p.k, out);
+
+  std::int64_t found = -1;  // candidates collected; -1: none (the exact way)
+  if (plan.mode == TopkSamplePlan::collect_all) {
+    found = collect(x, end, 0u, b, order);  // every key is >= 0
+  } else if (plan.mode == TopkSamplePlan::sample) {
+    load_sample(x, end, plan, b);
+    const Threshold lo = radix_threshold<kThreads>([&](std::int64_t i) { return b.key[i]; }, plan.samples, plan.rank, radix);
+    found = collect(x, end, lo.key, b, order);
+  }
+  if (found >= n && found <= kCap) {
+    const auto key_at = [&](std::int64_t i) { return b.key[i]; };
+    const Threshold t = radix_threshold<kThreads>(key_at, found, n, radix);
+    write_selected_in_order<kThreads>(key_at, [&](std::int64_t i) { return b.pos[i]; }, found, t, out, order);
+  } else {
+    select_row_exact<kThreads>(x, end, n, out, radix, order);
+  }
+  pad_from<kThreads>(n, p.k, out);
+}
+
+}  // namespace
+
+void launch_topk_sample(const TopkLaunch& p, cudaStream_t stream) {
+  DSA_TRACE_RANGE("topk.sample");
+  if (p.rows == 0) return;
+  if (p.cols > 0xFFFFFFFFll) throw CudaError("launch_topk_sample: rows longer than 2^32 columns");
+  if (p.rows > 0x7FFFFFFFll) throw CudaError("launch_topk_sample: more rows than the grid holds (2^31 - 1)");
+  // Above the default 48 KB of dynamic shared memory: opt in (per device, so each launch).
+  DSA_CUDA_CHECK(cudaFuncSetAttribute(topk_sample_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                      static_cast<int>(kDynamicBytes)));
+  topk_sample_kernel<<<static_cast<unsigned>(p.rows), kThreads, kDynamicBytes, stream>>>(p);
+  DSA_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace dsa::cuda
