@@ -89,7 +89,7 @@ void BM_CudaTopkSamplePrefill512(benchmark::State& st) { topk(st, 512, "cuda.top
 
 // Sparse MLA: `queries` tokens with 2048 distinct causal indices each, 128 heads.
 // fp8: the cache in the 656-byte FP8 rows.
-void sparse_mla(benchmark::State& st, std::int64_t queries, bool fp8) {
+void sparse_mla(benchmark::State& st, std::int64_t queries, bool fp8, const char* variant = "cuda.sparse_mqa.mma") {
   if (!have_device(st)) return;
   const std::int64_t S = st.range(0), T = std::min(queries, S);
   const AttentionShape sh{T, S, 128, 576, 512, ref::model_softmax_scale(), S - T};
@@ -99,7 +99,7 @@ void sparse_mla(benchmark::State& st, std::int64_t queries, bool fp8) {
   if (fp8) round_through_fp8_mla(kv.data(), S, 512, 64);
   const auto idx = bench::make_sparse_indices(key_ends(T, S - T, S, true), S, 2048, 0.0, 0, 7);
   const SparseMqaArgs args{sh, q, kv, idx, out, lse, DType::bf16, fp8};
-  auto run = by_name(sparse_mqa_variants(), "cuda.sparse_mqa.mma").prepare(args);
+  auto run = by_name(sparse_mqa_variants(), variant).prepare(args);
   run->run();
   for (auto _ : st) st.SetIterationTime(run->run());
   counters(st, bench::sparse_attention_work(sh, idx, DType::bf16, fp8 ? DType::fp8_e4m3 : DType::bf16));
@@ -109,9 +109,11 @@ void BM_CudaSparsePrefill2048(benchmark::State& st) { sparse_mla(st, 2048, false
 // FlashMLA's decode benchmark shape: 64 sequences x 2 queries (next_n = 2) per step.
 void BM_CudaSparseDecodeFp8Batch64(benchmark::State& st) { sparse_mla(st, 128, true); }
 void BM_CudaSparseDecodeBf16Batch1(benchmark::State& st) { sparse_mla(st, 1, false); }
+void BM_CudaSparseWgmmaPrefill2048(benchmark::State& st) { sparse_mla(st, 2048, false, "cuda.sparse_mqa.wgmma"); }
+void BM_CudaSparseWgmmaDecodeFp8Batch64(benchmark::State& st) { sparse_mla(st, 128, true, "cuda.sparse_mqa.wgmma"); }
 
 // Dense MQA-mode decode over the whole cache: one query, 128 heads.
-void dense_decode(benchmark::State& st, bool fp8) {
+void dense_decode(benchmark::State& st, bool fp8, const char* variant = "cuda.dense_mqa.mma") {
   if (!have_device(st)) return;
   const std::int64_t S = st.range(0);
   const AttentionShape sh{1, S, 128, 576, 512, ref::model_softmax_scale(), S - 1};
@@ -120,7 +122,7 @@ void dense_decode(benchmark::State& st, bool fp8) {
   bench::fill_normal(kv.span(), 0.3, 9);
   if (fp8) round_through_fp8_mla(kv.data(), S, 512, 64);
   const DenseMqaArgs args{sh, q, kv, out, lse, DType::bf16, fp8};
-  auto run = by_name(dense_mqa_variants(), "cuda.dense_mqa.mma").prepare(args);
+  auto run = by_name(dense_mqa_variants(), variant).prepare(args);
   run->run();
   for (auto _ : st) st.SetIterationTime(run->run());
   counters(st, bench::dense_mqa_work(sh, DType::bf16, fp8 ? DType::fp8_e4m3 : DType::bf16));
@@ -128,6 +130,8 @@ void dense_decode(benchmark::State& st, bool fp8) {
 
 void BM_CudaDenseDecodeBf16(benchmark::State& st) { dense_decode(st, false); }
 void BM_CudaDenseDecodeFp8(benchmark::State& st) { dense_decode(st, true); }
+void BM_CudaDenseWgmmaDecodeBf16(benchmark::State& st) { dense_decode(st, false, "cuda.dense_mqa.wgmma"); }
+void BM_CudaDenseWgmmaDecodeFp8(benchmark::State& st) { dense_decode(st, true, "cuda.dense_mqa.wgmma"); }
 
 // Dense MHA-mode causal prefill: the last 4096 queries of the context, 128 heads.
 void BM_CudaDenseMhaPrefill4096(benchmark::State& st) {
@@ -162,6 +166,10 @@ BENCHMARK(BM_CudaSparseDecodeFp8Batch64)->RangeMultiplier(4)->Range(4096, 131072
 BENCHMARK(BM_CudaSparseDecodeBf16Batch1)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaDenseDecodeBf16)->RangeMultiplier(2)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaDenseDecodeFp8)->RangeMultiplier(2)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CudaSparseWgmmaPrefill2048)->RangeMultiplier(4)->Range(4096, 65536)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_CudaSparseWgmmaDecodeFp8Batch64)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CudaDenseWgmmaDecodeBf16)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CudaDenseWgmmaDecodeFp8)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaDenseMhaPrefill4096)->RangeMultiplier(4)->Range(4096, 65536)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace

@@ -52,6 +52,22 @@ void expect_matches(const std::vector<Variant<Args>>& all, const std::string& na
   EXPECT_TRUE(ch.passed()) << ch.first_failure();
 }
 
+// Every CUDA variant of the op that takes these arguments (the mma.sync kernel always;
+// the wgmma one at the model's shapes), each run once and checked.
+template <class Args>
+void expect_cuda_variants_match(const std::vector<Variant<Args>>& all, const std::string& required, const Args& args,
+                                const bench::CaseSpec& c, const HostTensor<float>& ref_out,
+                                const HostTensor<float>& ref_lse, const HostTensor<float>& magnitude) {
+  bool required_ran = false;
+  for (const auto& v : all) {
+    if (v.backend != Backend::cuda || v.unsupported(args)) continue;
+    SCOPED_TRACE(v.name);
+    required_ran = required_ran || v.name == required;
+    expect_matches(all, v.name, args, c, ref_out, ref_lse, magnitude);
+  }
+  EXPECT_TRUE(required_ran) << required << " must take these arguments";
+}
+
 // Every cache row no index selects becomes NaN: the kernel must never read it.
 void poison_unselected_rows(HostTensor<float>& kv, const HostTensor<std::int32_t>& indices) {
   std::vector<char> used(static_cast<std::size_t>(kv.size(0)), 0);
@@ -85,7 +101,7 @@ TEST_P(CudaSparseMqa, MatchesReference) {
   poison_unselected_rows(d.kv, d.indices);
   HostTensor<float> out({d.shape.queries, d.shape.heads, d.shape.d_v}), lse({d.shape.queries, d.shape.heads});
   const SparseMqaArgs args{d.shape, d.q, d.kv, d.indices, out, lse, c.dtype, c.kv_cache_dtype == DType::fp8_e4m3};
-  expect_matches(sparse_mqa_variants(), "cuda.sparse_mqa.mma", args, c, ref_out, ref_lse, mag);
+  expect_cuda_variants_match(sparse_mqa_variants(), "cuda.sparse_mqa.mma", args, c, ref_out, ref_lse, mag);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -113,24 +129,26 @@ TEST(CudaSparseMqa, MoreThan65535Tokens) {
   bench::AttentionData d = bench::make_attention_data(c, 5);
   HostTensor<float> out({d.shape.queries, d.shape.heads, d.shape.d_v}), lse({d.shape.queries, d.shape.heads});
   const SparseMqaArgs args{d.shape, d.q, d.kv, d.indices, out, lse, c.dtype};
-  const auto& v = cuda_variant(sparse_mqa_variants(), "cuda.sparse_mqa.mma");
-  auto run = v.prepare(args);
-  run->run();
-  run->fetch();
-  for (const std::int64_t first : {std::int64_t{0}, std::int64_t{65536}}) {
-    const std::int64_t n = 64;
-    const AttentionShape sh{n, d.shape.keys, d.shape.heads, d.shape.d_qk, d.shape.d_v, d.shape.scale, 0};
-    HostTensor<float> q({n, sh.heads, sh.d_qk}), got({n, sh.heads, sh.d_v}), got_lse({n, sh.heads}), ro, rl, mag;
-    HostTensor<std::int32_t> idx({n, c.topk});
-    std::copy(&d.q(first, 0, 0), &d.q(first, 0, 0) + q.numel(), q.data());
-    std::copy(&d.indices(first, 0), &d.indices(first, 0) + idx.numel(), idx.data());
-    std::copy(&out(first, 0, 0), &out(first, 0, 0) + got.numel(), got.data());
-    std::copy(&lse(first, 0), &lse(first, 0) + got_lse.numel(), got_lse.data());
-    ref::sparse_mqa(sh, q, d.kv, idx, ro, rl, &mag);
-    bench::Checks ch;
-    ch.compare_attention("out", got.span(), ro.span(), mag.span(), ro.shape().to_vector(), c.tol);
-    ch.compare_lse("lse", got_lse.span(), rl.span(), rl.shape().to_vector(), c.tol.lse_rel);
-    EXPECT_TRUE(ch.passed()) << "rows from " << first << ": " << ch.first_failure();
+  for (const char* name : {"cuda.sparse_mqa.mma", "cuda.sparse_mqa.wgmma"}) {
+    SCOPED_TRACE(name);
+    auto run = cuda_variant(sparse_mqa_variants(), name).prepare(args);
+    run->run();
+    run->fetch();
+    for (const std::int64_t first : {std::int64_t{0}, std::int64_t{65536}}) {
+      const std::int64_t n = 64;
+      const AttentionShape sh{n, d.shape.keys, d.shape.heads, d.shape.d_qk, d.shape.d_v, d.shape.scale, 0};
+      HostTensor<float> q({n, sh.heads, sh.d_qk}), got({n, sh.heads, sh.d_v}), got_lse({n, sh.heads}), ro, rl, mag;
+      HostTensor<std::int32_t> idx({n, c.topk});
+      std::copy(&d.q(first, 0, 0), &d.q(first, 0, 0) + q.numel(), q.data());
+      std::copy(&d.indices(first, 0), &d.indices(first, 0) + idx.numel(), idx.data());
+      std::copy(&out(first, 0, 0), &out(first, 0, 0) + got.numel(), got.data());
+      std::copy(&lse(first, 0), &lse(first, 0) + got_lse.numel(), got_lse.data());
+      ref::sparse_mqa(sh, q, d.kv, idx, ro, rl, &mag);
+      bench::Checks ch;
+      ch.compare_attention("out", got.span(), ro.span(), mag.span(), ro.shape().to_vector(), c.tol);
+      ch.compare_lse("lse", got_lse.span(), rl.span(), rl.shape().to_vector(), c.tol.lse_rel);
+      EXPECT_TRUE(ch.passed()) << "rows from " << first << ": " << ch.first_failure();
+    }
   }
 }
 
@@ -141,9 +159,11 @@ TEST(CudaSparseMqa, SaysWhatItDoesNotSupport) {
   bench::AttentionData d = bench::make_attention_data(c, 1);
   HostTensor<float> out({1, 8, 256}), lse({1, 8});
   const SparseMqaArgs args{d.shape, d.q, d.kv, d.indices, out, lse, c.dtype};
-  const auto why = cuda_variant(sparse_mqa_variants(), "cuda.sparse_mqa.mma").unsupported(args);
-  ASSERT_TRUE(why.has_value());
-  EXPECT_NE(why->find("576 / 512"), std::string::npos) << *why;
+  for (const char* name : {"cuda.sparse_mqa.mma", "cuda.sparse_mqa.wgmma"}) {
+    const auto why = cuda_variant(sparse_mqa_variants(), name).unsupported(args);
+    ASSERT_TRUE(why.has_value()) << name;
+    EXPECT_NE(why->find("576 / 512"), std::string::npos) << name << ": " << *why;
+  }
 }
 
 class CudaDenseMqa : public ::testing::TestWithParam<AttentionCase> {};
@@ -157,7 +177,7 @@ TEST_P(CudaDenseMqa, MatchesReference) {
   poison_rows_from(d.kv, key_end(d.shape.queries - 1, d.shape.query_offset, d.shape.keys, true));
   HostTensor<float> out({d.shape.queries, d.shape.heads, d.shape.d_v}), lse({d.shape.queries, d.shape.heads});
   const DenseMqaArgs args{d.shape, d.q, d.kv, out, lse, c.dtype, c.kv_cache_dtype == DType::fp8_e4m3};
-  expect_matches(dense_mqa_variants(), "cuda.dense_mqa.mma", args, c, ref_out, ref_lse, mag);
+  expect_cuda_variants_match(dense_mqa_variants(), "cuda.dense_mqa.mma", args, c, ref_out, ref_lse, mag);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -185,7 +205,7 @@ TEST_P(CudaDenseMha, MatchesReference) {
   poison_rows_from(d.v, end);
   HostTensor<float> out({d.shape.queries, d.shape.heads, d.shape.d_v}), lse({d.shape.queries, d.shape.heads});
   const DenseMhaArgs args{d.shape, d.q, d.k, d.v, out, lse, c.dtype};
-  expect_matches(dense_mha_variants(), "cuda.dense_mha.flash", args, c, ref_out, ref_lse, mag);
+  expect_cuda_variants_match(dense_mha_variants(), "cuda.dense_mha.flash", args, c, ref_out, ref_lse, mag);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -341,6 +361,19 @@ TEST(CudaLaunchPlan, LaunchersRefuseBadArgumentsBeforeTouchingTheDevice) {
   EXPECT_TRUE(cuda::indexer_unsupported(4, 32, 1000, true) == std::nullopt);
   EXPECT_TRUE(cuda::indexer_unsupported(200, 128, 1000, true).has_value());
   EXPECT_TRUE(cuda::indexer_unsupported(64, 128, 1000, true, 70000).has_value());  // grid.z
+  // The wgmma MQA kernel: the model's dimensions, whole groups of 64 heads, the same
+  // launch checks as the mma.sync one.
+  EXPECT_TRUE(cuda::mqa_wgmma_unsupported(128, 576, 512, 2048, true) == std::nullopt);
+  EXPECT_TRUE(cuda::mqa_wgmma_unsupported(64, 576, 512, 0, false) == std::nullopt);
+  EXPECT_NE(cuda::mqa_wgmma_unsupported(96, 576, 512, 2048, true).value_or("").find("multiple of 64"), std::string::npos);
+  EXPECT_NE(cuda::mqa_wgmma_unsupported(4, 144, 128, 64, true).value_or("").find("576 / 512"), std::string::npos);
+  EXPECT_TRUE(cuda::mqa_wgmma_unsupported(128, 576, 512, 0, true).has_value());
+  p.seq_queries = 0;
+  p.scale = 0.0f;
+  EXPECT_THROW(cuda::launch_mqa_wgmma(p, nullptr), CudaError);
+  p.scale = 0.1f;
+  p.heads = 96;
+  EXPECT_THROW(cuda::launch_mqa_wgmma(p, nullptr), CudaError);
 }
 
 // The GPU's FP8 cache writer is bit-identical to the reference quantiser, on values

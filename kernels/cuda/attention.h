@@ -47,10 +47,18 @@ struct MqaLaunch {
 };
 
 std::optional<std::string> mqa_unsupported(int heads, int d_qk, int d_v, std::int64_t topk, bool sparse, bool fp8_cache);
+// What is wrong with a launch's scale, splits, workspace, grid or batch (both kernels).
+std::optional<std::string> mqa_launch_problem(const MqaLaunch& p);
 // Splits that keep `sm_count` SMs busy for this launch (1 when the grid is already full).
 int mqa_choose_splits(const MqaLaunch& p, int sm_count);
 std::size_t mqa_workspace_floats(const MqaLaunch& p);
 void launch_mqa(const MqaLaunch& p, cudaStream_t stream);
+
+// The same attention on Hopper's warpgroup MMA (attention_mqa_wgmma.cu): the model's
+// shape only (d_qk 576, d_v 512, heads a multiple of 64), same grid, splits, workspace
+// and outputs as launch_mqa.
+std::optional<std::string> mqa_wgmma_unsupported(int heads, int d_qk, int d_v, std::int64_t topk, bool sparse);
+void launch_mqa_wgmma(const MqaLaunch& p, cudaStream_t stream);
 
 struct MhaLaunch {
   const std::uint16_t* q = nullptr;  // [T, H, d_qk] bf16 bits

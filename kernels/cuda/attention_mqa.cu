@@ -24,6 +24,7 @@
 
 #include "core/trace.h"
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/attention_mqa_common.cuh"
 #include "kernels/cuda/mma.cuh"
 
 namespace dsa::cuda {
@@ -47,7 +48,7 @@ struct MqaLayout {
   static constexpr int kSStride = kKeys + 4;           // floats per score row
   static constexpr int kPStride = kKeys * 2 + 16;      // bytes per probability row (bf16)
   static constexpr int kTiles = DV / 4 / 8;            // n8 tiles of output per warp
-  static constexpr int kFp8Row = DV + 4 * (DV / 128) + 2 * (DQK - DV);
+  static constexpr int kFp8Row = kFp8MlaRow<DQK, DV>;
   static constexpr std::size_t q_off = 0;
   static constexpr std::size_t k_off = q_off + static_cast<std::size_t>(kHeadsPerBlock) * kRow;
   static constexpr std::size_t s_off = k_off + static_cast<std::size_t>(kKeys) * kRow;
@@ -57,42 +58,6 @@ struct MqaLayout {
   static constexpr std::size_t bytes = idx_off + sizeof(int) * kKeys;
   static_assert(kFp8Row % 4 == 0, "FP8 rows keep their fp32 scales aligned");
 };
-
-__device__ __forceinline__ std::int64_t causal_end(std::int64_t t, std::int64_t offset, std::int64_t keys) {
-  const std::int64_t e = offset + t + 1;
-  return e < 0 ? 0 : (e > keys ? keys : e);
-}
-
-// Key slots of token t (its position in its sequence: t_seq): sparse, the K index
-// slots; dense, the causal prefix.
-__device__ __forceinline__ std::int64_t slots_of(const MqaLaunch& p, std::int64_t t_seq) {
-  return p.indices ? p.topk : causal_end(t_seq, p.query_offset, p.keys);
-}
-
-// Chunk c (16 bytes of bf16) of key row `idx`: the FP8 latent part is 8 codes times
-// the scale of their 128-value tile; the rope part is stored as bf16 already.
-template <int DQK, int DV, bool kFp8>
-__device__ __forceinline__ uint4 key_chunk(const void* kv, std::int64_t idx, int c) {
-  if constexpr (!kFp8) {
-    return *reinterpret_cast<const uint4*>(static_cast<const unsigned char*>(kv) + idx * (DQK * 2) + c * 16);
-  } else {
-    using L = MqaLayout<DQK, DV>;
-    const unsigned char* row = static_cast<const unsigned char*>(kv) + idx * L::kFp8Row;
-    if (c >= DV / 8) return *reinterpret_cast<const uint4*>(row + DV + 4 * (DV / 128) + (c - DV / 8) * 16);
-    const uint2 codes = *reinterpret_cast<const uint2*>(row + c * 8);
-    const float s = *reinterpret_cast<const float*>(row + DV + 4 * (c * 8 / 128));
-    std::uint32_t out[4];
-    const std::uint32_t words[2] = {codes.x, codes.y};
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const auto pair = static_cast<__nv_fp8x2_storage_t>(words[i / 2] >> (16 * (i % 2)));
-      const __half2 h(__nv_cvt_fp8x2_to_halfraw2(pair, __NV_E4M3));
-      const float2 f = __half22float2(h);
-      out[i] = pack_bf16x2(f.x * s, f.y * s);
-    }
-    return make_uint4(out[0], out[1], out[2], out[3]);
-  }
-}
 
 template <int DQK, int DV, bool kFp8, bool kSparse>
 __global__ void __launch_bounds__(kThreads, 1) mqa_kernel(MqaLaunch p) {
@@ -115,13 +80,8 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_kernel(MqaLaunch p) {
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, tq = lane & 3;
   const int mt = warp & 3, part = warp >> 2;
 
-  // The token's sequence in a decode batch: its cache rows start at kv_base.
-  const std::int64_t t_seq = p.seq_queries > 0 ? t % p.seq_queries : t;
-  const std::int64_t kv_base = p.seq_queries > 0 ? t / p.seq_queries * p.keys : 0;
-  const std::int64_t slots = slots_of(p, t_seq);
-  const std::int64_t nblk = (slots + kKeys - 1) / kKeys;
-  const std::int64_t per = (nblk + p.splits - 1) / p.splits;
-  const std::int64_t b_first = blockIdx.y * per, b_end = min(nblk, b_first + per);
+  const MqaBlockKeys range = mqa_block_keys<kKeys>(p, t);
+  const std::int64_t kv_base = range.kv_base, slots = range.slots, b_first = range.b_first, b_end = range.b_end;
 
   const auto* qg = reinterpret_cast<const unsigned char*>(p.q) + (t * p.heads + h0) * (DQK * 2);
   for (int i = tid; i < kHeadsPerBlock * L::kChunks; i += kThreads) {
@@ -292,34 +252,6 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_kernel(MqaLaunch p) {
   }
 }
 
-// Merge the splits of one (token, head): weights exp(lse_i - max), fixed order.
-template <int DV>
-__global__ void __launch_bounds__(128) mqa_combine(MqaLaunch p) {
-  const std::int64_t th = blockIdx.x, rows = p.queries * p.heads;
-  const float* part_lse = p.workspace + static_cast<std::int64_t>(p.splits) * rows * DV;
-  float mx = DSA_MINUS_INF;
-  for (int i = 0; i < p.splits; ++i) mx = fmaxf(mx, part_lse[i * rows + th]);
-  float o[DV / 128] = {};
-  float wsum = 0.0f;
-  if (mx != DSA_MINUS_INF) {
-    for (int i = 0; i < p.splits; ++i) {
-      const float w = expf(part_lse[i * rows + th] - mx);  // 0 for an empty split
-      if (w == 0.0f) continue;
-      wsum += w;
-      const float* src = p.workspace + (i * rows + th) * DV;
-#pragma unroll
-      for (int j = 0; j < DV / 128; ++j) o[j] += w * src[threadIdx.x + 128 * j];
-    }
-  }
-  const float inv = wsum > 0.0f ? 1.0f / wsum : 0.0f;
-#pragma unroll
-  for (int j = 0; j < DV / 128; ++j) {
-    const __nv_bfloat16 b = __float2bfloat16_rn(o[j] * inv);
-    p.out[th * DV + threadIdx.x + 128 * j] = *reinterpret_cast<const std::uint16_t*>(&b);
-  }
-  if (threadIdx.x == 0) p.lse[th] = wsum > 0.0f ? mx + logf(wsum) : DSA_MINUS_INF;
-}
-
 int head_groups(int heads) { return (heads + kHeadsPerBlock - 1) / kHeadsPerBlock; }
 
 template <int DQK, int DV, bool kFp8, bool kSparse>
@@ -355,6 +287,16 @@ std::optional<std::string> mqa_unsupported(int heads, int d_qk, int d_v, std::in
   return std::nullopt;
 }
 
+std::optional<std::string> mqa_launch_problem(const MqaLaunch& p) {
+  if (!(p.scale > 0.0f)) return "softmax scale must be set (> 0)";
+  if (p.splits < 1 || p.splits > 65535) return "splits must be in [1, 65535]";
+  if (p.splits > 1 && !p.workspace) return "split-KV needs the workspace";
+  if (p.queries * head_groups(p.heads) > 0x7FFFFFFFll) return "too many tokens for grid.x";
+  if (p.seq_queries < 0 || (p.seq_queries > 0 && p.queries % p.seq_queries != 0))
+    return "queries must be a whole number of sequences of seq_queries";
+  return std::nullopt;
+}
+
 int mqa_choose_splits(const MqaLaunch& p, int sm_count) {
   const std::int64_t base = p.queries * head_groups(p.heads);
   if (base <= 0 || base >= sm_count) return 1;
@@ -374,12 +316,7 @@ void launch_mqa(const MqaLaunch& p, cudaStream_t stream) {
                             : (p.fp8_cache ? "dense_mqa.fp8" : "dense_mqa.bf16"));
   if (auto why = mqa_unsupported(p.heads, p.d_qk, p.d_v, p.topk, p.indices != nullptr, p.fp8_cache))
     throw CudaError("launch_mqa: " + *why);
-  if (!(p.scale > 0.0f)) throw CudaError("launch_mqa: softmax scale must be set (> 0)");
-  if (p.splits < 1 || p.splits > 65535) throw CudaError("launch_mqa: splits must be in [1, 65535]");
-  if (p.splits > 1 && !p.workspace) throw CudaError("launch_mqa: split-KV needs the workspace");
-  if (p.queries * head_groups(p.heads) > 0x7FFFFFFFll) throw CudaError("launch_mqa: too many tokens for grid.x");
-  if (p.seq_queries < 0 || (p.seq_queries > 0 && p.queries % p.seq_queries != 0))
-    throw CudaError("launch_mqa: queries must be a whole number of sequences of seq_queries");
+  if (auto why = mqa_launch_problem(p)) throw CudaError("launch_mqa: " + *why);
   if (p.queries == 0) return;
   if (p.d_qk == 144) {  // dsa-tiny's shapes (bf16 cache only)
     if (p.indices) launch_typed<144, 128, false, true>(p, stream);

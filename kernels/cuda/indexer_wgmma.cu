@@ -22,6 +22,7 @@
 #include "core/trace.h"
 #include "kernels/cuda/indexer_common.cuh"
 #include "kernels/cuda/mma.cuh"
+#include "kernels/cuda/wgmma.cuh"
 
 namespace dsa::cuda {
 
@@ -39,53 +40,9 @@ constexpr std::size_t kScaleOff = kWOff + sizeof(float) * kQueries * kHeads;
 constexpr std::size_t kRedOff = kScaleOff + sizeof(float) * kKeys;
 constexpr std::size_t kSmem = kRedOff + sizeof(float) * 4 * kKeys + 1024;  // + slack to align the base to 1024
 
-// Byte offset of 16-byte chunk c of row r in a 128-byte-swizzled tile.
-__device__ __forceinline__ int swizzled(int r, int c) { return r * kRow + ((c ^ (r & 7)) << 4); }
-
-// The wgmma descriptor of a K-major, 128-byte-swizzled tile at `tile` (shared memory,
-// 1024-byte aligned): start address, leading offset 1 (unused for this layout), stride
-// 1024 bytes between groups of 8 rows, swizzle mode 1 (128 bytes) in bits 62-63.
-__device__ __forceinline__ std::uint64_t tile_desc(const unsigned char* tile) {
-  const auto a = static_cast<std::uint32_t>(__cvta_generic_to_shared(tile));
-  return static_cast<std::uint64_t>((a & 0x3FFFF) >> 4) | (std::uint64_t{1} << 16) |
-         (std::uint64_t{1024 >> 4} << 32) | (std::uint64_t{1} << 62);
-}
-
-// D (64 x 128, fp32, in registers) = (accumulate ? D : 0) + A (64 x 32, e4m3) * B
-// (32 x 128, e4m3), A and B read by the tensor cores from shared memory through their
-// descriptors. The whole warpgroup issues it; it runs asynchronously until wgmma_wait.
-__device__ __forceinline__ void wgmma_m64n128k32_e4m3(float (&d)[64], std::uint64_t desc_a, std::uint64_t desc_b,
-                                                       int accumulate) {
-  asm volatile(
-      "{\n"
-      ".reg .pred p;\n"
-      "setp.ne.b32 p, %66, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 "
-      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
-      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
-      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
-      "%64, %65, p, 1, 1;\n"
-      "}\n"
-      :
-        "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
-        "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
-        "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
-        "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
-        "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
-        "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
-        "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
-        "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
-      : "l"(desc_a), "l"(desc_b), "r"(accumulate));
-}
-
-// Keeps the compiler from moving accumulator reads or writes across the asynchronous
-// MMA: each register becomes an operand of an empty volatile asm at this point.
-__device__ __forceinline__ void fence_operands(float (&d)[64]) {
-#pragma unroll
-  for (int i = 0; i < 64; ++i) asm volatile("" : "+f"(d[i])::"memory");
-}
-
+// The K-major, 128-byte-swizzled tile at `tile` (rows of exactly 128 bytes): the
+// leading offset is unused, 8-row groups are 1024 bytes apart.
+__device__ __forceinline__ std::uint64_t tile_desc(const unsigned char* tile) { return wgmma_desc_sw128(tile, 16, 1024); }
 
 __global__ void __launch_bounds__(kThreads, 1) indexer_wgmma_kernel(IndexerLaunch p) {
   indexer_select_sequence(p, blockIdx.z, kRow);  // this block's sequence of the batch
@@ -118,14 +75,14 @@ __global__ void __launch_bounds__(kThreads, 1) indexer_wgmma_kernel(IndexerLaunc
     const int r = i / kChunks, c = i % kChunks;
     uint4 v = make_uint4(0, 0, 0, 0);
     if (r < nb) v = *reinterpret_cast<const uint4*>(kg + (s0 + r) * kRow + c * 16);
-    *reinterpret_cast<uint4*>(ks + swizzled(r, c)) = v;
+    *reinterpret_cast<uint4*>(ks + sw128_offset(r, c)) = v;
   }
   const auto* qg = static_cast<const unsigned char*>(p.q);
   for (int i = tid; i < kQueries * kHeads * kChunks; i += kThreads) {
     const int r = i / kChunks, c = i % kChunks, qi = r / kHeads;  // row r = head r % 64 of query qi
     uint4 v = make_uint4(0, 0, 0, 0);
     if (qi < nq) v = *reinterpret_cast<const uint4*>(qg + ((t0 + qi) * kHeads + r % kHeads) * kRow + c * 16);
-    *reinterpret_cast<uint4*>(qs + swizzled(r, c)) = v;  // query qi's tile starts at qi * 8 KB
+    *reinterpret_cast<uint4*>(qs + sw128_offset(r, c)) = v;  // query qi's tile starts at qi * 8 KB
   }
   for (int i = tid; i < kQueries * kHeads; i += kThreads) {
     const int qi = i / kHeads;
@@ -135,7 +92,7 @@ __global__ void __launch_bounds__(kThreads, 1) indexer_wgmma_kernel(IndexerLaunc
   for (int j = tid; j < kKeys; j += kThreads) kscale[j] = j < nb ? p.k_scale[s0 + j] : 1.0f;
   // The tensor cores read shared memory through the async proxy: order the plain stores
   // above before them.
-  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+  fence_proxy_async();
   __syncthreads();
 
   const std::uint64_t desc_k = tile_desc(ks);
@@ -148,12 +105,12 @@ __global__ void __launch_bounds__(kThreads, 1) indexer_wgmma_kernel(IndexerLaunc
     if (valid > 0) {  // the same for every thread of the block
       const std::uint64_t desc_q = tile_desc(qs + static_cast<std::size_t>(qi) * kHeads * kRow);
       fence_operands(acc);
-      asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+      wgmma_fence();
 #pragma unroll
       for (int k = 0; k < kDim / 32; ++k)  // 32 bytes of K per step: the start address moves 2 x 16 B
         wgmma_m64n128k32_e4m3(acc, desc_q + 2 * k, desc_k + 2 * k, k > 0 ? 1 : 0);
-      asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-      asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+      wgmma_commit();
+      wgmma_wait_all();
       fence_operands(acc);
       // Rows g and g + 8 of this warp's 16 heads: weight, ReLU, then the sum over the 8
       // row groups with shuffles; lanes 0..3 hold the warp's sums for columns 8 j + 2 tq + e.

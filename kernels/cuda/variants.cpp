@@ -244,6 +244,11 @@ std::optional<std::string> mqa_unsupported_args(const AttentionShape& sh, DType 
   if (dtype != DType::bf16) return bf16_only(dtype);
   return cuda::mqa_unsupported(sh.heads, sh.d_qk, sh.d_v, topk, sparse, fp8_cache);
 }
+std::optional<std::string> mqa_wgmma_unsupported_args(const AttentionShape& sh, DType dtype, std::int64_t topk,
+                                                      bool sparse) {
+  if (dtype != DType::bf16) return bf16_only(dtype);
+  return cuda::mqa_wgmma_unsupported(sh.heads, sh.d_qk, sh.d_v, topk, sparse);
+}
 
 // bf16 outputs on the device -> the host's float tensor.
 void download_bf16(const DeviceBuffer<std::uint16_t>& d, HostTensor<float>& out) {
@@ -284,7 +289,11 @@ std::vector<const MqaPart*> parts_ptrs(const std::vector<MqaPart>& parts) {
 
 // MQA-mode attention for a batch of sequences of one shape: their queries and caches
 // back to back, one launch (seq_queries tells the kernel where a sequence ends).
-std::unique_ptr<OpRun> prepare_mqa(const AttentionShape& sh, const std::vector<MqaPart>& parts, bool fp8_cache) {
+// Both MQA kernels take the same launch: `launch` picks one.
+using MqaLauncher = void (*)(const cuda::MqaLaunch&, cudaStream_t);
+
+std::unique_ptr<OpRun> prepare_mqa(const AttentionShape& sh, const std::vector<MqaPart>& parts, bool fp8_cache,
+                                   MqaLauncher launch) {
   auto b = std::make_shared<AttentionBuffers>();
   const auto B = static_cast<std::int64_t>(parts.size());
   const bool sparse = parts.front().indices != nullptr;
@@ -340,7 +349,7 @@ std::unique_ptr<OpRun> prepare_mqa(const AttentionShape& sh, const std::vector<M
     p.workspace = b->workspace.get();
   }
   return std::make_unique<CudaRun>(
-      [p, b](cudaStream_t s) { cuda::launch_mqa(p, s); },
+      [p, b, launch](cudaStream_t s) { launch(p, s); },
       [b, parts] {
         const std::size_t each_out = parts.front().out->span().size(), each_lse = parts.front().lse->span().size();
         std::vector<std::uint16_t> bits(b->out.size());
@@ -358,16 +367,18 @@ std::unique_ptr<OpRun> prepare_mqa(const AttentionShape& sh, const std::vector<M
       });
 }
 
+template <MqaLauncher kLaunch>
 std::unique_ptr<OpRun> prepare_sparse_batch(const std::vector<const SparseMqaArgs*>& as) {
   std::vector<MqaPart> parts;
   for (const SparseMqaArgs* a : as) parts.push_back({&a->q, &a->kv, &a->indices, &a->out, &a->lse});
-  return prepare_mqa(as.front()->shape, parts, as.front()->fp8_cache);
+  return prepare_mqa(as.front()->shape, parts, as.front()->fp8_cache, kLaunch);
 }
 
+template <MqaLauncher kLaunch>
 std::unique_ptr<OpRun> prepare_dense_mqa_batch(const std::vector<const DenseMqaArgs*>& as) {
   std::vector<MqaPart> parts;
   for (const DenseMqaArgs* a : as) parts.push_back({&a->q, &a->kv, nullptr, &a->out, &a->lse});
-  return prepare_mqa(as.front()->shape, parts, as.front()->fp8_cache);
+  return prepare_mqa(as.front()->shape, parts, as.front()->fp8_cache, kLaunch);
 }
 
 std::unique_ptr<OpRun> prepare_mha(const DenseMhaArgs& a) {
@@ -438,7 +449,15 @@ std::vector<Variant<SparseMqaArgs>> cuda_sparse_mqa_variants() {
            "sparse MLA (prefill and decode): 64 heads per block share each gathered 64-key step, mma.sync bf16, "
            "bf16 or FP8 cache, split-KV when the grid is small",
            [](const SparseMqaArgs& a) { return mqa_unsupported_args(a.shape, a.dtype, a.indices.size(1), true, a.fp8_cache); },
-           [](const SparseMqaArgs& a) { return prepare_sparse_batch({&a}); }, prepare_sparse_batch}};
+           [](const SparseMqaArgs& a) { return prepare_sparse_batch<cuda::launch_mqa>({&a}); },
+           prepare_sparse_batch<cuda::launch_mqa>},
+          // Listed second: not yet run on a GPU (2026-11-23), so nothing picks it by default.
+          {"cuda.sparse_mqa.wgmma", Backend::cuda,
+           "sparse MLA on warpgroup MMA (the model's 576/512, heads a multiple of 64): 2 warpgroups split the keys "
+           "of S and the columns of O, cp.async key tiles one step ahead, bf16 or FP8 cache, split-KV",
+           [](const SparseMqaArgs& a) { return mqa_wgmma_unsupported_args(a.shape, a.dtype, a.indices.size(1), true); },
+           [](const SparseMqaArgs& a) { return prepare_sparse_batch<cuda::launch_mqa_wgmma>({&a}); },
+           prepare_sparse_batch<cuda::launch_mqa_wgmma>}};
 }
 
 std::vector<Variant<DenseMqaArgs>> cuda_dense_mqa_variants() {
@@ -446,7 +465,15 @@ std::vector<Variant<DenseMqaArgs>> cuda_dense_mqa_variants() {
            "dense MQA-mode attention over the causal prefix (the decode baseline): the sparse kernel's tiles over "
            "positions, split-KV for long contexts, bf16 or FP8 cache",
            [](const DenseMqaArgs& a) { return mqa_unsupported_args(a.shape, a.dtype, 0, false, a.fp8_cache); },
-           [](const DenseMqaArgs& a) { return prepare_dense_mqa_batch({&a}); }, prepare_dense_mqa_batch}};
+           [](const DenseMqaArgs& a) { return prepare_dense_mqa_batch<cuda::launch_mqa>({&a}); },
+           prepare_dense_mqa_batch<cuda::launch_mqa>},
+          // Listed second: not yet run on a GPU (2026-11-23), so nothing picks it by default.
+          {"cuda.dense_mqa.wgmma", Backend::cuda,
+           "dense MQA-mode attention over the causal prefix on warpgroup MMA (the model's 576/512): the sparse "
+           "wgmma kernel's steps over positions, bf16 or FP8 cache, split-KV",
+           [](const DenseMqaArgs& a) { return mqa_wgmma_unsupported_args(a.shape, a.dtype, 0, false); },
+           [](const DenseMqaArgs& a) { return prepare_dense_mqa_batch<cuda::launch_mqa_wgmma>({&a}); },
+           prepare_dense_mqa_batch<cuda::launch_mqa_wgmma>}};
 }
 
 std::vector<Variant<DenseMhaArgs>> cuda_dense_mha_variants() {

@@ -1,0 +1,103 @@
+// Device pieces both MQA-mode kernels share (attention_mqa.cu with mma.sync,
+// attention_mqa_wgmma.cu with warpgroup MMA): which keys a token sees, reading a key
+// row as bf16 from either cache format, and the split-KV merge.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp8.h>
+
+#include <cstdint>
+
+#include "kernels/cuda/attention.h"
+#include "kernels/cuda/mma.cuh"
+
+namespace dsa::cuda {
+
+// Bytes of one FP8 cache row (dsa-spec.md section 5): DV e4m3 codes, one fp32 scale per
+// 128 of them, the rope part in bf16. 656 for the model.
+template <int DQK, int DV>
+inline constexpr int kFp8MlaRow = DV + 4 * (DV / 128) + 2 * (DQK - DV);
+
+__device__ __forceinline__ std::int64_t causal_end(std::int64_t t, std::int64_t offset, std::int64_t keys) {
+  const std::int64_t e = offset + t + 1;
+  return e < 0 ? 0 : (e > keys ? keys : e);
+}
+
+// Key slots of token t (its position in its sequence: t_seq): sparse, the K index
+// slots; dense, the causal prefix.
+__device__ __forceinline__ std::int64_t slots_of(const MqaLaunch& p, std::int64_t t_seq) {
+  return p.indices ? p.topk : causal_end(t_seq, p.query_offset, p.keys);
+}
+
+// The keys this block attends over: token t's sequence in a decode batch (its cache rows
+// start at kv_base), its key slots, and the block's share [b_first, b_end) of the
+// slots' steps of kKeys (split y of p.splits).
+struct MqaBlockKeys {
+  std::int64_t kv_base, slots, b_first, b_end;
+};
+template <int kKeys>
+__device__ __forceinline__ MqaBlockKeys mqa_block_keys(const MqaLaunch& p, std::int64_t t) {
+  MqaBlockKeys r;
+  const std::int64_t t_seq = p.seq_queries > 0 ? t % p.seq_queries : t;
+  r.kv_base = p.seq_queries > 0 ? t / p.seq_queries * p.keys : 0;
+  r.slots = slots_of(p, t_seq);
+  const std::int64_t steps = (r.slots + kKeys - 1) / kKeys;
+  const std::int64_t per = (steps + p.splits - 1) / p.splits;
+  r.b_first = blockIdx.y * per;
+  r.b_end = min(steps, r.b_first + per);
+  return r;
+}
+
+// Chunk c (16 bytes of bf16) of key row `idx`: the FP8 latent part is 8 codes times
+// the scale of their 128-value tile; the rope part is stored as bf16 already.
+template <int DQK, int DV, bool kFp8>
+__device__ __forceinline__ uint4 key_chunk(const void* kv, std::int64_t idx, int c) {
+  if constexpr (!kFp8) {
+    return *reinterpret_cast<const uint4*>(static_cast<const unsigned char*>(kv) + idx * (DQK * 2) + c * 16);
+  } else {
+    const unsigned char* row = static_cast<const unsigned char*>(kv) + idx * kFp8MlaRow<DQK, DV>;
+    if (c >= DV / 8) return *reinterpret_cast<const uint4*>(row + DV + 4 * (DV / 128) + (c - DV / 8) * 16);
+    const uint2 codes = *reinterpret_cast<const uint2*>(row + c * 8);
+    const float s = *reinterpret_cast<const float*>(row + DV + 4 * (c * 8 / 128));
+    std::uint32_t out[4];
+    const std::uint32_t words[2] = {codes.x, codes.y};
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const auto pair = static_cast<__nv_fp8x2_storage_t>(words[i / 2] >> (16 * (i % 2)));
+      const __half2 h(__nv_cvt_fp8x2_to_halfraw2(pair, __NV_E4M3));
+      const float2 f = __half22float2(h);
+      out[i] = pack_bf16x2(f.x * s, f.y * s);
+    }
+    return make_uint4(out[0], out[1], out[2], out[3]);
+  }
+}
+
+// Merge the splits of one (token, head): weights exp(lse_i - max), fixed order.
+template <int DV>
+__global__ void __launch_bounds__(128) mqa_combine(MqaLaunch p) {
+  const std::int64_t th = blockIdx.x, rows = p.queries * p.heads;
+  const float* part_lse = p.workspace + static_cast<std::int64_t>(p.splits) * rows * DV;
+  float mx = DSA_MINUS_INF;
+  for (int i = 0; i < p.splits; ++i) mx = fmaxf(mx, part_lse[i * rows + th]);
+  float o[DV / 128] = {};
+  float wsum = 0.0f;
+  if (mx != DSA_MINUS_INF) {
+    for (int i = 0; i < p.splits; ++i) {
+      const float w = expf(part_lse[i * rows + th] - mx);  // 0 for an empty split
+      if (w == 0.0f) continue;
+      wsum += w;
+      const float* src = p.workspace + (i * rows + th) * DV;
+#pragma unroll
+      for (int j = 0; j < DV / 128; ++j) o[j] += w * src[threadIdx.x + 128 * j];
+    }
+  }
+  const float inv = wsum > 0.0f ? 1.0f / wsum : 0.0f;
+#pragma unroll
+  for (int j = 0; j < DV / 128; ++j) {
+    const __nv_bfloat16 b = __float2bfloat16_rn(o[j] * inv);
+    p.out[th * DV + threadIdx.x + 128 * j] = *reinterpret_cast<const std::uint16_t*>(&b);
+  }
+  if (threadIdx.x == 0) p.lse[th] = wsum > 0.0f ? mx + logf(wsum) : DSA_MINUS_INF;
+}
+
+}  // namespace dsa::cuda

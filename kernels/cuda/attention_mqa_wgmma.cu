@@ -1,0 +1,327 @@
+// MQA-mode attention (sparse MLA and the dense decode baseline) on Hopper's warpgroup
+// MMA, at the model's shape (d_qk 576, d_v 512). The mma.sync kernel
+// (attention_mqa.cu) reached 127 TFLOP/s in sparse prefill and 109-129 in FP8 decode on
+// the H100 (targets 300 and 200), and dense decode at 13% of the copy bandwidth
+// (target 70%): it loads each key tile through registers with no overlap, and mma.sync
+// tops out far below wgmma on sm_90.
+//
+// Block: one token x 64 heads (one wgmma M) x a split of its keys; two warpgroups.
+// Shared memory (all 128-byte swizzled, see wgmma.cuh): Q 64 x 576 bf16 (72 KB), two
+// key tiles of 64 x 576 (72 KB each), P 64 x 64 bf16 (8 KB). A 576-column row is 9
+// blocks of 64 columns; block c of a 64-row tile holds 64 rows x 128 bytes (8 KB).
+// Per step of 64 keys:
+//   1. the tile arrived (cp.async, issued one step ahead into the other buffer;
+//      invalid slots are zero-filled without reading the cache). FP8 cache: the raw
+//      656-byte rows arrive in the second buffer instead and are dequantised into the
+//      first, as the mma.sync kernel does it (e4m3 x power-of-two scale is exact in
+//      bf16), so the next step's rows can already be in flight;
+//   2. S = Q K^T: warpgroup w computes keys 32 w .. 32 w + 31 for all 64 heads (36
+//      wgmma m64n32k16, A = Q and B = the key rows, both K-major);
+//   3. online softmax: each warpgroup's row maxima meet in shared memory, both take
+//      the same new maximum, rescale their accumulators and write their half of P
+//      (bf16) into the P tile;
+//   4. O += P V: warpgroup w owns value columns 256 w .. 256 w + 255 (4 wgmma
+//      m64n256k16 with A = P, K-major, and B = the same key tile read MN-major:
+//      the value of key k, column n, sits at row k, column n of the tile, which is the
+//      transposed operand's canonical layout with 64-column blocks 8 KB apart).
+// Row sums stay per warpgroup (both scale by the same factors) and meet once at the
+// end. Split-KV partials and the merge are those of the mma.sync kernel.
+//
+// NOT YET RUN ON A GPU (written 2026-11-23 without one). Risks in the order I would
+// check them: the MN-major descriptor of V (leading offset 8 KB between 64-column
+// blocks, stride 1 KB between 8-key groups, trans-b = 1), the S fragment columns
+// against the key mask, the proxy fences after cp.async and the FP8 dequantisation.
+#include "kernels/cuda/attention.h"
+
+#include <cuda_bf16.h>
+
+#include "core/trace.h"
+#include "kernels/cuda/attention_mqa_common.cuh"
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/mma.cuh"
+#include "kernels/cuda/wgmma.cuh"
+
+namespace dsa::cuda {
+
+namespace {
+
+constexpr int kDqk = 576, kDv = 512;
+constexpr int kHeads = 64;                          // one wgmma M: a head group
+constexpr int kKeys = 64;                           // keys per step
+constexpr int kThreads = 256;                       // two warpgroups
+constexpr int kUnits = kDqk * 2 / 16;               // 16-byte units per bf16 row: 72
+constexpr int kBlockBytes = 64 * 128;               // one 64-column block of a 64-row tile
+constexpr int kTileBytes = kBlockBytes * (kDqk / 64);  // 72 KB: Q, or one key tile
+constexpr int kFp8Row = kFp8MlaRow<kDqk, kDv>;      // 656
+constexpr int kFp8Units = kFp8Row / 16;             // 41
+constexpr int kLoadersPerRow = kThreads / kKeys;    // 4 threads copy one row
+static_assert(kHeads == kKeys, "Q and key tiles share one layout");
+static_assert(kFp8Row % 16 == 0 && kKeys * kFp8Row <= kTileBytes, "raw FP8 rows fit a tile buffer");
+constexpr float kLog2e = 1.4426950408889634f;
+constexpr float kLn2 = 0.6931471805599453f;
+
+constexpr std::size_t kQOff = 0;
+constexpr std::size_t kKOff = kTileBytes;                    // two key tiles
+constexpr std::size_t kPOff = kKOff + 2 * kTileBytes;        // P: 64 rows x 128 bytes
+constexpr std::size_t kMaxOff = kPOff + kBlockBytes;         // row maxima [2 warpgroups][64]
+constexpr std::size_t kSumOff = kMaxOff + 2 * 64 * sizeof(float);
+constexpr std::size_t kIdxOff = kSumOff + 2 * 64 * sizeof(float);  // key of each tile row [2 buffers][64]
+constexpr std::size_t kSmem = kIdxOff + 2 * 64 * sizeof(int) + 1024;  // + slack to align the base to 1024
+static_assert(kSmem <= 232448, "Hopper's 227 KB of shared memory per block");
+
+// Byte offset of 16-byte unit u (of 72) of row r in a swizzled 64-row tile.
+__device__ __forceinline__ int tile_offset(int r, int u) { return (u >> 3) * kBlockBytes + sw128_offset(r, u & 7); }
+
+template <bool kFp8, bool kSparse>
+__global__ void __launch_bounds__(kThreads, 1) mqa_wgmma_kernel(MqaLaunch p) {
+  extern __shared__ unsigned char smem_raw[];
+  const auto raw = static_cast<std::uint32_t>(__cvta_generic_to_shared(smem_raw));
+  unsigned char* base = smem_raw + ((1024 - (raw & 1023)) & 1023);
+  unsigned char* qs = base + kQOff;
+  unsigned char* ps = base + kPOff;
+  float* red_max = reinterpret_cast<float*>(base + kMaxOff);
+  float* red_sum = reinterpret_cast<float*>(base + kSumOff);
+  int* tile_keys = reinterpret_cast<int*>(base + kIdxOff);
+  const auto key_tile = [&](int buf) { return base + kKOff + static_cast<std::size_t>(buf) * kTileBytes; };
+
+  const int groups = p.heads / kHeads;
+  const std::int64_t t = blockIdx.x / groups;
+  const int h0 = static_cast<int>(blockIdx.x % groups) * kHeads;
+  const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31, g = lane >> 2, tq = lane & 3;
+  const int row_lo = 16 * warp + g, row_hi = row_lo + 8;  // this thread's accumulator rows (heads)
+  const int lrow = tid / kLoadersPerRow, lpart = tid % kLoadersPerRow;  // the row this thread copies
+
+  const MqaBlockKeys range = mqa_block_keys<kKeys>(p, t);
+  const std::int64_t kv_base = range.kv_base, slots = range.slots, b_first = range.b_first, b_end = range.b_end;
+
+  // Row lrow of key step blk: its cache row, or -1 (never read).
+  const auto key_of = [&](std::int64_t blk) -> int {
+    const std::int64_t slot = blk * kKeys + lrow;
+    if constexpr (kSparse) {
+      if (slot < p.topk) {
+        const std::int32_t v = p.indices[t * p.topk + slot];
+        if (v >= 0 && v < p.keys) return v;
+      }
+      return -1;
+    } else {
+      return slot < slots ? static_cast<int>(slot) : -1;
+    }
+  };
+  // Starts the copy of step blk's rows (bf16: into key tile `buf`; FP8: the raw rows
+  // into key tile 1, the staging area) and records which key each row holds.
+  const auto issue = [&](std::int64_t blk, int buf) {
+    const int s = key_of(blk);
+    if (lpart == 0) tile_keys[buf * kKeys + lrow] = s;
+    const int bytes = s >= 0 ? 16 : 0;
+    const std::int64_t row = kv_base + (s >= 0 ? s : 0);
+    if constexpr (!kFp8) {
+      const auto* src = static_cast<const unsigned char*>(p.kv) + row * (kDqk * 2);
+      unsigned char* dst = key_tile(buf);
+#pragma unroll 6
+      for (int u = lpart; u < kUnits; u += kLoadersPerRow) cp_async16(dst + tile_offset(lrow, u), src + u * 16, bytes);
+    } else {
+      const auto* src = static_cast<const unsigned char*>(p.kv) + row * kFp8Row;
+      unsigned char* dst = key_tile(1) + lrow * kFp8Row;
+      for (int u = lpart; u < kFp8Units; u += kLoadersPerRow) cp_async16(dst + u * 16, src + u * 16, bytes);
+    }
+    cp_async_commit();
+  };
+
+  float acc[128];  // O: rows row_lo / row_hi, value columns 256 wg + 8 j + 2 tq + {0, 1}
+#pragma unroll
+  for (int i = 0; i < 128; ++i) acc[i] = 0.0f;
+  float m_lo = DSA_MINUS_INF, m_hi = DSA_MINUS_INF;  // running maxima (log2 domain)
+  float l_lo = 0.0f, l_hi = 0.0f;                     // this thread's share of the row sums
+  const float sl2 = p.scale * kLog2e;
+
+  if (b_first < b_end) {  // Q (head rows h0 ..) and the first step's keys, one group
+    const auto* qg = reinterpret_cast<const unsigned char*>(p.q) + (t * p.heads + h0 + lrow) * (kDqk * 2);
+    for (int u = lpart; u < kUnits; u += kLoadersPerRow) cp_async16(qs + tile_offset(lrow, u), qg + u * 16, 16);
+    issue(b_first, 0);
+  }
+
+  const std::uint64_t desc_q = wgmma_desc_sw128(qs, 16, 1024);
+  const std::uint64_t desc_p = wgmma_desc_sw128(ps, 16, 1024);
+  for (std::int64_t blk = b_first; blk < b_end; ++blk) {
+    const int buf = static_cast<int>((blk - b_first) & 1);
+    cp_async_wait<0>();
+    fence_proxy_async();  // cp.async wrote through the generic proxy; wgmma reads through the async one
+    __syncthreads();      // the step's rows are everyone's; the previous step is finished everywhere
+    unsigned char* kt = key_tile(kFp8 ? 0 : buf);
+    if constexpr (kFp8) {
+      const unsigned char* staged = key_tile(1);
+      for (int u = lpart; u < kUnits; u += kLoadersPerRow)
+        *reinterpret_cast<uint4*>(kt + tile_offset(lrow, u)) = key_chunk<kDqk, kDv, true>(staged, lrow, u);
+      fence_proxy_async();
+      __syncthreads();  // the tile is complete and the staging area free
+    }
+    if (blk + 1 < b_end) issue(blk + 1, buf ^ 1);
+
+    // 2. S = Q K^T for this warpgroup's 32 keys (rows 32 wg .. of the tile).
+    float s[16] = {};  // overwritten: the first wgmma does not accumulate
+    const std::uint64_t desc_k = wgmma_desc_sw128(kt + wg * 32 * 128, 16, 1024);
+    fence_operands(s);
+    wgmma_fence();
+#pragma unroll
+    for (int c = 0; c < kDqk / 64; ++c)
+#pragma unroll
+      for (int k = 0; k < 4; ++k) {  // 16 columns (32 bytes) per wgmma: +2 in the address field
+        const std::uint64_t step = static_cast<std::uint64_t>((c * kBlockBytes + k * 32) >> 4);
+        wgmma_m64n32k16_bf16(s, desc_q + step, desc_k + step, (c | k) != 0 ? 1 : 0);
+      }
+    wgmma_commit();
+    wgmma_wait_all();
+    fence_operands(s);
+
+    // 3. Online softmax. Column 8 j + 2 tq + e of this warpgroup's S is key 32 wg + that.
+    const int* keys_now = tile_keys + buf * kKeys + 32 * wg;
+    float mx_lo = DSA_MINUS_INF, mx_hi = DSA_MINUS_INF;
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const bool valid = keys_now[8 * j + 2 * tq + e] >= 0;
+        s[4 * j + e] = valid ? s[4 * j + e] * sl2 : DSA_MINUS_INF;
+        s[4 * j + 2 + e] = valid ? s[4 * j + 2 + e] * sl2 : DSA_MINUS_INF;
+        mx_lo = fmaxf(mx_lo, s[4 * j + e]);
+        mx_hi = fmaxf(mx_hi, s[4 * j + 2 + e]);
+      }
+#pragma unroll
+    for (int x = 1; x <= 2; x <<= 1) {  // the 4 lanes of a row
+      mx_lo = fmaxf(mx_lo, __shfl_xor_sync(0xFFFFFFFFu, mx_lo, x));
+      mx_hi = fmaxf(mx_hi, __shfl_xor_sync(0xFFFFFFFFu, mx_hi, x));
+    }
+    if (tq == 0) {
+      red_max[wg * 64 + row_lo] = mx_lo;
+      red_max[wg * 64 + row_hi] = mx_hi;
+    }
+    __syncthreads();
+    const float new_lo = fmaxf(m_lo, fmaxf(red_max[row_lo], red_max[64 + row_lo]));
+    const float new_hi = fmaxf(m_hi, fmaxf(red_max[row_hi], red_max[64 + row_hi]));
+    // No valid key yet: keep everything at zero (exp2 of -inf - -inf would be NaN).
+    const float base_lo = new_lo == DSA_MINUS_INF ? 0.0f : new_lo, base_hi = new_hi == DSA_MINUS_INF ? 0.0f : new_hi;
+    const float alpha_lo = new_lo == DSA_MINUS_INF ? 1.0f : exp2f(m_lo - new_lo);
+    const float alpha_hi = new_hi == DSA_MINUS_INF ? 1.0f : exp2f(m_hi - new_hi);
+    m_lo = new_lo;
+    m_hi = new_hi;
+    float sum_lo = 0.0f, sum_hi = 0.0f;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const float p0 = exp2f(s[4 * j] - base_lo), p1 = exp2f(s[4 * j + 1] - base_lo);
+      const float p2 = exp2f(s[4 * j + 2] - base_hi), p3 = exp2f(s[4 * j + 3] - base_hi);
+      sum_lo += p0 + p1;
+      sum_hi += p2 + p3;
+      // Keys 32 wg + 8 j + 2 tq + {0, 1}: 16-byte unit 4 wg + j of the P row, bytes 4 tq.
+      *reinterpret_cast<std::uint32_t*>(ps + sw128_offset(row_lo, 4 * wg + j) + 4 * tq) = pack_bf16x2(p0, p1);
+      *reinterpret_cast<std::uint32_t*>(ps + sw128_offset(row_hi, 4 * wg + j) + 4 * tq) = pack_bf16x2(p2, p3);
+    }
+    l_lo = l_lo * alpha_lo + sum_lo;
+    l_hi = l_hi * alpha_hi + sum_hi;
+#pragma unroll
+    for (int j = 0; j < 32; ++j) {
+      acc[4 * j] *= alpha_lo;
+      acc[4 * j + 1] *= alpha_lo;
+      acc[4 * j + 2] *= alpha_hi;
+      acc[4 * j + 3] *= alpha_hi;
+    }
+    fence_proxy_async();
+    __syncthreads();  // both halves of P are written
+
+    // 4. O += P V: this warpgroup's 256 value columns = column blocks 4 wg .. 4 wg + 3.
+    const std::uint64_t desc_v = wgmma_desc_sw128(kt + 4 * wg * kBlockBytes, kBlockBytes, 1024);
+    fence_operands(acc);
+    wgmma_fence();
+#pragma unroll
+    for (int k = 0; k < kKeys / 16; ++k)  // 16 keys per wgmma: P moves 32 bytes, V 16 rows (2 KB)
+      wgmma_m64n256k16_bf16_bt(acc, desc_p + static_cast<std::uint64_t>((k * 32) >> 4),
+                               desc_v + static_cast<std::uint64_t>((k * 16 * 128) >> 4), 1);
+    wgmma_commit();
+    wgmma_wait_all();
+    fence_operands(acc);
+  }
+
+  // Row sums: the 4 lanes of a row, then the two warpgroups.
+#pragma unroll
+  for (int x = 1; x <= 2; x <<= 1) {
+    l_lo += __shfl_xor_sync(0xFFFFFFFFu, l_lo, x);
+    l_hi += __shfl_xor_sync(0xFFFFFFFFu, l_hi, x);
+  }
+  if (tq == 0) {
+    red_sum[wg * 64 + row_lo] = l_lo;
+    red_sum[wg * 64 + row_hi] = l_hi;
+  }
+  __syncthreads();
+  const float sum_lo = red_sum[row_lo] + red_sum[64 + row_lo], sum_hi = red_sum[row_hi] + red_sum[64 + row_hi];
+  const float inv_lo = sum_lo > 0.0f ? 1.0f / sum_lo : 0.0f, inv_hi = sum_hi > 0.0f ? 1.0f / sum_hi : 0.0f;
+  const std::int64_t out_lo = t * p.heads + h0 + row_lo, out_hi = out_lo + 8;
+  const int d0 = 256 * wg + 2 * tq;
+  if (p.splits == 1) {
+#pragma unroll
+    for (int j = 0; j < 32; ++j) {
+      *reinterpret_cast<std::uint32_t*>(p.out + out_lo * kDv + d0 + 8 * j) = pack_bf16x2(acc[4 * j] * inv_lo, acc[4 * j + 1] * inv_lo);
+      *reinterpret_cast<std::uint32_t*>(p.out + out_hi * kDv + d0 + 8 * j) =
+          pack_bf16x2(acc[4 * j + 2] * inv_hi, acc[4 * j + 3] * inv_hi);
+    }
+  } else {
+    float* part_out = p.workspace + static_cast<std::int64_t>(blockIdx.y) * p.queries * p.heads * kDv;
+#pragma unroll
+    for (int j = 0; j < 32; ++j) {
+      *reinterpret_cast<float2*>(part_out + out_lo * kDv + d0 + 8 * j) = make_float2(acc[4 * j] * inv_lo, acc[4 * j + 1] * inv_lo);
+      *reinterpret_cast<float2*>(part_out + out_hi * kDv + d0 + 8 * j) =
+          make_float2(acc[4 * j + 2] * inv_hi, acc[4 * j + 3] * inv_hi);
+    }
+  }
+  if (wg == 0 && tq == 0) {
+    const float lse_lo = sum_lo > 0.0f ? (m_lo + log2f(sum_lo)) * kLn2 : DSA_MINUS_INF;
+    const float lse_hi = sum_hi > 0.0f ? (m_hi + log2f(sum_hi)) * kLn2 : DSA_MINUS_INF;
+    float* lse = p.lse;
+    std::int64_t at = 0;
+    if (p.splits > 1) {
+      lse = p.workspace + static_cast<std::int64_t>(p.splits) * p.queries * p.heads * kDv;
+      at = static_cast<std::int64_t>(blockIdx.y) * p.queries * p.heads;
+    }
+    lse[at + out_lo] = lse_lo;
+    lse[at + out_hi] = lse_hi;
+  }
+}
+
+template <bool kFp8, bool kSparse>
+void launch_typed(const MqaLaunch& p, cudaStream_t stream) {
+  auto* kernel = mqa_wgmma_kernel<kFp8, kSparse>;
+  DSA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmem)));
+  const dim3 grid(static_cast<unsigned>(p.queries * (p.heads / kHeads)), static_cast<unsigned>(p.splits));
+  kernel<<<grid, kThreads, kSmem, stream>>>(p);
+  DSA_CUDA_CHECK_LAUNCH();
+  if (p.splits > 1) {
+    mqa_combine<kDv><<<static_cast<unsigned>(p.queries * p.heads), 128, 0, stream>>>(p);
+    DSA_CUDA_CHECK_LAUNCH();
+  }
+}
+
+}  // namespace
+
+std::optional<std::string> mqa_wgmma_unsupported(int heads, int d_qk, int d_v, std::int64_t topk, bool sparse) {
+  if (d_qk != kDqk || d_v != kDv)
+    return "built for the model's d_qk / d_v 576 / 512, not " + std::to_string(d_qk) + " / " + std::to_string(d_v);
+  if (heads <= 0 || heads % kHeads != 0) return "heads must be a multiple of 64 (got " + std::to_string(heads) + ")";
+  if (sparse && topk <= 0) return "top-k must be positive";
+  return std::nullopt;
+}
+
+void launch_mqa_wgmma(const MqaLaunch& p, cudaStream_t stream) {
+  DSA_TRACE_RANGE(p.indices ? (p.fp8_cache ? "sparse_mqa.fp8.wgmma" : "sparse_mqa.bf16.wgmma")
+                            : (p.fp8_cache ? "dense_mqa.fp8.wgmma" : "dense_mqa.bf16.wgmma"));
+  if (auto why = mqa_wgmma_unsupported(p.heads, p.d_qk, p.d_v, p.topk, p.indices != nullptr))
+    throw CudaError("launch_mqa_wgmma: " + *why);
+  if (auto why = mqa_launch_problem(p)) throw CudaError("launch_mqa_wgmma: " + *why);
+  if (p.queries == 0) return;
+  if (p.indices) {
+    if (p.fp8_cache) launch_typed<true, true>(p, stream);
+    else launch_typed<false, true>(p, stream);
+  } else {
+    if (p.fp8_cache) launch_typed<true, false>(p, stream);
+    else launch_typed<false, false>(p, stream);
+  }
+}
+
+}  // namespace dsa::cuda
