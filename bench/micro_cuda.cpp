@@ -134,7 +134,7 @@ void BM_CudaDenseWgmmaDecodeBf16(benchmark::State& st) { dense_decode(st, false,
 void BM_CudaDenseWgmmaDecodeFp8(benchmark::State& st) { dense_decode(st, true, "cuda.dense_mqa.wgmma"); }
 
 // Dense MHA-mode causal prefill: the last 4096 queries of the context, 128 heads.
-void BM_CudaDenseMhaPrefill4096(benchmark::State& st) {
+void dense_mha_prefill(benchmark::State& st, const char* variant) {
   if (!have_device(st)) return;
   const std::int64_t S = st.range(0), T = std::min<std::int64_t>(4096, S);
   const AttentionShape sh{T, S, 128, 192, 128, ref::model_softmax_scale(), S - T};
@@ -143,11 +143,14 @@ void BM_CudaDenseMhaPrefill4096(benchmark::State& st) {
   bench::fill_normal(k.span(), 0.3, 11);
   bench::fill_normal(v.span(), 1.0, 12);
   const DenseMhaArgs args{sh, q, k, v, out, lse, DType::bf16};
-  auto run = by_name(dense_mha_variants(), "cuda.dense_mha.flash").prepare(args);
+  auto run = by_name(dense_mha_variants(), variant).prepare(args);
   run->run();
   for (auto _ : st) st.SetIterationTime(run->run());
   counters(st, bench::dense_mha_work(sh, DType::bf16));
 }
+
+void BM_CudaDenseMhaPrefill4096(benchmark::State& st) { dense_mha_prefill(st, "cuda.dense_mha.flash"); }
+void BM_CudaDenseMhaWgmmaPrefill4096(benchmark::State& st) { dense_mha_prefill(st, "cuda.dense_mha.wgmma"); }
 
 BENCHMARK(BM_CudaIndexerDecode)->RangeMultiplier(2)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaIndexerPrefill4096)->RangeMultiplier(2)->Range(4096, 65536)->UseManualTime()->Unit(benchmark::kMillisecond);
@@ -171,6 +174,7 @@ BENCHMARK(BM_CudaSparseWgmmaDecodeFp8Batch64)->RangeMultiplier(4)->Range(4096, 1
 BENCHMARK(BM_CudaDenseWgmmaDecodeBf16)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaDenseWgmmaDecodeFp8)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaDenseMhaPrefill4096)->RangeMultiplier(4)->Range(4096, 65536)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_CudaDenseMhaWgmmaPrefill4096)->RangeMultiplier(4)->Range(4096, 65536)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

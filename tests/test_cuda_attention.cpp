@@ -374,6 +374,14 @@ TEST(CudaLaunchPlan, LaunchersRefuseBadArgumentsBeforeTouchingTheDevice) {
   p.scale = 0.1f;
   p.heads = 96;
   EXPECT_THROW(cuda::launch_mqa_wgmma(p, nullptr), CudaError);
+  // The wgmma MHA kernel: the model's 192 / 128 only.
+  EXPECT_TRUE(cuda::mha_wgmma_unsupported(128, 192, 128) == std::nullopt);
+  EXPECT_NE(cuda::mha_wgmma_unsupported(4, 48, 32).value_or("").find("192 / 128"), std::string::npos);
+  EXPECT_TRUE(cuda::mha_wgmma_unsupported(70000, 192, 128).has_value());
+  m.d_qk = 192;
+  m.d_v = 128;
+  m.scale = 0.0f;
+  EXPECT_THROW(cuda::launch_mha_wgmma(m, nullptr), CudaError);
 }
 
 // The GPU's FP8 cache writer is bit-identical to the reference quantiser, on values

@@ -1,5 +1,6 @@
 // The attention kernels on the GPU (dsa-spec.md sections 4-6), all with bf16 tensor
-// cores (mma.sync m16n8k16), fp32 softmax statistics and online accumulation:
+// cores (mma.sync m16n8k16, or wgmma in the *_wgmma variants), fp32 softmax statistics
+// and online accumulation:
 //
 //  * MQA mode (sparse MLA and the dense decode baseline): q [T, H, d_qk] bf16 over one
 //    latent cache shared by all heads, value = the first d_v entries of each key row.
@@ -74,6 +75,11 @@ struct MhaLaunch {
 
 std::optional<std::string> mha_unsupported(int heads, int d_qk, int d_v);
 void launch_mha(const MhaLaunch& p, cudaStream_t stream);
+
+// The same prefill on Hopper's warpgroup MMA (attention_mha_wgmma.cu): d_qk 192 /
+// d_v 128 only, 128 queries x 1 head per block.
+std::optional<std::string> mha_wgmma_unsupported(int heads, int d_qk, int d_v);
+void launch_mha_wgmma(const MhaLaunch& p, cudaStream_t stream);
 
 // The FP8 latent-cache writer: rows [S, kv_rank + rope] fp32 -> [S, fp8_mla_row_bytes]
 // with the project's quantiser (core/quant.h), bit-identical to pack_fp8_mla_row.

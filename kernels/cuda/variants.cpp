@@ -381,6 +381,9 @@ std::unique_ptr<OpRun> prepare_dense_mqa_batch(const std::vector<const DenseMqaA
   return prepare_mqa(as.front()->shape, parts, as.front()->fp8_cache, kLaunch);
 }
 
+using MhaLauncher = void (*)(const cuda::MhaLaunch&, cudaStream_t);
+
+template <MhaLauncher kLaunch>
 std::unique_ptr<OpRun> prepare_mha(const DenseMhaArgs& a) {
   auto b = std::make_shared<AttentionBuffers>();
   const auto qb = bf16_bits_of(a.q), kb = bf16_bits_of(a.k), vb = bf16_bits_of(a.v);
@@ -401,7 +404,7 @@ std::unique_ptr<OpRun> prepare_mha(const DenseMhaArgs& a) {
   p.d_v = a.shape.d_v;
   p.scale = static_cast<float>(a.shape.scale);
   p.query_offset = a.shape.query_offset;
-  return std::make_unique<CudaRun>([p, b](cudaStream_t s) { cuda::launch_mha(p, s); },
+  return std::make_unique<CudaRun>([p, b](cudaStream_t s) { kLaunch(p, s); },
                                    [b, &a] {
                                      download_bf16(b->out, a.out);
                                      b->lse.download(a.lse.data(), a.lse.span().size());
@@ -484,7 +487,16 @@ std::vector<Variant<DenseMhaArgs>> cuda_dense_mha_variants() {
              if (a.dtype != DType::bf16) return bf16_only(a.dtype);
              return cuda::mha_unsupported(a.shape.heads, a.shape.d_qk, a.shape.d_v);
            },
-           prepare_mha}};
+           prepare_mha<cuda::launch_mha>},
+          // Listed second: not yet run on a GPU (2026-11-23), so nothing picks it by default.
+          {"cuda.dense_mha.wgmma", Backend::cuda,
+           "causal flash attention on warpgroup MMA (the model's 192/128): 128 queries x 1 head per block, two "
+           "warpgroups, 128-key steps by cp.async one ahead, P from registers as the A operand",
+           [](const DenseMhaArgs& a) -> std::optional<std::string> {
+             if (a.dtype != DType::bf16) return bf16_only(a.dtype);
+             return cuda::mha_wgmma_unsupported(a.shape.heads, a.shape.d_qk, a.shape.d_v);
+           },
+           prepare_mha<cuda::launch_mha_wgmma>}};
 }
 
 }  // namespace dsa

@@ -114,4 +114,47 @@ __device__ __forceinline__ void wgmma_m64n256k16_bf16_bt(float (&d)[128], std::u
       : "l"(desc_a), "l"(desc_b), "r"(accumulate));
 }
 
+// D (64 x 128, fp32) = (accumulate ? D : 0) + A (64 x 16, bf16) * B (16 x 128, bf16),
+// both K-major in shared memory.
+__device__ __forceinline__ void wgmma_m64n128k16_bf16(float (&d)[64], std::uint64_t desc_a, std::uint64_t desc_b,
+                                                      int accumulate) {
+  asm volatile(
+      "{\n"
+      ".reg .pred p;\n"
+      "setp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
+      "%64, %65, p, 1, 1, 0, 0;\n"
+      "}\n"
+      :
+        DSA_WGMMA_D8(0), DSA_WGMMA_D8(8), DSA_WGMMA_D8(16), DSA_WGMMA_D8(24),
+        DSA_WGMMA_D8(32), DSA_WGMMA_D8(40), DSA_WGMMA_D8(48), DSA_WGMMA_D8(56)
+      : "l"(desc_a), "l"(desc_b), "r"(accumulate));
+}
+
+// D (64 x 128, fp32) = (accumulate ? D : 0) + A (64 x 16, bf16, in registers: the
+// mma.sync A fragment of each warp's 16 rows) * B (16 x 128, bf16, MN-major: stored
+// [k][n], read transposed).
+__device__ __forceinline__ void wgmma_m64n128k16_bf16_rs_bt(float (&d)[64], const std::uint32_t (&a)[4],
+                                                            std::uint64_t desc_b, int accumulate) {
+  asm volatile(
+      "{\n"
+      ".reg .pred p;\n"
+      "setp.ne.b32 p, %69, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
+      "{%64, %65, %66, %67}, %68, p, 1, 1, 1;\n"
+      "}\n"
+      :
+        DSA_WGMMA_D8(0), DSA_WGMMA_D8(8), DSA_WGMMA_D8(16), DSA_WGMMA_D8(24),
+        DSA_WGMMA_D8(32), DSA_WGMMA_D8(40), DSA_WGMMA_D8(48), DSA_WGMMA_D8(56)
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate));
+}
+
 }  // namespace dsa::cuda

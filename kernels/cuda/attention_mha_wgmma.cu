@@ -1,0 +1,239 @@
+// Dense MHA-mode causal prefill (the V3.1-Terminus baseline) on Hopper's warpgroup MMA,
+// at the model's shape (d_qk 192, d_v 128). The FA2-style mma.sync kernel
+// (attention_mha.cu) reached 159 TFLOP/s on the H100 against a target of 350: a weak
+// dense baseline inflates every speed-up the harness reports, so the baseline gets
+// the same class of kernel as the sparse side.
+//
+// Block: 128 queries x 1 head, two warpgroups of 64 query rows each (one wgmma M);
+// each warpgroup owns its rows entirely (no exchange between them). Shared memory,
+// 128-byte swizzled (wgmma.cuh): Q 128 x 192 bf16 (48 KB) and a double buffer of K
+// 128 x 192 (48 KB) + V 128 x 128 (32 KB) per step of 128 keys. Per step:
+//   1. the next step's K and V rows start by cp.async (rows past the block's causal
+//      end are zero-filled, never read: a cache may hold NaN there);
+//   2. S = Q K^T: 12 wgmma m64n128k16 (A = the warpgroup's 64 Q rows, B = the key
+//      rows, both K-major);
+//   3. online softmax in registers (a row's 4 lanes agree through two shuffles), the
+//      causal mask per row;
+//   4. O += P V: P never leaves the registers: the S accumulator of keys 16 k ..
+//      16 k + 15 is, element for element, the A fragment of that k-step (as in the
+//      mma.sync kernel), so 8 wgmma m64n128k16 take A from registers and B = the V
+//      tile read MN-major (64-column blocks 16 KB apart).
+// Blocks run longest-first (the causal triangle's far end).
+//
+// NOT YET RUN ON A GPU (written 2026-11-23 without one). Risks as for the wgmma MQA
+// kernel: the MN-major V descriptor (leading offset 16 KB here) and the register-A
+// fragment order.
+#include "kernels/cuda/attention.h"
+
+#include "core/trace.h"
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/mma.cuh"
+#include "kernels/cuda/wgmma.cuh"
+
+namespace dsa::cuda {
+
+namespace {
+
+constexpr int kDqk = 192, kDv = 128;
+constexpr int kRows = 128;   // queries per block: two warpgroups x 64
+constexpr int kKeys = 128;   // keys per step
+constexpr int kThreads = 256;
+constexpr int kQUnits = kDqk * 2 / 16;  // 16-byte units per Q or K row: 24
+constexpr int kVUnits = kDv * 2 / 16;   // per V row: 16
+constexpr int kBlock = 128 * 128;       // one 64-column block of a 128-row tile: 16 KB
+constexpr int kQBytes = kBlock * (kDqk / 64);  // 48 KB (K tiles alike)
+constexpr int kVBytes = kBlock * (kDv / 64);   // 32 KB
+constexpr int kStageBytes = kQBytes + kVBytes;
+constexpr std::size_t kSmem = kQBytes + 2 * static_cast<std::size_t>(kStageBytes) + 1024;  // + alignment slack
+static_assert(kSmem <= 232448, "Hopper's 227 KB of shared memory per block");
+constexpr float kLog2e = 1.4426950408889634f;
+constexpr float kLn2 = 0.6931471805599453f;
+
+__device__ __forceinline__ std::int64_t causal_end(std::int64_t t, std::int64_t offset, std::int64_t keys) {
+  const std::int64_t e = offset + t + 1;
+  return e < 0 ? 0 : (e > keys ? keys : e);
+}
+
+// Byte offset of 16-byte unit u of row r in a swizzled 128-row tile.
+__device__ __forceinline__ int tile_offset(int r, int u) { return (u >> 3) * kBlock + sw128_offset(r, u & 7); }
+
+// Keys [s0, s0 + kKeys) of head h into a stage; rows from `limit` on are zero-filled.
+__device__ __forceinline__ void load_stage(const MhaLaunch& p, int h, std::int64_t s0, std::int64_t limit,
+                                           unsigned char* ks, unsigned char* vs) {
+  const auto* kg = reinterpret_cast<const unsigned char*>(p.k);
+  const auto* vg = reinterpret_cast<const unsigned char*>(p.v);
+  constexpr int kUnits = kQUnits + kVUnits;
+  for (int i = threadIdx.x; i < kKeys * kUnits; i += kThreads) {
+    const int r = i / kUnits, u = i % kUnits;
+    const std::int64_t s = s0 + r;
+    const bool in = s < limit;
+    const std::int64_t row = (in ? s : 0) * p.heads + h;  // a valid address even when zero-filling
+    if (u < kQUnits) cp_async16(ks + tile_offset(r, u), kg + row * (kDqk * 2) + u * 16, in ? 16 : 0);
+    else cp_async16(vs + tile_offset(r, u - kQUnits), vg + row * (kDv * 2) + (u - kQUnits) * 16, in ? 16 : 0);
+  }
+}
+
+__global__ void __launch_bounds__(kThreads, 1) mha_wgmma_kernel(MhaLaunch p) {
+  extern __shared__ unsigned char smem_raw[];
+  const auto raw = static_cast<std::uint32_t>(__cvta_generic_to_shared(smem_raw));
+  unsigned char* base = smem_raw + ((1024 - (raw & 1023)) & 1023);
+  unsigned char* qs = base;
+  const auto stage = [&](int b) { return base + kQBytes + static_cast<std::size_t>(b) * kStageBytes; };
+
+  const int h = blockIdx.y;
+  const std::int64_t t0 = static_cast<std::int64_t>(gridDim.x - 1 - blockIdx.x) * kRows;
+  const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31, g = lane >> 2, tq = lane & 3;
+  const std::int64_t t_last = min(p.queries, t0 + kRows) - 1;
+  const std::int64_t key_limit = causal_end(t_last, p.query_offset, p.keys);
+  const std::int64_t steps = (key_limit + kKeys - 1) / kKeys;
+
+  // Q rows t0 .. t0 + 127 (zero past the last query) and the first step, one group.
+  const auto* qg = reinterpret_cast<const unsigned char*>(p.q);
+  for (int i = tid; i < kRows * kQUnits; i += kThreads) {
+    const int r = i / kQUnits, u = i % kQUnits;
+    const bool in = t0 + r < p.queries;
+    cp_async16(qs + tile_offset(r, u), qg + ((in ? t0 + r : 0) * p.heads + h) * (kDqk * 2) + u * 16, in ? 16 : 0);
+  }
+  if (steps > 0) load_stage(p, h, 0, key_limit, stage(0), stage(0) + kQBytes);
+  cp_async_commit();
+
+  // This thread's accumulator rows: 16 warp + g and + 8 of its warpgroup's 64.
+  const std::int64_t t_lo = t0 + 64 * wg + 16 * warp + g, t_hi = t_lo + 8;
+  const std::int64_t end_lo = t_lo < p.queries ? causal_end(t_lo, p.query_offset, p.keys) : 0;
+  const std::int64_t end_hi = t_hi < p.queries ? causal_end(t_hi, p.query_offset, p.keys) : 0;
+  const float sl2 = p.scale * kLog2e;
+  float o[64];  // columns 8 j + 2 tq + {0, 1}, j < 16
+#pragma unroll
+  for (int i = 0; i < 64; ++i) o[i] = 0.0f;
+  float m_lo = DSA_MINUS_INF, m_hi = DSA_MINUS_INF, l_lo = 0.0f, l_hi = 0.0f;
+  const std::uint64_t desc_q = wgmma_desc_sw128(qs + 64 * wg * 128, 16, 1024);
+
+  for (std::int64_t kb = 0; kb < steps; ++kb) {
+    const int buf = static_cast<int>(kb & 1);
+    if (kb + 1 < steps) load_stage(p, h, (kb + 1) * kKeys, key_limit, stage(buf ^ 1), stage(buf ^ 1) + kQBytes);
+    cp_async_commit();
+    cp_async_wait<1>();   // all but the newest group: this step's rows (and Q) have landed
+    fence_proxy_async();  // cp.async wrote through the generic proxy; wgmma reads through the async one
+    __syncthreads();
+    unsigned char* ks = stage(buf);
+    unsigned char* vs = ks + kQBytes;
+
+    // 2. S = Q K^T (64 rows x 128 keys per warpgroup).
+    float s[64];
+#pragma unroll
+    for (int i = 0; i < 64; ++i) s[i] = 0.0f;  // overwritten: the first wgmma does not accumulate
+    const std::uint64_t desc_k = wgmma_desc_sw128(ks, 16, 1024);
+    fence_operands(s);
+    wgmma_fence();
+#pragma unroll
+    for (int k = 0; k < kDqk / 16; ++k) {  // 16 columns = 32 bytes per wgmma, 4 per 64-column block
+      const auto step = static_cast<std::uint64_t>(((k >> 2) * kBlock + (k & 3) * 32) >> 4);
+      wgmma_m64n128k16_bf16(s, desc_q + step, desc_k + step, k > 0 ? 1 : 0);
+    }
+    wgmma_commit();
+    wgmma_wait_all();
+    fence_operands(s);
+
+    // 3. Scale into log2 units, mask past each row's causal end, online softmax.
+    const std::int64_t s0 = kb * kKeys;
+    float mx_lo = DSA_MINUS_INF, mx_hi = DSA_MINUS_INF;
+#pragma unroll
+    for (int j = 0; j < 16; ++j)
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const std::int64_t col = s0 + 8 * j + 2 * tq + e;
+        s[4 * j + e] = col < end_lo ? s[4 * j + e] * sl2 : DSA_MINUS_INF;
+        s[4 * j + 2 + e] = col < end_hi ? s[4 * j + 2 + e] * sl2 : DSA_MINUS_INF;
+        mx_lo = fmaxf(mx_lo, s[4 * j + e]);
+        mx_hi = fmaxf(mx_hi, s[4 * j + 2 + e]);
+      }
+#pragma unroll
+    for (int x = 1; x <= 2; x <<= 1) {
+      mx_lo = fmaxf(mx_lo, __shfl_xor_sync(0xFFFFFFFFu, mx_lo, x));
+      mx_hi = fmaxf(mx_hi, __shfl_xor_sync(0xFFFFFFFFu, mx_hi, x));
+    }
+    const float mn_lo = fmaxf(m_lo, mx_lo), mn_hi = fmaxf(m_hi, mx_hi);
+    // A row with no valid key so far stays all-zero (avoids -inf - -inf).
+    const float base_lo = mn_lo == DSA_MINUS_INF ? 0.0f : mn_lo, base_hi = mn_hi == DSA_MINUS_INF ? 0.0f : mn_hi;
+    const float al_lo = exp2f(m_lo - base_lo), al_hi = exp2f(m_hi - base_hi);
+    m_lo = mn_lo;
+    m_hi = mn_hi;
+    float sum_lo = 0.0f, sum_hi = 0.0f;
+    std::uint32_t a[8][4];  // P as the A fragments of the 8 k-steps of 16 keys
+#pragma unroll
+    for (int j = 0; j < 16; ++j) {
+      const float p0 = exp2f(s[4 * j] - base_lo), p1 = exp2f(s[4 * j + 1] - base_lo);
+      const float p2 = exp2f(s[4 * j + 2] - base_hi), p3 = exp2f(s[4 * j + 3] - base_hi);
+      sum_lo += p0 + p1;
+      sum_hi += p2 + p3;
+      // Keys 8 j ..: k-step j / 2; the first 8 keys of a step are a[0] / a[1], the next a[2] / a[3].
+      a[j >> 1][(j & 1) * 2] = pack_bf16x2(p0, p1);
+      a[j >> 1][(j & 1) * 2 + 1] = pack_bf16x2(p2, p3);
+    }
+    l_lo = l_lo * al_lo + sum_lo;  // per-lane partial sums: the quad adds them at the end
+    l_hi = l_hi * al_hi + sum_hi;
+#pragma unroll
+    for (int j = 0; j < 16; ++j) {
+      o[4 * j] *= al_lo;
+      o[4 * j + 1] *= al_lo;
+      o[4 * j + 2] *= al_hi;
+      o[4 * j + 3] *= al_hi;
+    }
+
+    // 4. O += P V.
+    const std::uint64_t desc_v = wgmma_desc_sw128(vs, kBlock, 1024);
+    fence_operands(o);
+    wgmma_fence();
+#pragma unroll
+    for (int k = 0; k < kKeys / 16; ++k)  // 16 keys = 16 rows of V = 2 KB per k-step
+      wgmma_m64n128k16_bf16_rs_bt(o, a[k], desc_v + static_cast<std::uint64_t>((k * 16 * 128) >> 4), 1);
+    wgmma_commit();
+    wgmma_wait_all();
+    fence_operands(o);
+    __syncthreads();  // everyone is done with this stage before it is refilled
+  }
+  cp_async_wait<0>();
+
+#pragma unroll
+  for (int x = 1; x <= 2; x <<= 1) {
+    l_lo += __shfl_xor_sync(0xFFFFFFFFu, l_lo, x);
+    l_hi += __shfl_xor_sync(0xFFFFFFFFu, l_hi, x);
+  }
+  const float inv_lo = l_lo > 0.0f ? 1.0f / l_lo : 0.0f, inv_hi = l_hi > 0.0f ? 1.0f / l_hi : 0.0f;
+#pragma unroll
+  for (int j = 0; j < 16; ++j) {
+    const int d = 8 * j + 2 * tq;
+    if (t_lo < p.queries)
+      *reinterpret_cast<std::uint32_t*>(p.out + (t_lo * p.heads + h) * kDv + d) = pack_bf16x2(o[4 * j] * inv_lo, o[4 * j + 1] * inv_lo);
+    if (t_hi < p.queries)
+      *reinterpret_cast<std::uint32_t*>(p.out + (t_hi * p.heads + h) * kDv + d) =
+          pack_bf16x2(o[4 * j + 2] * inv_hi, o[4 * j + 3] * inv_hi);
+  }
+  if (tq == 0) {
+    if (t_lo < p.queries) p.lse[t_lo * p.heads + h] = l_lo > 0.0f ? (m_lo + log2f(l_lo)) * kLn2 : DSA_MINUS_INF;
+    if (t_hi < p.queries) p.lse[t_hi * p.heads + h] = l_hi > 0.0f ? (m_hi + log2f(l_hi)) * kLn2 : DSA_MINUS_INF;
+  }
+}
+
+}  // namespace
+
+std::optional<std::string> mha_wgmma_unsupported(int heads, int d_qk, int d_v) {
+  if (heads <= 0 || heads > 65535) return "heads must be in [1, 65535] (grid.y)";
+  if (d_qk != kDqk || d_v != kDv)
+    return "built for the model's d_qk / d_v 192 / 128, not " + std::to_string(d_qk) + " / " + std::to_string(d_v);
+  return std::nullopt;
+}
+
+void launch_mha_wgmma(const MhaLaunch& p, cudaStream_t stream) {
+  DSA_TRACE_RANGE("dense_mha.bf16.wgmma");
+  if (auto why = mha_wgmma_unsupported(p.heads, p.d_qk, p.d_v)) throw CudaError("launch_mha_wgmma: " + *why);
+  if (!(p.scale > 0.0f)) throw CudaError("launch_mha_wgmma: softmax scale must be set (> 0)");
+  if (p.queries == 0) return;
+  const std::int64_t qblocks = (p.queries + kRows - 1) / kRows;
+  if (qblocks > 0x7FFFFFFFll) throw CudaError("launch_mha_wgmma: too many queries for grid.x");
+  DSA_CUDA_CHECK(cudaFuncSetAttribute(mha_wgmma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmem)));
+  mha_wgmma_kernel<<<dim3(static_cast<unsigned>(qblocks), static_cast<unsigned>(p.heads)), kThreads, kSmem, stream>>>(p);
+  DSA_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace dsa::cuda
