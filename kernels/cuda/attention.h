@@ -74,6 +74,8 @@ struct MhaLaunch {
 };
 
 std::optional<std::string> mha_unsupported(int heads, int d_qk, int d_v);
+// What is wrong with a launch's scale or grid for blocks of `rows_per_block` queries.
+std::optional<std::string> mha_launch_problem(const MhaLaunch& p, int rows_per_block);
 void launch_mha(const MhaLaunch& p, cudaStream_t stream);
 
 // The same prefill on Hopper's warpgroup MMA (attention_mha_wgmma.cu): d_qk 192 /

@@ -219,13 +219,18 @@ std::optional<std::string> mha_unsupported(int heads, int d_qk, int d_v) {
   return std::nullopt;
 }
 
+std::optional<std::string> mha_launch_problem(const MhaLaunch& p, int rows_per_block) {
+  if (!(p.scale > 0.0f)) return "softmax scale must be set (> 0)";
+  if ((p.queries + rows_per_block - 1) / rows_per_block > 0x7FFFFFFFll) return "too many queries for grid.x";
+  return std::nullopt;
+}
+
 void launch_mha(const MhaLaunch& p, cudaStream_t stream) {
   DSA_TRACE_RANGE("dense_mha.bf16");
   if (auto why = mha_unsupported(p.heads, p.d_qk, p.d_v)) throw CudaError("launch_mha: " + *why);
-  if (!(p.scale > 0.0f)) throw CudaError("launch_mha: softmax scale must be set (> 0)");
+  if (auto why = mha_launch_problem(p, kRowsPerBlock)) throw CudaError("launch_mha: " + *why);
   if (p.queries == 0) return;
   const std::int64_t qblocks = (p.queries + kRowsPerBlock - 1) / kRowsPerBlock;
-  if (qblocks > 0x7FFFFFFFll) throw CudaError("launch_mha: too many queries for grid.x");
   const dim3 grid(static_cast<unsigned>(qblocks), static_cast<unsigned>(p.heads));
   if (p.d_qk == 192) launch_typed<192, 128>(grid, p, stream);
   else launch_typed<48, 32>(grid, p, stream);

@@ -172,13 +172,7 @@ __global__ void __launch_bounds__(kThreads, 1) mha_wgmma_kernel(MhaLaunch p) {
     }
     l_lo = l_lo * al_lo + sum_lo;  // per-lane partial sums: the quad adds them at the end
     l_hi = l_hi * al_hi + sum_hi;
-#pragma unroll
-    for (int j = 0; j < 16; ++j) {
-      o[4 * j] *= al_lo;
-      o[4 * j + 1] *= al_lo;
-      o[4 * j + 2] *= al_hi;
-      o[4 * j + 3] *= al_hi;
-    }
+    scale_accumulator_rows(o, al_lo, al_hi);
 
     // 4. O += P V.
     const std::uint64_t desc_v = wgmma_desc_sw128(vs, kBlock, 1024);
@@ -218,19 +212,17 @@ __global__ void __launch_bounds__(kThreads, 1) mha_wgmma_kernel(MhaLaunch p) {
 }  // namespace
 
 std::optional<std::string> mha_wgmma_unsupported(int heads, int d_qk, int d_v) {
-  if (heads <= 0 || heads > 65535) return "heads must be in [1, 65535] (grid.y)";
   if (d_qk != kDqk || d_v != kDv)
     return "built for the model's d_qk / d_v 192 / 128, not " + std::to_string(d_qk) + " / " + std::to_string(d_v);
-  return std::nullopt;
+  return mha_unsupported(heads, d_qk, d_v);  // the head count against the grid, as for the mma.sync kernel
 }
 
 void launch_mha_wgmma(const MhaLaunch& p, cudaStream_t stream) {
   DSA_TRACE_RANGE("dense_mha.bf16.wgmma");
   if (auto why = mha_wgmma_unsupported(p.heads, p.d_qk, p.d_v)) throw CudaError("launch_mha_wgmma: " + *why);
-  if (!(p.scale > 0.0f)) throw CudaError("launch_mha_wgmma: softmax scale must be set (> 0)");
+  if (auto why = mha_launch_problem(p, kRows)) throw CudaError("launch_mha_wgmma: " + *why);
   if (p.queries == 0) return;
   const std::int64_t qblocks = (p.queries + kRows - 1) / kRows;
-  if (qblocks > 0x7FFFFFFFll) throw CudaError("launch_mha_wgmma: too many queries for grid.x");
   DSA_CUDA_CHECK(cudaFuncSetAttribute(mha_wgmma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmem)));
   mha_wgmma_kernel<<<dim3(static_cast<unsigned>(qblocks), static_cast<unsigned>(p.heads)), kThreads, kSmem, stream>>>(p);
   DSA_CUDA_CHECK_LAUNCH();

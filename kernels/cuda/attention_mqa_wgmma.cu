@@ -217,13 +217,7 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_wgmma_kernel(MqaLaunch p) {
     }
     l_lo = l_lo * alpha_lo + sum_lo;
     l_hi = l_hi * alpha_hi + sum_hi;
-#pragma unroll
-    for (int j = 0; j < 32; ++j) {
-      acc[4 * j] *= alpha_lo;
-      acc[4 * j + 1] *= alpha_lo;
-      acc[4 * j + 2] *= alpha_hi;
-      acc[4 * j + 3] *= alpha_hi;
-    }
+    scale_accumulator_rows(acc, alpha_lo, alpha_hi);
     fence_proxy_async();
     __syncthreads();  // both halves of P are written
 

@@ -47,6 +47,19 @@ __device__ __forceinline__ void fence_operands(float (&d)[N]) {
   for (int i = 0; i < N; ++i) asm volatile("" : "+f"(d[i])::"memory");
 }
 
+// Multiplies accumulator rows 16 w + g by `lo` and 16 w + g + 8 by `hi` (online
+// softmax's rescaling of the output when the running maximum grows).
+template <int N>
+__device__ __forceinline__ void scale_accumulator_rows(float (&d)[N], float lo, float hi) {
+#pragma unroll
+  for (int j = 0; j < N / 4; ++j) {
+    d[4 * j] *= lo;
+    d[4 * j + 1] *= lo;
+    d[4 * j + 2] *= hi;
+    d[4 * j + 3] *= hi;
+  }
+}
+
 // Eight accumulator registers d[b .. b + 7] as read-write asm operands.
 #define DSA_WGMMA_D8(b)                                                                                   \
   "+f"(d[(b)]), "+f"(d[(b) + 1]), "+f"(d[(b) + 2]), "+f"(d[(b) + 3]), "+f"(d[(b) + 4]), "+f"(d[(b) + 5]), \
