@@ -426,6 +426,15 @@ nlohmann::json decode_point(const CaseSpec& c, const Model& m, std::int64_t L, s
   return pt;
 }
 
+// The case's "implementations" (validated by the suite parser) as the GPU forward's choice.
+model::CudaKernelChoice cuda_kernels_of(const CaseSpec& c) {
+  const auto name = [&](const char* stage) {
+    const auto it = c.stage_implementations.find(stage);
+    return it == c.stage_implementations.end() ? std::string() : it->second;
+  };
+  return {name("indexer"), name("topk"), name("sparse_attention"), name("dense_attention_mqa"), name("dense_attention_mha")};
+}
+
 }  // namespace
 
 nlohmann::json run_model_case(const CaseSpec& c, const RunContext& ctx, std::uint64_t seed,
@@ -446,7 +455,7 @@ nlohmann::json run_model_case(const CaseSpec& c, const RunContext& ctx, std::uin
     }
     try {
       DSA_TRACE_RANGE("upload model");
-      m = model::make_cuda_model(w, c.kv_cache_dtype);
+      m = model::make_cuda_model(w, c.kv_cache_dtype, cuda_kernels_of(c));
       break;
     } catch (const std::runtime_error& e) {
       reasons += std::string(reasons.empty() ? "" : "; ") + "cuda: " + e.what();

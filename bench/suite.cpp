@@ -80,9 +80,10 @@ const std::map<Op, std::set<std::string>> kOpKeys = {
     {Op::dsa_vs_dense, {"phase", "contexts", "heads", "index_heads", "index_head_dim", "topk", "kv_rank", "qk_nope",
                         "qk_rope", "v_head", "query_chunk", "batch", "softmax_scale", "hadamard", "indexer_dtype",
                         "accuracy_rows", "validate_rows", "kv_cache_dtype", "implementations"}},
-    {Op::model_prefill, {"model", "checkpoint", "weights_dtype", "kv_cache_dtype", "layers", "contexts", "prefill_chunk"}},
+    {Op::model_prefill, {"model", "checkpoint", "weights_dtype", "kv_cache_dtype", "layers", "contexts", "prefill_chunk",
+                         "implementations"}},
     {Op::model_decode, {"model", "checkpoint", "weights_dtype", "kv_cache_dtype", "layers", "contexts", "prefill_chunk",
-                        "decode_steps", "batch"}},
+                        "decode_steps", "batch", "implementations"}},
 };
 const std::set<std::string> kTolKeys = {"abs",           "rel",           "cos_diff", "lse_rel",
                                         "min_pass_fraction", "quant_cos_diff", "p_round"};
@@ -223,6 +224,25 @@ void restrict_to_backend_of(CaseSpec& c, const Fields& f, const std::string& nam
   if (c.backends.empty()) c.backends = {backend};
   else if (std::find(c.backends.begin(), c.backends.end(), backend) == c.backends.end())
     f.fail("backends", "a list that includes \"" + backend + "\" (the backend of implementation " + name + ")");
+}
+
+// "implementations": {stage: variant name} for the stages listed (each a variant of its
+// op); the case then runs on those variants' backend. `cuda_only`: model cases, whose
+// CPU forward has one implementation per op.
+void parse_stage_implementations(CaseSpec& c, const Fields& f, const std::vector<std::pair<std::string, Op>>& stages,
+                                 bool cuda_only) {
+  Fields g(f.object("implementations"), f.where() + ": implementations");
+  std::set<std::string> names;
+  for (const auto& s : stages) names.insert(s.first);
+  g.only(names, "stage implementations");
+  for (const auto& [stage, op] : stages) {
+    if (!g.has(stage)) continue;
+    const std::string name = implementation_field(g, stage, variant_names(op));
+    if (cuda_only && name.rfind("cuda.", 0) != 0)
+      g.fail(stage, "a CUDA variant (the CPU forward has one implementation per op)");
+    c.stage_implementations[stage] = name;
+    restrict_to_backend_of(c, f, name);
+  }
 }
 
 void parse_tolerance(const Fields& c, Tolerance& t) {
@@ -411,17 +431,10 @@ CaseSpec parse_case(const json& raw, const json& defaults, std::size_t index, co
       if (c.hadamard && (c.index_head_dim & (c.index_head_dim - 1)) != 0)
         f.fail("index_head_dim", "a power of two (the Hadamard rotation needs one)");
       if (c.index_head_dim % 2) f.fail("index_head_dim", "an even number ([rope | nope] halves)");
-      if (f.has("implementations")) {
-        // Variants per stage, to compare kernels inside the whole pipeline.
-        Fields g(f.object("implementations"), f.where() + ": implementations");
-        g.only({"indexer", "topk", "sparse_attention", "dense_attention"}, "stage implementations");
+      if (f.has("implementations")) {  // variants per stage, to compare kernels inside the whole pipeline
         const Op dense = c.phase == Phase::prefill ? Op::dense_attention_mha : Op::dense_attention_mqa;
-        for (const auto& [stage, op] : {std::pair<std::string, Op>{"indexer", Op::indexer}, {"topk", Op::topk},
-                                        {"sparse_attention", Op::sparse_attention}, {"dense_attention", dense}}) {
-          if (!g.has(stage)) continue;
-          c.stage_implementations[stage] = implementation_field(g, stage, variant_names(op));
-          restrict_to_backend_of(c, f, c.stage_implementations[stage]);
-        }
+        parse_stage_implementations(c, f, {{"indexer", Op::indexer}, {"topk", Op::topk},
+                                           {"sparse_attention", Op::sparse_attention}, {"dense_attention", dense}}, false);
       }
       break;
     }
@@ -444,6 +457,11 @@ CaseSpec parse_case(const json& raw, const json& defaults, std::size_t index, co
     c.prefill_chunk = f.integer("prefill_chunk", 512, 1, kMaxContext);
     c.decode_steps = f.integer("decode_steps", 8, 2, 1000000);
     c.batch = static_cast<int>(f.integer("batch", 1, 1, 4096));
+    if (f.has("implementations"))  // the GPU forward's kernels, to time the model with kernels under evaluation
+      parse_stage_implementations(c, f, {{"indexer", Op::indexer}, {"topk", Op::topk},
+                                         {"sparse_attention", Op::sparse_attention},
+                                         {"dense_attention_mqa", Op::dense_attention_mqa},
+                                         {"dense_attention_mha", Op::dense_attention_mha}}, true);
     return c;
   }
   if (c.generator == "structured") {

@@ -5,7 +5,7 @@
 
 namespace dsa::model {
 
-std::unique_ptr<Model> make_cuda_model(const ModelWeights&, DType) {
+std::unique_ptr<Model> make_cuda_model(const ModelWeights&, DType, const CudaKernelChoice&) {
   throw std::runtime_error("this build has no CUDA backend (configure with CUDA to get the GPU forward)");
 }
 

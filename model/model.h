@@ -70,9 +70,17 @@ class Model {
 std::vector<float> embed_tokens(const ModelConfig& c, const float* table,
                                 const std::vector<std::span<const std::int32_t>>& tokens);
 
+// Which CUDA kernel the GPU forward runs for each attention op, by the registry's
+// variant names (e.g. "cuda.topk.sample", "cuda.sparse_mqa.wgmma"); an empty name takes
+// the default, the first (validated) variant. Lets a model case time the pipeline with
+// kernels under evaluation, as a sweep's "implementations" do.
+struct CudaKernelChoice {
+  std::string indexer, topk, sparse_attention, dense_attention_mqa, dense_attention_mha;
+};
+
 // The GPU forward (model/cuda/cuda_model.cpp). Throws std::runtime_error naming the
 // reason where it cannot run: a build without CUDA, no device, shapes its kernels do
-// not take.
-std::unique_ptr<Model> make_cuda_model(const ModelWeights& w, DType cache_dtype);
+// not take, a kernel name it does not know.
+std::unique_ptr<Model> make_cuda_model(const ModelWeights& w, DType cache_dtype, const CudaKernelChoice& kernels = {});
 
 }  // namespace dsa::model

@@ -175,5 +175,48 @@ TEST(CudaModel, SaysWhyItCannotRunAShape) {
   }
 }
 
+// The other top-k kernels in the forward: top-k is exact in every kernel, so the
+// selection, and with it every logit, is what the default kernel gives.
+TEST(CudaModel, EveryTopkKernelGivesTheSameForward) {
+  REQUIRE_CUDA_DEVICE();
+  const ModelWeights& w = tiny_weights_gpu_test();
+  Rng rng(7);
+  std::vector<std::int32_t> toks(300);
+  for (auto& t : toks) t = static_cast<std::int32_t>(rng.below(static_cast<std::uint64_t>(w.config.vocab)));
+  const HostTensor<float> ref = run(*make_cuda_model(w, DType::bf16), toks, 296, 96, AttentionMode::dsa);
+  for (const char* name : {"cuda.topk.sample", "cuda.topk.split"}) {
+    CudaKernelChoice k;
+    k.topk = name;
+    const auto m = make_cuda_model(w, DType::bf16, k);
+    EXPECT_NE(m->implementation().find(name), std::string::npos) << m->implementation();
+    const HostTensor<float> got = run(*m, toks, 296, 96, AttentionMode::dsa);
+    EXPECT_LE(compare_values(got.span(), ref.span(), 0, 0).rel_l2, 1e-6) << name;
+  }
+}
+
+// A kernel named for the forward must exist and take the model's shapes; dsa-tiny's
+// are not the real ones the wgmma kernels are built for.
+TEST(CudaModel, RefusesKernelsItCannotRun) {
+  REQUIRE_CUDA_DEVICE();
+  const ModelWeights& w = tiny_weights_gpu_test();
+  const auto refusal = [&](const CudaKernelChoice& k) -> std::string {
+    try {
+      make_cuda_model(w, DType::bf16, k);
+    } catch (const std::runtime_error& e) {
+      return e.what();
+    }
+    return "";
+  };
+  CudaKernelChoice k;
+  k.indexer = "cuda.indexer.wgmma";
+  EXPECT_NE(refusal(k).find("cuda.indexer.wgmma"), std::string::npos) << refusal(k);
+  k = {};
+  k.dense_attention_mha = "cuda.dense_mha.wgmma";
+  EXPECT_NE(refusal(k).find("192 / 128"), std::string::npos) << refusal(k);
+  k = {};
+  k.sparse_attention = "cuda.sparse_mqa.fastest";
+  EXPECT_NE(refusal(k).find("is not one of"), std::string::npos) << refusal(k);
+}
+
 }  // namespace
 }  // namespace dsa::model

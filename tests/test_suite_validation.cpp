@@ -81,6 +81,24 @@ TEST(SuiteValidation, SweepImplementationsNameVariantsPerStage) {
                {"\"backends\""});  // stages on two backends
 }
 
+// A model case names the GPU forward's kernels per op (CUDA variants only: the CPU
+// forward has one implementation of each); the case then runs on the GPU only.
+TEST(SuiteValidation, ModelImplementationsNameTheGpuForwardsKernels) {
+  const std::string model = R"("op": "model_prefill", "contexts": [256], )";
+  const Suite s = parse_suite(
+      one_case(model + R"("implementations": {"topk": "cuda.topk.sample", "dense_attention_mha": "cuda.dense_mha.wgmma"})"),
+      "x.json");
+  EXPECT_EQ(s.cases[0].stage_implementations.at("topk"), "cuda.topk.sample");
+  EXPECT_EQ(s.cases[0].stage_implementations.at("dense_attention_mha"), "cuda.dense_mha.wgmma");
+  EXPECT_EQ(s.cases[0].backends, std::vector<std::string>{"cuda"});
+  expect_error(one_case(model + R"("implementations": {"topk": "cpu.topk.radix"})"), {"\"topk\"", "a CUDA variant"});
+  expect_error(one_case(model + R"("implementations": {"dense_attention": "cuda.dense_mha.wgmma"})"),
+               {"unknown field \"dense_attention\""});  // the model runs both dense kinds: name which
+  expect_error(one_case(R"("op": "model_decode", "contexts": [256], "backends": ["cpu"],
+                           "implementations": {"indexer": "cuda.indexer.wgmma"})"),
+               {"\"backends\"", "includes \"cuda\""});
+}
+
 TEST(SuiteValidation, NotJson) { expect_error("{\"cases\": [", {"not valid JSON"}); }
 TEST(SuiteValidation, WrongTopLevel) { expect_error("42", {"expected a list of cases"}); }
 TEST(SuiteValidation, UnknownTopLevelKey) { expect_error(R"({"cases": [], "casse": 1})", {"unknown field \"casse\""}); }

@@ -15,8 +15,12 @@
 
 #include <chrono>
 #include <cmath>
+#include <initializer_list>
 #include <memory>
+#include <optional>
 #include <stdexcept>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "core/check.h"
@@ -29,6 +33,7 @@
 #include "kernels/cuda/device_buffer.h"
 #include "kernels/cuda/indexer.h"
 #include "kernels/cuda/topk.h"
+#include "kernels/cuda/topk_split.h"
 #include "kernels/cuda_device.h"
 #include "model/cuda/model_ops.h"
 #include "model/forward.h"
@@ -175,9 +180,76 @@ class Timer {
   OpTimes* t_;
 };
 
+// The kernels one model runs, resolved from the case's names once, with the shapes
+// checked before anything is uploaded.
+struct Kernels {
+  using IndexerFn = void (*)(const cuda::IndexerLaunch&, cudaStream_t);
+  using TopkFn = void (*)(const cuda::TopkLaunch&, cudaStream_t);
+  using MqaFn = void (*)(const cuda::MqaLaunch&, cudaStream_t);
+  using MhaFn = void (*)(const cuda::MhaLaunch&, cudaStream_t);
+  IndexerFn indexer = cuda::launch_indexer;
+  TopkFn topk = cuda::launch_topk;  // nullptr: the split kernel, which needs a workspace
+  MqaFn sparse = cuda::launch_mqa, dense_mqa = cuda::launch_mqa;
+  MhaFn dense_mha = cuda::launch_mha;
+  std::string chosen;  // the names that differ from the defaults, for the records
+};
+
+// The launcher named `name` among `options` (the first is the default, taken for "").
+template <class Fn>
+Fn pick_kernel(const char* stage, const std::string& name, std::initializer_list<std::pair<const char*, Fn>> options,
+               std::string& chosen) {
+  if (name.empty()) return options.begin()->second;
+  std::string all;
+  for (const auto& [n, f] : options) {
+    if (name == n) {
+      if (name != options.begin()->first) chosen += (chosen.empty() ? "" : ", ") + std::string(stage) + "=" + name;
+      return f;
+    }
+    all += (all.empty() ? "" : ", ") + std::string(n);
+  }
+  throw std::runtime_error(std::string("the GPU forward's ") + stage + " kernel: \"" + name + "\" is not one of " + all);
+}
+
+Kernels resolve_kernels(const CudaKernelChoice& k, const ModelConfig& c, bool fp8_cache) {
+  Kernels r;
+  const int dl = c.kv_lora_rank + c.qk_rope;
+  r.indexer = pick_kernel<Kernels::IndexerFn>(
+      "indexer", k.indexer, {{"cuda.indexer.mma", cuda::launch_indexer}, {"cuda.indexer.wgmma", cuda::launch_indexer_wgmma}},
+      r.chosen);
+  r.topk = pick_kernel<Kernels::TopkFn>(
+      "topk", k.topk,
+      {{"cuda.topk.radix", cuda::launch_topk}, {"cuda.topk.sample", cuda::launch_topk_sample}, {"cuda.topk.split", nullptr}},
+      r.chosen);
+  r.sparse = pick_kernel<Kernels::MqaFn>(
+      "sparse_attention", k.sparse_attention,
+      {{"cuda.sparse_mqa.mma", cuda::launch_mqa}, {"cuda.sparse_mqa.wgmma", cuda::launch_mqa_wgmma}}, r.chosen);
+  r.dense_mqa = pick_kernel<Kernels::MqaFn>(
+      "dense_attention_mqa", k.dense_attention_mqa,
+      {{"cuda.dense_mqa.mma", cuda::launch_mqa}, {"cuda.dense_mqa.wgmma", cuda::launch_mqa_wgmma}}, r.chosen);
+  r.dense_mha = pick_kernel<Kernels::MhaFn>(
+      "dense_attention_mha", k.dense_attention_mha,
+      {{"cuda.dense_mha.flash", cuda::launch_mha}, {"cuda.dense_mha.wgmma", cuda::launch_mha_wgmma}}, r.chosen);
+  // The shapes each chosen kernel takes.
+  const auto refuse = [](const char* what, const std::optional<std::string>& why) {
+    if (why) throw std::runtime_error(std::string(what) + ": " + *why);
+  };
+  refuse("MQA attention kernel", cuda::mqa_unsupported(c.heads, dl, c.kv_lora_rank, c.index_topk, true, fp8_cache));
+  refuse("MHA kernel", cuda::mha_unsupported(c.heads, c.qk_head_dim(), c.v_head));
+  refuse("indexer kernel", cuda::indexer_unsupported(c.index_heads, c.index_head_dim, 1, true));
+  if (r.indexer == cuda::launch_indexer_wgmma)
+    refuse("cuda.indexer.wgmma", cuda::indexer_wgmma_unsupported(c.index_heads, c.index_head_dim, 1, true, 1));
+  if (r.sparse == cuda::launch_mqa_wgmma)
+    refuse("cuda.sparse_mqa.wgmma", cuda::mqa_wgmma_unsupported(c.heads, dl, c.kv_lora_rank, c.index_topk, true));
+  if (r.dense_mqa == cuda::launch_mqa_wgmma)
+    refuse("cuda.dense_mqa.wgmma", cuda::mqa_wgmma_unsupported(c.heads, dl, c.kv_lora_rank, 0, false));
+  if (r.dense_mha == cuda::launch_mha_wgmma)
+    refuse("cuda.dense_mha.wgmma", cuda::mha_wgmma_unsupported(c.heads, c.qk_head_dim(), c.v_head));
+  return r;
+}
+
 class CudaModel final : public Model {
  public:
-  CudaModel(const ModelWeights& w, DType cache_dtype);
+  CudaModel(const ModelWeights& w, DType cache_dtype, const CudaKernelChoice& kernels);
   ~CudaModel() override {
     if (blas_) cublasDestroy(blas_);
   }
@@ -185,7 +257,9 @@ class CudaModel final : public Model {
   DType cache_dtype() const override { return cache_dtype_; }
   bool has_head() const override { return range_.with_head; }
   int loaded_layers() const override { return static_cast<int>(layers_.size()); }
-  std::string implementation() const override { return "model.cuda.bf16"; }
+  std::string implementation() const override {
+    return kernels_.chosen.empty() ? "model.cuda.bf16" : "model.cuda.bf16 (" + kernels_.chosen + ")";
+  }
   std::unique_ptr<ModelCache> make_cache() const override {
     return std::make_unique<GpuCache>(loaded_layers(), latent_row_bytes(), cfg_.index_head_dim);
   }
@@ -244,21 +318,17 @@ class CudaModel final : public Model {
   DeviceBuffer<double> rope_freqs_, index_rope_freqs_;
   cublasHandle_t blas_ = nullptr;
   int sm_count_ = 132;
+  Kernels kernels_;
   mutable Arena arena_;
 };
 
-CudaModel::CudaModel(const ModelWeights& w, DType cache_dtype) : cfg_(w.config), range_(w.range), cache_dtype_(cache_dtype) {
+CudaModel::CudaModel(const ModelWeights& w, DType cache_dtype, const CudaKernelChoice& kernels)
+    : cfg_(w.config), range_(w.range), cache_dtype_(cache_dtype) {
   std::string why;
   if (cuda_device_count(&why) == 0) throw std::runtime_error(why);
   const ModelConfig& c = cfg_;
   require(cache_dtype == DType::bf16 || cache_dtype == DType::fp8_e4m3, "CudaModel: the latent cache is bf16 or fp8");
-  // The kernels' shapes, checked before anything is uploaded.
-  const int dl = c.kv_lora_rank + c.qk_rope;
-  if (auto r = cuda::mqa_unsupported(c.heads, dl, c.kv_lora_rank, c.index_topk, true, cache_dtype == DType::fp8_e4m3))
-    throw std::runtime_error("MQA attention kernel: " + *r);
-  if (auto r = cuda::mha_unsupported(c.heads, c.qk_head_dim(), c.v_head)) throw std::runtime_error("MHA kernel: " + *r);
-  if (auto r = cuda::indexer_unsupported(c.index_heads, c.index_head_dim, 1, true))
-    throw std::runtime_error("indexer kernel: " + *r);
+  kernels_ = resolve_kernels(kernels, c, cache_dtype == DType::fp8_e4m3);  // names and shapes, before any upload
   if ((c.index_head_dim & (c.index_head_dim - 1)) != 0) throw std::runtime_error("index_head_dim must be a power of two");
   if (auto info = cuda_device_info(0)) sm_count_ = info->sm_count;
   DSA_CUBLAS_CHECK(cublasCreate(&blas_));
@@ -436,7 +506,8 @@ void CudaModel::layer(int li, float* x, const std::vector<SeqRows>& seqs, Attent
     p.fp8_cache = fp8;
     p.splits = cuda::mqa_choose_splits(p, sm_count_);
     if (const std::size_t ws = cuda::mqa_workspace_floats(p)) p.workspace = arena_.get<float>(static_cast<std::int64_t>(ws));
-    time(&OpTimes::attention, [&] { cuda::launch_mqa(p, kStream); });
+    const Kernels::MqaFn launch = indices ? kernels_.sparse : kernels_.dense_mqa;
+    time(&OpTimes::attention, [&] { launch(p, kStream); });
   };
 
   const std::uint16_t* attn = nullptr;  // bf16 [n, H * dv]
@@ -488,11 +559,21 @@ void CudaModel::layer(int li, float* x, const std::vector<SeqRows>& seqs, Attent
           ip.query_offset = p0;
           ip.causal = true;
           ip.fp8 = true;
-          cuda::launch_indexer(ip, kStream);
+          kernels_.indexer(ip, kStream);
         });
         time(&OpTimes::topk, [&] {
           ops::causal_ends(ends, m, p0, end, kStream);
-          cuda::launch_topk(cuda::TopkLaunch{scores, ends, indices, m, end, c.index_topk}, kStream);
+          const cuda::TopkLaunch tp{scores, ends, indices, m, end, c.index_topk};
+          if (kernels_.topk) {
+            kernels_.topk(tp, kStream);
+          } else {  // the split kernel: its workspace from the layer's scratch
+            cuda::TopkSplitLaunch sp;
+            static_cast<cuda::TopkLaunch&>(sp) = tp;
+            sp.blocks = cuda::topk_split_blocks(m, end, sm_count_);
+            sp.hist = arena_.get<unsigned int>(static_cast<std::int64_t>(cuda::topk_split_hist_words(m)));
+            sp.counts = arena_.get<unsigned long long>(m * sp.blocks);
+            cuda::launch_topk_split(sp, kStream);
+          }
         });
         mqa(cache, f, m, qa, indices, o);
       }
@@ -534,7 +615,7 @@ void CudaModel::layer(int li, float* x, const std::vector<SeqRows>& seqs, Attent
       mp.d_v = dv;
       mp.scale = scale;
       mp.query_offset = p0;
-      time(&OpTimes::attention, [&] { cuda::launch_mha(mp, kStream); });
+      time(&OpTimes::attention, [&] { kernels_.dense_mha(mp, kStream); });
     }
     attn = out_rows;
   }
@@ -676,8 +757,8 @@ HostTensor<float> CudaModel::run_hidden_batch(const std::vector<const HostTensor
 
 }  // namespace
 
-std::unique_ptr<Model> make_cuda_model(const ModelWeights& w, DType cache_dtype) {
-  return std::make_unique<CudaModel>(w, cache_dtype);
+std::unique_ptr<Model> make_cuda_model(const ModelWeights& w, DType cache_dtype, const CudaKernelChoice& kernels) {
+  return std::make_unique<CudaModel>(w, cache_dtype, kernels);
 }
 
 }  // namespace dsa::model
