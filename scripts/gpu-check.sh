@@ -92,11 +92,20 @@ if [ "$mode" = nightly ]; then
     | tee "$out/nightly.log" | tail -40 || status=1
   tables=("$out/nightly.json")
 elif [ "$mode" = suite ]; then
+  # One process per case, as for the gpu tests: suites like candidates.json hold kernels
+  # on their first run, and a fault in one would fail every later case of its process.
+  # Each process measures the device ceilings again (a few seconds).
   name=$(basename "$suite_file" .json)
-  log "$suite_file on the GPU (cases matching $filter)"
-  step "$bundle"/dsa-bench run "$suite_file" --backend cuda --filter "$filter" --out "$out/$name.json" 2>&1 \
-    | tee "$out/$name.log" | tail -40 || status=1
-  tables=("$out/$name.json")
+  log "$suite_file on the GPU (cases matching $filter), one process per case"
+  mkdir -p "$out/$name"
+  : > "$out/$name.log"
+  tables=()
+  for case_name in $("$bundle"/dsa-bench list "$suite_file" --filter "$filter" | awk '$1 ~ /^[0-9]+$/ {print $2}'); do
+    exact="^$(printf '%s' "$case_name" | sed 's/[.]/\\./g')\$"
+    step "$bundle"/dsa-bench run "$suite_file" --backend cuda --filter "$exact" --out "$out/$name/$case_name.json" 2>&1 \
+      | tee -a "$out/$name.log" | tail -4 || status=1
+    tables+=("$out/$name/$case_name.json")
+  done
 elif [ "$mode" = model ]; then
   log "suites/model.json on the GPU (dsa-small cases matching $filter)"
   step "$bundle"/dsa-bench run suites/model.json --backend cuda --filter "$filter" --out "$out/model-small.json" 2>&1 \
