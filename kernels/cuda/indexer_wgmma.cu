@@ -78,10 +78,11 @@ __global__ void __launch_bounds__(kThreads, 1) indexer_wgmma_kernel(IndexerLaunc
     *reinterpret_cast<uint4*>(ks + sw128_offset(r, c)) = v;
   }
   const auto* qg = static_cast<const unsigned char*>(p.q);
-  for (int i = tid; i < kQueries * kHeads * kChunks; i += kThreads) {
+  // Only the block's nq queries: the MMAs never read the tiles of the others (a decode
+  // block has one query of 8, and zero-filling the other 56 KB cost more than its math).
+  for (int i = tid; i < nq * kHeads * kChunks; i += kThreads) {
     const int r = i / kChunks, c = i % kChunks, qi = r / kHeads;  // row r = head r % 64 of query qi
-    uint4 v = make_uint4(0, 0, 0, 0);
-    if (qi < nq) v = *reinterpret_cast<const uint4*>(qg + ((t0 + qi) * kHeads + r % kHeads) * kRow + c * 16);
+    const uint4 v = *reinterpret_cast<const uint4*>(qg + ((t0 + qi) * kHeads + r % kHeads) * kRow + c * 16);
     *reinterpret_cast<uint4*>(qs + sw128_offset(r, c)) = v;  // query qi's tile starts at qi * 8 KB
   }
   for (int i = tid; i < kQueries * kHeads; i += kThreads) {
