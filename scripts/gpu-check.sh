@@ -106,6 +106,31 @@ elif [ "$mode" = suite ]; then
       | tee -a "$out/$name.log" | tail -4 || status=1
     tables+=("$out/$name/$case_name.json")
   done
+  # The cases' results as one file of the suite (for dsa-report: e.g. compare --by-params
+  # against the nightly's results); each case keeps the ceilings of its own process.
+  python3 - "$out/$name.json" "${tables[@]}" <<'PY' || status=1
+import json, sys
+merged, parts = sys.argv[1], []
+for path in sys.argv[2:]:
+  try:
+    parts.append(json.load(open(path)))
+  except (OSError, ValueError) as e:
+    print(f"{path}: {e} (the case's process crashed or was stopped)")
+if parts:
+  doc = parts[0]
+  doc["cases"] = [c for d in parts for c in d["cases"]]
+  doc["run_status"] = "complete" if all(d.get("run_status") == "complete" for d in parts) else "interrupted"
+  doc["suite"]["cases_selected"] = len(doc["cases"])
+  doc["suite"]["filter"] = "one process per case"
+  counts = {}
+  for c in doc["cases"]:
+    counts[c["status"]] = counts.get(c["status"], 0) + 1
+  doc["summary"] = {"counts": counts, "duration_s": sum(d.get("summary", {}).get("duration_s", 0) for d in parts),
+                    "all_ok": all(c["status"] not in ("failed", "error", "oom") for c in doc["cases"])}
+  json.dump(doc, open(merged, "w"), indent=1)
+  print(f"merged {len(parts)} results files into {merged}")
+PY
+  if [ -f "$out/$name.json" ]; then tables=("$out/$name.json"); fi
 elif [ "$mode" = model ]; then
   log "suites/model.json on the GPU (dsa-small cases matching $filter)"
   step "$bundle"/dsa-bench run suites/model.json --backend cuda --filter "$filter" --out "$out/model-small.json" 2>&1 \

@@ -40,6 +40,9 @@ def _parser():
     c.add_argument("--min-change", type=_positive(float), default=0.05,
                    help="smallest relative change of the median that counts (default 0.05)")
     c.add_argument("--allow-device-mismatch", action="store_true")
+    c.add_argument("--by-params", action="store_true",
+                   help="pair cases by op and parameters (variant names aside) instead of by name: a run of kernels "
+                        "under evaluation (suites/candidates.json) against the defaults' run (suites/nightly.json)")
     c.add_argument("--json", help="also write the verdicts as JSON here")
 
     k = sub.add_parser("cost", help="dollars per million tokens by position, prefill and decode, dense vs DSA")
@@ -76,7 +79,7 @@ def main(argv=None) -> int:
             return 0
         if args.command == "compare":
             r = compare.compare(load.load_results(args.baseline), load.load_results(args.current), args.alpha,
-                                args.min_change, args.allow_device_mismatch)
+                                args.min_change, args.allow_device_mismatch, args.by_params)
             print(compare.markdown(r))
             _write_json(args.json, r)
             return r["exit_code"]

@@ -12,9 +12,15 @@ run) the raw samples are compared:
                    samples to tell; with 3 samples a side p cannot go below 0.1).
 FAIL: the current case failed, errored or ran out of memory (a tolerance now exceeded),
 whatever its timings. Exit status: 1 on any SLOWER or FAIL, else 0.
+
+With by_params, cases are paired by op and parameters instead, the variant names
+(implementation, implementations) and backends aside: a run of kernels under evaluation
+(suites/candidates.json) against the defaults' run (suites/nightly.json), whose cases
+have other names but the same shapes. FASTER then means the candidate beats the default.
 """
 from __future__ import annotations
 
+import json
 import math
 import statistics
 
@@ -56,19 +62,44 @@ def classify(base, cur, alpha=0.01, min_change=0.05):
     return {"baseline_median_s": mb, "current_median_s": mc, "change": change, "p_value": p, "verdict": verdict}
 
 
-def compare(base: dict, cur: dict, alpha=0.01, min_change=0.05, allow_device_mismatch=False) -> dict:
+_NOT_SHAPE = ("timing", "implementation", "implementations", "backends")
+
+
+def _shape_key(c):
+    p = {k: v for k, v in c.get("params", {}).items() if k not in _NOT_SHAPE}
+    return json.dumps({"op": c.get("op"), "params": p}, sort_keys=True)
+
+
+def _pairs(base, cur, by_params):
+    """(label, baseline case, current case) pairs, and the names left unpaired on each side."""
+    if not by_params:
+        bcases = {c["name"]: c for c in base["cases"]}
+        cnames = {c["name"] for c in cur["cases"]}
+        pairs = [(c["name"], bcases[c["name"]], c) for c in cur["cases"] if c["name"] in bcases]
+        return pairs, [n for n in bcases if n not in cnames], [c["name"] for c in cur["cases"] if c["name"] not in bcases]
+    by_key = {}
+    for b in base["cases"]:
+        by_key.setdefault(_shape_key(b), b)  # the first of equal shapes
+    pairs, used = [], set()
+    for c in cur["cases"]:
+        b = by_key.get(_shape_key(c))
+        if b is not None:
+            pairs.append((f"{c['name']} vs {b['name']}", b, c))
+            used.add(b["name"])
+    paired = {c["name"] for _, _, c in pairs}
+    return (pairs, [b["name"] for b in base["cases"] if b["name"] not in used],
+            [c["name"] for c in cur["cases"] if c["name"] not in paired])
+
+
+def compare(base: dict, cur: dict, alpha=0.01, min_change=0.05, allow_device_mismatch=False, by_params=False) -> dict:
     db, dc = load.device_name(base), load.device_name(cur)
     if db != dc and not allow_device_mismatch:
         raise load.ResultsError(f"the results come from different devices ({db} vs {dc}); timings are not comparable "
                                 f"(pass --allow-device-mismatch to compare anyway)")
-    bcases = {c["name"]: c for c in base["cases"]}
-    ccases = {c["name"]: c for c in cur["cases"]}
+    pairs, only_base, only_cur = _pairs(base, cur, by_params)
     rows, notes = [], []
-    for name in [c["name"] for c in cur["cases"]]:
-        if name not in bcases:
-            continue
-        b, c = bcases[name], ccases[name]
-        if _params(b) != _params(c):
+    for name, b, c in pairs:
+        if _params(b) != _params(c) and not by_params:
             notes.append({"case": name, "note": "parameters changed: not compared"})
             continue
         if c["status"] in ("failed", "error", "oom"):
@@ -85,13 +116,12 @@ def compare(base: dict, cur: dict, alpha=0.01, min_change=0.05, allow_device_mis
                 r = classify(bs[label], samples, alpha, min_change)
                 r.update({"case": name, "series": label})
                 rows.append(r)
-    only_base = [n for n in bcases if n not in ccases]
-    only_cur = [n for n in ccases if n not in bcases]
     counts = {}
     for r in rows:
         counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
     bad = counts.get("SLOWER", 0) + counts.get("FAIL", 0)
-    return {"baseline": {"device": db, "commit": load.short_commit(base), "suite": base["suite"]["name"]},
+    return {"paired_by": "params" if by_params else "name",
+            "baseline": {"device": db, "commit": load.short_commit(base), "suite": base["suite"]["name"]},
             "current": {"device": dc, "commit": load.short_commit(cur), "suite": cur["suite"]["name"]},
             "alpha": alpha, "min_change": min_change, "rows": rows, "notes": notes, "only_in_baseline": only_base,
             "only_in_current": only_cur, "counts": counts, "exit_code": 1 if bad else 0}
@@ -105,7 +135,10 @@ def _fmt_s(s):
 
 def markdown(r: dict) -> str:
     b, c = r["baseline"], r["current"]
-    lines = [f"# Regression check: {c['suite']} at {c['commit']} vs baseline {b['commit']}", "",
+    title = (f"# Variant comparison: {c['suite']} at {c['commit']} against {b['suite']} at {b['commit']}, cases paired "
+             f"by parameters" if r.get("paired_by") == "params" else
+             f"# Regression check: {c['suite']} at {c['commit']} vs baseline {b['commit']}")
+    lines = [title, "",
              f"Device: {c['device']}" + (f" (baseline: {b['device']})" if b["device"] != c["device"] else "") +
              f". Rule: Mann-Whitney U p < {r['alpha']} and a median change of at least {100 * r['min_change']:.0f}%.", "",
              "| verdict | case | series | baseline | current | change | p |", "|---|---|---|---:|---:|---:|---:|"]

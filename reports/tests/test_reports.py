@@ -145,6 +145,30 @@ class Compare(unittest.TestCase):
             self.assertEqual(code, 0)
 
 
+    def test_candidates_pair_with_the_defaults_by_parameters(self):
+        base = fx.document([fx.op_case("kernel.topk.prefill", 1e-3), fx.op_case("kernel.other", 1e-3)])
+        base["cases"][1]["params"]["context"] = 99
+        fast = fx.op_case("kernel.topk.sample.prefill", 0.5e-3)
+        fast["params"]["implementation"] = "cuda.topk.sample"
+        fast["params"]["backends"] = ["cuda"]
+        odd = fx.op_case("kernel.topk.sample.other_shape", 1e-3)
+        odd["params"]["context"] = 12345
+        cur = fx.document([fast, odd])
+        r = compare.compare(base, cur, by_params=True)
+        self.assertEqual([(x["case"], x["verdict"]) for x in r["rows"]],
+                         [("kernel.topk.sample.prefill vs kernel.topk.prefill", "FASTER")])
+        self.assertEqual(r["only_in_current"], ["kernel.topk.sample.other_shape"])
+        self.assertEqual(r["only_in_baseline"], ["kernel.other"])
+        self.assertEqual(r["exit_code"], 0)
+        self.assertIn("paired by parameters", compare.markdown(r))
+        # By name nothing pairs: the candidate cases have their own names.
+        self.assertEqual(compare.compare(base, cur)["rows"], [])
+        with tempfile.TemporaryDirectory() as d:
+            code, out, _ = run_cli("compare", fx.write(base, d), fx.write(cur, d), "--by-params")
+            self.assertEqual(code, 0)
+            self.assertIn("FASTER", out)
+
+
 class Cost(unittest.TestCase):
     def test_hand_computation(self):
         doc = fx.document([fx.sweep("decode.real", "decode", [(1024, 1e-3, 2e-3), (8192, 8e-3, 3e-3)])])
