@@ -22,7 +22,7 @@ namespace {
 constexpr int kThreads = 128;
 constexpr std::size_t kSmem = 96 * 1024 + 1024;  // the largest layout below, + alignment slack
 constexpr std::uint16_t kFillerBf16 = 0x447A;     // 1000.0: a read of the wrong place is loud
-constexpr std::uint8_t kFillerE4m3 = 0x70;        // 256.0 in e4m3
+constexpr std::uint8_t kFillerE4m3 = 0x70;        // 128.0 in e4m3
 
 // Where each form's operands sit, as in its kernel.
 struct Layout {
