@@ -147,17 +147,8 @@ __global__ void __launch_bounds__(kThreads, 1) mha_wgmma_kernel(MhaLaunch p) {
         mx_lo = fmaxf(mx_lo, s[4 * j + e]);
         mx_hi = fmaxf(mx_hi, s[4 * j + 2 + e]);
       }
-#pragma unroll
-    for (int x = 1; x <= 2; x <<= 1) {
-      mx_lo = fmaxf(mx_lo, __shfl_xor_sync(0xFFFFFFFFu, mx_lo, x));
-      mx_hi = fmaxf(mx_hi, __shfl_xor_sync(0xFFFFFFFFu, mx_hi, x));
-    }
-    const float mn_lo = fmaxf(m_lo, mx_lo), mn_hi = fmaxf(m_hi, mx_hi);
-    // A row with no valid key so far stays all-zero (avoids -inf - -inf).
-    const float base_lo = mn_lo == DSA_MINUS_INF ? 0.0f : mn_lo, base_hi = mn_hi == DSA_MINUS_INF ? 0.0f : mn_hi;
-    const float al_lo = exp2f(m_lo - base_lo), al_hi = exp2f(m_hi - base_hi);
-    m_lo = mn_lo;
-    m_hi = mn_hi;
+    const OnlineStep st_lo = online_step(m_lo, quad_max(mx_lo)), st_hi = online_step(m_hi, quad_max(mx_hi));
+    const float base_lo = st_lo.base, base_hi = st_hi.base, al_lo = st_lo.alpha, al_hi = st_hi.alpha;
     float sum_lo = 0.0f, sum_hi = 0.0f;
     std::uint32_t a[8][4];  // P as the A fragments of the 8 k-steps of 16 keys
 #pragma unroll
@@ -188,11 +179,8 @@ __global__ void __launch_bounds__(kThreads, 1) mha_wgmma_kernel(MhaLaunch p) {
   }
   cp_async_wait<0>();
 
-#pragma unroll
-  for (int x = 1; x <= 2; x <<= 1) {
-    l_lo += __shfl_xor_sync(0xFFFFFFFFu, l_lo, x);
-    l_hi += __shfl_xor_sync(0xFFFFFFFFu, l_hi, x);
-  }
+  l_lo = quad_sum(l_lo);
+  l_hi = quad_sum(l_hi);
   const float inv_lo = l_lo > 0.0f ? 1.0f / l_lo : 0.0f, inv_hi = l_hi > 0.0f ? 1.0f / l_hi : 0.0f;
 #pragma unroll
   for (int j = 0; j < 16; ++j) {

@@ -160,10 +160,9 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_kernel(MqaLaunch p) {
       mx = fmaxf(mx, __shfl_xor_sync(0xFFFFFFFFu, mx, 1));
       mx = fmaxf(mx, __shfl_xor_sync(0xFFFFFFFFu, mx, 2));
       mx = fmaxf(mx, __shfl_xor_sync(0xFFFFFFFFu, mx, 4));
-      const float m_new = fmaxf(m_old, mx);
-      // No valid key yet: keep everything at zero (exp2 of -inf - -inf would be NaN).
-      const float base = m_new == DSA_MINUS_INF ? 0.0f : m_new;
-      const float a = m_new == DSA_MINUS_INF ? 1.0f : exp2f(m_old - m_new);
+      float m_new = m_old;
+      const OnlineStep step = online_step(m_new, mx);
+      const float base = step.base, a = step.alpha;
       float sum = 0.0f;
       std::uint32_t packed[4];
 #pragma unroll

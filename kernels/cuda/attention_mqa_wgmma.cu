@@ -186,24 +186,17 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_wgmma_kernel(MqaLaunch p) {
         mx_lo = fmaxf(mx_lo, s[4 * j + e]);
         mx_hi = fmaxf(mx_hi, s[4 * j + 2 + e]);
       }
-#pragma unroll
-    for (int x = 1; x <= 2; x <<= 1) {  // the 4 lanes of a row
-      mx_lo = fmaxf(mx_lo, __shfl_xor_sync(0xFFFFFFFFu, mx_lo, x));
-      mx_hi = fmaxf(mx_hi, __shfl_xor_sync(0xFFFFFFFFu, mx_hi, x));
-    }
+    mx_lo = quad_max(mx_lo);
+    mx_hi = quad_max(mx_hi);
     if (tq == 0) {
       red_max[wg * 64 + row_lo] = mx_lo;
       red_max[wg * 64 + row_hi] = mx_hi;
     }
     __syncthreads();
-    const float new_lo = fmaxf(m_lo, fmaxf(red_max[row_lo], red_max[64 + row_lo]));
-    const float new_hi = fmaxf(m_hi, fmaxf(red_max[row_hi], red_max[64 + row_hi]));
-    // No valid key yet: keep everything at zero (exp2 of -inf - -inf would be NaN).
-    const float base_lo = new_lo == DSA_MINUS_INF ? 0.0f : new_lo, base_hi = new_hi == DSA_MINUS_INF ? 0.0f : new_hi;
-    const float alpha_lo = new_lo == DSA_MINUS_INF ? 1.0f : exp2f(m_lo - new_lo);
-    const float alpha_hi = new_hi == DSA_MINUS_INF ? 1.0f : exp2f(m_hi - new_hi);
-    m_lo = new_lo;
-    m_hi = new_hi;
+    // Both warpgroups take the same maximum, so their rescaling agrees.
+    const OnlineStep st_lo = online_step(m_lo, fmaxf(red_max[row_lo], red_max[64 + row_lo]));
+    const OnlineStep st_hi = online_step(m_hi, fmaxf(red_max[row_hi], red_max[64 + row_hi]));
+    const float base_lo = st_lo.base, base_hi = st_hi.base, alpha_lo = st_lo.alpha, alpha_hi = st_hi.alpha;
     float sum_lo = 0.0f, sum_hi = 0.0f;
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
@@ -235,11 +228,8 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_wgmma_kernel(MqaLaunch p) {
   }
 
   // Row sums: the 4 lanes of a row, then the two warpgroups.
-#pragma unroll
-  for (int x = 1; x <= 2; x <<= 1) {
-    l_lo += __shfl_xor_sync(0xFFFFFFFFu, l_lo, x);
-    l_hi += __shfl_xor_sync(0xFFFFFFFFu, l_hi, x);
-  }
+  l_lo = quad_sum(l_lo);
+  l_hi = quad_sum(l_hi);
   if (tq == 0) {
     red_sum[wg * 64 + row_lo] = l_lo;
     red_sum[wg * 64 + row_hi] = l_hi;

@@ -63,6 +63,30 @@ __device__ __forceinline__ void load_v_fragments(std::uint32_t (&b)[4], const un
   ldmatrix_x4_trans(b, p);
 }
 
+// Max and sum over the 4 lanes that hold one accumulator row (lanes 4 g .. 4 g + 3).
+__device__ __forceinline__ float quad_max(float x) {
+  x = fmaxf(x, __shfl_xor_sync(0xFFFFFFFFu, x, 1));
+  return fmaxf(x, __shfl_xor_sync(0xFFFFFFFFu, x, 2));
+}
+__device__ __forceinline__ float quad_sum(float x) {
+  x += __shfl_xor_sync(0xFFFFFFFFu, x, 1);
+  return x + __shfl_xor_sync(0xFFFFFFFFu, x, 2);
+}
+
+// One step of the online softmax for a row: the running maximum m (log2 domain) meets
+// this step's maximum mx and becomes the larger. `base` is what the step's exponents
+// subtract, `alpha` rescales what was accumulated before. A row with no valid key yet
+// keeps base 0 and alpha 1 (exp2 of -inf - -inf would be NaN).
+struct OnlineStep {
+  float base, alpha;
+};
+__device__ __forceinline__ OnlineStep online_step(float& m, float mx) {
+  const float mn = fmaxf(m, mx);
+  const OnlineStep s{mn == DSA_MINUS_INF ? 0.0f : mn, mn == DSA_MINUS_INF ? 1.0f : exp2f(m - mn)};
+  m = mn;
+  return s;
+}
+
 // 16 bytes global -> shared without passing through registers; src_bytes 0 writes zeros
 // (and reads nothing).
 __device__ __forceinline__ void cp_async16(void* dst, const void* src, int src_bytes) {
