@@ -67,32 +67,32 @@ __global__ void __launch_bounds__(kThreads, 1) indexer_wgmma_kernel(IndexerLaunc
   float* kscale = reinterpret_cast<float*>(base + kScaleOff);
   float* red = reinterpret_cast<float*>(base + kRedOff);
 
-  // Global -> shared, 16 bytes per thread and step, into the swizzled layout; rows past
-  // the tile or the queries are zero.
+  // Global -> shared by cp.async, 16 bytes at a time, into the swizzled layout: all of a
+  // thread's copies are in flight together (a load-then-store loop waits out the memory
+  // latency once per chunk). Key rows past the tile are zero-filled without a read.
   constexpr int kChunks = kRow / 16;
   const auto* kg = static_cast<const unsigned char*>(p.k);
   for (int i = tid; i < kKeys * kChunks; i += kThreads) {
     const int r = i / kChunks, c = i % kChunks;
-    uint4 v = make_uint4(0, 0, 0, 0);
-    if (r < nb) v = *reinterpret_cast<const uint4*>(kg + (s0 + r) * kRow + c * 16);
-    *reinterpret_cast<uint4*>(ks + sw128_offset(r, c)) = v;
+    cp_async16(ks + sw128_offset(r, c), kg + (s0 + (r < nb ? r : 0)) * kRow + c * 16, r < nb ? 16 : 0);
   }
   const auto* qg = static_cast<const unsigned char*>(p.q);
   // Only the block's nq queries: the MMAs never read the tiles of the others (a decode
-  // block has one query of 8, and zero-filling the other 56 KB cost more than its math).
+  // block has one query of 8).
   for (int i = tid; i < nq * kHeads * kChunks; i += kThreads) {
     const int r = i / kChunks, c = i % kChunks, qi = r / kHeads;  // row r = head r % 64 of query qi
-    const uint4 v = *reinterpret_cast<const uint4*>(qg + ((t0 + qi) * kHeads + r % kHeads) * kRow + c * 16);
-    *reinterpret_cast<uint4*>(qs + sw128_offset(r, c)) = v;  // query qi's tile starts at qi * 8 KB
+    cp_async16(qs + sw128_offset(r, c), qg + ((t0 + qi) * kHeads + r % kHeads) * kRow + c * 16, 16);  // tile qi at qi * 8 KB
   }
+  cp_async_commit();
   for (int i = tid; i < kQueries * kHeads; i += kThreads) {
     const int qi = i / kHeads;
     const std::int64_t idx = (t0 + qi) * kHeads + i % kHeads;
     wq[i] = qi < nq ? p.w[idx] * p.q_scale[idx] : 0.0f;  // the q scale folds into the weight
   }
   for (int j = tid; j < kKeys; j += kThreads) kscale[j] = j < nb ? p.k_scale[s0 + j] : 1.0f;
-  // The tensor cores read shared memory through the async proxy: order the plain stores
-  // above before them.
+  cp_async_wait<0>();
+  // The tensor cores read shared memory through the async proxy: order this thread's
+  // copies before them; the barrier then makes everyone's visible.
   fence_proxy_async();
   __syncthreads();
 

@@ -43,11 +43,21 @@ struct Buffers {
 
 // The sampled keys into b.key[0, plan.samples): run r covers positions
 // [r * end / runs, + kTopkSampleRun), spread evenly over the row.
+// Eight loads per thread are issued before any is stored, so a row waits out the memory
+// latency once per 4096 samples rather than once per 512.
 __device__ void load_sample(const float* x, std::int64_t end, const TopkSamplePlan& plan, Buffers b) {
+  constexpr int kBatch = 8;
   const std::int64_t runs = plan.samples / kTopkSampleRun;
-  for (std::int64_t i = threadIdx.x; i < plan.samples; i += kThreads) {
-    const std::int64_t run = i / kTopkSampleRun;
-    b.key[i] = rank_key(x[run * end / runs + i % kTopkSampleRun]);
+  for (std::int64_t i0 = threadIdx.x; i0 < plan.samples; i0 += kBatch * kThreads) {
+    float v[kBatch];
+#pragma unroll
+    for (int j = 0; j < kBatch; ++j) {
+      const std::int64_t i = i0 + j * kThreads;
+      v[j] = i < plan.samples ? x[i / kTopkSampleRun * end / runs + i % kTopkSampleRun] : 0.0f;
+    }
+#pragma unroll
+    for (int j = 0; j < kBatch; ++j)
+      if (i0 + j * kThreads < plan.samples) b.key[i0 + j * kThreads] = rank_key(v[j]);
   }
 }
 
