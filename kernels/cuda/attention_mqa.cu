@@ -84,10 +84,10 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_kernel(MqaLaunch p) {
   const std::int64_t kv_base = range.kv_base, slots = range.slots, b_first = range.b_first, b_end = range.b_end;
 
   const auto* qg = reinterpret_cast<const unsigned char*>(p.q) + (t * p.heads + h0) * (DQK * 2);
-  for (int i = tid; i < kHeadsPerBlock * L::kChunks; i += kThreads) {
+  for (int i = tid; i < kHeadsPerBlock * L::kChunks; i += kThreads) {  // waited for with the first keys
     const int r = i / L::kChunks, c = i % L::kChunks;
-    const uint4 v = h0 + r < p.heads ? *reinterpret_cast<const uint4*>(qg + r * (DQK * 2) + c * 16) : make_uint4(0, 0, 0, 0);
-    *reinterpret_cast<uint4*>(qs + r * L::kRow + c * 16) = v;
+    const bool live = h0 + r < p.heads;
+    cp_async16(qs + r * L::kRow + c * 16, qg + (live ? r : 0) * (DQK * 2) + c * 16, live ? 16 : 0);
   }
   if (tid < kHeadsPerBlock) {
     m_run[tid] = DSA_MINUS_INF;
@@ -114,11 +114,23 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_kernel(MqaLaunch p) {
       idx[tid] = s;
     }
     __syncthreads();
-    for (int i = tid; i < kKeys * L::kChunks; i += kThreads) {
-      const int r = i / L::kChunks, c = i % L::kChunks, s = idx[r];
-      const uint4 v = s >= 0 ? key_chunk<DQK, DV, kFp8>(p.kv, kv_base + s, c) : make_uint4(0, 0, 0, 0);
-      *reinterpret_cast<uint4*>(ks + r * L::kRow + c * 16) = v;
+    if constexpr (!kFp8) {
+      // cp.async: all of a thread's chunks in flight at once (a load-then-store loop waits
+      // out the memory latency once per chunk); invalid slots zero-filled without a read.
+      const auto* kv = static_cast<const unsigned char*>(p.kv);
+      for (int i = tid; i < kKeys * L::kChunks; i += kThreads) {
+        const int r = i / L::kChunks, c = i % L::kChunks, s = idx[r];
+        cp_async16(ks + r * L::kRow + c * 16, kv + (kv_base + (s >= 0 ? s : 0)) * (DQK * 2) + c * 16, s >= 0 ? 16 : 0);
+      }
+    } else {  // FP8 rows are dequantised on the way, through registers
+      for (int i = tid; i < kKeys * L::kChunks; i += kThreads) {
+        const int r = i / L::kChunks, c = i % L::kChunks, s = idx[r];
+        const uint4 v = s >= 0 ? key_chunk<DQK, DV, kFp8>(p.kv, kv_base + s, c) : make_uint4(0, 0, 0, 0);
+        *reinterpret_cast<uint4*>(ks + r * L::kRow + c * 16) = v;
+      }
     }
+    cp_async_commit();
+    cp_async_wait<0>();  // this step's key rows (bf16) and, on the first step, Q
     __syncthreads();
 
     {  // 2. scores of 16 heads x 16 keys per warp
@@ -209,6 +221,7 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_kernel(MqaLaunch p) {
       }
     }
   }
+  cp_async_wait<0>();  // a split without keys never waited for its Q copies
   __syncthreads();
 
   // Normalise and write: the final result, or this split's partial.
