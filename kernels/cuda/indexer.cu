@@ -66,22 +66,23 @@ __global__ void __launch_bounds__(kMaxHeads / 16 * 32) indexer_kernel(IndexerLau
   float* kscale = wq + kQueriesPerBlock * Hp;                        // [64]
   float* red = kscale + kKeysPerBlock;                               // [warps][64]
 
-  // Global -> shared in 16-byte vectors; rows past the tile or the queries are zero.
+  // Global -> shared by cp.async in 16-byte chunks, all of a thread's copies in flight
+  // at once (the load-then-store loop this replaces waited out the memory latency once
+  // per chunk, 20 times per block at 64 heads: the 137 TFLOP/s measured on the H100);
+  // rows past the tile or the queries are zero-filled without a read.
   const int chunks = rb / 16;
   const auto* kg = static_cast<const unsigned char*>(p.k);
   for (int i = tid; i < kKeysPerBlock * chunks; i += nthreads) {
     const int r = i / chunks, c = i % chunks;
-    uint4 v = make_uint4(0, 0, 0, 0);
-    if (r < nb) v = *reinterpret_cast<const uint4*>(kg + (s0 + r) * rb + c * 16);
-    *reinterpret_cast<uint4*>(ks + r * stride + c * 16) = v;
+    cp_async16(ks + r * stride + c * 16, kg + (s0 + (r < nb ? r : 0)) * rb + c * 16, r < nb ? 16 : 0);
   }
   const auto* qg = static_cast<const unsigned char*>(p.q);
   for (int i = tid; i < kQueriesPerBlock * Hp * chunks; i += nthreads) {
     const int r = i / chunks, c = i % chunks, qi = r / Hp, h = r % Hp;
-    uint4 v = make_uint4(0, 0, 0, 0);
-    if (qi < nq && h < H) v = *reinterpret_cast<const uint4*>(qg + ((t0 + qi) * H + h) * rb + c * 16);
-    *reinterpret_cast<uint4*>(qs + r * stride + c * 16) = v;
+    const bool live = qi < nq && h < H;
+    cp_async16(qs + r * stride + c * 16, qg + (live ? (t0 + qi) * H + h : 0) * rb + c * 16, live ? 16 : 0);
   }
+  cp_async_commit();
   for (int i = tid; i < kQueriesPerBlock * Hp; i += nthreads) {
     const int qi = i / Hp, h = i % Hp;
     float v = 0.0f;
@@ -92,6 +93,7 @@ __global__ void __launch_bounds__(kMaxHeads / 16 * 32) indexer_kernel(IndexerLau
     wq[i] = v;
   }
   for (int j = tid; j < kKeysPerBlock; j += nthreads) kscale[j] = (kFp8 && j < nb) ? p.k_scale[s0 + j] : 1.0f;
+  cp_async_wait<0>();
   __syncthreads();
 
   for (int qi = 0; qi < nq; ++qi) {
