@@ -39,6 +39,7 @@ constexpr int kRowPad = 16;          // bytes: rows 4 banks apart -> conflict-fr
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
 constexpr int kMinKeyBlocksPerSplit = 2;  // a split also loads Q: keep that cost amortised
+constexpr int kFp8LoadBatch = 3;          // FP8 key chunks loaded before any is converted
 
 template <int DQK, int DV>
 struct MqaLayout {
@@ -122,11 +123,24 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_kernel(MqaLaunch p) {
         const int r = i / L::kChunks, c = i % L::kChunks, s = idx[r];
         cp_async16(ks + r * L::kRow + c * 16, kv + (kv_base + (s >= 0 ? s : 0)) * (DQK * 2) + c * 16, s >= 0 ? 16 : 0);
       }
-    } else {  // FP8 rows are dequantised on the way, through registers
-      for (int i = tid; i < kKeys * L::kChunks; i += kThreads) {
-        const int r = i / L::kChunks, c = i % L::kChunks, s = idx[r];
-        const uint4 v = s >= 0 ? key_chunk<DQK, DV, kFp8>(p.kv, kv_base + s, c) : make_uint4(0, 0, 0, 0);
-        *reinterpret_cast<uint4*>(ks + r * L::kRow + c * 16) = v;
+    } else {
+      // FP8 rows are dequantised on the way, a batch of loads at a time, then their
+      // conversions (all 9 chunks at once spilled at the 128-register bound).
+      constexpr int kBatch = kFp8LoadBatch;
+      for (int i0 = tid; i0 < kKeys * L::kChunks; i0 += kBatch * kThreads) {
+        RawKeyChunk raw[kBatch];
+#pragma unroll
+        for (int j = 0; j < kBatch; ++j) {
+          const int i = i0 + j * kThreads, r = i / L::kChunks, c = i % L::kChunks;
+          raw[j] = {make_uint4(0, 0, 0, 0), 0.0f};  // an invalid slot: a zero row
+          if (i < kKeys * L::kChunks && idx[r] >= 0) raw[j] = load_key_chunk<DQK, DV, kFp8>(p.kv, kv_base + idx[r], c);
+        }
+#pragma unroll
+        for (int j = 0; j < kBatch; ++j) {
+          const int i = i0 + j * kThreads, r = i / L::kChunks, c = i % L::kChunks;
+          if (i < kKeys * L::kChunks)
+            *reinterpret_cast<uint4*>(ks + r * L::kRow + c * 16) = key_chunk_bf16<DQK, DV, kFp8>(raw[j], c);
+        }
       }
     }
     cp_async_commit();

@@ -48,28 +48,47 @@ __device__ __forceinline__ MqaBlockKeys mqa_block_keys(const MqaLaunch& p, std::
   return r;
 }
 
-// Chunk c (16 bytes of bf16) of key row `idx`: the FP8 latent part is 8 codes times
-// the scale of their 128-value tile; the rope part is stored as bf16 already.
+// Chunk c (16 bytes of bf16) of key row `idx`, in two halves so a caller can issue the
+// loads of several chunks before converting any (each load then waits in parallel):
+// load_key_chunk reads what the chunk needs (bf16: its 16 bytes; FP8: 8 e4m3 codes and
+// the scale of their 128-value tile, or 16 bytes of the bf16 rope part), and
+// key_chunk_bf16 turns that into 8 bf16 values (e4m3 code x power-of-two scale is exact
+// in bf16).
+struct RawKeyChunk {
+  uint4 bits;   // bf16 chunk, rope chunk, or the codes in .x / .y
+  float scale;  // FP8 latent chunks
+};
+
 template <int DQK, int DV, bool kFp8>
-__device__ __forceinline__ uint4 key_chunk(const void* kv, std::int64_t idx, int c) {
+__device__ __forceinline__ RawKeyChunk load_key_chunk(const void* kv, std::int64_t idx, int c) {
   if constexpr (!kFp8) {
-    return *reinterpret_cast<const uint4*>(static_cast<const unsigned char*>(kv) + idx * (DQK * 2) + c * 16);
+    return {*reinterpret_cast<const uint4*>(static_cast<const unsigned char*>(kv) + idx * (DQK * 2) + c * 16), 0.0f};
   } else {
     const unsigned char* row = static_cast<const unsigned char*>(kv) + idx * kFp8MlaRow<DQK, DV>;
-    if (c >= DV / 8) return *reinterpret_cast<const uint4*>(row + DV + 4 * (DV / 128) + (c - DV / 8) * 16);
+    if (c >= DV / 8) return {*reinterpret_cast<const uint4*>(row + DV + 4 * (DV / 128) + (c - DV / 8) * 16), 0.0f};
     const uint2 codes = *reinterpret_cast<const uint2*>(row + c * 8);
-    const float s = *reinterpret_cast<const float*>(row + DV + 4 * (c * 8 / 128));
-    std::uint32_t out[4];
-    const std::uint32_t words[2] = {codes.x, codes.y};
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const auto pair = static_cast<__nv_fp8x2_storage_t>(words[i / 2] >> (16 * (i % 2)));
-      const __half2 h(__nv_cvt_fp8x2_to_halfraw2(pair, __NV_E4M3));
-      const float2 f = __half22float2(h);
-      out[i] = pack_bf16x2(f.x * s, f.y * s);
-    }
-    return make_uint4(out[0], out[1], out[2], out[3]);
+    return {make_uint4(codes.x, codes.y, 0, 0), *reinterpret_cast<const float*>(row + DV + 4 * (c * 8 / 128))};
   }
+}
+
+template <int DQK, int DV, bool kFp8>
+__device__ __forceinline__ uint4 key_chunk_bf16(const RawKeyChunk& raw, int c) {
+  if (!kFp8 || c >= DV / 8) return raw.bits;
+  std::uint32_t out[4];
+  const std::uint32_t words[2] = {raw.bits.x, raw.bits.y};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const auto pair = static_cast<__nv_fp8x2_storage_t>(words[i / 2] >> (16 * (i % 2)));
+    const __half2 h(__nv_cvt_fp8x2_to_halfraw2(pair, __NV_E4M3));
+    const float2 f = __half22float2(h);
+    out[i] = pack_bf16x2(f.x * raw.scale, f.y * raw.scale);
+  }
+  return make_uint4(out[0], out[1], out[2], out[3]);
+}
+
+template <int DQK, int DV, bool kFp8>
+__device__ __forceinline__ uint4 key_chunk(const void* kv, std::int64_t idx, int c) {
+  return key_chunk_bf16<DQK, DV, kFp8>(load_key_chunk<DQK, DV, kFp8>(kv, idx, c), c);
 }
 
 // Merge the splits of one (token, head): weights exp(lse_i - max), fixed order.
