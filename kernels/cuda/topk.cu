@@ -28,7 +28,7 @@ using namespace topk_detail;
 // 512 threads: at 1024 the 64-register cap made the 64-bit block scan spill.
 constexpr int kThreads = 512;
 
-__global__ void __launch_bounds__(kThreads) topk_kernel(TopkLaunch p) {
+__global__ void __launch_bounds__(kThreads, 2) topk_kernel(TopkLaunch p) {
   __shared__ RadixShared radix;
   __shared__ OrderShared<kThreads> order;
   const std::int64_t row = blockIdx.x;

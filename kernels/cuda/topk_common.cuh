@@ -90,15 +90,23 @@ __device__ Threshold radix_threshold(KeyAt key_at, std::int64_t count, long long
     for (int i = tid; i < 256; i += kThreads) sh.hist[i] = 0;
     __syncthreads();
     const std::uint32_t prefix = sh.prefix, mask = sh.mask;
-    for (std::int64_t s0 = 0; s0 < count; s0 += kThreads) {  // uniform trip count: whole warps match
-      const std::int64_t s = s0 + tid;
-      int bin = -1;
-      if (s < count) {
-        const std::uint32_t key = key_at(s);
-        if ((key & mask) == prefix) bin = static_cast<int>((key >> shift) & 0xFFu);
+    // kUnroll keys per thread are read before any is counted, so their loads wait in
+    // parallel; the trip count is uniform, so whole warps reach the match.
+    constexpr int kUnroll = 4;
+    for (std::int64_t s0 = 0; s0 < count; s0 += static_cast<std::int64_t>(kThreads) * kUnroll) {
+      std::uint32_t key[kUnroll];
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        const std::int64_t s = s0 + u * kThreads + tid;
+        key[u] = s < count ? key_at(s) : 0u;
       }
-      const unsigned int peers = __match_any_sync(0xFFFFFFFFu, bin);
-      if (bin >= 0 && lane == __ffs(peers) - 1) atomicAdd(&sh.hist[bin], static_cast<unsigned int>(__popc(peers)));
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        int bin = -1;
+        if (s0 + u * kThreads + tid < count && (key[u] & mask) == prefix) bin = static_cast<int>((key[u] >> shift) & 0xFFu);
+        const unsigned int peers = __match_any_sync(0xFFFFFFFFu, bin);
+        if (bin >= 0 && lane == __ffs(peers) - 1) atomicAdd(&sh.hist[bin], static_cast<unsigned int>(__popc(peers)));
+      }
     }
     __syncthreads();
     if (tid < 32) narrow_to_bin(sh, shift);
@@ -119,30 +127,42 @@ struct OrderShared {
 // item i (key key_at(i), position pos_at(i)) is selected when its key > T, or == T and
 // among the first t.remaining such. A key > T goes to slot gt + min(eq, remaining), a
 // selected key == T to gt + eq, where gt and eq count the keys > T and == T before it:
-// the output is in increasing position order, identical on every run.
+// the output is in increasing position order, identical on every run. Each thread
+// takes kItems consecutive items per block step (their loads in flight together, one
+// block scan per kThreads * kItems items).
 template <int kThreads, class KeyAt, class PosAt>
 __device__ void write_selected_in_order(KeyAt key_at, PosAt pos_at, std::int64_t count, Threshold t,
                                         std::int32_t* out, OrderShared<kThreads>& sh) {
   using Scan = cub::BlockScan<unsigned long long, kThreads>;
+  constexpr int kItems = 8;
   const int tid = threadIdx.x;
   if (tid == 0) sh.base = 0;
   __syncthreads();
-  for (std::int64_t c0 = 0; c0 < count; c0 += kThreads) {
-    const std::int64_t i = c0 + tid;
-    bool gt = false, eq = false;
-    if (i < count) {
-      const std::uint32_t key = key_at(i);
-      gt = key > t.key;
-      eq = key == t.key;
-    }
-    const unsigned long long mine = (static_cast<unsigned long long>(gt) << 32) | static_cast<unsigned long long>(eq);
+  for (std::int64_t c0 = 0; c0 < count; c0 += static_cast<std::int64_t>(kThreads) * kItems) {
+    const std::int64_t i0 = c0 + static_cast<std::int64_t>(tid) * kItems;
+    std::uint32_t key[kItems];
+#pragma unroll
+    for (int j = 0; j < kItems; ++j) key[j] = i0 + j < count ? key_at(i0 + j) : 0u;
+    unsigned long long mine = 0;  // (keys > T) << 32 | keys == T among this thread's items
+#pragma unroll
+    for (int j = 0; j < kItems; ++j)
+      if (i0 + j < count) mine += key[j] > t.key ? (1ull << 32) : key[j] == t.key ? 1ull : 0ull;
     unsigned long long before = 0, total = 0;
     Scan(sh.scan).ExclusiveSum(mine, before, total);
     const unsigned long long base = sh.base;
-    const long long gt_before = static_cast<long long>((base >> 32) + (before >> 32));
-    const long long eq_before = static_cast<long long>((base & 0xFFFFFFFFull) + (before & 0xFFFFFFFFull));
-    if (gt) out[gt_before + (eq_before < t.remaining ? eq_before : t.remaining)] = pos_at(i);
-    else if (eq && eq_before < t.remaining) out[gt_before + eq_before] = pos_at(i);
+    long long gt = static_cast<long long>((base >> 32) + (before >> 32));
+    long long eq = static_cast<long long>((base & 0xFFFFFFFFull) + (before & 0xFFFFFFFFull));
+#pragma unroll
+    for (int j = 0; j < kItems; ++j) {
+      if (i0 + j >= count) break;
+      if (key[j] > t.key) {
+        out[gt + (eq < t.remaining ? eq : t.remaining)] = pos_at(i0 + j);
+        ++gt;
+      } else if (key[j] == t.key) {
+        if (eq < t.remaining) out[gt + eq] = pos_at(i0 + j);
+        ++eq;
+      }
+    }
     __syncthreads();  // everyone has read sh.base and the scan storage before they change
     if (tid == 0) sh.base = base + total;
     __syncthreads();

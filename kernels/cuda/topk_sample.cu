@@ -6,7 +6,7 @@
 //      shared memory; the exact radix threshold of the sample at a rank a few
 //      deviations above its expected share of the top n gives a key `lo` that about
 //      2n keys of the row reach;
-//   2. collect: one pass over the row (16-byte loads, two in flight per thread, 4096 positions per block step)
+//   2. collect: one pass over the row (16-byte loads, four in flight per thread, 8192 positions per block step)
 //      keeps every position with key >= lo, in position order, in shared memory
 //      (up to kTopkSampleCapacity of them; the rest are only counted);
 //   3. select: if at least n and at most the capacity were found, every one of the row's
@@ -31,7 +31,7 @@ using namespace topk_detail;
 
 constexpr int kThreads = 512;
 constexpr int kVec = 4;  // one float4 per load
-constexpr int kSub = 2;  // loads in flight per thread per step (4 spilled at the 64-register cap)
+constexpr int kSub = 4;  // loads in flight per thread per step
 constexpr std::int64_t kStep = static_cast<std::int64_t>(kThreads) * kVec * kSub;
 constexpr int kCap = static_cast<int>(kTopkSampleCapacity);
 constexpr std::size_t kDynamicBytes = 2 * sizeof(std::uint32_t) * kCap;  // keys, then positions
@@ -127,7 +127,7 @@ __device__ std::int64_t collect(const float* x, std::int64_t end, std::uint32_t 
   return found;
 }
 
-__global__ void __launch_bounds__(kThreads, 2) topk_sample_kernel(TopkLaunch p) {
+__global__ void __launch_bounds__(kThreads, 1) topk_sample_kernel(TopkLaunch p) {
   __shared__ RadixShared radix;
   __shared__ OrderShared<kThreads> order;
   extern __shared__ std::uint32_t dynamic[];
