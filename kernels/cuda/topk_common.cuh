@@ -129,14 +129,17 @@ struct OrderShared {
 // selected key == T to gt + eq, where gt and eq count the keys > T and == T before it:
 // the output is in increasing position order, identical on every run. Each thread
 // takes kItems consecutive items per block step (their loads in flight together, one
-// block scan per kThreads * kItems items).
+// block scan per kThreads * kItems items). `start`: (keys > T) << 32 | keys == T that
+// come before the list (a slice of a row after others: the split kernel); the same
+// value in every thread.
 template <int kThreads, class KeyAt, class PosAt>
 __device__ void write_selected_in_order(KeyAt key_at, PosAt pos_at, std::int64_t count, Threshold t,
-                                        std::int32_t* out, OrderShared<kThreads>& sh) {
+                                        std::int32_t* out, OrderShared<kThreads>& sh, unsigned long long start = 0) {
   using Scan = cub::BlockScan<unsigned long long, kThreads>;
   constexpr int kItems = 8;
   const int tid = threadIdx.x;
-  if (tid == 0) sh.base = 0;
+  __syncthreads();  // every thread is done with what the caller last did with sh
+  if (tid == 0) sh.base = start;
   __syncthreads();
   for (std::int64_t c0 = 0; c0 < count; c0 += static_cast<std::int64_t>(kThreads) * kItems) {
     const std::int64_t i0 = c0 + static_cast<std::int64_t>(tid) * kItems;

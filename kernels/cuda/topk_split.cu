@@ -33,10 +33,12 @@ namespace dsa::cuda {
 
 namespace {
 
+using topk_detail::OrderShared;
 using topk_detail::rank_key;
+using topk_detail::Threshold;
+using topk_detail::write_selected_in_order;
 
 constexpr int kThreads = 512;
-constexpr int kItems = 8;                       // contiguous positions per thread in the write pass
 constexpr int kBins0 = 2048, kBins1 = 2048, kBins2 = 1024;
 constexpr int kShift0 = 21, kShift1 = 10, kShift2 = 0;
 constexpr int kHistPerRow = kBins0 + kBins1 + kBins2;
@@ -166,6 +168,7 @@ __global__ void __launch_bounds__(kThreads, 1) topk_write_kernel(TopkSplitLaunch
   using Reduce = cub::BlockReduce<unsigned long long, kThreads>;
   __shared__ Shared sh;
   __shared__ typename Reduce::TempStorage red;
+  __shared__ OrderShared<kThreads> order;
   const Slice s = slice_of(p);
   std::int32_t* out = p.indices + s.row * p.k;
   if (s.index == 0)
@@ -176,48 +179,18 @@ __global__ void __launch_bounds__(kThreads, 1) topk_write_kernel(TopkSplitLaunch
     return;
   }
   const RowState st = state_after(p, s, 3, sh);
-  const std::uint32_t threshold = st.prefix;
-  const long long remaining = st.remaining;
-  // Counts of the slices before this one (the count kernel's, in row order).
+  // Counts of the slices before this one (the count kernel's, in row order), then the
+  // slice's own selected positions in order, after theirs.
   unsigned long long before = 0;
   const unsigned long long* row_counts = p.counts + s.row * p.blocks;
   for (int j = threadIdx.x; j < s.index; j += kThreads) before += row_counts[j];
-  before = Reduce(red).Sum(before);
+  before = Reduce(red).Sum(before);  // valid in thread 0: shared through sh.base
   if (threadIdx.x == 0) sh.base = before;
   __syncthreads();
-
-  const float* x = p.scores + s.row * p.cols;
-  constexpr int kChunk = kThreads * kItems;
-  for (std::int64_t c0 = s.first; c0 < s.last; c0 += kChunk) {
-    const std::int64_t p0 = c0 + static_cast<std::int64_t>(threadIdx.x) * kItems;
-    std::uint32_t keys[kItems];
-    unsigned long long mine = 0;
-#pragma unroll
-    for (int i = 0; i < kItems; ++i) {
-      keys[i] = p0 + i < s.last ? rank_key(x[p0 + i]) : 0u;
-      const bool valid = p0 + i < s.last;
-      mine += valid && keys[i] > threshold ? (1ull << 32) : valid && keys[i] == threshold ? 1ull : 0ull;
-    }
-    unsigned long long excl = 0, total = 0;
-    Scan(sh.scan).ExclusiveSum(mine, excl, total);
-    const unsigned long long base = sh.base;
-    long long gt = static_cast<long long>((base >> 32) + (excl >> 32));
-    long long eq = static_cast<long long>((base & 0xFFFFFFFFull) + (excl & 0xFFFFFFFFull));
-#pragma unroll
-    for (int i = 0; i < kItems; ++i) {
-      if (p0 + i >= s.last) break;
-      if (keys[i] > threshold) {
-        out[gt + (eq < remaining ? eq : remaining)] = static_cast<std::int32_t>(p0 + i);
-        ++gt;
-      } else if (keys[i] == threshold) {
-        if (eq < remaining) out[gt + eq] = static_cast<std::int32_t>(p0 + i);
-        ++eq;
-      }
-    }
-    __syncthreads();  // everyone has read sh.base and the scan storage
-    if (threadIdx.x == 0) sh.base = base + total;
-    __syncthreads();
-  }
+  const float* x = p.scores + s.row * p.cols + s.first;
+  write_selected_in_order<kThreads>([x](std::int64_t i) { return rank_key(x[i]); },
+                                    [&s](std::int64_t i) { return static_cast<std::int32_t>(s.first + i); },
+                                    s.last - s.first, Threshold{st.prefix, st.remaining}, out, order, sh.base);
 }
 
 }  // namespace
