@@ -12,6 +12,10 @@
 #                                    the kernels under evaluation inside the pipeline)
 #   scripts/gpu-check.sh --quick     instead: only the gpu tests and suites/corner.json
 #                                    (correctness first, a few minutes)
+#   scripts/gpu-check.sh --figures   instead: the rest of the plain check (SASS count,
+#                                    micro-benchmarks, the short suites, the dsa-tiny
+#                                    model): --quick then --figures is the plain check in
+#                                    two device calls, when one would not fit 10 minutes
 #   scripts/gpu-check.sh --model-small [REGEX]
 #                                    instead: the dsa-small cases of suites/model.json
 #                                    (those matching REGEX; on an H100 prefill to 64K
@@ -57,11 +61,12 @@ case "${1:-}" in
   --nightly) mode=nightly; filter=${2:-.*} ;;
   --model-small) mode=model; filter=${2:-^model\.small} ;;
   --quick) mode=quick ;;
+  --figures) mode=figures ;;
   --suite)
     mode=suite; suite_file=${2:-}; filter=${3:-.*}
     [ -r "$suite_file" ] || { echo "scripts/gpu-check.sh --suite: cannot read suite \"$suite_file\"" >&2; exit 2; } ;;
   "") ;;
-  *) echo "usage: scripts/gpu-check.sh [--prepare | --quick | --nightly [REGEX] | --model-small [REGEX] | --suite SUITE.json [REGEX]]" >&2; exit 2 ;;
+  *) echo "usage: scripts/gpu-check.sh [--prepare | --quick | --figures | --nightly [REGEX] | --model-small [REGEX] | --suite SUITE.json [REGEX]]" >&2; exit 2 ;;
 esac
 out=${OUT:-/tmp/gpu-check}
 mkdir -p "$out"
@@ -136,6 +141,8 @@ elif [ "$mode" = model ]; then
   step "$bundle"/dsa-bench run suites/model.json --backend cuda --filter "$filter" --out "$out/model-small.json" 2>&1 \
     | tee "$out/model-small.log" | tail -20 || status=1
   tables=("$out/model-small.json")
+elif [ "$mode" = figures ]; then
+  tables=()
 else
   # One process per test suite: a kernel that faults leaves a sticky CUDA error that
   # would fail every later test of the process (and a hang costs only its suite's time
@@ -170,7 +177,7 @@ PY
   tables=("$out/corner.json")
 fi
 
-if [ "$mode" = check ]; then
+if [ "$mode" = check ] || [ "$mode" = figures ]; then
   log "tensor-core instructions (SASS): HMMA = mma.sync, QGMMA/HGMMA = wgmma"
   if command -v cuobjdump >/dev/null; then
     cuobjdump --dump-sass "$bundle"/dsa-bench 2>/dev/null | grep -oE "\b(QGMMA|HGMMA|QMMA|HMMA)[.A-Z0-9_]*" | sort | uniq -c | tee "$out/sass-mma.txt"
@@ -218,7 +225,7 @@ PY
   log "model path on the GPU: dsa-tiny cases of suites/model.json (short)"
   step "$bundle"/dsa-bench run suites/model.json --backend cuda --short --filter '^model\.tiny\.(prefill|decode)$' \
     --out "$out/model-tiny.json" > "$out/model-tiny.log" 2>&1 || status=1
-  tables=("$out/gpu-kernels.json" "$out/corner.json" "$out/nightly-kernels.json" "$out/model-tiny.json")
+  tables+=("$out/gpu-kernels.json" "$out/nightly-kernels.json" "$out/model-tiny.json")
 fi
 
 log "summary"
