@@ -12,6 +12,7 @@
 #include <map>
 #include <mutex>
 #include <regex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -97,6 +98,7 @@ case in progress "interrupted").
 
 const char* kRunHelp = R"(usage: dsa-bench run SUITE.json [--out RESULTS.json] [--backend auto|cpu|cuda]
                      [--filter REGEX] [--seed N] [--threads N] [--short] [--quiet]
+                     [--prefer VARIANT,...]
 
 Runs every case of the suite (or those whose name matches --filter), each on its
 own: one failing case never stops the run. Results are written to --out after
@@ -111,6 +113,10 @@ every case, atomically, so an interrupted run keeps what finished.
   --threads N      CPU threads (default: all hardware threads)
   --short          quick mode: at most 1 warm-up, 10 samples and 0.25 s of samples per
                    measurement (a smoke check of a suite, not a benchmark)
+  --prefer A,B     variant names to pick first wherever they take a case's shape, e.g.
+                   cuda.topk.sample,cuda.sparse_mqa.wgmma (kernels under evaluation, in a
+                   whole suite); a case that names its variants (the implementation or
+                   implementations field) keeps them, and model cases are not affected
   --quiet          no progress lines on stderr
 
 With a GPU in use, the device's ceilings (bf16 and fp8 matrix products through
@@ -245,12 +251,29 @@ int cmd_dump(int argc, char** argv) {
 int cmd_run(int argc, char** argv) {
   Args a;
   std::string err;
-  if (!parse_args(argc, argv, 2, {"--out", "--backend", "--filter", "--seed", "--threads"}, {"--quiet", "--short"}, a, err))
+  if (!parse_args(argc, argv, 2, {"--out", "--backend", "--filter", "--seed", "--threads", "--prefer"}, {"--quiet", "--short"},
+                  a, err))
     return usage_error(err, kRunHelp);
   if (a.help) { std::fputs(kRunHelp, stdout); return kExitOk; }
   if (a.positional.size() != 1) return usage_error("run takes one suite file", kRunHelp);
 
   RunContext ctx;
+  if (a.opts.count("--prefer")) {
+    // Variant names, comma-separated: each must be one of this build's (a CUDA name is
+    // accepted in a build without CUDA, whose cases skip anyway).
+    const std::vector<std::string> known = dsa::all_variant_names();
+    std::stringstream list(a.opts["--prefer"]);
+    for (std::string name; std::getline(list, name, ',');) {
+      const bool ok = std::find(known.begin(), known.end(), name) != known.end() ||
+                      (name.rfind("cuda.", 0) == 0 && !dsa::built_with_cuda());
+      if (!ok) {
+        std::string all;
+        for (const auto& k : known) all += (all.empty() ? "" : ", ") + k;
+        return usage_error("--prefer: \"" + name + "\" is not a variant of this build (" + all + ")", kRunHelp);
+      }
+      ctx.prefer.push_back(name);
+    }
+  }
   ctx.seed = kDefaultSeed;
   if (a.opts.count("--seed") && !parse_u64(a.opts["--seed"], ctx.seed)) return usage_error("--seed takes a non-negative integer", kRunHelp);
   const std::string backend = a.opts.count("--backend") ? a.opts["--backend"] : "auto";
@@ -295,6 +318,7 @@ int cmd_run(int argc, char** argv) {
   prov["seed"] = ctx.seed;
   prov["backend_requested"] = backend;
   prov["short_mode"] = short_mode;
+  if (!ctx.prefer.empty()) prov["preferred_variants"] = ctx.prefer;
   const nlohmann::json suite_json = {{"name", suite.name},
                                      {"path", suite.path},
                                      {"description", suite.description},

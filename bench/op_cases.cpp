@@ -37,7 +37,7 @@ template <class Args>
 nlohmann::json execute(const CaseSpec& c, const RunContext& ctx, const std::vector<Variant<Args>>& all,
                        const std::vector<Backend>& backends, const Args& args, const OpPlan& plan) {
   std::string why;
-  const Variant<Args>* v = choose_variant(all, backends, args, &why, c.implementation);
+  const Variant<Args>* v = choose_variant(all, backends, args, &why, c.implementation, &ctx.prefer);
   if (!v) throw NotSupported(why);
   nlohmann::json rec;
   rec["backend"] = backend_name(v->backend);

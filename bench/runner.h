@@ -28,6 +28,9 @@ struct RunContext {
   // The device's measured ceilings ({bf16_tflops, fp8_tflops, copy_gbps}), when the
   // run measured them; GPU records then report their share of each.
   nlohmann::json ceilings;
+  // Variant names to pick first wherever they take a case's shape (run --prefer); a
+  // case's own "implementation(s)" still decide for it.
+  std::vector<std::string> prefer;
 };
 
 // Share of the measured ceilings for a GPU record: achieved TFLOPS over the ceiling
@@ -72,11 +75,12 @@ void run_points(const std::vector<std::int64_t>& contexts, const RunContext& ctx
 // Picks a variant on the first candidate backend that has one for `args`.
 template <class Args>
 const Variant<Args>* choose_variant(const std::vector<Variant<Args>>& all, const std::vector<Backend>& backends,
-                                    const Args& args, std::string* why, const std::string& name = "") {
+                                    const Args& args, std::string* why, const std::string& name = "",
+                                    const std::vector<std::string>* prefer = nullptr) {
   std::string reasons;
   for (Backend b : backends) {
     std::string r;
-    if (const auto* v = pick_variant(all, b, args, name, &r)) return v;
+    if (const auto* v = pick_variant(all, b, args, name, &r, prefer)) return v;
     reasons += (reasons.empty() ? "" : "; ") + r;
   }
   if (why) *why = reasons;

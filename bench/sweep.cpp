@@ -374,11 +374,12 @@ nlohmann::json Sweep::run_point(std::int64_t L, std::size_t i) {
       const auto it = c_.stage_implementations.find(stage);
       return it == c_.stage_implementations.end() ? std::string() : it->second;
     };
-    vi = pick_variant(indexer_variants(), b, ia.front(), named("indexer"), &w1);
-    vt = pick_variant(topk_variants(), b, ta.front(), named("topk"), &w2);
-    vs = pick_variant(sparse_mqa_variants(), b, sa.front(), named("sparse_attention"), &w3);
-    if (prefill_) vmha = pick_variant(dense_mha_variants(), b, mha.front(), named("dense_attention"), &w4);
-    else vmqa = pick_variant(dense_mqa_variants(), b, mqa.front(), named("dense_attention"), &w4);
+    const auto* prefer = &ctx_.prefer;
+    vi = pick_variant(indexer_variants(), b, ia.front(), named("indexer"), &w1, prefer);
+    vt = pick_variant(topk_variants(), b, ta.front(), named("topk"), &w2, prefer);
+    vs = pick_variant(sparse_mqa_variants(), b, sa.front(), named("sparse_attention"), &w3, prefer);
+    if (prefill_) vmha = pick_variant(dense_mha_variants(), b, mha.front(), named("dense_attention"), &w4, prefer);
+    else vmqa = pick_variant(dense_mqa_variants(), b, mqa.front(), named("dense_attention"), &w4, prefer);
     if (vi && vt && vs && (vmha || vmqa)) break;
     reasons += std::string(reasons.empty() ? "" : "; ") + backend_name(b) + ": ";
     for (const auto& [stage, w] : {std::pair{"indexer", w1}, {"topk", w2}, {"sparse attention", w3}, {"dense attention", w4}})

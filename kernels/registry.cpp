@@ -122,4 +122,17 @@ const std::vector<Variant<DenseMhaArgs>>& dense_mha_variants() {
   return v;
 }
 
+std::vector<std::string> all_variant_names() {
+  std::vector<std::string> names;
+  const auto add = [&](const auto& all) {
+    for (const auto& v : all) names.push_back(v.name);
+  };
+  add(indexer_variants());
+  add(topk_variants());
+  add(sparse_mqa_variants());
+  add(dense_mqa_variants());
+  add(dense_mha_variants());
+  return names;
+}
+
 }  // namespace dsa

@@ -121,11 +121,21 @@ const std::vector<Variant<SparseMqaArgs>>& sparse_mqa_variants();
 const std::vector<Variant<DenseMqaArgs>>& dense_mqa_variants();
 const std::vector<Variant<DenseMhaArgs>>& dense_mha_variants();
 
+// Every variant's name, op by op (for checking names a user gives).
+std::vector<std::string> all_variant_names();
+
 // The first variant on `backend` that supports `args` (or the one named `name` when
-// not empty). Returns nullptr with `why` set when there is none.
+// not empty). Without a name, the variants named in `prefer` come first, in its order,
+// where they are on `backend` and support `args` (kernels under evaluation, run in a
+// whole suite without editing it). Returns nullptr with `why` set when there is none.
 template <class Args>
 const Variant<Args>* pick_variant(const std::vector<Variant<Args>>& all, Backend backend, const Args& args,
-                                  const std::string& name, std::string* why) {
+                                  const std::string& name, std::string* why,
+                                  const std::vector<std::string>* prefer = nullptr) {
+  if (name.empty() && prefer)
+    for (const std::string& wanted : *prefer)
+      for (const auto& v : all)
+        if (v.name == wanted && v.backend == backend && !(v.unsupported && v.unsupported(args))) return &v;
   std::string reasons;
   for (const auto& v : all) {
     if (v.backend != backend || (!name.empty() && v.name != name)) continue;

@@ -10,6 +10,8 @@
 #   scripts/gpu-check.sh --suite SUITE.json [REGEX]
 #                                    instead: any suite on the GPU (e.g. suites/candidates.json,
 #                                    the kernels under evaluation inside the pipeline)
+#   DSA_PREFER=NAME,... with --nightly or --suite: those variants picked first wherever
+#                                    they take a case (dsa-bench run --prefer)
 #   scripts/gpu-check.sh --quick     instead: only the gpu tests and suites/corner.json
 #                                    (correctness first, a few minutes)
 #   scripts/gpu-check.sh --figures   instead: the rest of the plain check (SASS count,
@@ -78,6 +80,10 @@ log() { echo "== $*"; }
 limit_default=240
 if [ "$mode" = nightly ] || [ "$mode" = model ] || [ "$mode" = suite ]; then limit_default=570; fi
 step() { timeout "${STEP_LIMIT:-$limit_default}" "$@"; }
+# DSA_PREFER=NAME,...: --nightly and --suite runs pick these variants first (dsa-bench run
+# --prefer), e.g. the nightly's sweeps with kernels under evaluation.
+prefer=()
+if [ -n "${DSA_PREFER:-}" ]; then prefer=(--prefer "$DSA_PREFER"); fi
 status=0
 export LD_LIBRARY_PATH="$PWD/$bundle/lib:/usr/local/cuda/lib64:/usr/local/cuda/lib:${LD_LIBRARY_PATH:-}"
 
@@ -93,7 +99,7 @@ if [ -n "$missing" ]; then echo "missing libraries:"; echo "$missing"; exit 2; f
 
 if [ "$mode" = nightly ]; then
   log "suites/nightly.json (cases matching $filter)"
-  step "$bundle"/dsa-bench run suites/nightly.json --backend cuda --filter "$filter" --out "$out/nightly.json" 2>&1 \
+  step "$bundle"/dsa-bench run suites/nightly.json --backend cuda --filter "$filter" "${prefer[@]}" --out "$out/nightly.json" 2>&1 \
     | tee "$out/nightly.log" | tail -40 || status=1
   tables=("$out/nightly.json")
 elif [ "$mode" = suite ]; then
@@ -107,7 +113,7 @@ elif [ "$mode" = suite ]; then
   tables=()
   for case_name in $("$bundle"/dsa-bench list "$suite_file" --filter "$filter" | awk '$1 ~ /^[0-9]+$/ {print $2}'); do
     exact="^$(printf '%s' "$case_name" | sed 's/[.]/\\./g')\$"
-    step "$bundle"/dsa-bench run "$suite_file" --backend cuda --filter "$exact" --out "$out/$name/$case_name.json" 2>&1 \
+    step "$bundle"/dsa-bench run "$suite_file" --backend cuda --filter "$exact" "${prefer[@]}" --out "$out/$name/$case_name.json" 2>&1 \
       | tee -a "$out/$name.log" | tail -4 || status=1
     tables+=("$out/$name/$case_name.json")
   done

@@ -27,6 +27,9 @@ check bad-backend 2 "$bin" run "$src/suites/smoke.json" --backend tpu; contains 
 check bad-seed 2 "$bin" run "$src/suites/smoke.json" --seed -3
 check bad-regex 2 "$bin" run "$src/suites/smoke.json" --filter "("; contains bad-regex "regular expression"
 check no-match 2 "$bin" run "$src/suites/smoke.json" --filter nomatch; contains no-match "no case"
+check bad-prefer 2 "$bin" run "$src/suites/smoke.json" --prefer cpu.topk.radix,cpu.topk.fastest
+contains bad-prefer '"cpu.topk.fastest" is not a variant'
+contains bad-prefer "cpu.topk.radix"
 check missing-suite 2 "$bin" run nonexistent.json; contains missing-suite "nonexistent.json: cannot open"
 
 printf '{"cases": [{"name": "a", "op": "topk", "queries": "x"}]}' > bad.json

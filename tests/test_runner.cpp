@@ -395,6 +395,30 @@ TEST(Registry, PrepareBatchRunsEachSequenceOrTheBatchedForm) {
   EXPECT_EQ(calls.batched, 3);
 }
 
+// --prefer: preferred variants come first where they are on the backend and take the
+// shape; a name the case gives itself wins over them.
+TEST(Registry, PreferredVariantsComeFirstWhereTheyFit) {
+  HostTensor<float> scores({1, 4});
+  HostTensor<std::int32_t> idx({1, 2});
+  const std::vector<std::int64_t> ends = {4};
+  const TopkArgs a{scores, ends, idx};
+  const auto none = [](const TopkArgs&) -> std::optional<std::string> { return std::nullopt; };
+  const auto refuse = [](const TopkArgs&) -> std::optional<std::string> { return "not this shape"; };
+  const auto make = [](const TopkArgs&) -> std::unique_ptr<OpRun> { return nullptr; };
+  const std::vector<Variant<TopkArgs>> all = {{"first", Backend::cpu, "", none, make},
+                                              {"second", Backend::cpu, "", none, make},
+                                              {"picky", Backend::cpu, "", refuse, make},
+                                              {"gpu", Backend::cuda, "", none, make}};
+  std::string why;
+  EXPECT_EQ(pick_variant(all, Backend::cpu, a, "", &why)->name, "first");
+  const std::vector<std::string> prefer = {"picky", "gpu", "second"};
+  EXPECT_EQ(pick_variant(all, Backend::cpu, a, "", &why, &prefer)->name, "second");  // picky refuses, gpu is elsewhere
+  EXPECT_EQ(pick_variant(all, Backend::cpu, a, "first", &why, &prefer)->name, "first");  // the case's own name wins
+  EXPECT_EQ(pick_variant(all, Backend::cuda, a, "", &why, &prefer)->name, "gpu");
+  const std::vector<std::string> unknown = {"nope"};
+  EXPECT_EQ(pick_variant(all, Backend::cpu, a, "", &why, &unknown)->name, "first");
+}
+
 TEST(Crossover, InterpolatesAfterTheLastLoss) {
   const std::vector<std::int64_t> L = {1024, 2048, 4096, 8192};
   // Speed-up 0.5 at 2048 and 1.5 at 4096: halfway in log(context), i.e. sqrt(2048 * 4096).
