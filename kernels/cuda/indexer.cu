@@ -77,9 +77,10 @@ __global__ void __launch_bounds__(kMaxHeads / 16 * 32) indexer_kernel(IndexerLau
     cp_async16(ks + r * stride + c * 16, kg + (s0 + (r < nb ? r : 0)) * rb + c * 16, r < nb ? 16 : 0);
   }
   const auto* qg = static_cast<const unsigned char*>(p.q);
-  for (int i = tid; i < kQueriesPerBlock * Hp * chunks; i += nthreads) {
+  // Only the block's nq queries (a decode block has one): the MMAs read no other tile.
+  for (int i = tid; i < nq * Hp * chunks; i += nthreads) {
     const int r = i / chunks, c = i % chunks, qi = r / Hp, h = r % Hp;
-    const bool live = qi < nq && h < H;
+    const bool live = h < H;  // padded heads are zero rows
     cp_async16(qs + r * stride + c * 16, qg + (live ? (t0 + qi) * H + h : 0) * rb + c * 16, live ? 16 : 0);
   }
   cp_async_commit();
