@@ -9,6 +9,7 @@
 #include "kernels/cuda/attention.h"
 
 #include "core/trace.h"
+#include "kernels/cuda/attention_common.cuh"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/mma.cuh"
 
@@ -21,7 +22,6 @@ constexpr int kKeys = 64;
 constexpr int kThreads = 128;
 constexpr int kRowPad = 16;
 constexpr float kLog2e = 1.4426950408889634f;
-constexpr float kLn2 = 0.6931471805599453f;
 
 template <int DQK, int DV>
 struct MhaLayout {
@@ -33,11 +33,6 @@ struct MhaLayout {
   static constexpr std::size_t v_bytes = static_cast<std::size_t>(kKeys) * kVRow;
   static constexpr std::size_t bytes = q_bytes + 2 * (k_bytes + v_bytes);
 };
-
-__device__ __forceinline__ std::int64_t causal_end(std::int64_t t, std::int64_t offset, std::int64_t keys) {
-  const std::int64_t e = offset + t + 1;
-  return e < 0 ? 0 : (e > keys ? keys : e);
-}
 
 // Rows from `limit` on (beyond the causal end of the block's last query) are
 // zero-filled, not read: a cache may hold anything there (NaN included), and a masked
@@ -174,21 +169,8 @@ __global__ void __launch_bounds__(kThreads) mha_kernel(MhaLaunch p) {
   }
   cp_async_wait<0>();
 
-  l_lo = quad_sum(l_lo);
-  l_hi = quad_sum(l_hi);
-  const float inv_lo = l_lo > 0.0f ? 1.0f / l_lo : 0.0f, inv_hi = l_hi > 0.0f ? 1.0f / l_hi : 0.0f;
-#pragma unroll
-  for (int n = 0; n < kTiles; ++n) {
-    const int d = 8 * n + 2 * tq;
-    if (t_lo < p.queries)
-      *reinterpret_cast<std::uint32_t*>(p.out + (t_lo * p.heads + h) * DV + d) = pack_bf16x2(o[n][0] * inv_lo, o[n][1] * inv_lo);
-    if (t_hi < p.queries)
-      *reinterpret_cast<std::uint32_t*>(p.out + (t_hi * p.heads + h) * DV + d) = pack_bf16x2(o[n][2] * inv_hi, o[n][3] * inv_hi);
-  }
-  if (tq == 0) {
-    if (t_lo < p.queries) p.lse[t_lo * p.heads + h] = l_lo > 0.0f ? (m_lo + log2f(l_lo)) * kLn2 : DSA_MINUS_INF;
-    if (t_hi < p.queries) p.lse[t_hi * p.heads + h] = l_hi > 0.0f ? (m_hi + log2f(l_hi)) * kLn2 : DSA_MINUS_INF;
-  }
+  store_mha_rows<DV>(p, h, t_lo, t_hi, reinterpret_cast<const float(&)[DV / 2]>(o), m_lo, m_hi, quad_sum(l_lo),
+                     quad_sum(l_hi), tq);
 }
 
 template <int DQK, int DV>

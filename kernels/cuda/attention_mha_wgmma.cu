@@ -26,6 +26,7 @@
 #include "kernels/cuda/attention.h"
 
 #include "core/trace.h"
+#include "kernels/cuda/attention_common.cuh"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/mma.cuh"
 #include "kernels/cuda/wgmma.cuh"
@@ -47,12 +48,6 @@ constexpr int kStageBytes = kQBytes + kVBytes;
 constexpr std::size_t kSmem = kQBytes + 2 * static_cast<std::size_t>(kStageBytes) + 1024;  // + alignment slack
 static_assert(kSmem <= 232448, "Hopper's 227 KB of shared memory per block");
 constexpr float kLog2e = 1.4426950408889634f;
-constexpr float kLn2 = 0.6931471805599453f;
-
-__device__ __forceinline__ std::int64_t causal_end(std::int64_t t, std::int64_t offset, std::int64_t keys) {
-  const std::int64_t e = offset + t + 1;
-  return e < 0 ? 0 : (e > keys ? keys : e);
-}
 
 // Byte offset of 16-byte unit u of row r in a swizzled 128-row tile.
 __device__ __forceinline__ int tile_offset(int r, int u) { return (u >> 3) * kBlock + sw128_offset(r, u & 7); }
@@ -179,22 +174,7 @@ __global__ void __launch_bounds__(kThreads, 1) mha_wgmma_kernel(MhaLaunch p) {
   }
   cp_async_wait<0>();
 
-  l_lo = quad_sum(l_lo);
-  l_hi = quad_sum(l_hi);
-  const float inv_lo = l_lo > 0.0f ? 1.0f / l_lo : 0.0f, inv_hi = l_hi > 0.0f ? 1.0f / l_hi : 0.0f;
-#pragma unroll
-  for (int j = 0; j < 16; ++j) {
-    const int d = 8 * j + 2 * tq;
-    if (t_lo < p.queries)
-      *reinterpret_cast<std::uint32_t*>(p.out + (t_lo * p.heads + h) * kDv + d) = pack_bf16x2(o[4 * j] * inv_lo, o[4 * j + 1] * inv_lo);
-    if (t_hi < p.queries)
-      *reinterpret_cast<std::uint32_t*>(p.out + (t_hi * p.heads + h) * kDv + d) =
-          pack_bf16x2(o[4 * j + 2] * inv_hi, o[4 * j + 3] * inv_hi);
-  }
-  if (tq == 0) {
-    if (t_lo < p.queries) p.lse[t_lo * p.heads + h] = l_lo > 0.0f ? (m_lo + log2f(l_lo)) * kLn2 : DSA_MINUS_INF;
-    if (t_hi < p.queries) p.lse[t_hi * p.heads + h] = l_hi > 0.0f ? (m_hi + log2f(l_hi)) * kLn2 : DSA_MINUS_INF;
-  }
+  store_mha_rows<kDv>(p, h, t_lo, t_hi, o, m_lo, m_hi, quad_sum(l_lo), quad_sum(l_hi), tq);
 }
 
 }  // namespace

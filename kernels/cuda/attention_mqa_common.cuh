@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "kernels/cuda/attention.h"
+#include "kernels/cuda/attention_common.cuh"
 #include "kernels/cuda/mma.cuh"
 
 namespace dsa::cuda {
@@ -17,11 +18,6 @@ namespace dsa::cuda {
 // 128 of them, the rope part in bf16. 656 for the model.
 template <int DQK, int DV>
 inline constexpr int kFp8MlaRow = DV + 4 * (DV / 128) + 2 * (DQK - DV);
-
-__device__ __forceinline__ std::int64_t causal_end(std::int64_t t, std::int64_t offset, std::int64_t keys) {
-  const std::int64_t e = offset + t + 1;
-  return e < 0 ? 0 : (e > keys ? keys : e);
-}
 
 // Key slots of token t (its position in its sequence: t_seq): sparse, the K index
 // slots; dense, the causal prefix.
