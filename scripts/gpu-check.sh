@@ -156,7 +156,7 @@ else
   log "gpu tests (one process per test suite)"
   mkdir -p "$out/gpu-tests"
   : > "$out/gpu-tests.log"
-  for suite in $("$bundle"/dsa_gpu_tests --gtest_list_tests | grep -E '^[^ ]' | sed 's/\.$//'); do
+  for suite in $("$bundle"/dsa_gpu_tests --gtest_list_tests | grep -E '^[^ ].*\.$' | sed 's/\.$//'); do
     STEP_LIMIT=${STEP_LIMIT:-180} step "$bundle"/dsa_gpu_tests --gtest_filter="$suite.*" \
       --gtest_output="json:$out/gpu-tests/${suite//\//_}.json" >> "$out/gpu-tests.log" 2>&1 \
       || { rc=$?; status=1; echo "FAILED or stopped (exit $rc): $suite" | tee -a "$out/gpu-tests.log"; }
