@@ -184,7 +184,7 @@ TEST(CudaModel, EveryTopkKernelGivesTheSameForward) {
   std::vector<std::int32_t> toks(300);
   for (auto& t : toks) t = static_cast<std::int32_t>(rng.below(static_cast<std::uint64_t>(w.config.vocab)));
   const HostTensor<float> ref = run(*make_cuda_model(w, DType::bf16), toks, 296, 96, AttentionMode::dsa);
-  for (const char* name : {"cuda.topk.sample", "cuda.topk.split"}) {
+  for (const char* name : {"cuda.topk.sample", "cuda.topk.radix", "cuda.topk.split"}) {
     CudaKernelChoice k;
     k.topk = name;
     const auto m = make_cuda_model(w, DType::bf16, k);

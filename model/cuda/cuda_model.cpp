@@ -187,63 +187,79 @@ struct Kernels {
   using TopkFn = void (*)(const cuda::TopkLaunch&, cudaStream_t);
   using MqaFn = void (*)(const cuda::MqaLaunch&, cudaStream_t);
   using MhaFn = void (*)(const cuda::MhaLaunch&, cudaStream_t);
-  IndexerFn indexer = cuda::launch_indexer;
-  TopkFn topk = cuda::launch_topk;  // nullptr: the split kernel, which needs a workspace
-  MqaFn sparse = cuda::launch_mqa, dense_mqa = cuda::launch_mqa;
-  MhaFn dense_mha = cuda::launch_mha;
-  std::string chosen;  // the names that differ from the defaults, for the records
+  IndexerFn indexer = nullptr;
+  TopkFn topk = nullptr;  // nullptr: the split kernel, which needs a workspace
+  MqaFn sparse = nullptr, dense_mqa = nullptr;
+  MhaFn dense_mha = nullptr;
+  std::string chosen;  // every stage's kernel by name, for the records
 };
 
-// The launcher named `name` among `options` (the first is the default, taken for "").
+// One kernel the model can run for a stage: its registry name, its launcher and why it
+// cannot take this model's shape (nullopt: it can).
 template <class Fn>
-Fn pick_kernel(const char* stage, const std::string& name, std::initializer_list<std::pair<const char*, Fn>> options,
+struct KernelOption {
+  const char* name;
+  Fn fn;
+  std::optional<std::string> unsupported;
+};
+
+// The launcher named `name` among `options`; for "" the first that takes the shape (the
+// options are listed fastest first, as in kernels/cuda/variants.cpp). A named kernel that
+// cannot take the shape is refused with the reason.
+template <class Fn>
+Fn pick_kernel(const char* stage, const std::string& name, std::initializer_list<KernelOption<Fn>> options,
                std::string& chosen) {
-  if (name.empty()) return options.begin()->second;
-  std::string all;
-  for (const auto& [n, f] : options) {
-    if (name == n) {
-      if (name != options.begin()->first) chosen += (chosen.empty() ? "" : ", ") + std::string(stage) + "=" + name;
-      return f;
+  const auto take = [&](const KernelOption<Fn>& o) {
+    chosen += (chosen.empty() ? "" : ", ") + std::string(stage) + "=" + o.name;
+    return o.fn;
+  };
+  std::string all, why;
+  for (const auto& o : options) {
+    if (name.empty() && !o.unsupported) return take(o);
+    if (name == o.name) {
+      if (o.unsupported) throw std::runtime_error(std::string(o.name) + ": " + *o.unsupported);
+      return take(o);
     }
-    all += (all.empty() ? "" : ", ") + std::string(n);
+    all += (all.empty() ? "" : ", ") + std::string(o.name);
+    if (o.unsupported) why += std::string("; ") + o.name + ": " + *o.unsupported;
   }
+  if (name.empty()) throw std::runtime_error(std::string("no GPU ") + stage + " kernel takes this model" + why);
   throw std::runtime_error(std::string("the GPU forward's ") + stage + " kernel: \"" + name + "\" is not one of " + all);
 }
 
 Kernels resolve_kernels(const CudaKernelChoice& k, const ModelConfig& c, bool fp8_cache) {
   Kernels r;
   const int dl = c.kv_lora_rank + c.qk_rope;
+  // The model's indexer keys are FP8 (dsa-spec.md section 3); decode rows are 1 key long
+  // at least, which is all the shape checks need.
   r.indexer = pick_kernel<Kernels::IndexerFn>(
-      "indexer", k.indexer, {{"cuda.indexer.mma", cuda::launch_indexer}, {"cuda.indexer.wgmma", cuda::launch_indexer_wgmma}},
+      "indexer", k.indexer,
+      {{"cuda.indexer.wgmma", cuda::launch_indexer_wgmma,
+        cuda::indexer_wgmma_unsupported(c.index_heads, c.index_head_dim, 1, true, 1)},
+       {"cuda.indexer.mma", cuda::launch_indexer, cuda::indexer_unsupported(c.index_heads, c.index_head_dim, 1, true)}},
       r.chosen);
-  r.topk = pick_kernel<Kernels::TopkFn>(
-      "topk", k.topk,
-      {{"cuda.topk.radix", cuda::launch_topk}, {"cuda.topk.sample", cuda::launch_topk_sample}, {"cuda.topk.split", nullptr}},
-      r.chosen);
+  r.topk = pick_kernel<Kernels::TopkFn>("topk", k.topk,
+                                        {{"cuda.topk.sample", cuda::launch_topk_sample, std::nullopt},
+                                         {"cuda.topk.radix", cuda::launch_topk, std::nullopt},
+                                         {"cuda.topk.split", nullptr, std::nullopt}},
+                                        r.chosen);
   r.sparse = pick_kernel<Kernels::MqaFn>(
       "sparse_attention", k.sparse_attention,
-      {{"cuda.sparse_mqa.mma", cuda::launch_mqa}, {"cuda.sparse_mqa.wgmma", cuda::launch_mqa_wgmma}}, r.chosen);
+      {{"cuda.sparse_mqa.wgmma", cuda::launch_mqa_wgmma,
+        cuda::mqa_wgmma_unsupported(c.heads, dl, c.kv_lora_rank, c.index_topk, true)},
+       {"cuda.sparse_mqa.mma", cuda::launch_mqa,
+        cuda::mqa_unsupported(c.heads, dl, c.kv_lora_rank, c.index_topk, true, fp8_cache)}},
+      r.chosen);
   r.dense_mqa = pick_kernel<Kernels::MqaFn>(
       "dense_attention_mqa", k.dense_attention_mqa,
-      {{"cuda.dense_mqa.mma", cuda::launch_mqa}, {"cuda.dense_mqa.wgmma", cuda::launch_mqa_wgmma}}, r.chosen);
+      {{"cuda.dense_mqa.wgmma", cuda::launch_mqa_wgmma, cuda::mqa_wgmma_unsupported(c.heads, dl, c.kv_lora_rank, 0, false)},
+       {"cuda.dense_mqa.mma", cuda::launch_mqa, cuda::mqa_unsupported(c.heads, dl, c.kv_lora_rank, 0, false, fp8_cache)}},
+      r.chosen);
   r.dense_mha = pick_kernel<Kernels::MhaFn>(
       "dense_attention_mha", k.dense_attention_mha,
-      {{"cuda.dense_mha.flash", cuda::launch_mha}, {"cuda.dense_mha.wgmma", cuda::launch_mha_wgmma}}, r.chosen);
-  // The shapes each chosen kernel takes.
-  const auto refuse = [](const char* what, const std::optional<std::string>& why) {
-    if (why) throw std::runtime_error(std::string(what) + ": " + *why);
-  };
-  refuse("MQA attention kernel", cuda::mqa_unsupported(c.heads, dl, c.kv_lora_rank, c.index_topk, true, fp8_cache));
-  refuse("MHA kernel", cuda::mha_unsupported(c.heads, c.qk_head_dim(), c.v_head));
-  refuse("indexer kernel", cuda::indexer_unsupported(c.index_heads, c.index_head_dim, 1, true));
-  if (r.indexer == cuda::launch_indexer_wgmma)
-    refuse("cuda.indexer.wgmma", cuda::indexer_wgmma_unsupported(c.index_heads, c.index_head_dim, 1, true, 1));
-  if (r.sparse == cuda::launch_mqa_wgmma)
-    refuse("cuda.sparse_mqa.wgmma", cuda::mqa_wgmma_unsupported(c.heads, dl, c.kv_lora_rank, c.index_topk, true));
-  if (r.dense_mqa == cuda::launch_mqa_wgmma)
-    refuse("cuda.dense_mqa.wgmma", cuda::mqa_wgmma_unsupported(c.heads, dl, c.kv_lora_rank, 0, false));
-  if (r.dense_mha == cuda::launch_mha_wgmma)
-    refuse("cuda.dense_mha.wgmma", cuda::mha_wgmma_unsupported(c.heads, c.qk_head_dim(), c.v_head));
+      {{"cuda.dense_mha.wgmma", cuda::launch_mha_wgmma, cuda::mha_wgmma_unsupported(c.heads, c.qk_head_dim(), c.v_head)},
+       {"cuda.dense_mha.flash", cuda::launch_mha, cuda::mha_unsupported(c.heads, c.qk_head_dim(), c.v_head)}},
+      r.chosen);
   return r;
 }
 
@@ -258,7 +274,7 @@ class CudaModel final : public Model {
   bool has_head() const override { return range_.with_head; }
   int loaded_layers() const override { return static_cast<int>(layers_.size()); }
   std::string implementation() const override {
-    return kernels_.chosen.empty() ? "model.cuda.bf16" : "model.cuda.bf16 (" + kernels_.chosen + ")";
+    return "model.cuda.bf16 (" + kernels_.chosen + ")";
   }
   std::unique_ptr<ModelCache> make_cache() const override {
     return std::make_unique<GpuCache>(loaded_layers(), latent_row_bytes(), cfg_.index_head_dim);
