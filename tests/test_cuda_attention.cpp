@@ -334,6 +334,24 @@ TEST(CudaLaunchPlan, WgmmaIndexerTakesTheRealFp8ShapeOnly) {
   EXPECT_THROW(cuda::launch_indexer_wgmma(p, nullptr), CudaError);
 }
 
+// The wgmma indexer's blocks walk runs of key tiles: long runs where the grid stays
+// several waves deep (the 4096 x 64K prefill: 512 groups x 512 tiles), one tile per
+// block where it would not (decode at batch 1), never more than 16 (the kernel's bound).
+TEST(CudaLaunchPlan, WgmmaIndexerWalksLongerKeyRunsOnlyWhenTheGridStaysFull) {
+  EXPECT_EQ(cuda::indexer_wgmma_tiles_per_block(512, 512, 132), 16);
+  EXPECT_EQ(cuda::indexer_wgmma_tiles_per_block(1, 512, 132), 1);
+  EXPECT_EQ(cuda::indexer_wgmma_tiles_per_block(1, 1, 132), 1);
+  for (const std::int64_t groups : {1, 8, 64, 512})
+    for (const std::int64_t tiles : {1, 32, 512, 1024}) {
+      const int t = cuda::indexer_wgmma_tiles_per_block(groups, tiles, 132);
+      EXPECT_GE(t, 1);
+      EXPECT_LE(t, 16);
+      // Blocks: at least 16 per SM's worth whenever a run is longer than one tile.
+      if (t > 1) EXPECT_GE(groups * ((tiles + t - 1) / t), 16 * 132 * 0.5) << groups << " x " << tiles;
+    }
+  EXPECT_EQ(cuda::indexer_wgmma_tiles_per_block(512, 512, 0), 16);  // an unknown SM count is not a division by zero
+}
+
 TEST(CudaLaunchPlan, LaunchersRefuseBadArgumentsBeforeTouchingTheDevice) {
   cuda::MqaLaunch p = real_mqa_launch();
   p.queries = 1;

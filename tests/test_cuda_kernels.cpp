@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <span>
+#include <vector>
 #include <string>
 
 #include "bench/inputs.h"
@@ -13,6 +16,8 @@
 #include "core/rng.h"
 #include "reference/indexer.h"
 #include "reference/topk.h"
+#include "kernels/cuda/device_buffer.h"
+#include "kernels/cuda/indexer.h"
 #include "kernels/cuda/topk.h"
 #include "cuda_test_util.h"
 
@@ -79,6 +84,60 @@ INSTANTIATE_TEST_SUITE_P(Shapes, CudaIndexer,
                                            // dsa-tiny: 4 heads (padded to a warp's 16) x 32
                                            IndexerShapeCase{"gaussian", "fp8", 7, 500, 493, true, 4, 32},
                                            IndexerShapeCase{"gaussian", "fp8", 3, 300, 297, false, 40, 128}));
+
+// The wgmma indexer's blocks walk runs of key tiles (the run length is chosen from the
+// grid size; at the test shapes it is always 1). Forced to runs of 3 and 16 tiles, with
+// tiles past the causal bound inside a run, a diagonal tile inside a run and a partial
+// last tile, the scores are bit-identical to runs of 1 and match the reference.
+TEST(CudaIndexer, WgmmaRunsOfKeyTilesGiveTheSameScores) {
+  REQUIRE_CUDA_DEVICE();
+  struct Shape {
+    std::int64_t T, S, offset;
+    bool causal;
+  };
+  for (const Shape sh : {Shape{20, 3000, 2980, true}, Shape{13, 2500, 700, true}, Shape{9, 1000, 0, false}}) {
+    const bench::CaseSpec c = indexer_case("structured", "fp8", sh.T, sh.S, sh.offset, false);
+    bench::IndexerData d = bench::make_indexer_data(c, derive_seed(11, "runs", static_cast<std::uint64_t>(sh.S)));
+    d.shape.causal = sh.causal;
+    HostTensor<float> ref;
+    ref::indexer_scores(d.shape, d.ops.q, d.ops.k, d.ops.w, ref);
+    const auto q = to_device(d.ops.q_codes.data(), d.ops.q_codes.span().size());
+    const auto k = to_device(d.ops.k_codes.data(), d.ops.k_codes.span().size());
+    const auto qs = to_device(d.ops.q_scales.data(), d.ops.q_scales.span().size());
+    const auto ks = to_device(d.ops.k_scales.data(), d.ops.k_scales.span().size());
+    const auto w = to_device(d.ops.w.data(), d.ops.w.span().size());
+    DeviceBuffer<float> scores(static_cast<std::size_t>(sh.T * sh.S));
+    cuda::IndexerLaunch p;
+    p.q = q.get();
+    p.k = k.get();
+    p.q_scale = qs.get();
+    p.k_scale = ks.get();
+    p.w = w.get();
+    p.scores = scores.get();
+    p.queries = sh.T;
+    p.keys = sh.S;
+    p.heads = 64;
+    p.head_dim = 128;
+    p.query_offset = sh.offset;
+    p.causal = sh.causal;
+    std::vector<float> one;
+    for (const int run : {1, 3, 16}) {
+      p.key_tiles_per_block = run;
+      scores.fill_bytes(0xFF);  // NaN everywhere: an unwritten score shows
+      cuda::launch_indexer_wgmma(p, nullptr);
+      std::vector<float> got(static_cast<std::size_t>(sh.T * sh.S));
+      scores.download(got.data(), got.size());
+      const std::span<const float> g(got.data(), got.size());
+      const StructureReport st = compare_structure(g, ref.span());
+      ASSERT_TRUE(st.ok()) << "runs of " << run << ": " << st.mismatches << " NaN/-inf positions differ, first at "
+                           << st.first_mismatch;
+      const ValueReport val = compare_values(g, ref.span(), 1e-3, 1e-3);
+      EXPECT_EQ(val.failures, 0) << "runs of " << run << ": first at " << val.first_failure;
+      if (run == 1) one = got;
+      else EXPECT_EQ(std::memcmp(one.data(), got.data(), got.size() * sizeof(float)), 0) << "runs of " << run;
+    }
+  }
+}
 
 TEST(CudaIndexer, SaysWhatItDoesNotSupport) {
   REQUIRE_CUDA_DEVICE();

@@ -28,6 +28,9 @@ struct IndexerLaunch {
   // Sequences of a decode batch, each with its own keys: q, q_scale, w, k, k_scale and
   // scores hold `batch` blocks back to back, each of the shape above (grid.z).
   int batch = 1;
+  // The wgmma kernel's 128-key tiles per block (1 to 16); 0: chosen from the grid size
+  // (indexer_wgmma_tiles_per_block). Set by tests to walk long runs on small shapes.
+  int key_tiles_per_block = 0;
 };
 
 // nullopt when the kernel handles the shape, else the reason.
@@ -36,8 +39,11 @@ std::optional<std::string> indexer_unsupported(int heads, int head_dim, std::int
 void launch_indexer(const IndexerLaunch& p, cudaStream_t stream);
 
 // The same scores from warpgroup MMAs (kernels/cuda/indexer_wgmma.cu): FP8, 64 heads x
-// 128 dims only. Not yet run on a GPU.
+// 128 dims only.
 std::optional<std::string> indexer_wgmma_unsupported(int heads, int head_dim, std::int64_t keys, bool fp8, int batch = 1);
 void launch_indexer_wgmma(const IndexerLaunch& p, cudaStream_t stream);
+// How many 128-key tiles one block of that kernel walks (1 to 16): enough blocks for
+// several waves of two per SM, and the fewest reloads of the block's queries.
+int indexer_wgmma_tiles_per_block(std::int64_t query_groups, std::int64_t key_tiles, int sm_count);
 
 }  // namespace dsa::cuda
