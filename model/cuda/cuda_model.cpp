@@ -49,7 +49,11 @@ constexpr cudaStream_t kStream = nullptr;
 
 // Device scratch handed out in order and released all at once (per layer). When a
 // chunk runs out a new one is added; the next reset merges them into one of the
-// total size, so steady-state runs allocate nothing.
+// total size plus an eighth, so steady-state runs allocate nothing, and a chunked
+// prefill, whose scratch grows with the context (the indexer's scores, the dense
+// path's expanded K and V), reallocates every few chunks rather than every chunk: each
+// reallocation frees device memory, which waits for the GPU to drain (at 128K with
+// 4K chunks, reallocating per chunk cost a fifth of the DSA prefill).
 class Arena {
  public:
   template <class T>
@@ -66,7 +70,7 @@ class Arena {
   }
   void reset() {
     if (chunks_.size() > 1) {
-      const std::size_t want = total_;
+      const std::size_t want = total_ + total_ / 8;
       chunks_.clear();
       chunks_.emplace_back(want);
     }
@@ -327,7 +331,15 @@ class CudaModel final : public Model {
   ModelConfig cfg_;
   LayerRange range_;
   DType cache_dtype_;
-  std::vector<float> embed_;  // host: the embedding gather runs there
+  DeviceBuffer<float> embed_;  // [vocab, hidden], gathered on the device
+  // The residual stream and the token ids of a forward, kept across calls (grown when
+  // a call needs more) so a chunked prefill allocates nothing per chunk.
+  mutable DeviceBuffer<float> resid_;
+  mutable DeviceBuffer<std::int32_t> ids_;
+  float* residual(std::int64_t n) const {
+    if (resid_.size() < static_cast<std::size_t>(n)) resid_ = DeviceBuffer<float>(static_cast<std::size_t>(n));
+    return resid_.get();
+  }
   DevMatrix lm_head_;
   DeviceBuffer<float> final_norm_;
   std::vector<DevLayer> layers_;
@@ -351,7 +363,7 @@ CudaModel::CudaModel(const ModelWeights& w, DType cache_dtype, const CudaKernelC
   DSA_CUBLAS_CHECK(cublasSetStream(blas_, kStream));
 
   if (range_.with_head) {
-    embed_ = w.embed.data;
+    embed_ = to_device(w.embed.data.data(), w.embed.data.size());
     lm_head_ = upload(w.lm_head);
     final_norm_ = upload(w.final_norm);
   }
@@ -731,16 +743,30 @@ HostTensor<float> CudaModel::forward_tokens(const std::vector<std::span<const st
   const ModelConfig& c = cfg_;
   const auto per_seq = static_cast<std::int64_t>(tokens.front().size());
   const std::int64_t n = per_seq * static_cast<std::int64_t>(tokens.size());
-  const std::vector<float> x = embed_tokens(c, embed_.data(), tokens);
+  // The ids go up (checked here, as the CPU forward checks them); the embedding rows
+  // are gathered on the device: the host gather and a [n, hidden] upload per chunk
+  // left the GPU idle for milliseconds per prefill chunk.
+  std::vector<std::int32_t> ids;
+  ids.reserve(static_cast<std::size_t>(n));
+  for (const auto& seq : tokens) {
+    require(static_cast<std::int64_t>(seq.size()) == per_seq, "forward: the sequences of a batch bring the same number of tokens");
+    for (const std::int32_t tok : seq) {
+      require(tok >= 0 && tok < c.vocab, "forward: token id " + std::to_string(tok) + " outside the vocabulary");
+      ids.push_back(tok);
+    }
+  }
+  if (ids_.size() < ids.size()) ids_ = DeviceBuffer<std::int32_t>(ids.size());
+  ids_.upload(ids.data(), ids.size());
   // The residual stream lives outside the per-layer arena.
-  DeviceBuffer<float> dx = to_device(x.data(), x.size());
-  run_layers(dx.get(), batch_rows(caches, per_seq), mode, times);
+  float* dx = residual(n * c.hidden);
   Timer time(times);
+  time(&OpTimes::other, [&] { ops::gather_rows(embed_.get(), ids_.get(), n, c.hidden, dx, kStream); });
+  run_layers(dx, batch_rows(caches, per_seq), mode, times);
   arena_.reset();
   // The head's rows: all, or the last of each sequence (rows per_seq apart; the norm
   // reads them in place through its row stride).
   const std::int64_t rows = last_only ? static_cast<std::int64_t>(tokens.size()) : n;
-  const float* src = last_only ? dx.get() + (per_seq - 1) * c.hidden : dx.get();
+  const float* src = last_only ? dx + (per_seq - 1) * c.hidden : dx;
   const std::int64_t stride = last_only ? per_seq * c.hidden : c.hidden;
   float* hf = arena_.get<float>(rows * c.hidden);
   float* logits = nullptr;
@@ -764,10 +790,11 @@ HostTensor<float> CudaModel::run_hidden_batch(const std::vector<const HostTensor
     require(hs->size(0) == per_seq, "forward_hidden: the sequences of a batch bring the same number of rows");
     x.insert(x.end(), hs->span().begin(), hs->span().end());
   }
-  DeviceBuffer<float> dx = to_device(x.data(), x.size());
-  run_layers(dx.get(), batch_rows(caches, per_seq), mode, times);
+  float* dx = residual(static_cast<std::int64_t>(x.size()));
+  DSA_CUDA_CHECK(cudaMemcpy(dx, x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice));
+  run_layers(dx, batch_rows(caches, per_seq), mode, times);
   HostTensor<float> out({per_seq * static_cast<std::int64_t>(hidden.size()), cfg_.hidden});
-  DSA_CUDA_CHECK(cudaMemcpy(out.data(), dx.get(), out.bytes(), cudaMemcpyDeviceToHost));
+  DSA_CUDA_CHECK(cudaMemcpy(out.data(), dx, out.bytes(), cudaMemcpyDeviceToHost));
   return out;
 }
 
