@@ -99,6 +99,10 @@ struct Variant {
   // Optional: the ops of several sequences of one shape (a decode batch) as one run,
   // the way a server batches them. Without it, prepare_batch() runs them one by one.
   std::function<std::unique_ptr<OpRun>(const std::vector<const Args*>&)> prepare_batched{};
+  // Optional: the shapes where this variant is the default pick ahead of those listed
+  // before it (the list is ordered by what is fastest for most shapes; e.g. the split
+  // top-k wins only on a few long rows).
+  std::function<bool(const Args&)> first_for{};
 };
 
 // Several runs as one: run() runs each in turn and returns the summed time.
@@ -127,7 +131,8 @@ std::vector<std::string> all_variant_names();
 // The first variant on `backend` that supports `args` (or the one named `name` when
 // not empty). Without a name, the variants named in `prefer` come first, in its order,
 // where they are on `backend` and support `args` (kernels under evaluation, run in a
-// whole suite without editing it). Returns nullptr with `why` set when there is none.
+// whole suite without editing it); then those whose first_for() takes `args`; then the
+// list's order. Returns nullptr with `why` set when there is none.
 template <class Args>
 const Variant<Args>* pick_variant(const std::vector<Variant<Args>>& all, Backend backend, const Args& args,
                                   const std::string& name, std::string* why,
@@ -136,6 +141,9 @@ const Variant<Args>* pick_variant(const std::vector<Variant<Args>>& all, Backend
     for (const std::string& wanted : *prefer)
       for (const auto& v : all)
         if (v.name == wanted && v.backend == backend && !(v.unsupported && v.unsupported(args))) return &v;
+  if (name.empty())
+    for (const auto& v : all)
+      if (v.backend == backend && v.first_for && v.first_for(args) && !(v.unsupported && v.unsupported(args))) return &v;
   std::string reasons;
   for (const auto& v : all) {
     if (v.backend != backend || (!name.empty() && v.name != name)) continue;

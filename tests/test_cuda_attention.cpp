@@ -334,6 +334,28 @@ TEST(CudaLaunchPlan, WgmmaIndexerTakesTheRealFp8ShapeOnly) {
   EXPECT_THROW(cuda::launch_indexer_wgmma(p, nullptr), CudaError);
 }
 
+// The split top-k is picked for a few long rows only (its measured niche: decode at
+// batch 1 over long contexts); many rows or short rows go to the sampled kernel.
+TEST(CudaLaunchPlan, SplitTopkIsFirstForAFewLongRowsOnly) {
+  EXPECT_TRUE(cuda::topk_split_first_for(1, 131072));
+  EXPECT_TRUE(cuda::topk_split_first_for(8, 32768));
+  EXPECT_FALSE(cuda::topk_split_first_for(9, 131072));
+  EXPECT_FALSE(cuda::topk_split_first_for(64, 131072));
+  EXPECT_FALSE(cuda::topk_split_first_for(1, 4096));
+  EXPECT_FALSE(cuda::topk_split_first_for(0, 131072));
+  const std::vector<std::int64_t> ends = {131072};
+  HostTensor<float> row({1, 131072});
+  HostTensor<std::int32_t> idx({1, 2048});
+  const TopkArgs a{row, ends, idx};
+  std::string why;
+  EXPECT_EQ(pick_variant(topk_variants(), Backend::cuda, a, "", &why)->name, "cuda.topk.split");
+  HostTensor<float> rows({64, 4096});
+  HostTensor<std::int32_t> idx64({64, 2048});
+  const std::vector<std::int64_t> ends64(64, 4096);
+  const TopkArgs b{rows, ends64, idx64};
+  EXPECT_EQ(pick_variant(topk_variants(), Backend::cuda, b, "", &why)->name, "cuda.topk.sample");
+}
+
 // The wgmma indexer's blocks walk runs of key tiles: long runs where the grid stays
 // several waves deep (the 4096 x 64K prefill: 512 groups x 512 tiles), one tile per
 // block where it would not (decode at batch 1), never more than 16 (the kernel's bound).

@@ -419,6 +419,33 @@ TEST(Registry, PreferredVariantsComeFirstWhereTheyFit) {
   EXPECT_EQ(pick_variant(all, Backend::cpu, a, "", &why, &unknown)->name, "first");
 }
 
+// first_for: a variant listed later is the default pick for the shapes it claims (and
+// supports); a name, a preference, or a shape it does not claim keeps the usual order.
+TEST(Registry, AVariantCanClaimTheShapesItIsFirstFor) {
+  HostTensor<float> few({2, 4}), many({64, 4});
+  HostTensor<std::int32_t> idx_few({2, 2}), idx_many({64, 2});
+  const std::vector<std::int64_t> ends_few(2, 4), ends_many(64, 4);
+  const TopkArgs a_few{few, ends_few, idx_few}, a_many{many, ends_many, idx_many};
+  const auto none = [](const TopkArgs&) -> std::optional<std::string> { return std::nullopt; };
+  const auto make = [](const TopkArgs&) -> std::unique_ptr<OpRun> { return nullptr; };
+  const auto few_rows = [](const TopkArgs& x) { return x.scores.size(0) <= 8; };
+  const auto refuse_few = [](const TopkArgs& x) -> std::optional<std::string> {
+    if (x.scores.size(0) <= 8) return "not this shape";
+    return std::nullopt;
+  };
+  std::vector<Variant<TopkArgs>> all = {{"general", Backend::cpu, "", none, make},
+                                        {"few_rows", Backend::cpu, "", none, make, {}, few_rows}};
+  std::string why;
+  EXPECT_EQ(pick_variant(all, Backend::cpu, a_few, "", &why)->name, "few_rows");
+  EXPECT_EQ(pick_variant(all, Backend::cpu, a_many, "", &why)->name, "general");
+  EXPECT_EQ(pick_variant(all, Backend::cpu, a_few, "general", &why)->name, "general");  // a case's name wins
+  const std::vector<std::string> prefer = {"general"};
+  EXPECT_EQ(pick_variant(all, Backend::cpu, a_few, "", &why, &prefer)->name, "general");  // so does --prefer
+  EXPECT_EQ(pick_variant(all, Backend::cuda, a_few, "", &why), nullptr);  // only on its own backend
+  all[1].unsupported = refuse_few;  // claims a shape it cannot run: the list's order
+  EXPECT_EQ(pick_variant(all, Backend::cpu, a_few, "", &why)->name, "general");
+}
+
 TEST(Crossover, InterpolatesAfterTheLastLoss) {
   const std::vector<std::int64_t> L = {1024, 2048, 4096, 8192};
   // Speed-up 0.5 at 2048 and 1.5 at 4096: halfway in log(context), i.e. sqrt(2048 * 4096).

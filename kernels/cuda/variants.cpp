@@ -440,12 +440,13 @@ std::vector<Variant<TopkArgs>> cuda_topk_variants() {
            prepare_topk_sample_batch},
           {"cuda.topk.radix", Backend::cuda, "one block per row: 4 exact 8-bit histogram passes, position-ordered scan",
            topk_row_unsupported, [](const TopkArgs& a) { return prepare_topk_batch({&a}); }, prepare_topk_batch},
-          // Last: for few long rows (decode at batch 1); slower than the others on prefill rows.
+          // Last, but picked first for a few rows (cuda::topk_split_first_for; suites/topk-rows.json).
           {"cuda.topk.split", Backend::cuda,
            "several blocks per row (decode's few long rows): 3 histogram passes of 11/11/10 bits, counts, "
            "position-ordered write",
            [](const TopkArgs& a) { return cuda::topk_split_unsupported(a.scores.size(0), a.scores.size(1), 1); },
-           [](const TopkArgs& a) { return prepare_topk_split_batch({&a}); }, prepare_topk_split_batch}};
+           [](const TopkArgs& a) { return prepare_topk_split_batch({&a}); }, prepare_topk_split_batch,
+           [](const TopkArgs& a) { return cuda::topk_split_first_for(a.scores.size(0), a.scores.size(1)); }}};
 }
 
 std::vector<Variant<SparseMqaArgs>> cuda_sparse_mqa_variants() {

@@ -193,6 +193,7 @@ struct Kernels {
   using MhaFn = void (*)(const cuda::MhaLaunch&, cudaStream_t);
   IndexerFn indexer = nullptr;
   TopkFn topk = nullptr;  // nullptr: the split kernel, which needs a workspace
+  bool topk_split_for_few_rows = false;  // no top-k named: the split kernel where it wins (topk_split_first_for)
   MqaFn sparse = nullptr, dense_mqa = nullptr;
   MhaFn dense_mha = nullptr;
   std::string chosen;  // every stage's kernel by name, for the records
@@ -247,6 +248,10 @@ Kernels resolve_kernels(const CudaKernelChoice& k, const ModelConfig& c, bool fp
                                          {"cuda.topk.radix", cuda::launch_topk, std::nullopt},
                                          {"cuda.topk.split", nullptr, std::nullopt}},
                                         r.chosen);
+  if (k.topk.empty()) {  // as the registry picks: the split kernel for a few long rows
+    r.topk_split_for_few_rows = true;
+    r.chosen += " (cuda.topk.split for a few long rows)";
+  }
   r.sparse = pick_kernel<Kernels::MqaFn>(
       "sparse_attention", k.sparse_attention,
       {{"cuda.sparse_mqa.wgmma", cuda::launch_mqa_wgmma,
@@ -592,7 +597,8 @@ void CudaModel::layer(int li, float* x, const std::vector<SeqRows>& seqs, Attent
         time(&OpTimes::topk, [&] {
           ops::causal_ends(ends, m, p0, end, kStream);
           const cuda::TopkLaunch tp{scores, ends, indices, m, end, c.index_topk};
-          if (kernels_.topk) {
+          const bool split = !kernels_.topk || (kernels_.topk_split_for_few_rows && cuda::topk_split_first_for(m, end));
+          if (!split) {
             kernels_.topk(tp, kStream);
           } else {  // the split kernel: its workspace from the layer's scratch
             cuda::TopkSplitLaunch sp;
