@@ -131,14 +131,14 @@ __global__ void __launch_bounds__(kThreads, 2) indexer_wgmma_kernel(IndexerLaunc
   float* wq = reinterpret_cast<float*>(base + kWOff);
   float* red = reinterpret_cast<float*>(base + kRedOff);
 
-  // The block's queries' tiles once (zeros for the absent ones of a short last group,
-  // so no MMA reads uninitialised memory), the first key tile, the folded weights.
+  // The block's nq queries' tiles once (no MMA reads the others': a decode block has
+  // one query of 8, and filling 7 empty tiles cost 3.5 key tiles' worth of stores), the
+  // first key tile, the folded weights.
   constexpr int kChunks = kRow / 16;
   const auto* qg = static_cast<const unsigned char*>(p.q);
-  for (int i = tid; i < kQueries * kHeads * kChunks; i += kThreads) {
+  for (int i = tid; i < nq * kHeads * kChunks; i += kThreads) {
     const int r = i / kChunks, c = i % kChunks, qi = r / kHeads;  // row r = head r % 64 of query qi
-    const std::int64_t row = (t0 + (qi < nq ? qi : 0)) * kHeads + r % kHeads;
-    cp_async16(qs + sw128_offset(r, c), qg + row * kRow + c * 16, qi < nq ? 16 : 0);  // tile qi at qi * 8 KB
+    cp_async16(qs + sw128_offset(r, c), qg + ((t0 + qi) * kHeads + r % kHeads) * kRow + c * 16, 16);  // tile qi at qi * 8 KB
   }
   const auto* kg = static_cast<const unsigned char*>(p.k);
   load_key_tile(ks, kg, tile_begin * kKeys, static_cast<int>(min(static_cast<std::int64_t>(kKeys), p.keys - tile_begin * kKeys)), tid);
