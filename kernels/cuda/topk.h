@@ -25,6 +25,9 @@ void launch_topk(const TopkLaunch& p, cudaStream_t stream);
 // sample misjudges (fewer than n candidates, or more than the buffer holds) the row
 // falls back to the exact passes of launch_topk, so the output is the same bit for bit.
 void launch_topk_sample(const TopkLaunch& p, cudaStream_t stream);
+// The same with 256-thread blocks, three per SM (one row's select phases overlap other
+// rows' streaming). Not yet run on a GPU.
+void launch_topk_sample256(const TopkLaunch& p, cudaStream_t stream);
 
 #ifdef __CUDACC__
 #define DSA_TOPK_HOST_DEVICE __host__ __device__

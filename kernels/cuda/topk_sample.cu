@@ -20,6 +20,7 @@
 #include "kernels/cuda/topk_common.cuh"
 
 #include <cstdint>
+#include <string>
 
 #include "core/trace.h"
 
@@ -29,10 +30,8 @@ namespace {
 
 using namespace topk_detail;
 
-constexpr int kThreads = 512;
 constexpr int kVec = 4;  // one float4 per load
 constexpr int kSub = 4;  // loads in flight per thread per step
-constexpr std::int64_t kStep = static_cast<std::int64_t>(kThreads) * kVec * kSub;
 constexpr int kCap = static_cast<int>(kTopkSampleCapacity);
 constexpr std::size_t kDynamicBytes = 2 * sizeof(std::uint32_t) * kCap;  // keys, then positions
 
@@ -45,6 +44,7 @@ struct Buffers {
 // [r * end / runs, + kTopkSampleRun), spread evenly over the row.
 // Eight loads per thread are issued before any is stored, so a row waits out the memory
 // latency once per 4096 samples rather than once per 512.
+template <int kThreads>
 __device__ void load_sample(const float* x, std::int64_t end, const TopkSamplePlan& plan, Buffers b) {
   constexpr int kBatch = 8;
   const std::int64_t runs = plan.samples / kTopkSampleRun;
@@ -63,9 +63,11 @@ __device__ void load_sample(const float* x, std::int64_t end, const TopkSamplePl
 
 // One pass over positions [0, end): each with key >= lo is stored in position order in
 // b (the first kCap of them). Returns how many there are, stored or not.
+template <int kThreads>
 __device__ std::int64_t collect(const float* x, std::int64_t end, std::uint32_t lo, Buffers b,
                                 OrderShared<kThreads>& sh) {
   using Scan = cub::BlockScan<unsigned long long, kThreads>;
+  constexpr std::int64_t kStep = static_cast<std::int64_t>(kThreads) * kVec * kSub;
   const int tid = threadIdx.x;
   // Rows are 16-byte aligned when the column count is a multiple of 4 (the real shapes).
   const bool vec = (reinterpret_cast<std::uintptr_t>(x) & 15u) == 0;
@@ -94,7 +96,7 @@ __device__ std::int64_t collect(const float* x, std::int64_t end, std::uint32_t 
         if (s + e < end && key[j][e] >= lo) hits |= 1u << (j * kVec + e);
     }
     // One scan for the whole step: load j's count in bits [16 j, 16 j + 16). A field
-    // sums at most kThreads * kVec = 2048 hits, so fields never carry into each other.
+    // sums at most kThreads * kVec (<= 2048) hits, so fields never carry into each other.
     unsigned long long mine = 0;
 #pragma unroll
     for (int j = 0; j < kSub; ++j)
@@ -127,7 +129,13 @@ __device__ std::int64_t collect(const float* x, std::int64_t end, std::uint32_t 
   return found;
 }
 
-__global__ void __launch_bounds__(kThreads, 1) topk_sample_kernel(TopkLaunch p) {
+// kThreads x kBlocksPerSm: 512 x 1 (cuda.topk.sample), or 256 x 3 (cuda.topk.sample256):
+// one row's select phases (threshold passes over the sample and the candidates, the
+// ordered write), which wait on barriers and shared memory rather than on DRAM, overlap
+// other rows' streaming on the same SM.
+template <int kThreads, int kBlocksPerSm>
+__global__ void __launch_bounds__(kThreads, kBlocksPerSm) topk_sample_kernel(TopkLaunch p) {
+  static_assert(kThreads * kVec <= 0xFFFF, "a step's per-load hit counts fit 16 bits");
   __shared__ RadixShared radix;
   __shared__ OrderShared<kThreads> order;
   extern __shared__ std::uint32_t dynamic[];
@@ -143,11 +151,11 @@ __global__ void __launch_bounds__(kThreads, 1) topk_sample_kernel(TopkLaunch p) 
 
   std::int64_t found = -1;  // candidates collected; -1: none (the exact way)
   if (plan.mode == TopkSamplePlan::collect_all) {
-    found = collect(x, end, 0u, b, order);  // every key is >= 0
+    found = collect<kThreads>(x, end, 0u, b, order);  // every key is >= 0
   } else if (plan.mode == TopkSamplePlan::sample) {
-    load_sample(x, end, plan, b);
+    load_sample<kThreads>(x, end, plan, b);
     const Threshold lo = radix_threshold<kThreads>([&](std::int64_t i) { return b.key[i]; }, plan.samples, plan.rank, radix);
-    found = collect(x, end, lo.key, b, order);
+    found = collect<kThreads>(x, end, lo.key, b, order);
   }
   if (found >= n && found <= kCap) {
     const auto key_at = [&](std::int64_t i) { return b.key[i]; };
@@ -161,16 +169,30 @@ __global__ void __launch_bounds__(kThreads, 1) topk_sample_kernel(TopkLaunch p) 
 
 }  // namespace
 
+namespace {
+
+template <int kThreads, int kBlocksPerSm>
+void launch_sampled(const TopkLaunch& p, cudaStream_t stream, const char* who) {
+  if (p.rows == 0) return;
+  if (p.cols > 0xFFFFFFFFll) throw CudaError(std::string(who) + ": rows longer than 2^32 columns");
+  if (p.rows > 0x7FFFFFFFll) throw CudaError(std::string(who) + ": more rows than the grid holds (2^31 - 1)");
+  // Above the default 48 KB of dynamic shared memory: opt in (per device, so each launch).
+  DSA_CUDA_CHECK(cudaFuncSetAttribute(topk_sample_kernel<kThreads, kBlocksPerSm>,
+                                      cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kDynamicBytes)));
+  topk_sample_kernel<kThreads, kBlocksPerSm><<<static_cast<unsigned>(p.rows), kThreads, kDynamicBytes, stream>>>(p);
+  DSA_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace
+
 void launch_topk_sample(const TopkLaunch& p, cudaStream_t stream) {
   DSA_TRACE_RANGE("topk.sample");
-  if (p.rows == 0) return;
-  if (p.cols > 0xFFFFFFFFll) throw CudaError("launch_topk_sample: rows longer than 2^32 columns");
-  if (p.rows > 0x7FFFFFFFll) throw CudaError("launch_topk_sample: more rows than the grid holds (2^31 - 1)");
-  // Above the default 48 KB of dynamic shared memory: opt in (per device, so each launch).
-  DSA_CUDA_CHECK(cudaFuncSetAttribute(topk_sample_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                      static_cast<int>(kDynamicBytes)));
-  topk_sample_kernel<<<static_cast<unsigned>(p.rows), kThreads, kDynamicBytes, stream>>>(p);
-  DSA_CUDA_CHECK_LAUNCH();
+  launch_sampled<512, 1>(p, stream, "launch_topk_sample");
+}
+
+void launch_topk_sample256(const TopkLaunch& p, cudaStream_t stream) {
+  DSA_TRACE_RANGE("topk.sample256");
+  launch_sampled<256, 3>(p, stream, "launch_topk_sample256");
 }
 
 }  // namespace dsa::cuda

@@ -222,6 +222,12 @@ std::unique_ptr<OpRun> prepare_topk_sample_batch(const std::vector<const TopkArg
   return topk_run([p, b](cudaStream_t s) { cuda::launch_topk_sample(p, s); }, b, as);
 }
 
+std::unique_ptr<OpRun> prepare_topk_sample256_batch(const std::vector<const TopkArgs*>& as) {
+  cuda::TopkLaunch p;
+  auto b = stage_topk(as, p);
+  return topk_run([p, b](cudaStream_t s) { cuda::launch_topk_sample256(p, s); }, b, as);
+}
+
 std::unique_ptr<OpRun> prepare_topk_split_batch(const std::vector<const TopkArgs*>& as) {
   cuda::TopkSplitLaunch p;
   auto b = stage_topk(as, p);
@@ -446,7 +452,13 @@ std::vector<Variant<TopkArgs>> cuda_topk_variants() {
            "position-ordered write",
            [](const TopkArgs& a) { return cuda::topk_split_unsupported(a.scores.size(0), a.scores.size(1), 1); },
            [](const TopkArgs& a) { return prepare_topk_split_batch({&a}); }, prepare_topk_split_batch,
-           [](const TopkArgs& a) { return cuda::topk_split_first_for(a.scores.size(0), a.scores.size(1)); }}};
+           [](const TopkArgs& a) { return cuda::topk_split_first_for(a.scores.size(0), a.scores.size(1)); }},
+          // Listed last: not yet run on a GPU (2026-11-23), so nothing picks it by default.
+          {"cuda.topk.sample256", Backend::cuda,
+           "the sampled top-k with 256-thread blocks, three per SM: one row's select phases (barrier- and "
+           "shared-memory-bound) overlap other rows' streaming",
+           topk_row_unsupported, [](const TopkArgs& a) { return prepare_topk_sample256_batch({&a}); },
+           prepare_topk_sample256_batch}};
 }
 
 std::vector<Variant<SparseMqaArgs>> cuda_sparse_mqa_variants() {

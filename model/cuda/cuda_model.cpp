@@ -246,7 +246,8 @@ Kernels resolve_kernels(const CudaKernelChoice& k, const ModelConfig& c, bool fp
   r.topk = pick_kernel<Kernels::TopkFn>("topk", k.topk,
                                         {{"cuda.topk.sample", cuda::launch_topk_sample, std::nullopt},
                                          {"cuda.topk.radix", cuda::launch_topk, std::nullopt},
-                                         {"cuda.topk.split", nullptr, std::nullopt}},
+                                         {"cuda.topk.split", nullptr, std::nullopt},
+                                         {"cuda.topk.sample256", cuda::launch_topk_sample256, std::nullopt}},
                                         r.chosen);
   if (k.topk.empty()) {  // as the registry picks: the split kernel for a few long rows
     r.topk_split_for_few_rows = true;
