@@ -25,7 +25,7 @@ def _parser():
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("render", help="plots (PNG, SVG), report.md and a self-contained report.html")
-    r.add_argument("results")
+    r.add_argument("results", nargs="+", help="results files of one device (their cases are read together)")
     r.add_argument("-o", "--out", required=True, help="output directory")
     r.add_argument("--gpu-hour-usd", type=_positive(float), default=2.0)
     r.add_argument("--layers", type=_positive(int), default=61)
@@ -46,7 +46,7 @@ def _parser():
     c.add_argument("--json", help="also write the verdicts as JSON here")
 
     k = sub.add_parser("cost", help="dollars per million tokens by position, prefill and decode, dense vs DSA")
-    k.add_argument("results")
+    k.add_argument("results", nargs="+", help="results files of one device (their cases are read together)")
     k.add_argument("--gpu-hour-usd", type=_positive(float), default=2.0)
     k.add_argument("--layers", type=_positive(int), default=61, help="layers of the modelled model (default 61)")
     k.add_argument("--other-us-per-token", type=_positive(float), default=None,
@@ -55,9 +55,13 @@ def _parser():
     k.add_argument("--json", help="also write the figures as JSON here")
 
     v = sub.add_parser("claims", help="a verdict on each published claim (dsa-spec.md section 9)")
-    v.add_argument("results")
-    v.add_argument("--layers", type=_positive(int), default=61)
-    v.add_argument("--other-us-per-token", type=_positive(float), default=None)
+    v.add_argument("results", nargs="+",
+                   help="results files of one device (their cases are read together: e.g. the nightly sweeps and a "
+                        "model run)")
+    v.add_argument("--layers", type=_positive(int), default=61, help="layers of the modelled model (default 61)")
+    v.add_argument("--other-us-per-token", type=_positive(float), default=None,
+                   help="non-attention time per token (default: measured by a model_prefill run of the same model "
+                        "in the results, else 0, and the output says so)")
     v.add_argument("--json", help="also write the verdicts as JSON here")
     return p
 
@@ -72,7 +76,7 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "render":
-            doc = load.load_results(args.results)
+            doc = load.load_many(args.results)
             r = render.render(doc, args.out, args.gpu_hour_usd, args.layers, args.other_us_per_token)
             print(f"report: {args.out}/report.md and {args.out}/report.html ({len(r['plots'])} plots"
                   + (f"; not drawn: {', '.join(r['skipped'])}" if r["skipped"] else "") + ")")
@@ -84,12 +88,12 @@ def main(argv=None) -> int:
             _write_json(args.json, r)
             return r["exit_code"]
         if args.command == "cost":
-            r = cost.cost_model(load.load_results(args.results), args.gpu_hour_usd, args.layers, args.other_us_per_token)
+            r = cost.cost_model(load.load_many(args.results), args.gpu_hour_usd, args.layers, args.other_us_per_token)
             print(cost.markdown(r))
             _write_json(args.json, r)
             return 0
         if args.command == "claims":
-            r = claims.evaluate(load.load_results(args.results), args.other_us_per_token, args.layers)
+            r = claims.evaluate(load.load_many(args.results), args.other_us_per_token, args.layers)
             print(claims.markdown(r))
             _write_json(args.json, r)
             return 0

@@ -40,7 +40,35 @@ def load_results(path: str) -> dict:
     return doc
 
 
+def load_many(paths: list[str]) -> dict:
+    """Several results files as one document (their cases together), e.g. a nightly
+    run's sweeps and a model run: the reports then see prefill, decode and the model's
+    non-attention cost at once. The files must come from the same device, since a cost
+    or a verdict mixing devices would mean nothing, and no case name may appear twice.
+    Provenance is the first file's; `merged_from` lists them all."""
+    docs = [load_results(p) for p in paths]
+    if len(docs) == 1:
+        return docs[0]
+    first = docs[0]
+    where = {}
+    for path, doc in zip(paths, docs):
+        if device_name(doc) != device_name(first):
+            raise ResultsError(f"{path}: timings from {device_name(doc)}, but {paths[0]} has them from "
+                               f"{device_name(first)}: give files from one device")
+        for c in doc["cases"]:
+            if c["name"] in where:
+                raise ResultsError(f"{path}: case {c['name']!r} is also in {where[c['name']]}: give each case once")
+            where[c["name"]] = path
+    merged = dict(first)
+    merged["cases"] = [c for doc in docs for c in doc["cases"]]
+    merged["suite"] = dict(first["suite"], name=" + ".join(d["suite"]["name"] for d in docs))
+    merged["merged_from"] = [{"path": p, "suite": d["suite"]["name"], "commit": short_commit(d)} for p, d in zip(paths, docs)]
+    return merged
+
+
 def short_commit(doc: dict) -> str:
+    if "merged_from" in doc:  # several files: every commit they come from, once each
+        return ", ".join(dict.fromkeys(m["commit"] for m in doc["merged_from"]))
     p = doc["provenance"]
     return p["git_commit"][:10] + ("+dirty" if p.get("git_dirty") else "")
 

@@ -323,6 +323,47 @@ class Claims(unittest.TestCase):
         self.assertIn("| S-64x |", out)
 
 
+class SeveralFiles(unittest.TestCase):
+    """cost, claims and render read several results files of one device together."""
+
+    def test_prefill_and_decode_from_two_files_decide_together(self):
+        prefill = gpu_prefill_doc(Claims.GOOD)
+        decode = fx.document([fx.sweep("decode.real", "decode", [(4096, 1e-3, 2e-3), (131072, 40e-3, 4e-3)])],
+                             suite="decode")
+        with tempfile.TemporaryDirectory() as d:
+            a, b = fx.write(prefill, d), fx.write(decode, d)
+            doc = load.load_many([a, b])
+            self.assertEqual([c["name"] for c in doc["cases"]], ["prefill.real", "decode.real"])
+            self.assertEqual(doc["suite"]["name"], "fixture + decode")
+            # Alone, the decode file cannot speak to the prefill claim; together they can.
+            alone = next(v for v in claims.evaluate(load.load_many([b]))["verdicts"] if v["id"] == "P-prefill")
+            both = next(v for v in claims.evaluate(doc)["verdicts"] if v["id"] == "P-prefill")
+            self.assertIn("no timed prefill sweep", alone["reason"])
+            self.assertNotIn("no timed prefill sweep", both["reason"])
+            code, out, _ = run_cli("claims", a, b)
+            self.assertEqual(code, 0)
+            self.assertIn("fixture + decode", out)
+            code, out, _ = run_cli("cost", a, b)
+            self.assertEqual(code, 0)
+            self.assertIn("prefill", out.lower())
+            self.assertIn("decode", out.lower())
+
+    def test_files_from_different_devices_or_with_a_case_twice_are_refused(self):
+        one = fx.document([fx.op_case("a", 1e-3)], device="NVIDIA H100 80GB HBM3")
+        other = fx.document([fx.op_case("b", 1e-3)], device="NVIDIA H800")
+        again = fx.document([fx.op_case("a", 2e-3)], device="NVIDIA H100 80GB HBM3")
+        with tempfile.TemporaryDirectory() as d:
+            a, b, c = fx.write(one, d), fx.write(other, d), fx.write(again, d)
+            code, _, err = run_cli("claims", a, b)
+            self.assertEqual(code, 2)
+            self.assertIn("NVIDIA H800", err)
+            self.assertIn("one device", err)
+            code, _, err = run_cli("cost", a, c)
+            self.assertEqual(code, 2)
+            self.assertIn("'a'", err)
+            self.assertIn(os.path.basename(a), err)
+
+
 class Malformed(unittest.TestCase):
     def expect_exit2(self, content, *needles):
         with tempfile.TemporaryDirectory() as d:
