@@ -100,6 +100,10 @@ class Sweep {
   bool fp8_cache_;
   std::vector<SequenceSource> sources_;
   std::string impl_indexer_, impl_topk_, impl_sparse_, impl_dense_, backend_;
+  // Every variant a stage ran with, in order of first use: a variant's first_for() can
+  // pick another one at some contexts (the split top-k on long rows).
+  std::vector<std::string> used_indexer_, used_topk_, used_sparse_, used_dense_;
+  void describe(nlohmann::json& rec) const;
 };
 
 SequenceSource Sweep::make_source(int b) const {
@@ -402,6 +406,9 @@ nlohmann::json Sweep::run_point(std::int64_t L, std::size_t i) {
   impl_sparse_ = vs->name;
   impl_dense_ = prefill_ ? vmha->name : vmqa->name;
   backend_ = backend_name(vs->backend);
+  for (auto [used, name] : {std::pair{&used_indexer_, &impl_indexer_}, {&used_topk_, &impl_topk_},
+                            {&used_sparse_, &impl_sparse_}, {&used_dense_, &impl_dense_}})
+    if (std::find(used->begin(), used->end(), *name) == used->end()) used->push_back(*name);
   const std::size_t B = pts.size();
   std::vector<double> t_idx, t_topk, t_sparse;
   auto dsa_once = [&] {
@@ -534,7 +541,11 @@ nlohmann::json Sweep::run() {
   say("generating inputs at context " + std::to_string(c_.contexts.back()));
   for (int b = 0; b < (prefill_ ? 1 : c_.batch); ++b) sources_.push_back(make_source(b));
   nlohmann::json rec;
-  run_points(c_.contexts, ctx_, c_.validates(), rec, [&](std::int64_t L, std::size_t i) { return run_point(L, i); });
+  run_points(c_.contexts, ctx_, c_.validates(), rec, [&](std::int64_t L, std::size_t i) {
+    nlohmann::json pt = run_point(L, i);
+    describe(rec);  // so the partial record of a run cut short says what ran, too
+    return pt;
+  });
   std::vector<std::int64_t> timed_ctx;
   std::vector<double> speedups;
   for (const auto& pt : rec["points"])
@@ -542,17 +553,30 @@ nlohmann::json Sweep::run() {
       timed_ctx.push_back(pt["context"].get<std::int64_t>());
       speedups.push_back(pt["speedup"].get<double>());
     }
+  describe(rec);
+  if (c_.benches()) rec["crossover"] = crossover(timed_ctx, speedups);
+  return rec;
+}
+
+// The case-level description: backend, the variants each stage ran with (several,
+// comma-separated, where they differ between contexts: each point's stages name their
+// own), the dense baseline, the cache bytes per token.
+void Sweep::describe(nlohmann::json& rec) const {
+  if (backend_.empty()) return;  // no point has run
+  const auto names = [](const std::vector<std::string>& used) {
+    std::string s;
+    for (const auto& n : used) s += (s.empty() ? "" : ", ") + n;
+    return s;
+  };
   rec["backend"] = backend_;
-  rec["implementation"] = {{"indexer", impl_indexer_}, {"topk", impl_topk_}, {"sparse_attention", impl_sparse_},
-                           {"dense_attention", impl_dense_}};
+  rec["implementation"] = {{"indexer", names(used_indexer_)}, {"topk", names(used_topk_)},
+                           {"sparse_attention", names(used_sparse_)}, {"dense_attention", names(used_dense_)}};
   rec["dense_baseline"] = prefill_ ? "causal MHA-mode attention (as V3.1-Terminus prefills)"
                                    : "MQA-mode attention over the whole cache (as V3.1-Terminus decodes)";
   rec["cache_bytes_per_token_per_layer"] = {
       {"dense", mla_cache_bytes_per_token(c_.kv_rank, c_.qk_rope, c_.kv_cache_dtype)},
       {"dsa", mla_cache_bytes_per_token(c_.kv_rank, c_.qk_rope, c_.kv_cache_dtype) +
                   indexer_cache_bytes_per_token(c_.index_head_dim, c_.indexer_dtype)}};
-  if (c_.benches()) rec["crossover"] = crossover(timed_ctx, speedups);
-  return rec;
 }
 
 void Sweep::dump(std::int64_t L, DumpSink& sink) {

@@ -247,6 +247,28 @@ TEST(RunCase, ASweepRunsTheStageVariantsItNames) {
   EXPECT_EQ(rec["params"]["implementations"]["indexer"], "cpu.indexer.fp32");
 }
 
+// The record a sweep leaves after each point (what an interrupted run keeps) already
+// says on which backend and with which variants it ran.
+TEST(RunCase, ASweepsPartialRecordSaysWhatRan) {
+  const Suite s = parse_suite(R"({"cases": [{"name": "sw", "op": "dsa_vs_dense", "phase": "decode", "contexts": [256, 512],
+     "heads": 4, "index_heads": 4, "topk": 64, "kv_rank": 128, "qk_nope": 32, "qk_rope": 32, "v_head": 32,
+     "mode": "validate"}]})", "t");
+  RunContext ctx;
+  ctx.backend = BackendRequest::cpu;
+  std::vector<nlohmann::json> partials;
+  ctx.partial = [&](const nlohmann::json& r) { partials.push_back(r); };
+  const nlohmann::json rec = run_case(s.cases[0], ctx);
+  ASSERT_EQ(rec["status"], "passed") << rec.dump(1);
+  ASSERT_EQ(partials.size(), 2u);
+  for (const auto& r : partials) {
+    EXPECT_EQ(r["status"], "running");
+    EXPECT_EQ(r["backend"], "cpu") << r.dump(1);
+    EXPECT_EQ(r["implementation"], rec["implementation"]);
+    EXPECT_TRUE(r.contains("cache_bytes_per_token_per_layer"));
+  }
+  EXPECT_EQ(partials.front()["points"].size(), 1u);
+}
+
 TEST(RunCase, ACaseLimitedToABackendThatCannotRunIsSkipped) {
   const Suite s = parse_suite(R"({"cases": [{"name": "t", "op": "topk", "queries": 2, "context": 64, "topk": 8,
      "backends": ["cuda"]}]})", "t");

@@ -130,7 +130,8 @@ def cost_model(doc: dict, gpu_hour_usd: float = 2.0, layers: int = 61, other_us_
             modelled.append(f"attention scaled from the sweep's {sw.params['heads']} heads / {sw.params['index_heads']} "
                             f"indexer heads to {REAL_HEADS} / {REAL_INDEX_HEADS}, time taken as proportional to heads")
         if phase == "decode":
-            measured.append(f"decode at batch {sw.params['batch']}, {sw.params['query_chunk']} queries per step per sequence")
+            measured.append(f"decode at batch {sw.params['batch']}, {sw.params['query_chunk']} "
+                            f"{'query' if sw.params['query_chunk'] == 1 else 'queries'} per step per sequence")
         else:
             measured.append(f"prefill of a {sw.params['query_chunk']}-query chunk ending at each position")
         out["phases"][phase] = {"available": True, "sweep": sw.name, "real_shapes": sw.real_shapes, "points": rows,

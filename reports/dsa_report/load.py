@@ -73,9 +73,22 @@ def short_commit(doc: dict) -> str:
     return p["git_commit"][:10] + ("+dirty" if p.get("git_dirty") else "")
 
 
+def case_backend(c: dict) -> str:
+    """The backend a case ran on. Records of sweeps cut short by dsa-bench before
+    2026-11-23 lack the field; their points' stages still name the variants ("cuda.*")."""
+    if c.get("backend"):
+        return c["backend"]
+    for pt in c.get("points", []):
+        for stage in (pt.get("dsa") or {}).get("stages", {}).values():
+            name = stage.get("implementation", "") if isinstance(stage, dict) else ""
+            if "." in name:
+                return name.split(".", 1)[0]
+    return "not recorded"
+
+
 def device_name(doc: dict) -> str:
     """The device the timings come from: the GPU when any case ran on one, else the CPU."""
-    on_gpu = any(c.get("backend") == "cuda" for c in doc["cases"])
+    on_gpu = any(case_backend(c) == "cuda" for c in doc["cases"])
     devices = doc["provenance"].get("cuda_devices") or []
     if on_gpu and devices:
         return devices[0]["name"]
@@ -83,7 +96,7 @@ def device_name(doc: dict) -> str:
 
 
 def on_gpu(doc: dict) -> bool:
-    return any(c.get("backend") == "cuda" for c in doc["cases"])
+    return any(case_backend(c) == "cuda" for c in doc["cases"])
 
 
 def describe(doc: dict) -> str:
@@ -146,7 +159,7 @@ def sweeps(doc: dict) -> list[Sweep]:
                 dense_samples=dt["samples_s"] if dt else [], dsa_samples=st["samples_s"] if st else [],
                 accuracy=p.get("accuracy", {}), memory=p.get("memory", {}),
                 dense_work=p["dense"]["work"], dsa_work=p["dsa"]["work"]))
-        out.append(Sweep(name=c["name"], phase=c["params"]["phase"], params=c["params"], backend=c.get("backend", "?"),
+        out.append(Sweep(name=c["name"], phase=c["params"]["phase"], params=c["params"], backend=case_backend(c),
                          points=pts, crossover=c.get("crossover"),
                          cache_per_token=c.get("cache_bytes_per_token_per_layer", {}), status=c["status"]))
     return out

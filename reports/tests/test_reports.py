@@ -348,6 +348,16 @@ class SeveralFiles(unittest.TestCase):
             self.assertIn("prefill", out.lower())
             self.assertIn("decode", out.lower())
 
+    def test_a_sweep_cut_short_without_its_backend_is_read_from_its_stages(self):
+        doc = fx.document([fx.sweep("decode.cut", "decode", [(4096, 1e-3, 2e-3)])])
+        case = doc["cases"][0]
+        del case["backend"]
+        self.assertEqual(load.case_backend(case), "not recorded")  # the fixture's stages are named "x"
+        for stage in case["points"][0]["dsa"]["stages"].values():
+            stage["implementation"] = "cuda.topk.sample"
+        self.assertEqual(load.case_backend(case), "cuda")
+        self.assertTrue(load.on_gpu(doc))
+
     def test_files_from_different_devices_or_with_a_case_twice_are_refused(self):
         one = fx.document([fx.op_case("a", 1e-3)], device="NVIDIA H100 80GB HBM3")
         other = fx.document([fx.op_case("b", 1e-3)], device="NVIDIA H800")
