@@ -73,12 +73,16 @@ __device__ __forceinline__ void narrow_to_bin(RadixShared& sh, int shift) {
 }
 
 // Four exact 8-bit histogram passes from the top, each restricted to the keys matching
-// the prefix found so far. Histograms count exactly: no buffer can overflow however
+// the prefix found so far. With kPasses < 4 only the top 8 kPasses bits are resolved:
+// the key returned is the exact threshold's with its low bits zero, a lower bound that
+// every key >= the exact threshold reaches (`remaining` then means nothing): enough
+// where only a bound is wanted (the sampled kernel's candidate bound). Histograms count exactly: no buffer can overflow however
 // many keys tie, and equal bins within a warp are added with one atomic, so a row of
 // ties does not serialise. key_at(i) for i in [0, count); 1 <= want <= count. Called by
 // every thread of the block; ends with the block synchronised, so `sh` may be reused.
-template <int kThreads, class KeyAt>
+template <int kThreads, class KeyAt, int kPasses = 4>
 __device__ Threshold radix_threshold(KeyAt key_at, std::int64_t count, long long want, RadixShared& sh) {
+  static_assert(kPasses >= 1 && kPasses <= 4, "one to four 8-bit passes");
   const int tid = threadIdx.x;
   const int lane = tid & 31;
   if (tid == 0) {
@@ -86,7 +90,7 @@ __device__ Threshold radix_threshold(KeyAt key_at, std::int64_t count, long long
     sh.mask = 0;
     sh.remaining = want;
   }
-  for (int shift = 24; shift >= 0; shift -= 8) {
+  for (int shift = 24; shift >= 32 - 8 * kPasses; shift -= 8) {
     for (int i = tid; i < 256; i += kThreads) sh.hist[i] = 0;
     __syncthreads();
     const std::uint32_t prefix = sh.prefix, mask = sh.mask;

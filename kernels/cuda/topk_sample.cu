@@ -132,8 +132,10 @@ __device__ std::int64_t collect(const float* x, std::int64_t end, std::uint32_t 
 // kThreads x kBlocksPerSm: 512 x 1 (cuda.topk.sample), or 256 x 3 (cuda.topk.sample256):
 // one row's select phases (threshold passes over the sample and the candidates, the
 // ordered write), which wait on barriers and shared memory rather than on DRAM, overlap
-// other rows' streaming on the same SM.
-template <int kThreads, int kBlocksPerSm>
+// other rows' streaming on the same SM. kSamplePasses: 8-bit passes for the sample's
+// bound; 2 resolve it to the top 16 bits of the key (sign, exponent, 7 mantissa bits),
+// which lowers it by under 1% of the score and adds a few candidates, for half the passes.
+template <int kThreads, int kBlocksPerSm, int kSamplePasses>
 __global__ void __launch_bounds__(kThreads, kBlocksPerSm) topk_sample_kernel(TopkLaunch p) {
   static_assert(kThreads * kVec <= 0xFFFF, "a step's per-load hit counts fit 16 bits");
   __shared__ RadixShared radix;
@@ -154,7 +156,8 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) topk_sample_kernel(Top
     found = collect<kThreads>(x, end, 0u, b, order);  // every key is >= 0
   } else if (plan.mode == TopkSamplePlan::sample) {
     load_sample<kThreads>(x, end, plan, b);
-    const Threshold lo = radix_threshold<kThreads>([&](std::int64_t i) { return b.key[i]; }, plan.samples, plan.rank, radix);
+    const auto sample_key = [&](std::int64_t i) { return b.key[i]; };
+    const Threshold lo = radix_threshold<kThreads, decltype(sample_key), kSamplePasses>(sample_key, plan.samples, plan.rank, radix);
     found = collect<kThreads>(x, end, lo.key, b, order);
   }
   if (found >= n && found <= kCap) {
@@ -171,15 +174,15 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) topk_sample_kernel(Top
 
 namespace {
 
-template <int kThreads, int kBlocksPerSm>
+template <int kThreads, int kBlocksPerSm, int kSamplePasses>
 void launch_sampled(const TopkLaunch& p, cudaStream_t stream, const char* who) {
   if (p.rows == 0) return;
   if (p.cols > 0xFFFFFFFFll) throw CudaError(std::string(who) + ": rows longer than 2^32 columns");
   if (p.rows > 0x7FFFFFFFll) throw CudaError(std::string(who) + ": more rows than the grid holds (2^31 - 1)");
   // Above the default 48 KB of dynamic shared memory: opt in (per device, so each launch).
-  DSA_CUDA_CHECK(cudaFuncSetAttribute(topk_sample_kernel<kThreads, kBlocksPerSm>,
+  DSA_CUDA_CHECK(cudaFuncSetAttribute(topk_sample_kernel<kThreads, kBlocksPerSm, kSamplePasses>,
                                       cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kDynamicBytes)));
-  topk_sample_kernel<kThreads, kBlocksPerSm><<<static_cast<unsigned>(p.rows), kThreads, kDynamicBytes, stream>>>(p);
+  topk_sample_kernel<kThreads, kBlocksPerSm, kSamplePasses><<<static_cast<unsigned>(p.rows), kThreads, kDynamicBytes, stream>>>(p);
   DSA_CUDA_CHECK_LAUNCH();
 }
 
@@ -187,12 +190,12 @@ void launch_sampled(const TopkLaunch& p, cudaStream_t stream, const char* who) {
 
 void launch_topk_sample(const TopkLaunch& p, cudaStream_t stream) {
   DSA_TRACE_RANGE("topk.sample");
-  launch_sampled<512, 1>(p, stream, "launch_topk_sample");
+  launch_sampled<512, 1, 4>(p, stream, "launch_topk_sample");
 }
 
 void launch_topk_sample256(const TopkLaunch& p, cudaStream_t stream) {
   DSA_TRACE_RANGE("topk.sample256");
-  launch_sampled<256, 3>(p, stream, "launch_topk_sample256");
+  launch_sampled<256, 3, 2>(p, stream, "launch_topk_sample256");
 }
 
 }  // namespace dsa::cuda
