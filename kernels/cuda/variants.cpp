@@ -210,22 +210,12 @@ std::unique_ptr<OpRun> topk_run(std::function<void(cudaStream_t)> launch, std::s
                                    [b, as] { upload_into(b->scores, as, topk_scores_of); });
 }
 
-std::unique_ptr<OpRun> prepare_topk_batch(const std::vector<const TopkArgs*>& as) {
+// The kernels of one block per row (radix, sampled): the same inputs, the launcher apart.
+template <void (*kLaunch)(const cuda::TopkLaunch&, cudaStream_t)>
+std::unique_ptr<OpRun> prepare_topk_rows(const std::vector<const TopkArgs*>& as) {
   cuda::TopkLaunch p;
   auto b = stage_topk(as, p);
-  return topk_run([p, b](cudaStream_t s) { cuda::launch_topk(p, s); }, b, as);
-}
-
-std::unique_ptr<OpRun> prepare_topk_sample_batch(const std::vector<const TopkArgs*>& as) {
-  cuda::TopkLaunch p;
-  auto b = stage_topk(as, p);
-  return topk_run([p, b](cudaStream_t s) { cuda::launch_topk_sample(p, s); }, b, as);
-}
-
-std::unique_ptr<OpRun> prepare_topk_sample256_batch(const std::vector<const TopkArgs*>& as) {
-  cuda::TopkLaunch p;
-  auto b = stage_topk(as, p);
-  return topk_run([p, b](cudaStream_t s) { cuda::launch_topk_sample256(p, s); }, b, as);
+  return topk_run([p, b](cudaStream_t s) { kLaunch(p, s); }, b, as);
 }
 
 std::unique_ptr<OpRun> prepare_topk_split_batch(const std::vector<const TopkArgs*>& as) {
@@ -442,10 +432,11 @@ std::vector<Variant<TopkArgs>> cuda_topk_variants() {
           {"cuda.topk.sample", Backend::cuda,
            "one block per row, the row read about once: a 1-in-16 sample sets a bound about 2k keys reach, one "
            "pass gathers them into shared memory, exact select there; exact passes when the sample misjudges",
-           topk_row_unsupported, [](const TopkArgs& a) { return prepare_topk_sample_batch({&a}); },
-           prepare_topk_sample_batch},
+           topk_row_unsupported, [](const TopkArgs& a) { return prepare_topk_rows<cuda::launch_topk_sample>({&a}); },
+           prepare_topk_rows<cuda::launch_topk_sample>},
           {"cuda.topk.radix", Backend::cuda, "one block per row: 4 exact 8-bit histogram passes, position-ordered scan",
-           topk_row_unsupported, [](const TopkArgs& a) { return prepare_topk_batch({&a}); }, prepare_topk_batch},
+           topk_row_unsupported, [](const TopkArgs& a) { return prepare_topk_rows<cuda::launch_topk>({&a}); },
+           prepare_topk_rows<cuda::launch_topk>},
           // Last, but picked first for a few rows (cuda::topk_split_first_for; suites/topk-rows.json).
           {"cuda.topk.split", Backend::cuda,
            "several blocks per row (decode's few long rows): 3 histogram passes of 11/11/10 bits, counts, "
@@ -457,8 +448,8 @@ std::vector<Variant<TopkArgs>> cuda_topk_variants() {
           {"cuda.topk.sample256", Backend::cuda,
            "the sampled top-k with 256-thread blocks, three per SM: one row's select phases (barrier- and "
            "shared-memory-bound) overlap other rows' streaming",
-           topk_row_unsupported, [](const TopkArgs& a) { return prepare_topk_sample256_batch({&a}); },
-           prepare_topk_sample256_batch}};
+           topk_row_unsupported, [](const TopkArgs& a) { return prepare_topk_rows<cuda::launch_topk_sample256>({&a}); },
+           prepare_topk_rows<cuda::launch_topk_sample256>}};
 }
 
 std::vector<Variant<SparseMqaArgs>> cuda_sparse_mqa_variants() {
