@@ -61,9 +61,22 @@ __device__ void load_sample(const float* x, std::int64_t end, const TopkSamplePl
   }
 }
 
+// Four positions from s on as a float4 (zeros past `end`: their keys are not used).
+__device__ __forceinline__ float4 load_quad(const float* x, std::int64_t s, std::int64_t end, bool vec) {
+  if (vec && s + kVec <= end) return *reinterpret_cast<const float4*>(x + s);
+  float4 f = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+  if (s < end) f.x = x[s];
+  if (s + 1 < end) f.y = x[s + 1];
+  if (s + 2 < end) f.z = x[s + 2];
+  if (s + 3 < end) f.w = x[s + 3];
+  return f;
+}
+
 // One pass over positions [0, end): each with key >= lo is stored in position order in
-// b (the first kCap of them). Returns how many there are, stored or not.
-template <int kThreads>
+// b (the first kCap of them). Returns how many there are, stored or not. kPrefetch: the
+// next step's loads are issued before this step's scan and barriers, so the row keeps
+// streaming through them (16 more registers per thread).
+template <int kThreads, bool kPrefetch>
 __device__ std::int64_t collect(const float* x, std::int64_t end, std::uint32_t lo, Buffers b,
                                 OrderShared<kThreads>& sh) {
   using Scan = cub::BlockScan<unsigned long long, kThreads>;
@@ -73,24 +86,31 @@ __device__ std::int64_t collect(const float* x, std::int64_t end, std::uint32_t 
   const bool vec = (reinterpret_cast<std::uintptr_t>(x) & 15u) == 0;
   if (tid == 0) sh.base = 0;
   __syncthreads();
+  // Load j of thread t covers positions s0 + (j * kThreads + t) * kVec + [0, kVec):
+  // each load instruction of a warp reads 512 contiguous bytes.
+  const auto position = [&](std::int64_t s0, int j) { return s0 + (static_cast<std::int64_t>(j) * kThreads + tid) * kVec; };
+  float4 ahead[kSub];
+  if constexpr (kPrefetch) {
+#pragma unroll
+    for (int j = 0; j < kSub; ++j) ahead[j] = load_quad(x, position(0, j), end, vec);
+  }
   for (std::int64_t s0 = 0; s0 < end; s0 += kStep) {
-    // Load j of thread t covers positions s0 + (j * kThreads + t) * kVec + [0, kVec):
-    // each load instruction of a warp reads 512 contiguous bytes.
     std::uint32_t key[kSub][kVec];
     unsigned hits = 0;  // bit j * kVec + e: that position is a candidate
 #pragma unroll
     for (int j = 0; j < kSub; ++j) {
-      const std::int64_t s = s0 + (static_cast<std::int64_t>(j) * kThreads + tid) * kVec;
-      if (vec && s + kVec <= end) {
-        const float4 f = *reinterpret_cast<const float4*>(x + s);
-        key[j][0] = rank_key(f.x);
-        key[j][1] = rank_key(f.y);
-        key[j][2] = rank_key(f.z);
-        key[j][3] = rank_key(f.w);
+      const std::int64_t s = position(s0, j);
+      float4 f;
+      if constexpr (kPrefetch) {
+        f = ahead[j];
+        if (s0 + kStep < end) ahead[j] = load_quad(x, position(s0 + kStep, j), end, vec);
       } else {
-#pragma unroll
-        for (int e = 0; e < kVec; ++e) key[j][e] = s + e < end ? rank_key(x[s + e]) : 0u;
+        f = load_quad(x, s, end, vec);
       }
+      key[j][0] = s < end ? rank_key(f.x) : 0u;
+      key[j][1] = s + 1 < end ? rank_key(f.y) : 0u;
+      key[j][2] = s + 2 < end ? rank_key(f.z) : 0u;
+      key[j][3] = s + 3 < end ? rank_key(f.w) : 0u;
 #pragma unroll
       for (int e = 0; e < kVec; ++e)
         if (s + e < end && key[j][e] >= lo) hits |= 1u << (j * kVec + e);
@@ -108,7 +128,7 @@ __device__ std::int64_t collect(const float* x, std::int64_t end, std::uint32_t 
 #pragma unroll
     for (int j = 0; j < kSub; ++j) {
       unsigned long long at = base + earlier_loads + ((before >> (16 * j)) & 0xFFFFull);
-      const std::int64_t s = s0 + (static_cast<std::int64_t>(j) * kThreads + tid) * kVec;
+      const std::int64_t s = position(s0, j);
 #pragma unroll
       for (int e = 0; e < kVec; ++e)
         if (hits & (1u << (j * kVec + e))) {
@@ -135,7 +155,7 @@ __device__ std::int64_t collect(const float* x, std::int64_t end, std::uint32_t 
 // other rows' streaming on the same SM. kSamplePasses: 8-bit passes for the sample's
 // bound; 2 resolve it to the top 16 bits of the key (sign, exponent, 7 mantissa bits),
 // which lowers it by under 1% of the score and adds a few candidates, for half the passes.
-template <int kThreads, int kBlocksPerSm, int kSamplePasses>
+template <int kThreads, int kBlocksPerSm, int kSamplePasses, bool kPrefetch>
 __global__ void __launch_bounds__(kThreads, kBlocksPerSm) topk_sample_kernel(TopkLaunch p) {
   static_assert(kThreads * kVec <= 0xFFFF, "a step's per-load hit counts fit 16 bits");
   __shared__ RadixShared radix;
@@ -153,12 +173,12 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) topk_sample_kernel(Top
 
   std::int64_t found = -1;  // candidates collected; -1: none (the exact way)
   if (plan.mode == TopkSamplePlan::collect_all) {
-    found = collect<kThreads>(x, end, 0u, b, order);  // every key is >= 0
+    found = collect<kThreads, kPrefetch>(x, end, 0u, b, order);  // every key is >= 0
   } else if (plan.mode == TopkSamplePlan::sample) {
     load_sample<kThreads>(x, end, plan, b);
     const auto sample_key = [&](std::int64_t i) { return b.key[i]; };
     const Threshold lo = radix_threshold<kThreads, decltype(sample_key), kSamplePasses>(sample_key, plan.samples, plan.rank, radix);
-    found = collect<kThreads>(x, end, lo.key, b, order);
+    found = collect<kThreads, kPrefetch>(x, end, lo.key, b, order);
   }
   if (found >= n && found <= kCap) {
     const auto key_at = [&](std::int64_t i) { return b.key[i]; };
@@ -174,15 +194,15 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) topk_sample_kernel(Top
 
 namespace {
 
-template <int kThreads, int kBlocksPerSm, int kSamplePasses>
+template <int kThreads, int kBlocksPerSm, int kSamplePasses, bool kPrefetch>
 void launch_sampled(const TopkLaunch& p, cudaStream_t stream, const char* who) {
   if (p.rows == 0) return;
   if (p.cols > 0xFFFFFFFFll) throw CudaError(std::string(who) + ": rows longer than 2^32 columns");
   if (p.rows > 0x7FFFFFFFll) throw CudaError(std::string(who) + ": more rows than the grid holds (2^31 - 1)");
   // Above the default 48 KB of dynamic shared memory: opt in (per device, so each launch).
-  DSA_CUDA_CHECK(cudaFuncSetAttribute(topk_sample_kernel<kThreads, kBlocksPerSm, kSamplePasses>,
+  DSA_CUDA_CHECK(cudaFuncSetAttribute(topk_sample_kernel<kThreads, kBlocksPerSm, kSamplePasses, kPrefetch>,
                                       cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kDynamicBytes)));
-  topk_sample_kernel<kThreads, kBlocksPerSm, kSamplePasses><<<static_cast<unsigned>(p.rows), kThreads, kDynamicBytes, stream>>>(p);
+  topk_sample_kernel<kThreads, kBlocksPerSm, kSamplePasses, kPrefetch><<<static_cast<unsigned>(p.rows), kThreads, kDynamicBytes, stream>>>(p);
   DSA_CUDA_CHECK_LAUNCH();
 }
 
@@ -190,12 +210,12 @@ void launch_sampled(const TopkLaunch& p, cudaStream_t stream, const char* who) {
 
 void launch_topk_sample(const TopkLaunch& p, cudaStream_t stream) {
   DSA_TRACE_RANGE("topk.sample");
-  launch_sampled<512, 1, 4>(p, stream, "launch_topk_sample");
+  launch_sampled<512, 1, 4, false>(p, stream, "launch_topk_sample");
 }
 
 void launch_topk_sample256(const TopkLaunch& p, cudaStream_t stream) {
   DSA_TRACE_RANGE("topk.sample256");
-  launch_sampled<256, 3, 2>(p, stream, "launch_topk_sample256");
+  launch_sampled<256, 3, 2, true>(p, stream, "launch_topk_sample256");
 }
 
 }  // namespace dsa::cuda
