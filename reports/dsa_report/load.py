@@ -61,8 +61,10 @@ def load_many(paths: list[str]) -> dict:
             where[c["name"]] = path
     merged = dict(first)
     merged["cases"] = [c for doc in docs for c in doc["cases"]]
-    merged["suite"] = dict(first["suite"], name=" + ".join(d["suite"]["name"] for d in docs))
-    merged["merged_from"] = [{"path": p, "suite": d["suite"]["name"], "commit": short_commit(d)} for p, d in zip(paths, docs)]
+    merged["suite"] = dict(first["suite"], name=" + ".join(dict.fromkeys(d["suite"]["name"] for d in docs)))
+    merged["merged_from"] = [{"path": p, "suite": d["suite"]["name"], "commit": short_commit(d),
+                              "timestamp_utc": d["provenance"]["timestamp_utc"],
+                              "command_line": d["provenance"]["command_line"]} for p, d in zip(paths, docs)]
     return merged
 
 

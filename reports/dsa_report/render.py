@@ -355,9 +355,15 @@ def _markdown(doc, sweeps, runs, cost, verdicts, written, skipped):
     for c in doc["cases"]:
         counts[c["status"]] = counts.get(c["status"], 0) + 1
     p = doc["provenance"]
-    lines = [f"# dsa-bench report: {doc['suite']['name']}", "",
-             f"{load.device_name(doc)} · commit {load.short_commit(doc)} · {p['timestamp_utc']} · "
-             f"`{p['command_line']}`", "",
+    if "merged_from" in doc:  # several files read together: each with its own run
+        origin = [f"{load.device_name(doc)} · read together from {len(doc['merged_from'])} results files:", ""]
+        origin += [f"- `{m['path']}`: suite {m['suite']}, commit {m['commit']}, {m['timestamp_utc']}, "
+                   f"`{m['command_line']}`" for m in doc["merged_from"]]
+        origin += [""]
+    else:
+        origin = [f"{load.device_name(doc)} · commit {load.short_commit(doc)} · {p['timestamp_utc']} · "
+                  f"`{p['command_line']}`", ""]
+    lines = [f"# dsa-bench report: {doc['suite']['name']}", ""] + origin + [
              "Cases: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + ".", ""]
     bad = [c for c in doc["cases"] if c["status"] in ("failed", "error", "oom")]
     if bad:

@@ -347,6 +347,15 @@ class SeveralFiles(unittest.TestCase):
             self.assertEqual(code, 0)
             self.assertIn("prefill", out.lower())
             self.assertIn("decode", out.lower())
+            out_dir = os.path.join(d, "report")
+            code, _, _ = run_cli("render", a, b, "-o", out_dir)
+            self.assertEqual(code, 0)
+            md = read(os.path.join(out_dir, "report.md"))
+            self.assertIn("read together from 2 results files", md)
+            self.assertIn(os.path.basename(a), md)
+            self.assertIn(os.path.basename(b), md)
+            third = fx.write(fx.document([fx.op_case("k", 1e-3)]), d)  # suite "fixture" again: named once
+            self.assertEqual(load.load_many([a, b, third])["suite"]["name"], "fixture + decode")
 
     def test_a_sweep_cut_short_without_its_backend_is_read_from_its_stages(self):
         doc = fx.document([fx.sweep("decode.cut", "decode", [(4096, 1e-3, 2e-3)])])
