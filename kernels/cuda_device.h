@@ -29,6 +29,10 @@ int cuda_device_count(std::string* why = nullptr);
 
 std::optional<CudaDeviceInfo> cuda_device_info(int index);
 
+// Device 0's SM count, read once per process (launch plans size their grids by it);
+// 132, an H100's, where there is no device.
+int cuda_sm_count();
+
 // True when this binary was built with the CUDA backend.
 bool built_with_cuda();
 

@@ -18,6 +18,14 @@ int cuda_device_count(std::string* why) {
   return n;
 }
 
+int cuda_sm_count() {
+  static const int n = [] {
+    const auto info = cuda_device_info(0);
+    return info ? info->sm_count : 132;
+  }();
+  return n;
+}
+
 std::optional<CudaDeviceInfo> cuda_device_info(int index) {
   cudaDeviceProp p{};
   if (cudaGetDeviceProperties(&p, index) != cudaSuccess) { cudaGetLastError(); return std::nullopt; }

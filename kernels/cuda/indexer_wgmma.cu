@@ -28,6 +28,7 @@
 #include "kernels/cuda/indexer_common.cuh"
 #include "kernels/cuda/mma.cuh"
 #include "kernels/cuda/wgmma.cuh"
+#include "kernels/cuda_device.h"
 
 namespace dsa::cuda {
 
@@ -231,15 +232,9 @@ void launch_indexer_wgmma(const IndexerLaunch& p, cudaStream_t stream) {
     throw CudaError("launch_indexer_wgmma: " + *why);
   if (p.queries == 0 || p.keys == 0) return;
   DSA_CUDA_CHECK(cudaFuncSetAttribute(indexer_wgmma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmem)));
-  static const int sms = [] {
-    int dev = 0, n = 0;
-    DSA_CUDA_CHECK(cudaGetDevice(&dev));
-    DSA_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev));
-    return n;
-  }();
   const std::int64_t groups = (p.queries + kQueries - 1) / kQueries, key_tiles = (p.keys + kKeys - 1) / kKeys;
   const int tiles = p.key_tiles_per_block > 0 ? min(p.key_tiles_per_block, kMaxTiles)
-                                              : indexer_wgmma_tiles_per_block(groups * p.batch, key_tiles, sms);
+                                              : indexer_wgmma_tiles_per_block(groups * p.batch, key_tiles, cuda_sm_count());
   const dim3 grid(static_cast<unsigned>(groups), static_cast<unsigned>((key_tiles + tiles - 1) / tiles),
                   static_cast<unsigned>(p.batch));
   indexer_wgmma_kernel<<<grid, kThreads, kSmem, stream>>>(p, tiles);

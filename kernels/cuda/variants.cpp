@@ -165,14 +165,6 @@ std::optional<std::string> indexer_wgmma_unsupported(const IndexerArgs& a) {
   return cuda::indexer_wgmma_unsupported(a.shape.heads, a.shape.head_dim, a.shape.keys, a.in.dtype == DType::fp8_e4m3);
 }
 
-int device_sm_count() {
-  static const int n = [] {
-    const auto info = cuda_device_info(0);
-    return info ? info->sm_count : 132;
-  }();
-  return n;
-}
-
 // Top-k is per row already: a batch is more rows. Both kernels take the same inputs;
 // the split one also has a workspace, sized once here.
 struct TopkBuffers {
@@ -221,7 +213,7 @@ std::unique_ptr<OpRun> prepare_topk_rows(const std::vector<const TopkArgs*>& as)
 std::unique_ptr<OpRun> prepare_topk_split_batch(const std::vector<const TopkArgs*>& as) {
   cuda::TopkSplitLaunch p;
   auto b = stage_topk(as, p);
-  p.blocks = cuda::topk_split_blocks(p.rows, p.cols, device_sm_count());
+  p.blocks = cuda::topk_split_blocks(p.rows, p.cols, cuda_sm_count());
   b->hist = DeviceBuffer<unsigned int>(std::max<std::size_t>(1, cuda::topk_split_hist_words(p.rows)));
   b->counts = DeviceBuffer<unsigned long long>(std::max<std::size_t>(1, static_cast<std::size_t>(p.rows * p.blocks)));
   p.hist = b->hist.get();
@@ -339,7 +331,7 @@ std::unique_ptr<OpRun> prepare_mqa(const AttentionShape& sh, const std::vector<M
   p.scale = static_cast<float>(sh.scale);
   p.query_offset = sh.query_offset;
   p.fp8_cache = fp8_cache;
-  p.splits = cuda::mqa_choose_splits(p, device_sm_count());
+  p.splits = cuda::mqa_choose_splits(p, cuda_sm_count());
   if (const std::size_t ws = cuda::mqa_workspace_floats(p)) {
     b->workspace = DeviceBuffer<float>(ws);
     p.workspace = b->workspace.get();

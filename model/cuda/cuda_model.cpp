@@ -351,7 +351,7 @@ class CudaModel final : public Model {
   std::vector<DevLayer> layers_;
   DeviceBuffer<double> rope_freqs_, index_rope_freqs_;
   cublasHandle_t blas_ = nullptr;
-  int sm_count_ = 132;
+  int sm_count_ = cuda_sm_count();  // launch plans (split-KV, split top-k) size their grids by it
   Kernels kernels_;
   mutable Arena arena_;
 };
@@ -364,7 +364,6 @@ CudaModel::CudaModel(const ModelWeights& w, DType cache_dtype, const CudaKernelC
   require(cache_dtype == DType::bf16 || cache_dtype == DType::fp8_e4m3, "CudaModel: the latent cache is bf16 or fp8");
   kernels_ = resolve_kernels(kernels, c, cache_dtype == DType::fp8_e4m3);  // names and shapes, before any upload
   if ((c.index_head_dim & (c.index_head_dim - 1)) != 0) throw std::runtime_error("index_head_dim must be a power of two");
-  if (auto info = cuda_device_info(0)) sm_count_ = info->sm_count;
   DSA_CUBLAS_CHECK(cublasCreate(&blas_));
   DSA_CUBLAS_CHECK(cublasSetStream(blas_, kStream));
 
