@@ -70,6 +70,20 @@ static_assert(kSmem <= 232448, "Hopper's 227 KB of shared memory per block");
 // Byte offset of 16-byte unit u (of 72) of row r in a swizzled 64-row tile.
 __device__ __forceinline__ int tile_offset(int r, int u) { return (u >> 3) * kBlockBytes + sw128_offset(r, u & 7); }
 
+// A per-row statistic of the two warpgroups (each thread's rows row_lo / row_hi, its
+// quad already reduced): through red[2 x 64] and a barrier, op(warpgroup 0's, 1's) for
+// both rows, the same in every thread of either warpgroup.
+template <class Op>
+__device__ __forceinline__ float2 across_warpgroups(float lo, float hi, float* red, int wg, int row_lo, int row_hi,
+                                                    int tq, Op op) {
+  if (tq == 0) {
+    red[wg * 64 + row_lo] = lo;
+    red[wg * 64 + row_hi] = hi;
+  }
+  __syncthreads();
+  return make_float2(op(red[row_lo], red[64 + row_lo]), op(red[row_hi], red[64 + row_hi]));
+}
+
 template <bool kFp8, bool kSparse>
 __global__ void __launch_bounds__(kThreads, 1) mqa_wgmma_kernel(MqaLaunch p) {
   extern __shared__ unsigned char smem_raw[];
@@ -184,16 +198,11 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_wgmma_kernel(MqaLaunch p) {
         mx_lo = fmaxf(mx_lo, s[4 * j + e]);
         mx_hi = fmaxf(mx_hi, s[4 * j + 2 + e]);
       }
-    mx_lo = quad_max(mx_lo);
-    mx_hi = quad_max(mx_hi);
-    if (tq == 0) {
-      red_max[wg * 64 + row_lo] = mx_lo;
-      red_max[wg * 64 + row_hi] = mx_hi;
-    }
-    __syncthreads();
     // Both warpgroups take the same maximum, so their rescaling agrees.
-    const OnlineStep st_lo = online_step(m_lo, fmaxf(red_max[row_lo], red_max[64 + row_lo]));
-    const OnlineStep st_hi = online_step(m_hi, fmaxf(red_max[row_hi], red_max[64 + row_hi]));
+    const float2 mx = across_warpgroups(quad_max(mx_lo), quad_max(mx_hi), red_max, wg, row_lo, row_hi, tq,
+                                        [](float a, float b) { return fmaxf(a, b); });
+    const OnlineStep st_lo = online_step(m_lo, mx.x);
+    const OnlineStep st_hi = online_step(m_hi, mx.y);
     const float base_lo = st_lo.base, base_hi = st_hi.base, alpha_lo = st_lo.alpha, alpha_hi = st_hi.alpha;
     float sum_lo = 0.0f, sum_hi = 0.0f;
 #pragma unroll
@@ -226,14 +235,9 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_wgmma_kernel(MqaLaunch p) {
   }
 
   // Row sums: the 4 lanes of a row, then the two warpgroups.
-  l_lo = quad_sum(l_lo);
-  l_hi = quad_sum(l_hi);
-  if (tq == 0) {
-    red_sum[wg * 64 + row_lo] = l_lo;
-    red_sum[wg * 64 + row_hi] = l_hi;
-  }
-  __syncthreads();
-  const float sum_lo = red_sum[row_lo] + red_sum[64 + row_lo], sum_hi = red_sum[row_hi] + red_sum[64 + row_hi];
+  const float2 sums = across_warpgroups(quad_sum(l_lo), quad_sum(l_hi), red_sum, wg, row_lo, row_hi, tq,
+                                        [](float a, float b) { return a + b; });
+  const float sum_lo = sums.x, sum_hi = sums.y;
   const float inv_lo = sum_lo > 0.0f ? 1.0f / sum_lo : 0.0f, inv_hi = sum_hi > 0.0f ? 1.0f / sum_hi : 0.0f;
   const std::int64_t out_lo = t * p.heads + h0 + row_lo, out_hi = out_lo + 8;
   const int d0 = 256 * wg + 2 * tq;

@@ -477,25 +477,24 @@ std::vector<Variant<DenseMqaArgs>> cuda_dense_mqa_variants() {
            prepare_dense_mqa_batch<cuda::launch_mqa>}};
 }
 
+// An MHA kernel takes bf16 storage and the shapes its own check `kShape` admits.
+template <std::optional<std::string> (*kShape)(int, int, int)>
+std::optional<std::string> mha_args_unsupported(const DenseMhaArgs& a) {
+  if (a.dtype != DType::bf16) return bf16_only(a.dtype);
+  return kShape(a.shape.heads, a.shape.d_qk, a.shape.d_v);
+}
+
 std::vector<Variant<DenseMhaArgs>> cuda_dense_mha_variants() {
   return {// First: 310 TFLOP/s against 158 for the mma.sync kernel at the 4096 x 64K prefill (H100, 2026-11-23):
           // the stronger dense baseline, so no speed-up is inflated by a weak one.
           {"cuda.dense_mha.wgmma", Backend::cuda,
            "causal flash attention on warpgroup MMA (the model's 192/128): 128 queries x 1 head per block, two "
            "warpgroups, 128-key steps by cp.async one ahead, P from registers as the A operand",
-           [](const DenseMhaArgs& a) -> std::optional<std::string> {
-             if (a.dtype != DType::bf16) return bf16_only(a.dtype);
-             return cuda::mha_wgmma_unsupported(a.shape.heads, a.shape.d_qk, a.shape.d_v);
-           },
-           prepare_mha<cuda::launch_mha_wgmma>},
+           mha_args_unsupported<cuda::mha_wgmma_unsupported>, prepare_mha<cuda::launch_mha_wgmma>},
           {"cuda.dense_mha.flash", Backend::cuda,
            "causal flash attention (FA2 style): 64 queries x 1 head per block, cp.async double-buffered K/V, "
            "P kept in registers",
-           [](const DenseMhaArgs& a) -> std::optional<std::string> {
-             if (a.dtype != DType::bf16) return bf16_only(a.dtype);
-             return cuda::mha_unsupported(a.shape.heads, a.shape.d_qk, a.shape.d_v);
-           },
-           prepare_mha<cuda::launch_mha>}};
+           mha_args_unsupported<cuda::mha_unsupported>, prepare_mha<cuda::launch_mha>}};
 }
 
 }  // namespace dsa
