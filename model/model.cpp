@@ -18,20 +18,27 @@ HostTensor<float> stack(const std::vector<HostTensor<float>>& parts) {
 }
 }  // namespace
 
+std::vector<std::int32_t> batch_token_ids(const ModelConfig& c, const std::vector<std::span<const std::int32_t>>& tokens) {
+  const std::size_t per_seq = tokens.front().size();
+  std::vector<std::int32_t> ids;
+  ids.reserve(per_seq * tokens.size());
+  for (const auto& seq : tokens) {
+    require(seq.size() == per_seq, "forward: the sequences of a batch bring the same number of tokens");
+    for (const std::int32_t tok : seq) {
+      require(tok >= 0 && tok < c.vocab, "forward: token id " + std::to_string(tok) + " outside the vocabulary");
+      ids.push_back(tok);
+    }
+  }
+  return ids;
+}
+
 std::vector<float> embed_tokens(const ModelConfig& c, const float* table,
                                 const std::vector<std::span<const std::int32_t>>& tokens) {
-  const auto per_seq = static_cast<std::int64_t>(tokens.front().size());
-  const std::int64_t n = per_seq * static_cast<std::int64_t>(tokens.size());
-  std::vector<float> x(static_cast<std::size_t>(n * c.hidden));
-  for (std::size_t b = 0; b < tokens.size(); ++b) {
-    require(static_cast<std::int64_t>(tokens[b].size()) == per_seq,
-            "forward: the sequences of a batch bring the same number of tokens");
-    for (std::int64_t i = 0; i < per_seq; ++i) {
-      const std::int32_t tok = tokens[b][static_cast<std::size_t>(i)];
-      require(tok >= 0 && tok < c.vocab, "forward: token id " + std::to_string(tok) + " outside the vocabulary");
-      const float* row = table + static_cast<std::int64_t>(tok) * c.hidden;
-      std::copy(row, row + c.hidden, &x[(static_cast<std::int64_t>(b) * per_seq + i) * c.hidden]);
-    }
+  const std::vector<std::int32_t> ids = batch_token_ids(c, tokens);
+  std::vector<float> x(ids.size() * static_cast<std::size_t>(c.hidden));
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const float* row = table + static_cast<std::int64_t>(ids[i]) * c.hidden;
+    std::copy(row, row + c.hidden, &x[i * static_cast<std::size_t>(c.hidden)]);
   }
   return x;
 }

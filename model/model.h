@@ -63,10 +63,13 @@ class Model {
                                              OpTimes* times) const;
 };
 
-// The embedding rows [sum of positions, hidden] of a batch of token sequences (the
-// sequences in order), from a [vocab, hidden] table. Every sequence must bring the same
-// number of tokens and every id must lie in the vocabulary; the error names the first
-// that does not.
+// The token ids of a batch of sequences, the sequences in order. Every sequence must
+// bring the same number of tokens and every id must lie in the vocabulary; the error
+// names the first that does not.
+std::vector<std::int32_t> batch_token_ids(const ModelConfig& c, const std::vector<std::span<const std::int32_t>>& tokens);
+
+// The embedding rows [sum of positions, hidden] of such a batch (batch_token_ids'
+// checks), from a [vocab, hidden] table.
 std::vector<float> embed_tokens(const ModelConfig& c, const float* table,
                                 const std::vector<std::span<const std::int32_t>>& tokens);
 

@@ -342,9 +342,10 @@ class CudaModel final : public Model {
   // a call needs more) so a chunked prefill allocates nothing per chunk.
   mutable DeviceBuffer<float> resid_;
   mutable DeviceBuffer<std::int32_t> ids_;
-  float* residual(std::int64_t n) const {
-    if (resid_.size() < static_cast<std::size_t>(n)) resid_ = DeviceBuffer<float>(static_cast<std::size_t>(n));
-    return resid_.get();
+  template <class T>
+  static DeviceBuffer<T>* grown(DeviceBuffer<T>& b, std::size_t n) {
+    if (b.size() < n) b = DeviceBuffer<T>(n);
+    return &b;
   }
   DevMatrix lm_head_;
   DeviceBuffer<float> final_norm_;
@@ -749,22 +750,13 @@ HostTensor<float> CudaModel::forward_tokens(const std::vector<std::span<const st
   const ModelConfig& c = cfg_;
   const auto per_seq = static_cast<std::int64_t>(tokens.front().size());
   const std::int64_t n = per_seq * static_cast<std::int64_t>(tokens.size());
-  // The ids go up (checked here, as the CPU forward checks them); the embedding rows
-  // are gathered on the device: the host gather and a [n, hidden] upload per chunk
-  // left the GPU idle for milliseconds per prefill chunk.
-  std::vector<std::int32_t> ids;
-  ids.reserve(static_cast<std::size_t>(n));
-  for (const auto& seq : tokens) {
-    require(static_cast<std::int64_t>(seq.size()) == per_seq, "forward: the sequences of a batch bring the same number of tokens");
-    for (const std::int32_t tok : seq) {
-      require(tok >= 0 && tok < c.vocab, "forward: token id " + std::to_string(tok) + " outside the vocabulary");
-      ids.push_back(tok);
-    }
-  }
-  if (ids_.size() < ids.size()) ids_ = DeviceBuffer<std::int32_t>(ids.size());
-  ids_.upload(ids.data(), ids.size());
+  // The ids go up (checked as the CPU forward checks them); the embedding rows are
+  // gathered on the device: the host gather and a [n, hidden] upload per chunk left
+  // the GPU idle for milliseconds per prefill chunk.
+  const std::vector<std::int32_t> ids = batch_token_ids(c, tokens);
+  grown(ids_, ids.size())->upload(ids.data(), ids.size());
   // The residual stream lives outside the per-layer arena.
-  float* dx = residual(n * c.hidden);
+  float* dx = grown(resid_, static_cast<std::size_t>(n * c.hidden))->get();
   Timer time(times);
   time(&OpTimes::other, [&] { ops::gather_rows(embed_.get(), ids_.get(), n, c.hidden, dx, kStream); });
   run_layers(dx, batch_rows(caches, per_seq), mode, times);
@@ -796,7 +788,7 @@ HostTensor<float> CudaModel::run_hidden_batch(const std::vector<const HostTensor
     require(hs->size(0) == per_seq, "forward_hidden: the sequences of a batch bring the same number of rows");
     x.insert(x.end(), hs->span().begin(), hs->span().end());
   }
-  float* dx = residual(static_cast<std::int64_t>(x.size()));
+  float* dx = grown(resid_, x.size())->get();
   DSA_CUDA_CHECK(cudaMemcpy(dx, x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice));
   run_layers(dx, batch_rows(caches, per_seq), mode, times);
   HostTensor<float> out({per_seq * static_cast<std::int64_t>(hidden.size()), cfg_.hidden});
