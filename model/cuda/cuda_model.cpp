@@ -13,6 +13,7 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <initializer_list>
@@ -35,6 +36,7 @@
 #include "kernels/cuda/topk.h"
 #include "kernels/cuda/topk_split.h"
 #include "kernels/cuda_device.h"
+#include "kernels/cuda_variants.h"
 #include "model/cuda/model_ops.h"
 #include "model/forward.h"
 #include "model/rope.h"
@@ -208,12 +210,21 @@ struct KernelOption {
   std::optional<std::string> unsupported;
 };
 
-// The launcher named `name` among `options`; for "" the first that takes the shape (the
-// options are listed fastest first, as in kernels/cuda/variants.cpp). A named kernel that
+// The launcher named `name` among `options`; for "" the first that takes the shape in
+// the registry's order (`registry`: the op's CUDA variants, fastest first, from
+// kernels/cuda/variants.cpp, so the order lives in one place). A named kernel that
 // cannot take the shape is refused with the reason.
-template <class Fn>
-Fn pick_kernel(const char* stage, const std::string& name, std::initializer_list<KernelOption<Fn>> options,
-               std::string& chosen) {
+template <class Fn, class Variants>
+Fn pick_kernel(const char* stage, const std::string& name, std::initializer_list<KernelOption<Fn>> listed,
+               const Variants& registry, std::string& chosen) {
+  const auto rank = [&](const char* n) {
+    std::size_t i = 0;
+    while (i < registry.size() && registry[i].name != n) ++i;
+    return i;
+  };
+  std::vector<KernelOption<Fn>> options(listed);
+  std::stable_sort(options.begin(), options.end(),
+                   [&](const KernelOption<Fn>& a, const KernelOption<Fn>& b) { return rank(a.name) < rank(b.name); });
   const auto take = [&](const KernelOption<Fn>& o) {
     chosen += (chosen.empty() ? "" : ", ") + std::string(stage) + "=" + o.name;
     return o.fn;
@@ -242,13 +253,13 @@ Kernels resolve_kernels(const CudaKernelChoice& k, const ModelConfig& c, bool fp
       {{"cuda.indexer.wgmma", cuda::launch_indexer_wgmma,
         cuda::indexer_wgmma_unsupported(c.index_heads, c.index_head_dim, 1, true, 1)},
        {"cuda.indexer.mma", cuda::launch_indexer, cuda::indexer_unsupported(c.index_heads, c.index_head_dim, 1, true)}},
-      r.chosen);
+      cuda_indexer_variants(), r.chosen);
   r.topk = pick_kernel<Kernels::TopkFn>("topk", k.topk,
                                         {{"cuda.topk.sample", cuda::launch_topk_sample, std::nullopt},
                                          {"cuda.topk.radix", cuda::launch_topk, std::nullopt},
                                          {"cuda.topk.split", nullptr, std::nullopt},
                                          {"cuda.topk.sample256", cuda::launch_topk_sample256, std::nullopt}},
-                                        r.chosen);
+                                        cuda_topk_variants(), r.chosen);
   if (k.topk.empty()) {  // as the registry picks: the split kernel for a few long rows
     r.topk_split_for_few_rows = true;
     r.chosen += " (cuda.topk.split for a few long rows)";
@@ -259,17 +270,17 @@ Kernels resolve_kernels(const CudaKernelChoice& k, const ModelConfig& c, bool fp
         cuda::mqa_wgmma_unsupported(c.heads, dl, c.kv_lora_rank, c.index_topk, true)},
        {"cuda.sparse_mqa.mma", cuda::launch_mqa,
         cuda::mqa_unsupported(c.heads, dl, c.kv_lora_rank, c.index_topk, true, fp8_cache)}},
-      r.chosen);
+      cuda_sparse_mqa_variants(), r.chosen);
   r.dense_mqa = pick_kernel<Kernels::MqaFn>(
       "dense_attention_mqa", k.dense_attention_mqa,
       {{"cuda.dense_mqa.wgmma", cuda::launch_mqa_wgmma, cuda::mqa_wgmma_unsupported(c.heads, dl, c.kv_lora_rank, 0, false)},
        {"cuda.dense_mqa.mma", cuda::launch_mqa, cuda::mqa_unsupported(c.heads, dl, c.kv_lora_rank, 0, false, fp8_cache)}},
-      r.chosen);
+      cuda_dense_mqa_variants(), r.chosen);
   r.dense_mha = pick_kernel<Kernels::MhaFn>(
       "dense_attention_mha", k.dense_attention_mha,
       {{"cuda.dense_mha.wgmma", cuda::launch_mha_wgmma, cuda::mha_wgmma_unsupported(c.heads, c.qk_head_dim(), c.v_head)},
        {"cuda.dense_mha.flash", cuda::launch_mha, cuda::mha_unsupported(c.heads, c.qk_head_dim(), c.v_head)}},
-      r.chosen);
+      cuda_dense_mha_variants(), r.chosen);
   return r;
 }
 
