@@ -67,6 +67,7 @@ TEST_P(CudaWgmma, ProductMatchesTheHost) {
 
 INSTANTIATE_TEST_SUITE_P(Forms, CudaWgmma,
                          ::testing::Values(cuda::WgmmaProbeKind::indexer_e4m3, cuda::WgmmaProbeKind::mqa_scores,
+                                           cuda::WgmmaProbeKind::mqa_scores_n64,
                                            cuda::WgmmaProbeKind::mqa_values, cuda::WgmmaProbeKind::mha_scores,
                                            cuda::WgmmaProbeKind::mha_values),
                          [](const ::testing::TestParamInfo<cuda::WgmmaProbeKind>& i) {

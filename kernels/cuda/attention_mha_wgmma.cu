@@ -68,8 +68,7 @@ __device__ __forceinline__ void load_stage(const MhaLaunch& p, int h, std::int64
 
 __global__ void __launch_bounds__(kThreads, 1) mha_wgmma_kernel(MhaLaunch p) {
   extern __shared__ unsigned char smem_raw[];
-  const auto raw = static_cast<std::uint32_t>(__cvta_generic_to_shared(smem_raw));
-  unsigned char* base = smem_raw + ((1024 - (raw & 1023)) & 1023);
+  unsigned char* base = smem_aligned_1024(smem_raw);
   unsigned char* qs = base;
   const auto stage = [&](int b) { return base + kQBytes + static_cast<std::size_t>(b) * kStageBytes; };
 

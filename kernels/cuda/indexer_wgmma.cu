@@ -125,8 +125,7 @@ __global__ void __launch_bounds__(kThreads, 2) indexer_wgmma_kernel(IndexerLaunc
   if (live_end <= tile_begin) return;
 
   extern __shared__ unsigned char smem_raw[];
-  const auto raw = static_cast<std::uint32_t>(__cvta_generic_to_shared(smem_raw));
-  unsigned char* base = smem_raw + ((1024 - (raw & 1023)) & 1023);  // the swizzle repeats every 1024 bytes
+  unsigned char* base = smem_aligned_1024(smem_raw);
   unsigned char* qs = base + kQOff;
   unsigned char* ks = base + kKOff;
   float* wq = reinterpret_cast<float*>(base + kWOff);

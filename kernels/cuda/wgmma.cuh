@@ -29,6 +29,14 @@ __device__ __forceinline__ std::uint64_t wgmma_desc_sw128(const void* smem, std:
          (static_cast<std::uint64_t>((stride_bytes >> 4) & 0x3FFF) << 32) | (std::uint64_t{1} << 62);
 }
 
+// The first 1024-byte-aligned address of a dynamic shared-memory buffer (the 128-byte
+// swizzle repeats every 1024 bytes, so swizzled tiles start on such a boundary; the
+// kernels ask for 1 KB of slack).
+__device__ __forceinline__ unsigned char* smem_aligned_1024(unsigned char* smem_raw) {
+  const auto raw = static_cast<std::uint32_t>(__cvta_generic_to_shared(smem_raw));
+  return smem_raw + ((1024 - (raw & 1023)) & 1023);
+}
+
 // Byte offset of 16-byte chunk c of row r in a 128-byte-swizzled tile.
 __device__ __forceinline__ int sw128_offset(int r, int c) { return r * 128 + ((c ^ (r & 7)) << 4); }
 
@@ -103,6 +111,23 @@ __device__ __forceinline__ void wgmma_m64n32k16_bf16(float (&d)[16], std::uint64
       "}\n"
       :
         DSA_WGMMA_D8(0), DSA_WGMMA_D8(8)
+      : "l"(desc_a), "l"(desc_b), "r"(accumulate));
+}
+
+// D (64 x 64, fp32) = (accumulate ? D : 0) + A (64 x 16, bf16) * B (16 x 64, bf16),
+// both K-major in shared memory (the seesaw MQA kernel's scores: one whole key tile).
+__device__ __forceinline__ void wgmma_m64n64k16_bf16(float (&d)[32], std::uint64_t desc_a, std::uint64_t desc_b, int accumulate) {
+  asm volatile(
+      "{\n"
+      ".reg .pred p;\n"
+      "setp.ne.b32 p, %34, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
+      "%32, %33, p, 1, 1, 0, 0;\n"
+      "}\n"
+      :
+        DSA_WGMMA_D8(0), DSA_WGMMA_D8(8), DSA_WGMMA_D8(16), DSA_WGMMA_D8(24)
       : "l"(desc_a), "l"(desc_b), "r"(accumulate));
 }
 

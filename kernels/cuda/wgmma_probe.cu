@@ -38,6 +38,7 @@ __host__ __device__ constexpr Layout layout_of(WgmmaProbeKind kind) {
   switch (kind) {
     case WgmmaProbeKind::indexer_e4m3: return {128, 128, 1, 64, 0, 128, 0, false, 0, false};
     case WgmmaProbeKind::mqa_scores: return {32, 64, 2, 64, 0, 64, 32, false, 0, false};  // warpgroup 1's keys
+    case WgmmaProbeKind::mqa_scores_n64: return {64, 128, 2, 64, 0, 64, 0, false, 0, false};
     case WgmmaProbeKind::mqa_values: return {256, 64, 2, 64, 0, 64, 0, true, 4, false};   // warpgroup 1's columns
     case WgmmaProbeKind::mha_scores: return {128, 128, 2, 128, 64, 128, 0, false, 0, false};  // warpgroup 1's rows
     case WgmmaProbeKind::mha_values: return {128, 128, 2, 128, 0, 128, 0, true, 0, true};
@@ -56,8 +57,7 @@ __global__ void __launch_bounds__(kThreads, 1) probe_kernel(const unsigned char*
   constexpr Layout L = layout_of(kKind);
   constexpr int kRegs = L.n / 2;  // accumulator registers per thread
   extern __shared__ unsigned char smem_raw[];
-  const auto raw = static_cast<std::uint32_t>(__cvta_generic_to_shared(smem_raw));
-  unsigned char* base = smem_raw + ((1024 - (raw & 1023)) & 1023);
+  unsigned char* base = smem_aligned_1024(smem_raw);
   unsigned char* as = base;
   unsigned char* bs = base + 32 * 1024;
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, tq = lane & 3;
@@ -102,6 +102,13 @@ __global__ void __launch_bounds__(kThreads, 1) probe_kernel(const unsigned char*
     const std::uint64_t da = wgmma_desc_sw128(as, 16, 1024), db = wgmma_desc_sw128(bs + L.b_row0 * 128, 16, 1024);
 #pragma unroll
     for (int s = 0; s < 4; ++s) wgmma_m64n32k16_bf16(acc, da + 2 * s, db + 2 * s, s > 0);
+  } else if constexpr (kKind == WgmmaProbeKind::mqa_scores_n64) {
+    const std::uint64_t da = wgmma_desc_sw128(as, 16, 1024), db = wgmma_desc_sw128(bs, 16, 1024);
+#pragma unroll
+    for (int s = 0; s < L.k / 16; ++s) {  // 64-column blocks 8 KB apart, 32 bytes per wgmma inside one
+      const auto step = static_cast<std::uint64_t>(((s >> 2) * 64 * 128 + (s & 3) * 32) >> 4);
+      wgmma_m64n64k16_bf16(acc, da + step, db + step, s > 0);
+    }
   } else if constexpr (kKind == WgmmaProbeKind::mqa_values) {
     const std::uint64_t da = wgmma_desc_sw128(as, 16, 1024);
     const std::uint64_t db = wgmma_desc_sw128(bs + L.b_col0 * L.b_rows * 128, L.b_rows * 128, 1024);
@@ -159,6 +166,7 @@ std::string wgmma_probe_name(WgmmaProbeKind kind) {
   switch (kind) {
     case WgmmaProbeKind::indexer_e4m3: return "indexer_e4m3 (m64n128k32 e4m3, K-major A and B)";
     case WgmmaProbeKind::mqa_scores: return "mqa_scores (m64n32k16 bf16, B from row 32)";
+    case WgmmaProbeKind::mqa_scores_n64: return "mqa_scores_n64 (m64n64k16 bf16, a whole 64-row tile, two 64-column blocks)";
     case WgmmaProbeKind::mqa_values: return "mqa_values (m64n256k16 bf16, MN-major B from column block 4, LBO 8 KB)";
     case WgmmaProbeKind::mha_scores: return "mha_scores (m64n128k16 bf16, A from row 64, two 64-column blocks)";
     case WgmmaProbeKind::mha_values: return "mha_values (m64n128k16 bf16, A in registers, MN-major B, LBO 16 KB)";
@@ -181,6 +189,7 @@ std::vector<float> wgmma_probe(WgmmaProbeKind kind, const std::vector<unsigned c
   switch (kind) {
     case WgmmaProbeKind::indexer_e4m3: launch_probe<WgmmaProbeKind::indexer_e4m3>(da.get(), db.get(), dd.get()); break;
     case WgmmaProbeKind::mqa_scores: launch_probe<WgmmaProbeKind::mqa_scores>(da.get(), db.get(), dd.get()); break;
+    case WgmmaProbeKind::mqa_scores_n64: launch_probe<WgmmaProbeKind::mqa_scores_n64>(da.get(), db.get(), dd.get()); break;
     case WgmmaProbeKind::mqa_values: launch_probe<WgmmaProbeKind::mqa_values>(da.get(), db.get(), dd.get()); break;
     case WgmmaProbeKind::mha_scores: launch_probe<WgmmaProbeKind::mha_scores>(da.get(), db.get(), dd.get()); break;
     case WgmmaProbeKind::mha_values: launch_probe<WgmmaProbeKind::mha_values>(da.get(), db.get(), dd.get()); break;

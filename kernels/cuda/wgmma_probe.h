@@ -13,6 +13,7 @@ namespace dsa::cuda {
 enum class WgmmaProbeKind {
   indexer_e4m3,    // m64n128k32 e4m3, A and B K-major (the wgmma indexer): K = 128
   mqa_scores,      // m64n32k16 bf16, A and B K-major, B at row 32 of a 64-row tile (MQA S): K = 64
+  mqa_scores_n64,  // m64n64k16 bf16, A and B K-major over two 64-column blocks (seesaw MQA S): K = 128
   mqa_values,      // m64n256k16 bf16, A K-major, B MN-major in 64-row blocks 8 KB apart (MQA P V): K = 64
   mha_scores,      // m64n128k16 bf16, A and B K-major over two 64-column blocks (MHA S): K = 128
   mha_values,      // m64n128k16 bf16, A from registers, B MN-major in 128-row blocks 16 KB apart (MHA P V): K = 128

@@ -1,0 +1,59 @@
+// Synchronisation between warpgroups of one block, beyond __syncthreads (device code,
+// sm_90): named barriers for one warpgroup handing data to another without stopping
+// itself, and shared-memory mbarriers that complete when a set of threads' cp.async
+// copies have landed, so the thread that waits for a tile need not be the one that
+// loaded it.
+#pragma once
+
+#include <cstdint>
+
+namespace dsa::cuda {
+
+// Named barrier `id` (1-15; 0 is __syncthreads) over `threads` threads (a multiple of
+// 32). bar_arrive counts this thread in and goes on; bar_sync counts it in and waits
+// until all have. A producer warpgroup arrives after writing, the consumer syncs
+// before reading: the barrier orders the producer's earlier shared-memory writes
+// before the consumer's later reads.
+__device__ __forceinline__ void bar_sync(int id, int threads) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+__device__ __forceinline__ void bar_arrive(int id, int threads) {
+  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+
+__device__ __forceinline__ std::uint32_t smem_addr(const void* p) {
+  return static_cast<std::uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// A shared-memory barrier (8 bytes, 8-byte aligned) expecting `count` arrivals per
+// phase. Initialise from one thread, then __syncthreads before anyone uses it.
+__device__ __forceinline__ void mbar_init(std::uint64_t* bar, std::uint32_t count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(count) : "memory");
+}
+
+// Counts this thread in on `bar` once every cp.async it has issued so far has landed
+// (.noinc: the arrival is one of the `count` the barrier was initialised with).
+__device__ __forceinline__ void mbar_arrive_on_cp_async(std::uint64_t* bar) {
+  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(smem_addr(bar)) : "memory");
+}
+
+// Waits until the phase of `bar` with this parity has completed (phase n has parity
+// n & 1). The waiter must not fall two phases behind: nothing may complete phase n + 1
+// before every waiter for phase n has seen it.
+__device__ __forceinline__ void mbar_wait(std::uint64_t* bar, std::uint32_t parity) {
+  const std::uint32_t a = smem_addr(bar);
+  std::uint32_t done = 0;
+  do {
+    asm volatile(
+        "{\n"
+        ".reg .pred p;\n"
+        "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+        "selp.u32 %0, 1, 0, p;\n"
+        "}\n"
+        : "=r"(done)
+        : "r"(a), "r"(parity)
+        : "memory");
+  } while (!done);
+}
+
+}  // namespace dsa::cuda
