@@ -35,6 +35,7 @@
 
 #include "core/trace.h"
 #include "kernels/cuda/attention_mqa_common.cuh"
+#include "kernels/cuda/attention_mqa_wgmma.cuh"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/mma.cuh"
 #include "kernels/cuda/wgmma.cuh"
@@ -43,20 +44,12 @@ namespace dsa::cuda {
 
 namespace {
 
-constexpr int kDqk = 576, kDv = 512;
-constexpr int kHeads = 64;                          // one wgmma M: a head group
-constexpr int kKeys = 64;                           // keys per step
-constexpr int kThreads = 256;                       // two warpgroups
-constexpr int kUnits = kDqk * 2 / 16;               // 16-byte units per bf16 row: 72
-constexpr int kBlockBytes = 64 * 128;               // one 64-column block of a 64-row tile
-constexpr int kTileBytes = kBlockBytes * (kDqk / 64);  // 72 KB: Q, or one key tile
+using namespace mqa_wgmma;
+
 constexpr int kFp8Row = kFp8MlaRow<kDqk, kDv>;      // 656
 constexpr int kFp8Units = kFp8Row / 16;             // 41
 constexpr int kLoadersPerRow = kThreads / kKeys;    // 4 threads copy one row
-static_assert(kHeads == kKeys, "Q and key tiles share one layout");
 static_assert(kFp8Row % 16 == 0 && kKeys * kFp8Row <= kTileBytes, "raw FP8 rows fit a tile buffer");
-constexpr float kLog2e = 1.4426950408889634f;
-constexpr float kLn2 = 0.6931471805599453f;
 
 constexpr std::size_t kQOff = 0;
 constexpr std::size_t kKOff = kTileBytes;                    // two key tiles
@@ -67,28 +60,10 @@ constexpr std::size_t kIdxOff = kSumOff + 2 * 64 * sizeof(float);  // key of eac
 constexpr std::size_t kSmem = kIdxOff + 2 * 64 * sizeof(int) + 1024;  // + slack to align the base to 1024
 static_assert(kSmem <= 232448, "Hopper's 227 KB of shared memory per block");
 
-// Byte offset of 16-byte unit u (of 72) of row r in a swizzled 64-row tile.
-__device__ __forceinline__ int tile_offset(int r, int u) { return (u >> 3) * kBlockBytes + sw128_offset(r, u & 7); }
-
-// A per-row statistic of the two warpgroups (each thread's rows row_lo / row_hi, its
-// quad already reduced): through red[2 x 64] and a barrier, op(warpgroup 0's, 1's) for
-// both rows, the same in every thread of either warpgroup.
-template <class Op>
-__device__ __forceinline__ float2 across_warpgroups(float lo, float hi, float* red, int wg, int row_lo, int row_hi,
-                                                    int tq, Op op) {
-  if (tq == 0) {
-    red[wg * 64 + row_lo] = lo;
-    red[wg * 64 + row_hi] = hi;
-  }
-  __syncthreads();
-  return make_float2(op(red[row_lo], red[64 + row_lo]), op(red[row_hi], red[64 + row_hi]));
-}
-
 template <bool kFp8, bool kSparse>
 __global__ void __launch_bounds__(kThreads, 1) mqa_wgmma_kernel(MqaLaunch p) {
   extern __shared__ unsigned char smem_raw[];
-  const auto raw = static_cast<std::uint32_t>(__cvta_generic_to_shared(smem_raw));
-  unsigned char* base = smem_raw + ((1024 - (raw & 1023)) & 1023);
+  unsigned char* base = smem_aligned_1024(smem_raw);
   unsigned char* qs = base + kQOff;
   unsigned char* ps = base + kPOff;
   float* red_max = reinterpret_cast<float*>(base + kMaxOff);
@@ -106,23 +81,10 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_wgmma_kernel(MqaLaunch p) {
   const MqaBlockKeys range = mqa_block_keys<kKeys>(p, t);
   const std::int64_t kv_base = range.kv_base, slots = range.slots, b_first = range.b_first, b_end = range.b_end;
 
-  // Row lrow of key step blk: its cache row, or -1 (never read).
-  const auto key_of = [&](std::int64_t blk) -> int {
-    const std::int64_t slot = blk * kKeys + lrow;
-    if constexpr (kSparse) {
-      if (slot < p.topk) {
-        const std::int32_t v = p.indices[t * p.topk + slot];
-        if (v >= 0 && v < p.keys) return v;
-      }
-      return -1;
-    } else {
-      return slot < slots ? static_cast<int>(slot) : -1;
-    }
-  };
   // Starts the copy of step blk's rows (bf16: into key tile `buf`; FP8: the raw rows
   // into key tile 1, the staging area) and records which key each row holds.
   const auto issue = [&](std::int64_t blk, int buf) {
-    const int s = key_of(blk);
+    const int s = key_of<kSparse>(p, t, slots, blk, lrow);
     if (lpart == 0) tile_keys[buf * kKeys + lrow] = s;
     const int bytes = s >= 0 ? 16 : 0;
     const std::int64_t row = kv_base + (s >= 0 ? s : 0);
@@ -153,7 +115,6 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_wgmma_kernel(MqaLaunch p) {
   }
 
   const std::uint64_t desc_q = wgmma_desc_sw128(qs, 16, 1024);
-  const std::uint64_t desc_p = wgmma_desc_sw128(ps, 16, 1024);
   for (std::int64_t blk = b_first; blk < b_end; ++blk) {
     const int buf = static_cast<int>((blk - b_first) & 1);
     cp_async_wait<0>();
@@ -186,20 +147,9 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_wgmma_kernel(MqaLaunch p) {
     fence_operands(s);
 
     // 3. Online softmax. Column 8 j + 2 tq + e of this warpgroup's S is key 32 wg + that.
-    const int* keys_now = tile_keys + buf * kKeys + 32 * wg;
-    float mx_lo = DSA_MINUS_INF, mx_hi = DSA_MINUS_INF;
-#pragma unroll
-    for (int j = 0; j < 4; ++j)
-#pragma unroll
-      for (int e = 0; e < 2; ++e) {
-        const bool valid = keys_now[8 * j + 2 * tq + e] >= 0;
-        s[4 * j + e] = valid ? s[4 * j + e] * sl2 : DSA_MINUS_INF;
-        s[4 * j + 2 + e] = valid ? s[4 * j + 2 + e] * sl2 : DSA_MINUS_INF;
-        mx_lo = fmaxf(mx_lo, s[4 * j + e]);
-        mx_hi = fmaxf(mx_hi, s[4 * j + 2 + e]);
-      }
+    const float2 mine = mask_and_max(s, tile_keys + buf * kKeys + 32 * wg, sl2, tq);
     // Both warpgroups take the same maximum, so their rescaling agrees.
-    const float2 mx = across_warpgroups(quad_max(mx_lo), quad_max(mx_hi), red_max, wg, row_lo, row_hi, tq,
+    const float2 mx = across_warpgroups(mine.x, mine.y, red_max, wg, row_lo, row_hi, tq,
                                         [](float a, float b) { return fmaxf(a, b); });
     const OnlineStep st_lo = online_step(m_lo, mx.x);
     const OnlineStep st_hi = online_step(m_hi, mx.y);
@@ -222,66 +172,15 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_wgmma_kernel(MqaLaunch p) {
     __syncthreads();  // both halves of P are written
 
     // 4. O += P V: this warpgroup's 256 value columns = column blocks 4 wg .. 4 wg + 3.
-    const std::uint64_t desc_v = wgmma_desc_sw128(kt + 4 * wg * kBlockBytes, kBlockBytes, 1024);
-    fence_operands(acc);
-    wgmma_fence();
-#pragma unroll
-    for (int k = 0; k < kKeys / 16; ++k)  // 16 keys per wgmma: P moves 32 bytes, V 16 rows (2 KB)
-      wgmma_m64n256k16_bf16_bt(acc, desc_p + static_cast<std::uint64_t>((k * 32) >> 4),
-                               desc_v + static_cast<std::uint64_t>((k * 16 * 128) >> 4), 1);
-    wgmma_commit();
-    wgmma_wait_all();
-    fence_operands(acc);
+    add_pv(acc, ps, kt + 4 * wg * kBlockBytes);
   }
 
-  // Row sums: the 4 lanes of a row, then the two warpgroups.
-  const float2 sums = across_warpgroups(quad_sum(l_lo), quad_sum(l_hi), red_sum, wg, row_lo, row_hi, tq,
-                                        [](float a, float b) { return a + b; });
-  const float sum_lo = sums.x, sum_hi = sums.y;
-  const float inv_lo = sum_lo > 0.0f ? 1.0f / sum_lo : 0.0f, inv_hi = sum_hi > 0.0f ? 1.0f / sum_hi : 0.0f;
-  const std::int64_t out_lo = t * p.heads + h0 + row_lo, out_hi = out_lo + 8;
-  const int d0 = 256 * wg + 2 * tq;
-  if (p.splits == 1) {
-#pragma unroll
-    for (int j = 0; j < 32; ++j) {
-      *reinterpret_cast<std::uint32_t*>(p.out + out_lo * kDv + d0 + 8 * j) = pack_bf16x2(acc[4 * j] * inv_lo, acc[4 * j + 1] * inv_lo);
-      *reinterpret_cast<std::uint32_t*>(p.out + out_hi * kDv + d0 + 8 * j) =
-          pack_bf16x2(acc[4 * j + 2] * inv_hi, acc[4 * j + 3] * inv_hi);
-    }
-  } else {
-    float* part_out = p.workspace + static_cast<std::int64_t>(blockIdx.y) * p.queries * p.heads * kDv;
-#pragma unroll
-    for (int j = 0; j < 32; ++j) {
-      *reinterpret_cast<float2*>(part_out + out_lo * kDv + d0 + 8 * j) = make_float2(acc[4 * j] * inv_lo, acc[4 * j + 1] * inv_lo);
-      *reinterpret_cast<float2*>(part_out + out_hi * kDv + d0 + 8 * j) =
-          make_float2(acc[4 * j + 2] * inv_hi, acc[4 * j + 3] * inv_hi);
-    }
-  }
-  if (wg == 0 && tq == 0) {
-    const float lse_lo = sum_lo > 0.0f ? (m_lo + log2f(sum_lo)) * kLn2 : DSA_MINUS_INF;
-    const float lse_hi = sum_hi > 0.0f ? (m_hi + log2f(sum_hi)) * kLn2 : DSA_MINUS_INF;
-    float* lse = p.lse;
-    std::int64_t at = 0;
-    if (p.splits > 1) {
-      lse = p.workspace + static_cast<std::int64_t>(p.splits) * p.queries * p.heads * kDv;
-      at = static_cast<std::int64_t>(blockIdx.y) * p.queries * p.heads;
-    }
-    lse[at + out_lo] = lse_lo;
-    lse[at + out_hi] = lse_hi;
-  }
+  store_rows(p, t, h0, acc, m_lo, m_hi, l_lo, l_hi, red_sum, wg, row_lo, row_hi, tq);
 }
 
 template <bool kFp8, bool kSparse>
 void launch_typed(const MqaLaunch& p, cudaStream_t stream) {
-  auto* kernel = mqa_wgmma_kernel<kFp8, kSparse>;
-  DSA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmem)));
-  const dim3 grid(static_cast<unsigned>(p.queries * (p.heads / kHeads)), static_cast<unsigned>(p.splits));
-  kernel<<<grid, kThreads, kSmem, stream>>>(p);
-  DSA_CUDA_CHECK_LAUNCH();
-  if (p.splits > 1) {
-    mqa_combine<kDv><<<static_cast<unsigned>(p.queries * p.heads), 128, 0, stream>>>(p);
-    DSA_CUDA_CHECK_LAUNCH();
-  }
+  launch_grid(mqa_wgmma_kernel<kFp8, kSparse>, kSmem, p, stream);
 }
 
 }  // namespace
