@@ -112,6 +112,8 @@ void BM_CudaSparseDecodeFp8Batch64(benchmark::State& st) { sparse_mla(st, 128, t
 void BM_CudaSparseDecodeBf16Batch1(benchmark::State& st) { sparse_mla(st, 1, false); }
 void BM_CudaSparseWgmmaPrefill2048(benchmark::State& st) { sparse_mla(st, 2048, false, "cuda.sparse_mqa.wgmma"); }
 void BM_CudaSparseWgmmaDecodeFp8Batch64(benchmark::State& st) { sparse_mla(st, 128, true, "cuda.sparse_mqa.wgmma"); }
+void BM_CudaSparseSeesawPrefill2048(benchmark::State& st) { sparse_mla(st, 2048, false, "cuda.sparse_mqa.seesaw"); }
+void BM_CudaSparseSeesawDecodeBf16Batch64(benchmark::State& st) { sparse_mla(st, 128, false, "cuda.sparse_mqa.seesaw"); }
 
 // Dense MQA-mode decode over the whole cache: one query, 128 heads.
 void dense_decode(benchmark::State& st, bool fp8, const char* variant = "cuda.dense_mqa.mma") {
@@ -133,6 +135,7 @@ void BM_CudaDenseDecodeBf16(benchmark::State& st) { dense_decode(st, false); }
 void BM_CudaDenseDecodeFp8(benchmark::State& st) { dense_decode(st, true); }
 void BM_CudaDenseWgmmaDecodeBf16(benchmark::State& st) { dense_decode(st, false, "cuda.dense_mqa.wgmma"); }
 void BM_CudaDenseWgmmaDecodeFp8(benchmark::State& st) { dense_decode(st, true, "cuda.dense_mqa.wgmma"); }
+void BM_CudaDenseSeesawDecodeBf16(benchmark::State& st) { dense_decode(st, false, "cuda.dense_mqa.seesaw"); }
 
 // Dense MHA-mode causal prefill: the last 4096 queries of the context, 128 heads.
 void dense_mha_prefill(benchmark::State& st, const char* variant) {
@@ -175,6 +178,9 @@ BENCHMARK(BM_CudaSparseWgmmaPrefill2048)->RangeMultiplier(4)->Range(4096, 65536)
 BENCHMARK(BM_CudaSparseWgmmaDecodeFp8Batch64)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaDenseWgmmaDecodeBf16)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaDenseWgmmaDecodeFp8)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CudaSparseSeesawPrefill2048)->RangeMultiplier(4)->Range(4096, 65536)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_CudaSparseSeesawDecodeBf16Batch64)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CudaDenseSeesawDecodeBf16)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaDenseMhaPrefill4096)->RangeMultiplier(4)->Range(4096, 65536)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_CudaDenseMhaWgmmaPrefill4096)->RangeMultiplier(4)->Range(4096, 65536)->UseManualTime()->Unit(benchmark::kMillisecond);
 

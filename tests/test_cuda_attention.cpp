@@ -129,7 +129,7 @@ TEST(CudaSparseMqa, MoreThan65535Tokens) {
   bench::AttentionData d = bench::make_attention_data(c, 5);
   HostTensor<float> out({d.shape.queries, d.shape.heads, d.shape.d_v}), lse({d.shape.queries, d.shape.heads});
   const SparseMqaArgs args{d.shape, d.q, d.kv, d.indices, out, lse, c.dtype};
-  for (const char* name : {"cuda.sparse_mqa.mma", "cuda.sparse_mqa.wgmma"}) {
+  for (const char* name : {"cuda.sparse_mqa.mma", "cuda.sparse_mqa.wgmma", "cuda.sparse_mqa.seesaw"}) {
     SCOPED_TRACE(name);
     auto run = cuda_variant(sparse_mqa_variants(), name).prepare(args);
     run->run();
@@ -159,7 +159,7 @@ TEST(CudaSparseMqa, SaysWhatItDoesNotSupport) {
   bench::AttentionData d = bench::make_attention_data(c, 1);
   HostTensor<float> out({1, 8, 256}), lse({1, 8});
   const SparseMqaArgs args{d.shape, d.q, d.kv, d.indices, out, lse, c.dtype};
-  for (const char* name : {"cuda.sparse_mqa.mma", "cuda.sparse_mqa.wgmma"}) {
+  for (const char* name : {"cuda.sparse_mqa.mma", "cuda.sparse_mqa.wgmma", "cuda.sparse_mqa.seesaw"}) {
     const auto why = cuda_variant(sparse_mqa_variants(), name).unsupported(args);
     ASSERT_TRUE(why.has_value()) << name;
     EXPECT_NE(why->find("576 / 512"), std::string::npos) << name << ": " << *why;
@@ -369,7 +369,9 @@ TEST(CudaLaunchPlan, WgmmaIndexerWalksLongerKeyRunsOnlyWhenTheGridStaysFull) {
       EXPECT_GE(t, 1);
       EXPECT_LE(t, 16);
       // Blocks: at least 16 per SM's worth whenever a run is longer than one tile.
-      if (t > 1) EXPECT_GE(groups * ((tiles + t - 1) / t), 16 * 132 * 0.5) << groups << " x " << tiles;
+      if (t > 1) {
+        EXPECT_GE(groups * ((tiles + t - 1) / t), 16 * 132 * 0.5) << groups << " x " << tiles;
+      }
     }
   EXPECT_EQ(cuda::indexer_wgmma_tiles_per_block(512, 512, 0), 16);  // an unknown SM count is not a division by zero
 }
@@ -414,6 +416,21 @@ TEST(CudaLaunchPlan, LaunchersRefuseBadArgumentsBeforeTouchingTheDevice) {
   p.scale = 0.1f;
   p.heads = 96;
   EXPECT_THROW(cuda::launch_mqa_wgmma(p, nullptr), CudaError);
+  // The seesaw MQA kernel: what the wgmma one takes, with a bf16 cache only.
+  EXPECT_TRUE(cuda::mqa_seesaw_unsupported(128, 576, 512, 2048, true, false) == std::nullopt);
+  EXPECT_TRUE(cuda::mqa_seesaw_unsupported(128, 576, 512, 0, false, false) == std::nullopt);
+  EXPECT_NE(cuda::mqa_seesaw_unsupported(128, 576, 512, 2048, true, true).value_or("").find("bf16 cache only"),
+            std::string::npos);
+  EXPECT_NE(cuda::mqa_seesaw_unsupported(96, 576, 512, 0, false, false).value_or("").find("multiple of 64"),
+            std::string::npos);
+  EXPECT_THROW(cuda::launch_mqa_seesaw(p, nullptr), CudaError);  // 96 heads
+  p.heads = 128;
+  p.fp8_cache = true;
+  EXPECT_THROW(cuda::launch_mqa_seesaw(p, nullptr), CudaError);
+  p.fp8_cache = false;
+  p.scale = 0.0f;
+  EXPECT_THROW(cuda::launch_mqa_seesaw(p, nullptr), CudaError);
+  p.scale = 0.1f;
   // The wgmma MHA kernel: the model's 192 / 128 only.
   EXPECT_TRUE(cuda::mha_wgmma_unsupported(128, 192, 128) == std::nullopt);
   EXPECT_NE(cuda::mha_wgmma_unsupported(4, 48, 32).value_or("").find("192 / 128"), std::string::npos);

@@ -61,6 +61,12 @@ void launch_mqa(const MqaLaunch& p, cudaStream_t stream);
 std::optional<std::string> mqa_wgmma_unsupported(int heads, int d_qk, int d_v, std::int64_t topk, bool sparse);
 void launch_mqa_wgmma(const MqaLaunch& p, cudaStream_t stream);
 
+// The same on warpgroup MMA with the warpgroups taking turns on tiles of their own
+// (attention_mqa_seesaw.cu): bf16 cache only, otherwise as launch_mqa_wgmma.
+std::optional<std::string> mqa_seesaw_unsupported(int heads, int d_qk, int d_v, std::int64_t topk, bool sparse,
+                                                  bool fp8_cache);
+void launch_mqa_seesaw(const MqaLaunch& p, cudaStream_t stream);
+
 struct MhaLaunch {
   const std::uint16_t* q = nullptr;  // [T, H, d_qk] bf16 bits
   const std::uint16_t* k = nullptr;  // [S, H, d_qk]

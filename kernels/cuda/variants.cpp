@@ -237,6 +237,11 @@ std::optional<std::string> mqa_wgmma_unsupported_args(const AttentionShape& sh, 
   if (dtype != DType::bf16) return bf16_only(dtype);
   return cuda::mqa_wgmma_unsupported(sh.heads, sh.d_qk, sh.d_v, topk, sparse);
 }
+std::optional<std::string> mqa_seesaw_unsupported_args(const AttentionShape& sh, DType dtype, std::int64_t topk,
+                                                       bool sparse, bool fp8_cache) {
+  if (dtype != DType::bf16) return bf16_only(dtype);
+  return cuda::mqa_seesaw_unsupported(sh.heads, sh.d_qk, sh.d_v, topk, sparse, fp8_cache);
+}
 
 // bf16 outputs on the device -> the host's float tensor.
 void download_bf16(const DeviceBuffer<std::uint16_t>& d, HostTensor<float>& out) {
@@ -458,7 +463,17 @@ std::vector<Variant<SparseMqaArgs>> cuda_sparse_mqa_variants() {
            "bf16 or FP8 cache, split-KV when the grid is small",
            [](const SparseMqaArgs& a) { return mqa_unsupported_args(a.shape, a.dtype, a.indices.size(1), true, a.fp8_cache); },
            [](const SparseMqaArgs& a) { return prepare_sparse_batch<cuda::launch_mqa>({&a}); },
-           prepare_sparse_batch<cuda::launch_mqa>}};
+           prepare_sparse_batch<cuda::launch_mqa>},
+          // Listed last: written without a GPU (2026-11-23), so nothing picks it by default.
+          {"cuda.sparse_mqa.seesaw", Backend::cuda,
+           "sparse MLA on warpgroup MMA with the warpgroups taking turns: each computes the scores of its own "
+           "64-key tile (m64n64k16) while the other runs softmax or P V; key tiles refilled part by part through "
+           "mbarriers; bf16 cache only, split-KV",
+           [](const SparseMqaArgs& a) {
+             return mqa_seesaw_unsupported_args(a.shape, a.dtype, a.indices.size(1), true, a.fp8_cache);
+           },
+           [](const SparseMqaArgs& a) { return prepare_sparse_batch<cuda::launch_mqa_seesaw>({&a}); },
+           prepare_sparse_batch<cuda::launch_mqa_seesaw>}};
 }
 
 std::vector<Variant<DenseMqaArgs>> cuda_dense_mqa_variants() {
@@ -474,7 +489,14 @@ std::vector<Variant<DenseMqaArgs>> cuda_dense_mqa_variants() {
            "positions, split-KV for long contexts, bf16 or FP8 cache",
            [](const DenseMqaArgs& a) { return mqa_unsupported_args(a.shape, a.dtype, 0, false, a.fp8_cache); },
            [](const DenseMqaArgs& a) { return prepare_dense_mqa_batch<cuda::launch_mqa>({&a}); },
-           prepare_dense_mqa_batch<cuda::launch_mqa>}};
+           prepare_dense_mqa_batch<cuda::launch_mqa>},
+          // Listed last: written without a GPU (2026-11-23), so nothing picks it by default.
+          {"cuda.dense_mqa.seesaw", Backend::cuda,
+           "dense MQA-mode attention over the causal prefix with the seesaw kernel (warpgroups take turns on "
+           "64-key tiles of their own), bf16 cache only, split-KV",
+           [](const DenseMqaArgs& a) { return mqa_seesaw_unsupported_args(a.shape, a.dtype, 0, false, a.fp8_cache); },
+           [](const DenseMqaArgs& a) { return prepare_dense_mqa_batch<cuda::launch_mqa_seesaw>({&a}); },
+           prepare_dense_mqa_batch<cuda::launch_mqa_seesaw>}};
 }
 
 // An MHA kernel takes bf16 storage and the shapes its own check `kShape` admits.

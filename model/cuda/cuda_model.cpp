@@ -269,12 +269,16 @@ Kernels resolve_kernels(const CudaKernelChoice& k, const ModelConfig& c, bool fp
       {{"cuda.sparse_mqa.wgmma", cuda::launch_mqa_wgmma,
         cuda::mqa_wgmma_unsupported(c.heads, dl, c.kv_lora_rank, c.index_topk, true)},
        {"cuda.sparse_mqa.mma", cuda::launch_mqa,
-        cuda::mqa_unsupported(c.heads, dl, c.kv_lora_rank, c.index_topk, true, fp8_cache)}},
+        cuda::mqa_unsupported(c.heads, dl, c.kv_lora_rank, c.index_topk, true, fp8_cache)},
+       {"cuda.sparse_mqa.seesaw", cuda::launch_mqa_seesaw,
+        cuda::mqa_seesaw_unsupported(c.heads, dl, c.kv_lora_rank, c.index_topk, true, fp8_cache)}},
       cuda_sparse_mqa_variants(), r.chosen);
   r.dense_mqa = pick_kernel<Kernels::MqaFn>(
       "dense_attention_mqa", k.dense_attention_mqa,
       {{"cuda.dense_mqa.wgmma", cuda::launch_mqa_wgmma, cuda::mqa_wgmma_unsupported(c.heads, dl, c.kv_lora_rank, 0, false)},
-       {"cuda.dense_mqa.mma", cuda::launch_mqa, cuda::mqa_unsupported(c.heads, dl, c.kv_lora_rank, 0, false, fp8_cache)}},
+       {"cuda.dense_mqa.mma", cuda::launch_mqa, cuda::mqa_unsupported(c.heads, dl, c.kv_lora_rank, 0, false, fp8_cache)},
+       {"cuda.dense_mqa.seesaw", cuda::launch_mqa_seesaw,
+        cuda::mqa_seesaw_unsupported(c.heads, dl, c.kv_lora_rank, 0, false, fp8_cache)}},
       cuda_dense_mqa_variants(), r.chosen);
   r.dense_mha = pick_kernel<Kernels::MhaFn>(
       "dense_attention_mha", k.dense_attention_mha,

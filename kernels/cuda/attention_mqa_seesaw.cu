@@ -1,0 +1,339 @@
+// MQA-mode attention (sparse MLA and the dense decode baseline) on warpgroup MMA with
+// the two warpgroups taking turns ("seesaw" order, as described in FlashMLA's
+// 2025-04-22 deep-dive), bf16 cache only. Same grid, splits and outputs as the
+// lock-step kernel (attention_mqa_wgmma.cu), which measured 334 TFLOP/s in sparse
+// prefill but 894 GB/s (216 TFLOP/s of work) in dense decode on the H100, against
+// the 2,090 GB/s the dense decode target asks: there both warpgroups compute half of
+// one tile's scores (m64n32k16, re-reading all of Q from shared memory per 32 keys),
+// then wait for each other twice per tile, so the tensor cores idle through every
+// softmax and barrier.
+//
+// Here each warpgroup computes the scores of its own 64-key tile (m64n64k16 over all
+// 576 columns): warpgroup 0 tile A, warpgroup 1 tile B of each round of two tiles. O
+// stays split by value columns (warpgroup w owns 256 w .. 256 w + 255). Per round, with
+// m the running row maximum both warpgroups keep (log2 domain):
+//   wg0: S_A = Q K_A^T; mA = max(m, rowmax S_A) -> wg1       wg1: S_B = Q K_B^T
+//   wg0: P_A = exp2(S_A - mA); O_L = O_L a0 + P_A V_A,L      wg1: mB = max(mA, rowmax S_B);
+//                                                               P_B = exp2(S_B - mB) -> wg0;
+//                                                               O_R = O_R a0 a1 + P_B V_B,R
+//   wg0: P_A *= a1 -> wg1; O_L = O_L a1 + P_B V_B,L          wg1: O_R += P_A V_A,R
+// with a0 = exp2(m - mA), a1 = exp2(mA - mB); each warpgroup keeps the row sum of its
+// own P (rescaled the same way) and the two meet at the end. While one warpgroup runs
+// its softmax the other's products run, and no step waits for both.
+//
+// Shared memory: Q 64 x 576 bf16 (72 KB) and the two key tiles (72 KB each), all
+// 128-byte swizzled as in the lock-step kernel (216 KB of 227). No room for a third
+// tile, so the next round's tiles load into the same two buffers, each part as soon as
+// its last reader is done: tile A's value columns 0-255 (blocks 0-3) after wg0's
+// P_A V_A,L, the rest after wg1's P_A V_A,R; tile B's blocks 4-7 after wg1's
+// P_B V_B,R, the rest after wg0's P_B V_B,L. Each part is loaded by the warpgroup that
+// frees it (cp.async, two threads per row) and completes an mbarrier, so the reader
+// waits for exactly the blocks it needs; wg1 computes S_B starting with blocks 4-7,
+// which arrive first. P of a tile is written into its block 8 (columns 512-575, which
+// only the scores read), so no shared memory is spent on P.
+//
+// Hand-offs between the warpgroups use named barriers (the producer arrives and goes
+// on, the consumer syncs): kBarMax0 (mA), kBarMax1 (mB and P_B), kBarP0 (rescaled
+// P_A), kBarFreed (wg1 is done reading tile B's P, so wg0 may refill block 8). Every
+// producer arrival of round r + 1 comes after its consumer's sync of round r (each
+// chain passes through the other warpgroup), so no barrier is ever two rounds ahead.
+//
+// Written without a GPU on 2026-11-23 (sixth session): not yet run. Listed after the
+// lock-step kernel in the registry, so nothing picks it until it has been validated.
+#include "kernels/cuda/attention.h"
+
+#include <cuda_bf16.h>
+
+#include <type_traits>
+
+#include "core/trace.h"
+#include "kernels/cuda/attention_mqa_common.cuh"
+#include "kernels/cuda/attention_mqa_wgmma.cuh"
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/mma.cuh"
+#include "kernels/cuda/sync.cuh"
+#include "kernels/cuda/wgmma.cuh"
+
+namespace dsa::cuda {
+
+namespace {
+
+using namespace mqa_wgmma;
+
+constexpr int kPBlock = kDqk / 64 - 1;     // block 8 (the rope columns): P once the scores are done
+constexpr int kRowBytes = kDqk * 2;
+
+constexpr std::size_t kQOff = 0;
+constexpr std::size_t kAOff = kTileBytes;
+constexpr std::size_t kBOff = 2 * kTileBytes;
+constexpr std::size_t kBarOff = 3 * kTileBytes;                         // 4 mbarriers
+constexpr std::size_t kMaxOff = kBarOff + 4 * sizeof(std::uint64_t);    // mA [64], mB [64]
+constexpr std::size_t kSumOff = kMaxOff + 2 * 64 * sizeof(float);       // row sums [2 warpgroups][64]
+constexpr std::size_t kKeyOff = kSumOff + 2 * 64 * sizeof(float);       // key of each row of A, B [2][64]
+constexpr std::size_t kSmem = kKeyOff + 2 * 64 * sizeof(int) + 1024;   // + slack to align the base to 1024
+static_assert(kSmem <= 232448, "Hopper's 227 KB of shared memory per block");
+
+// Named barriers (0 is __syncthreads); kBarWg + w is warpgroup w's own.
+enum : int { kBarMax0 = 1, kBarMax1 = 2, kBarP0 = 3, kBarFreed = 4, kBarWg = 5 };
+// The mbarriers: one per part of a tile that one warpgroup loads.
+enum : int { kALo = 0, kAHi = 1, kBLo = 2, kBHi = 3 };
+// The 64-column blocks of each part (bit c = block c).
+constexpr unsigned kALoBlocks = 0x00Fu;  // A 0-3: wg0, after its P_A V_A,L
+constexpr unsigned kAHiBlocks = 0x1F0u;  // A 4-8: wg1, after its P_A V_A,R
+constexpr unsigned kBHiBlocks = 0x0F0u;  // B 4-7: wg1, after its P_B V_B,R
+constexpr unsigned kBLoBlocks = 0x10Fu;  // B 0-3 and 8: wg0, after its P_B V_B,L
+
+// Starts the copy of blocks kBlocks of key tile `step` (row i / 2 of the tile from
+// this warpgroup's thread i, alternate 16-byte units from the two threads of a row),
+// records each row's key in `keys` when given, and arrives on `bar` once the copies
+// have landed. Rows without a key (and every row of a step at or past b_end) are
+// zero-filled without reading the cache.
+template <unsigned kBlocks, bool kSparse>
+__device__ __forceinline__ void load_part(const MqaLaunch& p, std::int64_t t, std::int64_t kv_base, std::int64_t slots,
+                                          std::int64_t step, std::int64_t b_end, unsigned char* tile,
+                                          std::uint64_t* bar, int* keys) {
+  const int i = threadIdx.x & 127, row = i >> 1, half = i & 1;
+  const int s = step < b_end ? mqa_wgmma::key_of<kSparse>(p, t, slots, step, row) : -1;
+  if (keys != nullptr && half == 0) keys[row] = s;
+  const int bytes = s >= 0 ? 16 : 0;
+  const auto* src = static_cast<const unsigned char*>(p.kv) + (kv_base + (s >= 0 ? s : 0)) * kRowBytes;
+#pragma unroll
+  for (int c = 0; c < kDqk / 64; ++c)
+    if ((kBlocks >> c) & 1u)
+#pragma unroll
+      for (int u = half; u < 8; u += 2) cp_async16(tile + c * kBlockBytes + sw128_offset(row, u), src + (c * 8 + u) * 16, bytes);
+  cp_async_commit();
+  mbar_arrive_on_cp_async(bar);
+}
+
+// S (+)= Q K^T over the 64-column blocks c in [c0, c1) of the tile (4 wgmma each).
+__device__ __forceinline__ void score_blocks(float (&s)[32], std::uint64_t desc_q, std::uint64_t desc_k, int c0, int c1,
+                                             bool first) {
+#pragma unroll
+  for (int c = c0; c < c1; ++c)
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {  // 16 columns (32 bytes) per wgmma: +2 in the address field
+      const std::uint64_t step = static_cast<std::uint64_t>((c * kBlockBytes + k * 32) >> 4);
+      wgmma_m64n64k16_bf16(s, desc_q + step, desc_k + step, (first && c == c0 && k == 0) ? 0 : 1);
+    }
+}
+
+// P = exp2(S - base) in place; returns this thread's share of the row sums.
+__device__ __forceinline__ float2 exponentiate(float (&s)[32], float base_lo, float base_hi) {
+  float sum_lo = 0.0f, sum_hi = 0.0f;
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    s[4 * j] = exp2f(s[4 * j] - base_lo);
+    s[4 * j + 1] = exp2f(s[4 * j + 1] - base_lo);
+    s[4 * j + 2] = exp2f(s[4 * j + 2] - base_hi);
+    s[4 * j + 3] = exp2f(s[4 * j + 3] - base_hi);
+    sum_lo += s[4 * j] + s[4 * j + 1];
+    sum_hi += s[4 * j + 2] + s[4 * j + 3];
+  }
+  return make_float2(sum_lo, sum_hi);
+}
+
+// P (bf16) into block 8 of the tile, the layout of a K-major A operand: keys
+// 8 j + 2 tq + {0, 1} of rows lo / hi are 16-byte unit j of the row, bytes 4 tq.
+__device__ __forceinline__ void write_p(unsigned char* tile, const float (&s)[32], int row_lo, int row_hi, int tq) {
+  unsigned char* pt = tile + kPBlock * kBlockBytes;
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    *reinterpret_cast<std::uint32_t*>(pt + sw128_offset(row_lo, j) + 4 * tq) = pack_bf16x2(s[4 * j], s[4 * j + 1]);
+    *reinterpret_cast<std::uint32_t*>(pt + sw128_offset(row_hi, j) + 4 * tq) = pack_bf16x2(s[4 * j + 2], s[4 * j + 3]);
+  }
+}
+
+template <bool kSparse>
+__global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(MqaLaunch p) {
+  extern __shared__ unsigned char smem_raw[];
+  unsigned char* base = smem_aligned_1024(smem_raw);
+  unsigned char* qs = base + kQOff;
+  unsigned char* ta = base + kAOff;
+  unsigned char* tb = base + kBOff;
+  auto* bars = reinterpret_cast<std::uint64_t*>(base + kBarOff);
+  float* xmax = reinterpret_cast<float*>(base + kMaxOff);  // [0, 64): mA, [64, 128): mB
+  float* red_sum = reinterpret_cast<float*>(base + kSumOff);
+  int* keys_a = reinterpret_cast<int*>(base + kKeyOff);
+  int* keys_b = keys_a + kKeys;
+
+  const int groups = p.heads / kHeads;
+  const std::int64_t t = blockIdx.x / groups;
+  const int h0 = static_cast<int>(blockIdx.x % groups) * kHeads;
+  const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31, tq = lane & 3;
+  const int row_lo = 16 * warp + (lane >> 2), row_hi = row_lo + 8;  // this thread's accumulator rows (heads)
+
+  const MqaBlockKeys range = mqa_block_keys<kKeys>(p, t);
+  const std::int64_t kv_base = range.kv_base, slots = range.slots, b_first = range.b_first, b_end = range.b_end;
+  const std::int64_t rounds = b_end > b_first ? (b_end - b_first + 1) / 2 : 0;  // an odd last tile B is empty
+  const auto load = [&](auto blocks, std::int64_t step, unsigned char* tile, int bar, int* keys) {
+    load_part<decltype(blocks)::value, kSparse>(p, t, kv_base, slots, step, b_end, tile, &bars[bar], keys);
+  };
+  using ALo = std::integral_constant<unsigned, kALoBlocks>;
+  using AHi = std::integral_constant<unsigned, kAHiBlocks>;
+  using BLo = std::integral_constant<unsigned, kBLoBlocks>;
+  using BHi = std::integral_constant<unsigned, kBHiBlocks>;
+
+  if (tid == 0)
+    for (int i = 0; i < 4; ++i) mbar_init(&bars[i], 128);
+  __syncthreads();
+  if (rounds > 0) {  // Q (head rows h0 ..), then round 0's tiles, each part from the warpgroup that will refill it
+    const int lrow = tid >> 2, lpart = tid & 3;
+    const auto* qg = reinterpret_cast<const unsigned char*>(p.q) + (t * p.heads + h0 + lrow) * kRowBytes;
+    for (int u = lpart; u < kUnits; u += 4) cp_async16(qs + tile_offset(lrow, u), qg + u * 16, 16);
+    cp_async_commit();
+    if (wg == 0) {
+      load(ALo{}, b_first, ta, kALo, keys_a);
+      load(BLo{}, b_first + 1, tb, kBLo, nullptr);
+    } else {
+      load(AHi{}, b_first, ta, kAHi, nullptr);
+      load(BHi{}, b_first + 1, tb, kBHi, keys_b);
+    }
+    cp_async_wait<2>();  // Q has landed; the tiles complete their mbarriers
+    fence_proxy_async();
+  }
+  __syncthreads();
+
+  float acc[128];  // O: rows row_lo / row_hi, value columns 256 wg + 8 j + 2 tq + {0, 1}
+#pragma unroll
+  for (int i = 0; i < 128; ++i) acc[i] = 0.0f;
+  float m_lo = DSA_MINUS_INF, m_hi = DSA_MINUS_INF;  // running maxima (log2 domain), equal in both warpgroups
+  float l_lo = 0.0f, l_hi = 0.0f;                     // row sums of this warpgroup's own P, this thread's share
+  const float sl2 = p.scale * kLog2e;
+  const std::uint64_t desc_q = wgmma_desc_sw128(qs, 16, 1024);
+  const std::uint64_t desc_a = wgmma_desc_sw128(ta, 16, 1024), desc_b = wgmma_desc_sw128(tb, 16, 1024);
+
+  for (std::int64_t r = 0; r < rounds; ++r) {
+    const auto parity = static_cast<std::uint32_t>(r & 1);
+    const std::int64_t next_a = b_first + 2 * r + 2;  // the next round's tiles, if any
+    const bool more = r + 1 < rounds;
+    float s[32] = {};  // overwritten: the first wgmma does not accumulate
+    if (wg == 0) {
+      // S_A, blocks 0-3 as soon as they are in, then 4-8.
+      mbar_wait(&bars[kALo], parity);
+      fence_proxy_async();  // cp.async wrote through the generic proxy; wgmma reads through the async one
+      fence_operands(s);
+      wgmma_fence();
+      score_blocks(s, desc_q, desc_a, 0, 4, true);
+      mbar_wait(&bars[kAHi], parity);
+      fence_proxy_async();
+      wgmma_fence();  // the wait loop sits between the products of one accumulator
+      score_blocks(s, desc_q, desc_a, 4, kDqk / 64, false);
+      wgmma_commit();
+      wgmma_wait_all();
+      fence_operands(s);
+      const float2 mx = mask_and_max(s, keys_a, sl2, tq);
+      const OnlineStep a_lo = online_step(m_lo, mx.x), a_hi = online_step(m_hi, mx.y);  // m = mA
+      if (tq == 0) {
+        xmax[row_lo] = m_lo;
+        xmax[row_hi] = m_hi;
+      }
+      bar_arrive(kBarMax0, kThreads);
+      const float2 sum = exponentiate(s, a_lo.base, a_hi.base);
+      write_p(ta, s, row_lo, row_hi, tq);
+      l_lo = l_lo * a_lo.alpha + sum.x;
+      l_hi = l_hi * a_hi.alpha + sum.y;
+      scale_accumulator_rows(acc, a_lo.alpha, a_hi.alpha);
+      fence_proxy_async();
+      bar_sync(kBarWg, 128);  // all of P_A is written
+      add_pv(acc, ta + kPBlock * kBlockBytes, ta);     // O_L += P_A V_A,L
+      bar_sync(kBarWg, 128);  // every warp is past it: A's blocks 0-3 are free, block 8 may take P_A rescaled
+      if (more) load(ALo{}, next_a, ta, kALo, keys_a);
+      bar_sync(kBarMax1, kThreads);  // mB and P_B from warpgroup 1
+      const OnlineStep b_lo = online_step(m_lo, xmax[64 + row_lo]), b_hi = online_step(m_hi, xmax[64 + row_hi]);
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        s[4 * j] *= b_lo.alpha;
+        s[4 * j + 1] *= b_lo.alpha;
+        s[4 * j + 2] *= b_hi.alpha;
+        s[4 * j + 3] *= b_hi.alpha;
+      }
+      write_p(ta, s, row_lo, row_hi, tq);
+      l_lo *= b_lo.alpha;
+      l_hi *= b_hi.alpha;
+      scale_accumulator_rows(acc, b_lo.alpha, b_hi.alpha);
+      fence_proxy_async();
+      bar_arrive(kBarP0, kThreads);  // P_A at mB, for O_R
+      mbar_wait(&bars[kBLo], parity);
+      fence_proxy_async();
+      add_pv(acc, tb + kPBlock * kBlockBytes, tb);  // O_L += P_B V_B,L
+      if (more) {
+        bar_sync(kBarFreed, kThreads);  // warpgroup 1 is past P_B V_B,R: B's block 8 may be refilled
+        load(BLo{}, next_a + 1, tb, kBLo, nullptr);
+      }
+    } else {
+      // S_B, blocks 4-7 first (loaded earlier in the previous round), then 0-3 and 8.
+      mbar_wait(&bars[kBHi], parity);
+      fence_proxy_async();
+      fence_operands(s);
+      wgmma_fence();
+      score_blocks(s, desc_q, desc_b, 4, 8, true);
+      mbar_wait(&bars[kBLo], parity);
+      fence_proxy_async();
+      wgmma_fence();
+      score_blocks(s, desc_q, desc_b, 0, 4, false);
+      score_blocks(s, desc_q, desc_b, 8, kDqk / 64, false);
+      wgmma_commit();
+      wgmma_wait_all();
+      fence_operands(s);
+      const float2 mx = mask_and_max(s, keys_b, sl2, tq);
+      bar_sync(kBarMax0, kThreads);  // mA from warpgroup 0
+      const OnlineStep a_lo = online_step(m_lo, xmax[row_lo]), a_hi = online_step(m_hi, xmax[row_hi]);  // m = mA
+      const OnlineStep b_lo = online_step(m_lo, mx.x), b_hi = online_step(m_hi, mx.y);                  // m = mB
+      if (tq == 0) {
+        xmax[64 + row_lo] = m_lo;
+        xmax[64 + row_hi] = m_hi;
+      }
+      const float2 sum = exponentiate(s, b_lo.base, b_hi.base);
+      write_p(tb, s, row_lo, row_hi, tq);
+      const float f_lo = a_lo.alpha * b_lo.alpha, f_hi = a_hi.alpha * b_hi.alpha;
+      l_lo = l_lo * f_lo + sum.x;
+      l_hi = l_hi * f_hi + sum.y;
+      scale_accumulator_rows(acc, f_lo, f_hi);
+      fence_proxy_async();
+      bar_arrive(kBarMax1, kThreads);  // mB and P_B, for warpgroup 0
+      bar_sync(kBarWg + 1, 128);       // all of P_B is written
+      add_pv(acc, tb + kPBlock * kBlockBytes, tb + 4 * kBlockBytes);              // O_R += P_B V_B,R
+      bar_sync(kBarWg + 1, 128);       // every warp is past it: B's blocks 4-7 are free
+      if (more) {
+        bar_arrive(kBarFreed, kThreads);
+        load(BHi{}, next_a + 1, tb, kBHi, keys_b);
+      }
+      bar_sync(kBarP0, kThreads);  // P_A at mB
+      mbar_wait(&bars[kAHi], parity);
+      fence_proxy_async();
+      add_pv(acc, ta + kPBlock * kBlockBytes, ta + 4 * kBlockBytes);  // O_R += P_A V_A,R
+      if (more) {
+        bar_sync(kBarWg + 1, 128);  // every warp is past it: A's blocks 4-8 are free
+        load(AHi{}, next_a, ta, kAHi, nullptr);
+      }
+    }
+  }
+
+  store_rows(p, t, h0, acc, m_lo, m_hi, l_lo, l_hi, red_sum, wg, row_lo, row_hi, tq);
+}
+
+template <bool kSparse>
+void launch_typed(const MqaLaunch& p, cudaStream_t stream) {
+  launch_grid(mqa_seesaw_kernel<kSparse>, kSmem, p, stream);
+}
+
+}  // namespace
+
+std::optional<std::string> mqa_seesaw_unsupported(int heads, int d_qk, int d_v, std::int64_t topk, bool sparse,
+                                                  bool fp8_cache) {
+  if (fp8_cache) return "bf16 cache only (the FP8 rows' staging area does not fit beside two key tiles)";
+  return mqa_wgmma_unsupported(heads, d_qk, d_v, topk, sparse);
+}
+
+void launch_mqa_seesaw(const MqaLaunch& p, cudaStream_t stream) {
+  DSA_TRACE_RANGE(p.indices ? "sparse_mqa.bf16.seesaw" : "dense_mqa.bf16.seesaw");
+  if (auto why = mqa_seesaw_unsupported(p.heads, p.d_qk, p.d_v, p.topk, p.indices != nullptr, p.fp8_cache))
+    throw CudaError("launch_mqa_seesaw: " + *why);
+  if (auto why = mqa_launch_problem(p)) throw CudaError("launch_mqa_seesaw: " + *why);
+  if (p.queries == 0) return;
+  if (p.indices) launch_typed<true>(p, stream);
+  else launch_typed<false>(p, stream);
+}
+
+}  // namespace dsa::cuda
