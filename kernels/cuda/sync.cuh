@@ -39,21 +39,28 @@ __device__ __forceinline__ void mbar_arrive_on_cp_async(std::uint64_t* bar) {
 
 // Waits until the phase of `bar` with this parity has completed (phase n has parity
 // n & 1). The waiter must not fall two phases behind: nothing may complete phase n + 1
-// before every waiter for phase n has seen it.
+// before every waiter for phase n has seen it. A wait of more than about 10 s (2^34
+// cycles) traps: a kernel whose hand-offs are wrong then fails its launch with an error
+// instead of hanging the process.
+__device__ __forceinline__ bool mbar_try_wait(std::uint32_t bar_addr, std::uint32_t parity) {
+  std::uint32_t done = 0;
+  asm volatile(
+      "{\n"
+      ".reg .pred p;\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+      "selp.u32 %0, 1, 0, p;\n"
+      "}\n"
+      : "=r"(done)
+      : "r"(bar_addr), "r"(parity)
+      : "memory");
+  return done != 0;
+}
 __device__ __forceinline__ void mbar_wait(std::uint64_t* bar, std::uint32_t parity) {
   const std::uint32_t a = smem_addr(bar);
-  std::uint32_t done = 0;
-  do {
-    asm volatile(
-        "{\n"
-        ".reg .pred p;\n"
-        "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
-        "selp.u32 %0, 1, 0, p;\n"
-        "}\n"
-        : "=r"(done)
-        : "r"(a), "r"(parity)
-        : "memory");
-  } while (!done);
+  if (mbar_try_wait(a, parity)) return;
+  const long long start = clock64();
+  while (!mbar_try_wait(a, parity))
+    if (clock64() - start > (1ll << 34)) __trap();
 }
 
 }  // namespace dsa::cuda
