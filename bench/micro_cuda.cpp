@@ -155,6 +155,7 @@ void dense_mha_prefill(benchmark::State& st, const char* variant) {
 
 void BM_CudaDenseMhaPrefill4096(benchmark::State& st) { dense_mha_prefill(st, "cuda.dense_mha.flash"); }
 void BM_CudaDenseMhaWgmmaPrefill4096(benchmark::State& st) { dense_mha_prefill(st, "cuda.dense_mha.wgmma"); }
+void BM_CudaDenseMhaOverlapPrefill4096(benchmark::State& st) { dense_mha_prefill(st, "cuda.dense_mha.overlap"); }
 
 BENCHMARK(BM_CudaIndexerDecode)->RangeMultiplier(2)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaIndexerPrefill4096)->RangeMultiplier(2)->Range(4096, 65536)->UseManualTime()->Unit(benchmark::kMillisecond);
@@ -183,6 +184,7 @@ BENCHMARK(BM_CudaSparseSeesawDecodeBf16Batch64)->RangeMultiplier(4)->Range(4096,
 BENCHMARK(BM_CudaDenseSeesawDecodeBf16)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaDenseMhaPrefill4096)->RangeMultiplier(4)->Range(4096, 65536)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_CudaDenseMhaWgmmaPrefill4096)->RangeMultiplier(4)->Range(4096, 65536)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_CudaDenseMhaOverlapPrefill4096)->RangeMultiplier(4)->Range(4096, 65536)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

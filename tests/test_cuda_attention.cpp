@@ -57,7 +57,7 @@ void expect_matches(const std::vector<Variant<Args>>& all, const std::string& na
 // on their first run costs only those suites, not the validated kernels' results. Move
 // a variant out of this list once it has passed on a GPU.
 bool first_run(const std::string& variant) {
-  return variant == "cuda.sparse_mqa.seesaw" || variant == "cuda.dense_mqa.seesaw";
+  return variant == "cuda.sparse_mqa.seesaw" || variant == "cuda.dense_mqa.seesaw" || variant == "cuda.dense_mha.overlap";
 }
 
 // Every CUDA variant of the op that takes these arguments (the mma.sync kernel always;
@@ -227,12 +227,10 @@ class CudaFirstRunDenseMqa : public ::testing::TestWithParam<AttentionCase> {};
 TEST_P(CudaFirstRunDenseMqa, MatchesReference) { check_dense_mqa(GetParam(), true); }
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaFirstRunDenseMqa, ::testing::ValuesIn(kDenseMqaShapes), case_name);
 
-class CudaDenseMha : public ::testing::TestWithParam<AttentionCase> {};
-
-TEST_P(CudaDenseMha, MatchesReference) {
+void check_dense_mha(const AttentionCase& shape, bool first_runs) {
   REQUIRE_CUDA_DEVICE();
-  const bench::CaseSpec c = attention_case(R"("op": "dense_attention_mha", )" + GetParam().fields);
-  bench::AttentionData d = bench::make_attention_data(c, derive_seed(23, GetParam().name));
+  const bench::CaseSpec c = attention_case(R"("op": "dense_attention_mha", )" + shape.fields);
+  bench::AttentionData d = bench::make_attention_data(c, derive_seed(23, shape.name));
   HostTensor<float> ref_out, ref_lse, mag;
   ref::dense_mha(d.shape, d.q, d.k, d.v, ref_out, ref_lse, &mag);
   const std::int64_t end = key_end(d.shape.queries - 1, d.shape.query_offset, d.shape.keys, true);
@@ -240,20 +238,28 @@ TEST_P(CudaDenseMha, MatchesReference) {
   poison_rows_from(d.v, end);
   HostTensor<float> out({d.shape.queries, d.shape.heads, d.shape.d_v}), lse({d.shape.queries, d.shape.heads});
   const DenseMhaArgs args{d.shape, d.q, d.k, d.v, out, lse, c.dtype};
-  expect_cuda_variants_match(dense_mha_variants(), "cuda.dense_mha.flash", args, c, ref_out, ref_lse, mag);
+  expect_cuda_variants_match(dense_mha_variants(), "cuda.dense_mha.flash", args, c, ref_out, ref_lse, mag, first_runs);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Shapes, CudaDenseMha,
-    ::testing::Values(AttentionCase{"diagonal_one_tile", R"("queries": 64, "context": 64, "query_offset": 0)"},
-                      AttentionCase{"ragged_from_zero", R"("queries": 100, "context": 100, "query_offset": 0, "heads": 16)"},
-                      AttentionCase{"chunk_at_cache_end", R"("queries": 96, "context": 1000, "heads": 32)"},
-                      AttentionCase{"chunk_mid_cache", R"("queries": 33, "context": 2000, "query_offset": 500, "heads": 8)"},
-                      AttentionCase{"one_query", R"("queries": 1, "context": 4097, "heads": 128)"},
-                      AttentionCase{"gaussian_long", R"("generator": "gaussian", "queries": 64, "context": 16384, "heads": 4)"},
-                      AttentionCase{"tiny_model_shapes", R"("generator": "gaussian", "queries": 40, "context": 300, "heads": 4, "d_qk": 48,
-                                                           "d_v": 32, "qk_rope": 16)"}),
-    [](const ::testing::TestParamInfo<AttentionCase>& i) { return std::string(i.param.name); });
+const std::vector<AttentionCase> kDenseMhaShapes = {
+    AttentionCase{"diagonal_one_tile", R"("queries": 64, "context": 64, "query_offset": 0)"},
+    AttentionCase{"ragged_from_zero", R"("queries": 100, "context": 100, "query_offset": 0, "heads": 16)"},
+    AttentionCase{"chunk_at_cache_end", R"("queries": 96, "context": 1000, "heads": 32)"},
+    AttentionCase{"chunk_mid_cache", R"("queries": 33, "context": 2000, "query_offset": 500, "heads": 8)"},
+    AttentionCase{"two_steps", R"("queries": 130, "context": 256, "query_offset": 126, "heads": 2)"},
+    AttentionCase{"one_query", R"("queries": 1, "context": 4097, "heads": 128)"},
+    AttentionCase{"gaussian_long", R"("generator": "gaussian", "queries": 64, "context": 16384, "heads": 4)"},
+    AttentionCase{"tiny_model_shapes", R"("generator": "gaussian", "queries": 40, "context": 300, "heads": 4, "d_qk": 48,
+                                         "d_v": 32, "qk_rope": 16)"},
+};
+
+class CudaDenseMha : public ::testing::TestWithParam<AttentionCase> {};
+TEST_P(CudaDenseMha, MatchesReference) { check_dense_mha(GetParam(), false); }
+INSTANTIATE_TEST_SUITE_P(Shapes, CudaDenseMha, ::testing::ValuesIn(kDenseMhaShapes), case_name);
+
+class CudaFirstRunDenseMha : public ::testing::TestWithParam<AttentionCase> {};
+TEST_P(CudaFirstRunDenseMha, MatchesReference) { check_dense_mha(GetParam(), true); }
+INSTANTIATE_TEST_SUITE_P(Shapes, CudaFirstRunDenseMha, ::testing::ValuesIn(kDenseMhaShapes), case_name);
 
 // The whole DSA pipeline on the GPU through the runner's sweep: the indexer's scores
 // reach top-k and top-k's indices reach the attention (each stage has its own device
@@ -474,6 +480,10 @@ TEST(CudaLaunchPlan, LaunchersRefuseBadArgumentsBeforeTouchingTheDevice) {
   m.d_v = 128;
   m.scale = 0.0f;
   EXPECT_THROW(cuda::launch_mha_wgmma(m, nullptr), CudaError);
+  EXPECT_THROW(cuda::launch_mha_overlap(m, nullptr), CudaError);
+  m.scale = 0.1f;
+  m.d_qk = 48;  // the overlapped variant is the same kernel: the model's 192 / 128 only
+  EXPECT_THROW(cuda::launch_mha_overlap(m, nullptr), CudaError);
 }
 
 // The GPU's FP8 cache writer is bit-identical to the reference quantiser, on values

@@ -88,6 +88,9 @@ void launch_mha(const MhaLaunch& p, cudaStream_t stream);
 // d_v 128 only, 128 queries x 1 head per block.
 std::optional<std::string> mha_wgmma_unsupported(int heads, int d_qk, int d_v);
 void launch_mha_wgmma(const MhaLaunch& p, cudaStream_t stream);
+// The same kernel with each step's S issued beside the previous step's P V, so the
+// softmax runs under a product (attention_mha_wgmma.cu, kOverlap): same shapes.
+void launch_mha_overlap(const MhaLaunch& p, cudaStream_t stream);
 
 // The FP8 latent-cache writer: rows [S, kv_rank + rope] fp32 -> [S, fp8_mla_row_bytes]
 // with the project's quantiser (core/quant.h), bit-identical to pack_fp8_mla_row.

@@ -516,7 +516,12 @@ std::vector<Variant<DenseMhaArgs>> cuda_dense_mha_variants() {
           {"cuda.dense_mha.flash", Backend::cuda,
            "causal flash attention (FA2 style): 64 queries x 1 head per block, cp.async double-buffered K/V, "
            "P kept in registers",
-           mha_args_unsupported<cuda::mha_unsupported>, prepare_mha<cuda::launch_mha>}};
+           mha_args_unsupported<cuda::mha_unsupported>, prepare_mha<cuda::launch_mha>},
+          // Listed last: written without a GPU (2026-11-23), so nothing picks it by default.
+          {"cuda.dense_mha.overlap", Backend::cuda,
+           "the wgmma MHA kernel with each step's S issued beside the previous step's P V (softmax under a "
+           "product), K one step ahead of V",
+           mha_args_unsupported<cuda::mha_wgmma_unsupported>, prepare_mha<cuda::launch_mha_overlap>}};
 }
 
 }  // namespace dsa

@@ -283,7 +283,9 @@ Kernels resolve_kernels(const CudaKernelChoice& k, const ModelConfig& c, bool fp
   r.dense_mha = pick_kernel<Kernels::MhaFn>(
       "dense_attention_mha", k.dense_attention_mha,
       {{"cuda.dense_mha.wgmma", cuda::launch_mha_wgmma, cuda::mha_wgmma_unsupported(c.heads, c.qk_head_dim(), c.v_head)},
-       {"cuda.dense_mha.flash", cuda::launch_mha, cuda::mha_unsupported(c.heads, c.qk_head_dim(), c.v_head)}},
+       {"cuda.dense_mha.flash", cuda::launch_mha, cuda::mha_unsupported(c.heads, c.qk_head_dim(), c.v_head)},
+       {"cuda.dense_mha.overlap", cuda::launch_mha_overlap,
+        cuda::mha_wgmma_unsupported(c.heads, c.qk_head_dim(), c.v_head)}},
       cuda_dense_mha_variants(), r.chosen);
   return r;
 }
