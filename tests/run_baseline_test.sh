@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# scripts/run.sh --baseline, the nightly gate: a run against a baseline three times
+# scripts/run.sh --baseline, the nightly gate: a run against a baseline ten times
 # slower than this machine passes (FASTER is no regression); against one whose samples
-# take 30% of the time it exits 1 and names the slower series; an unreadable baseline
-# exits 2 before anything runs. The factors dwarf timing noise, so the test cannot flake.
+# take 10% of the time it exits 1 and names the slower series; an unreadable baseline
+# exits 2 before anything runs. The factors dwarf timing noise: with 3x / 0.3x and 7
+# samples a side, a machine busy with a build (2026-11-23) slowed enough of the run's
+# samples past the scaled baseline's that the rank test called a 3x change AMBIGUOUS.
 # usage: run_baseline_test.sh DSA_BENCH SOURCE_DIR WORK_DIR
 set -u
 bin=$1; src=$2; work=$3
@@ -11,7 +13,7 @@ fails=0
 cat > "$work/gate.json" <<'JSON'
 {"suite": "gate", "cases": [
   {"name": "topk.small", "op": "topk", "queries": 16, "context": 4096, "topk": 256,
-   "timing": {"warmup": 1, "min_samples": 7, "max_samples": 7, "max_seconds": 5}}
+   "timing": {"warmup": 1, "min_samples": 9, "max_samples": 9, "max_seconds": 5}}
 ]}
 JSON
 run() { DSA_BENCH=$bin DSA_RESULTS_DIR=$work/out bash "$src/scripts/run.sh" "$work/gate.json" --threads 1 "$@" 2>&1; }
@@ -33,13 +35,13 @@ json.dump(d, open(sys.argv[2], "w"))
 PY
 }
 
-scale "$work/baseline.json" "$work/slow.json" 3.0
+scale "$work/baseline.json" "$work/slow.json" 10.0
 out=$(run --baseline "$work/slow.json"); rc=$?
 if [ "$rc" -ne 0 ] || ! grep -q "FASTER" <<<"$out"; then echo "FAIL slower baseline: exit $rc"; echo "$out" | tail -8; fails=$((fails+1)); else echo "ok   no regression against a slower baseline"; fi
 [ -s "$work/out/gate-compare.md" ] || { echo "FAIL no comparison table written"; fails=$((fails+1)); }
 
-# A baseline whose every sample took 30% of what this machine just measured.
-scale "$work/baseline.json" "$work/fast.json" 0.3
+# A baseline whose every sample took 10% of what this machine just measured.
+scale "$work/baseline.json" "$work/fast.json" 0.1
 out=$(run --baseline "$work/fast.json"); rc=$?
 if [ "$rc" -ne 1 ]; then echo "FAIL faster baseline: exit $rc, expected 1"; echo "$out" | tail -8; fails=$((fails+1))
 elif ! grep -q "SLOWER" <<<"$out"; then echo "FAIL faster baseline: no SLOWER row"; fails=$((fails+1))
