@@ -12,31 +12,37 @@
 // 576 columns): warpgroup 0 tile A, warpgroup 1 tile B of each round of two tiles. O
 // stays split by value columns (warpgroup w owns 256 w .. 256 w + 255). Per round, with
 // m the running row maximum both warpgroups keep (log2 domain):
-//   wg0: S_A = Q K_A^T; mA = max(m, rowmax S_A) -> wg1       wg1: S_B = Q K_B^T
-//   wg0: P_A = exp2(S_A - mA); O_L = O_L a0 + P_A V_A,L      wg1: mB = max(mA, rowmax S_B);
-//                                                               P_B = exp2(S_B - mB) -> wg0;
-//                                                               O_R = O_R a0 a1 + P_B V_B,R
-//   wg0: P_A *= a1 -> wg1; O_L = O_L a1 + P_B V_B,L          wg1: O_R += P_A V_A,R
+//   wg0: S_A = Q K_A^T; mA = max(m, rowmax S_A);     wg1: S_B = Q K_B^T
+//        P_A = exp2(S_A - mA) -> wg1 (with mA)
+//        O_L = O_L a0 + P_A V_A,L                    wg1: O_R = O_R a0 + P_A V_A,R, and
+//                                                         while it runs: mB = max(mA,
+//                                                         rowmax S_B), P_B = exp2(S_B - mB)
+//                                                         -> wg0 (with mB); O_R *= a1
+//   wg0: O_L = O_L a1 + P_B V_B,L                    wg1: O_R += P_B V_B,R
 // with a0 = exp2(m - mA), a1 = exp2(mA - mB); each warpgroup keeps the row sum of its
-// own P (rescaled the same way) and the two meet at the end. While one warpgroup runs
-// its softmax the other's products run, and no step waits for both.
+// own P (rescaled the same way) and the two meet at the end. One warpgroup's softmax
+// runs while the other's products (or its own P_A V_A,R) run, and no step waits for
+// both warpgroups at once. (FlashMLA's 2025-04-22 deep-dive describes a "seesaw"
+// order of this kind; this one lets wg1 take P_A before mB is known, so tile A is
+// done with half-way through the round.)
 //
 // Shared memory: Q 64 x 576 bf16 (72 KB) and the two key tiles (72 KB each), all
 // 128-byte swizzled as in the lock-step kernel (216 KB of 227). No room for a third
 // tile, so the next round's tiles load into the same two buffers, each part as soon as
-// its last reader is done: tile A's value columns 0-255 (blocks 0-3) after wg0's
-// P_A V_A,L, the rest after wg1's P_A V_A,R; tile B's blocks 4-7 after wg1's
-// P_B V_B,R, the rest after wg0's P_B V_B,L. Each part is loaded by the warpgroup that
-// frees it (cp.async, two threads per row) and completes an mbarrier, so the reader
-// waits for exactly the blocks it needs; wg1 computes S_B starting with blocks 4-7,
-// which arrive first. P of a tile is written into its block 8 (columns 512-575, which
-// only the scores read), so no shared memory is spent on P.
+// its last reader is done: tile A's blocks 0-3 (value columns 0-255) after wg0's
+// P_A V_A,L, blocks 4-8 after wg1's P_A V_A,R (mid-round); tile B's blocks 4-7 after
+// wg1's P_B V_B,R, the rest after wg0's P_B V_B,L (end of round). Each part is loaded
+// by the warpgroup that frees it (cp.async, two threads per row) and completes an
+// mbarrier, so a reader waits for exactly the blocks it needs; wg1 computes S_B
+// starting with blocks 4-7, which arrive first. P of a tile is written into its block
+// 8 (columns 512-575, which only the scores read), so no shared memory is spent on P.
 //
 // Hand-offs between the warpgroups use named barriers (the producer arrives and goes
-// on, the consumer syncs): kBarMax0 (mA), kBarMax1 (mB and P_B), kBarP0 (rescaled
-// P_A), kBarFreed (wg1 is done reading tile B's P, so wg0 may refill block 8). Every
-// producer arrival of round r + 1 comes after its consumer's sync of round r (each
-// chain passes through the other warpgroup), so no barrier is ever two rounds ahead.
+// on, the consumer syncs): kBarMax0 (mA and P_A), kBarMax1 (mB and P_B), kBarAFree (wg0
+// is past P_A V_A,L: wg1 may refill tile A's block 8), kBarBFree (wg1 is past
+// P_B V_B,R: wg0 may refill tile B's block 8). Every producer arrival of round r + 1
+// comes after its consumer's sync of round r (each chain passes through the other
+// warpgroup), so no barrier is ever two rounds ahead.
 //
 // Written without a GPU on 2026-11-23 (sixth session): not yet run. Listed after the
 // lock-step kernel in the registry, so nothing picks it until it has been validated.
@@ -74,14 +80,14 @@ constexpr std::size_t kSmem = kKeyOff + 2 * 64 * sizeof(int) + 1024;   // + slac
 static_assert(kSmem <= 232448, "Hopper's 227 KB of shared memory per block");
 
 // Named barriers (0 is __syncthreads); kBarWg + w is warpgroup w's own.
-enum : int { kBarMax0 = 1, kBarMax1 = 2, kBarP0 = 3, kBarFreed = 4, kBarWg = 5 };
+enum : int { kBarMax0 = 1, kBarMax1 = 2, kBarAFree = 3, kBarBFree = 4, kBarWg = 5 };
 // The mbarriers: one per part of a tile that one warpgroup loads.
 enum : int { kALo = 0, kAHi = 1, kBLo = 2, kBHi = 3 };
 // The 64-column blocks of each part (bit c = block c).
 constexpr unsigned kALoBlocks = 0x00Fu;  // A 0-3: wg0, after its P_A V_A,L
-constexpr unsigned kAHiBlocks = 0x1F0u;  // A 4-8: wg1, after its P_A V_A,R
+constexpr unsigned kAHiBlocks = 0x1F0u;  // A 4-8: wg1, after its P_A V_A,R and wg0's P_A V_A,L
 constexpr unsigned kBHiBlocks = 0x0F0u;  // B 4-7: wg1, after its P_B V_B,R
-constexpr unsigned kBLoBlocks = 0x10Fu;  // B 0-3 and 8: wg0, after its P_B V_B,L
+constexpr unsigned kBLoBlocks = 0x10Fu;  // B 0-3 and 8: wg0, after its P_B V_B,L and wg1's P_B V_B,R
 
 // Starts the copy of blocks kBlocks of key tile `step` (row i / 2 of the tile from
 // this warpgroup's thread i, alternate 16-byte units from the two threads of a row),
@@ -228,37 +234,30 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(MqaLaunch p) {
         xmax[row_lo] = m_lo;
         xmax[row_hi] = m_hi;
       }
-      bar_arrive(kBarMax0, kThreads);
       const float2 sum = exponentiate(s, a_lo.base, a_hi.base);
       write_p(ta, s, row_lo, row_hi, tq);
       l_lo = l_lo * a_lo.alpha + sum.x;
       l_hi = l_hi * a_hi.alpha + sum.y;
       scale_accumulator_rows(acc, a_lo.alpha, a_hi.alpha);
       fence_proxy_async();
-      bar_sync(kBarWg, 128);  // all of P_A is written
-      add_pv(acc, ta + kPBlock * kBlockBytes, ta);     // O_L += P_A V_A,L
-      bar_sync(kBarWg, 128);  // every warp is past it: A's blocks 0-3 are free, block 8 may take P_A rescaled
-      if (more) load(ALo{}, next_a, ta, kALo, keys_a);
+      bar_arrive(kBarMax0, kThreads);  // mA and P_A, for warpgroup 1
+      bar_sync(kBarWg, 128);           // all of P_A is written
+      add_pv(acc, ta + kPBlock * kBlockBytes, ta);  // O_L += P_A V_A,L
+      if (more) {
+        bar_sync(kBarWg, 128);            // every warp is past it: A's blocks 0-3 are free
+        bar_arrive(kBarAFree, kThreads);  // ... and its block 8 (P_A) as far as warpgroup 0 goes
+        load(ALo{}, next_a, ta, kALo, keys_a);
+      }
       bar_sync(kBarMax1, kThreads);  // mB and P_B from warpgroup 1
       const OnlineStep b_lo = online_step(m_lo, xmax[64 + row_lo]), b_hi = online_step(m_hi, xmax[64 + row_hi]);
-#pragma unroll
-      for (int j = 0; j < 8; ++j) {
-        s[4 * j] *= b_lo.alpha;
-        s[4 * j + 1] *= b_lo.alpha;
-        s[4 * j + 2] *= b_hi.alpha;
-        s[4 * j + 3] *= b_hi.alpha;
-      }
-      write_p(ta, s, row_lo, row_hi, tq);
       l_lo *= b_lo.alpha;
       l_hi *= b_hi.alpha;
       scale_accumulator_rows(acc, b_lo.alpha, b_hi.alpha);
-      fence_proxy_async();
-      bar_arrive(kBarP0, kThreads);  // P_A at mB, for O_R
       mbar_wait(&bars[kBLo], parity);
       fence_proxy_async();
       add_pv(acc, tb + kPBlock * kBlockBytes, tb);  // O_L += P_B V_B,L
       if (more) {
-        bar_sync(kBarFreed, kThreads);  // warpgroup 1 is past P_B V_B,R: B's block 8 may be refilled
+        bar_sync(kBarBFree, kThreads);  // every warp of both is past its P_B V_B: B's blocks 0-3 and 8 are free
         load(BLo{}, next_a + 1, tb, kBLo, nullptr);
       }
     } else {
@@ -277,35 +276,37 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(MqaLaunch p) {
       wgmma_wait_all();
       fence_operands(s);
       const float2 mx = mask_and_max(s, keys_b, sl2, tq);
-      bar_sync(kBarMax0, kThreads);  // mA from warpgroup 0
+      bar_sync(kBarMax0, kThreads);  // mA and P_A from warpgroup 0
       const OnlineStep a_lo = online_step(m_lo, xmax[row_lo]), a_hi = online_step(m_hi, xmax[row_hi]);  // m = mA
-      const OnlineStep b_lo = online_step(m_lo, mx.x), b_hi = online_step(m_hi, mx.y);                  // m = mB
+      scale_accumulator_rows(acc, a_lo.alpha, a_hi.alpha);
+      mbar_wait(&bars[kAHi], parity);
+      fence_proxy_async();
+      // O_R += P_A V_A,R, issued; the softmax of S_B runs while it does.
+      issue_pv(acc, ta + kPBlock * kBlockBytes, ta + 4 * kBlockBytes);
+      const OnlineStep b_lo = online_step(m_lo, mx.x), b_hi = online_step(m_hi, mx.y);  // m = mB
       if (tq == 0) {
         xmax[64 + row_lo] = m_lo;
         xmax[64 + row_hi] = m_hi;
       }
       const float2 sum = exponentiate(s, b_lo.base, b_hi.base);
       write_p(tb, s, row_lo, row_hi, tq);
-      const float f_lo = a_lo.alpha * b_lo.alpha, f_hi = a_hi.alpha * b_hi.alpha;
-      l_lo = l_lo * f_lo + sum.x;
-      l_hi = l_hi * f_hi + sum.y;
-      scale_accumulator_rows(acc, f_lo, f_hi);
+      l_lo = l_lo * (a_lo.alpha * b_lo.alpha) + sum.x;
+      l_hi = l_hi * (a_hi.alpha * b_hi.alpha) + sum.y;
       fence_proxy_async();
       bar_arrive(kBarMax1, kThreads);  // mB and P_B, for warpgroup 0
-      bar_sync(kBarWg + 1, 128);       // all of P_B is written
-      add_pv(acc, tb + kPBlock * kBlockBytes, tb + 4 * kBlockBytes);              // O_R += P_B V_B,R
-      bar_sync(kBarWg + 1, 128);       // every warp is past it: B's blocks 4-7 are free
+      wgmma_wait_all();
+      fence_operands(acc);
+      scale_accumulator_rows(acc, b_lo.alpha, b_hi.alpha);
+      bar_sync(kBarWg + 1, 128);  // all of P_B is written; every warp is past P_A V_A,R
       if (more) {
-        bar_arrive(kBarFreed, kThreads);
-        load(BHi{}, next_a + 1, tb, kBHi, keys_b);
-      }
-      bar_sync(kBarP0, kThreads);  // P_A at mB
-      mbar_wait(&bars[kAHi], parity);
-      fence_proxy_async();
-      add_pv(acc, ta + kPBlock * kBlockBytes, ta + 4 * kBlockBytes);  // O_R += P_A V_A,R
-      if (more) {
-        bar_sync(kBarWg + 1, 128);  // every warp is past it: A's blocks 4-8 are free
+        bar_sync(kBarAFree, kThreads);  // warpgroup 0 is past P_A V_A,L: A's blocks 4-8 are free
         load(AHi{}, next_a, ta, kAHi, nullptr);
+      }
+      add_pv(acc, tb + kPBlock * kBlockBytes, tb + 4 * kBlockBytes);  // O_R += P_B V_B,R
+      if (more) {
+        bar_sync(kBarWg + 1, 128);  // every warp is past it: B's blocks 4-7 are free
+        bar_arrive(kBarBFree, kThreads);
+        load(BHi{}, next_a + 1, tb, kBHi, keys_b);
       }
     }
   }

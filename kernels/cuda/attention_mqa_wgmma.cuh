@@ -69,8 +69,9 @@ __device__ __forceinline__ float2 mask_and_max(float (&s)[N], const int* keys, f
 // O += P V over one 64-key tile for this warpgroup's 256 value columns: P (64 x 64 bf16,
 // a swizzled K-major block) at `p_block`, V the four 64-column blocks of the key tile
 // from `v_blocks` on, read MN-major (key k, column n at row k, column n: the transposed
-// operand's canonical layout, blocks 8 KB apart). Returns when the products are done.
-__device__ __forceinline__ void add_pv(float (&acc)[128], const unsigned char* p_block, const unsigned char* v_blocks) {
+// operand's canonical layout, blocks 8 KB apart). issue_pv starts the products (one
+// commit group); add_pv also waits for them.
+__device__ __forceinline__ void issue_pv(float (&acc)[128], const unsigned char* p_block, const unsigned char* v_blocks) {
   const std::uint64_t desc_p = wgmma_desc_sw128(p_block, 16, 1024);
   const std::uint64_t desc_v = wgmma_desc_sw128(v_blocks, kBlockBytes, 1024);
   fence_operands(acc);
@@ -80,6 +81,9 @@ __device__ __forceinline__ void add_pv(float (&acc)[128], const unsigned char* p
     wgmma_m64n256k16_bf16_bt(acc, desc_p + static_cast<std::uint64_t>((k * 32) >> 4),
                              desc_v + static_cast<std::uint64_t>((k * 16 * 128) >> 4), 1);
   wgmma_commit();
+}
+__device__ __forceinline__ void add_pv(float (&acc)[128], const unsigned char* p_block, const unsigned char* v_blocks) {
+  issue_pv(acc, p_block, v_blocks);
   wgmma_wait_all();
   fence_operands(acc);
 }
