@@ -18,6 +18,15 @@
 #                                    micro-benchmarks, the short suites, the dsa-tiny
 #                                    model): --quick then --figures is the plain check in
 #                                    two device calls, when one would not fit 10 minutes
+#   scripts/gpu-check.sh --chain 'STEP' 'STEP' ...
+#                                    several of these forms in one device call (each call
+#                                    starts a fresh machine: about 30 s of device time).
+#                                    A STEP is a form's arguments, split on spaces (so a
+#                                    REGEX holds none), after optional VAR=VALUE settings
+#                                    for that step alone, e.g.
+#                                    --chain '--quick' 'STEP_LIMIT=60 --suite suites/candidates.json seesaw|overlap'
+#                                    Results of step N under $OUT/step-N-<form>; exit
+#                                    status 1 if any step's was not 0.
 #   scripts/gpu-check.sh --model-small [REGEX]
 #                                    instead: the dsa-small cases of suites/model.json
 #                                    (those matching REGEX; on an H100 prefill to 64K
@@ -55,6 +64,23 @@ if [ "${1:-}" = "--prepare" ]; then
   du -sh "$bundle"
   echo "prepared $bundle/ (commit $(cat "$bundle/COMMIT")); carry it to the GPU machine and run scripts/gpu-check.sh there"
   exit 0
+fi
+
+if [ "${1:-}" = "--chain" ]; then
+  shift
+  chain_out=${OUT:-/tmp/gpu-check}
+  n=0
+  worst=0
+  for spec in "$@"; do
+    n=$((n + 1))
+    read -r -a words <<< "$spec"
+    settings=()
+    while [ "${#words[@]}" -gt 0 ] && [[ "${words[0]}" =~ ^[A-Z_]+= ]]; do settings+=("${words[0]}"); words=("${words[@]:1}"); done
+    form=$(printf '%s' "${words[0]:-check}" | tr -dc 'a-z-' | sed 's/^-*//')
+    echo "==== step $n of $#: ${settings[*]} scripts/gpu-check.sh ${words[*]}"
+    env "${settings[@]}" OUT="$chain_out/step-$n-${form:-check}" bash scripts/gpu-check.sh "${words[@]}" || worst=1
+  done
+  exit $worst
 fi
 
 mode=check
