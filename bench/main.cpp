@@ -88,6 +88,8 @@ commands:
   run SUITE.json    run a suite's cases, write JSON results, print a summary
   list SUITE.json   validate a suite file and list its cases
   dump SUITE.json   write one case's inputs and reference outputs as .npy files
+  variants          list every implementation of each op (names for a case's
+                    implementation fields and for --prefer) and which one is picked
 
 `dsa-bench <command> --help` describes each command. `dsa-bench --version` prints the version.
 exit codes: 0 all cases passed (or were skipped / not verified), 1 a case failed or
@@ -138,6 +140,16 @@ is the same as `run`, so the files hold exactly what a run with that seed checks
 For a dsa_vs_dense case, --context picks the context (default: its first).
 )";
 
+const char* kVariantsHelp = R"(usage: dsa-bench variants [--op OP]
+
+Lists the implementations (variants) of each op in this build, in the order they are
+picked on each backend: the first one that takes a case's shape runs, unless the case
+names one (implementation, implementations), `run --prefer` puts others first, or a
+variant is marked as first for some shapes (e.g. the split top-k for a few long rows).
+Variants not yet validated on their hardware say so; nothing picks them by default.
+OP: indexer, topk, sparse_attention, dense_attention_mqa, dense_attention_mha.
+)";
+
 struct Args {
   std::vector<std::string> positional;
   std::map<std::string, std::string> opts;
@@ -185,6 +197,31 @@ std::string command_line(int argc, char** argv) {
   std::string s;
   for (int i = 0; i < argc; ++i) s += (i ? " " : "") + std::string(argv[i]);
   return s;
+}
+
+int cmd_variants(int argc, char** argv) {
+  Args a;
+  std::string err;
+  if (!parse_args(argc, argv, 2, {"--op"}, {}, a, err)) return usage_error(err, kVariantsHelp);
+  if (a.help) { std::fputs(kVariantsHelp, stdout); return kExitOk; }
+  if (!a.positional.empty()) return usage_error("variants takes no positional arguments", kVariantsHelp);
+  const std::vector<dsa::VariantSummary> all = dsa::variant_summaries();
+  const std::string op = a.opts.count("--op") ? a.opts["--op"] : "";
+  if (!op.empty() && std::none_of(all.begin(), all.end(), [&](const dsa::VariantSummary& v) { return v.op == op; }))
+    return usage_error("--op: no op \"" + op + "\"", kVariantsHelp);
+  std::string current;
+  for (const dsa::VariantSummary& v : all) {
+    if (!op.empty() && v.op != op) continue;
+    if (v.op != current) {
+      std::printf("%s%s\n", current.empty() ? "" : "\n", v.op.c_str());
+      current = v.op;
+    }
+    std::string pick = v.first_on_backend ? "default" : "";
+    if (v.first_for_some) pick += std::string(pick.empty() ? "" : ", ") + "first for some shapes";
+    std::printf("  %-26s %-5s %-30s %s\n", v.name.c_str(), v.backend.c_str(), pick.c_str(), v.description.c_str());
+    if (!v.not_validated.empty()) std::printf("  %-26s %-5s %-30s %s\n", "", "", "", ("(" + v.not_validated + ")").c_str());
+  }
+  return kExitOk;
 }
 
 int cmd_list(int argc, char** argv) {
@@ -409,5 +446,6 @@ int main(int argc, char** argv) {
   if (cmd == "run") return cmd_run(argc, argv);
   if (cmd == "list") return cmd_list(argc, argv);
   if (cmd == "dump") return cmd_dump(argc, argv);
+  if (cmd == "variants") return cmd_variants(argc, argv);
   return usage_error("unknown command \"" + cmd + "\"", kMainHelp);
 }

@@ -122,16 +122,28 @@ const std::vector<Variant<DenseMhaArgs>>& dense_mha_variants() {
   return v;
 }
 
+std::vector<VariantSummary> variant_summaries() {
+  std::vector<VariantSummary> out;
+  const auto add = [&](const char* op, const auto& all) {
+    std::vector<Backend> seen;
+    for (const auto& v : all) {
+      const bool first = std::find(seen.begin(), seen.end(), v.backend) == seen.end();
+      if (first) seen.push_back(v.backend);
+      out.push_back({op, v.name, backend_name(v.backend), v.description, v.not_validated ? v.not_validated : "", first,
+                     static_cast<bool>(v.first_for)});
+    }
+  };
+  add("indexer", indexer_variants());
+  add("topk", topk_variants());
+  add("sparse_attention", sparse_mqa_variants());
+  add("dense_attention_mqa", dense_mqa_variants());
+  add("dense_attention_mha", dense_mha_variants());
+  return out;
+}
+
 std::vector<std::string> all_variant_names() {
   std::vector<std::string> names;
-  const auto add = [&](const auto& all) {
-    for (const auto& v : all) names.push_back(v.name);
-  };
-  add(indexer_variants());
-  add(topk_variants());
-  add(sparse_mqa_variants());
-  add(dense_mqa_variants());
-  add(dense_mha_variants());
+  for (const VariantSummary& v : variant_summaries()) names.push_back(v.name);
   return names;
 }
 

@@ -103,6 +103,11 @@ struct Variant {
   // before it (the list is ordered by what is fastest for most shapes; e.g. the split
   // top-k wins only on a few long rows).
   std::function<bool(const Args&)> first_for{};
+  // Null once the variant has passed its tests on the hardware it runs on; else why not
+  // yet (e.g. a CUDA kernel written without a GPU). tests/ check such variants in suites
+  // of their own; `dsa-bench variants` shows it. (A plain pointer: a std::string member
+  // here made GCC 12 fail with an internal compiler error.)
+  const char* not_validated = nullptr;
 };
 
 // Several runs as one: run() runs each in turn and returns the summed time.
@@ -127,6 +132,15 @@ const std::vector<Variant<DenseMhaArgs>>& dense_mha_variants();
 
 // Every variant's name, op by op (for checking names a user gives).
 std::vector<std::string> all_variant_names();
+
+// One line of `dsa-bench variants`: a variant of an op (the suite's op name) in the
+// registry's order, which is the order of choice on each backend.
+struct VariantSummary {
+  std::string op, name, backend, description, not_validated;
+  bool first_on_backend = false;  // picked when no name, preference or first_for decides
+  bool first_for_some = false;    // picked ahead of the list's order for some shapes
+};
+std::vector<VariantSummary> variant_summaries();
 
 // The first variant on `backend` that supports `args` (or the one named `name` when
 // not empty). Without a name, the variants named in `prefer` come first, in its order,

@@ -41,6 +41,14 @@ check list 0 "$bin" list "$src/suites/smoke.json"; contains list "dsa_vs_dense.d
 check list-corner 0 "$bin" list "$src/suites/corner.json"
 check list-gpu 0 "$bin" list "$src/suites/gpu-kernels.json"; contains list-gpu "indexer.prefill.128k"
 
+# The variants of each op, in the order they are picked (names for --prefer and a case's
+# implementation fields).
+check variants 0 "$bin" variants; contains variants "dense_attention_mha"; contains variants "cpu.topk.radix"
+contains variants "default"
+check variants-op 0 "$bin" variants --op topk; contains variants-op "cpu.topk.radix"
+if grep -qF "cpu.indexer" <<<"$out"; then echo "FAIL variants-op: --op topk listed the indexer"; fails=$((fails+1)); fi
+check variants-bad-op 2 "$bin" variants --op attention; contains variants-bad-op 'no op "attention"'
+
 # A filtered run: only the matching cases, results parse, exit 0.
 check filter-run 0 "$bin" run "$src/suites/smoke.json" --filter '^topk\.' --out filtered.json --quiet --threads 1
 contains filter-run "3 passed"

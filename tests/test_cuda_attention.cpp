@@ -52,18 +52,12 @@ void expect_matches(const std::vector<Variant<Args>>& all, const std::string& na
   EXPECT_TRUE(ch.passed()) << ch.first_failure();
 }
 
-// Variants that have not yet run on a GPU. They are checked in test suites of their own
-// (CudaFirstRun*): scripts/gpu-check.sh runs one process per suite, so a fault or a hang
-// on their first run costs only those suites, not the validated kernels' results. Move
-// a variant out of this list once it has passed on a GPU.
-bool first_run(const std::string& variant) {
-  return variant == "cuda.sparse_mqa.seesaw" || variant == "cuda.dense_mqa.seesaw" || variant == "cuda.dense_mha.overlap";
-}
-
 // Every CUDA variant of the op that takes these arguments (the mma.sync kernel always;
 // the wgmma one at the model's shapes), each run once and checked: the validated ones,
-// or (first_runs) only those not yet run on a GPU, skipping the test when none of
-// them takes these arguments.
+// or (first_runs) only those the registry marks not yet validated, skipping the test
+// when none of them takes these arguments. Those have test suites of their own
+// (CudaFirstRun*): scripts/gpu-check.sh runs one process per suite, so a fault or a hang
+// on a kernel's first run costs only those suites, not the validated kernels' results.
 template <class Args>
 void expect_cuda_variants_match(const std::vector<Variant<Args>>& all, const std::string& required, const Args& args,
                                 const bench::CaseSpec& c, const HostTensor<float>& ref_out,
@@ -73,7 +67,7 @@ void expect_cuda_variants_match(const std::vector<Variant<Args>>& all, const std
   std::string why_none;
   int ran = 0;
   for (const auto& v : all) {
-    if (v.backend != Backend::cuda || first_run(v.name) != first_runs) continue;
+    if (v.backend != Backend::cuda || (v.not_validated == nullptr) == first_runs) continue;
     if (const auto why = v.unsupported(args)) {
       why_none += std::string(why_none.empty() ? "" : "; ") + v.name + ": " + *why;
       continue;

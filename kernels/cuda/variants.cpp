@@ -441,12 +441,12 @@ std::vector<Variant<TopkArgs>> cuda_topk_variants() {
            [](const TopkArgs& a) { return cuda::topk_split_unsupported(a.scores.size(0), a.scores.size(1), 1); },
            [](const TopkArgs& a) { return prepare_topk_split_batch({&a}); }, prepare_topk_split_batch,
            [](const TopkArgs& a) { return cuda::topk_split_first_for(a.scores.size(0), a.scores.size(1)); }},
-          // Listed last: not yet run on a GPU (2026-11-23), so nothing picks it by default.
+          // Listed last and not yet run on a GPU, so nothing picks it by default.
           {"cuda.topk.sample256", Backend::cuda,
            "the sampled top-k with 256-thread blocks, three per SM: one row's select phases (barrier- and "
            "shared-memory-bound) overlap other rows' streaming",
            topk_row_unsupported, [](const TopkArgs& a) { return prepare_topk_rows<cuda::launch_topk_sample256>({&a}); },
-           prepare_topk_rows<cuda::launch_topk_sample256>}};
+           prepare_topk_rows<cuda::launch_topk_sample256>, {}, "not yet run on a GPU: written without one on 2026-11-23"}};
 }
 
 std::vector<Variant<SparseMqaArgs>> cuda_sparse_mqa_variants() {
@@ -464,7 +464,7 @@ std::vector<Variant<SparseMqaArgs>> cuda_sparse_mqa_variants() {
            [](const SparseMqaArgs& a) { return mqa_unsupported_args(a.shape, a.dtype, a.indices.size(1), true, a.fp8_cache); },
            [](const SparseMqaArgs& a) { return prepare_sparse_batch<cuda::launch_mqa>({&a}); },
            prepare_sparse_batch<cuda::launch_mqa>},
-          // Listed last: written without a GPU (2026-11-23), so nothing picks it by default.
+          // Listed last and not yet run on a GPU, so nothing picks it by default.
           {"cuda.sparse_mqa.seesaw", Backend::cuda,
            "sparse MLA on warpgroup MMA with the warpgroups taking turns: each computes the scores of its own "
            "64-key tile (m64n64k16) while the other runs softmax or P V; key tiles refilled part by part through "
@@ -473,7 +473,7 @@ std::vector<Variant<SparseMqaArgs>> cuda_sparse_mqa_variants() {
              return mqa_seesaw_unsupported_args(a.shape, a.dtype, a.indices.size(1), true, a.fp8_cache);
            },
            [](const SparseMqaArgs& a) { return prepare_sparse_batch<cuda::launch_mqa_seesaw>({&a}); },
-           prepare_sparse_batch<cuda::launch_mqa_seesaw>}};
+           prepare_sparse_batch<cuda::launch_mqa_seesaw>, {}, "not yet run on a GPU: written without one on 2026-11-23"}};
 }
 
 std::vector<Variant<DenseMqaArgs>> cuda_dense_mqa_variants() {
@@ -490,13 +490,13 @@ std::vector<Variant<DenseMqaArgs>> cuda_dense_mqa_variants() {
            [](const DenseMqaArgs& a) { return mqa_unsupported_args(a.shape, a.dtype, 0, false, a.fp8_cache); },
            [](const DenseMqaArgs& a) { return prepare_dense_mqa_batch<cuda::launch_mqa>({&a}); },
            prepare_dense_mqa_batch<cuda::launch_mqa>},
-          // Listed last: written without a GPU (2026-11-23), so nothing picks it by default.
+          // Listed last and not yet run on a GPU, so nothing picks it by default.
           {"cuda.dense_mqa.seesaw", Backend::cuda,
            "dense MQA-mode attention over the causal prefix with the seesaw kernel (warpgroups take turns on "
            "64-key tiles of their own), bf16 cache only, split-KV",
            [](const DenseMqaArgs& a) { return mqa_seesaw_unsupported_args(a.shape, a.dtype, 0, false, a.fp8_cache); },
            [](const DenseMqaArgs& a) { return prepare_dense_mqa_batch<cuda::launch_mqa_seesaw>({&a}); },
-           prepare_dense_mqa_batch<cuda::launch_mqa_seesaw>}};
+           prepare_dense_mqa_batch<cuda::launch_mqa_seesaw>, {}, "not yet run on a GPU: written without one on 2026-11-23"}};
 }
 
 // An MHA kernel takes bf16 storage and the shapes its own check `kShape` admits.
@@ -517,11 +517,12 @@ std::vector<Variant<DenseMhaArgs>> cuda_dense_mha_variants() {
            "causal flash attention (FA2 style): 64 queries x 1 head per block, cp.async double-buffered K/V, "
            "P kept in registers",
            mha_args_unsupported<cuda::mha_unsupported>, prepare_mha<cuda::launch_mha>},
-          // Listed last: written without a GPU (2026-11-23), so nothing picks it by default.
+          // Listed last and not yet run on a GPU, so nothing picks it by default.
           {"cuda.dense_mha.overlap", Backend::cuda,
            "the wgmma MHA kernel with each step's S issued beside the previous step's P V (softmax under a "
            "product), K one step ahead of V",
-           mha_args_unsupported<cuda::mha_wgmma_unsupported>, prepare_mha<cuda::launch_mha_overlap>}};
+           mha_args_unsupported<cuda::mha_wgmma_unsupported>, prepare_mha<cuda::launch_mha_overlap>, {}, {},
+           "not yet run on a GPU: written without one on 2026-11-23"}};
 }
 
 }  // namespace dsa
