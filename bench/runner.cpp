@@ -1,5 +1,7 @@
 #include "bench/runner.h"
 
+#include <cctype>
+
 #include <algorithm>
 #include <new>
 
@@ -152,6 +154,22 @@ void run_points(const std::vector<std::int64_t>& contexts, const RunContext& ctx
   if (!first_problem.empty()) rec["reason"] = first_problem;
 }
 
+void note_unvalidated_variants(nlohmann::json& rec, const std::vector<VariantSummary>& variants) {
+  if (!rec.contains("implementation")) return;
+  const nlohmann::json& impl = rec["implementation"];
+  const std::string text = impl.is_string() ? impl.get<std::string>() : impl.dump();
+  const auto names_at = [&](const std::string& name) {  // a whole name: not the start of a longer one
+    for (std::size_t at = text.find(name); at != std::string::npos; at = text.find(name, at + 1)) {
+      const std::size_t end = at + name.size();
+      if (end == text.size() || !(std::isalnum(static_cast<unsigned char>(text[end])) || text[end] == '_' || text[end] == '.'))
+        return true;
+    }
+    return false;
+  };
+  for (const VariantSummary& v : variants)
+    if (!v.not_validated.empty() && names_at(v.name)) rec["not_validated"][v.name] = v.not_validated;
+}
+
 nlohmann::json run_case(const CaseSpec& c, const RunContext& ctx) {
   DSA_TRACE_RANGE(c.name.c_str());  // Nsight Systems shows each case by name
   const double t0 = now_seconds();
@@ -204,6 +222,7 @@ nlohmann::json run_case(const CaseSpec& c, const RunContext& ctx) {
     rec["status"] = "error";
     rec["reason"] = "unknown exception";
   }
+  note_unvalidated_variants(rec, variant_summaries());
   rec["duration_s"] = now_seconds() - t0;
   return rec;
 }

@@ -72,6 +72,11 @@ nlohmann::json crossover(const std::vector<std::int64_t>& contexts, const std::v
 void run_points(const std::vector<std::int64_t>& contexts, const RunContext& ctx, bool validated, nlohmann::json& rec,
                 const std::function<nlohmann::json(std::int64_t context, std::size_t index)>& point);
 
+// Adds rec["not_validated"] = {variant: note} for every variant of `variants` with a
+// not_validated note that rec["implementation"] names (a string, or per stage), so a
+// result measured with a kernel not yet validated on its hardware says so.
+void note_unvalidated_variants(nlohmann::json& rec, const std::vector<VariantSummary>& variants);
+
 // Picks a variant on the first candidate backend that has one for `args`.
 template <class Args>
 const Variant<Args>* choose_variant(const std::vector<Variant<Args>>& all, const std::vector<Backend>& backends,

@@ -500,5 +500,31 @@ TEST(RunCase, SeedDependsOnRunSeedAndNameOnly) {
   EXPECT_NE(case_seed(1, "a"), case_seed(1, "b"));
 }
 
+// A record measured with a variant not yet validated on its hardware says so, whether
+// the record names it alone, per stage or inside a model's kernel list; a validated
+// variant whose name starts another's is not mistaken for it.
+TEST(RunCase, RecordsNameTheUnvalidatedVariantsTheyUsed) {
+  const std::vector<VariantSummary> variants = {
+      {"topk", "cuda.topk.sample", "cuda", "", "", true, false},
+      {"topk", "cuda.topk.sample256", "cuda", "", "not yet run on a GPU", false, false},
+      {"sparse_attention", "cuda.sparse_mqa.seesaw", "cuda", "", "not yet run on a GPU", false, false}};
+  nlohmann::json single = {{"implementation", "cuda.topk.sample256"}};
+  bench::note_unvalidated_variants(single, variants);
+  EXPECT_EQ(single["not_validated"], (nlohmann::json{{"cuda.topk.sample256", "not yet run on a GPU"}}));
+  nlohmann::json validated = {{"implementation", "cuda.topk.sample"}};
+  bench::note_unvalidated_variants(validated, variants);
+  EXPECT_FALSE(validated.contains("not_validated"));
+  nlohmann::json stages = {{"implementation", {{"topk", {"cuda.topk.sample"}}, {"attention", {"cuda.sparse_mqa.seesaw"}}}}};
+  bench::note_unvalidated_variants(stages, variants);
+  EXPECT_EQ(stages["not_validated"].size(), 1u);
+  EXPECT_TRUE(stages["not_validated"].contains("cuda.sparse_mqa.seesaw"));
+  nlohmann::json model = {{"implementation", "model.cuda.bf16 (topk=cuda.topk.sample256, sparse_attention=cuda.sparse_mqa.wgmma)"}};
+  bench::note_unvalidated_variants(model, variants);
+  EXPECT_TRUE(model["not_validated"].contains("cuda.topk.sample256"));
+  nlohmann::json none = {{"name", "x"}};
+  bench::note_unvalidated_variants(none, variants);
+  EXPECT_FALSE(none.contains("not_validated"));
+}
+
 }  // namespace
 }  // namespace dsa::bench
