@@ -368,6 +368,11 @@ def _markdown(doc, sweeps, runs, cost, verdicts, written, skipped):
     bad = [c for c in doc["cases"] if c["status"] in ("failed", "error", "oom")]
     if bad:
         lines += ["**Failures:**", ""] + [f"- {c['name']}: {c['status']}: {c.get('reason', '')}" for c in bad] + [""]
+    unvalidated = [c for c in doc["cases"] if c.get("not_validated")]
+    if unvalidated:  # figures from a kernel's first run, before it was validated on its hardware
+        lines += ["**Ran variants not yet validated on their hardware:**", ""]
+        lines += [f"- {c['name']}: " + "; ".join(f"`{k}` ({v})" for k, v in sorted(c["not_validated"].items()))
+                  for c in unvalidated] + [""]
     if sweeps:
         lines += ["## DSA against dense", ""] + _md_sweeps(sweeps)
     if runs:

@@ -65,6 +65,17 @@ class Render(unittest.TestCase):
             self.assertIn("ceilings: not drawn (no GPU case", md)  # said, not silently missing
             self.assertIn("CPU:", md)
 
+    def test_unvalidated_variants_are_named(self):
+        first = fx.op_case("topk.first_run", 1e-3)
+        first["not_validated"] = {"cuda.topk.sample256": "not yet run on a GPU"}
+        with tempfile.TemporaryDirectory() as d:
+            code, _, _ = run_cli("render", fx.write(fx.document([fx.op_case("topk.ok", 1e-3), first]), d), "-o", d)
+            self.assertEqual(code, 0)
+            md = read(os.path.join(d, "report.md"))
+            self.assertIn("not yet validated on their hardware", md)
+            self.assertIn("- topk.first_run: `cuda.topk.sample256` (not yet run on a GPU)", md)
+            self.assertNotIn("- topk.ok:", md)
+
     def test_model_results(self):
         with tempfile.TemporaryDirectory() as d:
             code, _, _ = run_cli("render", real_results("model-results.json"), "-o", d)
