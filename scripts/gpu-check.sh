@@ -27,6 +27,15 @@
 #                                    --chain '--quick' 'STEP_LIMIT=60 --suite suites/candidates.json seesaw|overlap'
 #                                    Results of step N under $OUT/step-N-<form>; exit
 #                                    status 1 if any step's was not 0.
+#   scripts/gpu-check.sh --sanitize [GTEST_FILTER]
+#                                    instead: gpu tests under compute-sanitizer's memcheck,
+#                                    racecheck and synccheck (default: the first-run suites'
+#                                    small shapes: the kernels not yet validated)
+#   scripts/gpu-check.sh --ncu BENCH_REGEX [KERNEL_REGEX]
+#                                    instead: Nsight Compute on the micro-benchmarks matching
+#                                    BENCH_REGEX, two launches of the kernels matching
+#                                    KERNEL_REGEX (default: all), clocks left alone; the
+#                                    sections as text in $OUT/ncu.txt
 #   scripts/gpu-check.sh --model-small [REGEX]
 #                                    instead: the dsa-small cases of suites/model.json
 #                                    (those matching REGEX; on an H100 prefill to 64K
@@ -90,11 +99,15 @@ case "${1:-}" in
   --model-small) mode=model; filter=${2:-^model\.small} ;;
   --quick) mode=quick ;;
   --figures) mode=figures ;;
+  --sanitize) mode=sanitize; filter=${2:-'*FirstRun*:-*131k*:*262k*:*65535*:*topk_8192*:*gaussian_long*:*k_4096*'} ;;
+  --ncu)
+    mode=ncu; filter=${2:-}; kernel_filter=${3:-.}
+    [ -n "$filter" ] || { echo "scripts/gpu-check.sh --ncu: name a micro-benchmark regex (dsa-micro-cuda --benchmark_list_tests)" >&2; exit 2; } ;;
   --suite)
     mode=suite; suite_file=${2:-}; filter=${3:-.*}
     [ -r "$suite_file" ] || { echo "scripts/gpu-check.sh --suite: cannot read suite \"$suite_file\"" >&2; exit 2; } ;;
   "") ;;
-  *) echo "usage: scripts/gpu-check.sh [--prepare | --quick | --figures | --nightly [REGEX] | --model-small [REGEX] | --suite SUITE.json [REGEX]]" >&2; exit 2 ;;
+  *) echo "usage: scripts/gpu-check.sh [--prepare | --quick | --figures | --nightly [REGEX] | --model-small [REGEX] | --suite SUITE.json [REGEX] | --sanitize [GTEST_FILTER] | --ncu BENCH_REGEX [KERNEL_REGEX] | --chain 'FORM' ...]" >&2; exit 2 ;;
 esac
 out=${OUT:-/tmp/gpu-check}
 mkdir -p "$out"
@@ -168,6 +181,27 @@ if parts:
   print(f"merged {len(parts)} results files into {merged}")
 PY
   if [ -f "$out/$name.json" ]; then tables=("$out/$name.json"); fi
+elif [ "$mode" = sanitize ]; then
+  # compute-sanitizer runs each kernel many times slower: small shapes only by default.
+  sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+  tables=()
+  for tool in memcheck racecheck synccheck; do
+    log "compute-sanitizer --tool $tool on gpu tests $filter"
+    step "$sanitizer" --tool "$tool" --error-exitcode 1 "$bundle"/dsa_gpu_tests --gtest_filter="$filter" \
+      > "$out/sanitize-$tool.log" 2>&1 || { status=1; echo "$tool: FAILED or stopped (see sanitize-$tool.log)"; }
+    grep -E "ERROR SUMMARY|RACECHECK SUMMARY|tests? ran|PASSED|FAILED" "$out/sanitize-$tool.log" | tail -6
+  done
+elif [ "$mode" = ncu ]; then
+  ncu_bin=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | tail -1 || true)
+  [ -n "$ncu_bin" ] || { echo "no ncu on this machine"; exit 2; }
+  log "ncu on micro-benchmarks $filter (kernels matching $kernel_filter, 2 launches, clocks left alone)"
+  step "$ncu_bin" --clock-control none -k "regex:$kernel_filter" -c 2 --section SpeedOfLight --section LaunchStats \
+    --section Occupancy --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis --section WarpStateStats \
+    --section SchedulerStats "$bundle"/dsa-micro-cuda --benchmark_filter="$filter" --benchmark_min_time=0.01 \
+    > "$out/ncu.txt" 2>&1 || status=1
+  grep -E "^  [a-z_].*\(|Duration|Compute \(SM\) Throughput|Memory Throughput|Registers Per|Achieved Occupancy|No Eligible|Warp Cycles Per Issued" \
+    "$out/ncu.txt" | head -60
+  tables=()
 elif [ "$mode" = model ]; then
   log "suites/model.json on the GPU (dsa-small cases matching $filter)"
   step "$bundle"/dsa-bench run suites/model.json --backend cuda --filter "$filter" --out "$out/model-small.json" 2>&1 \
