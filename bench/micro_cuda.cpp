@@ -87,6 +87,7 @@ void BM_CudaTopkSampleOneRow(benchmark::State& st) { topk(st, 1, "cuda.topk.samp
 void BM_CudaTopkPrefill512(benchmark::State& st) { topk(st, 512, "cuda.topk.radix"); }
 void BM_CudaTopkSamplePrefill512(benchmark::State& st) { topk(st, 512, "cuda.topk.sample"); }
 void BM_CudaTopkSample256Prefill512(benchmark::State& st) { topk(st, 512, "cuda.topk.sample256"); }
+void BM_CudaTopkSamplePrefetchPrefill512(benchmark::State& st) { topk(st, 512, "cuda.topk.sample_prefetch"); }
 
 // Sparse MLA: `queries` tokens with 2048 distinct causal indices each, 128 heads.
 // fp8: the cache in the 656-byte FP8 rows.
@@ -170,6 +171,7 @@ BENCHMARK(BM_CudaTopkSampleOneRow)->RangeMultiplier(4)->Range(4096, 131072)->Use
 BENCHMARK(BM_CudaTopkPrefill512)->Arg(65536)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaTopkSamplePrefill512)->Arg(65536)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaTopkSample256Prefill512)->Arg(65536)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CudaTopkSamplePrefetchPrefill512)->Arg(65536)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaSparsePrefill2048)->RangeMultiplier(4)->Range(4096, 65536)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_CudaSparseDecodeFp8Batch64)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaSparseDecodeBf16Batch1)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);

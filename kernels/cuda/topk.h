@@ -28,6 +28,10 @@ void launch_topk_sample(const TopkLaunch& p, cudaStream_t stream);
 // The same with 256-thread blocks, three per SM (one row's select phases overlap other
 // rows' streaming). Not yet run on a GPU.
 void launch_topk_sample256(const TopkLaunch& p, cudaStream_t stream);
+// The default's 512-thread blocks with sample256's other two changes (a 2-pass sample
+// bound, the next collect step's loads in flight during this one's scan): tells apart
+// what the block shape and what those changes are worth. Not yet run on a GPU.
+void launch_topk_sample_prefetch(const TopkLaunch& p, cudaStream_t stream);
 
 #ifdef __CUDACC__
 #define DSA_TOPK_HOST_DEVICE __host__ __device__

@@ -218,4 +218,9 @@ void launch_topk_sample256(const TopkLaunch& p, cudaStream_t stream) {
   launch_sampled<256, 3, 2, true>(p, stream, "launch_topk_sample256");
 }
 
+void launch_topk_sample_prefetch(const TopkLaunch& p, cudaStream_t stream) {
+  DSA_TRACE_RANGE("topk.sample_prefetch");
+  launch_sampled<512, 1, 2, true>(p, stream, "launch_topk_sample_prefetch");
+}
+
 }  // namespace dsa::cuda

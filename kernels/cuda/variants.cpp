@@ -446,7 +446,13 @@ std::vector<Variant<TopkArgs>> cuda_topk_variants() {
            "the sampled top-k with 256-thread blocks, three per SM: one row's select phases (barrier- and "
            "shared-memory-bound) overlap other rows' streaming",
            topk_row_unsupported, [](const TopkArgs& a) { return prepare_topk_rows<cuda::launch_topk_sample256>({&a}); },
-           prepare_topk_rows<cuda::launch_topk_sample256>, {}, "not yet run on a GPU: written without one on 2026-11-23"}};
+           prepare_topk_rows<cuda::launch_topk_sample256>, {}, "not yet run on a GPU: written without one on 2026-11-23"},
+          // Listed last and not yet run on a GPU, so nothing picks it by default.
+          {"cuda.topk.sample_prefetch", Backend::cuda,
+           "the sampled top-k's 512-thread blocks with sample256's 2-pass sample bound and collect prefetch (which "
+           "of sample256's changes pays)",
+           topk_row_unsupported, [](const TopkArgs& a) { return prepare_topk_rows<cuda::launch_topk_sample_prefetch>({&a}); },
+           prepare_topk_rows<cuda::launch_topk_sample_prefetch>, {}, "not yet run on a GPU: written without one on 2026-11-23"}};
 }
 
 std::vector<Variant<SparseMqaArgs>> cuda_sparse_mqa_variants() {

@@ -258,7 +258,8 @@ Kernels resolve_kernels(const CudaKernelChoice& k, const ModelConfig& c, bool fp
                                         {{"cuda.topk.sample", cuda::launch_topk_sample, std::nullopt},
                                          {"cuda.topk.radix", cuda::launch_topk, std::nullopt},
                                          {"cuda.topk.split", nullptr, std::nullopt},
-                                         {"cuda.topk.sample256", cuda::launch_topk_sample256, std::nullopt}},
+                                         {"cuda.topk.sample256", cuda::launch_topk_sample256, std::nullopt},
+                                         {"cuda.topk.sample_prefetch", cuda::launch_topk_sample_prefetch, std::nullopt}},
                                         cuda_topk_variants(), r.chosen);
   if (k.topk.empty()) {  // as the registry picks: the split kernel for a few long rows
     r.topk_split_for_few_rows = true;
