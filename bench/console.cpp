@@ -147,6 +147,11 @@ std::string summary_table(const nlohmann::json& doc) {
       const auto& x = r["crossover"];
       note = x["context"].is_null() ? x.value("note", "") : "crossover near " + fmt("%.0f", x["context"].get<double>());
     }
+    if (r.contains("not_validated")) {  // a figure from a kernel's first runs says so first
+      std::string names;
+      for (const auto& [name, why] : r["not_validated"].items()) names += (names.empty() ? "" : ", ") + name;
+      note = "NOT VALIDATED: " + names + (note.empty() ? "" : "; " + note);
+    }
     if (note.size() > 70) note = note.substr(0, 67) + "...";
     std::snprintf(line, sizeof line, "%-34s %-20s %-13s %-5s %-10s %-14s %s\n", r.value("name", "?").c_str(),
                   r.value("op", "?").c_str(), st.c_str(), r.value("backend", "-").c_str(),

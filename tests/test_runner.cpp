@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "bench/checks.h"
+#include "bench/console.h"
 #include "bench/inputs.h"
 #include "bench/results.h"
 #include "bench/runner.h"
@@ -524,6 +525,22 @@ TEST(RunCase, RecordsNameTheUnvalidatedVariantsTheyUsed) {
   nlohmann::json none = {{"name", "x"}};
   bench::note_unvalidated_variants(none, variants);
   EXPECT_FALSE(none.contains("not_validated"));
+}
+
+// The run's summary table puts the note first on such a case's line, and nowhere else.
+TEST(RunCase, TheSummaryFlagsCasesThatRanUnvalidatedVariants) {
+  nlohmann::json doc = {{"suite", {{"name", "s"}}}, {"cases", nlohmann::json::array()}};
+  doc["cases"].push_back({{"name", "first"}, {"op", "topk"}, {"status", "passed"}, {"backend", "cuda"},
+                          {"not_validated", {{"cuda.topk.sample256", "not yet run on a GPU"}}}});
+  doc["cases"].push_back({{"name", "known"}, {"op", "topk"}, {"status", "passed"}, {"backend", "cuda"}});
+  const std::string table = bench::summary_table(doc);
+  const auto line_of = [&](const std::string& name) {
+    const std::size_t at = table.find("\n" + name + " ");
+    return at == std::string::npos ? std::string() : table.substr(at + 1, table.find('\n', at + 1) - at - 1);
+  };
+  EXPECT_NE(line_of("first").find("NOT VALIDATED: cuda.topk.sample256"), std::string::npos) << table;
+  EXPECT_FALSE(line_of("known").empty()) << table;
+  EXPECT_EQ(line_of("known").find("NOT VALIDATED"), std::string::npos) << table;
 }
 
 }  // namespace
