@@ -16,6 +16,18 @@
     if (::dsa::cuda_device_count(&why_) == 0) GTEST_SKIP() << why_; \
   } while (0)
 
+// A parameterised test suite over `values` and its first-run twin: `Suite` runs
+// check(param, false) (the validated variants), `FirstRunSuite` check(param, true) (the
+// variants the registry marks not yet validated, which scripts/gpu-check.sh runs in a
+// process of their own). Instantiated as Prefix/Suite.Test/<namer(param)>.
+#define DSA_SUITE_AND_FIRST_RUN_TWIN(Param, Suite, FirstRunSuite, Test, Prefix, check, values, namer) \
+  class Suite : public ::testing::TestWithParam<Param> {};                                            \
+  TEST_P(Suite, Test) { check(GetParam(), false); }                                                  \
+  INSTANTIATE_TEST_SUITE_P(Prefix, Suite, ::testing::ValuesIn(values), namer);                       \
+  class FirstRunSuite : public ::testing::TestWithParam<Param> {};                                    \
+  TEST_P(FirstRunSuite, Test) { check(GetParam(), true); }                                           \
+  INSTANTIATE_TEST_SUITE_P(Prefix, FirstRunSuite, ::testing::ValuesIn(values), namer)
+
 namespace dsa {
 
 template <class Args>

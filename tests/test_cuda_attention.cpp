@@ -135,13 +135,8 @@ const std::vector<AttentionCase> kSparseShapes = {
 
 std::string case_name(const ::testing::TestParamInfo<AttentionCase>& i) { return i.param.name; }
 
-class CudaSparseMqa : public ::testing::TestWithParam<AttentionCase> {};
-TEST_P(CudaSparseMqa, MatchesReference) { check_sparse_mqa(GetParam(), false); }
-INSTANTIATE_TEST_SUITE_P(Shapes, CudaSparseMqa, ::testing::ValuesIn(kSparseShapes), case_name);
-
-class CudaFirstRunSparseMqa : public ::testing::TestWithParam<AttentionCase> {};
-TEST_P(CudaFirstRunSparseMqa, MatchesReference) { check_sparse_mqa(GetParam(), true); }
-INSTANTIATE_TEST_SUITE_P(Shapes, CudaFirstRunSparseMqa, ::testing::ValuesIn(kSparseShapes), case_name);
+DSA_SUITE_AND_FIRST_RUN_TWIN(AttentionCase, CudaSparseMqa, CudaFirstRunSparseMqa, MatchesReference, Shapes, check_sparse_mqa, kSparseShapes,
+                             case_name);
 
 // Token counts above 65,535 (a grid's y/z limit): rows at both ends of the range.
 void check_more_than_65535_tokens(std::initializer_list<const char*> variants) {
@@ -213,13 +208,8 @@ const std::vector<AttentionCase> kDenseMqaShapes = {
                                          "qk_rope": 16)"},
 };
 
-class CudaDenseMqa : public ::testing::TestWithParam<AttentionCase> {};
-TEST_P(CudaDenseMqa, MatchesReference) { check_dense_mqa(GetParam(), false); }
-INSTANTIATE_TEST_SUITE_P(Shapes, CudaDenseMqa, ::testing::ValuesIn(kDenseMqaShapes), case_name);
-
-class CudaFirstRunDenseMqa : public ::testing::TestWithParam<AttentionCase> {};
-TEST_P(CudaFirstRunDenseMqa, MatchesReference) { check_dense_mqa(GetParam(), true); }
-INSTANTIATE_TEST_SUITE_P(Shapes, CudaFirstRunDenseMqa, ::testing::ValuesIn(kDenseMqaShapes), case_name);
+DSA_SUITE_AND_FIRST_RUN_TWIN(AttentionCase, CudaDenseMqa, CudaFirstRunDenseMqa, MatchesReference, Shapes, check_dense_mqa, kDenseMqaShapes,
+                             case_name);
 
 void check_dense_mha(const AttentionCase& shape, bool first_runs) {
   REQUIRE_CUDA_DEVICE();
@@ -247,13 +237,8 @@ const std::vector<AttentionCase> kDenseMhaShapes = {
                                          "d_v": 32, "qk_rope": 16)"},
 };
 
-class CudaDenseMha : public ::testing::TestWithParam<AttentionCase> {};
-TEST_P(CudaDenseMha, MatchesReference) { check_dense_mha(GetParam(), false); }
-INSTANTIATE_TEST_SUITE_P(Shapes, CudaDenseMha, ::testing::ValuesIn(kDenseMhaShapes), case_name);
-
-class CudaFirstRunDenseMha : public ::testing::TestWithParam<AttentionCase> {};
-TEST_P(CudaFirstRunDenseMha, MatchesReference) { check_dense_mha(GetParam(), true); }
-INSTANTIATE_TEST_SUITE_P(Shapes, CudaFirstRunDenseMha, ::testing::ValuesIn(kDenseMhaShapes), case_name);
+DSA_SUITE_AND_FIRST_RUN_TWIN(AttentionCase, CudaDenseMha, CudaFirstRunDenseMha, MatchesReference, Shapes, check_dense_mha, kDenseMhaShapes,
+                             case_name);
 
 // The whole DSA pipeline on the GPU through the runner's sweep: the indexer's scores
 // reach top-k and top-k's indices reach the attention (each stage has its own device

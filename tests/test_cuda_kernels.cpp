@@ -236,13 +236,8 @@ const std::vector<TopkRowCase> kTopkRows = {
 
 std::string row_case_name(const ::testing::TestParamInfo<TopkRowCase>& i) { return i.param.name; }
 
-class CudaTopk : public ::testing::TestWithParam<TopkRowCase> {};
-TEST_P(CudaTopk, IdenticalToReferenceAndAcrossRuns) { check_topk_rows(GetParam(), false); }
-INSTANTIATE_TEST_SUITE_P(Rows, CudaTopk, ::testing::ValuesIn(kTopkRows), row_case_name);
-
-class CudaFirstRunTopk : public ::testing::TestWithParam<TopkRowCase> {};
-TEST_P(CudaFirstRunTopk, IdenticalToReferenceAndAcrossRuns) { check_topk_rows(GetParam(), true); }
-INSTANTIATE_TEST_SUITE_P(Rows, CudaFirstRunTopk, ::testing::ValuesIn(kTopkRows), row_case_name);
+DSA_SUITE_AND_FIRST_RUN_TWIN(TopkRowCase, CudaTopk, CudaFirstRunTopk, IdenticalToReferenceAndAcrossRuns, Rows,
+                             check_topk_rows, kTopkRows, row_case_name);
 
 // The sampled kernel reads a fixed sample of each row (topk_sample_plan): rows built so
 // that sample misjudges both ways must still come out exact, through its fallback.

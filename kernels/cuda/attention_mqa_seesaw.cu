@@ -107,7 +107,7 @@ __device__ __forceinline__ void load_part(const MqaLaunch& p, std::int64_t t, st
   for (int c = 0; c < kDqk / 64; ++c)
     if ((kBlocks >> c) & 1u)
 #pragma unroll
-      for (int u = half; u < 8; u += 2) cp_async16(tile + c * kBlockBytes + sw128_offset(row, u), src + (c * 8 + u) * 16, bytes);
+      for (int u = half; u < 8; u += 2) cp_async16(tile + tile_offset(row, c * 8 + u), src + (c * 8 + u) * 16, bytes);
   cp_async_commit();
   mbar_arrive_on_cp_async(bar);
 }
