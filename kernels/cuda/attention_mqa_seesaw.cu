@@ -275,8 +275,11 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(MqaLaunch p) {
       wgmma_commit();
       wgmma_wait_all();
       fence_operands(s);
-      const float2 mx = mask_and_max(s, keys_b, sl2, tq);
       bar_sync(kBarMax0, kThreads);  // mA and P_A from warpgroup 0
+      // keys_b after a barrier of all of warpgroup 1: its rows were recorded at the end of
+      // the last round by other threads, and the tile's mbarrier (a cp.async arrival) is
+      // not documented to order plain shared-memory stores before it.
+      const float2 mx = mask_and_max(s, keys_b, sl2, tq);
       const OnlineStep a_lo = online_step(m_lo, xmax[row_lo]), a_hi = online_step(m_hi, xmax[row_hi]);  // m = mA
       scale_accumulator_rows(acc, a_lo.alpha, a_hi.alpha);
       mbar_wait(&bars[kAHi], parity);
