@@ -3,8 +3,13 @@
 // 192/128) over contexts 4K..128K. Manual time: each iteration is one cold sample
 // (L2 flushed) timed with CUDA events around the launch.
 //   build/bin/dsa-micro-cuda --benchmark_filter=Indexer
+// The *Phases benchmarks run a kernel's profiled instantiation (kernels/cuda/
+// phase_clock.cuh) and report where its time goes, phase by phase, as counters:
+//   build/bin/dsa-micro-cuda --benchmark_filter=Phases
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <cmath>
 #include <string>
 
 #include "bench/inputs.h"
@@ -12,7 +17,11 @@
 #include "core/indexer_operands.h"
 #include "core/mla_cache.h"
 #include "reference/attention.h"
+#include "kernels/cuda/attention.h"
+#include "kernels/cuda/phases.h"
+#include "kernels/cuda/topk.h"
 #include "kernels/cuda_device.h"
+#include "kernels/cuda_variants.h"
 #include "kernels/registry.h"
 
 namespace {
@@ -158,6 +167,145 @@ void BM_CudaDenseMhaPrefill4096(benchmark::State& st) { dense_mha_prefill(st, "c
 void BM_CudaDenseMhaWgmmaPrefill4096(benchmark::State& st) { dense_mha_prefill(st, "cuda.dense_mha.wgmma"); }
 void BM_CudaDenseMhaOverlapPrefill4096(benchmark::State& st) { dense_mha_prefill(st, "cuda.dense_mha.overlap"); }
 
+// --- where the time goes: profiled instantiations -------------------------------
+
+// The cycles the profiled run `phased` adds to the sink in one launch, as microseconds
+// per `per` (rows, or key steps: the divisor of each phase) at the device's SM clock,
+// one counter per phase (`<phase>_us`); phases that took no time are left out.
+cuda::PhaseTotals profile_once(OpRun& phased) {
+  cuda::phase_sink_reset();
+  phased.run();
+  return cuda::phase_sink_read();
+}
+
+void phase_counters(benchmark::State& st, const cuda::PhaseTotals& t, const char* const* names, int count,
+                    double per, int skip_from = -1, double per_after = 1.0) {
+  const auto info = cuda_device_info(0);
+  const double mhz = info && info->sm_clock_khz > 0 ? info->sm_clock_khz / 1e3 : 1.0;
+  st.counters["sm_mhz"] = mhz;
+  for (int i = 0; i < count; ++i) {
+    if (t.cycles[static_cast<std::size_t>(i)] == 0) continue;
+    const double divisor = skip_from >= 0 && i >= skip_from ? per_after : per;
+    st.counters[std::string(names[i]) + "_us"] = static_cast<double>(t.cycles[static_cast<std::size_t>(i)]) / divisor / mhz;
+  }
+}
+
+// The sampled top-k's phases per row, 512 rows of 64K (the target shape). The
+// profiled kernel must give the plain one's indices, bit for bit.
+void BM_CudaTopkSamplePhasesPrefill512(benchmark::State& st) {
+  if (!have_device(st)) return;
+  const std::int64_t S = st.range(0), rows = 512;
+  HostTensor<float> scores({rows, S});
+  bench::fill_normal(scores.span(), 1.0, 4);
+  const std::vector<std::int64_t> ends(static_cast<std::size_t>(rows), S);
+  HostTensor<std::int32_t> plain_idx({rows, 2048}), phased_idx({rows, 2048});
+  const TopkArgs plain_args{scores, ends, plain_idx}, phased_args{scores, ends, phased_idx};  // runs keep pointers to them
+  auto plain = by_name(topk_variants(), "cuda.topk.sample").prepare(plain_args);
+  auto phased = by_name(cuda_topk_phase_variants(), "cuda.topk.sample").prepare(phased_args);
+  const double plain_s = plain->run();
+  plain->fetch();
+  const cuda::PhaseTotals t = profile_once(*phased);
+  phased->fetch();
+  if (!std::equal(plain_idx.span().begin(), plain_idx.span().end(), phased_idx.span().begin())) {
+    st.SkipWithError("the profiled top-k's indices differ from the plain kernel's");
+    return;
+  }
+  for (auto _ : st) st.SetIterationTime(phased->run());
+  const double profiled_rows = static_cast<double>(std::max<unsigned long long>(1, t.events[cuda::topk_event_rows]));
+  phase_counters(st, t, cuda::kTopkSamplePhaseNames, cuda::topk_phase_count, profiled_rows);
+  st.counters["plain_us"] = plain_s * 1e6;
+  st.counters["exact_rows"] = static_cast<double>(t.events[cuda::topk_event_exact_rows]);
+  st.counters["candidates"] = static_cast<double>(t.events[cuda::topk_event_candidates]) / profiled_rows;
+  counters(st, bench::topk_work(ends, 2048));
+}
+
+// An attention kernel's phases: those of its loop per key step and warpgroup, those
+// from `once_from` on (the epilogue) per warpgroup, checked against the plain kernel's
+// output (the same arithmetic: they must agree).
+struct PhaseTable {
+  const char* const* names;
+  int count;
+  int step_event;  // the event counting the key steps
+  int once_from;
+};
+
+void attention_phases(benchmark::State& st, OpRun& plain, OpRun& phased, const HostTensor<float>& plain_out,
+                      const HostTensor<float>& phased_out, const PhaseTable& table) {
+  const double plain_s = plain.run();
+  plain.fetch();
+  const cuda::PhaseTotals t = profile_once(phased);
+  phased.fetch();
+  double diff = 0;
+  for (std::size_t i = 0; i < plain_out.span().size(); ++i)
+    diff = std::max(diff, static_cast<double>(std::fabs(plain_out.span()[i] - phased_out.span()[i])));
+  if (!(diff <= 1e-3)) {  // also NaN: an unwritten or wrong element
+    st.SkipWithError(("the profiled kernel's output differs from the plain one's by " + std::to_string(diff)).c_str());
+    return;
+  }
+  for (auto _ : st) st.SetIterationTime(phased.run());
+  const double steps = static_cast<double>(std::max<unsigned long long>(1, t.events[static_cast<std::size_t>(table.step_event)]));
+  const double recorders = static_cast<double>(std::max<unsigned long long>(1, t.recorders));
+  phase_counters(st, t, table.names, table.count, steps, table.once_from, recorders);
+  st.counters["plain_us"] = plain_s * 1e6;
+  st.counters["steps_per_warpgroup"] = steps / recorders;
+  st.counters["max_diff"] = diff;
+}
+
+const PhaseTable kMqaPhases{cuda::kMqaPhaseNames, cuda::mqa_phase_count, cuda::mqa_event_tiles, cuda::mqa_phase_epilogue};
+const PhaseTable kMhaPhases{cuda::kMhaPhaseNames, cuda::mha_phase_count, cuda::mha_event_steps, cuda::mha_phase_epilogue};
+
+void BM_CudaDenseWgmmaPhasesDecodeBf16(benchmark::State& st) {
+  if (!have_device(st)) return;
+  const std::int64_t S = st.range(0);
+  const AttentionShape sh{1, S, 128, 576, 512, ref::model_softmax_scale(), S - 1};
+  HostTensor<float> q({1, 128, 576}), kv({S, 576}), out({1, 128, 512}), lse({1, 128}), out2({1, 128, 512}), lse2({1, 128});
+  bench::fill_normal(q.span(), 0.3, 8);
+  bench::fill_normal(kv.span(), 0.3, 9);
+  const DenseMqaArgs plain_args{sh, q, kv, out, lse, DType::bf16, false}, phased_args{sh, q, kv, out2, lse2, DType::bf16, false};
+  auto plain = by_name(dense_mqa_variants(), "cuda.dense_mqa.wgmma").prepare(plain_args);
+  auto phased = by_name(cuda_dense_mqa_phase_variants(), "cuda.dense_mqa.wgmma").prepare(phased_args);
+  attention_phases(st, *plain, *phased, out, out2, kMqaPhases);
+  counters(st, bench::dense_mqa_work(sh, DType::bf16, DType::bf16));
+}
+
+// queries: 128 (64 sequences x 2 as one batch of the FP8 decode target; run as one
+// sequence here, which keeps the work and the grid) or 2048 (a prefill chunk).
+void sparse_phases(benchmark::State& st, std::int64_t queries, bool fp8) {
+  if (!have_device(st)) return;
+  const std::int64_t S = st.range(0), T = std::min(queries, S);
+  const AttentionShape sh{T, S, 128, 576, 512, ref::model_softmax_scale(), S - T};
+  HostTensor<float> q({T, 128, 576}), kv({S, 576}), out({T, 128, 512}), lse({T, 128}), out2({T, 128, 512}), lse2({T, 128});
+  bench::fill_normal(q.span(), 0.3, 5);
+  bench::fill_normal(kv.span(), 0.3, 6);
+  if (fp8) round_through_fp8_mla(kv.data(), S, 512, 64);
+  const auto idx = bench::make_sparse_indices(key_ends(T, S - T, S, true), S, 2048, 0.0, 0, 7);
+  const SparseMqaArgs plain_args{sh, q, kv, idx, out, lse, DType::bf16, fp8},
+      phased_args{sh, q, kv, idx, out2, lse2, DType::bf16, fp8};
+  auto plain = by_name(sparse_mqa_variants(), "cuda.sparse_mqa.wgmma").prepare(plain_args);
+  auto phased = by_name(cuda_sparse_mqa_phase_variants(), "cuda.sparse_mqa.wgmma").prepare(phased_args);
+  attention_phases(st, *plain, *phased, out, out2, kMqaPhases);
+  counters(st, bench::sparse_attention_work(sh, idx, DType::bf16, fp8 ? DType::fp8_e4m3 : DType::bf16));
+}
+
+void BM_CudaSparseWgmmaPhasesDecodeFp8Batch64(benchmark::State& st) { sparse_phases(st, 128, true); }
+void BM_CudaSparseWgmmaPhasesPrefill2048(benchmark::State& st) { sparse_phases(st, 2048, false); }
+
+void BM_CudaDenseMhaWgmmaPhasesPrefill4096(benchmark::State& st) {
+  if (!have_device(st)) return;
+  const std::int64_t S = st.range(0), T = std::min<std::int64_t>(4096, S);
+  const AttentionShape sh{T, S, 128, 192, 128, ref::model_softmax_scale(), S - T};
+  HostTensor<float> q({T, 128, 192}), k({S, 128, 192}), v({S, 128, 128}), out({T, 128, 128}), lse({T, 128}),
+      out2({T, 128, 128}), lse2({T, 128});
+  bench::fill_normal(q.span(), 0.3, 10);
+  bench::fill_normal(k.span(), 0.3, 11);
+  bench::fill_normal(v.span(), 1.0, 12);
+  const DenseMhaArgs plain_args{sh, q, k, v, out, lse, DType::bf16}, phased_args{sh, q, k, v, out2, lse2, DType::bf16};
+  auto plain = by_name(dense_mha_variants(), "cuda.dense_mha.wgmma").prepare(plain_args);
+  auto phased = by_name(cuda_dense_mha_phase_variants(), "cuda.dense_mha.wgmma").prepare(phased_args);
+  attention_phases(st, *plain, *phased, out, out2, kMhaPhases);
+  counters(st, bench::dense_mha_work(sh, DType::bf16));
+}
+
 BENCHMARK(BM_CudaIndexerDecode)->RangeMultiplier(2)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaIndexerPrefill4096)->RangeMultiplier(2)->Range(4096, 65536)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_CudaIndexerWgmmaDecode)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
@@ -187,6 +335,11 @@ BENCHMARK(BM_CudaDenseSeesawDecodeBf16)->RangeMultiplier(4)->Range(4096, 131072)
 BENCHMARK(BM_CudaDenseMhaPrefill4096)->RangeMultiplier(4)->Range(4096, 65536)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_CudaDenseMhaWgmmaPrefill4096)->RangeMultiplier(4)->Range(4096, 65536)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_CudaDenseMhaOverlapPrefill4096)->RangeMultiplier(4)->Range(4096, 65536)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_CudaTopkSamplePhasesPrefill512)->Arg(65536)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CudaDenseWgmmaPhasesDecodeBf16)->Arg(65536)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CudaSparseWgmmaPhasesDecodeFp8Batch64)->Arg(65536)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CudaSparseWgmmaPhasesPrefill2048)->Arg(65536)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_CudaDenseMhaWgmmaPhasesPrefill4096)->Arg(65536)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

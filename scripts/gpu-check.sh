@@ -36,6 +36,9 @@
 #                                    BENCH_REGEX, two launches of the kernels matching
 #                                    KERNEL_REGEX (default: all), clocks left alone; the
 #                                    sections as text in $OUT/ncu.txt
+#   scripts/gpu-check.sh --phases    instead: the *Phases micro-benchmarks: the profiled
+#                                    kernels (kernels/cuda/phase_clock.cuh) say where the
+#                                    time goes, phase by phase (table; $OUT/phases.json)
 #   scripts/gpu-check.sh --model-small [REGEX]
 #                                    instead: the dsa-small cases of suites/model.json
 #                                    (those matching REGEX; on an H100 prefill to 64K
@@ -99,6 +102,7 @@ case "${1:-}" in
   --model-small) mode=model; filter=${2:-^model\.small} ;;
   --quick) mode=quick ;;
   --figures) mode=figures ;;
+  --phases) mode=phases ;;
   --sanitize) mode=sanitize; filter=${2:-'*FirstRun*:-*131k*:*262k*:*65535*:*topk_8192*:*gaussian_long*:*k_4096*'} ;;
   --ncu)
     mode=ncu; filter=${2:-}; kernel_filter=${3:-.}
@@ -107,7 +111,7 @@ case "${1:-}" in
     mode=suite; suite_file=${2:-}; filter=${3:-.*}
     [ -r "$suite_file" ] || { echo "scripts/gpu-check.sh --suite: cannot read suite \"$suite_file\"" >&2; exit 2; } ;;
   "") ;;
-  *) echo "usage: scripts/gpu-check.sh [--prepare | --quick | --figures | --nightly [REGEX] | --model-small [REGEX] | --suite SUITE.json [REGEX] | --sanitize [GTEST_FILTER] | --ncu BENCH_REGEX [KERNEL_REGEX] | --chain 'FORM' ...]" >&2; exit 2 ;;
+  *) echo "usage: scripts/gpu-check.sh [--prepare | --quick | --figures | --nightly [REGEX] | --model-small [REGEX] | --suite SUITE.json [REGEX] | --sanitize [GTEST_FILTER] | --ncu BENCH_REGEX [KERNEL_REGEX] | --phases | --chain 'FORM' ...]" >&2; exit 2 ;;
 esac
 out=${OUT:-/tmp/gpu-check}
 mkdir -p "$out"
@@ -201,6 +205,12 @@ elif [ "$mode" = ncu ]; then
     > "$out/ncu.txt" 2>&1 || status=1
   grep -E "^  [a-z_].*\(|Duration|Compute \(SM\) Throughput|Memory Throughput|Registers Per|Achieved Occupancy|No Eligible|Warp Cycles Per Issued" \
     "$out/ncu.txt" | head -60
+  tables=()
+elif [ "$mode" = phases ]; then
+  log "where the time goes: the profiled kernels' phases (micro-benchmarks *Phases*)"
+  step "$bundle"/dsa-micro-cuda --benchmark_filter=Phases --benchmark_min_time=0.05 \
+    --benchmark_out="$out/phases.json" --benchmark_out_format=json > "$out/phases.log" 2>&1 || status=1
+  python3 scripts/phase_table.py "$out/phases.json" || status=1
   tables=()
 elif [ "$mode" = model ]; then
   log "suites/model.json on the GPU (dsa-small cases matching $filter)"

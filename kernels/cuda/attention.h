@@ -60,6 +60,25 @@ void launch_mqa(const MqaLaunch& p, cudaStream_t stream);
 // and outputs as launch_mqa.
 std::optional<std::string> mqa_wgmma_unsupported(int heads, int d_qk, int d_v, std::int64_t topk, bool sparse);
 void launch_mqa_wgmma(const MqaLaunch& p, cudaStream_t stream);
+// Its kernel with a clock per phase (kernels/cuda/phase_clock.cuh): thread 0 of each
+// warpgroup adds the cycles of each phase of every key step to phase_sink()
+// (phases.h), in the order of MqaPhase; event mqa_event_tiles counts the steps. Same
+// output. For the micro-benchmarks' phase tables, never picked by the registry.
+void launch_mqa_wgmma_phases(const MqaLaunch& p, cudaStream_t stream);
+enum MqaPhase : int {
+  mqa_phase_load,      // waiting for this thread's copies of the step's tile to land
+  mqa_phase_barrier,   // the step's first barrier: everyone's copies, the last step done everywhere
+  mqa_phase_dequant,   // FP8 cache: the staged rows dequantised into the tile, and a barrier
+  mqa_phase_issue,     // starting the next step's copies
+  mqa_phase_scores,    // S = Q K^T, issued and awaited
+  mqa_phase_softmax,   // the online softmax, the row maxima's exchange, P written, a barrier
+  mqa_phase_pv,        // O += P V, issued and awaited
+  mqa_phase_epilogue,  // the output (or split partials) written, once per block
+  mqa_phase_count
+};
+inline constexpr const char* kMqaPhaseNames[mqa_phase_count] = {"load",    "barrier", "dequant", "issue",
+                                                                "scores",  "softmax", "pv",      "epilogue"};
+enum MqaEvent : int { mqa_event_tiles };
 
 // The same on warpgroup MMA with the warpgroups taking turns on tiles of their own
 // (attention_mqa_seesaw.cu): bf16 cache only, otherwise as launch_mqa_wgmma.
@@ -88,6 +107,25 @@ void launch_mha(const MhaLaunch& p, cudaStream_t stream);
 // d_v 128 only, 128 queries x 1 head per block.
 std::optional<std::string> mha_wgmma_unsupported(int heads, int d_qk, int d_v);
 void launch_mha_wgmma(const MhaLaunch& p, cudaStream_t stream);
+// Its kernel with a clock per phase (kernels/cuda/phase_clock.cuh): thread 0 of each
+// warpgroup adds the cycles of each phase of every 128-key step to phase_sink(), in
+// the order of MhaPhase; event mha_event_steps counts the steps. Same output. For the
+// micro-benchmarks' phase tables, never picked by the registry.
+void launch_mha_wgmma_phases(const MhaLaunch& p, cudaStream_t stream);
+enum MhaPhase : int {
+  mha_phase_issue,        // starting the next step's copies
+  mha_phase_load,         // waiting for this thread's copies of the step's K and V
+  mha_phase_barrier,      // the barrier that makes every thread's copies visible
+  mha_phase_scores,       // S = Q K^T, issued and awaited
+  mha_phase_softmax,      // the online softmax (registers only) and O's rescaling
+  mha_phase_pv,           // O += P V, issued and awaited
+  mha_phase_end_barrier,  // the barrier before the stage is refilled
+  mha_phase_epilogue,     // the output written, once per block
+  mha_phase_count
+};
+inline constexpr const char* kMhaPhaseNames[mha_phase_count] = {"issue",   "load", "barrier",     "scores",
+                                                                "softmax", "pv",   "end_barrier", "epilogue"};
+enum MhaEvent : int { mha_event_steps };
 // The same kernel with each step's S issued beside the previous step's P V, so the
 // softmax runs under a product (attention_mha_wgmma.cu, kOverlap): same shapes.
 void launch_mha_overlap(const MhaLaunch& p, cudaStream_t stream);

@@ -37,6 +37,7 @@
 #include "kernels/cuda/attention_common.cuh"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/mma.cuh"
+#include "kernels/cuda/phase_clock.cuh"
 #include "kernels/cuda/wgmma.cuh"
 
 namespace dsa::cuda {
@@ -142,8 +143,8 @@ __device__ __forceinline__ float2 softmax_to_p(float (&s)[64], std::uint32_t (&a
   return make_float2(st_lo.alpha, st_hi.alpha);
 }
 
-template <bool kOverlap>
-__global__ void __launch_bounds__(kThreads, 1) mha_wgmma_kernel(MhaLaunch p) {
+template <bool kOverlap, bool kPhases = false>
+__global__ void __launch_bounds__(kThreads, 1) mha_wgmma_kernel(MhaLaunch p, unsigned long long* sink) {
   extern __shared__ unsigned char smem_raw[];
   unsigned char* base = smem_aligned_1024(smem_raw);
   unsigned char* qs = base;
@@ -177,14 +178,18 @@ __global__ void __launch_bounds__(kThreads, 1) mha_wgmma_kernel(MhaLaunch p) {
   float m_lo = DSA_MINUS_INF, m_hi = DSA_MINUS_INF, l_lo = 0.0f, l_hi = 0.0f;
   const std::uint64_t desc_q = wgmma_desc_sw128(qs + 64 * wg * 128, 16, 1024);
 
+  PhaseClock<kPhases> clock(sink, (tid & 127) == 0);  // kPhases: thread 0 of each warpgroup times the phases
   if constexpr (!kOverlap) {
     for (std::int64_t kb = 0; kb < steps; ++kb) {
       const int buf = static_cast<int>(kb & 1);
       if (kb + 1 < steps) load_stage(p, h, (kb + 1) * kKeys, key_limit, stage(buf ^ 1), stage(buf ^ 1) + kQBytes);
       cp_async_commit();
+      clock.lap(mha_phase_issue);
       cp_async_wait<1>();   // all but the newest group: this step's rows (and Q) have landed
+      clock.lap(mha_phase_load);
       fence_proxy_async();  // cp.async wrote through the generic proxy; wgmma reads through the async one
       __syncthreads();
+      clock.lap(mha_phase_barrier);
       float s[64] = {};  // overwritten: the first wgmma does not accumulate
       fence_operands(s);
       wgmma_fence();
@@ -192,17 +197,22 @@ __global__ void __launch_bounds__(kThreads, 1) mha_wgmma_kernel(MhaLaunch p) {
       wgmma_commit();
       wgmma_wait_all();
       fence_operands(s);
+      clock.lap(mha_phase_scores);
       std::uint32_t a[8][4];
       const float2 alpha = softmax_to_p(s, a, kb * kKeys, end_lo, end_hi, sl2, m_lo, m_hi, l_lo, l_hi, tq);
       scale_accumulator_rows(o, alpha.x, alpha.y);
+      clock.lap(mha_phase_softmax);
       fence_operands(o);
       wgmma_fence();
       issue_pv(o, a, stage(buf) + kQBytes);
       wgmma_commit();
       wgmma_wait_all();
       fence_operands(o);
+      clock.lap(mha_phase_pv);
       __syncthreads();  // everyone is done with this stage before it is refilled
+      clock.lap(mha_phase_end_barrier);
     }
+    clock.count(mha_event_steps, static_cast<unsigned long long>(steps));
   } else if (steps > 0) {
     // Step kb issues S_kb and the previous step's P V together; the softmax of S_kb runs
     // while P V does, and O is rescaled once P V is done. So K and V of a step are
@@ -254,6 +264,8 @@ __global__ void __launch_bounds__(kThreads, 1) mha_wgmma_kernel(MhaLaunch p) {
   cp_async_wait<0>();
 
   store_mha_rows<kDv>(p, h, t_lo, t_hi, o, m_lo, m_hi, quad_sum(l_lo), quad_sum(l_hi), tq);
+  clock.lap(mha_phase_epilogue);
+  clock.done();
 }
 
 }  // namespace
@@ -266,15 +278,15 @@ std::optional<std::string> mha_wgmma_unsupported(int heads, int d_qk, int d_v) {
 
 namespace {
 
-template <bool kOverlap>
+template <bool kOverlap, bool kPhases = false>
 void launch_typed(const MhaLaunch& p, cudaStream_t stream, const char* who) {
   if (auto why = mha_wgmma_unsupported(p.heads, p.d_qk, p.d_v)) throw CudaError(std::string(who) + ": " + *why);
   if (auto why = mha_launch_problem(p, kRows)) throw CudaError(std::string(who) + ": " + *why);
   if (p.queries == 0) return;
   const std::int64_t qblocks = (p.queries + kRows - 1) / kRows;
-  auto* kernel = mha_wgmma_kernel<kOverlap>;
+  auto* kernel = mha_wgmma_kernel<kOverlap, kPhases>;
   DSA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmem)));
-  kernel<<<dim3(static_cast<unsigned>(qblocks), static_cast<unsigned>(p.heads)), kThreads, kSmem, stream>>>(p);
+  kernel<<<dim3(static_cast<unsigned>(qblocks), static_cast<unsigned>(p.heads)), kThreads, kSmem, stream>>>(p, kPhases ? phase_sink() : nullptr);
   DSA_CUDA_CHECK_LAUNCH();
 }
 
@@ -283,6 +295,11 @@ void launch_typed(const MhaLaunch& p, cudaStream_t stream, const char* who) {
 void launch_mha_wgmma(const MhaLaunch& p, cudaStream_t stream) {
   DSA_TRACE_RANGE("dense_mha.bf16.wgmma");
   launch_typed<false>(p, stream, "launch_mha_wgmma");
+}
+
+void launch_mha_wgmma_phases(const MhaLaunch& p, cudaStream_t stream) {
+  DSA_TRACE_RANGE("dense_mha.bf16.wgmma.phases");
+  launch_typed<false, true>(p, stream, "launch_mha_wgmma_phases");
 }
 
 void launch_mha_overlap(const MhaLaunch& p, cudaStream_t stream) {

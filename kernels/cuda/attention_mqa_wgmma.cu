@@ -38,6 +38,7 @@
 #include "kernels/cuda/attention_mqa_wgmma.cuh"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/mma.cuh"
+#include "kernels/cuda/phase_clock.cuh"
 #include "kernels/cuda/wgmma.cuh"
 
 namespace dsa::cuda {
@@ -60,8 +61,8 @@ constexpr std::size_t kIdxOff = kSumOff + 2 * 64 * sizeof(float);  // key of eac
 constexpr std::size_t kSmem = kIdxOff + 2 * 64 * sizeof(int) + 1024;  // + slack to align the base to 1024
 static_assert(kSmem <= 232448, "Hopper's 227 KB of shared memory per block");
 
-template <bool kFp8, bool kSparse>
-__global__ void __launch_bounds__(kThreads, 1) mqa_wgmma_kernel(MqaLaunch p) {
+template <bool kFp8, bool kSparse, bool kPhases = false>
+__global__ void __launch_bounds__(kThreads, 1) mqa_wgmma_kernel(MqaLaunch p, unsigned long long* sink) {
   extern __shared__ unsigned char smem_raw[];
   unsigned char* base = smem_aligned_1024(smem_raw);
   unsigned char* qs = base + kQOff;
@@ -115,11 +116,14 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_wgmma_kernel(MqaLaunch p) {
   }
 
   const std::uint64_t desc_q = wgmma_desc_sw128(qs, 16, 1024);
+  PhaseClock<kPhases> clock(sink, (tid & 127) == 0);  // kPhases: thread 0 of each warpgroup times the phases
   for (std::int64_t blk = b_first; blk < b_end; ++blk) {
     const int buf = static_cast<int>((blk - b_first) & 1);
     cp_async_wait<0>();
+    clock.lap(mqa_phase_load);
     fence_proxy_async();  // cp.async wrote through the generic proxy; wgmma reads through the async one
     __syncthreads();      // the step's rows are everyone's; the previous step is finished everywhere
+    clock.lap(mqa_phase_barrier);
     unsigned char* kt = key_tile(kFp8 ? 0 : buf);
     if constexpr (kFp8) {
       const unsigned char* staged = key_tile(1);
@@ -127,8 +131,10 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_wgmma_kernel(MqaLaunch p) {
         *reinterpret_cast<uint4*>(kt + tile_offset(lrow, u)) = key_chunk<kDqk, kDv, true>(staged, lrow, u);
       fence_proxy_async();
       __syncthreads();  // the tile is complete and the staging area free
+      clock.lap(mqa_phase_dequant);
     }
     if (blk + 1 < b_end) issue(blk + 1, buf ^ 1);
+    clock.lap(mqa_phase_issue);
 
     // 2. S = Q K^T for this warpgroup's 32 keys (rows 32 wg .. of the tile).
     float s[16] = {};  // overwritten: the first wgmma does not accumulate
@@ -145,6 +151,7 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_wgmma_kernel(MqaLaunch p) {
     wgmma_commit();
     wgmma_wait_all();
     fence_operands(s);
+    clock.lap(mqa_phase_scores);
 
     // 3. Online softmax. Column 8 j + 2 tq + e of this warpgroup's S is key 32 wg + that.
     const float2 mine = mask_and_max(s, tile_keys + buf * kKeys + 32 * wg, sl2, tq);
@@ -170,17 +177,22 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_wgmma_kernel(MqaLaunch p) {
     scale_accumulator_rows(acc, alpha_lo, alpha_hi);
     fence_proxy_async();
     __syncthreads();  // both halves of P are written
+    clock.lap(mqa_phase_softmax);
 
     // 4. O += P V: this warpgroup's 256 value columns = column blocks 4 wg .. 4 wg + 3.
     add_pv(acc, ps, kt + 4 * wg * kBlockBytes);
+    clock.lap(mqa_phase_pv);
   }
 
   store_rows(p, t, h0, acc, m_lo, m_hi, l_lo, l_hi, red_sum, wg, row_lo, row_hi, tq);
+  clock.lap(mqa_phase_epilogue);
+  clock.count(mqa_event_tiles, static_cast<unsigned long long>(b_end > b_first ? b_end - b_first : 0));
+  clock.done();
 }
 
-template <bool kFp8, bool kSparse>
+template <bool kFp8, bool kSparse, bool kPhases = false>
 void launch_typed(const MqaLaunch& p, cudaStream_t stream) {
-  launch_grid(mqa_wgmma_kernel<kFp8, kSparse>, kSmem, p, stream);
+  launch_grid(mqa_wgmma_kernel<kFp8, kSparse, kPhases>, kSmem, p, stream, kPhases ? phase_sink() : nullptr);
 }
 
 }  // namespace
@@ -193,20 +205,34 @@ std::optional<std::string> mqa_wgmma_unsupported(int heads, int d_qk, int d_v, s
   return std::nullopt;
 }
 
+namespace {
+
+template <bool kPhases>
+void launch_checked(const MqaLaunch& p, cudaStream_t stream, const char* who) {
+  if (auto why = mqa_wgmma_unsupported(p.heads, p.d_qk, p.d_v, p.topk, p.indices != nullptr))
+    throw CudaError(std::string(who) + ": " + *why);
+  if (auto why = mqa_launch_problem(p)) throw CudaError(std::string(who) + ": " + *why);
+  if (p.queries == 0) return;
+  if (p.indices) {
+    if (p.fp8_cache) launch_typed<true, true, kPhases>(p, stream);
+    else launch_typed<false, true, kPhases>(p, stream);
+  } else {
+    if (p.fp8_cache) launch_typed<true, false, kPhases>(p, stream);
+    else launch_typed<false, false, kPhases>(p, stream);
+  }
+}
+
+}  // namespace
+
 void launch_mqa_wgmma(const MqaLaunch& p, cudaStream_t stream) {
   DSA_TRACE_RANGE(p.indices ? (p.fp8_cache ? "sparse_mqa.fp8.wgmma" : "sparse_mqa.bf16.wgmma")
                             : (p.fp8_cache ? "dense_mqa.fp8.wgmma" : "dense_mqa.bf16.wgmma"));
-  if (auto why = mqa_wgmma_unsupported(p.heads, p.d_qk, p.d_v, p.topk, p.indices != nullptr))
-    throw CudaError("launch_mqa_wgmma: " + *why);
-  if (auto why = mqa_launch_problem(p)) throw CudaError("launch_mqa_wgmma: " + *why);
-  if (p.queries == 0) return;
-  if (p.indices) {
-    if (p.fp8_cache) launch_typed<true, true>(p, stream);
-    else launch_typed<false, true>(p, stream);
-  } else {
-    if (p.fp8_cache) launch_typed<true, false>(p, stream);
-    else launch_typed<false, false>(p, stream);
-  }
+  launch_checked<false>(p, stream, "launch_mqa_wgmma");
+}
+
+void launch_mqa_wgmma_phases(const MqaLaunch& p, cudaStream_t stream) {
+  DSA_TRACE_RANGE("mqa.wgmma.phases");
+  launch_checked<true>(p, stream, "launch_mqa_wgmma_phases");
 }
 
 }  // namespace dsa::cuda

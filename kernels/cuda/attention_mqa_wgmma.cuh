@@ -147,13 +147,13 @@ __device__ __forceinline__ void store_rows(const MqaLaunch& p, std::int64_t t, i
 }
 
 // Launches a kernel of either design over the grid both use (token x head group,
-// split) with kThreads threads and `smem` bytes of dynamic shared memory, then the split-KV
-// merge when the keys were split.
-template <class Kernel>
-void launch_grid(Kernel* kernel, std::size_t smem, const MqaLaunch& p, cudaStream_t stream) {
+// split) with kThreads threads and `smem` bytes of dynamic shared memory (its
+// arguments: p, then `extra`), then the split-KV merge when the keys were split.
+template <class Kernel, class... Extra>
+void launch_grid(Kernel* kernel, std::size_t smem, const MqaLaunch& p, cudaStream_t stream, Extra... extra) {
   DSA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
   const dim3 grid(static_cast<unsigned>(p.queries * (p.heads / kHeads)), static_cast<unsigned>(p.splits));
-  kernel<<<grid, kThreads, smem, stream>>>(p);
+  kernel<<<grid, kThreads, smem, stream>>>(p, extra...);
   DSA_CUDA_CHECK_LAUNCH();
   if (p.splits > 1) {
     mqa_combine<kDv><<<static_cast<unsigned>(p.queries * p.heads), 128, 0, stream>>>(p);

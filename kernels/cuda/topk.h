@@ -28,6 +28,25 @@ void launch_topk_sample(const TopkLaunch& p, cudaStream_t stream);
 // The same with 256-thread blocks, three per SM (one row's select phases overlap other
 // rows' streaming). Not yet run on a GPU.
 void launch_topk_sample256(const TopkLaunch& p, cudaStream_t stream);
+// launch_topk_sample's kernel with a clock per phase (kernels/cuda/phase_clock.cuh):
+// thread 0 of each block adds the cycles of each phase, barrier to barrier, to
+// phase_sink() (phases.h), in the order of TopkSamplePhase; the events are
+// TopkSampleEvent. Same output; the extra barriers make it slightly slower. For the
+// micro-benchmarks' phase tables, never picked by the registry.
+void launch_topk_sample_phases(const TopkLaunch& p, cudaStream_t stream);
+enum TopkSamplePhase : int {
+  topk_phase_sample,     // the 1-in-16 sample into shared memory
+  topk_phase_bound,      // its radix threshold: the candidates' bound
+  topk_phase_collect,    // the pass over the row keeping the candidates
+  topk_phase_threshold,  // the exact threshold among the candidates
+  topk_phase_write,      // the position-ordered write and the padding
+  topk_phase_exact,      // a row the sample misjudged: the exact passes over the row
+  topk_phase_count
+};
+inline constexpr const char* kTopkSamplePhaseNames[topk_phase_count] = {"sample", "bound", "collect",
+                                                                          "threshold", "write", "exact"};
+enum TopkSampleEvent : int { topk_event_rows, topk_event_exact_rows, topk_event_whole_rows, topk_event_candidates };
+
 // The default's 512-thread blocks with sample256's other two changes (a 2-pass sample
 // bound, the next collect step's loads in flight during this one's scan): tells apart
 // what the block shape and what those changes are worth. Not yet run on a GPU.

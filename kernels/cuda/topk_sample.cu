@@ -16,6 +16,7 @@
 // passes over global memory, as topk.cu does. Either way the output is the reference's,
 // bit for bit, and no step depends on timing. Rows of at most 8192 are collected whole.
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/phase_clock.cuh"
 #include "kernels/cuda/topk.h"
 #include "kernels/cuda/topk_common.cuh"
 
@@ -155,8 +156,8 @@ __device__ std::int64_t collect(const float* x, std::int64_t end, std::uint32_t 
 // other rows' streaming on the same SM. kSamplePasses: 8-bit passes for the sample's
 // bound; 2 resolve it to the top 16 bits of the key (sign, exponent, 7 mantissa bits),
 // which lowers it by under 1% of the score and adds a few candidates, for half the passes.
-template <int kThreads, int kBlocksPerSm, int kSamplePasses, bool kPrefetch>
-__global__ void __launch_bounds__(kThreads, kBlocksPerSm) topk_sample_kernel(TopkLaunch p) {
+template <int kThreads, int kBlocksPerSm, int kSamplePasses, bool kPrefetch, bool kPhases = false>
+__global__ void __launch_bounds__(kThreads, kBlocksPerSm) topk_sample_kernel(TopkLaunch p, unsigned long long* sink) {
   static_assert(kThreads * kVec <= 0xFFFF, "a step's per-load hit counts fit 16 bits");
   __shared__ RadixShared radix;
   __shared__ OrderShared<kThreads> order;
@@ -171,38 +172,50 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) topk_sample_kernel(Top
   const TopkSamplePlan plan = topk_sample_plan(end, p.k);
   if (plan.mode == TopkSamplePlan::take_all) return write_all_positions<kThreads>(n, p.k, out);
 
+  PhaseClock<kPhases> clock(sink, threadIdx.x == 0);  // kPhases: thread 0 times each phase, barrier to barrier
   std::int64_t found = -1;  // candidates collected; -1: none (the exact way)
   if (plan.mode == TopkSamplePlan::collect_all) {
     found = collect<kThreads, kPrefetch>(x, end, 0u, b, order);  // every key is >= 0
+    clock.lap_synced(topk_phase_collect);
+    clock.count(topk_event_whole_rows, 1);
   } else if (plan.mode == TopkSamplePlan::sample) {
     load_sample<kThreads>(x, end, plan, b);
+    clock.lap_synced(topk_phase_sample);
     const auto sample_key = [&](std::int64_t i) { return b.key[i]; };
     const Threshold lo = radix_threshold<kThreads, decltype(sample_key), kSamplePasses>(sample_key, plan.samples, plan.rank, radix);
+    clock.lap_synced(topk_phase_bound);
     found = collect<kThreads, kPrefetch>(x, end, lo.key, b, order);
+    clock.lap_synced(topk_phase_collect);
   }
   if (found >= n && found <= kCap) {
     const auto key_at = [&](std::int64_t i) { return b.key[i]; };
     const Threshold t = radix_threshold<kThreads>(key_at, found, n, radix);
+    clock.lap_synced(topk_phase_threshold);
     write_selected_in_order<kThreads>(key_at, [&](std::int64_t i) { return b.pos[i]; }, found, t, out, order);
+    clock.count(topk_event_candidates, static_cast<unsigned long long>(found));
   } else {
     select_row_exact<kThreads>(x, end, n, out, radix, order);
+    clock.count(topk_event_exact_rows, 1);
   }
   pad_from<kThreads>(n, p.k, out);
+  clock.lap_synced(found >= n && found <= kCap ? topk_phase_write : topk_phase_exact);
+  clock.count(topk_event_rows, 1);
+  clock.done();
 }
 
 }  // namespace
 
 namespace {
 
-template <int kThreads, int kBlocksPerSm, int kSamplePasses, bool kPrefetch>
+template <int kThreads, int kBlocksPerSm, int kSamplePasses, bool kPrefetch, bool kPhases = false>
 void launch_sampled(const TopkLaunch& p, cudaStream_t stream, const char* who) {
   if (p.rows == 0) return;
   if (p.cols > 0xFFFFFFFFll) throw CudaError(std::string(who) + ": rows longer than 2^32 columns");
   if (p.rows > 0x7FFFFFFFll) throw CudaError(std::string(who) + ": more rows than the grid holds (2^31 - 1)");
+  auto* kernel = topk_sample_kernel<kThreads, kBlocksPerSm, kSamplePasses, kPrefetch, kPhases>;
   // Above the default 48 KB of dynamic shared memory: opt in (per device, so each launch).
-  DSA_CUDA_CHECK(cudaFuncSetAttribute(topk_sample_kernel<kThreads, kBlocksPerSm, kSamplePasses, kPrefetch>,
-                                      cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kDynamicBytes)));
-  topk_sample_kernel<kThreads, kBlocksPerSm, kSamplePasses, kPrefetch><<<static_cast<unsigned>(p.rows), kThreads, kDynamicBytes, stream>>>(p);
+  DSA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kDynamicBytes)));
+  kernel<<<static_cast<unsigned>(p.rows), kThreads, kDynamicBytes, stream>>>(p, kPhases ? phase_sink() : nullptr);
   DSA_CUDA_CHECK_LAUNCH();
 }
 
@@ -211,6 +224,11 @@ void launch_sampled(const TopkLaunch& p, cudaStream_t stream, const char* who) {
 void launch_topk_sample(const TopkLaunch& p, cudaStream_t stream) {
   DSA_TRACE_RANGE("topk.sample");
   launch_sampled<512, 1, 4, false>(p, stream, "launch_topk_sample");
+}
+
+void launch_topk_sample_phases(const TopkLaunch& p, cudaStream_t stream) {
+  DSA_TRACE_RANGE("topk.sample.phases");
+  launch_sampled<512, 1, 4, false, true>(p, stream, "launch_topk_sample_phases");
 }
 
 void launch_topk_sample256(const TopkLaunch& p, cudaStream_t stream) {

@@ -531,4 +531,31 @@ std::vector<Variant<DenseMhaArgs>> cuda_dense_mha_variants() {
            "not yet run on a GPU: written without one on 2026-11-23"}};
 }
 
+// The profiled instantiations (kernels/cuda/phase_clock.cuh), under the names of the
+// kernels they time. Only the micro-benchmarks' phase tables use them.
+std::vector<Variant<TopkArgs>> cuda_topk_phase_variants() {
+  return {{"cuda.topk.sample", Backend::cuda, "the sampled top-k, each phase timed by thread 0 of each block",
+           topk_row_unsupported, [](const TopkArgs& a) { return prepare_topk_rows<cuda::launch_topk_sample_phases>({&a}); },
+           prepare_topk_rows<cuda::launch_topk_sample_phases>}};
+}
+
+std::vector<Variant<SparseMqaArgs>> cuda_sparse_mqa_phase_variants() {
+  return {{"cuda.sparse_mqa.wgmma", Backend::cuda, "the lock-step wgmma MQA kernel, each phase of each key step timed",
+           [](const SparseMqaArgs& a) { return mqa_wgmma_unsupported_args(a.shape, a.dtype, a.indices.size(1), true); },
+           [](const SparseMqaArgs& a) { return prepare_sparse_batch<cuda::launch_mqa_wgmma_phases>({&a}); },
+           prepare_sparse_batch<cuda::launch_mqa_wgmma_phases>}};
+}
+
+std::vector<Variant<DenseMqaArgs>> cuda_dense_mqa_phase_variants() {
+  return {{"cuda.dense_mqa.wgmma", Backend::cuda, "the lock-step wgmma MQA kernel, each phase of each key step timed",
+           [](const DenseMqaArgs& a) { return mqa_wgmma_unsupported_args(a.shape, a.dtype, 0, false); },
+           [](const DenseMqaArgs& a) { return prepare_dense_mqa_batch<cuda::launch_mqa_wgmma_phases>({&a}); },
+           prepare_dense_mqa_batch<cuda::launch_mqa_wgmma_phases>}};
+}
+
+std::vector<Variant<DenseMhaArgs>> cuda_dense_mha_phase_variants() {
+  return {{"cuda.dense_mha.wgmma", Backend::cuda, "the wgmma MHA prefill kernel, each phase of each key step timed",
+           mha_args_unsupported<cuda::mha_wgmma_unsupported>, prepare_mha<cuda::launch_mha_wgmma_phases>}};
+}
+
 }  // namespace dsa

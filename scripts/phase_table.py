@@ -1,0 +1,64 @@
+"""Where a kernel's time goes: the table of the *Phases micro-benchmarks (dsa-micro-cuda
+--benchmark_filter=Phases, Google Benchmark JSON). Each benchmark ran a profiled
+instantiation of a kernel (kernels/cuda/phase_clock.cuh): its `<phase>_us` counters are
+microseconds per row (top-k) or per key step and warpgroup (attention; the epilogue per
+warpgroup). Phases are listed largest first with their share of the per-unit total,
+then the other counters (the plain kernel's time, rows that fell back, ...).
+
+Standard library only: it runs on the GPU machine as well.
+  python3 scripts/phase_table.py phases.json
+"""
+import json
+import sys
+
+
+def rows(doc):
+    for b in doc.get("benchmarks", []):
+        if b.get("run_type") == "aggregate":
+            continue
+        yield b
+
+
+def render(doc):
+    lines = []
+    for b in rows(doc):
+        lines.append(f"{b['name']}: {b.get('real_time', 0):.2f} {b.get('time_unit', '')} per launch (profiled)")
+        if b.get("error_occurred") or b.get("error_message"):
+            lines.append(f"  ERROR: {b.get('error_message', 'failed')}")
+            continue
+        phases = {k[:-3]: float(v) for k, v in b.items() if k.endswith("_us") and k != "plain_us"}
+        total = sum(phases.values())
+        if not phases:
+            lines.append("  no phase counters (was the profiled kernel run?)")
+        for name, us in sorted(phases.items(), key=lambda kv: -kv[1]):
+            share = 100.0 * us / total if total > 0 else 0.0
+            lines.append(f"  {name:14} {us:10.3f} us  {share:5.1f}%")
+        if phases:
+            lines.append(f"  {'total':14} {total:10.3f} us")
+        skip = {"name", "run_name", "run_type", "repetitions", "repetition_index", "threads", "iterations",
+                "real_time", "cpu_time", "time_unit", "family_index", "per_family_instance_index",
+                "error_occurred", "error_message"}
+        rest = [f"{k} {float(v):.4g}" for k, v in sorted(b.items())
+                if k not in skip and not (k.endswith("_us") and k != "plain_us") and isinstance(v, (int, float))]
+        if rest:
+            lines.append("  " + "  ".join(rest))
+    return "\n".join(lines)
+
+
+def main(argv):
+    if len(argv) != 2:
+        print("usage: phase_table.py PHASES.json", file=sys.stderr)
+        return 2
+    try:
+        with open(argv[1]) as f:
+            doc = json.load(f)
+    except (OSError, ValueError) as e:
+        print(f"{argv[1]}: cannot read Google Benchmark JSON: {e}", file=sys.stderr)
+        return 1
+    text = render(doc)
+    print(text if text else f"{argv[1]}: no benchmarks")
+    return 0 if text else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
