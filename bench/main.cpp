@@ -209,6 +209,8 @@ int cmd_variants(int argc, char** argv) {
   const std::string op = a.opts.count("--op") ? a.opts["--op"] : "";
   if (!op.empty() && std::none_of(all.begin(), all.end(), [&](const dsa::VariantSummary& v) { return v.op == op; }))
     return usage_error("--op: no op \"" + op + "\"", kVariantsHelp);
+  int name_width = 0;  // the longest name, so the columns line up however names grow
+  for (const dsa::VariantSummary& v : all) name_width = std::max(name_width, static_cast<int>(v.name.size()));
   std::string current;
   for (const dsa::VariantSummary& v : all) {
     if (!op.empty() && v.op != op) continue;
@@ -218,8 +220,10 @@ int cmd_variants(int argc, char** argv) {
     }
     std::string pick = v.first_on_backend ? "default" : "";
     if (v.first_for_some) pick += std::string(pick.empty() ? "" : ", ") + "first for some shapes";
-    std::printf("  %-26s %-5s %-30s %s\n", v.name.c_str(), v.backend.c_str(), pick.c_str(), v.description.c_str());
-    if (!v.not_validated.empty()) std::printf("  %-26s %-5s %-30s %s\n", "", "", "", ("(" + v.not_validated + ")").c_str());
+    std::printf("  %-*s %-5s %-30s %s\n", name_width, v.name.c_str(), v.backend.c_str(), pick.c_str(),
+                v.description.c_str());
+    if (!v.not_validated.empty())
+      std::printf("  %-*s %-5s %-30s %s\n", name_width, "", "", "", ("(" + v.not_validated + ")").c_str());
   }
   return kExitOk;
 }

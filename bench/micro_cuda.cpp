@@ -122,6 +122,9 @@ void BM_CudaSparseDecodeFp8Batch64(benchmark::State& st) { sparse_mla(st, 128, t
 void BM_CudaSparseDecodeBf16Batch1(benchmark::State& st) { sparse_mla(st, 1, false); }
 void BM_CudaSparseWgmmaPrefill2048(benchmark::State& st) { sparse_mla(st, 2048, false, "cuda.sparse_mqa.wgmma"); }
 void BM_CudaSparseWgmmaDecodeFp8Batch64(benchmark::State& st) { sparse_mla(st, 128, true, "cuda.sparse_mqa.wgmma"); }
+void BM_CudaSparseWgmmaFp8RegDecodeFp8Batch64(benchmark::State& st) {
+  sparse_mla(st, 128, true, "cuda.sparse_mqa.wgmma_fp8reg");
+}
 void BM_CudaSparseSeesawPrefill2048(benchmark::State& st) { sparse_mla(st, 2048, false, "cuda.sparse_mqa.seesaw"); }
 void BM_CudaSparseSeesawDecodeBf16Batch64(benchmark::State& st) { sparse_mla(st, 128, false, "cuda.sparse_mqa.seesaw"); }
 
@@ -145,6 +148,7 @@ void BM_CudaDenseDecodeBf16(benchmark::State& st) { dense_decode(st, false); }
 void BM_CudaDenseDecodeFp8(benchmark::State& st) { dense_decode(st, true); }
 void BM_CudaDenseWgmmaDecodeBf16(benchmark::State& st) { dense_decode(st, false, "cuda.dense_mqa.wgmma"); }
 void BM_CudaDenseWgmmaDecodeFp8(benchmark::State& st) { dense_decode(st, true, "cuda.dense_mqa.wgmma"); }
+void BM_CudaDenseWgmmaFp8RegDecodeFp8(benchmark::State& st) { dense_decode(st, true, "cuda.dense_mqa.wgmma_fp8reg"); }
 void BM_CudaDenseSeesawDecodeBf16(benchmark::State& st) { dense_decode(st, false, "cuda.dense_mqa.seesaw"); }
 
 // Dense MHA-mode causal prefill: the last 4096 queries of the context, 128 heads.
@@ -270,7 +274,7 @@ void BM_CudaDenseWgmmaPhasesDecodeBf16(benchmark::State& st) {
 
 // queries: 128 (64 sequences x 2 as one batch of the FP8 decode target; run as one
 // sequence here, which keeps the work and the grid) or 2048 (a prefill chunk).
-void sparse_phases(benchmark::State& st, std::int64_t queries, bool fp8) {
+void sparse_phases(benchmark::State& st, std::int64_t queries, bool fp8, const char* variant = "cuda.sparse_mqa.wgmma") {
   if (!have_device(st)) return;
   const std::int64_t S = st.range(0), T = std::min(queries, S);
   const AttentionShape sh{T, S, 128, 576, 512, ref::model_softmax_scale(), S - T};
@@ -282,13 +286,16 @@ void sparse_phases(benchmark::State& st, std::int64_t queries, bool fp8) {
   const SparseMqaArgs plain_args{sh, q, kv, idx, out, lse, DType::bf16, fp8},
       phased_args{sh, q, kv, idx, out2, lse2, DType::bf16, fp8};
   auto plain = by_name(sparse_mqa_variants(), "cuda.sparse_mqa.wgmma").prepare(plain_args);
-  auto phased = by_name(cuda_sparse_mqa_phase_variants(), "cuda.sparse_mqa.wgmma").prepare(phased_args);
+  auto phased = by_name(cuda_sparse_mqa_phase_variants(), variant).prepare(phased_args);
   attention_phases(st, *plain, *phased, out, out2, kMqaPhases);
   counters(st, bench::sparse_attention_work(sh, idx, DType::bf16, fp8 ? DType::fp8_e4m3 : DType::bf16));
 }
 
 void BM_CudaSparseWgmmaPhasesDecodeFp8Batch64(benchmark::State& st) { sparse_phases(st, 128, true); }
 void BM_CudaSparseWgmmaPhasesPrefill2048(benchmark::State& st) { sparse_phases(st, 2048, false); }
+void BM_CudaSparseWgmmaFp8RegPhasesDecodeFp8Batch64(benchmark::State& st) {
+  sparse_phases(st, 128, true, "cuda.sparse_mqa.wgmma_fp8reg");
+}
 
 void BM_CudaDenseMhaWgmmaPhasesPrefill4096(benchmark::State& st) {
   if (!have_device(st)) return;
@@ -329,6 +336,8 @@ BENCHMARK(BM_CudaSparseWgmmaPrefill2048)->RangeMultiplier(4)->Range(4096, 65536)
 BENCHMARK(BM_CudaSparseWgmmaDecodeFp8Batch64)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaDenseWgmmaDecodeBf16)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaDenseWgmmaDecodeFp8)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CudaSparseWgmmaFp8RegDecodeFp8Batch64)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CudaDenseWgmmaFp8RegDecodeFp8)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaSparseSeesawPrefill2048)->RangeMultiplier(4)->Range(4096, 65536)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_CudaSparseSeesawDecodeBf16Batch64)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaDenseSeesawDecodeBf16)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
@@ -339,6 +348,7 @@ BENCHMARK(BM_CudaTopkSamplePhasesPrefill512)->Arg(65536)->UseManualTime()->Unit(
 BENCHMARK(BM_CudaDenseWgmmaPhasesDecodeBf16)->Arg(65536)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaSparseWgmmaPhasesDecodeFp8Batch64)->Arg(65536)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaSparseWgmmaPhasesPrefill2048)->Arg(65536)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_CudaSparseWgmmaFp8RegPhasesDecodeFp8Batch64)->Arg(65536)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaDenseMhaWgmmaPhasesPrefill4096)->Arg(65536)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace

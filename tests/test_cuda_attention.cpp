@@ -125,6 +125,10 @@ const std::vector<AttentionCase> kSparseShapes = {
     AttentionCase{"context_below_topk", R"("queries": 3, "context": 300)"},
     AttentionCase{"one_token_context", R"("queries": 1, "context": 1)"},
     AttentionCase{"fp8_cache", R"("queries": 2, "context": 5000, "kv_cache_dtype": "fp8")"},
+    // FP8 rows with -1 indices, an empty row and an odd number of key steps (5 of 64 on
+    // 300): rows without a key must dequantise to zeros, never read the cache.
+    AttentionCase{"fp8_invalid_and_empty", R"("queries": 4, "context": 8192, "heads": 64, "topk": 320,
+                                            "invalid_fraction": 0.3, "empty_rows": 1, "kv_cache_dtype": "fp8")"},
     AttentionCase{"prefill_chunk", R"("queries": 80, "context": 4096, "topk": 512)"},
     AttentionCase{"topk_8192", R"("queries": 1, "context": 10000, "topk": 8192)"},
     AttentionCase{"all_rows_empty", R"("queries": 2, "context": 1000, "empty_rows": 2)"},
@@ -202,6 +206,9 @@ const std::vector<AttentionCase> kDenseMqaShapes = {
     AttentionCase{"decode_short", R"("queries": 1, "context": 100)"},
     AttentionCase{"decode_two_queries_mid_cache", R"("queries": 2, "context": 9000, "query_offset": 6000)"},
     AttentionCase{"decode_fp8", R"("queries": 1, "context": 20000, "kv_cache_dtype": "fp8")"},
+    // FP8 rows past the causal end poisoned, a partial last key step.
+    AttentionCase{"decode_fp8_two_queries_mid_cache",
+                 R"("queries": 2, "context": 9000, "query_offset": 6001, "kv_cache_dtype": "fp8")"},
     AttentionCase{"decode_131k_split_kv", R"("generator": "gaussian", "queries": 1, "context": 131072, "heads": 64)"},
     AttentionCase{"prefill_rows", R"("queries": 70, "context": 700, "heads": 64)"},
     AttentionCase{"tiny_model_shapes", R"("generator": "gaussian", "queries": 1, "context": 900, "heads": 4, "d_qk": 144, "d_v": 128,

@@ -79,6 +79,18 @@ enum MqaPhase : int {
 inline constexpr const char* kMqaPhaseNames[mqa_phase_count] = {"load",    "barrier", "dequant", "issue",
                                                                 "scores",  "softmax", "pv",      "epilogue"};
 enum MqaEvent : int { mqa_event_tiles };
+// The same kernel for an FP8 cache with the rows of each key step loaded into registers
+// a step ahead and dequantised into the other bf16 tile at the end of the step before
+// (one barrier per step; the default stages them raw in shared memory, dequantises them
+// after the step's barrier, and only then starts the next step's copies). Aimed at the
+// sparse FP8 decode target (196 TFLOP/s against 200 at batch 64). Not yet run on a GPU.
+std::optional<std::string> mqa_wgmma_fp8regs_unsupported(int heads, int d_qk, int d_v, std::int64_t topk, bool sparse,
+                                                         bool fp8_cache);
+void launch_mqa_wgmma_fp8regs(const MqaLaunch& p, cudaStream_t stream);
+// ... and with its clock per phase, as launch_mqa_wgmma_phases (phase mqa_phase_dequant
+// is then at the end of each step: what is left of the wait for the next step's rows,
+// and their dequantisation).
+void launch_mqa_wgmma_fp8regs_phases(const MqaLaunch& p, cudaStream_t stream);
 
 // The same on warpgroup MMA with the warpgroups taking turns on tiles of their own
 // (attention_mqa_seesaw.cu): bf16 cache only, otherwise as launch_mqa_wgmma.

@@ -61,8 +61,56 @@ constexpr std::size_t kIdxOff = kSumOff + 2 * 64 * sizeof(float);  // key of eac
 constexpr std::size_t kSmem = kIdxOff + 2 * 64 * sizeof(int) + 1024;  // + slack to align the base to 1024
 static_assert(kSmem <= 232448, "Hopper's 227 KB of shared memory per block");
 
-template <bool kFp8, bool kSparse, bool kPhases = false>
+// The FP8 rows of one key step in registers, from their load (at the start of the step
+// before theirs) to their dequantisation into a bf16 tile (at its end): thread (row r,
+// part q of 4) holds 16-byte chunks q, q + 4, .. of the row's 512 e4m3 codes, rope
+// chunks q and q + 4, and the row's 4 scales (44 registers). Rows without a key hold
+// zeros, which dequantise to zeros: nothing of the cache is read for them.
+struct Fp8Rows {
+  uint4 codes[8];
+  uint4 rope[2];
+  float4 scales;
+};
+
+__device__ __forceinline__ Fp8Rows load_fp8_rows(const void* kv, std::int64_t row, bool valid, int q) {
+  Fp8Rows r;
+  const auto* src = static_cast<const unsigned char*>(kv) + row * kFp8Row;
+  const uint4 zero = make_uint4(0, 0, 0, 0);
+#pragma unroll
+  for (int j = 0; j < 8; ++j) r.codes[j] = valid ? *reinterpret_cast<const uint4*>(src + (q + 4 * j) * 16) : zero;
+#pragma unroll
+  for (int j = 0; j < 2; ++j)
+    r.rope[j] = valid ? *reinterpret_cast<const uint4*>(src + kDv + 16 + (q + 4 * j) * 16) : zero;
+  r.scales = valid ? *reinterpret_cast<const float4*>(src + kDv) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+  return r;
+}
+
+// Row r's chunks into a bf16 tile: code chunk c = q + 4 j (columns 16 c ..) is tile
+// units 2 c and 2 c + 1 with the scale of columns 128 (c / 8) .., i.e. scale j / 2
+// (q < 4); rope chunk q + 4 j is unit 64 + q + 4 j. The conversion is key_chunk_bf16's.
+__device__ __forceinline__ void store_fp8_rows(unsigned char* tile, const Fp8Rows& r, int row, int q) {
+  const float scale[4] = {r.scales.x, r.scales.y, r.scales.z, r.scales.w};
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    const int c = q + 4 * j;
+    const RawKeyChunk lo{make_uint4(r.codes[j].x, r.codes[j].y, 0, 0), scale[j / 2]};
+    const RawKeyChunk hi{make_uint4(r.codes[j].z, r.codes[j].w, 0, 0), scale[j / 2]};
+    *reinterpret_cast<uint4*>(tile + tile_offset(row, 2 * c)) = key_chunk_bf16<kDqk, kDv, true>(lo, 2 * c);
+    *reinterpret_cast<uint4*>(tile + tile_offset(row, 2 * c + 1)) = key_chunk_bf16<kDqk, kDv, true>(hi, 2 * c + 1);
+  }
+#pragma unroll
+  for (int j = 0; j < 2; ++j) *reinterpret_cast<uint4*>(tile + tile_offset(row, kDv / 8 + q + 4 * j)) = r.rope[j];
+}
+
+// kFp8Regs (FP8 cache only): the rows of step s + 1 are loaded into registers at the
+// start of step s and dequantised into the other tile at its end, so their memory
+// latency hides under a whole step and each step has one barrier; the staged path
+// (cp.async into tile 1, dequantised after the step's first barrier, then a second
+// one) can only start the next step's copies after that dequantisation.
+template <bool kFp8, bool kSparse, bool kPhases = false, bool kFp8Regs = false>
 __global__ void __launch_bounds__(kThreads, 1) mqa_wgmma_kernel(MqaLaunch p, unsigned long long* sink) {
+  static_assert(kFp8 || !kFp8Regs, "register staging is for FP8 rows");
+  constexpr bool kStaged = kFp8 && !kFp8Regs;  // FP8 rows staged raw in tile 1
   extern __shared__ unsigned char smem_raw[];
   unsigned char* base = smem_aligned_1024(smem_raw);
   unsigned char* qs = base + kQOff;
@@ -109,10 +157,22 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_wgmma_kernel(MqaLaunch p, uns
   float l_lo = 0.0f, l_hi = 0.0f;                     // this thread's share of the row sums
   const float sl2 = p.scale * kLog2e;
 
+  // kFp8Regs: step blk's rows into registers, and which key each row holds.
+  const auto load_rows = [&](std::int64_t blk, int buf) {
+    const int s = key_of<kSparse>(p, t, slots, blk, lrow);
+    if (lpart == 0) tile_keys[buf * kKeys + lrow] = s;
+    return load_fp8_rows(p.kv, kv_base + (s >= 0 ? s : 0), s >= 0, lpart);
+  };
+
   if (b_first < b_end) {  // Q (head rows h0 ..) and the first step's keys, one group
     const auto* qg = reinterpret_cast<const unsigned char*>(p.q) + (t * p.heads + h0 + lrow) * (kDqk * 2);
     for (int u = lpart; u < kUnits; u += kLoadersPerRow) cp_async16(qs + tile_offset(lrow, u), qg + u * 16, 16);
-    issue(b_first, 0);
+    if constexpr (kFp8Regs) {
+      cp_async_commit();
+      store_fp8_rows(key_tile(0), load_rows(b_first, 0), lrow, lpart);
+    } else {
+      issue(b_first, 0);
+    }
   }
 
   const std::uint64_t desc_q = wgmma_desc_sw128(qs, 16, 1024);
@@ -124,8 +184,8 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_wgmma_kernel(MqaLaunch p, uns
     fence_proxy_async();  // cp.async wrote through the generic proxy; wgmma reads through the async one
     __syncthreads();      // the step's rows are everyone's; the previous step is finished everywhere
     clock.lap(mqa_phase_barrier);
-    unsigned char* kt = key_tile(kFp8 ? 0 : buf);
-    if constexpr (kFp8) {
+    unsigned char* kt = key_tile(kStaged ? 0 : buf);
+    if constexpr (kStaged) {
       const unsigned char* staged = key_tile(1);
       for (int u = lpart; u < kUnits; u += kLoadersPerRow)
         *reinterpret_cast<uint4*>(kt + tile_offset(lrow, u)) = key_chunk<kDqk, kDv, true>(staged, lrow, u);
@@ -133,7 +193,12 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_wgmma_kernel(MqaLaunch p, uns
       __syncthreads();  // the tile is complete and the staging area free
       clock.lap(mqa_phase_dequant);
     }
-    if (blk + 1 < b_end) issue(blk + 1, buf ^ 1);
+    [[maybe_unused]] Fp8Rows next;
+    if constexpr (kFp8Regs) {
+      if (blk + 1 < b_end) next = load_rows(blk + 1, buf ^ 1);
+    } else {
+      if (blk + 1 < b_end) issue(blk + 1, buf ^ 1);
+    }
     clock.lap(mqa_phase_issue);
 
     // 2. S = Q K^T for this warpgroup's 32 keys (rows 32 wg .. of the tile).
@@ -182,6 +247,15 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_wgmma_kernel(MqaLaunch p, uns
     // 4. O += P V: this warpgroup's 256 value columns = column blocks 4 wg .. 4 wg + 3.
     add_pv(acc, ps, kt + 4 * wg * kBlockBytes);
     clock.lap(mqa_phase_pv);
+    if constexpr (kFp8Regs) {
+      // The other tile was last read by the step before this one, which every thread
+      // finished before this step's first barrier; the next step's barrier publishes it.
+      if (blk + 1 < b_end) {
+        store_fp8_rows(key_tile(buf ^ 1), next, lrow, lpart);
+        fence_proxy_async();
+      }
+      clock.lap(mqa_phase_dequant);
+    }
   }
 
   store_rows(p, t, h0, acc, m_lo, m_hi, l_lo, l_hi, red_sum, wg, row_lo, row_hi, tq);
@@ -190,9 +264,9 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_wgmma_kernel(MqaLaunch p, uns
   clock.done();
 }
 
-template <bool kFp8, bool kSparse, bool kPhases = false>
+template <bool kFp8, bool kSparse, bool kPhases = false, bool kFp8Regs = false>
 void launch_typed(const MqaLaunch& p, cudaStream_t stream) {
-  launch_grid(mqa_wgmma_kernel<kFp8, kSparse, kPhases>, kSmem, p, stream, kPhases ? phase_sink() : nullptr);
+  launch_grid(mqa_wgmma_kernel<kFp8, kSparse, kPhases, kFp8Regs>, kSmem, p, stream, kPhases ? phase_sink() : nullptr);
 }
 
 }  // namespace
@@ -207,13 +281,18 @@ std::optional<std::string> mqa_wgmma_unsupported(int heads, int d_qk, int d_v, s
 
 namespace {
 
-template <bool kPhases>
+template <bool kPhases, bool kFp8Regs = false>
 void launch_checked(const MqaLaunch& p, cudaStream_t stream, const char* who) {
-  if (auto why = mqa_wgmma_unsupported(p.heads, p.d_qk, p.d_v, p.topk, p.indices != nullptr))
-    throw CudaError(std::string(who) + ": " + *why);
-  if (auto why = mqa_launch_problem(p)) throw CudaError(std::string(who) + ": " + *why);
+  const bool sparse = p.indices != nullptr;
+  const auto why = kFp8Regs ? mqa_wgmma_fp8regs_unsupported(p.heads, p.d_qk, p.d_v, p.topk, sparse, p.fp8_cache)
+                            : mqa_wgmma_unsupported(p.heads, p.d_qk, p.d_v, p.topk, sparse);
+  if (why) throw CudaError(std::string(who) + ": " + *why);
+  if (auto problem = mqa_launch_problem(p)) throw CudaError(std::string(who) + ": " + *problem);
   if (p.queries == 0) return;
-  if (p.indices) {
+  if constexpr (kFp8Regs) {
+    if (p.indices) launch_typed<true, true, kPhases, true>(p, stream);
+    else launch_typed<true, false, kPhases, true>(p, stream);
+  } else if (p.indices) {
     if (p.fp8_cache) launch_typed<true, true, kPhases>(p, stream);
     else launch_typed<false, true, kPhases>(p, stream);
   } else {
@@ -233,6 +312,22 @@ void launch_mqa_wgmma(const MqaLaunch& p, cudaStream_t stream) {
 void launch_mqa_wgmma_phases(const MqaLaunch& p, cudaStream_t stream) {
   DSA_TRACE_RANGE("mqa.wgmma.phases");
   launch_checked<true>(p, stream, "launch_mqa_wgmma_phases");
+}
+
+std::optional<std::string> mqa_wgmma_fp8regs_unsupported(int heads, int d_qk, int d_v, std::int64_t topk, bool sparse,
+                                                         bool fp8_cache) {
+  if (!fp8_cache) return "FP8 cache only (a bf16 cache goes by cp.async straight into the tiles)";
+  return mqa_wgmma_unsupported(heads, d_qk, d_v, topk, sparse);
+}
+
+void launch_mqa_wgmma_fp8regs(const MqaLaunch& p, cudaStream_t stream) {
+  DSA_TRACE_RANGE(p.indices ? "sparse_mqa.fp8.wgmma_fp8reg" : "dense_mqa.fp8.wgmma_fp8reg");
+  launch_checked<false, true>(p, stream, "launch_mqa_wgmma_fp8regs");
+}
+
+void launch_mqa_wgmma_fp8regs_phases(const MqaLaunch& p, cudaStream_t stream) {
+  DSA_TRACE_RANGE("mqa.wgmma_fp8reg.phases");
+  launch_checked<true, true>(p, stream, "launch_mqa_wgmma_fp8regs_phases");
 }
 
 }  // namespace dsa::cuda

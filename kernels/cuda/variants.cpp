@@ -227,20 +227,26 @@ std::optional<std::string> bf16_only(DType d) {
   return std::string("storage dtype ") + std::string(dtype_name(d)) + " (the kernel stores q and out in bf16)";
 }
 
-std::optional<std::string> mqa_unsupported_args(const AttentionShape& sh, DType dtype, std::int64_t topk, bool sparse,
+// An MQA kernel takes bf16 storage (q and out) and the shapes and caches its own check
+// kShape (heads, d_qk, d_v, top-k, sparse, FP8 cache) admits.
+template <std::optional<std::string> (*kShape)(int, int, int, std::int64_t, bool, bool)>
+std::optional<std::string> mqa_args_unsupported(const AttentionShape& sh, DType dtype, std::int64_t topk, bool sparse,
                                                 bool fp8_cache) {
   if (dtype != DType::bf16) return bf16_only(dtype);
-  return cuda::mqa_unsupported(sh.heads, sh.d_qk, sh.d_v, topk, sparse, fp8_cache);
+  return kShape(sh.heads, sh.d_qk, sh.d_v, topk, sparse, fp8_cache);
+}
+template <std::optional<std::string> (*kShape)(int, int, int, std::int64_t, bool, bool)>
+std::optional<std::string> sparse_args_unsupported(const SparseMqaArgs& a) {
+  return mqa_args_unsupported<kShape>(a.shape, a.dtype, a.indices.size(1), true, a.fp8_cache);
+}
+template <std::optional<std::string> (*kShape)(int, int, int, std::int64_t, bool, bool)>
+std::optional<std::string> dense_args_unsupported(const DenseMqaArgs& a) {
+  return mqa_args_unsupported<kShape>(a.shape, a.dtype, 0, false, a.fp8_cache);
 }
 std::optional<std::string> mqa_wgmma_unsupported_args(const AttentionShape& sh, DType dtype, std::int64_t topk,
                                                       bool sparse) {
   if (dtype != DType::bf16) return bf16_only(dtype);
   return cuda::mqa_wgmma_unsupported(sh.heads, sh.d_qk, sh.d_v, topk, sparse);
-}
-std::optional<std::string> mqa_seesaw_unsupported_args(const AttentionShape& sh, DType dtype, std::int64_t topk,
-                                                       bool sparse, bool fp8_cache) {
-  if (dtype != DType::bf16) return bf16_only(dtype);
-  return cuda::mqa_seesaw_unsupported(sh.heads, sh.d_qk, sh.d_v, topk, sparse, fp8_cache);
 }
 
 // bf16 outputs on the device -> the host's float tensor.
@@ -467,7 +473,7 @@ std::vector<Variant<SparseMqaArgs>> cuda_sparse_mqa_variants() {
           {"cuda.sparse_mqa.mma", Backend::cuda,
            "sparse MLA (prefill and decode): 64 heads per block share each gathered 64-key step, mma.sync bf16, "
            "bf16 or FP8 cache, split-KV when the grid is small",
-           [](const SparseMqaArgs& a) { return mqa_unsupported_args(a.shape, a.dtype, a.indices.size(1), true, a.fp8_cache); },
+           sparse_args_unsupported<cuda::mqa_unsupported>,
            [](const SparseMqaArgs& a) { return prepare_sparse_batch<cuda::launch_mqa>({&a}); },
            prepare_sparse_batch<cuda::launch_mqa>},
           // Listed last and not yet run on a GPU, so nothing picks it by default.
@@ -475,11 +481,17 @@ std::vector<Variant<SparseMqaArgs>> cuda_sparse_mqa_variants() {
            "sparse MLA on warpgroup MMA with the warpgroups taking turns: each computes the scores of its own "
            "64-key tile (m64n64k16) while the other runs softmax or P V; key tiles refilled part by part through "
            "mbarriers; bf16 cache only, split-KV",
-           [](const SparseMqaArgs& a) {
-             return mqa_seesaw_unsupported_args(a.shape, a.dtype, a.indices.size(1), true, a.fp8_cache);
-           },
+           sparse_args_unsupported<cuda::mqa_seesaw_unsupported>,
            [](const SparseMqaArgs& a) { return prepare_sparse_batch<cuda::launch_mqa_seesaw>({&a}); },
-           prepare_sparse_batch<cuda::launch_mqa_seesaw>, {}, "not yet run on a GPU: written without one on 2026-11-23"}};
+           prepare_sparse_batch<cuda::launch_mqa_seesaw>, {}, "not yet run on a GPU: written without one on 2026-11-23"},
+          // Listed last and not yet run on a GPU, so nothing picks it by default.
+          {"cuda.sparse_mqa.wgmma_fp8reg", Backend::cuda,
+           "the lock-step wgmma kernel for an FP8 cache with each step's rows loaded into registers a step ahead and "
+           "dequantised into the other bf16 tile (one barrier per step, no staging area)",
+           sparse_args_unsupported<cuda::mqa_wgmma_fp8regs_unsupported>,
+           [](const SparseMqaArgs& a) { return prepare_sparse_batch<cuda::launch_mqa_wgmma_fp8regs>({&a}); },
+           prepare_sparse_batch<cuda::launch_mqa_wgmma_fp8regs>, {},
+           "not yet run on a GPU: written without one on 2026-11-23"}};
 }
 
 std::vector<Variant<DenseMqaArgs>> cuda_dense_mqa_variants() {
@@ -493,16 +505,23 @@ std::vector<Variant<DenseMqaArgs>> cuda_dense_mqa_variants() {
           {"cuda.dense_mqa.mma", Backend::cuda,
            "dense MQA-mode attention over the causal prefix (the decode baseline): the sparse kernel's tiles over "
            "positions, split-KV for long contexts, bf16 or FP8 cache",
-           [](const DenseMqaArgs& a) { return mqa_unsupported_args(a.shape, a.dtype, 0, false, a.fp8_cache); },
+           dense_args_unsupported<cuda::mqa_unsupported>,
            [](const DenseMqaArgs& a) { return prepare_dense_mqa_batch<cuda::launch_mqa>({&a}); },
            prepare_dense_mqa_batch<cuda::launch_mqa>},
           // Listed last and not yet run on a GPU, so nothing picks it by default.
           {"cuda.dense_mqa.seesaw", Backend::cuda,
            "dense MQA-mode attention over the causal prefix with the seesaw kernel (warpgroups take turns on "
            "64-key tiles of their own), bf16 cache only, split-KV",
-           [](const DenseMqaArgs& a) { return mqa_seesaw_unsupported_args(a.shape, a.dtype, 0, false, a.fp8_cache); },
+           dense_args_unsupported<cuda::mqa_seesaw_unsupported>,
            [](const DenseMqaArgs& a) { return prepare_dense_mqa_batch<cuda::launch_mqa_seesaw>({&a}); },
-           prepare_dense_mqa_batch<cuda::launch_mqa_seesaw>, {}, "not yet run on a GPU: written without one on 2026-11-23"}};
+           prepare_dense_mqa_batch<cuda::launch_mqa_seesaw>, {}, "not yet run on a GPU: written without one on 2026-11-23"},
+          // Listed last and not yet run on a GPU, so nothing picks it by default.
+          {"cuda.dense_mqa.wgmma_fp8reg", Backend::cuda,
+           "dense MQA-mode attention with the wgmma_fp8reg kernel (FP8 cache rows in registers a step ahead)",
+           dense_args_unsupported<cuda::mqa_wgmma_fp8regs_unsupported>,
+           [](const DenseMqaArgs& a) { return prepare_dense_mqa_batch<cuda::launch_mqa_wgmma_fp8regs>({&a}); },
+           prepare_dense_mqa_batch<cuda::launch_mqa_wgmma_fp8regs>, {},
+           "not yet run on a GPU: written without one on 2026-11-23"}};
 }
 
 // An MHA kernel takes bf16 storage and the shapes its own check `kShape` admits.
@@ -543,7 +562,11 @@ std::vector<Variant<SparseMqaArgs>> cuda_sparse_mqa_phase_variants() {
   return {{"cuda.sparse_mqa.wgmma", Backend::cuda, "the lock-step wgmma MQA kernel, each phase of each key step timed",
            [](const SparseMqaArgs& a) { return mqa_wgmma_unsupported_args(a.shape, a.dtype, a.indices.size(1), true); },
            [](const SparseMqaArgs& a) { return prepare_sparse_batch<cuda::launch_mqa_wgmma_phases>({&a}); },
-           prepare_sparse_batch<cuda::launch_mqa_wgmma_phases>}};
+           prepare_sparse_batch<cuda::launch_mqa_wgmma_phases>},
+          {"cuda.sparse_mqa.wgmma_fp8reg", Backend::cuda, "the wgmma_fp8reg kernel, each phase of each key step timed",
+           sparse_args_unsupported<cuda::mqa_wgmma_fp8regs_unsupported>,
+           [](const SparseMqaArgs& a) { return prepare_sparse_batch<cuda::launch_mqa_wgmma_fp8regs_phases>({&a}); },
+           prepare_sparse_batch<cuda::launch_mqa_wgmma_fp8regs_phases>}};
 }
 
 std::vector<Variant<DenseMqaArgs>> cuda_dense_mqa_phase_variants() {
