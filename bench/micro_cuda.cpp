@@ -150,6 +150,7 @@ void BM_CudaDenseWgmmaDecodeBf16(benchmark::State& st) { dense_decode(st, false,
 void BM_CudaDenseWgmmaDecodeFp8(benchmark::State& st) { dense_decode(st, true, "cuda.dense_mqa.wgmma"); }
 void BM_CudaDenseWgmmaFp8RegDecodeFp8(benchmark::State& st) { dense_decode(st, true, "cuda.dense_mqa.wgmma_fp8reg"); }
 void BM_CudaDenseSeesawDecodeBf16(benchmark::State& st) { dense_decode(st, false, "cuda.dense_mqa.seesaw"); }
+void BM_CudaDenseSeesawTmaDecodeBf16(benchmark::State& st) { dense_decode(st, false, "cuda.dense_mqa.seesaw_tma"); }
 
 // Dense MHA-mode causal prefill: the last 4096 queries of the context, 128 heads.
 void dense_mha_prefill(benchmark::State& st, const char* variant) {
@@ -341,6 +342,7 @@ BENCHMARK(BM_CudaDenseWgmmaFp8RegDecodeFp8)->RangeMultiplier(4)->Range(4096, 131
 BENCHMARK(BM_CudaSparseSeesawPrefill2048)->RangeMultiplier(4)->Range(4096, 65536)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_CudaSparseSeesawDecodeBf16Batch64)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaDenseSeesawDecodeBf16)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CudaDenseSeesawTmaDecodeBf16)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaDenseMhaPrefill4096)->RangeMultiplier(4)->Range(4096, 65536)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_CudaDenseMhaWgmmaPrefill4096)->RangeMultiplier(4)->Range(4096, 65536)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_CudaDenseMhaOverlapPrefill4096)->RangeMultiplier(4)->Range(4096, 65536)->UseManualTime()->Unit(benchmark::kMillisecond);

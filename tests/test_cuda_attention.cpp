@@ -458,6 +458,27 @@ TEST(CudaLaunchPlan, LaunchersRefuseBadArgumentsBeforeTouchingTheDevice) {
   p.scale = 0.0f;
   EXPECT_THROW(cuda::launch_mqa_seesaw(p, nullptr), CudaError);
   p.scale = 0.1f;
+  // Its TMA form: dense attention only (a box is consecutive rows), else the same checks.
+  const std::int32_t* const indices = p.indices;
+  std::int32_t one_index = 0;
+  p.indices = &one_index;
+  EXPECT_THROW(cuda::launch_mqa_seesaw_tma(p, nullptr), CudaError);
+  p.indices = nullptr;
+  p.fp8_cache = true;
+  EXPECT_THROW(cuda::launch_mqa_seesaw_tma(p, nullptr), CudaError);
+  p.fp8_cache = false;
+  p.heads = 96;
+  EXPECT_THROW(cuda::launch_mqa_seesaw_tma(p, nullptr), CudaError);
+  p.heads = 128;
+  p.indices = indices;
+  // The FP8 register-staged wgmma kernel: FP8 caches only, else the wgmma kernel's checks.
+  EXPECT_NE(cuda::mqa_wgmma_fp8regs_unsupported(128, 576, 512, 2048, true, false).value_or("").find("FP8 cache only"),
+            std::string::npos);
+  EXPECT_TRUE(cuda::mqa_wgmma_fp8regs_unsupported(128, 576, 512, 2048, true, true) == std::nullopt);
+  EXPECT_TRUE(cuda::mqa_wgmma_fp8regs_unsupported(128, 576, 512, 0, false, true) == std::nullopt);
+  EXPECT_NE(cuda::mqa_wgmma_fp8regs_unsupported(96, 576, 512, 0, false, true).value_or("").find("multiple of 64"),
+            std::string::npos);
+  EXPECT_THROW(cuda::launch_mqa_wgmma_fp8regs(p, nullptr), CudaError);  // a bf16 cache
   // The wgmma MHA kernel: the model's 192 / 128 only.
   EXPECT_TRUE(cuda::mha_wgmma_unsupported(128, 192, 128) == std::nullopt);
   EXPECT_NE(cuda::mha_wgmma_unsupported(4, 48, 32).value_or("").find("192 / 128"), std::string::npos);

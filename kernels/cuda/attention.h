@@ -97,6 +97,10 @@ void launch_mqa_wgmma_fp8regs_phases(const MqaLaunch& p, cudaStream_t stream);
 std::optional<std::string> mqa_seesaw_unsupported(int heads, int d_qk, int d_v, std::int64_t topk, bool sparse,
                                                   bool fp8_cache);
 void launch_mqa_seesaw(const MqaLaunch& p, cudaStream_t stream);
+// The seesaw kernel for dense attention with its key tiles loaded by the tensor memory
+// accelerator (one 64 x 64 box per column block, as FlashMLA's decode kernel does)
+// instead of cp.async: dense decode is the target it is for. Not yet run on a GPU.
+void launch_mqa_seesaw_tma(const MqaLaunch& p, cudaStream_t stream);
 
 struct MhaLaunch {
   const std::uint16_t* q = nullptr;  // [T, H, d_qk] bf16 bits

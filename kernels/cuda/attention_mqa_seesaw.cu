@@ -48,8 +48,11 @@
 // lock-step kernel in the registry, so nothing picks it until it has been validated.
 #include "kernels/cuda/attention.h"
 
+#include <cuda.h>
+#include <cudaTypedefs.h>
 #include <cuda_bf16.h>
 
+#include <algorithm>
 #include <type_traits>
 
 #include "core/trace.h"
@@ -112,6 +115,29 @@ __device__ __forceinline__ void load_part(const MqaLaunch& p, std::int64_t t, st
   mbar_arrive_on_cp_async(bar);
 }
 
+// load_part through the tensor memory accelerator (kTma: dense caches, whose tiles are
+// consecutive cache rows; FlashMLA's decode kernel loads its 64 x 576 blocks so, as
+// 9 boxes of 64 x 64): thread 0 of the warpgroup announces the part's bytes on `bar` and
+// starts one box copy per 64-column block (rows step * 64 .. of sequence `seq`), and
+// the key of each row is recorded as load_part does. The map ends at the launch's last
+// causal end: rows past it arrive as zeros, so a cache's unused rows are never read;
+// rows before it that this block does not attend are real cache rows (finite), masked
+// by their -1 key.
+template <unsigned kBlocks>
+__device__ __forceinline__ void load_part_tma(const MqaLaunch& p, std::int64_t t, std::int64_t seq, std::int64_t slots,
+                                              std::int64_t step, std::int64_t b_end, unsigned char* tile,
+                                              std::uint64_t* bar, int* keys, const CUtensorMap* tmap) {
+  const int i = threadIdx.x & 127, row = i >> 1, half = i & 1;
+  if (keys != nullptr && half == 0) keys[row] = step < b_end ? mqa_wgmma::key_of<false>(p, t, slots, step, row) : -1;
+  if (i == 0) {
+    mbar_arrive_expect_tx(bar, static_cast<std::uint32_t>(__popc(kBlocks) * kBlockBytes));
+#pragma unroll
+    for (int c = 0; c < kDqk / 64; ++c)
+      if ((kBlocks >> c) & 1u)
+        tma_load_3d(tile + c * kBlockBytes, tmap, c * 64, static_cast<int>(step * kKeys), static_cast<int>(seq), bar);
+  }
+}
+
 // S (+)= Q K^T over the 64-column blocks c in [c0, c1) of the tile (4 wgmma each).
 __device__ __forceinline__ void score_blocks(float (&s)[32], std::uint64_t desc_q, std::uint64_t desc_k, int c0, int c1,
                                              bool first) {
@@ -150,8 +176,10 @@ __device__ __forceinline__ void write_p(unsigned char* tile, const float (&s)[32
   }
 }
 
-template <bool kSparse>
-__global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(MqaLaunch p) {
+// kTma: dense only, the key tiles by TMA (load_part_tma) instead of cp.async.
+template <bool kSparse, bool kTma = false>
+__global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(MqaLaunch p, const __grid_constant__ CUtensorMap tmap) {
+  static_assert(!(kSparse && kTma), "TMA boxes need consecutive rows: dense caches only");
   extern __shared__ unsigned char smem_raw[];
   unsigned char* base = smem_aligned_1024(smem_raw);
   unsigned char* qs = base + kQOff;
@@ -172,16 +200,22 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(MqaLaunch p) {
   const MqaBlockKeys range = mqa_block_keys<kKeys>(p, t);
   const std::int64_t kv_base = range.kv_base, slots = range.slots, b_first = range.b_first, b_end = range.b_end;
   const std::int64_t rounds = b_end > b_first ? (b_end - b_first + 1) / 2 : 0;  // an odd last tile B is empty
+  const std::int64_t seq = p.seq_queries > 0 ? t / p.seq_queries : 0;  // the map's third coordinate
   const auto load = [&](auto blocks, std::int64_t step, unsigned char* tile, int bar, int* keys) {
-    load_part<decltype(blocks)::value, kSparse>(p, t, kv_base, slots, step, b_end, tile, &bars[bar], keys);
+    if constexpr (kTma)
+      load_part_tma<decltype(blocks)::value>(p, t, seq, slots, step, b_end, tile, &bars[bar], keys, &tmap);
+    else
+      load_part<decltype(blocks)::value, kSparse>(p, t, kv_base, slots, step, b_end, tile, &bars[bar], keys);
   };
   using ALo = std::integral_constant<unsigned, kALoBlocks>;
   using AHi = std::integral_constant<unsigned, kAHiBlocks>;
   using BLo = std::integral_constant<unsigned, kBLoBlocks>;
   using BHi = std::integral_constant<unsigned, kBHiBlocks>;
 
-  if (tid == 0)
-    for (int i = 0; i < 4; ++i) mbar_init(&bars[i], 128);
+  if (tid == 0) {
+    for (int i = 0; i < 4; ++i) mbar_init(&bars[i], kTma ? 1 : 128);  // TMA: one arrival with the bytes
+    if constexpr (kTma) fence_mbarrier_init();
+  }
   __syncthreads();
   if (rounds > 0) {  // Q (head rows h0 ..), then round 0's tiles, each part from the warpgroup that will refill it
     const int lrow = tid >> 2, lpart = tid & 3;
@@ -195,7 +229,8 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(MqaLaunch p) {
       load(AHi{}, b_first, ta, kAHi, nullptr);
       load(BHi{}, b_first + 1, tb, kBHi, keys_b);
     }
-    cp_async_wait<2>();  // Q has landed; the tiles complete their mbarriers
+    if constexpr (kTma) cp_async_wait<0>();  // Q has landed; the tiles complete their mbarriers
+    else cp_async_wait<2>();
     fence_proxy_async();
   }
   __syncthreads();
@@ -317,9 +352,40 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(MqaLaunch p) {
   store_rows(p, t, h0, acc, m_lo, m_hi, l_lo, l_hi, red_sum, wg, row_lo, row_hi, tq);
 }
 
-template <bool kSparse>
+// The dense bf16 cache as a 3-D tensor map for load_part_tma: (576 columns, rows up to
+// the launch's last causal end, sequences), boxes of 64 x 64 x 1, 128-byte swizzle (the
+// tiles' layout). The encoder comes from the driver through the runtime, so nothing
+// links libcuda.
+CUtensorMap dense_cache_map(const MqaLaunch& p) {
+  static const PFN_cuTensorMapEncodeTiled_v12000 encode = [] {
+    void* fn = nullptr;
+    cudaDriverEntryPointQueryResult found{};
+    DSA_CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found));
+    if (found != cudaDriverEntryPointSuccess || fn == nullptr)
+      throw CudaError("launch_mqa_seesaw_tma: the driver has no cuTensorMapEncodeTiled");
+    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(fn);
+  }();
+  const std::int64_t per_seq = p.seq_queries > 0 ? p.seq_queries : p.queries;
+  const std::int64_t seqs = p.seq_queries > 0 ? p.queries / p.seq_queries : 1;
+  const std::int64_t rows = std::max<std::int64_t>(1, std::min(p.keys, p.query_offset + per_seq));
+  const cuuint64_t dims[3] = {static_cast<cuuint64_t>(kDqk), static_cast<cuuint64_t>(rows), static_cast<cuuint64_t>(seqs)};
+  const cuuint64_t strides[2] = {static_cast<cuuint64_t>(kRowBytes),
+                                 static_cast<cuuint64_t>(std::max<std::int64_t>(1, p.keys)) * kRowBytes};
+  const cuuint32_t box[3] = {64, static_cast<cuuint32_t>(kKeys), 1};
+  const cuuint32_t element_strides[3] = {1, 1, 1};
+  CUtensorMap map;
+  const CUresult r = encode(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3, const_cast<void*>(p.kv), dims, strides, box,
+                            element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                            CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS) throw CudaError("launch_mqa_seesaw_tma: cuTensorMapEncodeTiled failed (CUresult " + std::to_string(r) + ")");
+  return map;
+}
+
+template <bool kSparse, bool kTma = false>
 void launch_typed(const MqaLaunch& p, cudaStream_t stream) {
-  launch_grid(mqa_seesaw_kernel<kSparse>, kSmem, p, stream);
+  CUtensorMap map{};  // unused without kTma
+  if constexpr (kTma) map = dense_cache_map(p);
+  launch_grid(mqa_seesaw_kernel<kSparse, kTma>, kSmem, p, stream, map);
 }
 
 }  // namespace
@@ -338,6 +404,16 @@ void launch_mqa_seesaw(const MqaLaunch& p, cudaStream_t stream) {
   if (p.queries == 0) return;
   if (p.indices) launch_typed<true>(p, stream);
   else launch_typed<false>(p, stream);
+}
+
+void launch_mqa_seesaw_tma(const MqaLaunch& p, cudaStream_t stream) {
+  DSA_TRACE_RANGE("dense_mqa.bf16.seesaw_tma");
+  if (p.indices) throw CudaError("launch_mqa_seesaw_tma: dense attention only (TMA boxes need consecutive rows)");
+  if (auto why = mqa_seesaw_unsupported(p.heads, p.d_qk, p.d_v, p.topk, false, p.fp8_cache))
+    throw CudaError("launch_mqa_seesaw_tma: " + *why);
+  if (auto why = mqa_launch_problem(p)) throw CudaError("launch_mqa_seesaw_tma: " + *why);
+  if (p.queries == 0) return;
+  launch_typed<false, true>(p, stream);
 }
 
 }  // namespace dsa::cuda

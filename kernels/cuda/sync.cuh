@@ -1,8 +1,8 @@
 // Synchronisation between warpgroups of one block, beyond __syncthreads (device code,
 // sm_90): named barriers for one warpgroup handing data to another without stopping
 // itself, and shared-memory mbarriers that complete when a set of threads' cp.async
-// copies have landed, so the thread that waits for a tile need not be the one that
-// loaded it.
+// copies (or one thread's bulk tensor copies, TMA) have landed, so the thread that
+// waits for a tile need not be the one that loaded it.
 #pragma once
 
 #include <cstdint>
@@ -31,10 +31,33 @@ __device__ __forceinline__ void mbar_init(std::uint64_t* bar, std::uint32_t coun
   asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(count) : "memory");
 }
 
+// Makes the initialised mbarriers visible to the async proxy (the TMA unit that
+// completes their transactions); from the initialising thread, before the barrier that
+// publishes them.
+__device__ __forceinline__ void fence_mbarrier_init() { asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory"); }
+
 // Counts this thread in on `bar` once every cp.async it has issued so far has landed
 // (.noinc: the arrival is one of the `count` the barrier was initialised with).
 __device__ __forceinline__ void mbar_arrive_on_cp_async(std::uint64_t* bar) {
   asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(smem_addr(bar)) : "memory");
+}
+
+// Counts this thread in on `bar` and adds `bytes` to the transactions the phase waits
+// for (the bulk copies that name `bar` complete them as their bytes land).
+__device__ __forceinline__ void mbar_arrive_expect_tx(std::uint64_t* bar, std::uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_addr(bar)), "r"(bytes) : "memory");
+}
+
+// One box of a 3-D tensor map (TMA) at element coordinates (x, y, z) into shared memory
+// at `dst`, completing `bytes` (the whole box, out-of-bounds elements as zeros) on
+// `bar`. `tmap` is the address of a __grid_constant__ kernel parameter; `dst` holds
+// the swizzle the map names (128-byte swizzle: 1024-byte aligned).
+__device__ __forceinline__ void tma_load_3d(void* dst, const void* tmap, int x, int y, int z, std::uint64_t* bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4}], "
+      "[%5];\n" ::"r"(smem_addr(dst)),
+      "l"(reinterpret_cast<std::uint64_t>(tmap)), "r"(x), "r"(y), "r"(z), "r"(smem_addr(bar))
+      : "memory");
 }
 
 // Waits until the phase of `bar` with this parity has completed (phase n has parity

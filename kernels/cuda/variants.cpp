@@ -516,6 +516,14 @@ std::vector<Variant<DenseMqaArgs>> cuda_dense_mqa_variants() {
            [](const DenseMqaArgs& a) { return prepare_dense_mqa_batch<cuda::launch_mqa_seesaw>({&a}); },
            prepare_dense_mqa_batch<cuda::launch_mqa_seesaw>, {}, "not yet run on a GPU: written without one on 2026-11-23"},
           // Listed last and not yet run on a GPU, so nothing picks it by default.
+          {"cuda.dense_mqa.seesaw_tma", Backend::cuda,
+           "the seesaw kernel with its key tiles loaded by TMA (one 64 x 64 box per column block, rows past the "
+           "last causal end as zeros), bf16 cache only, split-KV",
+           dense_args_unsupported<cuda::mqa_seesaw_unsupported>,
+           [](const DenseMqaArgs& a) { return prepare_dense_mqa_batch<cuda::launch_mqa_seesaw_tma>({&a}); },
+           prepare_dense_mqa_batch<cuda::launch_mqa_seesaw_tma>, {},
+           "not yet run on a GPU: written without one on 2026-11-23"},
+          // Listed last and not yet run on a GPU, so nothing picks it by default.
           {"cuda.dense_mqa.wgmma_fp8reg", Backend::cuda,
            "dense MQA-mode attention with the wgmma_fp8reg kernel (FP8 cache rows in registers a step ahead)",
            dense_args_unsupported<cuda::mqa_wgmma_fp8regs_unsupported>,
