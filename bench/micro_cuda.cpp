@@ -151,6 +151,7 @@ void BM_CudaDenseWgmmaDecodeFp8(benchmark::State& st) { dense_decode(st, true, "
 void BM_CudaDenseWgmmaFp8RegDecodeFp8(benchmark::State& st) { dense_decode(st, true, "cuda.dense_mqa.wgmma_fp8reg"); }
 void BM_CudaDenseSeesawDecodeBf16(benchmark::State& st) { dense_decode(st, false, "cuda.dense_mqa.seesaw"); }
 void BM_CudaDenseSeesawTmaDecodeBf16(benchmark::State& st) { dense_decode(st, false, "cuda.dense_mqa.seesaw_tma"); }
+void BM_CudaDenseWgmmaTmaDecodeBf16(benchmark::State& st) { dense_decode(st, false, "cuda.dense_mqa.wgmma_tma"); }
 
 // Dense MHA-mode causal prefill: the last 4096 queries of the context, 128 heads.
 void dense_mha_prefill(benchmark::State& st, const char* variant) {
@@ -259,7 +260,7 @@ void attention_phases(benchmark::State& st, OpRun& plain, OpRun& phased, const H
 const PhaseTable kMqaPhases{cuda::kMqaPhaseNames, cuda::mqa_phase_count, cuda::mqa_event_tiles, cuda::mqa_phase_epilogue};
 const PhaseTable kMhaPhases{cuda::kMhaPhaseNames, cuda::mha_phase_count, cuda::mha_event_steps, cuda::mha_phase_epilogue};
 
-void BM_CudaDenseWgmmaPhasesDecodeBf16(benchmark::State& st) {
+void dense_phases(benchmark::State& st, const char* variant) {
   if (!have_device(st)) return;
   const std::int64_t S = st.range(0);
   const AttentionShape sh{1, S, 128, 576, 512, ref::model_softmax_scale(), S - 1};
@@ -268,10 +269,13 @@ void BM_CudaDenseWgmmaPhasesDecodeBf16(benchmark::State& st) {
   bench::fill_normal(kv.span(), 0.3, 9);
   const DenseMqaArgs plain_args{sh, q, kv, out, lse, DType::bf16, false}, phased_args{sh, q, kv, out2, lse2, DType::bf16, false};
   auto plain = by_name(dense_mqa_variants(), "cuda.dense_mqa.wgmma").prepare(plain_args);
-  auto phased = by_name(cuda_dense_mqa_phase_variants(), "cuda.dense_mqa.wgmma").prepare(phased_args);
+  auto phased = by_name(cuda_dense_mqa_phase_variants(), variant).prepare(phased_args);
   attention_phases(st, *plain, *phased, out, out2, kMqaPhases);
   counters(st, bench::dense_mqa_work(sh, DType::bf16, DType::bf16));
 }
+
+void BM_CudaDenseWgmmaPhasesDecodeBf16(benchmark::State& st) { dense_phases(st, "cuda.dense_mqa.wgmma"); }
+void BM_CudaDenseWgmmaTmaPhasesDecodeBf16(benchmark::State& st) { dense_phases(st, "cuda.dense_mqa.wgmma_tma"); }
 
 // queries: 128 (64 sequences x 2 as one batch of the FP8 decode target; run as one
 // sequence here, which keeps the work and the grid) or 2048 (a prefill chunk).
@@ -343,11 +347,13 @@ BENCHMARK(BM_CudaSparseSeesawPrefill2048)->RangeMultiplier(4)->Range(4096, 65536
 BENCHMARK(BM_CudaSparseSeesawDecodeBf16Batch64)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaDenseSeesawDecodeBf16)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaDenseSeesawTmaDecodeBf16)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CudaDenseWgmmaTmaDecodeBf16)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaDenseMhaPrefill4096)->RangeMultiplier(4)->Range(4096, 65536)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_CudaDenseMhaWgmmaPrefill4096)->RangeMultiplier(4)->Range(4096, 65536)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_CudaDenseMhaOverlapPrefill4096)->RangeMultiplier(4)->Range(4096, 65536)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_CudaTopkSamplePhasesPrefill512)->Arg(65536)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaDenseWgmmaPhasesDecodeBf16)->Arg(65536)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CudaDenseWgmmaTmaPhasesDecodeBf16)->Arg(65536)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaSparseWgmmaPhasesDecodeFp8Batch64)->Arg(65536)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaSparseWgmmaPhasesPrefill2048)->Arg(65536)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_CudaSparseWgmmaFp8RegPhasesDecodeFp8Batch64)->Arg(65536)->UseManualTime()->Unit(benchmark::kMicrosecond);

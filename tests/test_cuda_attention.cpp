@@ -479,6 +479,15 @@ TEST(CudaLaunchPlan, LaunchersRefuseBadArgumentsBeforeTouchingTheDevice) {
   EXPECT_NE(cuda::mqa_wgmma_fp8regs_unsupported(96, 576, 512, 0, false, true).value_or("").find("multiple of 64"),
             std::string::npos);
   EXPECT_THROW(cuda::launch_mqa_wgmma_fp8regs(p, nullptr), CudaError);  // a bf16 cache
+  // The lock-step kernel's TMA form: dense over a bf16 cache only.
+  EXPECT_NE(cuda::mqa_wgmma_tma_unsupported(128, 576, 512, true, false).value_or("").find("dense attention only"),
+            std::string::npos);
+  EXPECT_NE(cuda::mqa_wgmma_tma_unsupported(128, 576, 512, false, true).value_or("").find("bf16 cache only"),
+            std::string::npos);
+  EXPECT_TRUE(cuda::mqa_wgmma_tma_unsupported(128, 576, 512, false, false) == std::nullopt);
+  p.fp8_cache = true;
+  EXPECT_THROW(cuda::launch_mqa_wgmma_tma(p, nullptr), CudaError);
+  p.fp8_cache = false;
   // The wgmma MHA kernel: the model's 192 / 128 only.
   EXPECT_TRUE(cuda::mha_wgmma_unsupported(128, 192, 128) == std::nullopt);
   EXPECT_NE(cuda::mha_wgmma_unsupported(4, 48, 32).value_or("").find("192 / 128"), std::string::npos);

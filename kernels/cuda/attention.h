@@ -91,6 +91,13 @@ void launch_mqa_wgmma_fp8regs(const MqaLaunch& p, cudaStream_t stream);
 // is then at the end of each step: what is left of the wait for the next step's rows,
 // and their dequantisation).
 void launch_mqa_wgmma_fp8regs_phases(const MqaLaunch& p, cudaStream_t stream);
+// The lock-step kernel for dense attention over a bf16 cache with each key tile loaded
+// as 9 TMA boxes by one thread (an mbarrier per tile buffer) instead of cp.async from
+// all threads: the same load as cuda.dense_mqa.seesaw_tma in the simpler kernel, so a
+// first GPU run tells a TMA fault from a seesaw one. Not yet run on a GPU.
+std::optional<std::string> mqa_wgmma_tma_unsupported(int heads, int d_qk, int d_v, bool sparse, bool fp8_cache);
+void launch_mqa_wgmma_tma(const MqaLaunch& p, cudaStream_t stream);
+void launch_mqa_wgmma_tma_phases(const MqaLaunch& p, cudaStream_t stream);
 
 // The same on warpgroup MMA with the warpgroups taking turns on tiles of their own
 // (attention_mqa_seesaw.cu): bf16 cache only, otherwise as launch_mqa_wgmma.

@@ -48,11 +48,8 @@
 // lock-step kernel in the registry, so nothing picks it until it has been validated.
 #include "kernels/cuda/attention.h"
 
-#include <cuda.h>
-#include <cudaTypedefs.h>
 #include <cuda_bf16.h>
 
-#include <algorithm>
 #include <type_traits>
 
 #include "core/trace.h"
@@ -61,6 +58,7 @@
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/mma.cuh"
 #include "kernels/cuda/sync.cuh"
+#include "kernels/cuda/tma.h"
 #include "kernels/cuda/wgmma.cuh"
 
 namespace dsa::cuda {
@@ -122,7 +120,7 @@ __device__ __forceinline__ void load_part(const MqaLaunch& p, std::int64_t t, st
 // the key of each row is recorded as load_part does. The map ends at the launch's last
 // causal end: rows past it arrive as zeros, so a cache's unused rows are never read;
 // rows before it that this block does not attend are real cache rows (finite), masked
-// by their -1 key.
+// by their -1 key. Only called with rounds > 0, so b_end > 0.
 template <unsigned kBlocks>
 __device__ __forceinline__ void load_part_tma(const MqaLaunch& p, std::int64_t t, std::int64_t seq, std::int64_t slots,
                                               std::int64_t step, std::int64_t b_end, unsigned char* tile,
@@ -130,11 +128,13 @@ __device__ __forceinline__ void load_part_tma(const MqaLaunch& p, std::int64_t t
   const int i = threadIdx.x & 127, row = i >> 1, half = i & 1;
   if (keys != nullptr && half == 0) keys[row] = step < b_end ? mqa_wgmma::key_of<false>(p, t, slots, step, row) : -1;
   if (i == 0) {
+    // An empty step (an odd last tile B) loads the block's last real step again, masked
+    // by its -1 keys, rather than a box wholly outside the map.
+    const auto y = static_cast<int>((step < b_end ? step : b_end - 1) * kKeys);
     mbar_arrive_expect_tx(bar, static_cast<std::uint32_t>(__popc(kBlocks) * kBlockBytes));
 #pragma unroll
     for (int c = 0; c < kDqk / 64; ++c)
-      if ((kBlocks >> c) & 1u)
-        tma_load_3d(tile + c * kBlockBytes, tmap, c * 64, static_cast<int>(step * kKeys), static_cast<int>(seq), bar);
+      if ((kBlocks >> c) & 1u) tma_load_3d(tile + c * kBlockBytes, tmap, c * 64, y, static_cast<int>(seq), bar);
   }
 }
 
@@ -352,39 +352,10 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(MqaLaunch p, co
   store_rows(p, t, h0, acc, m_lo, m_hi, l_lo, l_hi, red_sum, wg, row_lo, row_hi, tq);
 }
 
-// The dense bf16 cache as a 3-D tensor map for load_part_tma: (576 columns, rows up to
-// the launch's last causal end, sequences), boxes of 64 x 64 x 1, 128-byte swizzle (the
-// tiles' layout). The encoder comes from the driver through the runtime, so nothing
-// links libcuda.
-CUtensorMap dense_cache_map(const MqaLaunch& p) {
-  static const PFN_cuTensorMapEncodeTiled_v12000 encode = [] {
-    void* fn = nullptr;
-    cudaDriverEntryPointQueryResult found{};
-    DSA_CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found));
-    if (found != cudaDriverEntryPointSuccess || fn == nullptr)
-      throw CudaError("launch_mqa_seesaw_tma: the driver has no cuTensorMapEncodeTiled");
-    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(fn);
-  }();
-  const std::int64_t per_seq = p.seq_queries > 0 ? p.seq_queries : p.queries;
-  const std::int64_t seqs = p.seq_queries > 0 ? p.queries / p.seq_queries : 1;
-  const std::int64_t rows = std::max<std::int64_t>(1, std::min(p.keys, p.query_offset + per_seq));
-  const cuuint64_t dims[3] = {static_cast<cuuint64_t>(kDqk), static_cast<cuuint64_t>(rows), static_cast<cuuint64_t>(seqs)};
-  const cuuint64_t strides[2] = {static_cast<cuuint64_t>(kRowBytes),
-                                 static_cast<cuuint64_t>(std::max<std::int64_t>(1, p.keys)) * kRowBytes};
-  const cuuint32_t box[3] = {64, static_cast<cuuint32_t>(kKeys), 1};
-  const cuuint32_t element_strides[3] = {1, 1, 1};
-  CUtensorMap map;
-  const CUresult r = encode(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3, const_cast<void*>(p.kv), dims, strides, box,
-                            element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                            CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-  if (r != CUDA_SUCCESS) throw CudaError("launch_mqa_seesaw_tma: cuTensorMapEncodeTiled failed (CUresult " + std::to_string(r) + ")");
-  return map;
-}
-
 template <bool kSparse, bool kTma = false>
 void launch_typed(const MqaLaunch& p, cudaStream_t stream) {
   CUtensorMap map{};  // unused without kTma
-  if constexpr (kTma) map = dense_cache_map(p);
+  if constexpr (kTma) map = mqa_dense_cache_map(p, kKeys, "launch_mqa_seesaw_tma");
   launch_grid(mqa_seesaw_kernel<kSparse, kTma>, kSmem, p, stream, map);
 }
 

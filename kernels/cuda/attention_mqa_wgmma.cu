@@ -39,6 +39,8 @@
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/mma.cuh"
 #include "kernels/cuda/phase_clock.cuh"
+#include "kernels/cuda/sync.cuh"
+#include "kernels/cuda/tma.h"
 #include "kernels/cuda/wgmma.cuh"
 
 namespace dsa::cuda {
@@ -58,7 +60,8 @@ constexpr std::size_t kPOff = kKOff + 2 * kTileBytes;        // P: 64 rows x 128
 constexpr std::size_t kMaxOff = kPOff + kBlockBytes;         // row maxima [2 warpgroups][64]
 constexpr std::size_t kSumOff = kMaxOff + 2 * 64 * sizeof(float);
 constexpr std::size_t kIdxOff = kSumOff + 2 * 64 * sizeof(float);  // key of each tile row [2 buffers][64]
-constexpr std::size_t kSmem = kIdxOff + 2 * 64 * sizeof(int) + 1024;  // + slack to align the base to 1024
+constexpr std::size_t kBarOff = kIdxOff + 2 * 64 * sizeof(int);       // kTma: an mbarrier per key tile
+constexpr std::size_t kSmem = kBarOff + 2 * sizeof(std::uint64_t) + 1024;  // + slack to align the base to 1024
 static_assert(kSmem <= 232448, "Hopper's 227 KB of shared memory per block");
 
 // The FP8 rows of one key step in registers, from their load (at the start of the step
@@ -102,14 +105,20 @@ __device__ __forceinline__ void store_fp8_rows(unsigned char* tile, const Fp8Row
   for (int j = 0; j < 2; ++j) *reinterpret_cast<uint4*>(tile + tile_offset(row, kDv / 8 + q + 4 * j)) = r.rope[j];
 }
 
+// kTma (dense, bf16 cache): each key tile arrives as 9 TMA boxes of 64 x 64 started by
+// thread 0 (kernels/cuda/tma.h's map: rows past the launch's last causal end arrive as
+// zeros) and completes an mbarrier per tile buffer, instead of 4,608 16-byte cp.async
+// from all threads.
 // kFp8Regs (FP8 cache only): the rows of step s + 1 are loaded into registers at the
 // start of step s and dequantised into the other tile at its end, so their memory
 // latency hides under a whole step and each step has one barrier; the staged path
 // (cp.async into tile 1, dequantised after the step's first barrier, then a second
 // one) can only start the next step's copies after that dequantisation.
-template <bool kFp8, bool kSparse, bool kPhases = false, bool kFp8Regs = false>
-__global__ void __launch_bounds__(kThreads, 1) mqa_wgmma_kernel(MqaLaunch p, unsigned long long* sink) {
+template <bool kFp8, bool kSparse, bool kPhases = false, bool kFp8Regs = false, bool kTma = false>
+__global__ void __launch_bounds__(kThreads, 1)
+    mqa_wgmma_kernel(MqaLaunch p, unsigned long long* sink, const __grid_constant__ CUtensorMap tmap) {
   static_assert(kFp8 || !kFp8Regs, "register staging is for FP8 rows");
+  static_assert(!kTma || (!kFp8 && !kSparse), "TMA boxes are consecutive bf16 rows: dense bf16 caches only");
   constexpr bool kStaged = kFp8 && !kFp8Regs;  // FP8 rows staged raw in tile 1
   extern __shared__ unsigned char smem_raw[];
   unsigned char* base = smem_aligned_1024(smem_raw);
@@ -119,6 +128,15 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_wgmma_kernel(MqaLaunch p, uns
   float* red_sum = reinterpret_cast<float*>(base + kSumOff);
   int* tile_keys = reinterpret_cast<int*>(base + kIdxOff);
   const auto key_tile = [&](int buf) { return base + kKOff + static_cast<std::size_t>(buf) * kTileBytes; };
+  auto* tile_bars = reinterpret_cast<std::uint64_t*>(base + kBarOff);
+  if constexpr (kTma) {
+    if (threadIdx.x == 0) {
+      mbar_init(&tile_bars[0], 1);
+      mbar_init(&tile_bars[1], 1);
+      fence_mbarrier_init();
+    }
+    __syncthreads();
+  }
 
   const int groups = p.heads / kHeads;
   const std::int64_t t = blockIdx.x / groups;
@@ -135,6 +153,17 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_wgmma_kernel(MqaLaunch p, uns
   const auto issue = [&](std::int64_t blk, int buf) {
     const int s = key_of<kSparse>(p, t, slots, blk, lrow);
     if (lpart == 0) tile_keys[buf * kKeys + lrow] = s;
+    if constexpr (kTma) {
+      if (tid == 0) {
+        const int seq = static_cast<int>(p.seq_queries > 0 ? t / p.seq_queries : 0);
+        mbar_arrive_expect_tx(&tile_bars[buf], static_cast<std::uint32_t>(kTileBytes));
+#pragma unroll
+        for (int c = 0; c < kDqk / 64; ++c)
+          tma_load_3d(key_tile(buf) + c * kBlockBytes, &tmap, c * 64, static_cast<int>(blk * kKeys), seq, &tile_bars[buf]);
+      }
+      cp_async_commit();  // the prologue's Q copies (cp.async) form a group the loop waits for
+      return;
+    }
     const int bytes = s >= 0 ? 16 : 0;
     const std::int64_t row = kv_base + (s >= 0 ? s : 0);
     if constexpr (!kFp8) {
@@ -180,6 +209,7 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_wgmma_kernel(MqaLaunch p, uns
   for (std::int64_t blk = b_first; blk < b_end; ++blk) {
     const int buf = static_cast<int>((blk - b_first) & 1);
     cp_async_wait<0>();
+    if constexpr (kTma) mbar_wait(&tile_bars[buf], static_cast<std::uint32_t>(((blk - b_first) >> 1) & 1));
     clock.lap(mqa_phase_load);
     fence_proxy_async();  // cp.async wrote through the generic proxy; wgmma reads through the async one
     __syncthreads();      // the step's rows are everyone's; the previous step is finished everywhere
@@ -264,9 +294,12 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_wgmma_kernel(MqaLaunch p, uns
   clock.done();
 }
 
-template <bool kFp8, bool kSparse, bool kPhases = false, bool kFp8Regs = false>
+template <bool kFp8, bool kSparse, bool kPhases = false, bool kFp8Regs = false, bool kTma = false>
 void launch_typed(const MqaLaunch& p, cudaStream_t stream) {
-  launch_grid(mqa_wgmma_kernel<kFp8, kSparse, kPhases, kFp8Regs>, kSmem, p, stream, kPhases ? phase_sink() : nullptr);
+  CUtensorMap map{};  // unused without kTma
+  if constexpr (kTma) map = mqa_dense_cache_map(p, kKeys, "launch_mqa_wgmma_tma");
+  launch_grid(mqa_wgmma_kernel<kFp8, kSparse, kPhases, kFp8Regs, kTma>, kSmem, p, stream,
+              kPhases ? phase_sink() : nullptr, map);
 }
 
 }  // namespace
@@ -328,6 +361,35 @@ void launch_mqa_wgmma_fp8regs(const MqaLaunch& p, cudaStream_t stream) {
 void launch_mqa_wgmma_fp8regs_phases(const MqaLaunch& p, cudaStream_t stream) {
   DSA_TRACE_RANGE("mqa.wgmma_fp8reg.phases");
   launch_checked<true, true>(p, stream, "launch_mqa_wgmma_fp8regs_phases");
+}
+
+std::optional<std::string> mqa_wgmma_tma_unsupported(int heads, int d_qk, int d_v, bool sparse, bool fp8_cache) {
+  if (sparse) return "dense attention only (a TMA box is consecutive cache rows)";
+  if (fp8_cache) return "bf16 cache only";
+  return mqa_wgmma_unsupported(heads, d_qk, d_v, 0, false);
+}
+
+namespace {
+
+template <bool kPhases>
+void launch_tma(const MqaLaunch& p, cudaStream_t stream, const char* who) {
+  if (auto why = mqa_wgmma_tma_unsupported(p.heads, p.d_qk, p.d_v, p.indices != nullptr, p.fp8_cache))
+    throw CudaError(std::string(who) + ": " + *why);
+  if (auto why = mqa_launch_problem(p)) throw CudaError(std::string(who) + ": " + *why);
+  if (p.queries == 0) return;
+  launch_typed<false, false, kPhases, false, true>(p, stream);
+}
+
+}  // namespace
+
+void launch_mqa_wgmma_tma(const MqaLaunch& p, cudaStream_t stream) {
+  DSA_TRACE_RANGE("dense_mqa.bf16.wgmma_tma");
+  launch_tma<false>(p, stream, "launch_mqa_wgmma_tma");
+}
+
+void launch_mqa_wgmma_tma_phases(const MqaLaunch& p, cudaStream_t stream) {
+  DSA_TRACE_RANGE("dense_mqa.bf16.wgmma_tma.phases");
+  launch_tma<true>(p, stream, "launch_mqa_wgmma_tma_phases");
 }
 
 }  // namespace dsa::cuda

@@ -516,6 +516,17 @@ std::vector<Variant<DenseMqaArgs>> cuda_dense_mqa_variants() {
            [](const DenseMqaArgs& a) { return prepare_dense_mqa_batch<cuda::launch_mqa_seesaw>({&a}); },
            prepare_dense_mqa_batch<cuda::launch_mqa_seesaw>, {}, "not yet run on a GPU: written without one on 2026-11-23"},
           // Listed last and not yet run on a GPU, so nothing picks it by default.
+          {"cuda.dense_mqa.wgmma_tma", Backend::cuda,
+           "the lock-step wgmma kernel with each key tile loaded as 9 TMA boxes by one thread (an mbarrier per "
+           "tile buffer), bf16 cache only, split-KV",
+           [](const DenseMqaArgs& a) {
+             if (a.dtype != DType::bf16) return bf16_only(a.dtype);
+             return cuda::mqa_wgmma_tma_unsupported(a.shape.heads, a.shape.d_qk, a.shape.d_v, false, a.fp8_cache);
+           },
+           [](const DenseMqaArgs& a) { return prepare_dense_mqa_batch<cuda::launch_mqa_wgmma_tma>({&a}); },
+           prepare_dense_mqa_batch<cuda::launch_mqa_wgmma_tma>, {},
+           "not yet run on a GPU: written without one on 2026-11-23"},
+          // Listed last and not yet run on a GPU, so nothing picks it by default.
           {"cuda.dense_mqa.seesaw_tma", Backend::cuda,
            "the seesaw kernel with its key tiles loaded by TMA (one 64 x 64 box per column block, rows past the "
            "last causal end as zeros), bf16 cache only, split-KV",
@@ -581,7 +592,13 @@ std::vector<Variant<DenseMqaArgs>> cuda_dense_mqa_phase_variants() {
   return {{"cuda.dense_mqa.wgmma", Backend::cuda, "the lock-step wgmma MQA kernel, each phase of each key step timed",
            [](const DenseMqaArgs& a) { return mqa_wgmma_unsupported_args(a.shape, a.dtype, 0, false); },
            [](const DenseMqaArgs& a) { return prepare_dense_mqa_batch<cuda::launch_mqa_wgmma_phases>({&a}); },
-           prepare_dense_mqa_batch<cuda::launch_mqa_wgmma_phases>}};
+           prepare_dense_mqa_batch<cuda::launch_mqa_wgmma_phases>},
+          {"cuda.dense_mqa.wgmma_tma", Backend::cuda, "the wgmma_tma kernel, each phase of each key step timed",
+           [](const DenseMqaArgs& a) {
+             return cuda::mqa_wgmma_tma_unsupported(a.shape.heads, a.shape.d_qk, a.shape.d_v, false, a.fp8_cache);
+           },
+           [](const DenseMqaArgs& a) { return prepare_dense_mqa_batch<cuda::launch_mqa_wgmma_tma_phases>({&a}); },
+           prepare_dense_mqa_batch<cuda::launch_mqa_wgmma_tma_phases>}};
 }
 
 std::vector<Variant<DenseMhaArgs>> cuda_dense_mha_phase_variants() {
