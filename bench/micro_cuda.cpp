@@ -97,6 +97,8 @@ void BM_CudaTopkPrefill512(benchmark::State& st) { topk(st, 512, "cuda.topk.radi
 void BM_CudaTopkSamplePrefill512(benchmark::State& st) { topk(st, 512, "cuda.topk.sample"); }
 void BM_CudaTopkSample256Prefill512(benchmark::State& st) { topk(st, 512, "cuda.topk.sample256"); }
 void BM_CudaTopkSamplePrefetchPrefill512(benchmark::State& st) { topk(st, 512, "cuda.topk.sample_prefetch"); }
+void BM_CudaTopkSampleAtomicsPrefill512(benchmark::State& st) { topk(st, 512, "cuda.topk.sample_atomics"); }
+void BM_CudaTopkSampleAtomicsOneRow(benchmark::State& st) { topk(st, 1, "cuda.topk.sample_atomics"); }
 
 // Sparse MLA: `queries` tokens with 2048 distinct causal indices each, 128 heads.
 // fp8: the cache in the 656-byte FP8 rows.
@@ -196,9 +198,10 @@ void phase_counters(benchmark::State& st, const cuda::PhaseTotals& t, const char
   }
 }
 
-// The sampled top-k's phases per row, 512 rows of 64K (the target shape). The
-// profiled kernel must give the plain one's indices, bit for bit.
-void BM_CudaTopkSamplePhasesPrefill512(benchmark::State& st) {
+// A sampled top-k's phases per row (`variant`: the default or sample_atomics), 512 rows
+// of 64K (the target shape). The profiled kernel must give the plain one's indices, bit
+// for bit.
+void topk_phases(benchmark::State& st, const char* variant) {
   if (!have_device(st)) return;
   const std::int64_t S = st.range(0), rows = 512;
   HostTensor<float> scores({rows, S});
@@ -206,8 +209,8 @@ void BM_CudaTopkSamplePhasesPrefill512(benchmark::State& st) {
   const std::vector<std::int64_t> ends(static_cast<std::size_t>(rows), S);
   HostTensor<std::int32_t> plain_idx({rows, 2048}), phased_idx({rows, 2048});
   const TopkArgs plain_args{scores, ends, plain_idx}, phased_args{scores, ends, phased_idx};  // runs keep pointers to them
-  auto plain = by_name(topk_variants(), "cuda.topk.sample").prepare(plain_args);
-  auto phased = by_name(cuda_topk_phase_variants(), "cuda.topk.sample").prepare(phased_args);
+  auto plain = by_name(topk_variants(), variant).prepare(plain_args);
+  auto phased = by_name(cuda_topk_phase_variants(), variant).prepare(phased_args);
   const double plain_s = plain->run();
   plain->fetch();
   const cuda::PhaseTotals t = profile_once(*phased);
@@ -224,6 +227,9 @@ void BM_CudaTopkSamplePhasesPrefill512(benchmark::State& st) {
   st.counters["candidates"] = static_cast<double>(t.events[cuda::topk_event_candidates]) / profiled_rows;
   counters(st, bench::topk_work(ends, 2048));
 }
+
+void BM_CudaTopkSamplePhasesPrefill512(benchmark::State& st) { topk_phases(st, "cuda.topk.sample"); }
+void BM_CudaTopkSampleAtomicsPhasesPrefill512(benchmark::State& st) { topk_phases(st, "cuda.topk.sample_atomics"); }
 
 // An attention kernel's phases: those of its loop per key step and warpgroup, those
 // from `once_from` on (the epilogue) per warpgroup, checked against the plain kernel's
@@ -332,6 +338,8 @@ BENCHMARK(BM_CudaTopkPrefill512)->Arg(65536)->UseManualTime()->Unit(benchmark::k
 BENCHMARK(BM_CudaTopkSamplePrefill512)->Arg(65536)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaTopkSample256Prefill512)->Arg(65536)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaTopkSamplePrefetchPrefill512)->Arg(65536)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CudaTopkSampleAtomicsPrefill512)->Arg(65536)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CudaTopkSampleAtomicsOneRow)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaSparsePrefill2048)->RangeMultiplier(4)->Range(4096, 65536)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_CudaSparseDecodeFp8Batch64)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaSparseDecodeBf16Batch1)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
@@ -352,6 +360,7 @@ BENCHMARK(BM_CudaDenseMhaPrefill4096)->RangeMultiplier(4)->Range(4096, 65536)->U
 BENCHMARK(BM_CudaDenseMhaWgmmaPrefill4096)->RangeMultiplier(4)->Range(4096, 65536)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_CudaDenseMhaOverlapPrefill4096)->RangeMultiplier(4)->Range(4096, 65536)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_CudaTopkSamplePhasesPrefill512)->Arg(65536)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CudaTopkSampleAtomicsPhasesPrefill512)->Arg(65536)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaDenseWgmmaPhasesDecodeBf16)->Arg(65536)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaDenseWgmmaTmaPhasesDecodeBf16)->Arg(65536)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaSparseWgmmaPhasesDecodeFp8Batch64)->Arg(65536)->UseManualTime()->Unit(benchmark::kMicrosecond);

@@ -47,6 +47,12 @@ inline constexpr const char* kTopkSamplePhaseNames[topk_phase_count] = {"sample"
                                                                           "threshold", "write", "exact"};
 enum TopkSampleEvent : int { topk_event_rows, topk_event_exact_rows, topk_event_whole_rows, topk_event_candidates };
 
+// The default with its radix passes counting by plain shared-memory atomics instead of
+// __match_any_sync (a warp whose lanes all name one bin still adds them with one
+// atomic): one change, to tell what that instruction costs. Not yet run on a GPU.
+void launch_topk_sample_atomics(const TopkLaunch& p, cudaStream_t stream);
+// ... and with the phase clock, as launch_topk_sample_phases.
+void launch_topk_sample_atomics_phases(const TopkLaunch& p, cudaStream_t stream);
 // The default's 512-thread blocks with sample256's other two changes (a 2-pass sample
 // bound, the next collect step's loads in flight during this one's scan): tells apart
 // what the block shape and what those changes are worth. Not yet run on a GPU.

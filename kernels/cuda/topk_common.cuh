@@ -80,7 +80,14 @@ __device__ __forceinline__ void narrow_to_bin(RadixShared& sh, int shift) {
 // many keys tie, and equal bins within a warp are added with one atomic, so a row of
 // ties does not serialise. key_at(i) for i in [0, count); 1 <= want <= count. Called by
 // every thread of the block; ends with the block synchronised, so `sh` may be reused.
-template <int kThreads, class KeyAt, int kPasses = 4>
+// kMatchAny false: the equal bins of a warp are found with __match_any_sync only in
+// effect for a warp whose lanes all name one bin (a vote, then one atomic of 32); other
+// keys take a shared-memory atomic each, so lanes that share a bin serialise within
+// that one instruction. __match_any_sync is a slow instruction, issued 4 times per
+// thread per 2,048 keys per pass: on the H100 one 128K row took 82 us in the sampled
+// kernel, about 25 of them streaming, and its 8 radix passes are suspected of most of
+// the rest (a reading to be checked against the phase clocks).
+template <int kThreads, class KeyAt, int kPasses = 4, bool kMatchAny = true>
 __device__ Threshold radix_threshold(KeyAt key_at, std::int64_t count, long long want, RadixShared& sh) {
   static_assert(kPasses >= 1 && kPasses <= 4, "one to four 8-bit passes");
   const int tid = threadIdx.x;
@@ -108,8 +115,14 @@ __device__ Threshold radix_threshold(KeyAt key_at, std::int64_t count, long long
       for (int u = 0; u < kUnroll; ++u) {
         int bin = -1;
         if (s0 + u * kThreads + tid < count && (key[u] & mask) == prefix) bin = static_cast<int>((key[u] >> shift) & 0xFFu);
-        const unsigned int peers = __match_any_sync(0xFFFFFFFFu, bin);
-        if (bin >= 0 && lane == __ffs(peers) - 1) atomicAdd(&sh.hist[bin], static_cast<unsigned int>(__popc(peers)));
+        if constexpr (kMatchAny) {
+          const unsigned int peers = __match_any_sync(0xFFFFFFFFu, bin);
+          if (bin >= 0 && lane == __ffs(peers) - 1) atomicAdd(&sh.hist[bin], static_cast<unsigned int>(__popc(peers)));
+        } else if (__all_sync(0xFFFFFFFFu, bin == __shfl_sync(0xFFFFFFFFu, bin, 0))) {
+          if (bin >= 0 && lane == 0) atomicAdd(&sh.hist[bin], 32u);  // a warp of ties: one atomic
+        } else if (bin >= 0) {
+          atomicAdd(&sh.hist[bin], 1u);
+        }
       }
     }
     __syncthreads();

@@ -156,7 +156,9 @@ __device__ std::int64_t collect(const float* x, std::int64_t end, std::uint32_t 
 // other rows' streaming on the same SM. kSamplePasses: 8-bit passes for the sample's
 // bound; 2 resolve it to the top 16 bits of the key (sign, exponent, 7 mantissa bits),
 // which lowers it by under 1% of the score and adds a few candidates, for half the passes.
-template <int kThreads, int kBlocksPerSm, int kSamplePasses, bool kPrefetch, bool kPhases = false>
+// kMatchAny false (cuda.topk.sample_atomics): the radix passes over the sample and the
+// candidates count with plain shared atomics (radix_threshold).
+template <int kThreads, int kBlocksPerSm, int kSamplePasses, bool kPrefetch, bool kPhases = false, bool kMatchAny = true>
 __global__ void __launch_bounds__(kThreads, kBlocksPerSm) topk_sample_kernel(TopkLaunch p, unsigned long long* sink) {
   static_assert(kThreads * kVec <= 0xFFFF, "a step's per-load hit counts fit 16 bits");
   __shared__ RadixShared radix;
@@ -182,14 +184,15 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) topk_sample_kernel(Top
     load_sample<kThreads>(x, end, plan, b);
     clock.lap_synced(topk_phase_sample);
     const auto sample_key = [&](std::int64_t i) { return b.key[i]; };
-    const Threshold lo = radix_threshold<kThreads, decltype(sample_key), kSamplePasses>(sample_key, plan.samples, plan.rank, radix);
+    const Threshold lo =
+        radix_threshold<kThreads, decltype(sample_key), kSamplePasses, kMatchAny>(sample_key, plan.samples, plan.rank, radix);
     clock.lap_synced(topk_phase_bound);
     found = collect<kThreads, kPrefetch>(x, end, lo.key, b, order);
     clock.lap_synced(topk_phase_collect);
   }
   if (found >= n && found <= kCap) {
     const auto key_at = [&](std::int64_t i) { return b.key[i]; };
-    const Threshold t = radix_threshold<kThreads>(key_at, found, n, radix);
+    const Threshold t = radix_threshold<kThreads, decltype(key_at), 4, kMatchAny>(key_at, found, n, radix);
     clock.lap_synced(topk_phase_threshold);
     write_selected_in_order<kThreads>(key_at, [&](std::int64_t i) { return b.pos[i]; }, found, t, out, order);
     clock.count(topk_event_candidates, static_cast<unsigned long long>(found));
@@ -207,12 +210,12 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) topk_sample_kernel(Top
 
 namespace {
 
-template <int kThreads, int kBlocksPerSm, int kSamplePasses, bool kPrefetch, bool kPhases = false>
+template <int kThreads, int kBlocksPerSm, int kSamplePasses, bool kPrefetch, bool kPhases = false, bool kMatchAny = true>
 void launch_sampled(const TopkLaunch& p, cudaStream_t stream, const char* who) {
   if (p.rows == 0) return;
   if (p.cols > 0xFFFFFFFFll) throw CudaError(std::string(who) + ": rows longer than 2^32 columns");
   if (p.rows > 0x7FFFFFFFll) throw CudaError(std::string(who) + ": more rows than the grid holds (2^31 - 1)");
-  auto* kernel = topk_sample_kernel<kThreads, kBlocksPerSm, kSamplePasses, kPrefetch, kPhases>;
+  auto* kernel = topk_sample_kernel<kThreads, kBlocksPerSm, kSamplePasses, kPrefetch, kPhases, kMatchAny>;
   // Above the default 48 KB of dynamic shared memory: opt in (per device, so each launch).
   DSA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kDynamicBytes)));
   kernel<<<static_cast<unsigned>(p.rows), kThreads, kDynamicBytes, stream>>>(p, kPhases ? phase_sink() : nullptr);
@@ -229,6 +232,16 @@ void launch_topk_sample(const TopkLaunch& p, cudaStream_t stream) {
 void launch_topk_sample_phases(const TopkLaunch& p, cudaStream_t stream) {
   DSA_TRACE_RANGE("topk.sample.phases");
   launch_sampled<512, 1, 4, false, true>(p, stream, "launch_topk_sample_phases");
+}
+
+void launch_topk_sample_atomics(const TopkLaunch& p, cudaStream_t stream) {
+  DSA_TRACE_RANGE("topk.sample_atomics");
+  launch_sampled<512, 1, 4, false, false, false>(p, stream, "launch_topk_sample_atomics");
+}
+
+void launch_topk_sample_atomics_phases(const TopkLaunch& p, cudaStream_t stream) {
+  DSA_TRACE_RANGE("topk.sample_atomics.phases");
+  launch_sampled<512, 1, 4, false, true, false>(p, stream, "launch_topk_sample_atomics_phases");
 }
 
 void launch_topk_sample256(const TopkLaunch& p, cudaStream_t stream) {

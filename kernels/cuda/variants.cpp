@@ -454,6 +454,12 @@ std::vector<Variant<TopkArgs>> cuda_topk_variants() {
            topk_row_unsupported, [](const TopkArgs& a) { return prepare_topk_rows<cuda::launch_topk_sample256>({&a}); },
            prepare_topk_rows<cuda::launch_topk_sample256>, {}, "not yet run on a GPU: written without one on 2026-11-23"},
           // Listed last and not yet run on a GPU, so nothing picks it by default.
+          {"cuda.topk.sample_atomics", Backend::cuda,
+           "the sampled top-k with its radix passes counting by plain shared-memory atomics instead of "
+           "__match_any_sync (a warp of ties still one atomic)",
+           topk_row_unsupported, [](const TopkArgs& a) { return prepare_topk_rows<cuda::launch_topk_sample_atomics>({&a}); },
+           prepare_topk_rows<cuda::launch_topk_sample_atomics>, {}, "not yet run on a GPU: written without one on 2026-11-23"},
+          // Listed last and not yet run on a GPU, so nothing picks it by default.
           {"cuda.topk.sample_prefetch", Backend::cuda,
            "the sampled top-k's 512-thread blocks with sample256's 2-pass sample bound and collect prefetch (which "
            "of sample256's changes pays)",
@@ -574,7 +580,11 @@ std::vector<Variant<DenseMhaArgs>> cuda_dense_mha_variants() {
 std::vector<Variant<TopkArgs>> cuda_topk_phase_variants() {
   return {{"cuda.topk.sample", Backend::cuda, "the sampled top-k, each phase timed by thread 0 of each block",
            topk_row_unsupported, [](const TopkArgs& a) { return prepare_topk_rows<cuda::launch_topk_sample_phases>({&a}); },
-           prepare_topk_rows<cuda::launch_topk_sample_phases>}};
+           prepare_topk_rows<cuda::launch_topk_sample_phases>},
+          {"cuda.topk.sample_atomics", Backend::cuda, "the sample_atomics top-k, each phase timed by thread 0 of each block",
+           topk_row_unsupported,
+           [](const TopkArgs& a) { return prepare_topk_rows<cuda::launch_topk_sample_atomics_phases>({&a}); },
+           prepare_topk_rows<cuda::launch_topk_sample_atomics_phases>}};
 }
 
 std::vector<Variant<SparseMqaArgs>> cuda_sparse_mqa_phase_variants() {
