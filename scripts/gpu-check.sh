@@ -36,9 +36,10 @@
 #                                    BENCH_REGEX, two launches of the kernels matching
 #                                    KERNEL_REGEX (default: all), clocks left alone; the
 #                                    sections as text in $OUT/ncu.txt
-#   scripts/gpu-check.sh --phases    instead: the *Phases micro-benchmarks: the profiled
-#                                    kernels (kernels/cuda/phase_clock.cuh) say where the
-#                                    time goes, phase by phase (table; $OUT/phases.json)
+#   scripts/gpu-check.sh --phases    instead: the *Phases micro-benchmarks, one process
+#                                    each: the profiled kernels (kernels/cuda/phase_clock.cuh)
+#                                    say where the time goes, phase by phase (table in
+#                                    $OUT/phases.txt; JSON under $OUT/phases/)
 #   scripts/gpu-check.sh --model-small [REGEX]
 #                                    instead: the dsa-small cases of suites/model.json
 #                                    (those matching REGEX; on an H100 prefill to 64K
@@ -207,10 +208,17 @@ elif [ "$mode" = ncu ]; then
     "$out/ncu.txt" | head -60
   tables=()
 elif [ "$mode" = phases ]; then
-  log "where the time goes: the profiled kernels' phases (micro-benchmarks *Phases*)"
-  step "$bundle"/dsa-micro-cuda --benchmark_filter=Phases --benchmark_min_time=0.05 \
-    --benchmark_out="$out/phases.json" --benchmark_out_format=json > "$out/phases.log" 2>&1 || status=1
-  python3 scripts/phase_table.py "$out/phases.json" || status=1
+  # One process per benchmark, as for the micro-benchmarks: a first-run kernel that
+  # faults (a sticky CUDA error) or hangs costs only its own table.
+  log "where the time goes: the profiled kernels' phases (micro-benchmarks *Phases*, one process each)"
+  mkdir -p "$out/phases"
+  : > "$out/phases.log"
+  for family in $("$bundle"/dsa-micro-cuda --benchmark_list_tests | sed 's|/.*||' | grep Phases | sort -u); do
+    STEP_LIMIT=${STEP_LIMIT:-120} step "$bundle"/dsa-micro-cuda --benchmark_filter="^$family(/|\$)" --benchmark_min_time=0.05 \
+      --benchmark_out="$out/phases/$family.json" --benchmark_out_format=json >> "$out/phases.log" 2>&1 \
+      || { rc=$?; status=1; echo "FAILED or stopped (exit $rc): $family" | tee -a "$out/phases.log"; }
+  done
+  python3 scripts/phase_table.py "$out"/phases/*.json | tee "$out/phases.txt" || status=1
   tables=()
 elif [ "$mode" = model ]; then
   log "suites/model.json on the GPU (dsa-small cases matching $filter)"

@@ -6,7 +6,7 @@ warpgroup). Phases are listed largest first with their share of the per-unit tot
 then the other counters (the plain kernel's time, rows that fell back, ...).
 
 Standard library only: it runs on the GPU machine as well.
-  python3 scripts/phase_table.py phases.json
+  python3 scripts/phase_table.py phases/*.json
 """
 import json
 import sys
@@ -46,18 +46,32 @@ def render(doc):
 
 
 def main(argv):
-    if len(argv) != 2:
-        print("usage: phase_table.py PHASES.json", file=sys.stderr)
+    """Each file's table in turn (gpu-check writes one file per benchmark, each from a
+    process of its own); a file that is missing or not complete JSON (its process
+    crashed or was stopped) is named and the others still print. Exit 1 if any was, or
+    if any benchmark reported an error."""
+    if len(argv) < 2:
+        print("usage: phase_table.py PHASES.json [PHASES.json ...]", file=sys.stderr)
         return 2
-    try:
-        with open(argv[1]) as f:
-            doc = json.load(f)
-    except (OSError, ValueError) as e:
-        print(f"{argv[1]}: cannot read Google Benchmark JSON: {e}", file=sys.stderr)
-        return 1
-    text = render(doc)
-    print(text if text else f"{argv[1]}: no benchmarks")
-    return 0 if text else 1
+    rc = 0
+    for path in argv[1:]:
+        try:
+            with open(path) as f:
+                doc = json.load(f)
+        except (OSError, ValueError) as e:
+            print(f"{path}: no complete Google Benchmark JSON (the benchmark crashed or was stopped?): {e}",
+                  file=sys.stderr)
+            rc = 1
+            continue
+        text = render(doc)
+        if not text:
+            print(f"{path}: no benchmarks", file=sys.stderr)
+            rc = 1
+            continue
+        print(text)
+        if any(b.get("error_occurred") or b.get("error_message") for b in rows(doc)):
+            rc = 1  # a profiled kernel that disagreed with its plain one, or no device
+    return rc
 
 
 if __name__ == "__main__":

@@ -37,6 +37,12 @@ class PhaseTableTest(unittest.TestCase):
             bench("BM_MqaPhases", error_occurred=True, error_message="the profiled kernel's output differs")]})
         self.assertIn("ERROR: the profiled kernel's output differs", text)
         self.assertNotIn("total", text)
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "failed.json")
+            with open(path, "w") as f:
+                json.dump({"benchmarks": [bench("BM_MqaPhases", error_occurred=True, error_message="differs")]}, f)
+            with redirect_stdout(io.StringIO()):
+                self.assertEqual(phase_table.main(["phase_table.py", path]), 1)
 
     def test_aggregates_are_skipped_and_missing_counters_said(self):
         text = phase_table.render({"benchmarks": [bench("BM_X_mean", run_type="aggregate", a_us=1.0),
@@ -44,23 +50,25 @@ class PhaseTableTest(unittest.TestCase):
         self.assertNotIn("BM_X_mean", text)
         self.assertIn("no phase counters", text)
 
-    def test_unreadable_file_fails_naming_it(self):
+    def test_unreadable_file_fails_naming_it_and_the_others_still_print(self):
         with tempfile.TemporaryDirectory() as d:
-            path = os.path.join(d, "phases.json")
+            path = os.path.join(d, "crashed.json")
             with open(path, "w") as f:
                 f.write("{truncated")
-            err = io.StringIO()
-            with redirect_stderr(err), redirect_stdout(io.StringIO()):
-                rc = phase_table.main(["phase_table.py", path])
-            self.assertEqual(rc, 1)
-            self.assertIn(path, err.getvalue())
             ok = os.path.join(d, "ok.json")
             with open(ok, "w") as f:
                 json.dump({"benchmarks": [bench("BM_Z", a_us=2.0)]}, f)
+            err, out = io.StringIO(), io.StringIO()
+            with redirect_stderr(err), redirect_stdout(out):
+                rc = phase_table.main(["phase_table.py", path, ok, os.path.join(d, "missing.json")])
+            self.assertEqual(rc, 1)
+            self.assertIn(path, err.getvalue())
+            self.assertIn("missing.json", err.getvalue())
+            self.assertIn("BM_Z", out.getvalue())
+            self.assertIn("100.0%", out.getvalue())
             out = io.StringIO()
             with redirect_stdout(out):
                 self.assertEqual(phase_table.main(["phase_table.py", ok]), 0)
-            self.assertIn("100.0%", out.getvalue())
 
 
 if __name__ == "__main__":
