@@ -99,6 +99,9 @@ void BM_CudaTopkSample256Prefill512(benchmark::State& st) { topk(st, 512, "cuda.
 void BM_CudaTopkSamplePrefetchPrefill512(benchmark::State& st) { topk(st, 512, "cuda.topk.sample_prefetch"); }
 void BM_CudaTopkSampleAtomicsPrefill512(benchmark::State& st) { topk(st, 512, "cuda.topk.sample_atomics"); }
 void BM_CudaTopkSampleAtomicsOneRow(benchmark::State& st) { topk(st, 1, "cuda.topk.sample_atomics"); }
+void BM_CudaTopkSampleAtomicsPrefetchPrefill512(benchmark::State& st) {
+  topk(st, 512, "cuda.topk.sample_atomics_prefetch");
+}
 
 // Sparse MLA: `queries` tokens with 2048 distinct causal indices each, 128 heads.
 // fp8: the cache in the 656-byte FP8 rows.
@@ -339,6 +342,7 @@ BENCHMARK(BM_CudaTopkSamplePrefill512)->Arg(65536)->UseManualTime()->Unit(benchm
 BENCHMARK(BM_CudaTopkSample256Prefill512)->Arg(65536)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaTopkSamplePrefetchPrefill512)->Arg(65536)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaTopkSampleAtomicsPrefill512)->Arg(65536)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CudaTopkSampleAtomicsPrefetchPrefill512)->Arg(65536)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaTopkSampleAtomicsOneRow)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaSparsePrefill2048)->RangeMultiplier(4)->Range(4096, 65536)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_CudaSparseDecodeFp8Batch64)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);

@@ -53,6 +53,10 @@ enum TopkSampleEvent : int { topk_event_rows, topk_event_exact_rows, topk_event_
 void launch_topk_sample_atomics(const TopkLaunch& p, cudaStream_t stream);
 // ... and with the phase clock, as launch_topk_sample_phases.
 void launch_topk_sample_atomics_phases(const TopkLaunch& p, cudaStream_t stream);
+// sample_atomics and sample_prefetch's changes together (plain atomics, a 2-pass sample
+// bound, the collect pass's next loads in flight): if each pays, what both give. Not
+// yet run on a GPU.
+void launch_topk_sample_atomics_prefetch(const TopkLaunch& p, cudaStream_t stream);
 // The default's 512-thread blocks with sample256's other two changes (a 2-pass sample
 // bound, the next collect step's loads in flight during this one's scan): tells apart
 // what the block shape and what those changes are worth. Not yet run on a GPU.

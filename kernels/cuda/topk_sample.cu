@@ -244,6 +244,11 @@ void launch_topk_sample_atomics_phases(const TopkLaunch& p, cudaStream_t stream)
   launch_sampled<512, 1, 4, false, true, false>(p, stream, "launch_topk_sample_atomics_phases");
 }
 
+void launch_topk_sample_atomics_prefetch(const TopkLaunch& p, cudaStream_t stream) {
+  DSA_TRACE_RANGE("topk.sample_atomics_prefetch");
+  launch_sampled<512, 1, 2, true, false, false>(p, stream, "launch_topk_sample_atomics_prefetch");
+}
+
 void launch_topk_sample256(const TopkLaunch& p, cudaStream_t stream) {
   DSA_TRACE_RANGE("topk.sample256");
   launch_sampled<256, 3, 2, true>(p, stream, "launch_topk_sample256");

@@ -460,6 +460,14 @@ std::vector<Variant<TopkArgs>> cuda_topk_variants() {
            topk_row_unsupported, [](const TopkArgs& a) { return prepare_topk_rows<cuda::launch_topk_sample_atomics>({&a}); },
            prepare_topk_rows<cuda::launch_topk_sample_atomics>, {}, "not yet run on a GPU: written without one on 2026-11-23"},
           // Listed last and not yet run on a GPU, so nothing picks it by default.
+          {"cuda.topk.sample_atomics_prefetch", Backend::cuda,
+           "sample_atomics and sample_prefetch together: plain shared atomics in the radix passes, a 2-pass "
+           "sample bound, the collect pass's next loads in flight during its scan",
+           topk_row_unsupported,
+           [](const TopkArgs& a) { return prepare_topk_rows<cuda::launch_topk_sample_atomics_prefetch>({&a}); },
+           prepare_topk_rows<cuda::launch_topk_sample_atomics_prefetch>, {},
+           "not yet run on a GPU: written without one on 2026-11-23"},
+          // Listed last and not yet run on a GPU, so nothing picks it by default.
           {"cuda.topk.sample_prefetch", Backend::cuda,
            "the sampled top-k's 512-thread blocks with sample256's 2-pass sample bound and collect prefetch (which "
            "of sample256's changes pays)",
