@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <set>
+#include <utility>
 
 #include "bench/checks.h"
 #include "bench/console.h"
@@ -467,6 +469,28 @@ TEST(Registry, AVariantCanClaimTheShapesItIsFirstFor) {
   EXPECT_EQ(pick_variant(all, Backend::cuda, a_few, "", &why), nullptr);  // only on its own backend
   all[1].unsupported = refuse_few;  // claims a shape it cannot run: the list's order
   EXPECT_EQ(pick_variant(all, Backend::cpu, a_few, "", &why)->name, "general");
+}
+
+// A kernel not yet validated on its hardware must never be a default pick: on each
+// backend it comes after every validated variant of its op and claims no shapes through
+// first_for (which would put it ahead of the list's order). In a build with the CUDA
+// backend the registry holds such kernels, so this checks the real lists.
+TEST(Registry, VariantsNotYetValidatedComeLastAndClaimNoShapes) {
+  std::set<std::pair<std::string, std::string>> after_unvalidated;  // (op, backend)
+  int unvalidated = 0;
+  for (const VariantSummary& v : variant_summaries()) {
+    const auto where = std::make_pair(v.op, v.backend);
+    if (!v.not_validated.empty()) {
+      ++unvalidated;
+      after_unvalidated.insert(where);
+      EXPECT_FALSE(v.first_on_backend) << v.name << " is the default of its backend";
+      EXPECT_FALSE(v.first_for_some) << v.name << " claims shapes through first_for";
+    } else {
+      EXPECT_EQ(after_unvalidated.count(where), 0u)
+          << v.name << " (validated) is listed after a variant not yet validated of " << v.op;
+    }
+  }
+  RecordProperty("variants_not_yet_validated", unvalidated);
 }
 
 TEST(Crossover, InterpolatesAfterTheLastLoss) {
