@@ -80,10 +80,10 @@ __device__ __forceinline__ void narrow_to_bin(RadixShared& sh, int shift) {
 // many keys tie, and equal bins within a warp are added with one atomic, so a row of
 // ties does not serialise. key_at(i) for i in [0, count); 1 <= want <= count. Called by
 // every thread of the block; ends with the block synchronised, so `sh` may be reused.
-// kMatchAny false: the equal bins of a warp are found with __match_any_sync only in
-// effect for a warp whose lanes all name one bin (a vote, then one atomic of 32); other
-// keys take a shared-memory atomic each, so lanes that share a bin serialise within
-// that one instruction. __match_any_sync is a slow instruction, issued 4 times per
+// kMatchAny false: no __match_any_sync. A warp whose lanes all name one bin (a row of
+// ties) still adds them with one vote and one atomic of 32; other keys take a
+// shared-memory atomic each, so lanes that share a bin serialise only within that
+// instruction. __match_any_sync is a slow instruction, issued 4 times per
 // thread per 2,048 keys per pass: on the H100 one 128K row took 82 us in the sampled
 // kernel, about 25 of them streaming, and its 8 radix passes are suspected of most of
 // the rest (a reading to be checked against the phase clocks).
