@@ -189,14 +189,15 @@ cuda::PhaseTotals profile_once(OpRun& phased) {
   return cuda::phase_sink_read();
 }
 
+// Phases whose bit is set in `once_mask` (an epilogue) divide by `per_once` instead.
 void phase_counters(benchmark::State& st, const cuda::PhaseTotals& t, const char* const* names, int count,
-                    double per, int skip_from = -1, double per_after = 1.0) {
+                    double per, unsigned once_mask = 0, double per_once = 1.0) {
   const auto info = cuda_device_info(0);
   const double mhz = info && info->sm_clock_khz > 0 ? info->sm_clock_khz / 1e3 : 1.0;
   st.counters["sm_mhz"] = mhz;
   for (int i = 0; i < count; ++i) {
     if (t.cycles[static_cast<std::size_t>(i)] == 0) continue;
-    const double divisor = skip_from >= 0 && i >= skip_from ? per_after : per;
+    const double divisor = (once_mask >> i) & 1u ? per_once : per;
     st.counters[std::string(names[i]) + "_us"] = static_cast<double>(t.cycles[static_cast<std::size_t>(i)]) / divisor / mhz;
   }
 }
@@ -234,14 +235,15 @@ void topk_phases(benchmark::State& st, const char* variant) {
 void BM_CudaTopkSamplePhasesPrefill512(benchmark::State& st) { topk_phases(st, "cuda.topk.sample"); }
 void BM_CudaTopkSampleAtomicsPhasesPrefill512(benchmark::State& st) { topk_phases(st, "cuda.topk.sample_atomics"); }
 
-// An attention kernel's phases: those of its loop per key step and warpgroup, those
-// from `once_from` on (the epilogue) per warpgroup, checked against the plain kernel's
+// An attention kernel's phases: those of its loop per key step (or round) and recorder,
+// those in `once_mask` (epilogues) per recorder, checked against the plain kernel's
 // output (the same arithmetic: they must agree).
 struct PhaseTable {
   const char* const* names;
   int count;
-  int step_event;  // the event counting the key steps
-  int once_from;
+  int step_event;      // the event counting the key steps (rounds)
+  unsigned once_mask;  // the phases that run once
+  int once_event;      // the event counting what those divide by; -1: the recorders
 };
 
 void attention_phases(benchmark::State& st, OpRun& plain, OpRun& phased, const HostTensor<float>& plain_out,
@@ -258,18 +260,27 @@ void attention_phases(benchmark::State& st, OpRun& plain, OpRun& phased, const H
     return;
   }
   for (auto _ : st) st.SetIterationTime(phased.run());
-  const double steps = static_cast<double>(std::max<unsigned long long>(1, t.events[static_cast<std::size_t>(table.step_event)]));
-  const double recorders = static_cast<double>(std::max<unsigned long long>(1, t.recorders));
-  phase_counters(st, t, table.names, table.count, steps, table.once_from, recorders);
+  const auto event = [&](int i) {
+    return static_cast<double>(std::max<unsigned long long>(1, i < 0 ? t.recorders : t.events[static_cast<std::size_t>(i)]));
+  };
+  const double steps = event(table.step_event), once = event(table.once_event);
+  phase_counters(st, t, table.names, table.count, steps, table.once_mask, once);
   st.counters["plain_us"] = plain_s * 1e6;
-  st.counters["steps_per_warpgroup"] = steps / recorders;
+  st.counters["steps_per_recorder"] = steps / once;
   st.counters["max_diff"] = diff;
 }
 
-const PhaseTable kMqaPhases{cuda::kMqaPhaseNames, cuda::mqa_phase_count, cuda::mqa_event_tiles, cuda::mqa_phase_epilogue};
-const PhaseTable kMhaPhases{cuda::kMhaPhaseNames, cuda::mha_phase_count, cuda::mha_event_steps, cuda::mha_phase_epilogue};
+const PhaseTable kMqaPhases{cuda::kMqaPhaseNames, cuda::mqa_phase_count, cuda::mqa_event_tiles,
+                            1u << cuda::mqa_phase_epilogue, -1};
+const PhaseTable kMhaPhases{cuda::kMhaPhaseNames, cuda::mha_phase_count, cuda::mha_event_steps,
+                            1u << cuda::mha_phase_epilogue, -1};
+// The seesaw kernel: each phase is one warpgroup's, per round of two tiles per block;
+// the epilogues per block (warpgroup 0 counts the rounds and the blocks).
+const PhaseTable kSeesawPhases{cuda::kSeesawPhaseNames, cuda::seesaw_phase_count, cuda::seesaw_event_rounds,
+                               (1u << cuda::seesaw_wg0_epilogue) | (1u << cuda::seesaw_wg1_epilogue),
+                               cuda::seesaw_event_blocks};
 
-void dense_phases(benchmark::State& st, const char* variant) {
+void dense_phases(benchmark::State& st, const char* variant, const PhaseTable& table = kMqaPhases) {
   if (!have_device(st)) return;
   const std::int64_t S = st.range(0);
   const AttentionShape sh{1, S, 128, 576, 512, ref::model_softmax_scale(), S - 1};
@@ -279,12 +290,16 @@ void dense_phases(benchmark::State& st, const char* variant) {
   const DenseMqaArgs plain_args{sh, q, kv, out, lse, DType::bf16, false}, phased_args{sh, q, kv, out2, lse2, DType::bf16, false};
   auto plain = by_name(dense_mqa_variants(), "cuda.dense_mqa.wgmma").prepare(plain_args);
   auto phased = by_name(cuda_dense_mqa_phase_variants(), variant).prepare(phased_args);
-  attention_phases(st, *plain, *phased, out, out2, kMqaPhases);
+  attention_phases(st, *plain, *phased, out, out2, table);
   counters(st, bench::dense_mqa_work(sh, DType::bf16, DType::bf16));
 }
 
 void BM_CudaDenseWgmmaPhasesDecodeBf16(benchmark::State& st) { dense_phases(st, "cuda.dense_mqa.wgmma"); }
 void BM_CudaDenseWgmmaTmaPhasesDecodeBf16(benchmark::State& st) { dense_phases(st, "cuda.dense_mqa.wgmma_tma"); }
+void BM_CudaDenseSeesawPhasesDecodeBf16(benchmark::State& st) { dense_phases(st, "cuda.dense_mqa.seesaw", kSeesawPhases); }
+void BM_CudaDenseSeesawTmaPhasesDecodeBf16(benchmark::State& st) {
+  dense_phases(st, "cuda.dense_mqa.seesaw_tma", kSeesawPhases);
+}
 
 // queries: 128 (64 sequences x 2 as one batch of the FP8 decode target; run as one
 // sequence here, which keeps the work and the grid) or 2048 (a prefill chunk).
@@ -367,6 +382,8 @@ BENCHMARK(BM_CudaTopkSamplePhasesPrefill512)->Arg(65536)->UseManualTime()->Unit(
 BENCHMARK(BM_CudaTopkSampleAtomicsPhasesPrefill512)->Arg(65536)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaDenseWgmmaPhasesDecodeBf16)->Arg(65536)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaDenseWgmmaTmaPhasesDecodeBf16)->Arg(65536)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CudaDenseSeesawPhasesDecodeBf16)->Arg(65536)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CudaDenseSeesawTmaPhasesDecodeBf16)->Arg(65536)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaSparseWgmmaPhasesDecodeFp8Batch64)->Arg(65536)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaSparseWgmmaPhasesPrefill2048)->Arg(65536)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_CudaSparseWgmmaFp8RegPhasesDecodeFp8Batch64)->Arg(65536)->UseManualTime()->Unit(benchmark::kMicrosecond);

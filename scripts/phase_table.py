@@ -2,13 +2,16 @@
 --benchmark_filter=Phases, Google Benchmark JSON). Each benchmark ran a profiled
 instantiation of a kernel (kernels/cuda/phase_clock.cuh): its `<phase>_us` counters are
 microseconds per row (top-k) or per key step and warpgroup (attention; the epilogue per
-warpgroup). Phases are listed largest first with their share of the per-unit total,
-then the other counters (the plain kernel's time, rows that fell back, ...).
+warpgroup; the seesaw kernel per round of two tiles, its phases named by warpgroup).
+Phases are listed largest first with their share of the per-unit total (per warpgroup
+where they are named wgN_...: those run side by side), then the other counters (the
+plain kernel's time, rows that fell back, ...).
 
 Standard library only: it runs on the GPU machine as well.
   python3 scripts/phase_table.py phases/*.json
 """
 import json
+import re
 import sys
 
 
@@ -19,6 +22,17 @@ def rows(doc):
         yield b
 
 
+def groups(phases):
+    """Phases named wgN_... belong to warpgroup N, which runs beside the others (the
+    seesaw kernel): each group is ranked and totalled on its own. Others form one group."""
+    out = {}
+    for name, us in phases.items():
+        head = name.split("_", 1)[0]
+        key = head if re.fullmatch(r"wg\d+", head) else ""
+        out.setdefault(key, {})[name] = us
+    return [out[k] for k in sorted(out)]
+
+
 def render(doc):
     lines = []
     for b in rows(doc):
@@ -27,14 +41,14 @@ def render(doc):
             lines.append(f"  ERROR: {b.get('error_message', 'failed')}")
             continue
         phases = {k[:-3]: float(v) for k, v in b.items() if k.endswith("_us") and k != "plain_us"}
-        total = sum(phases.values())
         if not phases:
             lines.append("  no phase counters (was the profiled kernel run?)")
-        for name, us in sorted(phases.items(), key=lambda kv: -kv[1]):
-            share = 100.0 * us / total if total > 0 else 0.0
-            lines.append(f"  {name:14} {us:10.3f} us  {share:5.1f}%")
-        if phases:
-            lines.append(f"  {'total':14} {total:10.3f} us")
+        for group in groups(phases):
+            total = sum(group.values())
+            for name, us in sorted(group.items(), key=lambda kv: -kv[1]):
+                share = 100.0 * us / total if total > 0 else 0.0
+                lines.append(f"  {name:22} {us:10.3f} us  {share:5.1f}%")
+            lines.append(f"  {'total':22} {total:10.3f} us")
         skip = {"name", "run_name", "run_type", "repetitions", "repetition_index", "threads", "iterations",
                 "real_time", "cpu_time", "time_unit", "family_index", "per_family_instance_index",
                 "error_occurred", "error_message"}

@@ -108,6 +108,38 @@ void launch_mqa_seesaw(const MqaLaunch& p, cudaStream_t stream);
 // accelerator (one 64 x 64 box per column block, as FlashMLA's decode kernel does)
 // instead of cp.async: dense decode is the target it is for. Not yet run on a GPU.
 void launch_mqa_seesaw_tma(const MqaLaunch& p, cudaStream_t stream);
+// Those two with a clock per phase (kernels/cuda/phase_clock.cuh): thread 0 of each
+// warpgroup adds the cycles of its own phases of every round of two tiles to
+// phase_sink(), in the order of SeesawPhase; warpgroup 0 counts the rounds and the
+// blocks. Same output. For the micro-benchmarks' phase tables, never picked by the
+// registry.
+void launch_mqa_seesaw_phases(const MqaLaunch& p, cudaStream_t stream);
+void launch_mqa_seesaw_tma_phases(const MqaLaunch& p, cudaStream_t stream);
+enum SeesawPhase : int {
+  seesaw_wg0_wait_a,          // warpgroup 0: waiting for tile A's first part
+  seesaw_wg0_scores_a,        // S_A issued and awaited (with the wait for A's second part)
+  seesaw_wg0_softmax_a,       // mA, P_A written, handed to warpgroup 1, a barrier of its own
+  seesaw_wg0_pv_a,            // O_L += P_A V_A,L
+  seesaw_wg0_refill_a,        // A's blocks 0-3 freed and their next copies started
+  seesaw_wg0_wait_max_b,      // waiting for warpgroup 1's mB and P_B
+  seesaw_wg0_pv_b,            // O_L rescaled, += P_B V_B,L
+  seesaw_wg0_refill_b,        // waiting for warpgroup 1 to free B, B's next copies started
+  seesaw_wg0_epilogue,        // once per block
+  seesaw_wg1_wait_b,          // warpgroup 1: waiting for tile B's first part
+  seesaw_wg1_scores_b,        // S_B issued and awaited (with the wait for B's other part)
+  seesaw_wg1_wait_max_a,      // waiting for warpgroup 0's mA and P_A
+  seesaw_wg1_pv_a_softmax_b,  // O_R += P_A V_A,R with the softmax of S_B under it, P_B handed over
+  seesaw_wg1_free_a,          // a barrier of its own; waiting for warpgroup 0 to free A, A's copies
+  seesaw_wg1_pv_b,            // O_R += P_B V_B,R
+  seesaw_wg1_refill_b,        // B's blocks 4-7 freed and their next copies started
+  seesaw_wg1_epilogue,        // once per block
+  seesaw_phase_count
+};
+inline constexpr const char* kSeesawPhaseNames[seesaw_phase_count] = {
+    "wg0_wait_a", "wg0_scores_a", "wg0_softmax_a", "wg0_pv_a",           "wg0_refill_a", "wg0_wait_max_b",
+    "wg0_pv_b",   "wg0_refill_b", "wg0_epilogue",  "wg1_wait_b",         "wg1_scores_b", "wg1_wait_max_a",
+    "wg1_pv_a_softmax_b", "wg1_free_a", "wg1_pv_b", "wg1_refill_b", "wg1_epilogue"};
+enum SeesawEvent : int { seesaw_event_rounds, seesaw_event_blocks };
 
 struct MhaLaunch {
   const std::uint16_t* q = nullptr;  // [T, H, d_qk] bf16 bits

@@ -50,6 +50,7 @@
 
 #include <cuda_bf16.h>
 
+#include <string>
 #include <type_traits>
 
 #include "core/trace.h"
@@ -57,6 +58,7 @@
 #include "kernels/cuda/attention_mqa_wgmma.cuh"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/mma.cuh"
+#include "kernels/cuda/phase_clock.cuh"
 #include "kernels/cuda/sync.cuh"
 #include "kernels/cuda/tma.h"
 #include "kernels/cuda/wgmma.cuh"
@@ -176,9 +178,11 @@ __device__ __forceinline__ void write_p(unsigned char* tile, const float (&s)[32
   }
 }
 
-// kTma: dense only, the key tiles by TMA (load_part_tma) instead of cp.async.
-template <bool kSparse, bool kTma = false>
-__global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(MqaLaunch p, const __grid_constant__ CUtensorMap tmap) {
+// kTma: dense only, the key tiles by TMA (load_part_tma) instead of cp.async. kPhases:
+// thread 0 of each warpgroup times its phases (SeesawPhase, attention.h).
+template <bool kSparse, bool kTma = false, bool kPhases = false>
+__global__ void __launch_bounds__(kThreads, 1)
+    mqa_seesaw_kernel(MqaLaunch p, const __grid_constant__ CUtensorMap tmap, unsigned long long* sink) {
   static_assert(!(kSparse && kTma), "TMA boxes need consecutive rows: dense caches only");
   extern __shared__ unsigned char smem_raw[];
   unsigned char* base = smem_aligned_1024(smem_raw);
@@ -244,6 +248,7 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(MqaLaunch p, co
   const std::uint64_t desc_q = wgmma_desc_sw128(qs, 16, 1024);
   const std::uint64_t desc_a = wgmma_desc_sw128(ta, 16, 1024), desc_b = wgmma_desc_sw128(tb, 16, 1024);
 
+  PhaseClock<kPhases> clock(sink, (tid & 127) == 0);
   for (std::int64_t r = 0; r < rounds; ++r) {
     const auto parity = static_cast<std::uint32_t>(r & 1);
     const std::int64_t next_a = b_first + 2 * r + 2;  // the next round's tiles, if any
@@ -252,6 +257,7 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(MqaLaunch p, co
     if (wg == 0) {
       // S_A, blocks 0-3 as soon as they are in, then 4-8.
       mbar_wait(&bars[kALo], parity);
+      clock.lap(seesaw_wg0_wait_a);
       fence_proxy_async();  // cp.async wrote through the generic proxy; wgmma reads through the async one
       fence_operands(s);
       wgmma_fence();
@@ -263,6 +269,7 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(MqaLaunch p, co
       wgmma_commit();
       wgmma_wait_all();
       fence_operands(s);
+      clock.lap(seesaw_wg0_scores_a);
       const float2 mx = mask_and_max(s, keys_a, sl2, tq);
       const OnlineStep a_lo = online_step(m_lo, mx.x), a_hi = online_step(m_hi, mx.y);  // m = mA
       if (tq == 0) {
@@ -277,13 +284,17 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(MqaLaunch p, co
       fence_proxy_async();
       bar_arrive(kBarMax0, kThreads);  // mA and P_A, for warpgroup 1
       bar_sync(kBarWg, 128);           // all of P_A is written
+      clock.lap(seesaw_wg0_softmax_a);
       add_pv(acc, ta + kPBlock * kBlockBytes, ta);  // O_L += P_A V_A,L
+      clock.lap(seesaw_wg0_pv_a);
       if (more) {
         bar_sync(kBarWg, 128);            // every warp is past it: A's blocks 0-3 are free
         bar_arrive(kBarAFree, kThreads);  // ... and its block 8 (P_A) as far as warpgroup 0 goes
         load(ALo{}, next_a, ta, kALo, keys_a);
       }
+      clock.lap(seesaw_wg0_refill_a);
       bar_sync(kBarMax1, kThreads);  // mB and P_B from warpgroup 1
+      clock.lap(seesaw_wg0_wait_max_b);
       const OnlineStep b_lo = online_step(m_lo, xmax[64 + row_lo]), b_hi = online_step(m_hi, xmax[64 + row_hi]);
       l_lo *= b_lo.alpha;
       l_hi *= b_hi.alpha;
@@ -291,13 +302,16 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(MqaLaunch p, co
       mbar_wait(&bars[kBLo], parity);
       fence_proxy_async();
       add_pv(acc, tb + kPBlock * kBlockBytes, tb);  // O_L += P_B V_B,L
+      clock.lap(seesaw_wg0_pv_b);
       if (more) {
         bar_sync(kBarBFree, kThreads);  // every warp of both is past its P_B V_B: B's blocks 0-3 and 8 are free
         load(BLo{}, next_a + 1, tb, kBLo, nullptr);
       }
+      clock.lap(seesaw_wg0_refill_b);
     } else {
       // S_B, blocks 4-7 first (loaded earlier in the previous round), then 0-3 and 8.
       mbar_wait(&bars[kBHi], parity);
+      clock.lap(seesaw_wg1_wait_b);
       fence_proxy_async();
       fence_operands(s);
       wgmma_fence();
@@ -310,7 +324,9 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(MqaLaunch p, co
       wgmma_commit();
       wgmma_wait_all();
       fence_operands(s);
+      clock.lap(seesaw_wg1_scores_b);
       bar_sync(kBarMax0, kThreads);  // mA and P_A from warpgroup 0
+      clock.lap(seesaw_wg1_wait_max_a);
       // keys_b after a barrier of all of warpgroup 1: its rows were recorded at the end of
       // the last round by other threads, and the tile's mbarrier (a cp.async arrival) is
       // not documented to order plain shared-memory stores before it.
@@ -335,28 +351,38 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(MqaLaunch p, co
       wgmma_wait_all();
       fence_operands(acc);
       scale_accumulator_rows(acc, b_lo.alpha, b_hi.alpha);
+      clock.lap(seesaw_wg1_pv_a_softmax_b);
       bar_sync(kBarWg + 1, 128);  // all of P_B is written; every warp is past P_A V_A,R
       if (more) {
         bar_sync(kBarAFree, kThreads);  // warpgroup 0 is past P_A V_A,L: A's blocks 4-8 are free
         load(AHi{}, next_a, ta, kAHi, nullptr);
       }
+      clock.lap(seesaw_wg1_free_a);
       add_pv(acc, tb + kPBlock * kBlockBytes, tb + 4 * kBlockBytes);  // O_R += P_B V_B,R
+      clock.lap(seesaw_wg1_pv_b);
       if (more) {
         bar_sync(kBarWg + 1, 128);  // every warp is past it: B's blocks 4-7 are free
         bar_arrive(kBarBFree, kThreads);
         load(BHi{}, next_a + 1, tb, kBHi, keys_b);
       }
+      clock.lap(seesaw_wg1_refill_b);
     }
   }
 
   store_rows(p, t, h0, acc, m_lo, m_hi, l_lo, l_hi, red_sum, wg, row_lo, row_hi, tq);
+  clock.lap(wg == 0 ? seesaw_wg0_epilogue : seesaw_wg1_epilogue);
+  if (wg == 0) {  // once per block: the rounds and the block
+    clock.count(seesaw_event_rounds, static_cast<unsigned long long>(rounds));
+    clock.count(seesaw_event_blocks, 1);
+  }
+  clock.done();
 }
 
-template <bool kSparse, bool kTma = false>
+template <bool kSparse, bool kTma = false, bool kPhases = false>
 void launch_typed(const MqaLaunch& p, cudaStream_t stream) {
   CUtensorMap map{};  // unused without kTma
   if constexpr (kTma) map = mqa_dense_cache_map(p, kKeys, "launch_mqa_seesaw_tma");
-  launch_grid(mqa_seesaw_kernel<kSparse, kTma>, kSmem, p, stream, map);
+  launch_grid(mqa_seesaw_kernel<kSparse, kTma, kPhases>, kSmem, p, stream, map, kPhases ? phase_sink() : nullptr);
 }
 
 }  // namespace
@@ -367,24 +393,40 @@ std::optional<std::string> mqa_seesaw_unsupported(int heads, int d_qk, int d_v, 
   return mqa_wgmma_unsupported(heads, d_qk, d_v, topk, sparse);
 }
 
+namespace {
+
+template <bool kTma, bool kPhases>
+void launch_checked(const MqaLaunch& p, cudaStream_t stream, const char* who) {
+  if (kTma && p.indices) throw CudaError(std::string(who) + ": dense attention only (TMA boxes need consecutive rows)");
+  if (auto why = mqa_seesaw_unsupported(p.heads, p.d_qk, p.d_v, p.topk, p.indices != nullptr, p.fp8_cache))
+    throw CudaError(std::string(who) + ": " + *why);
+  if (auto why = mqa_launch_problem(p)) throw CudaError(std::string(who) + ": " + *why);
+  if (p.queries == 0) return;
+  if constexpr (kTma) launch_typed<false, true, kPhases>(p, stream);
+  else if (p.indices) launch_typed<true, false, kPhases>(p, stream);
+  else launch_typed<false, false, kPhases>(p, stream);
+}
+
+}  // namespace
+
 void launch_mqa_seesaw(const MqaLaunch& p, cudaStream_t stream) {
   DSA_TRACE_RANGE(p.indices ? "sparse_mqa.bf16.seesaw" : "dense_mqa.bf16.seesaw");
-  if (auto why = mqa_seesaw_unsupported(p.heads, p.d_qk, p.d_v, p.topk, p.indices != nullptr, p.fp8_cache))
-    throw CudaError("launch_mqa_seesaw: " + *why);
-  if (auto why = mqa_launch_problem(p)) throw CudaError("launch_mqa_seesaw: " + *why);
-  if (p.queries == 0) return;
-  if (p.indices) launch_typed<true>(p, stream);
-  else launch_typed<false>(p, stream);
+  launch_checked<false, false>(p, stream, "launch_mqa_seesaw");
 }
 
 void launch_mqa_seesaw_tma(const MqaLaunch& p, cudaStream_t stream) {
   DSA_TRACE_RANGE("dense_mqa.bf16.seesaw_tma");
-  if (p.indices) throw CudaError("launch_mqa_seesaw_tma: dense attention only (TMA boxes need consecutive rows)");
-  if (auto why = mqa_seesaw_unsupported(p.heads, p.d_qk, p.d_v, p.topk, false, p.fp8_cache))
-    throw CudaError("launch_mqa_seesaw_tma: " + *why);
-  if (auto why = mqa_launch_problem(p)) throw CudaError("launch_mqa_seesaw_tma: " + *why);
-  if (p.queries == 0) return;
-  launch_typed<false, true>(p, stream);
+  launch_checked<true, false>(p, stream, "launch_mqa_seesaw_tma");
+}
+
+void launch_mqa_seesaw_phases(const MqaLaunch& p, cudaStream_t stream) {
+  DSA_TRACE_RANGE("mqa.seesaw.phases");
+  launch_checked<false, true>(p, stream, "launch_mqa_seesaw_phases");
+}
+
+void launch_mqa_seesaw_tma_phases(const MqaLaunch& p, cudaStream_t stream) {
+  DSA_TRACE_RANGE("dense_mqa.seesaw_tma.phases");
+  launch_checked<true, true>(p, stream, "launch_mqa_seesaw_tma_phases");
 }
 
 }  // namespace dsa::cuda

@@ -8,7 +8,7 @@
 
 namespace dsa::cuda {
 
-constexpr int kPhaseSlots = 16;  // cycle totals, one per phase
+constexpr int kPhaseSlots = 24;  // cycle totals, one per phase
 constexpr int kPhaseEvents = 8;  // event counters (steps taken, rows on a slow path)
 // Layout: kPhaseSlots cycle totals, kPhaseEvents events, then the number of recorders.
 constexpr int kPhaseWords = kPhaseSlots + kPhaseEvents + 1;

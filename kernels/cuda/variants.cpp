@@ -616,7 +616,15 @@ std::vector<Variant<DenseMqaArgs>> cuda_dense_mqa_phase_variants() {
              return cuda::mqa_wgmma_tma_unsupported(a.shape.heads, a.shape.d_qk, a.shape.d_v, false, a.fp8_cache);
            },
            [](const DenseMqaArgs& a) { return prepare_dense_mqa_batch<cuda::launch_mqa_wgmma_tma_phases>({&a}); },
-           prepare_dense_mqa_batch<cuda::launch_mqa_wgmma_tma_phases>}};
+           prepare_dense_mqa_batch<cuda::launch_mqa_wgmma_tma_phases>},
+          {"cuda.dense_mqa.seesaw", Backend::cuda, "the seesaw kernel, each warpgroup's phases of each round timed",
+           dense_args_unsupported<cuda::mqa_seesaw_unsupported>,
+           [](const DenseMqaArgs& a) { return prepare_dense_mqa_batch<cuda::launch_mqa_seesaw_phases>({&a}); },
+           prepare_dense_mqa_batch<cuda::launch_mqa_seesaw_phases>},
+          {"cuda.dense_mqa.seesaw_tma", Backend::cuda, "the seesaw_tma kernel, each warpgroup's phases of each round timed",
+           dense_args_unsupported<cuda::mqa_seesaw_unsupported>,
+           [](const DenseMqaArgs& a) { return prepare_dense_mqa_batch<cuda::launch_mqa_seesaw_tma_phases>({&a}); },
+           prepare_dense_mqa_batch<cuda::launch_mqa_seesaw_tma_phases>}};
 }
 
 std::vector<Variant<DenseMhaArgs>> cuda_dense_mha_phase_variants() {

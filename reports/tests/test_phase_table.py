@@ -32,6 +32,17 @@ class PhaseTableTest(unittest.TestCase):
         self.assertIn("plain_us 90", lines[5])
         self.assertIn("exact_rows 2", lines[5])
 
+    def test_warpgroups_side_by_side_are_totalled_apart(self):
+        text = phase_table.render({"benchmarks": [
+            bench("BM_SeesawPhases", wg0_scores_a_us=3.0, wg0_pv_a_us=1.0, wg1_scores_b_us=1.0, wg1_pv_b_us=1.0)]})
+        lines = text.splitlines()
+        self.assertEqual([l.split()[0] for l in lines[1:]], ["wg0_scores_a", "wg0_pv_a", "total",
+                                                            "wg1_scores_b", "wg1_pv_b", "total"])
+        self.assertIn("75.0%", lines[1])
+        self.assertRegex(lines[3], r"total\s+4\.000 us")
+        self.assertIn("50.0%", lines[4])
+        self.assertRegex(lines[6], r"total\s+2\.000 us")
+
     def test_a_failed_benchmark_shows_its_error_and_no_phases(self):
         text = phase_table.render({"benchmarks": [
             bench("BM_MqaPhases", error_occurred=True, error_message="the profiled kernel's output differs")]})
