@@ -288,7 +288,7 @@ void dense_phases(benchmark::State& st, const char* variant, const PhaseTable& t
   bench::fill_normal(q.span(), 0.3, 8);
   bench::fill_normal(kv.span(), 0.3, 9);
   const DenseMqaArgs plain_args{sh, q, kv, out, lse, DType::bf16, false}, phased_args{sh, q, kv, out2, lse2, DType::bf16, false};
-  auto plain = by_name(dense_mqa_variants(), "cuda.dense_mqa.wgmma").prepare(plain_args);
+  auto plain = by_name(dense_mqa_variants(), variant).prepare(plain_args);
   auto phased = by_name(cuda_dense_mqa_phase_variants(), variant).prepare(phased_args);
   attention_phases(st, *plain, *phased, out, out2, table);
   counters(st, bench::dense_mqa_work(sh, DType::bf16, DType::bf16));
@@ -314,7 +314,7 @@ void sparse_phases(benchmark::State& st, std::int64_t queries, bool fp8, const c
   const auto idx = bench::make_sparse_indices(key_ends(T, S - T, S, true), S, 2048, 0.0, 0, 7);
   const SparseMqaArgs plain_args{sh, q, kv, idx, out, lse, DType::bf16, fp8},
       phased_args{sh, q, kv, idx, out2, lse2, DType::bf16, fp8};
-  auto plain = by_name(sparse_mqa_variants(), "cuda.sparse_mqa.wgmma").prepare(plain_args);
+  auto plain = by_name(sparse_mqa_variants(), variant).prepare(plain_args);
   auto phased = by_name(cuda_sparse_mqa_phase_variants(), variant).prepare(phased_args);
   attention_phases(st, *plain, *phased, out, out2, kMqaPhases);
   counters(st, bench::sparse_attention_work(sh, idx, DType::bf16, fp8 ? DType::fp8_e4m3 : DType::bf16));
