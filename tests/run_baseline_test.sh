@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # scripts/run.sh --baseline, the nightly gate: a run against a baseline ten times
 # slower than this machine passes (FASTER is no regression); against one whose samples
-# take 10% of the time it exits 1 and names the slower series; an unreadable baseline
-# exits 2 before anything runs. The factors dwarf timing noise: with 3x / 0.3x and 7
+# take 10% of the time it exits 1 and names the slower series, confirmed by the re-run
+# of its case; an unreadable baseline exits 2 before anything runs. The factors dwarf timing noise: with 3x / 0.3x and 7
 # samples a side, a machine busy with a build (2026-11-23) slowed enough of the run's
 # samples past the scaled baseline's that the rank test called a 3x change AMBIGUOUS.
 # usage: run_baseline_test.sh DSA_BENCH SOURCE_DIR WORK_DIR
@@ -45,7 +45,9 @@ scale "$work/baseline.json" "$work/fast.json" 0.1
 out=$(run --baseline "$work/fast.json"); rc=$?
 if [ "$rc" -ne 1 ]; then echo "FAIL faster baseline: exit $rc, expected 1"; echo "$out" | tail -8; fails=$((fails+1))
 elif ! grep -q "SLOWER" <<<"$out"; then echo "FAIL faster baseline: no SLOWER row"; fails=$((fails+1))
-else echo "ok   regression against a faster baseline"; fi
+elif ! grep -q "re-running the cases" <<<"$out" || [ ! -s "$work/out/gate-rerun.json" ]; then
+  echo "FAIL faster baseline: the slower case was not re-run"; fails=$((fails+1))
+else echo "ok   regression against a faster baseline, confirmed by a re-run"; fi
 
 out=$(run --baseline "$work/missing.json"); rc=$?
 if [ "$rc" -ne 2 ] || ! grep -q "missing.json" <<<"$out"; then echo "FAIL missing baseline: exit $rc"; fails=$((fails+1)); else echo "ok   missing baseline"; fi

@@ -37,8 +37,12 @@ def _parser():
     c.add_argument("baseline")
     c.add_argument("current")
     c.add_argument("--alpha", type=_positive(float), default=0.01, help="Mann-Whitney U significance (default 0.01)")
-    c.add_argument("--min-change", type=_positive(float), default=0.05,
-                   help="smallest relative change of the median that counts (default 0.05)")
+    c.add_argument("--min-change", type=_positive(float), default=None,
+                   help="smallest relative change of the median that counts (default: 0.15 for CPU cases, 0.05 for "
+                        "GPU cases: a whole run moves that much from one run to the next)")
+    c.add_argument("--confirm", metavar="RERUN.json",
+                   help="a re-run of the cases that came out slower: a slower series counts only if it is slower "
+                        "there too (else NOISE); scripts/run.sh --baseline makes it")
     c.add_argument("--allow-device-mismatch", action="store_true")
     c.add_argument("--by-params", action="store_true",
                    help="pair cases by op and parameters (variant names aside) instead of by name: a run of kernels "
@@ -82,8 +86,9 @@ def main(argv=None) -> int:
                   + (f"; not drawn: {', '.join(r['skipped'])}" if r["skipped"] else "") + ")")
             return 0
         if args.command == "compare":
+            confirm = load.load_results(args.confirm) if args.confirm else None
             r = compare.compare(load.load_results(args.baseline), load.load_results(args.current), args.alpha,
-                                args.min_change, args.allow_device_mismatch, args.by_params)
+                                args.min_change, args.allow_device_mismatch, args.by_params, confirm)
             print(compare.markdown(r))
             _write_json(args.json, r)
             return r["exit_code"]

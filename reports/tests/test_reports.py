@@ -137,6 +137,45 @@ class Compare(unittest.TestCase):
         # Three samples a side cannot reach p < 0.1: a 20% change is then undecided.
         self.assertEqual(compare.classify(base[:3], [x * 1.2 for x in base[:3]])["verdict"], "AMBIGUOUS")
 
+    def test_the_noise_floor_follows_the_backend(self):
+        # Two back-to-back CPU runs of the same code moved by up to 15%: a CPU case's 10%
+        # is SAME, a GPU case's 10% is SLOWER; an explicit floor applies to both.
+        base = fx.document([fx.op_case("cpu_case", 1e-3, backend="cpu"), fx.op_case("gpu_case", 1e-3)])
+        cur = fx.document([fx.op_case("cpu_case", 1.1e-3, backend="cpu"), fx.op_case("gpu_case", 1.1e-3)])
+        verdicts = {x["case"]: x["verdict"] for x in compare.compare(base, cur)["rows"]}
+        self.assertEqual(verdicts, {"cpu_case": "SAME", "gpu_case": "SLOWER"})
+        verdicts = {x["case"]: x["verdict"] for x in compare.compare(base, cur, min_change=0.05)["rows"]}
+        self.assertEqual(verdicts, {"cpu_case": "SLOWER", "gpu_case": "SLOWER"})
+        cur_cpu = fx.document([fx.op_case("cpu_case", 1.2e-3, backend="cpu"), fx.op_case("gpu_case", 1e-3)])
+        self.assertEqual(compare.compare(base, cur_cpu)["exit_code"], 1)  # 20% is past the CPU's floor
+        self.assertIn("15% (CPU cases) / 5% (GPU cases)", compare.markdown(compare.compare(base, cur)))
+
+    def test_a_slower_series_counts_only_if_its_rerun_is_slower_too(self):
+        base = fx.document([fx.op_case("a", 1e-3), fx.op_case("b", 1e-3), fx.op_case("c", 1e-3)])
+        cur = fx.document([fx.op_case("a", 1.3e-3), fx.op_case("b", 1.3e-3), fx.op_case("c", 1.3e-3)])
+        rerun = fx.document([fx.op_case("a", 1.0e-3), fx.op_case("b", 1.3e-3)])  # c not re-run
+        r = compare.compare(base, cur, confirm=rerun)
+        verdicts = {x["case"]: x["verdict"] for x in r["rows"]}
+        self.assertEqual(verdicts, {"a": "NOISE", "b": "SLOWER", "c": "SLOWER"})
+        self.assertEqual(r["exit_code"], 1)
+        self.assertIn("re-run of its case is slower too", compare.markdown(r))
+        self.assertAlmostEqual(next(x for x in r["rows"] if x["case"] == "a")["rerun"]["change"], 0.0)
+        only_noise = compare.compare(base, fx.document([fx.op_case("a", 1.3e-3)]), confirm=rerun)
+        self.assertEqual([x["verdict"] for x in only_noise["rows"]], ["NOISE"])
+        self.assertEqual(only_noise["exit_code"], 0)
+        with tempfile.TemporaryDirectory() as d:
+            code, out, _ = run_cli("compare", fx.write(base, d), fx.write(cur, d), "--confirm", fx.write(rerun, d))
+            self.assertEqual(code, 1)
+            self.assertIn("NOISE", out)
+            code, _, err = run_cli("compare", fx.write(base, d), fx.write(cur, d), "--confirm",
+                                   os.path.join(d, "no-rerun.json"))
+            self.assertEqual(code, 2)
+            self.assertIn("no-rerun.json", err)
+            other = fx.document([fx.op_case("a", 1e-3)], device="NVIDIA H100 80GB HBM3")
+            code, _, err = run_cli("compare", fx.write(base, d), fx.write(cur, d), "--confirm", fx.write(other, d))
+            self.assertEqual(code, 2)
+            self.assertIn("different devices", err)
+
     def test_failures_devices_params_and_one_sided_cases(self):
         base = fx.document([fx.op_case("a", 1e-3), fx.op_case("b", 1e-3), fx.op_case("gone", 1e-3)])
         cur = fx.document([fx.op_case("a", 1e-3, status="failed"), fx.op_case("b", 1e-3), fx.op_case("new", 1e-3)])
