@@ -180,16 +180,27 @@ void BM_CudaDenseMhaOverlapPrefill4096(benchmark::State& st) { dense_mha_prefill
 
 // --- where the time goes: profiled instantiations -------------------------------
 
-// The cycles the profiled run `phased` adds to the sink in one launch, as microseconds
-// per `per` (rows, or key steps: the divisor of each phase) at the device's SM clock,
-// one counter per phase (`<phase>_us`); phases that took no time are left out.
-cuda::PhaseTotals profile_once(OpRun& phased) {
+// The plain kernel's time after a warm-up run (the first launch loads the module), and
+// the cycles the profiled run `phased` adds to the sink in one launch after its own
+// warm-up; both outputs are fetched for the caller's check.
+struct Profiled {
+  double plain_s;
+  cuda::PhaseTotals totals;
+};
+Profiled profile_once(OpRun& plain, OpRun& phased) {
+  plain.run();
+  const double plain_s = plain.run();
+  plain.fetch();
+  phased.run();
   cuda::phase_sink_reset();
   phased.run();
-  return cuda::phase_sink_read();
+  phased.fetch();
+  return {plain_s, cuda::phase_sink_read()};
 }
 
-// Phases whose bit is set in `once_mask` (an epilogue) divide by `per_once` instead.
+// One counter per phase (`<phase>_us`): its cycles as microseconds per `per` (rows, or
+// key steps) at the device's SM clock, or per `per_once` for the phases whose bit is
+// set in `once_mask` (epilogues); phases that took no time are left out.
 void phase_counters(benchmark::State& st, const cuda::PhaseTotals& t, const char* const* names, int count,
                     double per, unsigned once_mask = 0, double per_once = 1.0) {
   const auto info = cuda_device_info(0);
@@ -215,10 +226,7 @@ void topk_phases(benchmark::State& st, const char* variant) {
   const TopkArgs plain_args{scores, ends, plain_idx}, phased_args{scores, ends, phased_idx};  // runs keep pointers to them
   auto plain = by_name(topk_variants(), variant).prepare(plain_args);
   auto phased = by_name(cuda_topk_phase_variants(), variant).prepare(phased_args);
-  const double plain_s = plain->run();
-  plain->fetch();
-  const cuda::PhaseTotals t = profile_once(*phased);
-  phased->fetch();
+  const auto [plain_s, t] = profile_once(*plain, *phased);
   if (!std::equal(plain_idx.span().begin(), plain_idx.span().end(), phased_idx.span().begin())) {
     st.SkipWithError("the profiled top-k's indices differ from the plain kernel's");
     return;
@@ -248,10 +256,7 @@ struct PhaseTable {
 
 void attention_phases(benchmark::State& st, OpRun& plain, OpRun& phased, const HostTensor<float>& plain_out,
                       const HostTensor<float>& phased_out, const PhaseTable& table) {
-  const double plain_s = plain.run();
-  plain.fetch();
-  const cuda::PhaseTotals t = profile_once(phased);
-  phased.fetch();
+  const auto [plain_s, t] = profile_once(plain, phased);
   double diff = 0;
   for (std::size_t i = 0; i < plain_out.span().size(); ++i)
     diff = std::max(diff, static_cast<double>(std::fabs(plain_out.span()[i] - phased_out.span()[i])));
@@ -287,7 +292,8 @@ void dense_phases(benchmark::State& st, const char* variant, const PhaseTable& t
   HostTensor<float> q({1, 128, 576}), kv({S, 576}), out({1, 128, 512}), lse({1, 128}), out2({1, 128, 512}), lse2({1, 128});
   bench::fill_normal(q.span(), 0.3, 8);
   bench::fill_normal(kv.span(), 0.3, 9);
-  const DenseMqaArgs plain_args{sh, q, kv, out, lse, DType::bf16, false}, phased_args{sh, q, kv, out2, lse2, DType::bf16, false};
+  const DenseMqaArgs plain_args{sh, q, kv, out, lse, DType::bf16, false},
+      phased_args{sh, q, kv, out2, lse2, DType::bf16, false};
   auto plain = by_name(dense_mqa_variants(), variant).prepare(plain_args);
   auto phased = by_name(cuda_dense_mqa_phase_variants(), variant).prepare(phased_args);
   attention_phases(st, *plain, *phased, out, out2, table);
@@ -296,7 +302,9 @@ void dense_phases(benchmark::State& st, const char* variant, const PhaseTable& t
 
 void BM_CudaDenseWgmmaPhasesDecodeBf16(benchmark::State& st) { dense_phases(st, "cuda.dense_mqa.wgmma"); }
 void BM_CudaDenseWgmmaTmaPhasesDecodeBf16(benchmark::State& st) { dense_phases(st, "cuda.dense_mqa.wgmma_tma"); }
-void BM_CudaDenseSeesawPhasesDecodeBf16(benchmark::State& st) { dense_phases(st, "cuda.dense_mqa.seesaw", kSeesawPhases); }
+void BM_CudaDenseSeesawPhasesDecodeBf16(benchmark::State& st) {
+  dense_phases(st, "cuda.dense_mqa.seesaw", kSeesawPhases);
+}
 void BM_CudaDenseSeesawTmaPhasesDecodeBf16(benchmark::State& st) {
   dense_phases(st, "cuda.dense_mqa.seesaw_tma", kSeesawPhases);
 }
