@@ -159,7 +159,8 @@ __global__ void __launch_bounds__(kThreads, 1)
         mbar_arrive_expect_tx(&tile_bars[buf], static_cast<std::uint32_t>(kTileBytes));
 #pragma unroll
         for (int c = 0; c < kDqk / 64; ++c)
-          tma_load_3d(key_tile(buf) + c * kBlockBytes, &tmap, c * 64, static_cast<int>(blk * kKeys), seq, &tile_bars[buf]);
+          tma_load_3d(key_tile(buf) + c * kBlockBytes, &tmap, c * 64, static_cast<int>(blk * kKeys), seq,
+                      &tile_bars[buf]);
       }
       cp_async_commit();  // the prologue's Q copies (cp.async) form a group the loop waits for
       return;
@@ -314,18 +315,29 @@ std::optional<std::string> mqa_wgmma_unsupported(int heads, int d_qk, int d_v, s
 
 namespace {
 
-template <bool kPhases, bool kFp8Regs = false>
-void launch_checked(const MqaLaunch& p, cudaStream_t stream, const char* who) {
+// How a launch brings its key rows in: cp.async (bf16 or staged FP8), FP8 rows in
+// registers a step ahead, or TMA boxes (dense bf16).
+enum class Form { plain, fp8_regs, tma };
+
+template <Form kForm, bool kPhases>
+void launch_form(const MqaLaunch& p, cudaStream_t stream, const char* who) {
   const bool sparse = p.indices != nullptr;
-  const auto why = kFp8Regs ? mqa_wgmma_fp8regs_unsupported(p.heads, p.d_qk, p.d_v, p.topk, sparse, p.fp8_cache)
-                            : mqa_wgmma_unsupported(p.heads, p.d_qk, p.d_v, p.topk, sparse);
+  std::optional<std::string> why;
+  if constexpr (kForm == Form::fp8_regs)
+    why = mqa_wgmma_fp8regs_unsupported(p.heads, p.d_qk, p.d_v, p.topk, sparse, p.fp8_cache);
+  else if constexpr (kForm == Form::tma)
+    why = mqa_wgmma_tma_unsupported(p.heads, p.d_qk, p.d_v, sparse, p.fp8_cache);
+  else
+    why = mqa_wgmma_unsupported(p.heads, p.d_qk, p.d_v, p.topk, sparse);
   if (why) throw CudaError(std::string(who) + ": " + *why);
   if (auto problem = mqa_launch_problem(p)) throw CudaError(std::string(who) + ": " + *problem);
   if (p.queries == 0) return;
-  if constexpr (kFp8Regs) {
-    if (p.indices) launch_typed<true, true, kPhases, true>(p, stream);
+  if constexpr (kForm == Form::tma) {
+    launch_typed<false, false, kPhases, false, true>(p, stream);
+  } else if constexpr (kForm == Form::fp8_regs) {
+    if (sparse) launch_typed<true, true, kPhases, true>(p, stream);
     else launch_typed<true, false, kPhases, true>(p, stream);
-  } else if (p.indices) {
+  } else if (sparse) {
     if (p.fp8_cache) launch_typed<true, true, kPhases>(p, stream);
     else launch_typed<false, true, kPhases>(p, stream);
   } else {
@@ -339,12 +351,12 @@ void launch_checked(const MqaLaunch& p, cudaStream_t stream, const char* who) {
 void launch_mqa_wgmma(const MqaLaunch& p, cudaStream_t stream) {
   DSA_TRACE_RANGE(p.indices ? (p.fp8_cache ? "sparse_mqa.fp8.wgmma" : "sparse_mqa.bf16.wgmma")
                             : (p.fp8_cache ? "dense_mqa.fp8.wgmma" : "dense_mqa.bf16.wgmma"));
-  launch_checked<false>(p, stream, "launch_mqa_wgmma");
+  launch_form<Form::plain, false>(p, stream, "launch_mqa_wgmma");
 }
 
 void launch_mqa_wgmma_phases(const MqaLaunch& p, cudaStream_t stream) {
   DSA_TRACE_RANGE("mqa.wgmma.phases");
-  launch_checked<true>(p, stream, "launch_mqa_wgmma_phases");
+  launch_form<Form::plain, true>(p, stream, "launch_mqa_wgmma_phases");
 }
 
 std::optional<std::string> mqa_wgmma_fp8regs_unsupported(int heads, int d_qk, int d_v, std::int64_t topk, bool sparse,
@@ -355,12 +367,12 @@ std::optional<std::string> mqa_wgmma_fp8regs_unsupported(int heads, int d_qk, in
 
 void launch_mqa_wgmma_fp8regs(const MqaLaunch& p, cudaStream_t stream) {
   DSA_TRACE_RANGE(p.indices ? "sparse_mqa.fp8.wgmma_fp8reg" : "dense_mqa.fp8.wgmma_fp8reg");
-  launch_checked<false, true>(p, stream, "launch_mqa_wgmma_fp8regs");
+  launch_form<Form::fp8_regs, false>(p, stream, "launch_mqa_wgmma_fp8regs");
 }
 
 void launch_mqa_wgmma_fp8regs_phases(const MqaLaunch& p, cudaStream_t stream) {
   DSA_TRACE_RANGE("mqa.wgmma_fp8reg.phases");
-  launch_checked<true, true>(p, stream, "launch_mqa_wgmma_fp8regs_phases");
+  launch_form<Form::fp8_regs, true>(p, stream, "launch_mqa_wgmma_fp8regs_phases");
 }
 
 std::optional<std::string> mqa_wgmma_tma_unsupported(int heads, int d_qk, int d_v, bool sparse, bool fp8_cache) {
@@ -369,27 +381,14 @@ std::optional<std::string> mqa_wgmma_tma_unsupported(int heads, int d_qk, int d_
   return mqa_wgmma_unsupported(heads, d_qk, d_v, 0, false);
 }
 
-namespace {
-
-template <bool kPhases>
-void launch_tma(const MqaLaunch& p, cudaStream_t stream, const char* who) {
-  if (auto why = mqa_wgmma_tma_unsupported(p.heads, p.d_qk, p.d_v, p.indices != nullptr, p.fp8_cache))
-    throw CudaError(std::string(who) + ": " + *why);
-  if (auto why = mqa_launch_problem(p)) throw CudaError(std::string(who) + ": " + *why);
-  if (p.queries == 0) return;
-  launch_typed<false, false, kPhases, false, true>(p, stream);
-}
-
-}  // namespace
-
 void launch_mqa_wgmma_tma(const MqaLaunch& p, cudaStream_t stream) {
   DSA_TRACE_RANGE("dense_mqa.bf16.wgmma_tma");
-  launch_tma<false>(p, stream, "launch_mqa_wgmma_tma");
+  launch_form<Form::tma, false>(p, stream, "launch_mqa_wgmma_tma");
 }
 
 void launch_mqa_wgmma_tma_phases(const MqaLaunch& p, cudaStream_t stream) {
   DSA_TRACE_RANGE("dense_mqa.bf16.wgmma_tma.phases");
-  launch_tma<true>(p, stream, "launch_mqa_wgmma_tma_phases");
+  launch_form<Form::tma, true>(p, stream, "launch_mqa_wgmma_tma_phases");
 }
 
 }  // namespace dsa::cuda
