@@ -140,7 +140,7 @@ is the same as `run`, so the files hold exactly what a run with that seed checks
 For a dsa_vs_dense case, --context picks the context (default: its first).
 )";
 
-const char* kVariantsHelp = R"(usage: dsa-bench variants [--op OP]
+const char* kVariantsHelp = R"(usage: dsa-bench variants [--op OP] [--unvalidated]
 
 Lists the implementations (variants) of each op in this build, in the order they are
 picked on each backend: the first one that takes a case's shape runs, unless the case
@@ -148,6 +148,8 @@ names one (implementation, implementations), `run --prefer` puts others first, o
 variant is marked as first for some shapes (e.g. the split top-k for a few long rows).
 Variants not yet validated on their hardware say so; nothing picks them by default.
 OP: indexer, topk, sparse_attention, dense_attention_mqa, dense_attention_mha.
+--unvalidated: only the names of the variants not yet validated, one per line (for
+scripts: scripts/gpu-check.sh runs each one's first-run tests in a process of its own).
 )";
 
 struct Args {
@@ -202,13 +204,18 @@ std::string command_line(int argc, char** argv) {
 int cmd_variants(int argc, char** argv) {
   Args a;
   std::string err;
-  if (!parse_args(argc, argv, 2, {"--op"}, {}, a, err)) return usage_error(err, kVariantsHelp);
+  if (!parse_args(argc, argv, 2, {"--op"}, {"--unvalidated"}, a, err)) return usage_error(err, kVariantsHelp);
   if (a.help) { std::fputs(kVariantsHelp, stdout); return kExitOk; }
   if (!a.positional.empty()) return usage_error("variants takes no positional arguments", kVariantsHelp);
   const std::vector<dsa::VariantSummary> all = dsa::variant_summaries();
   const std::string op = a.opts.count("--op") ? a.opts["--op"] : "";
   if (!op.empty() && std::none_of(all.begin(), all.end(), [&](const dsa::VariantSummary& v) { return v.op == op; }))
     return usage_error("--op: no op \"" + op + "\"", kVariantsHelp);
+  if (a.opts.count("--unvalidated")) {
+    for (const dsa::VariantSummary& v : all)
+      if ((op.empty() || v.op == op) && !v.not_validated.empty()) std::printf("%s\n", v.name.c_str());
+    return kExitOk;
+  }
   int name_width = 0;  // the longest name, so the columns line up however names grow
   for (const dsa::VariantSummary& v : all) name_width = std::max(name_width, static_cast<int>(v.name.size()));
   std::string current;

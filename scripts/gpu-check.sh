@@ -235,26 +235,54 @@ else
   mkdir -p "$out/gpu-tests"
   : > "$out/gpu-tests.log"
   # Suites named *FirstRun* hold kernels that have not yet run on a GPU (their first
-  # run may hang on a wrong hand-off): 90 s each instead of 180.
+  # run may hang on a wrong hand-off): 90 s each instead of 180, and one process per
+  # such kernel (DSA_FIRST_RUN_VARIANT), so one that faults or hangs does not take the
+  # others' results with it.
   for suite in $("$bundle"/dsa_gpu_tests --gtest_list_tests | grep -E '^[^ ].*\.$' | sed 's/\.$//'); do
     suite_limit=180
-    case "$suite" in *FirstRun*) suite_limit=90 ;; esac
-    STEP_LIMIT=${STEP_LIMIT:-$suite_limit} step "$bundle"/dsa_gpu_tests --gtest_filter="$suite.*" \
-      --gtest_output="json:$out/gpu-tests/${suite//\//_}.json" >> "$out/gpu-tests.log" 2>&1 \
-      || { rc=$?; status=1; echo "FAILED or stopped (exit $rc): $suite" | tee -a "$out/gpu-tests.log"; }
+    kernels=("")
+    case "$suite" in
+      *FirstRun*)
+        suite_limit=90
+        op=
+        case "$suite" in
+          *SparseMqa*) op=sparse_attention ;;
+          *DenseMqa*) op=dense_attention_mqa ;;
+          *DenseMha*) op=dense_attention_mha ;;
+          *Topk*) op=topk ;;
+        esac
+        if [ -n "$op" ]; then
+          mapfile -t kernels < <("$bundle"/dsa-bench variants --unvalidated --op "$op")
+          [ "${#kernels[@]}" -gt 0 ] || kernels=("")
+        fi ;;
+    esac
+    for kernel in "${kernels[@]}"; do
+      tag=${suite//\//_}${kernel:+__$kernel}
+      DSA_FIRST_RUN_VARIANT=$kernel STEP_LIMIT=${STEP_LIMIT:-$suite_limit} step "$bundle"/dsa_gpu_tests \
+        --gtest_filter="$suite.*" --gtest_output="json:$out/gpu-tests/$tag.json" >> "$out/gpu-tests.log" 2>&1 \
+        || { rc=$?; status=1; echo "FAILED or stopped (exit $rc): $suite${kernel:+ ($kernel)}" | tee -a "$out/gpu-tests.log"; }
+    done
   done
   python3 - "$out/gpu-tests" "$out/gpu-tests.json" <<'PY' || status=1
 import json, os, sys
 folder, merged = sys.argv[1], sys.argv[2]
 suites, counts = [], {"passed": 0, "failed": 0, "skipped": 0}
 for name in sorted(os.listdir(folder)):
-  d = json.load(open(os.path.join(folder, name)))
+  try:
+    d = json.load(open(os.path.join(folder, name)))
+  except ValueError:
+    print(f"{name}: no complete results (the process crashed or was stopped: see the log)")
+    continue
+  kernel = name[:-5].split("__", 1)[1] if "__" in name else ""  # a first-run process for one kernel
   for s in d.get("testsuites", []):
+    if kernel: s["first_run_variant"] = kernel
     suites.append(s)
     for t in s.get("testsuite", []):
       kind = "failed" if t.get("failures") else ("skipped" if t.get("result") == "SKIPPED" else "passed")
       counts[kind] += 1
-      if kind == "failed": print("FAILED", s["name"] + "." + t["name"], t["failures"][0].get("failure", "")[:300])
+      if kind == "failed":
+        print("FAILED", s["name"] + "." + t["name"] + (f" [{kernel}]" if kernel else ""),
+              t["failures"][0].get("failure", "")[:300])
 json.dump({"testsuites": suites, "counts": counts}, open(merged, "w"), indent=1)
 print(f"gpu tests: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped "
       f"(suites that crashed or hung wrote no JSON: see the log)")

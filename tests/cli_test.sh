@@ -48,6 +48,16 @@ contains variants "default"
 check variants-op 0 "$bin" variants --op topk; contains variants-op "cpu.topk.radix"
 if grep -qF "cpu.indexer" <<<"$out"; then echo "FAIL variants-op: --op topk listed the indexer"; fails=$((fails+1)); fi
 check variants-bad-op 2 "$bin" variants --op attention; contains variants-bad-op 'no op "attention"'
+# --unvalidated: names only, each one a variant the full listing marks not yet run on
+# its hardware (none of the CPU ones), within --op.
+full=$("$bin" variants --op topk)
+check variants-unvalidated 0 "$bin" variants --unvalidated --op topk
+while read -r name; do
+  [ -n "$name" ] || continue
+  case "$name" in cuda.topk.*) ;; *) echo "FAIL variants-unvalidated: $name is not a CUDA top-k variant"; fails=$((fails+1)) ;; esac
+  line=$(grep -A1 -E "^  $name +" <<<"$full" | tail -1)
+  grep -qF "(not yet run" <<<"$line" || { echo "FAIL variants-unvalidated: $name is not marked in the listing"; fails=$((fails+1)); }
+done <<<"$out"
 
 # A filtered run: only the matching cases, results parse, exit 0.
 check filter-run 0 "$bin" run "$src/suites/smoke.json" --filter '^topk\.' --out filtered.json --quiet --threads 1

@@ -162,6 +162,7 @@ void expect_every_topk_matches_reference(const HostTensor<float>& scores, const 
   int tried = 0;
   for (const auto& v : topk_variants()) {
     if (v.backend != Backend::cuda || (v.not_validated == nullptr) == first_runs) continue;
+    if (first_runs && !first_run_selected(v.name)) continue;
     const TopkArgs a1{scores, ends, first}, a2{scores, ends, again};
     ASSERT_FALSE(v.unsupported(a1).has_value()) << v.name << ": " << v.unsupported(a1).value_or("");
     ++tried;
@@ -179,7 +180,7 @@ void expect_every_topk_matches_reference(const HostTensor<float>& scores, const 
       }
   }
   if (first_runs) {
-    if (tried == 0) GTEST_SKIP() << "every CUDA top-k variant has been validated";
+    if (tried == 0) GTEST_SKIP() << "no CUDA top-k variant awaits validation (or none is the one DSA_FIRST_RUN_VARIANT names)";
   } else {
     EXPECT_GE(tried, 3) << "the radix, split and sampled kernels";
   }
