@@ -13,7 +13,9 @@ run) the raw samples are compared:
   NOISE            SLOWER, but a re-run of the case (`confirm`) was not slower than the
                    baseline: not counted as a regression.
 FAIL: the current case failed, errored or ran out of memory (a tolerance now exceeded),
-whatever its timings. Exit status: 1 on any SLOWER or FAIL, else 0.
+whatever its timings. Exit status: 1 on any SLOWER or FAIL, else 0. A comparison with
+nothing to compare (no case in common, or none timed on both sides: a wrong baseline, or
+a GPU suite run without a GPU) is an error (ResultsError, exit 2), not a pass.
 
 The samples of one run say nothing of how much a whole run moves from one run to the
 next, which is what a gate must not mistake for a regression: two back-to-back runs of
@@ -152,6 +154,14 @@ def compare(base: dict, cur: dict, alpha=0.01, min_change=None, allow_device_mis
                     if r2["verdict"] != "SLOWER":
                         r["verdict"] = "NOISE"
                 rows.append(r)
+    if not rows:
+        # A gate that compared nothing would pass whatever happened: say so, loudly.
+        why = ("no case of the current run is in the baseline" + (" with the same op and parameters" if by_params
+                                                                 else " under the same name") if not pairs else
+               "no case was timed on both sides (" + "; ".join(f"{n['case']}: {n['note']}" for n in notes[:3]) +
+               (f"; and {len(notes) - 3} more" if len(notes) > 3 else "") + ")")
+        raise load.ResultsError(f"nothing to compare: {why} (baseline suite {base['suite']['name']!r}, current "
+                                f"suite {cur['suite']['name']!r})")
     counts = {}
     for r in rows:
         counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1

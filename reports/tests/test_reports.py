@@ -137,6 +137,21 @@ class Compare(unittest.TestCase):
         # Three samples a side cannot reach p < 0.1: a 20% change is then undecided.
         self.assertEqual(compare.classify(base[:3], [x * 1.2 for x in base[:3]])["verdict"], "AMBIGUOUS")
 
+    def test_nothing_to_compare_is_an_error_not_a_pass(self):
+        base = fx.document([fx.op_case("a", 1e-3)], suite="nightly")
+        other = fx.document([fx.op_case("b", 1e-3)], suite="smoke")
+        skipped = fx.document([fx.op_case("a", 1e-3, status="skipped")], suite="nightly")
+        skipped["cases"][0]["reason"] = "no CUDA device"
+        with tempfile.TemporaryDirectory() as d:
+            code, _, err = run_cli("compare", fx.write(base, d), fx.write(other, d))
+            self.assertEqual(code, 2)
+            self.assertIn("nothing to compare: no case of the current run is in the baseline", err)
+            self.assertIn("'smoke'", err)
+            code, _, err = run_cli("compare", fx.write(base, d), fx.write(skipped, d))
+            self.assertEqual(code, 2)
+            self.assertIn("no case was timed on both sides", err)
+            self.assertIn("no CUDA device", err)
+
     def test_the_noise_floor_follows_the_backend(self):
         # Two back-to-back CPU runs of the same code moved by up to 15%: a CPU case's 10%
         # is SAME, a GPU case's 10% is SLOWER; an explicit floor applies to both.
@@ -211,8 +226,9 @@ class Compare(unittest.TestCase):
         self.assertEqual(r["only_in_baseline"], ["kernel.other"])
         self.assertEqual(r["exit_code"], 0)
         self.assertIn("paired by parameters", compare.markdown(r))
-        # By name nothing pairs: the candidate cases have their own names.
-        self.assertEqual(compare.compare(base, cur)["rows"], [])
+        # By name nothing pairs (the candidate cases have their own names): an error, not a pass.
+        with self.assertRaisesRegex(load.ResultsError, "no case of the current run is in the baseline"):
+            compare.compare(base, cur)
         with tempfile.TemporaryDirectory() as d:
             code, out, _ = run_cli("compare", fx.write(base, d), fx.write(cur, d), "--by-params")
             self.assertEqual(code, 0)
