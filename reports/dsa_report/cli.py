@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 from . import claims, compare, cost, load, render
@@ -70,10 +71,22 @@ def _parser():
     return p
 
 
+def _strict(x):
+    """NaN and infinities as null: Python writes them as bare NaN / Infinity, which strict
+    JSON readers (jq, JavaScript, most other languages) refuse."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _strict(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_strict(v) for v in x]
+    return x
+
+
 def _write_json(path, data):
     if path:
         with open(path, "w") as f:
-            json.dump(data, f, indent=1)
+            json.dump(_strict(data), f, indent=1, allow_nan=False)
 
 
 def main(argv=None) -> int:

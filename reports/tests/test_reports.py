@@ -137,6 +137,23 @@ class Compare(unittest.TestCase):
         # Three samples a side cannot reach p < 0.1: a 20% change is then undecided.
         self.assertEqual(compare.classify(base[:3], [x * 1.2 for x in base[:3]])["verdict"], "AMBIGUOUS")
 
+    def test_json_output_is_strict_json(self):
+        # Two samples a side give a p-value; one gives none (NaN), written as null.
+        base = fx.document([fx.op_case("a", 1e-3)])
+        cur = fx.document([fx.op_case("a", 1.5e-3)])
+        base["cases"][0]["timing"]["samples_s"] = [1e-3]
+        cur["cases"][0]["timing"]["samples_s"] = [1.5e-3]
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "cmp.json")
+            code, _, _ = run_cli("compare", fx.write(base, d), fx.write(cur, d), "--json", out)
+            self.assertEqual(code, 0)  # one sample a side cannot decide: AMBIGUOUS
+            with open(out) as f:
+                text = f.read()
+            self.assertNotIn("NaN", text)
+            doc = json.loads(text, parse_constant=lambda c: self.fail(f"non-JSON constant {c}"))
+            self.assertIsNone(doc["rows"][0]["p_value"])
+            self.assertEqual(doc["rows"][0]["verdict"], "AMBIGUOUS")
+
     def test_nothing_to_compare_is_an_error_not_a_pass(self):
         base = fx.document([fx.op_case("a", 1e-3)], suite="nightly")
         other = fx.document([fx.op_case("b", 1e-3)], suite="smoke")
