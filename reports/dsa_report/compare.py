@@ -13,7 +13,8 @@ run) the raw samples are compared:
   NOISE            SLOWER, but a re-run of the case (`confirm`) was not slower than the
                    baseline: not counted as a regression.
 FAIL: the current case failed, errored or ran out of memory (a tolerance now exceeded),
-whatever its timings. Exit status: 1 on any SLOWER or FAIL, else 0. A comparison with
+whatever its timings. Exit status: 1 on any SLOWER or FAIL, or when the current run did
+not complete (interrupted: the cases it did not reach went unchecked), else 0. A comparison with
 nothing to compare (no case in common, or none timed on both sides: a wrong baseline, or
 a GPU suite run without a GPU) is an error (ResultsError, exit 2), not a pass.
 
@@ -166,13 +167,19 @@ def compare(base: dict, cur: dict, alpha=0.01, min_change=None, allow_device_mis
     for r in rows:
         counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
     bad = counts.get("SLOWER", 0) + counts.get("FAIL", 0)
+    incomplete = cur.get("run_status") != "complete"
+    if incomplete:  # a cut run must not pass the gate on the cases it reached
+        notes.insert(0, {"case": "(the current run)",
+                         "note": f"did not complete (run_status {cur.get('run_status')!r}): the cases it did not "
+                                 f"reach were not compared; exit status 1"})
     return {"paired_by": "params" if by_params else "name",
             "baseline": {"device": db, "commit": load.short_commit(base), "suite": base["suite"]["name"]},
             "current": {"device": dc, "commit": load.short_commit(cur), "suite": cur["suite"]["name"]},
             "confirmed_by_rerun": confirm is not None,
             "alpha": alpha, "min_change": min_change if min_change is not None else dict(DEFAULT_MIN_CHANGE),
             "rows": rows, "notes": notes, "only_in_baseline": only_base,
-            "only_in_current": only_cur, "counts": counts, "exit_code": 1 if bad else 0}
+            "only_in_current": only_cur, "counts": counts, "current_complete": not incomplete,
+            "exit_code": 1 if bad or incomplete else 0}
 
 
 def _fmt_s(s):

@@ -154,6 +154,17 @@ class Compare(unittest.TestCase):
             self.assertIsNone(doc["rows"][0]["p_value"])
             self.assertEqual(doc["rows"][0]["verdict"], "AMBIGUOUS")
 
+    def test_an_interrupted_run_does_not_pass(self):
+        base = fx.document([fx.op_case("a", 1e-3), fx.op_case("b", 1e-3)])
+        cut = fx.document([fx.op_case("a", 1e-3)])
+        cut["run_status"] = "interrupted"
+        r = compare.compare(base, cut)
+        self.assertEqual([x["verdict"] for x in r["rows"]], ["SAME"])
+        self.assertEqual(r["exit_code"], 1)
+        self.assertFalse(r["current_complete"])
+        self.assertIn("did not complete", compare.markdown(r))
+        self.assertEqual(compare.compare(base, fx.document([fx.op_case("a", 1e-3)]))["exit_code"], 0)
+
     def test_nothing_to_compare_is_an_error_not_a_pass(self):
         base = fx.document([fx.op_case("a", 1e-3)], suite="nightly")
         other = fx.document([fx.op_case("b", 1e-3)], suite="smoke")
