@@ -74,9 +74,19 @@ if [ "${1:-}" = "--prepare" ]; then
     ldd "$b" | awk '/libgomp|libbenchmark/ {print $3}'
   done | sort -u | xargs -r -I{} cp -L {} "$bundle/lib/"
   git rev-parse HEAD > "$bundle/COMMIT" 2>/dev/null || echo unknown > "$bundle/COMMIT"
+  # The device tool carries at most 64 MiB; the three binaries (each with every kernel's
+  # SASS) were 38 MB on 2026-11-23 and grow with each kernel, and pack to about 30%
+  # with gzip. The GPU side unpacks them on first use (below).
+  tar czf "$bundle/binaries.tgz" -C "$bundle" dsa-bench dsa_gpu_tests dsa-micro-cuda
+  rm "$bundle"/dsa-bench "$bundle"/dsa_gpu_tests "$bundle"/dsa-micro-cuda
   du -sh "$bundle"
   echo "prepared $bundle/ (commit $(cat "$bundle/COMMIT")); carry it to the GPU machine and run scripts/gpu-check.sh there"
   exit 0
+fi
+
+# The binaries travel packed (--prepare): unpack them once.
+if [ ! -x "$bundle/dsa-bench" ] && [ -r "$bundle/binaries.tgz" ]; then
+  tar xzf "$bundle/binaries.tgz" -C "$bundle" || { echo "cannot unpack $bundle/binaries.tgz"; exit 2; }
 fi
 
 if [ "${1:-}" = "--chain" ]; then
