@@ -103,22 +103,64 @@ void BM_CudaTopkSampleAtomicsPrefetchPrefill512(benchmark::State& st) {
   topk(st, 512, "cuda.topk.sample_atomics_prefetch");
 }
 
-// Sparse MLA: `queries` tokens with 2048 distinct causal indices each, 128 heads.
-// fp8: the cache in the 656-byte FP8 rows.
+// The inputs of each attention benchmark, shared by its timing and its phase-table form.
+// Sparse MLA: `queries` tokens at the end of a context of S with 2048 distinct causal
+// indices each, 128 heads; fp8: the cache rounded through the 656-byte FP8 rows.
+struct SparseInputs {
+  AttentionShape sh;
+  HostTensor<float> q, kv;
+  HostTensor<std::int32_t> idx;
+};
+SparseInputs sparse_inputs(std::int64_t S, std::int64_t queries, bool fp8) {
+  const std::int64_t T = std::min(queries, S);
+  SparseInputs in{{T, S, 128, 576, 512, ref::model_softmax_scale(), S - T}, HostTensor<float>({T, 128, 576}),
+                  HostTensor<float>({S, 576}), {}};
+  bench::fill_normal(in.q.span(), 0.3, 5);
+  bench::fill_normal(in.kv.span(), 0.3, 6);
+  if (fp8) round_through_fp8_mla(in.kv.data(), S, 512, 64);
+  in.idx = bench::make_sparse_indices(key_ends(T, S - T, S, true), S, 2048, 0.0, 0, 7);
+  return in;
+}
+
+// Dense MQA-mode decode over the whole cache of S: one query, 128 heads.
+struct DenseDecodeInputs {
+  AttentionShape sh;
+  HostTensor<float> q, kv;
+};
+DenseDecodeInputs dense_decode_inputs(std::int64_t S, bool fp8) {
+  DenseDecodeInputs in{{1, S, 128, 576, 512, ref::model_softmax_scale(), S - 1}, HostTensor<float>({1, 128, 576}),
+                       HostTensor<float>({S, 576})};
+  bench::fill_normal(in.q.span(), 0.3, 8);
+  bench::fill_normal(in.kv.span(), 0.3, 9);
+  if (fp8) round_through_fp8_mla(in.kv.data(), S, 512, 64);
+  return in;
+}
+
+// Dense MHA-mode causal prefill: the last 4096 queries of a context of S, 128 heads.
+struct MhaInputs {
+  AttentionShape sh;
+  HostTensor<float> q, k, v;
+};
+MhaInputs mha_inputs(std::int64_t S) {
+  const std::int64_t T = std::min<std::int64_t>(4096, S);
+  MhaInputs in{{T, S, 128, 192, 128, ref::model_softmax_scale(), S - T}, HostTensor<float>({T, 128, 192}),
+               HostTensor<float>({S, 128, 192}), HostTensor<float>({S, 128, 128})};
+  bench::fill_normal(in.q.span(), 0.3, 10);
+  bench::fill_normal(in.k.span(), 0.3, 11);
+  bench::fill_normal(in.v.span(), 1.0, 12);
+  return in;
+}
+
 void sparse_mla(benchmark::State& st, std::int64_t queries, bool fp8, const char* variant = "cuda.sparse_mqa.mma") {
   if (!have_device(st)) return;
-  const std::int64_t S = st.range(0), T = std::min(queries, S);
-  const AttentionShape sh{T, S, 128, 576, 512, ref::model_softmax_scale(), S - T};
-  HostTensor<float> q({T, 128, 576}), kv({S, 576}), out({T, 128, 512}), lse({T, 128});
-  bench::fill_normal(q.span(), 0.3, 5);
-  bench::fill_normal(kv.span(), 0.3, 6);
-  if (fp8) round_through_fp8_mla(kv.data(), S, 512, 64);
-  const auto idx = bench::make_sparse_indices(key_ends(T, S - T, S, true), S, 2048, 0.0, 0, 7);
-  const SparseMqaArgs args{sh, q, kv, idx, out, lse, DType::bf16, fp8};
+  const SparseInputs in = sparse_inputs(st.range(0), queries, fp8);
+  const AttentionShape& sh = in.sh;
+  HostTensor<float> out({sh.queries, 128, 512}), lse({sh.queries, 128});
+  const SparseMqaArgs args{sh, in.q, in.kv, in.idx, out, lse, DType::bf16, fp8};
   auto run = by_name(sparse_mqa_variants(), variant).prepare(args);
   run->run();
   for (auto _ : st) st.SetIterationTime(run->run());
-  counters(st, bench::sparse_attention_work(sh, idx, DType::bf16, fp8 ? DType::fp8_e4m3 : DType::bf16));
+  counters(st, bench::sparse_attention_work(sh, in.idx, DType::bf16, fp8 ? DType::fp8_e4m3 : DType::bf16));
 }
 
 void BM_CudaSparsePrefill2048(benchmark::State& st) { sparse_mla(st, 2048, false); }
@@ -133,16 +175,12 @@ void BM_CudaSparseWgmmaFp8RegDecodeFp8Batch64(benchmark::State& st) {
 void BM_CudaSparseSeesawPrefill2048(benchmark::State& st) { sparse_mla(st, 2048, false, "cuda.sparse_mqa.seesaw"); }
 void BM_CudaSparseSeesawDecodeBf16Batch64(benchmark::State& st) { sparse_mla(st, 128, false, "cuda.sparse_mqa.seesaw"); }
 
-// Dense MQA-mode decode over the whole cache: one query, 128 heads.
 void dense_decode(benchmark::State& st, bool fp8, const char* variant = "cuda.dense_mqa.mma") {
   if (!have_device(st)) return;
-  const std::int64_t S = st.range(0);
-  const AttentionShape sh{1, S, 128, 576, 512, ref::model_softmax_scale(), S - 1};
-  HostTensor<float> q({1, 128, 576}), kv({S, 576}), out({1, 128, 512}), lse({1, 128});
-  bench::fill_normal(q.span(), 0.3, 8);
-  bench::fill_normal(kv.span(), 0.3, 9);
-  if (fp8) round_through_fp8_mla(kv.data(), S, 512, 64);
-  const DenseMqaArgs args{sh, q, kv, out, lse, DType::bf16, fp8};
+  const DenseDecodeInputs in = dense_decode_inputs(st.range(0), fp8);
+  const AttentionShape& sh = in.sh;
+  HostTensor<float> out({1, 128, 512}), lse({1, 128});
+  const DenseMqaArgs args{sh, in.q, in.kv, out, lse, DType::bf16, fp8};
   auto run = by_name(dense_mqa_variants(), variant).prepare(args);
   run->run();
   for (auto _ : st) st.SetIterationTime(run->run());
@@ -158,16 +196,12 @@ void BM_CudaDenseSeesawDecodeBf16(benchmark::State& st) { dense_decode(st, false
 void BM_CudaDenseSeesawTmaDecodeBf16(benchmark::State& st) { dense_decode(st, false, "cuda.dense_mqa.seesaw_tma"); }
 void BM_CudaDenseWgmmaTmaDecodeBf16(benchmark::State& st) { dense_decode(st, false, "cuda.dense_mqa.wgmma_tma"); }
 
-// Dense MHA-mode causal prefill: the last 4096 queries of the context, 128 heads.
 void dense_mha_prefill(benchmark::State& st, const char* variant) {
   if (!have_device(st)) return;
-  const std::int64_t S = st.range(0), T = std::min<std::int64_t>(4096, S);
-  const AttentionShape sh{T, S, 128, 192, 128, ref::model_softmax_scale(), S - T};
-  HostTensor<float> q({T, 128, 192}), k({S, 128, 192}), v({S, 128, 128}), out({T, 128, 128}), lse({T, 128});
-  bench::fill_normal(q.span(), 0.3, 10);
-  bench::fill_normal(k.span(), 0.3, 11);
-  bench::fill_normal(v.span(), 1.0, 12);
-  const DenseMhaArgs args{sh, q, k, v, out, lse, DType::bf16};
+  const MhaInputs in = mha_inputs(st.range(0));
+  const AttentionShape& sh = in.sh;
+  HostTensor<float> out({sh.queries, 128, 128}), lse({sh.queries, 128});
+  const DenseMhaArgs args{sh, in.q, in.k, in.v, out, lse, DType::bf16};
   auto run = by_name(dense_mha_variants(), variant).prepare(args);
   run->run();
   for (auto _ : st) st.SetIterationTime(run->run());
@@ -287,13 +321,11 @@ const PhaseTable kSeesawPhases{cuda::kSeesawPhaseNames, cuda::seesaw_phase_count
 
 void dense_phases(benchmark::State& st, const char* variant, const PhaseTable& table = kMqaPhases) {
   if (!have_device(st)) return;
-  const std::int64_t S = st.range(0);
-  const AttentionShape sh{1, S, 128, 576, 512, ref::model_softmax_scale(), S - 1};
-  HostTensor<float> q({1, 128, 576}), kv({S, 576}), out({1, 128, 512}), lse({1, 128}), out2({1, 128, 512}), lse2({1, 128});
-  bench::fill_normal(q.span(), 0.3, 8);
-  bench::fill_normal(kv.span(), 0.3, 9);
-  const DenseMqaArgs plain_args{sh, q, kv, out, lse, DType::bf16, false},
-      phased_args{sh, q, kv, out2, lse2, DType::bf16, false};
+  const DenseDecodeInputs in = dense_decode_inputs(st.range(0), false);
+  const AttentionShape& sh = in.sh;
+  HostTensor<float> out({1, 128, 512}), lse({1, 128}), out2({1, 128, 512}), lse2({1, 128});
+  const DenseMqaArgs plain_args{sh, in.q, in.kv, out, lse, DType::bf16, false},
+      phased_args{sh, in.q, in.kv, out2, lse2, DType::bf16, false};
   auto plain = by_name(dense_mqa_variants(), variant).prepare(plain_args);
   auto phased = by_name(cuda_dense_mqa_phase_variants(), variant).prepare(phased_args);
   attention_phases(st, *plain, *phased, out, out2, table);
@@ -313,19 +345,16 @@ void BM_CudaDenseSeesawTmaPhasesDecodeBf16(benchmark::State& st) {
 // sequence here, which keeps the work and the grid) or 2048 (a prefill chunk).
 void sparse_phases(benchmark::State& st, std::int64_t queries, bool fp8, const char* variant = "cuda.sparse_mqa.wgmma") {
   if (!have_device(st)) return;
-  const std::int64_t S = st.range(0), T = std::min(queries, S);
-  const AttentionShape sh{T, S, 128, 576, 512, ref::model_softmax_scale(), S - T};
-  HostTensor<float> q({T, 128, 576}), kv({S, 576}), out({T, 128, 512}), lse({T, 128}), out2({T, 128, 512}), lse2({T, 128});
-  bench::fill_normal(q.span(), 0.3, 5);
-  bench::fill_normal(kv.span(), 0.3, 6);
-  if (fp8) round_through_fp8_mla(kv.data(), S, 512, 64);
-  const auto idx = bench::make_sparse_indices(key_ends(T, S - T, S, true), S, 2048, 0.0, 0, 7);
-  const SparseMqaArgs plain_args{sh, q, kv, idx, out, lse, DType::bf16, fp8},
-      phased_args{sh, q, kv, idx, out2, lse2, DType::bf16, fp8};
+  const SparseInputs in = sparse_inputs(st.range(0), queries, fp8);
+  const AttentionShape& sh = in.sh;
+  const std::int64_t T = sh.queries;
+  HostTensor<float> out({T, 128, 512}), lse({T, 128}), out2({T, 128, 512}), lse2({T, 128});
+  const SparseMqaArgs plain_args{sh, in.q, in.kv, in.idx, out, lse, DType::bf16, fp8},
+      phased_args{sh, in.q, in.kv, in.idx, out2, lse2, DType::bf16, fp8};
   auto plain = by_name(sparse_mqa_variants(), variant).prepare(plain_args);
   auto phased = by_name(cuda_sparse_mqa_phase_variants(), variant).prepare(phased_args);
   attention_phases(st, *plain, *phased, out, out2, kMqaPhases);
-  counters(st, bench::sparse_attention_work(sh, idx, DType::bf16, fp8 ? DType::fp8_e4m3 : DType::bf16));
+  counters(st, bench::sparse_attention_work(sh, in.idx, DType::bf16, fp8 ? DType::fp8_e4m3 : DType::bf16));
 }
 
 void BM_CudaSparseWgmmaPhasesDecodeFp8Batch64(benchmark::State& st) { sparse_phases(st, 128, true); }
@@ -336,14 +365,12 @@ void BM_CudaSparseWgmmaFp8RegPhasesDecodeFp8Batch64(benchmark::State& st) {
 
 void BM_CudaDenseMhaWgmmaPhasesPrefill4096(benchmark::State& st) {
   if (!have_device(st)) return;
-  const std::int64_t S = st.range(0), T = std::min<std::int64_t>(4096, S);
-  const AttentionShape sh{T, S, 128, 192, 128, ref::model_softmax_scale(), S - T};
-  HostTensor<float> q({T, 128, 192}), k({S, 128, 192}), v({S, 128, 128}), out({T, 128, 128}), lse({T, 128}),
-      out2({T, 128, 128}), lse2({T, 128});
-  bench::fill_normal(q.span(), 0.3, 10);
-  bench::fill_normal(k.span(), 0.3, 11);
-  bench::fill_normal(v.span(), 1.0, 12);
-  const DenseMhaArgs plain_args{sh, q, k, v, out, lse, DType::bf16}, phased_args{sh, q, k, v, out2, lse2, DType::bf16};
+  const MhaInputs in = mha_inputs(st.range(0));
+  const AttentionShape& sh = in.sh;
+  const std::int64_t T = sh.queries;
+  HostTensor<float> out({T, 128, 128}), lse({T, 128}), out2({T, 128, 128}), lse2({T, 128});
+  const DenseMhaArgs plain_args{sh, in.q, in.k, in.v, out, lse, DType::bf16},
+      phased_args{sh, in.q, in.k, in.v, out2, lse2, DType::bf16};
   auto plain = by_name(dense_mha_variants(), "cuda.dense_mha.wgmma").prepare(plain_args);
   auto phased = by_name(cuda_dense_mha_phase_variants(), "cuda.dense_mha.wgmma").prepare(phased_args);
   attention_phases(st, *plain, *phased, out, out2, kMhaPhases);
