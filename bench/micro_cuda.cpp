@@ -73,11 +73,16 @@ void BM_CudaIndexerWgmmaPrefill4096(benchmark::State& st) { indexer(st, 4096, "c
 // Top-k of `rows` rows of S Gaussian scores (every position valid), k = 2048: 64 rows
 // as a decode batch of 64, 1 row as batch 1, 512 rows as a prefill chunk (the issue's
 // target shape at 64K); each kernel by name.
+HostTensor<float> topk_scores(std::int64_t rows, std::int64_t S) {
+  HostTensor<float> scores({rows, S});
+  bench::fill_normal(scores.span(), 1.0, 4);
+  return scores;
+}
+
 void topk(benchmark::State& st, std::int64_t rows, const char* variant) {
   if (!have_device(st)) return;
   const std::int64_t S = st.range(0);
-  HostTensor<float> scores({rows, S});
-  bench::fill_normal(scores.span(), 1.0, 4);
+  const HostTensor<float> scores = topk_scores(rows, S);
   const std::vector<std::int64_t> ends(static_cast<std::size_t>(rows), S);
   HostTensor<std::int32_t> idx({rows, 2048});
   const TopkArgs args{scores, ends, idx};
@@ -253,8 +258,7 @@ void phase_counters(benchmark::State& st, const cuda::PhaseTotals& t, const char
 void topk_phases(benchmark::State& st, const char* variant) {
   if (!have_device(st)) return;
   const std::int64_t S = st.range(0), rows = 512;
-  HostTensor<float> scores({rows, S});
-  bench::fill_normal(scores.span(), 1.0, 4);
+  const HostTensor<float> scores = topk_scores(rows, S);
   const std::vector<std::int64_t> ends(static_cast<std::size_t>(rows), S);
   HostTensor<std::int32_t> plain_idx({rows, 2048}), phased_idx({rows, 2048});
   const TopkArgs plain_args{scores, ends, plain_idx}, phased_args{scores, ends, phased_idx};  // runs keep pointers to them
