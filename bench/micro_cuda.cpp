@@ -10,6 +10,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <fstream>
 #include <string>
 
 #include "bench/inputs.h"
@@ -28,7 +30,19 @@ namespace {
 
 using namespace dsa;
 
-bool have_device(benchmark::State& st) {
+// A device to run on, and `variant` not among the kernels that hung in their first-run
+// tests earlier in a GPU session: DSA_HUNG_KERNELS names a file of such kernel names, one
+// a line (scripts/gpu-check.sh writes it), so a hung kernel costs one time limit, not one
+// per benchmark that runs it.
+bool have_device(benchmark::State& st, const char* variant) {
+  if (const char* hung = std::getenv("DSA_HUNG_KERNELS")) {
+    std::ifstream in(hung);
+    for (std::string line; std::getline(in, line);)
+      if (line == variant) {
+        st.SkipWithError((std::string("not run: ") + variant + " hung in its first-run tests (" + hung + ")").c_str());
+        return false;
+      }
+  }
   std::string why;
   if (cuda_device_count(&why) > 0) return true;
   st.SkipWithError(why.c_str());
@@ -49,7 +63,7 @@ void counters(benchmark::State& st, const bench::Work& w) {
 
 // queries == 1: decode; otherwise a prefill chunk of `queries` at the end of the context.
 void indexer(benchmark::State& st, std::int64_t queries, const char* variant = "cuda.indexer.mma") {
-  if (!have_device(st)) return;
+  if (!have_device(st, variant)) return;
   const std::int64_t S = st.range(0), T = std::min(queries, S);
   HostTensor<float> q({T, 64, 128}), k({S, 128}), w({T, 64});
   bench::fill_normal(q.span(), 0.3, 1);
@@ -80,7 +94,7 @@ HostTensor<float> topk_scores(std::int64_t rows, std::int64_t S) {
 }
 
 void topk(benchmark::State& st, std::int64_t rows, const char* variant) {
-  if (!have_device(st)) return;
+  if (!have_device(st, variant)) return;
   const std::int64_t S = st.range(0);
   const HostTensor<float> scores = topk_scores(rows, S);
   const std::vector<std::int64_t> ends(static_cast<std::size_t>(rows), S);
@@ -157,7 +171,7 @@ MhaInputs mha_inputs(std::int64_t S) {
 }
 
 void sparse_mla(benchmark::State& st, std::int64_t queries, bool fp8, const char* variant = "cuda.sparse_mqa.mma") {
-  if (!have_device(st)) return;
+  if (!have_device(st, variant)) return;
   const SparseInputs in = sparse_inputs(st.range(0), queries, fp8);
   const AttentionShape& sh = in.sh;
   HostTensor<float> out({sh.queries, 128, 512}), lse({sh.queries, 128});
@@ -181,7 +195,7 @@ void BM_CudaSparseSeesawPrefill2048(benchmark::State& st) { sparse_mla(st, 2048,
 void BM_CudaSparseSeesawDecodeBf16Batch64(benchmark::State& st) { sparse_mla(st, 128, false, "cuda.sparse_mqa.seesaw"); }
 
 void dense_decode(benchmark::State& st, bool fp8, const char* variant = "cuda.dense_mqa.mma") {
-  if (!have_device(st)) return;
+  if (!have_device(st, variant)) return;
   const DenseDecodeInputs in = dense_decode_inputs(st.range(0), fp8);
   const AttentionShape& sh = in.sh;
   HostTensor<float> out({1, 128, 512}), lse({1, 128});
@@ -202,7 +216,7 @@ void BM_CudaDenseSeesawTmaDecodeBf16(benchmark::State& st) { dense_decode(st, fa
 void BM_CudaDenseWgmmaTmaDecodeBf16(benchmark::State& st) { dense_decode(st, false, "cuda.dense_mqa.wgmma_tma"); }
 
 void dense_mha_prefill(benchmark::State& st, const char* variant) {
-  if (!have_device(st)) return;
+  if (!have_device(st, variant)) return;
   const MhaInputs in = mha_inputs(st.range(0));
   const AttentionShape& sh = in.sh;
   HostTensor<float> out({sh.queries, 128, 128}), lse({sh.queries, 128});
@@ -256,7 +270,7 @@ void phase_counters(benchmark::State& st, const cuda::PhaseTotals& t, const char
 // of 64K (the target shape). The profiled kernel must give the plain one's indices, bit
 // for bit.
 void topk_phases(benchmark::State& st, const char* variant) {
-  if (!have_device(st)) return;
+  if (!have_device(st, variant)) return;
   const std::int64_t S = st.range(0), rows = 512;
   const HostTensor<float> scores = topk_scores(rows, S);
   const std::vector<std::int64_t> ends(static_cast<std::size_t>(rows), S);
@@ -324,7 +338,7 @@ const PhaseTable kSeesawPhases{cuda::kSeesawPhaseNames, cuda::seesaw_phase_count
                                cuda::seesaw_event_blocks};
 
 void dense_phases(benchmark::State& st, const char* variant, const PhaseTable& table = kMqaPhases) {
-  if (!have_device(st)) return;
+  if (!have_device(st, variant)) return;
   const DenseDecodeInputs in = dense_decode_inputs(st.range(0), false);
   const AttentionShape& sh = in.sh;
   HostTensor<float> out({1, 128, 512}), lse({1, 128}), out2({1, 128, 512}), lse2({1, 128});
@@ -348,7 +362,7 @@ void BM_CudaDenseSeesawTmaPhasesDecodeBf16(benchmark::State& st) {
 // queries: 128 (64 sequences x 2 as one batch of the FP8 decode target; run as one
 // sequence here, which keeps the work and the grid) or 2048 (a prefill chunk).
 void sparse_phases(benchmark::State& st, std::int64_t queries, bool fp8, const char* variant = "cuda.sparse_mqa.wgmma") {
-  if (!have_device(st)) return;
+  if (!have_device(st, variant)) return;
   const SparseInputs in = sparse_inputs(st.range(0), queries, fp8);
   const AttentionShape& sh = in.sh;
   const std::int64_t T = sh.queries;
@@ -368,15 +382,16 @@ void BM_CudaSparseWgmmaFp8RegPhasesDecodeFp8Batch64(benchmark::State& st) {
 }
 
 void BM_CudaDenseMhaWgmmaPhasesPrefill4096(benchmark::State& st) {
-  if (!have_device(st)) return;
+  const char* variant = "cuda.dense_mha.wgmma";
+  if (!have_device(st, variant)) return;
   const MhaInputs in = mha_inputs(st.range(0));
   const AttentionShape& sh = in.sh;
   const std::int64_t T = sh.queries;
   HostTensor<float> out({T, 128, 128}), lse({T, 128}), out2({T, 128, 128}), lse2({T, 128});
   const DenseMhaArgs plain_args{sh, in.q, in.k, in.v, out, lse, DType::bf16},
       phased_args{sh, in.q, in.k, in.v, out2, lse2, DType::bf16};
-  auto plain = by_name(dense_mha_variants(), "cuda.dense_mha.wgmma").prepare(plain_args);
-  auto phased = by_name(cuda_dense_mha_phase_variants(), "cuda.dense_mha.wgmma").prepare(phased_args);
+  auto plain = by_name(dense_mha_variants(), variant).prepare(plain_args);
+  auto phased = by_name(cuda_dense_mha_phase_variants(), variant).prepare(phased_args);
   attention_phases(st, *plain, *phased, out, out2, kMhaPhases);
   counters(st, bench::dense_mha_work(sh, DType::bf16));
 }

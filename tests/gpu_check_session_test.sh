@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# scripts/gpu-check.sh --session, the plan a GPU session runs in one or two device calls,
+# driven here through stand-ins for the three GPU binaries (no GPU needed: what is
+# tested is the orchestration, which a GPU session has no time to debug):
+#   call 1: a first-run test process that hangs is stopped at its limit and its kernel
+#           noted as hung; the step after it runs past the call's deadline, is cut, and
+#           is not marked finished; every result so far is packed into session.tgz;
+#   call 2 (same machine): resumes at the cut step, runs the rest, skips the hung
+#           kernel's candidates case, and the micro-benchmarks are told which it is.
+# usage: gpu_check_session_test.sh SOURCE_DIR WORK_DIR
+set -u
+src=$1; work=$2
+rm -rf "$work"; mkdir -p "$work/bundle"
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+log=$work/stub.log
+: > "$log"
+
+# dsa_gpu_tests: two suites; the first-run one hangs for cuda.dense_mqa.seesaw.
+cat > "$work/bundle/dsa_gpu_tests" <<'SH'
+#!/usr/bin/env bash
+for a in "$@"; do
+  case "$a" in
+    --gtest_list_tests) printf 'CudaIndexer.\n  MatchesReference\nCudaFirstRunDenseMqa.\n  MatchesReference\n'; exit 0 ;;
+    --gtest_filter=*) filter=${a#--gtest_filter=} ;;
+    --gtest_output=json:*) json=${a#--gtest_output=json:} ;;
+  esac
+done
+echo "gpu_tests $filter variant=${DSA_FIRST_RUN_VARIANT:-}" >> "$STUB_LOG"
+if [ "${DSA_FIRST_RUN_VARIANT:-}" = cuda.dense_mqa.seesaw ]; then exec sleep 100; fi
+suite=${filter%.\*}
+printf '{"testsuites": [{"name": "%s", "testsuite": [{"name": "MatchesReference", "result": "COMPLETED"}]}]}\n' "$suite" > "$json"
+SH
+
+# dsa-bench: variants, list and run as gpu-check uses them. STUB_SLOW names a suite
+# whose run outlasts any deadline.
+cat > "$work/bundle/dsa-bench" <<'SH'
+#!/usr/bin/env bash
+cmd=$1; shift
+case "$cmd" in
+  variants)
+    [ "$*" = "--unvalidated --op dense_attention_mqa" ] && printf 'cuda.dense_mqa.seesaw\ncuda.dense_mqa.wgmma_tma\n'
+    exit 0 ;;
+  list)
+    filter=.
+    [ "${2:-}" = --filter ] && filter=$3
+    printf '%s\n' kernel.topk.sample.prefill.64k kernel.dense_mqa.wgmma.decode_bf16.64k \
+      kernel.dense_mqa.seesaw.decode_bf16.64k sweep.decode.b64.fp8.wgmma_attention | grep -E -- "$filter" | awk '{print "  " NR "  " $1 " op both"}'
+    exit 0 ;;
+  run)
+    suite=$1; out=; filter=
+    while [ $# -gt 0 ]; do
+      case "$1" in --out) out=$2; shift ;; --filter) filter=$2; shift ;; esac
+      shift
+    done
+    echo "run $(basename "$suite") $filter" >> "$STUB_LOG"
+    if [ -n "${STUB_SLOW:-}" ] && [[ "$suite" == *"$STUB_SLOW"* ]]; then exec sleep 100; fi
+    mkdir -p "$(dirname "$out")"
+    printf '{"suite": {}, "run_status": "complete", "summary": {"duration_s": 0}, "cases": [{"name": "%s", "status": "passed"}]}\n' \
+      "$(printf '%s' "${filter:-all}" | tr -d '\\^$')" > "$out" ;;
+esac
+SH
+
+# dsa-micro-cuda: one phase benchmark; records the hung-kernel list it was given.
+cat > "$work/bundle/dsa-micro-cuda" <<'SH'
+#!/usr/bin/env bash
+for a in "$@"; do
+  case "$a" in
+    --benchmark_list_tests) echo "BM_CudaDenseSeesawPhasesDecodeBf16/65536"; exit 0 ;;
+    --benchmark_out=*) out=${a#--benchmark_out=} ;;
+  esac
+done
+echo "micro hung=[$(tr '\n' ' ' < "${DSA_HUNG_KERNELS:-/dev/null}")]" >> "$STUB_LOG"
+echo '{"benchmarks": []}' > "$out"
+SH
+chmod +x "$work/bundle"/*
+echo stub > "$work/bundle/COMMIT"
+
+session() {  # session BUDGET OUT [VAR=VALUE ...]
+  local budget=$1 out=$2; shift 2
+  env STUB_LOG="$log" GPU_BUNDLE="$work/bundle" SESSION_ROOT="$work/state" FIRST_RUN_LIMIT=2 OUT="$out" "$@" \
+    bash "$src/scripts/gpu-check.sh" --session "$budget" > "$out.console" 2>&1
+}
+
+# Call 1: 40 s budget, 20 s of it for steps; the model step (step 2) never ends.
+mkdir -p "$work/call1"
+start=$(date +%s)
+session 40 "$work/call1" STUB_SLOW=model.json
+took=$(( $(date +%s) - start ))
+[ "$took" -le 35 ] || fail "call 1 took ${took} s, past its 40 s budget less the packing reserve"
+[ "$(cat "$work/state/done" 2>/dev/null | tr '\n' ' ')" = "1 " ] || fail "after call 1 only step 1 should be finished, not: $(cat "$work/state/done" 2>/dev/null)"
+grep -qx cuda.dense_mqa.seesaw "$work/state/hung-kernels.txt" || fail "the hanging first-run kernel was not noted as hung"
+grep -qx cuda.dense_mqa.wgmma_tma "$work/state/hung-kernels.txt" && fail "a kernel that passed was noted as hung"
+grep -q "step 2 was cut by this call's deadline" "$work/call1.console" || fail "call 1 did not say that step 2 was cut"
+tar tzf "$work/call1/session.tgz" 2>/dev/null | grep -q "step-1-quick/gpu-tests/CudaFirstRunDenseMqa__cuda.dense_mqa.wgmma_tma.json" \
+  || fail "session.tgz of call 1 lacks the passing first-run kernel's results"
+[ -s "$work/call1/console.log" ] || fail "call 1 wrote no console.log under OUT"
+
+# Call 2 on the same machine: resumes at step 2 and finishes the plan.
+mkdir -p "$work/call2"
+: > "$log"
+session 120 "$work/call2"
+rc=$?
+[ "$(tr '\n' ' ' < "$work/state/done")" = "1 2 3 4 5 6 7 8 " ] || fail "after call 2 every step should be finished, not: $(tr '\n' ' ' < "$work/state/done")"
+grep -q "gpu_tests" "$log" && fail "call 2 ran the gpu tests of step 1 again"
+grep -q "^run model.json" "$log" || fail "call 2 did not run the cut model step"
+grep -q "seesaw" <(grep '^run candidates.json' "$log") && fail "call 2 ran a candidates case of the hung kernel"
+grep -q "^run candidates.json .*dense_mqa\\\\.wgmma\\\\." "$log" || fail "call 2 did not run the other dense_mqa candidates case"
+grep -q "not run: kernel.dense_mqa.seesaw.decode_bf16.64k" "$work/call2.console" || fail "call 2 did not say why the hung kernel's case was not run"
+grep -q "micro hung=\[cuda.dense_mqa.seesaw \]" "$log" || fail "the micro-benchmarks were not told which kernel hung"
+[ "$rc" -ne 0 ] || fail "a session with a hung kernel exited 0"
+tar tzf "$work/call2/session.tgz" 2>/dev/null | grep -q "step-8-suite/candidates.json" || fail "session.tgz of call 2 lacks the last step's results"
+
+# A third call has nothing left to do, and a bad budget is refused.
+session 60 "$work/call3" || true
+grep -q "0 of 8 steps left" "$work/call3.console" || fail "a finished plan did not say so"
+env GPU_BUNDLE="$work/bundle" bash "$src/scripts/gpu-check.sh" --session 5 > "$work/bad.console" 2>&1
+[ $? -eq 2 ] || fail "--session 5 was not refused with exit 2"
+
+# A fresh machine resumes from the settings the last console line gives.
+resume=$(grep -o 'SESSION_SKIP="[0-9 ]*" SESSION_HUNG="[^"]*"' "$work/call2.console" | tail -1)
+[ "$resume" = 'SESSION_SKIP="1 2 3 4 5 6 7 8" SESSION_HUNG="cuda.dense_mqa.seesaw"' ] || fail "call 2's console ends with \"$resume\""
+: > "$log"
+mkdir -p "$work/call4"
+env STUB_LOG="$log" GPU_BUNDLE="$work/bundle" SESSION_ROOT="$work/fresh" OUT="$work/call4" \
+  SESSION_SKIP="1 2 3 4 6 7 8" SESSION_HUNG="cuda.dense_mqa.seesaw" bash "$src/scripts/gpu-check.sh" --session 60 > "$work/call4.console" 2>&1
+[ "$(grep -c '^run ' "$log")" -eq 1 ] && grep -q '^run candidates.json .*dense_mqa\\.wgmma\\.' "$log" \
+  || fail "a fresh machine given SESSION_SKIP/SESSION_HUNG ran other than step 5's one case: $(tr '\n' ';' < "$log")"
+
+if [ "$fails" -eq 0 ]; then echo "gpu-check --session: all checks passed"; else echo "$fails check(s) failed (work in $work)"; exit 1; fi
