@@ -344,6 +344,16 @@ nlohmann::json Sweep::run_point(std::int64_t L, std::size_t i) {
   const std::string where = "context " + std::to_string(L) + " (" + std::to_string(i + 1) + "/" +
                             std::to_string(c_.contexts.size()) + ")";
   say(where + ": inputs");
+  // Where the point's wall time goes on the host (inputs, the device copies, validation
+  // against the fp64 reference, the timed runs, the accuracy metrics): at 128K and batch
+  // 64 a point takes tens of seconds of which the timed runs are a small part.
+  nlohmann::json wall = nlohmann::json::object();
+  double mark = now_seconds();
+  const auto lap = [&](const char* phase) {
+    const double now = now_seconds();
+    wall[phase] = now - mark;
+    mark = now;
+  };
   reset_device_memory_peak();  // the previous point's device buffers are gone: a per-point peak
   std::vector<SequencePoint> pts;
   for (const auto& src : sources_) pts.push_back(make_point(src, L));
@@ -401,6 +411,7 @@ nlohmann::json Sweep::run_point(std::int64_t L, std::size_t i) {
   const std::unique_ptr<OpRun> r_idx = prepare_batch(*vi, ptrs(ia)), r_topk = prepare_batch(*vt, ptrs(ta)),
                                r_sparse = prepare_batch(*vs, ptrs(sa)),
                                r_dense = prefill_ ? prepare_batch(*vmha, ptrs(mha)) : prepare_batch(*vmqa, ptrs(mqa));
+  lap("inputs");  // host inputs, and the runs' own copies of them (device copies on a GPU)
   impl_indexer_ = vi->name;
   impl_topk_ = vt->name;
   impl_sparse_ = vs->name;
@@ -453,6 +464,7 @@ nlohmann::json Sweep::run_point(std::int64_t L, std::size_t i) {
   dsa_chained();
   dense_once();
   r_dense->fetch();
+  lap("first_pass");
   if (c_.validates()) {
     say(where + ": validating");
     // The first and the last sequence of a batch: a batched launch that mixed up the
@@ -464,6 +476,7 @@ nlohmann::json Sweep::run_point(std::int64_t L, std::size_t i) {
     pt["validation"]["validated_sequences"] = pts.size() > 1 ? 2 : 1;
     ok = ch.passed();
     if (!ok) pt["reason"] = ch.first_failure();
+    lap("validation");
   }
 
   // Work per phase (dsa-spec.md section 7), summed over the batch.
@@ -508,6 +521,7 @@ nlohmann::json Sweep::run_point(std::int64_t L, std::size_t i) {
     dsa["timing"] = to_json(ts);
     dsa["throughput"] = throughput_json(w_dsa, ts.median);
     pt["speedup"] = ts.median > 0 ? td.median / ts.median : 0.0;
+    lap("timing");
   } else if (c_.benches()) {
     pt["timing_note"] = "not timed: validation failed";
   }
@@ -516,6 +530,7 @@ nlohmann::json Sweep::run_point(std::int64_t L, std::size_t i) {
   pt["dsa"] = dsa;
   say(where + ": accuracy");
   pt["accuracy"] = accuracy(pts, L);
+  lap("accuracy");
 
   // Memory: measured peak, and what the caches and workspaces hold.
   const std::int64_t mla_tok = mla_cache_bytes_per_token(c_.kv_rank, c_.qk_rope, c_.kv_cache_dtype);
@@ -533,14 +548,18 @@ nlohmann::json Sweep::run_point(std::int64_t L, std::size_t i) {
     mem["dense"]["workspace_bytes"] = 0.0;
   if (const std::int64_t d = device_memory_peak(); d > 0) mem["device_peak_bytes"] = d;
   pt["memory"] = mem;
+  lap("memory");
+  pt["wall_s"] = wall;
   pt["status"] = !ok ? "failed" : c_.validates() ? "passed" : "not_verified";
   return pt;
 }
 
 nlohmann::json Sweep::run() {
   say("generating inputs at context " + std::to_string(c_.contexts.back()));
+  const double t0 = now_seconds();
   for (int b = 0; b < (prefill_ ? 1 : c_.batch); ++b) sources_.push_back(make_source(b));
   nlohmann::json rec;
+  rec["sources_wall_s"] = now_seconds() - t0;  // every sequence's cache at the largest context, made once
   run_points(c_.contexts, ctx_, c_.validates(), rec, [&](std::int64_t L, std::size_t i) {
     nlohmann::json pt = run_point(L, i);
     describe(rec);  // so the partial record of a run cut short says what ran, too

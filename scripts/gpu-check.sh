@@ -510,8 +510,11 @@ for path in sys.argv[1:]:
           dn = (pt.get("dense") or {}).get("timing") or {}
           ds = (pt.get("dsa") or {}).get("timing") or {}
           acc = pt.get("accuracy") or {}
+          wall = pt.get("wall_s") or {}  # the point's host wall time by phase
+          spent = " ".join(f"{k} {v:.0f}" for k, v in sorted(wall.items(), key=lambda kv: -kv[1])[:3])
           print(f"    L={pt['context']:<7} {pt.get('status', '?'):10} dense {dn.get('median_s', 0) * 1e3:9.3f}ms "
                 f"dsa {ds.get('median_s', 0) * 1e3:9.3f}ms speed-up {pt.get('speedup', 0):6.2f}x "
-                f"rel_l2 {acc.get('rel_l2', float('nan')):.3g}  {pt.get('reason', '')[:50]}")
+                f"rel_l2 {acc.get('rel_l2', float('nan')):.3g}  {pt.get('reason', '')[:50]}"
+                + (f"  [{sum(wall.values()):.0f} s: {spent}]" if wall else ""))
 PY
 exit $status
