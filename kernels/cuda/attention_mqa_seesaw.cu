@@ -277,6 +277,10 @@ __global__ void __launch_bounds__(kThreads, 1)
         xmax[row_hi] = m_hi;
       }
       const float2 sum = exponentiate(s, a_lo.base, a_hi.base);
+      // P_A goes where tile A's rope columns were, which every warp's share of S_A reads
+      // as its B operand: a warp's wgmma wait covers its own share only, so no warp may
+      // write P_A before all four are done reading (warpgroup 1 has kBarMax0 here).
+      bar_sync(kBarWg, 128);
       write_p(ta, s, row_lo, row_hi, tq);
       l_lo = l_lo * a_lo.alpha + sum.x;
       l_hi = l_hi * a_hi.alpha + sum.y;
@@ -329,7 +333,9 @@ __global__ void __launch_bounds__(kThreads, 1)
       clock.lap(seesaw_wg1_wait_max_a);
       // keys_b after a barrier of all of warpgroup 1: its rows were recorded at the end of
       // the last round by other threads, and the tile's mbarrier (a cp.async arrival) is
-      // not documented to order plain shared-memory stores before it.
+      // not documented to order plain shared-memory stores before it. The same barrier has
+      // every warp of warpgroup 1 done reading tile B's block 8 (S_B) before any writes
+      // P_B there.
       const float2 mx = mask_and_max(s, keys_b, sl2, tq);
       const OnlineStep a_lo = online_step(m_lo, xmax[row_lo]), a_hi = online_step(m_hi, xmax[row_hi]);  // m = mA
       scale_accumulator_rows(acc, a_lo.alpha, a_hi.alpha);
