@@ -4,6 +4,9 @@
 #include <bit>
 #include <cmath>
 #include <stdexcept>
+#include <string>
+
+#include "core/parallel.h"
 
 namespace dsa {
 
@@ -91,13 +94,38 @@ const std::array<float, 256> kE4m3Table = make_e4m3_table();
 
 float e4m3_bits_to_float(std::uint8_t b) { return kE4m3Table[b]; }
 
+namespace {
+
+constexpr std::int64_t kChunk = std::int64_t{1} << 16;  // elements per task of the array conversions
+
+template <class From, class To, class Convert>
+void convert_all(std::span<const From> from, std::span<To> to, Convert convert, const char* who) {
+  if (from.size() != to.size()) throw std::invalid_argument(std::string(who) + ": the arrays differ in size");
+  parallel_chunks(static_cast<std::int64_t>(from.size()), kChunk, [&](std::int64_t lo, std::int64_t hi) {
+    for (auto i = static_cast<std::size_t>(lo); i < static_cast<std::size_t>(hi); ++i) to[i] = convert(from[i]);
+  });
+}
+
+}  // namespace
+
+void to_bf16_bits(std::span<const float> from, std::span<std::uint16_t> to) {
+  convert_all(from, to, float_to_bf16_bits, "to_bf16_bits");
+}
+
+void from_bf16_bits(std::span<const std::uint16_t> from, std::span<float> to) {
+  convert_all(from, to, bf16_bits_to_float, "from_bf16_bits");
+}
+
 void round_in_place(std::span<float> values, DType storage) {
+  float (*round)(float) = nullptr;
   switch (storage) {
     case DType::f32: return;
-    case DType::bf16: for (float& v : values) v = round_to_bf16(v); return;
-    case DType::fp8_e4m3: for (float& v : values) v = round_to_e4m3(v); return;
+    case DType::bf16: round = round_to_bf16; break;
+    case DType::fp8_e4m3: round = round_to_e4m3; break;
     default: throw std::invalid_argument("round_in_place: not a floating storage type");
   }
+  // Inputs reach billions of values (a 128K cache per sequence of a batch of 64).
+  convert_all(std::span<const float>(values), values, round, "round_in_place");
 }
 
 }  // namespace dsa

@@ -29,6 +29,10 @@ std::size_t dtype_bytes(DType t);
 std::uint16_t float_to_bf16_bits(float x);
 float bf16_bits_to_float(std::uint16_t b);
 inline float round_to_bf16(float x) { return bf16_bits_to_float(float_to_bf16_bits(x)); }
+// Whole arrays (what goes to and comes from a GPU), spread over the threads; `to` has
+// the size of `from`.
+void to_bf16_bits(std::span<const float> from, std::span<std::uint16_t> to);
+void from_bf16_bits(std::span<const std::uint16_t> from, std::span<float> to);
 
 // --- FP8 e4m3 (e4m3fn) --------------------------------------------------------
 inline constexpr float kFp8E4m3Max = 448.0f;

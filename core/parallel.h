@@ -50,4 +50,13 @@ void parallel_for(std::int64_t n, F&& f) {
   if (error) std::rethrow_exception(error);
 }
 
+// Calls f(lo, hi) over [0, n) in chunks of `chunk` elements spread over the threads:
+// element-wise work on large arrays (rounding, bit conversions of caches of billions of
+// values) that one thread would take seconds over.
+template <class F>
+void parallel_chunks(std::int64_t n, std::int64_t chunk, F&& f) {
+  if (n <= 0) return;
+  parallel_for((n + chunk - 1) / chunk, [&](std::int64_t b) { f(b * chunk, b * chunk + chunk < n ? b * chunk + chunk : n); });
+}
+
 }  // namespace dsa

@@ -3,6 +3,8 @@
 
 #include <cmath>
 #include <limits>
+#include <stdexcept>
+#include <vector>
 
 #include "core/dtype.h"
 
@@ -85,6 +87,31 @@ TEST(Fp8E4m3, RoundsToTheNearestCode) {
     }
     EXPECT_EQ(round_to_e4m3(x), best) << x;
   }
+}
+
+// The array conversions (threads, chunks of 65,536) give what the scalar ones give, at
+// every element: a length that is no multiple of the chunk, NaN and infinities included.
+TEST(Dtype, ArrayConversionsMatchTheScalarOnes) {
+  std::vector<float> x(3 * 65536 + 123);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::ldexp(static_cast<float>(i % 1001) - 500.0f, static_cast<int>(i % 37) - 18) / 7.0f;
+  x[5] = std::numeric_limits<float>::quiet_NaN();
+  x[70000] = -std::numeric_limits<float>::infinity();
+  x.back() = 1e30f;
+  std::vector<std::uint16_t> bits(x.size());
+  to_bf16_bits(x, bits);
+  std::vector<float> back(x.size());
+  from_bf16_bits(bits, back);
+  std::vector<float> fp8 = x;
+  round_in_place(fp8, DType::fp8_e4m3);
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    ASSERT_EQ(bits[i], float_to_bf16_bits(x[i])) << i;
+    const float b = bf16_bits_to_float(bits[i]);
+    ASSERT_TRUE(std::isnan(b) ? std::isnan(back[i]) : back[i] == b) << i;
+    const float e = round_to_e4m3(x[i]);
+    ASSERT_TRUE(std::isnan(e) ? std::isnan(fp8[i]) : fp8[i] == e) << i;
+  }
+  std::vector<std::uint16_t> short_bits(x.size() - 1);
+  EXPECT_THROW(to_bf16_bits(x, short_bits), std::invalid_argument);
 }
 
 TEST(Dtype, NamesAndWidths) {

@@ -67,7 +67,7 @@ constexpr int kPoisonIndexByte = 0xFE;
 // Values already rounded to bf16 (held in floats) -> their bit patterns.
 std::vector<std::uint16_t> bf16_bits_of(const HostTensor<float>& t) {
   std::vector<std::uint16_t> v(t.span().size());
-  for (std::size_t i = 0; i < v.size(); ++i) v[i] = float_to_bf16_bits(t.data()[i]);
+  to_bf16_bits(t.span(), v);
   return v;
 }
 
@@ -253,7 +253,7 @@ std::optional<std::string> mqa_wgmma_unsupported_args(const AttentionShape& sh, 
 void download_bf16(const DeviceBuffer<std::uint16_t>& d, HostTensor<float>& out) {
   std::vector<std::uint16_t> bits(out.span().size());
   d.download(bits.data(), bits.size());
-  for (std::size_t i = 0; i < bits.size(); ++i) out.data()[i] = bf16_bits_to_float(bits[i]);
+  from_bf16_bits(bits, out.span());
 }
 
 struct AttentionBuffers {
@@ -303,8 +303,9 @@ std::unique_ptr<OpRun> prepare_mqa(const AttentionShape& sh, const std::vector<M
   for (const MqaPart& part : parts) {
     if (part.q->shape() != parts.front().q->shape() || part.kv->shape() != parts.front().kv->shape())
       throw CudaError("batched MQA: the sequences of a batch must have one shape");
-    const auto q = bf16_bits_of(*part.q);
-    qb.insert(qb.end(), q.begin(), q.end());
+    const std::size_t at_q = qb.size();
+    qb.resize(at_q + part.q->span().size());
+    to_bf16_bits(part.q->span(), std::span(qb).subspan(at_q));
     if (fp8_cache) {
       const std::size_t at = packed.size();
       packed.resize(at + row * static_cast<std::size_t>(sh.keys));
@@ -313,8 +314,9 @@ std::unique_ptr<OpRun> prepare_mqa(const AttentionShape& sh, const std::vector<M
           pack_fp8_mla_row(&part.kv->data()[s * sh.d_qk], sh.d_v, rope, &packed[at + static_cast<std::size_t>(s) * row]);
       });
     } else {
-      const auto k = bf16_bits_of(*part.kv);
-      kb.insert(kb.end(), k.begin(), k.end());
+      const std::size_t at_k = kb.size();
+      kb.resize(at_k + part.kv->span().size());
+      to_bf16_bits(part.kv->span(), std::span(kb).subspan(at_k));
     }
   }
   b->q = to_device(qb.data(), qb.size());
@@ -356,7 +358,7 @@ std::unique_ptr<OpRun> prepare_mqa(const AttentionShape& sh, const std::vector<M
         std::vector<float> lse(b->lse.size());
         b->lse.download(lse.data(), lse.size());
         for (std::size_t i = 0; i < parts.size(); ++i) {
-          for (std::size_t j = 0; j < each_out; ++j) parts[i].out->data()[j] = bf16_bits_to_float(bits[i * each_out + j]);
+          from_bf16_bits(std::span(bits).subspan(i * each_out, each_out), parts[i].out->span());
           std::copy(lse.begin() + static_cast<std::ptrdiff_t>(i * each_lse),
                     lse.begin() + static_cast<std::ptrdiff_t>((i + 1) * each_lse), parts[i].lse->data());
         }

@@ -99,7 +99,7 @@ DevMatrix upload(const Matrix& m, bool fp32 = false) {
     d.f32 = to_device(m.data.data(), m.data.size());
   } else {
     std::vector<std::uint16_t> bits(m.data.size());
-    for (std::size_t i = 0; i < bits.size(); ++i) bits[i] = float_to_bf16_bits(m.data[i]);
+    to_bf16_bits(m.data, bits);
     d.bf16 = to_device(bits.data(), bits.size());
   }
   return d;
