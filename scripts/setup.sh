@@ -13,6 +13,7 @@ packages=(
   libbenchmark-dev                       # Google Benchmark
   nlohmann-json3-dev                     # nlohmann/json
   python3 python3-numpy python3-matplotlib python3-scipy python3-jsonschema  # tests and reports
+  spin                                   # model check of the seesaw kernel's hand-offs (tests/models)
 )
 
 missing=()

@@ -44,6 +44,12 @@
 // comes after its consumer's sync of round r (each chain passes through the other
 // warpgroup), so no barrier is ever two rounds ahead.
 //
+// The hand-offs (named barriers, mbarrier phases, which part of which tile is read while
+// another is refilled or overwritten by P) are model-checked over every interleaving of
+// the warps by tests/models/seesaw_handoffs.pml (spin; ctest seesaw_handoffs_model),
+// which found that warpgroup 0 wrote P_A before all its warps' S_A were done reading
+// block 8: a change to a hand-off here needs the same change there.
+//
 // Written without a GPU on 2026-11-23 (sixth session): not yet run. Listed after the
 // lock-step kernel in the registry, so nothing picks it until it has been validated.
 #include "kernels/cuda/attention.h"
