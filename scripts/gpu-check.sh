@@ -47,7 +47,8 @@
 #                                    finished, starts nothing past SECONDS (default 540)
 #                                    after it began, and packs every result so far into
 #                                    $OUT/session.tgz (the device tool returns at most 8
-#                                    files) with the console in $OUT/console.log. A kernel
+#                                    files) with the console in $OUT/console.log and a
+#                                    summary in $OUT/report.md. A kernel
 #                                    whose first-run test process hangs is not run again by
 #                                    later steps (hung-kernels.txt). On a fresh machine,
 #                                    the settings the last call's console ends with
@@ -172,6 +173,8 @@ if [ "${1:-}" = "--session" ]; then
   session_loop 2>&1 | tee "$final_out/console.log"
   worst=${PIPESTATUS[0]}
   cat "$final_out/console.log" >> "$root/console.log"
+  # Everything so far as Markdown for docs/gpu-validation.md (scripts/session_report.py).
+  python3 scripts/session_report.py "$root" > "$final_out/report.md" 2>&1 || echo "session_report.py failed (see report.md)"
   tar czf "$final_out/session.tgz" -C "$(dirname "$root")" "$(basename "$root")" && echo "packed $(du -h "$final_out/session.tgz" | cut -f1) into $final_out/session.tgz"
   exit $worst
 fi

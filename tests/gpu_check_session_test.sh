@@ -95,6 +95,8 @@ grep -q "step 2 was cut by this call's deadline" "$work/call1.console" || fail "
 tar tzf "$work/call1/session.tgz" 2>/dev/null | grep -q "step-1-quick/gpu-tests/CudaFirstRunDenseMqa__cuda.dense_mqa.wgmma_tma.json" \
   || fail "session.tgz of call 1 lacks the passing first-run kernel's results"
 [ -s "$work/call1/console.log" ] || fail "call 1 wrote no console.log under OUT"
+grep -q "cuda.dense_mqa.seesaw. | .*HUNG" "$work/call1/report.md" 2>/dev/null \
+  || fail "call 1's report.md does not name the hung kernel: $(head -c 600 "$work/call1/report.md" 2>/dev/null)"
 
 # Call 2 on the same machine: resumes at step 2 and finishes the plan.
 mkdir -p "$work/call2"

@@ -1,0 +1,281 @@
+"""What a GPU session found (scripts/gpu-check.sh --session), as Markdown for
+docs/gpu-validation.md: the device, the gpu tests with each first-run kernel's verdict,
+the phase tables, every kernel case against the issues' targets and against the fastest
+validated kernel of its shape (a new kernel that passed and beat it is named for
+promotion), the dsa-small decode points and the decode sweep's points with where their
+host time went.
+
+Reads the session folder (SESSION_ROOT, /tmp/gpu-session on the GPU machine) or the
+session.tgz the device tool returned. Standard library only: it runs on the GPU machine
+as well.
+  /usr/bin/python3 scripts/session_report.py session.tgz > report.md
+Exit status 0; 2 when the input is not a session (no step-N-* folder in it).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import tarfile
+import tempfile
+
+# The issues' targets for the kernel cases, by (case group, shape): what the figure is
+# and the bound. "memory" is the share of the measured copy ceiling (bytes read plus
+# written); the top-k target "within 2x of one read of the scores" is a share of 0.5.
+TARGETS = {
+    ("topk", "prefill.64k"): ("memory", 0.5, "within 2x of one read of the scores (issue 3)"),
+    ("dense_mqa", "decode_bf16.64k"): ("memory", 0.7, ">= 70% of the copy bandwidth (issue 4)"),
+    ("sparse_mla", "prefill.64k"): ("tflops", 300.0, ">= 300 TFLOP/s (issue 4)"),
+    ("sparse_mla", "decode_fp8.64k"): ("tflops", 200.0, ">= 200 TFLOP/s at batch 64 (issue 4)"),
+    ("dense_mha", "prefill.64k"): ("tflops", 350.0, ">= 350 TFLOP/s (issue 4)"),
+    ("indexer", "prefill.64k"): ("tflops", 400.0, ">= 400 TFLOP/s (issue 3)"),
+}
+PASSING = ("passed", "not_verified")  # a timing-only case is not_verified by design
+
+
+def load_json(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def steps(root):
+    """{form: [step folders]} in step order."""
+    out = {}
+    names = sorted((n for n in os.listdir(root) if re.fullmatch(r"step-\d+-[a-z-]+", n)),
+                   key=lambda n: int(n.split("-")[1]))
+    for n in names:
+        out.setdefault(n.split("-", 2)[2], []).append(os.path.join(root, n))
+    return out
+
+
+def device_line(folders):
+    for folder in folders:
+        try:
+            with open(os.path.join(folder, "nvidia-smi.txt")) as f:
+                lines = [l.strip() for l in f if l.strip()]
+        except OSError:
+            continue
+        if len(lines) >= 2 and "," in lines[1]:
+            return lines[1]
+    return "unknown (no nvidia-smi.txt)"
+
+
+def gpu_tests(folder, out):
+    doc = load_json(os.path.join(folder, "gpu-tests.json"))
+    if doc is None:
+        out.append("No merged gpu-tests.json: the step did not finish (see gpu-tests.log).")
+        return
+    counts = [0, 0, 0]  # passed, failed, skipped: counted here from the suites, as gpu-check's merge does
+    verdicts = {}  # first-run kernel -> [passed, failed, skipped]
+    failures = []
+    for s in doc.get("testsuites", []):
+        kernel = s.get("first_run_variant", "")
+        for t in s.get("testsuite", []):
+            kind = 1 if t.get("failures") else (2 if t.get("result") == "SKIPPED" else 0)
+            counts[kind] += 1
+            if kernel:
+                verdicts.setdefault(kernel, [0, 0, 0])[kind] += 1
+            if kind == 1:
+                msg = (t["failures"][0].get("failure", "") if t["failures"] else "").splitlines()
+                failures.append(f"{s['name']}.{t['name']}{f' [{kernel}]' if kernel else ''}: {msg[0] if msg else ''}")
+    out.append(f"gpu tests: {counts[0]} passed, {counts[1]} failed, {counts[2]} skipped.")
+    hung = read_lines(os.path.join(os.path.dirname(folder), "hung-kernels.txt"))
+    if verdicts or hung:
+        out.append("")
+        out.append("| kernel not yet validated | first-run tests | verdict |")
+        out.append("|---|---|---|")
+        for k in sorted(set(verdicts) | set(hung)):
+            p, f, s = verdicts.get(k, [0, 0, 0])
+            verdict = ("HUNG (its first-run process was stopped at its limit)" if k in hung else
+                       "FAILED" if f else "passed: drop its not_validated note" if p else "no test ran it")
+            out.append(f"| `{k}` | {p} passed, {f} failed, {s} skipped | {verdict} |")
+    for line in failures:
+        out.append(f"- FAILED {line}")
+
+
+def read_lines(path):
+    try:
+        with open(path) as f:
+            return [l.strip() for l in f if l.strip()]
+    except OSError:
+        return []
+
+
+def case_key(name):
+    """kernel.<group>.<kernel>.<shape...> -> (group, kernel, shape), else None."""
+    parts = name.split(".")
+    if len(parts) < 4 or parts[0] != "kernel":
+        return None
+    return parts[1], parts[2], ".".join(parts[3:])
+
+
+def figure(case, what):
+    th = case.get("throughput") or {}
+    if what == "tflops":
+        return th.get("gflops", 0.0) / 1e3
+    return (case.get("share_of_ceiling") or {}).get("memory", 0.0)
+
+
+def kernel_cases(docs, unvalidated, out):
+    rows = {}
+    for doc in docs:
+        for c in doc.get("cases", []):
+            key = case_key(c["name"])
+            if key:  # the *_check cases validate at the full shape and time nothing
+                rows.setdefault((key[0], key[2]), []).append(c)
+    if not rows:
+        out.append("No kernel cases ran.")
+        return
+    out.append("| group | shape | kernel | status | median | TFLOP/s | GB/s | % copy | target |")
+    out.append("|---|---|---|---|---|---|---|---|---|")
+    notes = []
+    for (group, shape), cases in sorted(rows.items()):
+        target = TARGETS.get((group, shape))
+        for c in sorted(cases, key=lambda c: (c.get("timing") or {}).get("median_s", float("inf"))):
+            t, th = c.get("timing") or {}, c.get("throughput") or {}
+            med = f"{t['median_s'] * 1e6:.1f} us" if t.get("median_s") else "-"
+            share = (c.get("share_of_ceiling") or {}).get("memory")
+            met = ""
+            if target and t:
+                what, bound, _ = target
+                met = ("met" if figure(c, what) >= bound else "not met")
+            impl = c.get("implementation", "?")
+            mark = " (new)" if impl in unvalidated else ""
+            out.append(f"| {group} | {shape} | `{impl}`{mark} | {c['status']} | {med} | {th.get('gflops', 0) / 1e3:.0f} | "
+                       f"{th.get('gbps', 0):.0f} | {100 * share:.0f}% | {met} |" if share is not None else
+                       f"| {group} | {shape} | `{impl}`{mark} | {c['status']} | {med} | {th.get('gflops', 0) / 1e3:.0f} | "
+                       f"{th.get('gbps', 0):.0f} | - | {met} |")
+        timed = [c for c in cases if c["status"] in PASSING and (c.get("timing") or {}).get("median_s")]
+        base = [c for c in timed if c.get("implementation") not in unvalidated]
+        new = [c for c in timed if c.get("implementation") in unvalidated]
+        if base and new:
+            b = min(base, key=lambda c: c["timing"]["median_s"])
+            for c in sorted(new, key=lambda c: c["timing"]["median_s"]):
+                ratio = b["timing"]["median_s"] / c["timing"]["median_s"]
+                verb = ("promote it (first in its list in kernels/cuda/variants.cpp) once its gpu tests pass"
+                        if ratio > 1.0 else "keep the default")
+                notes.append(f"- {group} {shape}: `{c['implementation']}` is {ratio:.2f}x the fastest validated "
+                             f"kernel (`{b['implementation']}`): {verb}.")
+        if target:
+            notes.append(f"- {group} {shape}: target {target[2]}.")
+    out.append("")
+    out.extend(notes)
+
+
+def model_points(doc, out):
+    for c in doc.get("cases", []):
+        out.append(f"`{c['name']}`: {c['status']}{(' - ' + c['reason']) if c.get('reason') else ''}")
+        pts = c.get("points", [])
+        if not pts:
+            continue
+        out.append("")
+        out.append("| context | batch | dense ms/step | DSA ms/step | speed-up | KL mean | top-1 agreement | status |")
+        out.append("|---|---|---|---|---|---|---|---|")
+        for p in pts:
+            dn = ((p.get("dense") or {}).get("timing") or {}).get("median_s", 0.0)
+            ds = ((p.get("dsa") or {}).get("timing") or {}).get("median_s", 0.0)
+            a = p.get("accuracy") or {}
+            out.append(f"| {p.get('context')} | {p.get('batch', '-')} | {dn * 1e3:.3f} | {ds * 1e3:.3f} | "
+                       f"{p.get('speedup', 0):.2f}x | {a.get('kl_mean', float('nan')):.3g} | "
+                       f"{a.get('top1_agreement', float('nan')):.3f} | {p.get('status', '?')} |")
+        out.append("")
+
+
+def sweep_points(doc, out):
+    for c in doc.get("cases", []):
+        if c.get("op") != "dsa_vs_dense":
+            continue
+        made = f"; inputs made in {c['sources_wall_s']:.0f} s" if "sources_wall_s" in c else ""
+        out.append(f"`{c['name']}`: {c['status']}{made}")
+        out.append("")
+        out.append("| context | dense ms | DSA ms | speed-up | rel L2 | status | host wall time (s) |")
+        out.append("|---|---|---|---|---|---|---|")
+        for p in c.get("points", []):
+            dn = ((p.get("dense") or {}).get("timing") or {}).get("median_s", 0.0)
+            ds = ((p.get("dsa") or {}).get("timing") or {}).get("median_s", 0.0)
+            wall = p.get("wall_s") or {}
+            spent = ", ".join(f"{k} {v:.0f}" for k, v in sorted(wall.items(), key=lambda kv: -kv[1]) if v >= 0.5)
+            out.append(f"| {p['context']} | {dn * 1e3:.3f} | {ds * 1e3:.3f} | {p.get('speedup', 0):.2f}x | "
+                       f"{(p.get('accuracy') or {}).get('rel_l2', float('nan')):.3g} | {p.get('status', '?')} | "
+                       f"{(f'{sum(wall.values()):.0f}' + (': ' + spent if spent else '')) if wall else '-'} |")
+        out.append("")
+
+
+def report(root):
+    st = steps(root)
+    if not st:
+        return None
+    all_folders = [f for fs in st.values() for f in fs]
+    out = ["# GPU session", "", f"Device: {device_line(all_folders)}. Steps found: "
+           + ", ".join(os.path.basename(f) for f in all_folders) + "."]
+    hung = read_lines(os.path.join(root, "hung-kernels.txt"))
+    unvalidated = set(hung)
+    for folder in st.get("quick", []):
+        doc = load_json(os.path.join(folder, "gpu-tests.json")) or {}
+        unvalidated |= {s["first_run_variant"] for s in doc.get("testsuites", []) if s.get("first_run_variant")}
+    out += ["", "## Correctness", ""]
+    for folder in st.get("quick", []):
+        gpu_tests(folder, out)
+        corner = load_json(os.path.join(folder, "corner.json"))
+        counts = {k: v for k, v in ((corner or {}).get("summary") or {}).get("counts", {}).items() if v}
+        out.append("")
+        out.append("Corner suite on the GPU: " + (", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + "."
+                                                if counts else "no results (it did not run or finish)."))
+    if not st.get("quick"):
+        out.append("The gpu tests did not run in this session.")
+    out += ["", "## Where the time goes (phase clocks)", ""]
+    tables = [os.path.join(f, "phases.txt") for f in st.get("phases", [])]
+    text = "".join(open(t).read() for t in tables if os.path.exists(t))
+    out += (["```", text.rstrip(), "```"] if text.strip() else ["No phase table (the step did not run or finish)."])
+    out += ["", "## Kernels against the targets", ""]
+    docs = [d for f in st.get("suite", []) for d in [load_json(os.path.join(f, "candidates.json"))] if d]
+    kernel_cases(docs, unvalidated, out)
+    out += ["", "## dsa-small decode on the GPU", ""]
+    models = [d for f in st.get("model-small", []) for d in [load_json(os.path.join(f, "model-small.json"))] if d]
+    for d in models:
+        model_points(d, out)
+    if not models:
+        out.append("Did not run or finish.")
+    out += ["", "## Decode sweeps", ""]
+    sweeps = [d for d in docs if any(c.get("op") == "dsa_vs_dense" for c in d.get("cases", []))]
+    sweeps += [d for f in st.get("nightly", []) for d in [load_json(os.path.join(f, "nightly.json"))] if d]
+    for d in sweeps:
+        sweep_points(d, out)
+    if not sweeps:
+        out.append("Did not run or finish.")
+    return "\n".join(out) + "\n"
+
+
+def main(argv):
+    if len(argv) != 2:
+        print(__doc__.strip(), file=sys.stderr)
+        return 2
+    src = argv[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        root = src
+        if os.path.isfile(src):
+            try:
+                with tarfile.open(src) as tf:
+                    tf.extractall(tmp)
+            except (OSError, tarfile.TarError) as e:
+                print(f"session_report: cannot read {src}: {e}", file=sys.stderr)
+                return 2
+            inner = [os.path.join(tmp, n) for n in os.listdir(tmp) if os.path.isdir(os.path.join(tmp, n))]
+            root = inner[0] if len(inner) == 1 else tmp
+        if not os.path.isdir(root):
+            print(f"session_report: {src} is neither a session folder nor a session.tgz", file=sys.stderr)
+            return 2
+        text = report(root)
+        if text is None:
+            print(f"session_report: {src} holds no step-N-* folder of scripts/gpu-check.sh --session", file=sys.stderr)
+            return 2
+        sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
