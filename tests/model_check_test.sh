@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The seesaw MQA kernel's hand-offs (tests/models/seesaw_handoffs.pml) checked by spin over
+# The seesaw MQA kernel's hand-offs (tests/models/seesaw_handoffs.pml), first compared
+# with the kernel's source (the same sequence per warpgroup), then checked by spin over
 # every interleaving of the warps: the cp.async and the TMA forms must hold every
 # assertion and never hang; the model with warpgroup 0's barrier before P_A taken out
 # must fail (the race the eighth session fixed), which shows the check can see a race.
@@ -11,6 +12,9 @@ rm -rf "$work"; mkdir -p "$work"
 cp "$src/tests/models/seesaw_handoffs.pml" "$work/"
 cd "$work" || exit 1
 fails=0
+# The model must follow the kernel: the same hand-offs in the same order, per warpgroup.
+/usr/bin/python3 "$src/tests/models/handoff_sequence.py" "$src/kernels/cuda/attention_mqa_seesaw.cu" \
+  seesaw_handoffs.pml || fails=$((fails + 1))
 check() {  # check EXPECT(pass|fail) SPIN_DEFINES...
   local expect=$1; shift
   local name="seesaw_handoffs $*"
