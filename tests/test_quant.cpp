@@ -2,7 +2,10 @@
 // Hadamard rotation.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <span>
 #include <vector>
 
 #include "core/dtype.h"
@@ -78,6 +81,45 @@ TEST(Hadamard, IsOrthonormalAndPreservesDots) {
   e[0] = 1.0f;
   hadamard_rotate(e, 128);
   for (float v : e) EXPECT_FLOAT_EQ(v, 1.0f / std::sqrt(128.0f));
+}
+
+// Arrays of many vectors or blocks are split over the threads: every vector and block
+// must come out as it does alone (sizes past several tasks, the last one partial).
+TEST(Hadamard, ManyVectorsEachAsAlone) {
+  Rng rng(5);
+  std::vector<float> x(128 * 1000 + 128 * 37);
+  rng.fill_normal(x);
+  std::vector<float> all = x;
+  hadamard_rotate(all, 128);
+  std::vector<std::size_t> starts;
+  for (std::size_t g = 0; g < x.size(); g += 128 * 97) starts.push_back(g);
+  starts.push_back(x.size() - 128);  // in the last, partial task
+  for (const std::size_t g : starts) {
+    std::vector<float> one(x.begin() + static_cast<std::ptrdiff_t>(g), x.begin() + static_cast<std::ptrdiff_t>(g + 128));
+    hadamard_rotate(one, 128);
+    for (std::size_t i = 0; i < 128; ++i) ASSERT_EQ(all[g + i], one[i]) << g + i;
+  }
+}
+
+TEST(Fp8Blocks, ManyBlocksEachAsAlone) {
+  Rng rng(6);
+  std::vector<float> x(128 * 2000 + 77);  // the last block partial
+  rng.fill_normal(x, 0.0, 3.0);
+  std::vector<std::uint8_t> codes(x.size());
+  std::vector<float> scales((x.size() + 127) / 128), back(x.size());
+  quantize_fp8_blocks(x, 128, codes, scales);
+  dequantize_fp8_blocks(codes, scales, 128, back);
+  for (std::size_t b = 0; b < scales.size(); ++b) {
+    const std::size_t lo = b * 128, n = std::min<std::size_t>(128, x.size() - lo);
+    std::vector<std::uint8_t> c(n);
+    float s = 0;
+    quantize_fp8_blocks(std::span<const float>(x).subspan(lo, n), 128, c, std::span<float>(&s, 1));
+    ASSERT_EQ(scales[b], s) << b;
+    for (std::size_t i = 0; i < n; ++i) {
+      ASSERT_EQ(codes[lo + i], c[i]) << lo + i;
+      ASSERT_EQ(back[lo + i], e4m3_bits_to_float(c[i]) * s) << lo + i;
+    }
+  }
 }
 
 TEST(Hadamard, RejectsBadSizes) {
