@@ -260,7 +260,10 @@ def main(argv):
         if os.path.isfile(src):
             try:
                 with tarfile.open(src) as tf:
-                    tf.extractall(tmp)
+                    try:
+                        tf.extractall(tmp, filter="data")  # no links or paths out of tmp
+                    except TypeError:  # a Python without extraction filters
+                        tf.extractall(tmp)
             except (OSError, tarfile.TarError) as e:
                 print(f"session_report: cannot read {src}: {e}", file=sys.stderr)
                 return 2
