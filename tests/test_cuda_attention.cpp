@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <string>
 
 #include "bench/checks.h"
@@ -23,6 +24,7 @@
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/device_buffer.h"
 #include "kernels/cuda/indexer.h"
+#include "kernels/cuda/tma.h"
 #include "kernels/cuda/topk.h"
 #include "kernels/cuda/topk_split.h"
 #endif
@@ -305,6 +307,60 @@ TEST(CudaLaunchPlan, SplitsFillTheGpuOnlyWhenTheGridIsSmall) {
   EXPECT_EQ(cuda::mqa_workspace_floats(p), 3u * 2 * 128 * (512 + 1));
   p.splits = 1;
   EXPECT_EQ(cuda::mqa_workspace_floats(p), 0u);
+}
+
+// The TMA forms' tensor map of the cache (host side, checked before the driver is asked):
+// each sequence's rows up to the launch's last causal end, within the documented limits
+// of cuTensorMapEncodeTiled at the shapes the kernels run.
+TEST(CudaLaunchPlan, CacheTensorMapCoversTheCausalRowsWithinTheDriversLimits) {
+  alignas(16) static unsigned char cache[64];
+  cuda::MqaLaunch p = real_mqa_launch();
+  p.kv = cache;
+  // Dense decode, one query at 64K: every row, one sequence.
+  p.queries = 1;
+  p.keys = 65536;
+  p.query_offset = 65535;
+  auto g = cuda::mqa_dense_cache_geometry(p, 64);
+  EXPECT_EQ(g.dims[0], 576u);
+  EXPECT_EQ(g.dims[1], 65536u);
+  EXPECT_EQ(g.dims[2], 1u);
+  EXPECT_EQ(g.strides[0], 1152u);
+  EXPECT_EQ(g.strides[1], 65536u * 1152);
+  EXPECT_EQ(g.box[0], 64u);
+  EXPECT_EQ(g.box[1], 64u);
+  EXPECT_EQ(cuda::cache_map_problem(g, p.kv), std::nullopt);
+  // 64 sequences x 2 next tokens over 128K-row caches, the queries at the last two
+  // positions but one: rows to the second query's end, sequences one cache apart.
+  p.queries = 128;
+  p.seq_queries = 2;
+  p.keys = 131072;
+  p.query_offset = 131000;
+  g = cuda::mqa_dense_cache_geometry(p, 64);
+  EXPECT_EQ(g.dims[1], 131002u);
+  EXPECT_EQ(g.dims[2], 64u);
+  EXPECT_EQ(g.strides[1], 131072u * 1152);
+  EXPECT_EQ(cuda::cache_map_problem(g, p.kv), std::nullopt);
+  // A context shorter than one box: the map ends with it (the box's rest arrives as zeros).
+  p.queries = 1;
+  p.seq_queries = 0;
+  p.keys = 10;
+  p.query_offset = 9;
+  g = cuda::mqa_dense_cache_geometry(p, 64);
+  EXPECT_EQ(g.dims[1], 10u);
+  EXPECT_EQ(cuda::cache_map_problem(g, p.kv), std::nullopt);
+  // What the driver would refuse is named: a misaligned cache, a row of 100 bf16 (200 B,
+  // no multiple of 16), a box of 512 rows.
+  EXPECT_NE(cuda::cache_map_problem(g, cache + 8).value_or("").find("16-byte aligned"), std::string::npos);
+  auto bad = g;
+  bad.strides[0] = 200;
+  bad.dims[0] = 100;
+  EXPECT_NE(cuda::cache_map_problem(bad, p.kv).value_or("").find("stride 0 is 200"), std::string::npos);
+  bad = g;
+  bad.box[1] = 512;
+  EXPECT_NE(cuda::cache_map_problem(bad, p.kv).value_or("").find("box dimension 1 is 512"), std::string::npos);
+  bad = g;
+  bad.box[0] = 128;  // 256 bytes: wider than the 128-byte swizzle span
+  EXPECT_NE(cuda::cache_map_problem(bad, p.kv).value_or("").find("inner extent is 256"), std::string::npos);
 }
 
 // The split top-k: about two blocks per SM over the launch, slices of >= 2048 positions.
