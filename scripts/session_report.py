@@ -145,10 +145,9 @@ def kernel_cases(docs, unvalidated, out):
                 met = ("met" if figure(c, what) >= bound else "not met")
             impl = c.get("implementation", "?")
             mark = " (new)" if impl in unvalidated else ""
+            pct = f"{100 * share:.0f}%" if share is not None else "-"
             out.append(f"| {group} | {shape} | `{impl}`{mark} | {c['status']} | {med} | {th.get('gflops', 0) / 1e3:.0f} | "
-                       f"{th.get('gbps', 0):.0f} | {100 * share:.0f}% | {met} |" if share is not None else
-                       f"| {group} | {shape} | `{impl}`{mark} | {c['status']} | {med} | {th.get('gflops', 0) / 1e3:.0f} | "
-                       f"{th.get('gbps', 0):.0f} | - | {met} |")
+                       f"{th.get('gbps', 0):.0f} | {pct} | {met} |")
         timed = [c for c in cases if c["status"] in PASSING and (c.get("timing") or {}).get("median_s")]
         base = [c for c in timed if c.get("implementation") not in unvalidated]
         new = [c for c in timed if c.get("implementation") in unvalidated]
