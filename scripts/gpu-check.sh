@@ -148,8 +148,15 @@ if [ "${1:-}" = "--session" ]; then
   # On a fresh machine (the last one went back) what an earlier call learnt is named by
   # hand, from that call's last console line: SESSION_SKIP="1 2" (the steps it
   # finished), SESSION_HUNG="cuda.x ..." (the kernels that hung).
-  for n in ${SESSION_SKIP:-}; do grep -qx "$n" "$root/done" || echo "$n" >> "$root/done"; done
-  for k in ${SESSION_HUNG:-}; do grep -qxF "$k" "$HUNG_FILE" || echo "$k" >> "$HUNG_FILE"; done
+  for n in ${SESSION_SKIP:-}; do
+    [[ "$n" =~ ^[0-9]+$ ]] && [ "$n" -ge 1 ] && [ "$n" -le "${#SESSION_STEPS[@]}" ] \
+      || { echo "scripts/gpu-check.sh --session: SESSION_SKIP holds \"$n\"; expected step numbers 1 to ${#SESSION_STEPS[@]}, space-separated" >&2; exit 2; }
+    grep -qx "$n" "$root/done" || echo "$n" >> "$root/done"
+  done
+  for k in ${SESSION_HUNG:-}; do
+    [[ "$k" =~ ^cuda\.[a-z_0-9.]+$ ]] || { echo "scripts/gpu-check.sh --session: SESSION_HUNG holds \"$k\"; expected kernel names such as cuda.dense_mqa.seesaw" >&2; exit 2; }
+    grep -qxF "$k" "$HUNG_FILE" || echo "$k" >> "$HUNG_FILE"
+  done
   session_loop() {
     local worst=0 n=0 spec left
     echo "== session: ${#SESSION_STEPS[@]} steps planned, ${budget} s for this call; finished before on this machine: $(tr '\n' ' ' < "$root/done")"

@@ -118,6 +118,12 @@ session 60 "$work/call3" || true
 grep -q "0 of 8 steps left" "$work/call3.console" || fail "a finished plan did not say so"
 env GPU_BUNDLE="$work/bundle" bash "$src/scripts/gpu-check.sh" --session 5 > "$work/bad.console" 2>&1
 [ $? -eq 2 ] || fail "--session 5 was not refused with exit 2"
+for bad in 'SESSION_SKIP=1,2' 'SESSION_SKIP=9' 'SESSION_HUNG=seesaw'; do
+  env GPU_BUNDLE="$work/bundle" SESSION_ROOT="$work/bad-state" OUT="$work/bad-out" "$bad" \
+    bash "$src/scripts/gpu-check.sh" --session 60 > "$work/bad.console" 2>&1
+  rc=$?
+  [ "$rc" -eq 2 ] && grep -q "expected" "$work/bad.console" || fail "$bad was not refused with exit 2 and a reason (exit $rc)"
+done
 
 # A fresh machine resumes from the settings the last console line gives.
 resume=$(grep -o 'SESSION_SKIP="[0-9 ]*" SESSION_HUNG="[^"]*"' "$work/call2.console" | tail -1)
