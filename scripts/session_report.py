@@ -84,17 +84,38 @@ def gpu_tests(folder, out):
                 failures.append(f"{s['name']}.{t['name']}{f' [{kernel}]' if kernel else ''}: {msg[0] if msg else ''}")
     out.append(f"gpu tests: {counts[0]} passed, {counts[1]} failed, {counts[2]} skipped.")
     hung = read_lines(os.path.join(os.path.dirname(folder), "hung-kernels.txt"))
+    hung_in = hung_tests(os.path.join(folder, "gpu-tests.log"))
     if verdicts or hung:
         out.append("")
         out.append("| kernel not yet validated | first-run tests | verdict |")
         out.append("|---|---|---|")
         for k in sorted(set(verdicts) | set(hung)):
             p, f, s = verdicts.get(k, [0, 0, 0])
-            verdict = ("HUNG (its first-run process was stopped at its limit)" if k in hung else
+            where = f" in {hung_in[k]}" if k in hung_in else ""
+            verdict = (f"HUNG{where} (its first-run process was stopped at its limit)" if k in hung else
                        "FAILED" if f else "passed: drop its not_validated note" if p else "no test ran it")
             out.append(f"| `{k}` | {p} passed, {f} failed, {s} skipped | {verdict} |")
     for line in failures:
         out.append(f"- FAILED {line}")
+
+
+def hung_tests(log_path):
+    """{kernel: the test its first-run process was running when its limit stopped it},
+    from the gpu tests' log (each process's gtest output, then gpu-check's line for a
+    process that did not finish)."""
+    out, running = {}, None
+    for line in read_lines(log_path):
+        if line.startswith("[ RUN"):
+            running = line.split("]", 1)[1].strip()
+        elif line.startswith("[       OK") or line.startswith("[  FAILED") or line.startswith("[  SKIPPED"):
+            running = None
+        else:
+            m = re.match(r"FAILED or stopped \(exit 124\): \S+ \(([^)]+)\)", line)
+            if m and running:
+                out[m.group(1)] = running
+            if m:
+                running = None
+    return out
 
 
 def read_lines(path):
