@@ -28,53 +28,37 @@ def collapse(tokens):
     return [t for i, t in enumerate(tokens) if i == 0 or t != tokens[i - 1]]
 
 
-def kernel_sequence(body):
+def sequence(body, rules):
+    """The tokens of `body` in source order: rules are (pattern, match -> tokens)."""
+    combined = "|".join(f"(?P<r{i}>{pattern})" for i, (pattern, _) in enumerate(rules))
     out = []
-    for m in re.finditer(r"bar_(sync|arrive)\((kBar\w+(?: \+ 1)?), kThreads|bar_(sync)\((kBarWg(?: \+ 1)?), 128\)"
-                         r"|mbar_wait\(&bars\[(k[AB](?:Lo|Hi))\]|load\((A|B)(Lo|Hi)\{\}|(write_p)\("
-                         r"|score_blocks\(s, desc_q, desc_(a|b)|(add_pv|issue_pv)\(acc, t(a|b)|(wgmma_wait_all)\(\)", body):
-        g = m.groups()
-        if g[0]:
-            out.append(f"{g[0]} {NAMES[g[1]]}")
-        elif g[2]:
-            out.append(f"sync {NAMES[g[3]]}")
-        elif g[4]:
-            out.append(f"wait {NAMES[g[4]]}")
-        elif g[5]:
-            out.append(f"load {NAMES[g[5] + g[6]]}")
-        elif g[7]:
-            out.append("write_p")
-        elif g[8]:
-            out.append(f"S {g[8].upper()}")  # a wgmma read of the tile's key blocks, issued
-        elif g[9]:
-            out.append(f"PV {g[10].upper()}")  # P and the tile's value blocks, issued
-            if g[9] == "add_pv":
-                out.append("mma_wait")          # add_pv also waits for its products
-        else:
-            out.append("mma_wait")              # this warp's products are done
+    for m in re.finditer(combined, body):
+        pattern, tokens = rules[int(m.lastgroup[1:])]
+        out += tokens(re.match(pattern, m.group(m.lastgroup)))
     return collapse(out)
 
 
-def model_sequence(body):
-    out = []
-    for m in re.finditer(r"bar_(sync|arrive)\(B_(\w+),|mbar_wait\(M_(\w+),|load\(M_(\w+),|(write_p)\("
-                         r"|take_p\(([01]), P_\w+, r\); take\(P_\w+, r\)|take\(P_([AB])\d|atomic \{ (readers)\[", body):
-        g = m.groups()
-        if g[0]:
-            out.append(f"{g[0]} {g[1]}")
-        elif g[2]:
-            out.append(f"wait {g[2]}")
-        elif g[3]:
-            out.append(f"load {g[3]}")
-        elif g[4]:
-            out.append("write_p")
-        elif g[5]:
-            out.append(f"PV {'AB'[int(g[5])]}")
-        elif g[6]:
-            out.append(f"S {g[6]}")
-        else:
-            out.append("mma_wait")
-    return collapse(out)
+KERNEL_RULES = [
+    (r"bar_(sync|arrive)\((kBar\w+(?: \+ 1)?), (?:kThreads|128)\)", lambda m: [f"{m[1]} {NAMES[m[2]]}"]),
+    (r"mbar_wait\(&bars\[(k[AB](?:Lo|Hi))\]", lambda m: [f"wait {NAMES[m[1]]}"]),
+    (r"load\(([AB](?:Lo|Hi))\{\}", lambda m: [f"load {NAMES[m[1]]}"]),
+    (r"write_p\(", lambda m: ["write_p"]),
+    # a wgmma read of the tile's key blocks, issued
+    (r"score_blocks\(s, desc_q, desc_([ab])", lambda m: [f"S {m[1].upper()}"]),
+    # P and the tile's value blocks, issued; add_pv also waits for its products
+    (r"(add_pv|issue_pv)\(acc, t([ab])", lambda m: [f"PV {m[2].upper()}"] + (["mma_wait"] if m[1] == "add_pv" else [])),
+    (r"wgmma_wait_all\(\)", lambda m: ["mma_wait"]),  # this warp's products are done
+]
+
+MODEL_RULES = [
+    (r"bar_(sync|arrive)\(B_(\w+),", lambda m: [f"{m[1]} {m[2]}"]),
+    (r"mbar_wait\(M_(\w+),", lambda m: [f"wait {m[1]}"]),
+    (r"load\(M_(\w+),", lambda m: [f"load {m[1]}"]),
+    (r"write_p\(", lambda m: ["write_p"]),
+    (r"take_p\(([01]), P_\w+, r\); take\(P_\w+, r\)", lambda m: [f"PV {'AB'[int(m[1])]}"]),
+    (r"take\(P_([AB])\d", lambda m: [f"S {m[1]}"]),
+    (r"atomic \{ readers\[", lambda m: ["mma_wait"]),
+]
 
 
 def main(kernel_path, model_path):
@@ -88,8 +72,8 @@ def main(kernel_path, model_path):
     m1 = between(between(model, "proctype wg1(", "init {", "the model's wg1"), ":: r < R ->", ":: else -> break",
                  "the model's wg1 round")
     bad = 0
-    for name, k, m in (("warpgroup 0", kernel_sequence(k0), model_sequence(m0)),
-                       ("warpgroup 1", kernel_sequence(k1), model_sequence(m1))):
+    for name, k, m in (("warpgroup 0", sequence(k0, KERNEL_RULES), sequence(m0, MODEL_RULES)),
+                       ("warpgroup 1", sequence(k1, KERNEL_RULES), sequence(m1, MODEL_RULES))):
         if k == m:
             print(f"ok   {name}: {len(k)} hand-offs in the same order: " + ", ".join(k))
         else:
