@@ -316,11 +316,19 @@ TEST(CudaLaunchPlan, CacheTensorMapCoversTheCausalRowsWithinTheDriversLimits) {
   alignas(16) static unsigned char cache[64];
   cuda::MqaLaunch p = real_mqa_launch();
   p.kv = cache;
+  // The geometry of a launch of `queries` (in sequences of `per_seq`; 0: one sequence)
+  // over caches of `keys` rows from position `offset`, which the driver must accept.
+  const auto geometry_at = [&](std::int64_t queries, std::int64_t per_seq, std::int64_t keys, std::int64_t offset) {
+    p.queries = queries;
+    p.seq_queries = per_seq;
+    p.keys = keys;
+    p.query_offset = offset;
+    const auto g = cuda::mqa_dense_cache_geometry(p, 64);
+    EXPECT_EQ(cuda::cache_map_problem(g, p.kv), std::nullopt) << queries << " queries over " << keys << " keys";
+    return g;
+  };
   // Dense decode, one query at 64K: every row, one sequence.
-  p.queries = 1;
-  p.keys = 65536;
-  p.query_offset = 65535;
-  auto g = cuda::mqa_dense_cache_geometry(p, 64);
+  auto g = geometry_at(1, 0, 65536, 65535);
   EXPECT_EQ(g.dims[0], 576u);
   EXPECT_EQ(g.dims[1], 65536u);
   EXPECT_EQ(g.dims[2], 1u);
@@ -328,26 +336,15 @@ TEST(CudaLaunchPlan, CacheTensorMapCoversTheCausalRowsWithinTheDriversLimits) {
   EXPECT_EQ(g.strides[1], 65536u * 1152);
   EXPECT_EQ(g.box[0], 64u);
   EXPECT_EQ(g.box[1], 64u);
-  EXPECT_EQ(cuda::cache_map_problem(g, p.kv), std::nullopt);
   // 64 sequences x 2 next tokens over 128K-row caches, the queries at the last two
   // positions but one: rows to the second query's end, sequences one cache apart.
-  p.queries = 128;
-  p.seq_queries = 2;
-  p.keys = 131072;
-  p.query_offset = 131000;
-  g = cuda::mqa_dense_cache_geometry(p, 64);
+  g = geometry_at(128, 2, 131072, 131000);
   EXPECT_EQ(g.dims[1], 131002u);
   EXPECT_EQ(g.dims[2], 64u);
   EXPECT_EQ(g.strides[1], 131072u * 1152);
-  EXPECT_EQ(cuda::cache_map_problem(g, p.kv), std::nullopt);
   // A context shorter than one box: the map ends with it (the box's rest arrives as zeros).
-  p.queries = 1;
-  p.seq_queries = 0;
-  p.keys = 10;
-  p.query_offset = 9;
-  g = cuda::mqa_dense_cache_geometry(p, 64);
+  g = geometry_at(1, 0, 10, 9);
   EXPECT_EQ(g.dims[1], 10u);
-  EXPECT_EQ(cuda::cache_map_problem(g, p.kv), std::nullopt);
   // What the driver would refuse is named: a misaligned cache, a row of 100 bf16 (200 B,
   // no multiple of 16), a box of 512 rows.
   EXPECT_NE(cuda::cache_map_problem(g, cache + 8).value_or("").find("16-byte aligned"), std::string::npos);
