@@ -231,14 +231,14 @@ if [ "$mode" = nightly ] || [ "$mode" = model ] || [ "$mode" = suite ]; then lim
 hung_file=${HUNG_FILE:-$out/hung-kernels.txt}
 touch "$hung_file"
 export DSA_HUNG_KERNELS="$hung_file"  # read by the micro-benchmarks (dsa-micro-cuda)
-# The kernels a case of SUITE names (its implementation and stage implementations), one a line.
-case_kernels() {
-  python3 - "$1" "$2" <<'PY'
+# Every case of SUITE with the kernels it names (its implementation and stage
+# implementations): one line per case, "case kernel kernel ...".
+suite_kernels() {
+  python3 - "$1" <<'PY'
 import json, sys
 for c in json.load(open(sys.argv[1]))["cases"]:
-  if c["name"] == sys.argv[2]:
-    names = [c.get("implementation")] + list((c.get("implementations") or {}).values())
-    print("\n".join(n for n in names if n))
+  names = [c.get("implementation")] + list((c.get("implementations") or {}).values())
+  print(" ".join([c["name"]] + [n for n in names if n]))
 PY
 }
 # DEADLINE (epoch seconds, set by --session): no step runs past it, one with under 10 s
@@ -294,8 +294,9 @@ elif [ "$mode" = suite ]; then
   mkdir -p "$out/$name"
   : > "$out/$name.log"
   tables=()
+  kernels_of=$(suite_kernels "$suite_file")  # read once, not per case
   for case_name in $("$bundle"/dsa-bench list "$suite_file" --filter "$filter" | awk '$1 ~ /^[0-9]+$/ {print $2}'); do
-    hung=$(case_kernels "$suite_file" "$case_name" | grep -xF -f "$hung_file" | head -1)
+    hung=$(awk -v c="$case_name" '$1 == c { for (i = 2; i <= NF; i++) print $i }' <<< "$kernels_of" | grep -xF -f "$hung_file" | head -1)
     if [ -n "$hung" ]; then
       echo "not run: $case_name (its kernel $hung hung in a first run)" | tee -a "$out/$name.log"; status=1; continue
     fi
