@@ -26,55 +26,24 @@
 
 #include "core/trace.h"
 #include "kernels/cuda/indexer_common.cuh"
-#include "kernels/cuda/mma.cuh"
-#include "kernels/cuda/wgmma.cuh"
+#include "kernels/cuda/indexer_wgmma.cuh"
 #include "kernels/cuda_device.h"
 
 namespace dsa::cuda {
 
 namespace {
 
-constexpr int kHeads = 64, kDim = 128;   // one wgmma M = 64 rows: the heads of one query
-constexpr int kKeys = 128;               // wgmma N
+using namespace indexer_wgmma;
+
 constexpr int kQueries = 8;              // queries per block sharing each key tile
 constexpr int kHalf = kQueries / 2;      // queries per store phase (the partials' buffer)
-constexpr int kThreads = 128;            // one warpgroup
-constexpr int kRow = kDim;               // bytes per e4m3 row: exactly one 128-byte swizzle span
 constexpr int kMaxTiles = 16;            // key tiles per block at most (2,048 keys)
-constexpr std::size_t kTile = static_cast<std::size_t>(kKeys) * kRow;                     // 16 KB
 constexpr std::size_t kQOff = 0;
 constexpr std::size_t kKOff = kQOff + static_cast<std::size_t>(kQueries) * kHeads * kRow;  // Q: 64 KB
 constexpr std::size_t kWOff = kKOff + 2 * kTile;                                          // K: 2 x 16 KB
 constexpr std::size_t kRedOff = kWOff + sizeof(float) * kQueries * kHeads;
 constexpr std::size_t kSmem = kRedOff + sizeof(float) * kHalf * 4 * kKeys + 1024;  // + slack to align the base to 1024
 static_assert(2 * (kSmem + 1024) <= 228 * 1024, "two blocks per SM");
-
-// The K-major, 128-byte-swizzled tile at `tile` (rows of exactly 128 bytes): the
-// leading offset is unused, 8-row groups are 1024 bytes apart.
-__device__ __forceinline__ std::uint64_t tile_desc(const unsigned char* tile) { return wgmma_desc_sw128(tile, 16, 1024); }
-
-// Key tile `s0` (rows past `nb` zero-filled without a read) into `ks` by cp.async.
-__device__ __forceinline__ void load_key_tile(unsigned char* ks, const unsigned char* kg, std::int64_t s0, int nb, int tid) {
-  constexpr int kChunks = kRow / 16;
-  for (int i = tid; i < kKeys * kChunks; i += kThreads) {
-    const int r = i / kChunks, c = i % kChunks;
-    cp_async16(ks + sw128_offset(r, c), kg + (s0 + (r < nb ? r : 0)) * kRow + c * 16, r < nb ? 16 : 0);
-  }
-}
-
-// Query qi's 64 x 128 scores against the key tile into `acc`, issued asynchronously as
-// one commit group; an inactive query commits an empty group so the waits count alike.
-__device__ __forceinline__ void issue_scores(float (&acc)[64], bool active, std::uint64_t desc_q, std::uint64_t desc_k) {
-  if (active) {
-    fence_operands(acc);
-    wgmma_fence();
-#pragma unroll
-    for (int k = 0; k < kDim / 32; ++k)  // 32 bytes of K per step: the start address moves 2 x 16 B
-      wgmma_m64n128k32_e4m3(acc, desc_q + 2 * k, desc_k + 2 * k, k > 0 ? 1 : 0);
-  }
-  wgmma_commit();
-  fence_operands(acc);
-}
 
 // One step of the sum over a column group's 8 lanes: values [0, kHalf) and
 // [kHalf, 2 kHalf) are two halves; the lane whose bit kHalf is set keeps the upper one,
