@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "bench/inputs.h"
 #include "bench/work.h"
@@ -79,10 +80,43 @@ void indexer(benchmark::State& st, std::int64_t queries, const char* variant = "
   counters(st, bench::indexer_work(sh, DType::fp8_e4m3));
 }
 
+// A decode step of `batch` sequences with `queries` each, every sequence over its own
+// copy of the keys, as one batched launch (what the decode sweep's indexer stage runs):
+// the keys cross the memory bus batch times, nothing is shared through L2.
+void indexer_batch(benchmark::State& st, int batch, std::int64_t queries, const char* variant) {
+  if (!have_device(st, variant)) return;
+  const std::int64_t S = st.range(0), T = queries;
+  HostTensor<float> q({T, 64, 128}), k({S, 128}), w({T, 64});
+  bench::fill_normal(q.span(), 0.3, 1);
+  bench::fill_normal(k.span(), 0.3, 2);
+  bench::fill_normal(w.span(), 0.01, 3);
+  const IndexerOperands ops = prepare_indexer_operands(q, k, w, DType::fp8_e4m3, false);
+  const IndexerShape sh{T, S, 64, 128, S - T, true};
+  std::vector<HostTensor<float>> scores;
+  for (int b = 0; b < batch; ++b) scores.emplace_back(Shape{T, S});
+  std::vector<IndexerArgs> args;
+  for (int b = 0; b < batch; ++b) args.push_back(IndexerArgs{sh, ops, scores[static_cast<std::size_t>(b)]});
+  std::vector<const IndexerArgs*> ptrs;
+  for (const IndexerArgs& a : args) ptrs.push_back(&a);
+  auto run = prepare_batch(by_name(indexer_variants(), variant), ptrs);
+  run->run();  // warm-up: module load, first-touch
+  for (auto _ : st) st.SetIterationTime(run->run());
+  bench::Work work = bench::indexer_work(sh, DType::fp8_e4m3);
+  work.flop *= batch;
+  work.bytes *= batch;
+  counters(st, work);
+}
+
 void BM_CudaIndexerDecode(benchmark::State& st) { indexer(st, 1); }
 void BM_CudaIndexerPrefill4096(benchmark::State& st) { indexer(st, 4096); }
 void BM_CudaIndexerWgmmaDecode(benchmark::State& st) { indexer(st, 1, "cuda.indexer.wgmma"); }
 void BM_CudaIndexerWgmmaPrefill4096(benchmark::State& st) { indexer(st, 4096, "cuda.indexer.wgmma"); }
+// The decode sweep's indexer stages: batch 64 x 2 queries (FP8 decode) and batch 1 x 1,
+// the prefill-shaped wgmma kernel against the decode kernel.
+void BM_CudaIndexerBatchWgmmaB64(benchmark::State& st) { indexer_batch(st, 64, 2, "cuda.indexer.wgmma"); }
+void BM_CudaIndexerBatchDecodeB64(benchmark::State& st) { indexer_batch(st, 64, 2, "cuda.indexer.decode"); }
+void BM_CudaIndexerBatchWgmmaB1(benchmark::State& st) { indexer_batch(st, 1, 1, "cuda.indexer.wgmma"); }
+void BM_CudaIndexerBatchDecodeB1(benchmark::State& st) { indexer_batch(st, 1, 1, "cuda.indexer.decode"); }
 
 // Top-k of `rows` rows of S Gaussian scores (every position valid), k = 2048: 64 rows
 // as a decode batch of 64, 1 row as batch 1, 512 rows as a prefill chunk (the issue's
@@ -400,6 +434,10 @@ BENCHMARK(BM_CudaIndexerDecode)->RangeMultiplier(2)->Range(4096, 131072)->UseMan
 BENCHMARK(BM_CudaIndexerPrefill4096)->RangeMultiplier(2)->Range(4096, 65536)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_CudaIndexerWgmmaDecode)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaIndexerWgmmaPrefill4096)->RangeMultiplier(4)->Range(4096, 65536)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_CudaIndexerBatchWgmmaB64)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CudaIndexerBatchDecodeB64)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CudaIndexerBatchWgmmaB1)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CudaIndexerBatchDecodeB1)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaTopk)->RangeMultiplier(2)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaTopkOneRow)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaTopkSplit)->RangeMultiplier(2)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);

@@ -46,56 +46,109 @@ struct IndexerShapeCase {
   }
 };
 
-class CudaIndexer : public ::testing::TestWithParam<IndexerShapeCase> {};
-
-TEST_P(CudaIndexer, MatchesReference) {
+// Every CUDA indexer variant that takes the shape, against the reference: the validated
+// ones, or (first_runs) those the registry marks not yet validated. `batch` sequences
+// (each its own seeded inputs) run as one batched launch, as a decode step batches them.
+void check_indexer(const IndexerShapeCase& pc, bool first_runs, int batch = 1) {
   REQUIRE_CUDA_DEVICE();
-  const auto& pc = GetParam();
   const bench::CaseSpec c = indexer_case(pc.generator, pc.dtype, pc.T, pc.S, pc.offset, pc.hadamard, pc.heads, pc.head_dim);
-  const bench::IndexerData d = bench::make_indexer_data(c, derive_seed(7, pc.generator, static_cast<std::uint64_t>(pc.S)));
-  HostTensor<float> out({c.queries, c.context}), ref;
-  const IndexerArgs args{d.shape, d.ops, out};
-  ref::indexer_scores(d.shape, d.ops.q, d.ops.k, d.ops.w, ref);
-  // The mma.sync kernel takes every shape here; the wgmma one the FP8 64 x 128 ones.
-  const auto& mma = cuda_variant(indexer_variants(), "cuda.indexer.mma");
-  ASSERT_FALSE(mma.unsupported(args).has_value()) << *mma.unsupported(args);
-  for (const char* name : {"cuda.indexer.mma", "cuda.indexer.wgmma"}) {
-    const auto& v = cuda_variant(indexer_variants(), name);
-    if (v.unsupported(args)) continue;
-    auto run = v.prepare(args);
+  std::vector<bench::IndexerData> data;
+  std::vector<HostTensor<float>> outs, refs(static_cast<std::size_t>(batch));
+  for (int b = 0; b < batch; ++b) {
+    const std::uint64_t seed = derive_seed(7, pc.generator, static_cast<std::uint64_t>(pc.S));
+    data.push_back(bench::make_indexer_data(c, b == 0 ? seed : derive_seed(seed, "sequence", static_cast<std::uint64_t>(b))));
+    outs.emplace_back(Shape{c.queries, c.context});
+  }
+  std::vector<IndexerArgs> args;
+  for (int b = 0; b < batch; ++b) {
+    args.push_back(IndexerArgs{data[b].shape, data[b].ops, outs[b]});
+    ref::indexer_scores(data[b].shape, data[b].ops.q, data[b].ops.k, data[b].ops.w, refs[b]);
+  }
+  std::vector<const IndexerArgs*> ptrs;
+  for (const IndexerArgs& a : args) ptrs.push_back(&a);
+  int tried = 0;
+  for (const auto& v : indexer_variants()) {
+    if (v.backend != Backend::cuda || (v.not_validated == nullptr) == first_runs) continue;
+    if ((first_runs && !first_run_selected(v.name)) || v.unsupported(args.front())) continue;
+    ++tried;
+    auto run = prepare_batch(v, ptrs);
     run->run();
     run->fetch();
-    const StructureReport st = compare_structure(out.span(), ref.span());
-    ASSERT_TRUE(st.ok()) << name << ": " << st.mismatches << " NaN/-inf positions differ, first at " << st.first_mismatch;
-    const ValueReport val = compare_values(out.span(), ref.span(), 1e-3, 1e-3);
-    EXPECT_EQ(val.failures, 0) << name << ": first at " << val.first_failure << ": " << out.data()[val.first_failure]
-                               << " vs " << ref.data()[val.first_failure];
-    EXPECT_LT(val.cos_diff, 1e-6) << name;
+    for (int b = 0; b < batch; ++b) {
+      const StructureReport st = compare_structure(outs[b].span(), refs[b].span());
+      ASSERT_TRUE(st.ok()) << v.name << ", sequence " << b << ": " << st.mismatches
+                           << " NaN/-inf positions differ, first at " << st.first_mismatch;
+      const ValueReport val = compare_values(outs[b].span(), refs[b].span(), 1e-3, 1e-3);
+      EXPECT_EQ(val.failures, 0) << v.name << ", sequence " << b << ": first at " << val.first_failure << ": "
+                                 << outs[b].data()[val.first_failure] << " vs " << refs[b].data()[val.first_failure];
+      EXPECT_LT(val.cos_diff, 1e-6) << v.name << ", sequence " << b;
+    }
+  }
+  if (first_runs) {
+    if (tried == 0) GTEST_SKIP() << "no CUDA indexer variant awaiting validation takes this shape (or DSA_FIRST_RUN_VARIANT names another)";
+  } else {
+    // The mma.sync kernel takes every shape here; the wgmma one the FP8 64 x 128 ones.
+    EXPECT_GE(tried, 1) << "cuda.indexer.mma takes every shape";
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Shapes, CudaIndexer,
-                         ::testing::Values(IndexerShapeCase{"gaussian", "fp8", 1, 1, 0, false},
-                                           IndexerShapeCase{"gaussian", "fp8", 1, 4097, 4096, false},   // decode, ragged tile
-                                           IndexerShapeCase{"structured", "fp8", 37, 3000, 2963, false},  // prefill chunk
-                                           IndexerShapeCase{"structured", "fp8", 9, 5000, 1000, true},    // chunk mid-cache
-                                           IndexerShapeCase{"gaussian", "bf16", 5, 1000, 995, false},
-                                           IndexerShapeCase{"structured", "fp8", 2, 131072, 131070, false},  // long
-                                           // dsa-tiny: 4 heads (padded to a warp's 16) x 32
-                                           IndexerShapeCase{"gaussian", "fp8", 7, 500, 493, true, 4, 32},
-                                           IndexerShapeCase{"gaussian", "fp8", 3, 300, 297, false, 40, 128}));
+const std::vector<IndexerShapeCase> kIndexerShapes = {
+    IndexerShapeCase{"gaussian", "fp8", 1, 1, 0, false},
+    IndexerShapeCase{"gaussian", "fp8", 1, 4097, 4096, false},      // decode, ragged tile
+    IndexerShapeCase{"structured", "fp8", 37, 3000, 2963, false},   // prefill chunk
+    IndexerShapeCase{"structured", "fp8", 9, 5000, 1000, true},     // chunk mid-cache
+    IndexerShapeCase{"gaussian", "bf16", 5, 1000, 995, false},
+    IndexerShapeCase{"structured", "fp8", 2, 131072, 131070, false},  // long
+    // dsa-tiny: 4 heads (padded to a warp's 16) x 32
+    IndexerShapeCase{"gaussian", "fp8", 7, 500, 493, true, 4, 32},
+    IndexerShapeCase{"gaussian", "fp8", 3, 300, 297, false, 40, 128},
+    // Decode steps of 3 and 4 queries (the decode kernel's second query pair); a step
+    // whose queries start before the cache's end (keys no query reaches).
+    IndexerShapeCase{"structured", "fp8", 3, 2049, 2046, false},
+    IndexerShapeCase{"gaussian", "fp8", 4, 700, 300, true},
+};
 
-// The wgmma indexer's blocks walk runs of key tiles (the run length is chosen from the
-// grid size; at the test shapes it is always 1). Forced to runs of 3 and 16 tiles, with
-// tiles past the causal bound inside a run, a diagonal tile inside a run and a partial
-// last tile, the scores are bit-identical to runs of 1 and match the reference.
-TEST(CudaIndexer, WgmmaRunsOfKeyTilesGiveTheSameScores) {
-  REQUIRE_CUDA_DEVICE();
-  struct Shape {
-    std::int64_t T, S, offset;
-    bool causal;
-  };
-  for (const Shape sh : {Shape{20, 3000, 2980, true}, Shape{13, 2500, 700, true}, Shape{9, 1000, 0, false}}) {
+std::string indexer_case_name(const ::testing::TestParamInfo<IndexerShapeCase>& i) {
+  const auto& c = i.param;
+  return std::string(c.generator) + "_" + c.dtype + "_T" + std::to_string(c.T) + "_S" + std::to_string(c.S) + "_o" +
+         std::to_string(c.offset) + "_H" + std::to_string(c.heads) + "x" + std::to_string(c.head_dim);
+}
+
+void check_indexer_one(const IndexerShapeCase& pc, bool first_runs) { check_indexer(pc, first_runs); }
+DSA_SUITE_AND_FIRST_RUN_TWIN(IndexerShapeCase, CudaIndexer, CudaFirstRunIndexer, MatchesReference, Shapes,
+                             check_indexer_one, kIndexerShapes, indexer_case_name);
+
+// Decode batches: several sequences, each over its own keys, in one launch (grid.y for
+// the wgmma kernels), every sequence against its own reference.
+struct IndexerBatchCase {
+  IndexerShapeCase shape;
+  int batch;
+  friend void PrintTo(const IndexerBatchCase& c, std::ostream* os) { *os << "batch " << c.batch; }
+};
+const std::vector<IndexerBatchCase> kIndexerBatches = {
+    {IndexerShapeCase{"gaussian", "fp8", 2, 5000, 4998, false}, 3},
+    {IndexerShapeCase{"structured", "fp8", 1, 300, 299, false}, 5},
+    {IndexerShapeCase{"gaussian", "fp8", 4, 1100, 1096, true}, 2},
+    {IndexerShapeCase{"structured", "fp8", 2, 65536, 65534, false}, 2},
+};
+std::string indexer_batch_name(const ::testing::TestParamInfo<IndexerBatchCase>& i) {
+  return "b" + std::to_string(i.param.batch) + "_T" + std::to_string(i.param.shape.T) + "_S" + std::to_string(i.param.shape.S);
+}
+void check_indexer_batch(const IndexerBatchCase& pc, bool first_runs) { check_indexer(pc.shape, first_runs, pc.batch); }
+DSA_SUITE_AND_FIRST_RUN_TWIN(IndexerBatchCase, CudaIndexerBatch, CudaFirstRunIndexerBatch, MatchesReference, Batches,
+                             check_indexer_batch, kIndexerBatches, indexer_batch_name);
+
+// A wgmma indexer's blocks walk runs of key tiles (the run length is chosen from the
+// grid size). Forced to runs of several lengths, with tiles past the causal bound, a
+// diagonal tile inside a run and a partial last tile, the scores are bit-identical to
+// runs of 1 and match the reference.
+struct IndexerRunShape {
+  std::int64_t T, S, offset;
+  bool causal;
+};
+void expect_runs_give_the_same_scores(void (*launch)(const cuda::IndexerLaunch&, cudaStream_t),
+                                      const std::vector<IndexerRunShape>& shapes, const std::vector<int>& runs) {
+  for (const IndexerRunShape sh : shapes) {
     const bench::CaseSpec c = indexer_case("structured", "fp8", sh.T, sh.S, sh.offset, false);
     bench::IndexerData d = bench::make_indexer_data(c, derive_seed(11, "runs", static_cast<std::uint64_t>(sh.S)));
     d.shape.causal = sh.causal;
@@ -121,10 +174,10 @@ TEST(CudaIndexer, WgmmaRunsOfKeyTilesGiveTheSameScores) {
     p.query_offset = sh.offset;
     p.causal = sh.causal;
     std::vector<float> one;
-    for (const int run : {1, 3, 16}) {
+    for (const int run : runs) {
       p.key_tiles_per_block = run;
       scores.fill_bytes(0xFF);  // NaN everywhere: an unwritten score shows
-      cuda::launch_indexer_wgmma(p, nullptr);
+      launch(p, nullptr);
       std::vector<float> got(static_cast<std::size_t>(sh.T * sh.S));
       scores.download(got.data(), got.size());
       const std::span<const float> g(got.data(), got.size());
@@ -133,10 +186,26 @@ TEST(CudaIndexer, WgmmaRunsOfKeyTilesGiveTheSameScores) {
                            << st.first_mismatch;
       const ValueReport val = compare_values(g, ref.span(), 1e-3, 1e-3);
       EXPECT_EQ(val.failures, 0) << "runs of " << run << ": first at " << val.first_failure;
-      if (run == 1) one = got;
+      if (run == runs.front()) one = got;
       else EXPECT_EQ(std::memcmp(one.data(), got.data(), got.size() * sizeof(float)), 0) << "runs of " << run;
     }
   }
+}
+
+TEST(CudaIndexer, WgmmaRunsOfKeyTilesGiveTheSameScores) {
+  REQUIRE_CUDA_DEVICE();
+  expect_runs_give_the_same_scores(cuda::launch_indexer_wgmma,
+                                   {{20, 3000, 2980, true}, {13, 2500, 700, true}, {9, 1000, 0, false}}, {1, 3, 16});
+}
+
+// The decode kernel's ring of key tiles: runs shorter than, as long as and longer than
+// the ring (4 stages), a run that ends inside the ring's prologue, keys no query reaches.
+TEST(CudaFirstRunIndexer, DecodeRunsOfKeyTilesGiveTheSameScores) {
+  REQUIRE_CUDA_DEVICE();
+  if (!first_run_selected("cuda.indexer.decode")) GTEST_SKIP() << "DSA_FIRST_RUN_VARIANT names another kernel";
+  expect_runs_give_the_same_scores(cuda::launch_indexer_decode,
+                                   {{2, 3000, 2998, true}, {3, 2500, 700, true}, {4, 1000, 0, false}, {1, 9000, 8999, true}},
+                                   {1, 2, 3, 4, 5, 70});
 }
 
 TEST(CudaIndexer, SaysWhatItDoesNotSupport) {

@@ -164,6 +164,12 @@ std::unique_ptr<OpRun> prepare_indexer_wgmma_batch(const std::vector<const Index
 std::optional<std::string> indexer_wgmma_unsupported(const IndexerArgs& a) {
   return cuda::indexer_wgmma_unsupported(a.shape.heads, a.shape.head_dim, a.shape.keys, a.in.dtype == DType::fp8_e4m3);
 }
+std::unique_ptr<OpRun> prepare_indexer_decode_batch(const std::vector<const IndexerArgs*>& as) {
+  return prepare_indexer_with(as, cuda::launch_indexer_decode);
+}
+std::optional<std::string> indexer_decode_unsupported(const IndexerArgs& a) {
+  return cuda::indexer_decode_unsupported(a.shape.heads, a.shape.head_dim, a.shape.queries, a.in.dtype == DType::fp8_e4m3);
+}
 
 // Top-k is per row already: a batch is more rows. Both kernels take the same inputs;
 // the split one also has a workspace, sized once here.
@@ -424,7 +430,14 @@ std::vector<Variant<IndexerArgs>> cuda_indexer_variants() {
           // Every other shape (bf16, other head counts).
           {"cuda.indexer.mma", Backend::cuda,
            "tensor-core indexer (mma.sync: fp8 m16n8k32 or bf16 m16n8k16), 64-key tiles shared by 4 queries",
-           indexer_unsupported, [](const IndexerArgs& a) { return prepare_indexer_batch({&a}); }, prepare_indexer_batch}};
+           indexer_unsupported, [](const IndexerArgs& a) { return prepare_indexer_batch({&a}); }, prepare_indexer_batch},
+          // Listed last and not yet run on a GPU, so nothing picks it by default.
+          {"cuda.indexer.decode", Backend::cuda,
+           "decode shapes (1-4 queries per sequence): wgmma m64n128k32 e4m3 with the keys as rows and two queries' "
+           "heads as columns, so the head sum stays in registers; a 4-stage cp.async ring of key tiles, the batch "
+           "one wave of blocks; FP8, 64 heads x 128",
+           indexer_decode_unsupported, [](const IndexerArgs& a) { return prepare_indexer_decode_batch({&a}); },
+           prepare_indexer_decode_batch, {}, "not yet run on a GPU: written without one on 2026-12-05"}};
 }
 
 std::optional<std::string> topk_row_unsupported(const TopkArgs& a) {
