@@ -40,6 +40,11 @@
 #                                    each: the profiled kernels (kernels/cuda/phase_clock.cuh)
 #                                    say where the time goes, phase by phase (table in
 #                                    $OUT/phases.txt; JSON under $OUT/phases/)
+#   scripts/gpu-check.sh --micro REGEX
+#                                    instead: the CUDA micro-benchmarks whose family
+#                                    matches REGEX, one process per family (a hung or
+#                                    faulting first-run kernel costs only its own), as one
+#                                    table in $OUT/micro.txt (JSON under $OUT/micro/)
 #   scripts/gpu-check.sh --session [SECONDS]
 #                                    the next GPU session's plan (SESSION_STEPS below, in
 #                                    order of worth) in as many device calls as it takes:
@@ -115,7 +120,9 @@ run_spec() {  # run_spec N SPEC ROOT
 
 # The next GPU session's plan, most worth first (docs/gpu-validation.md says why each):
 # correctness of every kernel (the first runs of eleven new ones among them), the last
-# unrun cases of issue 5, where the open targets' time goes, the kernels under
+# unrun cases of issue 5, where the open targets' time goes, the decode indexer beside
+# the wgmma one at the decode sweep's batches (the indexer is DSA's largest decode stage
+# at batch 64), the kernels under
 # evaluation beside the defaults (top-k, dense decode, sparse, MHA: the checks of MHA
 # at 64K are left out, about 35 s each of host reference, the gpu tests check it), then
 # a decode sweep at batch 64 whose 128K point the claims lack (4K, 32K, 128K with the
@@ -126,6 +133,7 @@ SESSION_STEPS=(
   '--quick'
   '--model-small ^model\.small\.decode(\.128k)?$'
   'STEP_LIMIT=60 --phases'
+  'STEP_LIMIT=60 --micro IndexerBatch'
   'STEP_LIMIT=60 --suite suites/candidates.json ^kernel\.topk\.'
   'STEP_LIMIT=60 --suite suites/candidates.json ^kernel\.dense_mqa\.'
   'STEP_LIMIT=60 --suite suites/candidates.json ^kernel\.sparse_mla\.'
@@ -206,7 +214,10 @@ case "${1:-}" in
   --model-small) mode=model; filter=${2:-^model\.small} ;;
   --quick) mode=quick ;;
   --figures) mode=figures ;;
-  --phases) mode=phases ;;
+  --phases) mode=phases; filter=Phases ;;
+  --micro)
+    mode=micro; filter=${2:-}
+    [ -n "$filter" ] || { echo "scripts/gpu-check.sh --micro: name a regex of micro-benchmark families (dsa-micro-cuda --benchmark_list_tests)" >&2; exit 2; } ;;
   --sanitize) mode=sanitize; filter=${2:-'*FirstRun*:-*131k*:*262k*:*65535*:*topk_8192*:*gaussian_long*:*k_4096*'} ;;
   --ncu)
     mode=ncu; filter=${2:-}; kernel_filter=${3:-.}
@@ -215,7 +226,7 @@ case "${1:-}" in
     mode=suite; suite_file=${2:-}; filter=${3:-.*}
     [ -r "$suite_file" ] || { echo "scripts/gpu-check.sh --suite: cannot read suite \"$suite_file\"" >&2; exit 2; } ;;
   "") ;;
-  *) echo "usage: scripts/gpu-check.sh [--prepare | --quick | --figures | --nightly [REGEX] | --model-small [REGEX] | --suite SUITE.json [REGEX] | --sanitize [GTEST_FILTER] | --ncu BENCH_REGEX [KERNEL_REGEX] | --phases | --chain 'FORM' ...]" >&2; exit 2 ;;
+  *) echo "usage: scripts/gpu-check.sh [--prepare | --quick | --figures | --nightly [REGEX] | --model-small [REGEX] | --suite SUITE.json [REGEX] | --sanitize [GTEST_FILTER] | --ncu BENCH_REGEX [KERNEL_REGEX] | --phases | --micro REGEX | --chain 'FORM' ...]" >&2; exit 2 ;;
 esac
 out=${OUT:-/tmp/gpu-check}
 mkdir -p "$out"
@@ -351,18 +362,28 @@ elif [ "$mode" = ncu ]; then
   grep -E "^  [a-z_].*\(|Duration|Compute \(SM\) Throughput|Memory Throughput|Registers Per|Achieved Occupancy|No Eligible|Warp Cycles Per Issued" \
     "$out/ncu.txt" | head -60
   tables=()
-elif [ "$mode" = phases ]; then
-  # One process per benchmark, as for the micro-benchmarks: a first-run kernel that
-  # faults (a sticky CUDA error) or hangs costs only its own table.
-  log "where the time goes: the profiled kernels' phases (micro-benchmarks *Phases*, one process each)"
-  mkdir -p "$out/phases"
-  : > "$out/phases.log"
-  for family in $("$bundle"/dsa-micro-cuda --benchmark_list_tests | sed 's|/.*||' | grep Phases | sort -u); do
+elif [ "$mode" = phases ] || [ "$mode" = micro ]; then
+  # One process per benchmark family: a first-run kernel that faults (a sticky CUDA
+  # error) or hangs costs only its own results.
+  if [ "$mode" = phases ]; then
+    log "where the time goes: the profiled kernels' phases (micro-benchmarks *Phases*, one process each)"
+  else
+    log "micro-benchmarks matching $filter (one process per family)"
+  fi
+  mkdir -p "$out/$mode"
+  : > "$out/$mode.log"
+  families=$("$bundle"/dsa-micro-cuda --benchmark_list_tests | sed 's|/.*||' | grep -E -- "$filter" | sort -u)
+  [ -n "$families" ] || { echo "no micro-benchmark family matches $filter" | tee -a "$out/$mode.log"; status=1; }
+  for family in $families; do
     STEP_LIMIT=${STEP_LIMIT:-120} step "$bundle"/dsa-micro-cuda --benchmark_filter="^$family(/|\$)" --benchmark_min_time=0.05 \
-      --benchmark_out="$out/phases/$family.json" --benchmark_out_format=json >> "$out/phases.log" 2>&1 \
-      || { rc=$?; status=1; echo "FAILED or stopped (exit $rc): $family" | tee -a "$out/phases.log"; }
+      --benchmark_out="$out/$mode/$family.json" --benchmark_out_format=json >> "$out/$mode.log" 2>&1 \
+      || { rc=$?; status=1; echo "FAILED or stopped (exit $rc): $family" | tee -a "$out/$mode.log"; }
   done
-  python3 scripts/phase_table.py "$out"/phases/*.json | tee "$out/phases.txt" || status=1
+  if [ "$mode" = phases ]; then
+    python3 scripts/phase_table.py "$out"/phases/*.json | tee "$out/phases.txt" || status=1
+  else
+    python3 scripts/micro_table.py "$out"/micro/*.json | tee "$out/micro.txt" || status=1
+  fi
   tables=()
 elif [ "$mode" = model ]; then
   log "suites/model.json on the GPU (dsa-small cases matching $filter)"

@@ -1,6 +1,6 @@
 """What a GPU session found (scripts/gpu-check.sh --session), as Markdown for
 docs/gpu-validation.md: the device, the gpu tests with each first-run kernel's verdict,
-the phase tables, every kernel case against the issues' targets and against the fastest
+the phase tables, the micro-benchmark table, every kernel case against the issues' targets and against the fastest
 validated kernel of its shape (a new kernel that passed and beat it is named for
 promotion), the dsa-small decode points and the decode sweep's points with where their
 host time went.
@@ -251,6 +251,10 @@ def report(root):
     tables = [os.path.join(f, "phases.txt") for f in st.get("phases", [])]
     text = "".join(open(t).read() for t in tables if os.path.exists(t))
     out += (["```", text.rstrip(), "```"] if text.strip() else ["No phase table (the step did not run or finish)."])
+    out += ["", "## Micro-benchmarks", ""]
+    tables = [os.path.join(f, "micro.txt") for f in st.get("micro", [])]
+    text = "".join(open(t).read() for t in tables if os.path.exists(t))
+    out += [text.rstrip()] if text.strip() else ["No micro-benchmark table (the step did not run or finish)."]
     out += ["", "## Kernels against the targets", ""]
     docs = [d for f in st.get("suite", []) for d in [load_json(os.path.join(f, "candidates.json"))] if d]
     kernel_cases(docs, unvalidated, out)

@@ -1,0 +1,59 @@
+"""scripts/micro_table.py: the table gpu-check --micro prints from the CUDA
+micro-benchmarks' JSON."""
+import importlib.util
+import io
+import json
+import os
+import tempfile
+import unittest
+from contextlib import redirect_stderr, redirect_stdout
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+spec = importlib.util.spec_from_file_location("micro_table", os.path.join(ROOT, "scripts", "micro_table.py"))
+micro_table = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(micro_table)
+
+
+def bench(name, **fields):
+    return dict({"name": name, "run_name": name, "run_type": "iteration", "real_time": 100.0, "time_unit": "us"}, **fields)
+
+
+class MicroTableTest(unittest.TestCase):
+    def test_rows_grouped_by_context_with_rates_in_microseconds(self):
+        text = micro_table.table([{"benchmarks": [
+            bench("BM_B/131072/manual_time", real_time=0.5, time_unit="ms", TFLOPS=200.0, **{"GB/s": 1530.4}),
+            bench("BM_A/131072/manual_time", real_time=250000.0, time_unit="ns", TFLOPS=400.0, **{"GB/s": 3001.0}),
+            bench("BM_B/4096/manual_time", real_time=20.0)]}])
+        lines = text.splitlines()
+        self.assertEqual(lines[2], "| BM_B | 4096 | 20.0 |  |  |  |")  # smallest context first
+        self.assertEqual(lines[3], "| BM_A | 131072 | 250.0 | 400.0 | 3001 |  |")  # ns -> us
+        self.assertEqual(lines[4], "| BM_B | 131072 | 500.0 | 200.0 | 1530 |  |")  # ms -> us
+
+    def test_a_skipped_benchmark_shows_its_reason_not_a_time(self):
+        text = micro_table.table([{"benchmarks": [
+            bench("BM_X/65536/manual_time", error_occurred=True, real_time=0.0,
+                  error_message="not run: cuda.indexer.decode hung in its first-run tests")]}])
+        self.assertIn("| BM_X | 65536 |  |  |  | not run: cuda.indexer.decode hung", text)
+
+    def test_aggregates_are_left_out_and_an_empty_run_says_so(self):
+        text = micro_table.table([{"benchmarks": [bench("BM_X/8/manual_time_mean", run_type="aggregate")]}])
+        self.assertEqual(text, "no micro-benchmark results")
+
+    def test_an_unreadable_file_fails_the_table_but_keeps_the_others(self):
+        with tempfile.TemporaryDirectory() as d:
+            ok = os.path.join(d, "ok.json")
+            with open(ok, "w") as f:
+                json.dump({"benchmarks": [bench("BM_Y/1/manual_time")]}, f)
+            bad = os.path.join(d, "bad.json")
+            with open(bad, "w") as f:
+                f.write("{")
+            out, err = io.StringIO(), io.StringIO()
+            with redirect_stdout(out), redirect_stderr(err):
+                rc = micro_table.main(["micro_table.py", ok, bad])
+            self.assertEqual(rc, 1)
+            self.assertIn("| BM_Y | 1 | 100.0 |", out.getvalue())
+            self.assertIn("bad.json: no results", err.getvalue())
+
+
+if __name__ == "__main__":
+    unittest.main()
