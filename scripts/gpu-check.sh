@@ -418,6 +418,7 @@ else
           *DenseMqa*) op=dense_attention_mqa ;;
           *DenseMha*) op=dense_attention_mha ;;
           *Topk*) op=topk ;;
+          *Indexer*) op=indexer ;;
         esac
         if [ -n "$op" ]; then
           mapfile -t kernels < <("$bundle"/dsa-bench variants --unvalidated --op "$op")
