@@ -51,6 +51,7 @@ int indexer_wgmma_tiles_per_block(std::int64_t query_groups, std::int64_t key_ti
 // keys) from warpgroup MMAs with the keys as the MMA's rows, so the sum over heads stays
 // in registers, and a 4-stage ring of key tiles per block (kernels/cuda/indexer_decode.cu):
 // FP8, 64 heads x 128 dims only. Not yet run on a GPU.
+constexpr int kIndexerDecodeMaxQueries = 4;  // per sequence and call
 std::optional<std::string> indexer_decode_unsupported(int heads, int head_dim, std::int64_t queries, bool fp8,
                                                       int batch = 1);
 void launch_indexer_decode(const IndexerLaunch& p, cudaStream_t stream);

@@ -42,7 +42,8 @@ namespace {
 
 using namespace indexer_wgmma;
 
-constexpr int kMaxQueries = 4;  // two pairs
+constexpr int kMaxQueries = kIndexerDecodeMaxQueries;  // two pairs
+static_assert(kMaxQueries == 4, "the kernel has one or two query pairs");
 constexpr int kStages = 4;      // key tiles in shared memory: kStages - 1 in flight
 constexpr std::size_t kQBytes = static_cast<std::size_t>(kMaxQueries) * kHeads * kRow;  // 32 KB
 constexpr std::size_t kKOff = kQBytes;
