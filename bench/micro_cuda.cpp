@@ -63,29 +63,12 @@ void counters(benchmark::State& st, const bench::Work& w) {
 }
 
 // queries == 1: decode; otherwise a prefill chunk of `queries` at the end of the context.
-void indexer(benchmark::State& st, std::int64_t queries, const char* variant = "cuda.indexer.mma") {
+// batch > 1: a decode step of `batch` sequences, each over its own copy of the keys, as
+// one batched launch (what the decode sweep's indexer stage runs): the keys cross the
+// memory bus batch times, nothing is shared through L2.
+void indexer(benchmark::State& st, std::int64_t queries, const char* variant = "cuda.indexer.mma", int batch = 1) {
   if (!have_device(st, variant)) return;
   const std::int64_t S = st.range(0), T = std::min(queries, S);
-  HostTensor<float> q({T, 64, 128}), k({S, 128}), w({T, 64});
-  bench::fill_normal(q.span(), 0.3, 1);
-  bench::fill_normal(k.span(), 0.3, 2);
-  bench::fill_normal(w.span(), 0.01, 3);
-  const IndexerOperands ops = prepare_indexer_operands(q, k, w, DType::fp8_e4m3, false);
-  const IndexerShape sh{T, S, 64, 128, S - T, true};
-  HostTensor<float> scores({T, S});
-  const IndexerArgs args{sh, ops, scores};
-  auto run = by_name(indexer_variants(), variant).prepare(args);
-  run->run();  // warm-up: module load, first-touch
-  for (auto _ : st) st.SetIterationTime(run->run());
-  counters(st, bench::indexer_work(sh, DType::fp8_e4m3));
-}
-
-// A decode step of `batch` sequences with `queries` each, every sequence over its own
-// copy of the keys, as one batched launch (what the decode sweep's indexer stage runs):
-// the keys cross the memory bus batch times, nothing is shared through L2.
-void indexer_batch(benchmark::State& st, int batch, std::int64_t queries, const char* variant) {
-  if (!have_device(st, variant)) return;
-  const std::int64_t S = st.range(0), T = queries;
   HostTensor<float> q({T, 64, 128}), k({S, 128}), w({T, 64});
   bench::fill_normal(q.span(), 0.3, 1);
   bench::fill_normal(k.span(), 0.3, 2);
@@ -113,10 +96,10 @@ void BM_CudaIndexerWgmmaDecode(benchmark::State& st) { indexer(st, 1, "cuda.inde
 void BM_CudaIndexerWgmmaPrefill4096(benchmark::State& st) { indexer(st, 4096, "cuda.indexer.wgmma"); }
 // The decode sweep's indexer stages: batch 64 x 2 queries (FP8 decode) and batch 1 x 1,
 // the prefill-shaped wgmma kernel against the decode kernel.
-void BM_CudaIndexerBatchWgmmaB64(benchmark::State& st) { indexer_batch(st, 64, 2, "cuda.indexer.wgmma"); }
-void BM_CudaIndexerBatchDecodeB64(benchmark::State& st) { indexer_batch(st, 64, 2, "cuda.indexer.decode"); }
-void BM_CudaIndexerBatchWgmmaB1(benchmark::State& st) { indexer_batch(st, 1, 1, "cuda.indexer.wgmma"); }
-void BM_CudaIndexerBatchDecodeB1(benchmark::State& st) { indexer_batch(st, 1, 1, "cuda.indexer.decode"); }
+void BM_CudaIndexerBatchWgmmaB64(benchmark::State& st) { indexer(st, 2, "cuda.indexer.wgmma", 64); }
+void BM_CudaIndexerBatchDecodeB64(benchmark::State& st) { indexer(st, 2, "cuda.indexer.decode", 64); }
+void BM_CudaIndexerBatchWgmmaB1(benchmark::State& st) { indexer(st, 1, "cuda.indexer.wgmma"); }
+void BM_CudaIndexerBatchDecodeB1(benchmark::State& st) { indexer(st, 1, "cuda.indexer.decode"); }
 
 // Top-k of `rows` rows of S Gaussian scores (every position valid), k = 2048: 64 rows
 // as a decode batch of 64, 1 row as batch 1, 512 rows as a prefill chunk (the issue's
