@@ -94,12 +94,13 @@ void BM_CudaIndexerDecode(benchmark::State& st) { indexer(st, 1); }
 void BM_CudaIndexerPrefill4096(benchmark::State& st) { indexer(st, 4096); }
 void BM_CudaIndexerWgmmaDecode(benchmark::State& st) { indexer(st, 1, "cuda.indexer.wgmma"); }
 void BM_CudaIndexerWgmmaPrefill4096(benchmark::State& st) { indexer(st, 4096, "cuda.indexer.wgmma"); }
+void BM_CudaIndexerKeyrowsPrefill4096(benchmark::State& st) { indexer(st, 4096, "cuda.indexer.keyrows"); }
 // The decode sweep's indexer stages: batch 64 x 2 queries (FP8 decode) and batch 1 x 1,
-// the prefill-shaped wgmma kernel against the decode kernel.
+// the heads-as-rows wgmma kernel against the keys-as-rows one.
 void BM_CudaIndexerBatchWgmmaB64(benchmark::State& st) { indexer(st, 2, "cuda.indexer.wgmma", 64); }
-void BM_CudaIndexerBatchDecodeB64(benchmark::State& st) { indexer(st, 2, "cuda.indexer.decode", 64); }
+void BM_CudaIndexerBatchKeyrowsB64(benchmark::State& st) { indexer(st, 2, "cuda.indexer.keyrows", 64); }
 void BM_CudaIndexerBatchWgmmaB1(benchmark::State& st) { indexer(st, 1, "cuda.indexer.wgmma"); }
-void BM_CudaIndexerBatchDecodeB1(benchmark::State& st) { indexer(st, 1, "cuda.indexer.decode"); }
+void BM_CudaIndexerBatchKeyrowsB1(benchmark::State& st) { indexer(st, 1, "cuda.indexer.keyrows"); }
 
 // Top-k of `rows` rows of S Gaussian scores (every position valid), k = 2048: 64 rows
 // as a decode batch of 64, 1 row as batch 1, 512 rows as a prefill chunk (the issue's
@@ -418,9 +419,10 @@ BENCHMARK(BM_CudaIndexerPrefill4096)->RangeMultiplier(2)->Range(4096, 65536)->Us
 BENCHMARK(BM_CudaIndexerWgmmaDecode)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaIndexerWgmmaPrefill4096)->RangeMultiplier(4)->Range(4096, 65536)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_CudaIndexerBatchWgmmaB64)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_CudaIndexerBatchDecodeB64)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CudaIndexerBatchKeyrowsB64)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaIndexerBatchWgmmaB1)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_CudaIndexerBatchDecodeB1)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CudaIndexerBatchKeyrowsB1)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CudaIndexerKeyrowsPrefill4096)->RangeMultiplier(4)->Range(4096, 65536)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_CudaTopk)->RangeMultiplier(2)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaTopkOneRow)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaTopkSplit)->RangeMultiplier(2)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);

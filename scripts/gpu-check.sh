@@ -120,9 +120,9 @@ run_spec() {  # run_spec N SPEC ROOT
 
 # The next GPU session's plan, most worth first (docs/gpu-validation.md says why each):
 # correctness of every kernel (the first runs of eleven new ones among them), the last
-# unrun cases of issue 5, where the open targets' time goes, the decode indexer beside
-# the wgmma one at the decode sweep's batches (the indexer is DSA's largest decode stage
-# at batch 64), the kernels under
+# unrun cases of issue 5, where the open targets' time goes, the keys-as-rows indexer
+# beside the wgmma one at the decode sweep's batches (the indexer is DSA's largest decode
+# stage at batch 64) and at the prefill target's shape, the kernels under
 # evaluation beside the defaults (top-k, dense decode, sparse, MHA: the checks of MHA
 # at 64K are left out, about 35 s each of host reference, the gpu tests check it), then
 # a decode sweep at batch 64 whose 128K point the claims lack (4K, 32K, 128K with the
@@ -133,7 +133,7 @@ SESSION_STEPS=(
   '--quick'
   '--model-small ^model\.small\.decode(\.128k)?$'
   'STEP_LIMIT=60 --phases'
-  'STEP_LIMIT=60 --micro IndexerBatch'
+  'STEP_LIMIT=60 --micro ^BM_CudaIndexer(Batch|KeyrowsPrefill|WgmmaPrefill)'
   'STEP_LIMIT=60 --suite suites/candidates.json ^kernel\.topk\.'
   'STEP_LIMIT=60 --suite suites/candidates.json ^kernel\.dense_mqa\.'
   'STEP_LIMIT=60 --suite suites/candidates.json ^kernel\.sparse_mla\.'

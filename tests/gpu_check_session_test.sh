@@ -67,7 +67,7 @@ cat > "$work/bundle/dsa-micro-cuda" <<'SH'
 #!/usr/bin/env bash
 for a in "$@"; do
   case "$a" in
-    --benchmark_list_tests) printf 'BM_CudaDenseSeesawPhasesDecodeBf16/65536\nBM_CudaIndexerBatchDecodeB64/4096\n'; exit 0 ;;
+    --benchmark_list_tests) printf 'BM_CudaDenseSeesawPhasesDecodeBf16/65536\nBM_CudaIndexerBatchKeyrowsB64/4096\n'; exit 0 ;;
     --benchmark_filter=*) family=${a#--benchmark_filter=^}; family=${family%%(*} ;;
     --benchmark_out=*) out=${a#--benchmark_out=} ;;
   esac
@@ -112,9 +112,9 @@ grep -q "seesaw" <(grep '^run candidates.json' "$log") && fail "call 2 ran a can
 grep -q "^run candidates.json .*dense_mqa\\\\.wgmma\\\\." "$log" || fail "call 2 did not run the other dense_mqa candidates case"
 grep -q "not run: kernel.dense_mqa.seesaw.decode_bf16.64k" "$work/call2.console" || fail "call 2 did not say why the hung kernel's case was not run"
 grep -q "micro BM_CudaDenseSeesawPhasesDecodeBf16 hung=\[cuda.dense_mqa.seesaw \]" "$log" || fail "the micro-benchmarks were not told which kernel hung"
-grep -q "^micro BM_CudaIndexerBatchDecodeB64 " "$log" || fail "call 2 did not run the indexer micro-benchmark step"
+grep -q "^micro BM_CudaIndexerBatchKeyrowsB64 " "$log" || fail "call 2 did not run the indexer micro-benchmark step"
 [ "$(grep -c '^micro ' "$log")" -eq 2 ] || fail "steps 3 and 4 should run one micro-benchmark family each: $(grep '^micro ' "$log" | tr '\n' ';')"
-grep -q "| BM_CudaIndexerBatchDecodeB64 | 4096 | 12.5 | 1.5 | 900 |" "$work/call2/report.md" \
+grep -q "| BM_CudaIndexerBatchKeyrowsB64 | 4096 | 12.5 | 1.5 | 900 |" "$work/call2/report.md" \
   || fail "call 2's report.md lacks the micro-benchmark table: $(grep -A4 'Micro' "$work/call2/report.md")"
 [ "$rc" -ne 0 ] || fail "a session with a hung kernel exited 0"
 tar tzf "$work/call2/session.tgz" 2>/dev/null | grep -q "step-9-suite/candidates.json" || fail "session.tgz of call 2 lacks the last step's results"

@@ -420,33 +420,35 @@ TEST(CudaLaunchPlan, WgmmaIndexerTakesTheRealFp8ShapeOnly) {
   EXPECT_THROW(cuda::launch_indexer_wgmma(p, nullptr), CudaError);
 }
 
-// The decode indexer takes the real FP8 shape at up to 4 queries per sequence and says
-// why not otherwise; its runs of key tiles put the whole batch in one wave of blocks
-// (264 slots: two blocks on each of 132 SMs).
-TEST(CudaLaunchPlan, DecodeIndexerRunsFillOneWave) {
-  EXPECT_FALSE(cuda::indexer_decode_unsupported(64, 128, 4, true, 64).has_value());
-  EXPECT_NE(cuda::indexer_decode_unsupported(64, 128, 5, true).value_or("").find("at most 4 queries"), std::string::npos);
-  EXPECT_NE(cuda::indexer_decode_unsupported(64, 128, 1, false).value_or("").find("FP8"), std::string::npos);
-  EXPECT_NE(cuda::indexer_decode_unsupported(4, 32, 1, true).value_or("").find("64 heads x 128"), std::string::npos);
-  EXPECT_TRUE(cuda::indexer_decode_unsupported(64, 128, 2, true, 65536).has_value());
-  EXPECT_EQ(cuda::indexer_decode_tiles_per_block(64, 512, 264), 128);  // batch 64 at 64K: 4 runs each, 256 blocks
-  EXPECT_EQ(cuda::indexer_decode_tiles_per_block(1, 1024, 264), 4);    // batch 1 at 128K: 256 blocks
-  EXPECT_EQ(cuda::indexer_decode_tiles_per_block(1, 32, 264), 1);      // batch 1 at 4K: 32 blocks of one tile
-  EXPECT_EQ(cuda::indexer_decode_tiles_per_block(300, 512, 264), 512); // a batch beyond the slots: one run each
-  EXPECT_EQ(cuda::indexer_decode_tiles_per_block(3, 0, 264), 1);
-  for (const std::int64_t batch : {1, 2, 7, 64, 128, 264})
+// The keys-as-rows indexer takes the real FP8 shape and says why not otherwise. Its runs
+// of key tiles put a decode batch in one wave of blocks (264 slots: two blocks on each of
+// 132 SMs) and give prefill's many query groups runs of at most 16 tiles.
+TEST(CudaLaunchPlan, KeyrowsIndexerRunsFillOneWaveInDecode) {
+  EXPECT_FALSE(cuda::indexer_keyrows_unsupported(64, 128, 4096, true, 1).has_value());
+  EXPECT_FALSE(cuda::indexer_keyrows_unsupported(64, 128, 2, true, 64).has_value());
+  EXPECT_NE(cuda::indexer_keyrows_unsupported(64, 128, 1, false).value_or("").find("FP8"), std::string::npos);
+  EXPECT_NE(cuda::indexer_keyrows_unsupported(4, 32, 1, true).value_or("").find("64 heads x 128"), std::string::npos);
+  EXPECT_TRUE(cuda::indexer_keyrows_unsupported(64, 128, 2, true, 65536).has_value());
+  EXPECT_TRUE(cuda::indexer_keyrows_unsupported(64, 128, 65535LL * 8 + 1, true).has_value());
+  EXPECT_EQ(cuda::indexer_keyrows_tiles_per_block(64, 512, 264), 128);   // batch 64 at 64K: 4 runs each, 256 blocks
+  EXPECT_EQ(cuda::indexer_keyrows_tiles_per_block(1, 1024, 264), 4);     // batch 1 at 128K: 256 blocks
+  EXPECT_EQ(cuda::indexer_keyrows_tiles_per_block(1, 32, 264), 1);       // batch 1 at 4K: 32 blocks of one tile
+  EXPECT_EQ(cuda::indexer_keyrows_tiles_per_block(512, 512, 264), 16);   // 4096 queries (512 groups) at 64K
+  EXPECT_EQ(cuda::indexer_keyrows_tiles_per_block(300, 512, 264), 16);   // a batch beyond the slots
+  EXPECT_EQ(cuda::indexer_keyrows_tiles_per_block(3, 0, 264), 1);
+  for (const std::int64_t units : {1, 2, 7, 64, 128, 263})
     for (const std::int64_t tiles : {1, 5, 32, 512, 1024}) {
-      const std::int64_t run = cuda::indexer_decode_tiles_per_block(batch, tiles, 264);
+      const std::int64_t run = cuda::indexer_keyrows_tiles_per_block(units, tiles, 264);
       ASSERT_GE(run, 1);
-      EXPECT_LE(batch * ((tiles + run - 1) / run), 264) << batch << " x " << tiles;  // one wave
-      EXPECT_GE(run * (264 / batch), tiles) << batch << " x " << tiles;             // every tile in a run
+      EXPECT_LE(units * ((tiles + run - 1) / run), 264) << units << " x " << tiles;  // one wave
+      EXPECT_GE(run * (264 / units), tiles) << units << " x " << tiles;             // every tile in a run
     }
   cuda::IndexerLaunch p;
-  p.heads = 64;
-  p.head_dim = 128;
-  p.queries = 5;
+  p.heads = 4;
+  p.head_dim = 32;
+  p.queries = 1;
   p.keys = 100;
-  EXPECT_THROW(cuda::launch_indexer_decode(p, nullptr), CudaError);
+  EXPECT_THROW(cuda::launch_indexer_keyrows(p, nullptr), CudaError);
 }
 
 // The split top-k is picked for a few long rows only (its measured niche: decode at

@@ -102,8 +102,8 @@ const std::vector<IndexerShapeCase> kIndexerShapes = {
     // dsa-tiny: 4 heads (padded to a warp's 16) x 32
     IndexerShapeCase{"gaussian", "fp8", 7, 500, 493, true, 4, 32},
     IndexerShapeCase{"gaussian", "fp8", 3, 300, 297, false, 40, 128},
-    // Decode steps of 3 and 4 queries (the decode kernel's second query pair); a step
-    // whose queries start before the cache's end (keys no query reaches).
+    // Decode steps of 3 and 4 queries (the keys-as-rows kernel's second query pair); a
+    // step whose queries start before the cache's end (keys no query reaches).
     IndexerShapeCase{"structured", "fp8", 3, 2049, 2046, false},
     IndexerShapeCase{"gaussian", "fp8", 4, 700, 300, true},
 };
@@ -198,13 +198,15 @@ TEST(CudaIndexer, WgmmaRunsOfKeyTilesGiveTheSameScores) {
                                    {{20, 3000, 2980, true}, {13, 2500, 700, true}, {9, 1000, 0, false}}, {1, 3, 16});
 }
 
-// The decode kernel's ring of key tiles: runs shorter than, as long as and longer than
-// the ring (4 stages), a run that ends inside the ring's prologue, keys no query reaches.
-TEST(CudaFirstRunIndexer, DecodeRunsOfKeyTilesGiveTheSameScores) {
+// The keys-as-rows kernel's ring of key tiles: runs shorter than, as long as and longer
+// than the ring (4 stages for decode, 2 for 8-query groups), a run that ends inside the
+// ring's prologue, keys no query reaches, groups whose causal ends differ.
+TEST(CudaFirstRunIndexer, KeyrowsRunsOfKeyTilesGiveTheSameScores) {
   REQUIRE_CUDA_DEVICE();
-  if (!first_run_selected("cuda.indexer.decode")) GTEST_SKIP() << "DSA_FIRST_RUN_VARIANT names another kernel";
-  expect_runs_give_the_same_scores(cuda::launch_indexer_decode,
-                                   {{2, 3000, 2998, true}, {3, 2500, 700, true}, {4, 1000, 0, false}, {1, 9000, 8999, true}},
+  if (!first_run_selected("cuda.indexer.keyrows")) GTEST_SKIP() << "DSA_FIRST_RUN_VARIANT names another kernel";
+  expect_runs_give_the_same_scores(cuda::launch_indexer_keyrows,
+                                   {{2, 3000, 2998, true}, {3, 2500, 700, true}, {4, 1000, 0, false}, {1, 9000, 8999, true},
+                                    {20, 3000, 2980, true}, {13, 2500, 700, true}, {9, 1000, 0, false}},
                                    {1, 2, 3, 4, 5, 70});
 }
 

@@ -214,7 +214,7 @@ TEST(CudaModel, RefusesKernelsItCannotRun) {
   k.dense_attention_mha = "cuda.dense_mha.wgmma";
   EXPECT_NE(refusal(k).find("192 / 128"), std::string::npos) << refusal(k);
   k = {};
-  k.indexer = "cuda.indexer.decode";  // dsa-tiny's indexer is 4 heads x 32
+  k.indexer = "cuda.indexer.keyrows";  // dsa-tiny's indexer is 4 heads x 32
   EXPECT_NE(refusal(k).find("64 heads x 128"), std::string::npos) << refusal(k);
   k = {};
   k.sparse_attention = "cuda.sparse_mqa.fastest";

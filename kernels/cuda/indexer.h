@@ -29,7 +29,7 @@ struct IndexerLaunch {
   // scores hold `batch` blocks back to back, each of the shape above (grid.z).
   int batch = 1;
   // The wgmma kernels' 128-key tiles per block (cuda.indexer.wgmma: 1 to 16); 0: chosen
-  // from the grid size (indexer_wgmma_tiles_per_block, indexer_decode_tiles_per_block).
+  // from the grid size (indexer_wgmma_tiles_per_block, indexer_keyrows_tiles_per_block).
   // Set by tests to walk long runs on small shapes.
   int key_tiles_per_block = 0;
 };
@@ -47,16 +47,17 @@ void launch_indexer_wgmma(const IndexerLaunch& p, cudaStream_t stream);
 // several waves of two per SM, and the fewest reloads of the block's queries.
 int indexer_wgmma_tiles_per_block(std::int64_t query_groups, std::int64_t key_tiles, int sm_count);
 
-// Decode shapes (1 to 4 queries per sequence, a batch of sequences each over its own
-// keys) from warpgroup MMAs with the keys as the MMA's rows, so the sum over heads stays
-// in registers, and a 4-stage ring of key tiles per block (kernels/cuda/indexer_decode.cu):
-// FP8, 64 heads x 128 dims only. Not yet run on a GPU.
-constexpr int kIndexerDecodeMaxQueries = 4;  // per sequence and call
-std::optional<std::string> indexer_decode_unsupported(int heads, int head_dim, std::int64_t queries, bool fp8,
-                                                      int batch = 1);
-void launch_indexer_decode(const IndexerLaunch& p, cudaStream_t stream);
-// How many 128-key tiles one block of that kernel walks: runs of equal length such that
-// the batch's blocks fit the GPU's `block_slots` (blocks per SM x SMs) in one wave.
-std::int64_t indexer_decode_tiles_per_block(std::int64_t batch, std::int64_t live_tiles, std::int64_t block_slots);
+// The same scores from warpgroup MMAs with the keys as the MMA's rows and two queries'
+// heads as its columns, so the sum over heads stays in registers; blocks of up to 8
+// queries walk runs of key tiles through a ring of cp.async stages
+// (kernels/cuda/indexer_keyrows.cu): FP8, 64 heads x 128 dims only. Not yet run on a GPU.
+std::optional<std::string> indexer_keyrows_unsupported(int heads, int head_dim, std::int64_t queries, bool fp8,
+                                                       int batch = 1);
+void launch_indexer_keyrows(const IndexerLaunch& p, cudaStream_t stream);
+// How many 128-key tiles one block of that kernel walks. Fewer (sequence, query group)
+// units than `block_slots` (blocks per SM x SMs; decode): runs of equal length, so all
+// the blocks are one wave; otherwise (prefill) runs of at most 16 tiles, many waves.
+std::int64_t indexer_keyrows_tiles_per_block(std::int64_t sequences_x_groups, std::int64_t live_tiles,
+                                             std::int64_t block_slots);
 
 }  // namespace dsa::cuda

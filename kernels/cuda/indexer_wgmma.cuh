@@ -1,5 +1,5 @@
-// Pieces both warpgroup-MMA indexer kernels share (indexer_wgmma.cu for prefill,
-// indexer_decode.cu for decode): the real FP8 shape, 128-key tiles of e4m3 rows in the
+// Pieces both warpgroup-MMA indexer kernels share (indexer_wgmma.cu: heads as the MMA
+// rows; indexer_keyrows.cu: keys as the rows): the real FP8 shape, 128-key tiles of e4m3 rows in the
 // 128-byte-swizzled K-major layout (wgmma.cuh), their cp.async load and one 64-row x
 // 128-column block of scores as four wgmma.m64n128k32. Device code only.
 #pragma once

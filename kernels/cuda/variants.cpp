@@ -164,11 +164,11 @@ std::unique_ptr<OpRun> prepare_indexer_wgmma_batch(const std::vector<const Index
 std::optional<std::string> indexer_wgmma_unsupported(const IndexerArgs& a) {
   return cuda::indexer_wgmma_unsupported(a.shape.heads, a.shape.head_dim, a.shape.keys, a.in.dtype == DType::fp8_e4m3);
 }
-std::unique_ptr<OpRun> prepare_indexer_decode_batch(const std::vector<const IndexerArgs*>& as) {
-  return prepare_indexer_with(as, cuda::launch_indexer_decode);
+std::unique_ptr<OpRun> prepare_indexer_keyrows_batch(const std::vector<const IndexerArgs*>& as) {
+  return prepare_indexer_with(as, cuda::launch_indexer_keyrows);
 }
-std::optional<std::string> indexer_decode_unsupported(const IndexerArgs& a) {
-  return cuda::indexer_decode_unsupported(a.shape.heads, a.shape.head_dim, a.shape.queries, a.in.dtype == DType::fp8_e4m3);
+std::optional<std::string> indexer_keyrows_unsupported(const IndexerArgs& a) {
+  return cuda::indexer_keyrows_unsupported(a.shape.heads, a.shape.head_dim, a.shape.queries, a.in.dtype == DType::fp8_e4m3);
 }
 
 // Top-k is per row already: a batch is more rows. Both kernels take the same inputs;
@@ -432,12 +432,12 @@ std::vector<Variant<IndexerArgs>> cuda_indexer_variants() {
            "tensor-core indexer (mma.sync: fp8 m16n8k32 or bf16 m16n8k16), 64-key tiles shared by 4 queries",
            indexer_unsupported, [](const IndexerArgs& a) { return prepare_indexer_batch({&a}); }, prepare_indexer_batch},
           // Listed last and not yet run on a GPU, so nothing picks it by default.
-          {"cuda.indexer.decode", Backend::cuda,
-           "decode shapes (1-4 queries per sequence): wgmma m64n128k32 e4m3 with the keys as rows and two queries' "
-           "heads as columns, so the head sum stays in registers; a 4-stage cp.async ring of key tiles, the batch "
-           "one wave of blocks; FP8, 64 heads x 128",
-           indexer_decode_unsupported, [](const IndexerArgs& a) { return prepare_indexer_decode_batch({&a}); },
-           prepare_indexer_decode_batch, {}, "not yet run on a GPU: written without one on 2026-12-05"}};
+          {"cuda.indexer.keyrows", Backend::cuda,
+           "wgmma m64n128k32 e4m3 with the keys as rows and two queries' heads as columns, so the head sum stays in "
+           "registers; up to 8 queries per block, a ring of cp.async key tiles (decode: 4 stages, the batch one wave "
+           "of blocks); FP8, 64 heads x 128",
+           indexer_keyrows_unsupported, [](const IndexerArgs& a) { return prepare_indexer_keyrows_batch({&a}); },
+           prepare_indexer_keyrows_batch, {}, "not yet run on a GPU: written without one on 2026-12-05"}};
 }
 
 std::optional<std::string> topk_row_unsupported(const TopkArgs& a) {

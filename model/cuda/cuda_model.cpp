@@ -194,9 +194,6 @@ struct Kernels {
   using MqaFn = void (*)(const cuda::MqaLaunch&, cudaStream_t);
   using MhaFn = void (*)(const cuda::MhaLaunch&, cudaStream_t);
   IndexerFn indexer = nullptr;
-  // Calls of at most kIndexerDecodeMaxQueries queries (decode steps) where the decode
-  // indexer is named, or first in the registry once validated; nullptr: `indexer` for all.
-  IndexerFn indexer_few_queries = nullptr;
   TopkFn topk = nullptr;  // nullptr: the split kernel, which needs a workspace
   bool topk_split_for_few_rows = false;  // no top-k named: the split kernel where it wins (topk_split_first_for)
   MqaFn sparse = nullptr, dense_mqa = nullptr;
@@ -251,27 +248,14 @@ Kernels resolve_kernels(const CudaKernelChoice& k, const ModelConfig& c, bool fp
   const int dl = c.kv_lora_rank + c.qk_rope;
   // The model's indexer keys are FP8 (dsa-spec.md section 3); decode rows are 1 key long
   // at least, which is all the shape checks need.
-  // The decode indexer takes only calls of a few queries, so it never runs a prefill
-  // chunk: named (or first in the registry once validated) it takes the decode steps,
-  // and the kernel picked here the rest.
-  const std::vector<Variant<IndexerArgs>> indexers = cuda_indexer_variants();
-  const bool decode_named = k.indexer == "cuda.indexer.decode";
-  const bool decode_first = k.indexer.empty() && !indexers.empty() && indexers.front().name == "cuda.indexer.decode" &&
-                            indexers.front().not_validated == nullptr;
   r.indexer = pick_kernel<Kernels::IndexerFn>(
-      "indexer", decode_named ? std::string() : k.indexer,
+      "indexer", k.indexer,
       {{"cuda.indexer.wgmma", cuda::launch_indexer_wgmma,
         cuda::indexer_wgmma_unsupported(c.index_heads, c.index_head_dim, 1, true, 1)},
-       {"cuda.indexer.mma", cuda::launch_indexer, cuda::indexer_unsupported(c.index_heads, c.index_head_dim, 1, true)}},
-      indexers, r.chosen);
-  if (decode_named || decode_first) {
-    if (auto why = cuda::indexer_decode_unsupported(c.index_heads, c.index_head_dim, 1, true)) {
-      if (decode_named) throw std::runtime_error("cuda.indexer.decode: " + *why);
-    } else {
-      r.indexer_few_queries = cuda::launch_indexer_decode;
-      r.chosen += " (cuda.indexer.decode for calls of at most " + std::to_string(cuda::kIndexerDecodeMaxQueries) + " queries)";
-    }
-  }
+       {"cuda.indexer.mma", cuda::launch_indexer, cuda::indexer_unsupported(c.index_heads, c.index_head_dim, 1, true)},
+       {"cuda.indexer.keyrows", cuda::launch_indexer_keyrows,
+        cuda::indexer_keyrows_unsupported(c.index_heads, c.index_head_dim, 1, true, 1)}},
+      cuda_indexer_variants(), r.chosen);
   r.topk = pick_kernel<Kernels::TopkFn>("topk", k.topk,
                                         {{"cuda.topk.sample", cuda::launch_topk_sample, std::nullopt},
                                          {"cuda.topk.radix", cuda::launch_topk, std::nullopt},
@@ -629,8 +613,7 @@ void CudaModel::layer(int li, float* x, const std::vector<SeqRows>& seqs, Attent
           ip.query_offset = p0;
           ip.causal = true;
           ip.fp8 = true;
-          const bool few = kernels_.indexer_few_queries && m <= cuda::kIndexerDecodeMaxQueries;
-          (few ? kernels_.indexer_few_queries : kernels_.indexer)(ip, kStream);
+          kernels_.indexer(ip, kStream);
         });
         time(&OpTimes::topk, [&] {
           ops::causal_ends(ends, m, p0, end, kStream);

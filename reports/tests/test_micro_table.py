@@ -32,8 +32,8 @@ class MicroTableTest(unittest.TestCase):
     def test_a_skipped_benchmark_shows_its_reason_not_a_time(self):
         text = micro_table.table([{"benchmarks": [
             bench("BM_X/65536/manual_time", error_occurred=True, real_time=0.0,
-                  error_message="not run: cuda.indexer.decode hung in its first-run tests")]}])
-        self.assertIn("| BM_X | 65536 |  |  |  | not run: cuda.indexer.decode hung", text)
+                  error_message="not run: cuda.indexer.keyrows hung in its first-run tests")]}])
+        self.assertIn("| BM_X | 65536 |  |  |  | not run: cuda.indexer.keyrows hung", text)
 
     def test_aggregates_are_left_out_and_an_empty_run_says_so(self):
         text = micro_table.table([{"benchmarks": [bench("BM_X/8/manual_time_mean", run_type="aggregate")]}])
