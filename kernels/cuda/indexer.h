@@ -34,6 +34,19 @@ struct IndexerLaunch {
   int key_tiles_per_block = 0;
 };
 
+#ifdef __CUDACC__
+#define DSA_INDEXER_HOST_DEVICE __host__ __device__
+#else
+#define DSA_INDEXER_HOST_DEVICE
+#endif
+
+// Keys query t may see: [0, end). (On the host too: launchers size their grids by it.)
+DSA_INDEXER_HOST_DEVICE inline std::int64_t indexer_key_end(const IndexerLaunch& p, std::int64_t t) {
+  if (!p.causal) return p.keys;
+  const std::int64_t e = p.query_offset + t + 1;
+  return e < 0 ? 0 : (e > p.keys ? p.keys : e);
+}
+
 // nullopt when the kernel handles the shape, else the reason.
 std::optional<std::string> indexer_unsupported(int heads, int head_dim, std::int64_t keys, bool fp8, int batch = 1);
 
@@ -59,5 +72,32 @@ void launch_indexer_keyrows(const IndexerLaunch& p, cudaStream_t stream);
 // the blocks are one wave; otherwise (prefill) runs of at most 16 tiles, many waves.
 std::int64_t indexer_keyrows_tiles_per_block(std::int64_t sequences_x_groups, std::int64_t live_tiles,
                                              std::int64_t block_slots);
+
+// How that kernel lays out a launch and its work, shared by the kernel, its launcher and
+// the host test that checks every score is written exactly once.
+constexpr int kKeyrowsTileKeys = 128;  // keys per tile
+// Query pairs per block: one for decode's 1-2 queries, two for 3-4, four otherwise.
+DSA_INDEXER_HOST_DEVICE inline int keyrows_pairs(std::int64_t queries) { return queries <= 2 ? 1 : queries <= 4 ? 2 : 4; }
+// Key tiles the queries [t0, t0 + n) need: up to the last one's causal end.
+DSA_INDEXER_HOST_DEVICE inline std::int64_t keyrows_live_tiles(const IndexerLaunch& p, std::int64_t t0, std::int64_t n) {
+  return (indexer_key_end(p, t0 + n - 1) + kKeyrowsTileKeys - 1) / kKeyrowsTileKeys;
+}
+// The score lane `lane` of warp `warp` writes for the unit (half, pair) of a tile: the
+// group's query `qi` and the key at `key` within the tile. The accumulator of a
+// wgmma.m64n128 holds row 16 warp + g (+ 8) and columns 8 j + 2 tq (+ 1) in lane 4 g + tq
+// (wgmma.cuh); after the 4 lanes of a row add their sums, lane tq keeps (row lo, first
+// query), (hi, first), (lo, second), (hi, second) for tq = 0..3.
+DSA_INDEXER_HOST_DEVICE inline void keyrows_slot(int half, int pair, int warp, int lane, int& qi, int& key) {
+  const int g = lane >> 2, tq = lane & 3;
+  qi = 2 * pair + (tq >> 1);
+  key = 64 * half + 16 * warp + g + 8 * (tq & 1);
+}
+struct KeyrowsGrid {
+  std::int64_t groups = 0;  // query groups of 2 x keyrows_pairs (grid.y)
+  std::int64_t run = 1;     // key tiles per block
+  std::int64_t chunks = 1;  // key runs per group (grid.x): at least one, which writes the -inf of keys no query reaches
+};
+// The launch for `p` on a GPU with `block_slots` resident blocks (blocks per SM x SMs).
+KeyrowsGrid indexer_keyrows_grid(const IndexerLaunch& p, std::int64_t block_slots);
 
 }  // namespace dsa::cuda

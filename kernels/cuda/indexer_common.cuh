@@ -7,13 +7,6 @@
 
 namespace dsa::cuda {
 
-// Keys query t may see: [0, end). (Also on the host: launchers size their grids by it.)
-__host__ __device__ __forceinline__ std::int64_t indexer_key_end(const IndexerLaunch& p, std::int64_t t) {
-  if (!p.causal) return p.keys;
-  const std::int64_t e = p.query_offset + t + 1;
-  return e < 0 ? 0 : (e > p.keys ? p.keys : e);
-}
-
 // Points p at sequence `b` of a decode batch (blocks of the same shape, back to back);
 // `row_bytes` is one q or k row (head_dim codes or bf16 values).
 __device__ __forceinline__ void indexer_select_sequence(IndexerLaunch& p, std::int64_t b, int row_bytes) {

@@ -45,6 +45,7 @@ namespace {
 using namespace indexer_wgmma;
 
 constexpr int kMaxPairs = 4;  // 8 queries per block
+static_assert(kKeys == kKeyrowsTileKeys, "indexer.h's tile size is the kernel's");
 constexpr int kMaxRunTiles = 16;  // prefill's runs (many query groups): as cuda.indexer.wgmma
 
 // Shared memory of a block with kPairs query pairs and kStages key tiles: Q, the ring,
@@ -65,7 +66,7 @@ struct Layout {
 __device__ __forceinline__ void store_unit(const float (&acc)[64], const float* wq, const IndexerLaunch& p,
                                            std::int64_t t0, int nq, std::int64_t s0, int half, int pair, int warp,
                                            int lane) {
-  const int g = lane >> 2, tq = lane & 3;
+  const int tq = lane & 3;
   float part[4] = {0.0f, 0.0f, 0.0f, 0.0f};  // (row lo, query a), (row hi, a), (lo, b), (hi, b)
 #pragma unroll
   for (int j = 0; j < 16; ++j) {
@@ -81,8 +82,9 @@ __device__ __forceinline__ void store_unit(const float (&acc)[64], const float* 
     part[v] += __shfl_xor_sync(0xFFFFFFFFu, part[v], 2);
   }
   const float sum = tq == 0 ? part[0] : tq == 1 ? part[1] : tq == 2 ? part[2] : part[3];
-  const int qi = 2 * pair + (tq >> 1);
-  const std::int64_t s = s0 + 64 * half + 16 * warp + g + 8 * (tq & 1);
+  int qi, key;
+  keyrows_slot(half, pair, warp, lane, qi, key);
+  const std::int64_t s = s0 + key;
   if (qi < nq && s < p.keys) {
     const std::int64_t t = t0 + qi;
     p.scores[t * p.keys + s] = s < indexer_key_end(p, t) ? sum * p.k_scale[s] : DSA_MINUS_INF;
@@ -99,7 +101,7 @@ __global__ void __launch_bounds__(kThreads, 2) indexer_keyrows_kernel(IndexerLau
   const int nq = static_cast<int>(min(static_cast<std::int64_t>(kGroup), p.queries - t0));
   // Keys past the group's last causal bound are -inf for all its queries: written (by
   // the group's blocks in turn), never multiplied.
-  const std::int64_t live_tiles = (indexer_key_end(p, t0 + nq - 1) + kKeys - 1) / kKeys;
+  const std::int64_t live_tiles = keyrows_live_tiles(p, t0, nq);
   const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * kThreads;
   for (std::int64_t s = live_tiles * kKeys + blockIdx.x * kThreads + tid; s < p.keys; s += stride)
     for (int qi = 0; qi < nq; ++qi) p.scores[(t0 + qi) * p.keys + s] = DSA_MINUS_INF;
@@ -179,23 +181,14 @@ __global__ void __launch_bounds__(kThreads, 2) indexer_keyrows_kernel(IndexerLau
 template <int kPairs, int kStages>
 void launch_shape(const IndexerLaunch& p, cudaStream_t stream) {
   using L = Layout<kPairs, kStages>;
-  constexpr int kGroup = 2 * kPairs;
   auto* kernel = indexer_keyrows_kernel<kPairs, kStages>;
   DSA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(L::kSmem)));
   int per_sm = 0;
   DSA_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, L::kSmem));
-  const std::int64_t groups = (p.queries + kGroup - 1) / kGroup;
-  // The last group reaches furthest: its live tiles bound every group's.
-  const std::int64_t live_tiles = (indexer_key_end(p, p.queries - 1) + kKeys - 1) / kKeys;
-  const std::int64_t run = p.key_tiles_per_block > 0
-                               ? p.key_tiles_per_block
-                               : indexer_keyrows_tiles_per_block(groups * p.batch, live_tiles,
-                                                                 static_cast<std::int64_t>(std::max(per_sm, 1)) * cuda_sm_count());
-  // At least one block per group: it writes the -inf of keys none of its queries reach.
-  const std::int64_t chunks = std::max<std::int64_t>(1, (live_tiles + run - 1) / run);
-  if (chunks > 0x7FFFFFFFll) throw CudaError("launch_indexer_keyrows: more key runs than the grid holds");
-  kernel<<<dim3(static_cast<unsigned>(chunks), static_cast<unsigned>(groups), static_cast<unsigned>(p.batch)), kThreads,
-           L::kSmem, stream>>>(p, run);
+  const KeyrowsGrid g = indexer_keyrows_grid(p, static_cast<std::int64_t>(std::max(per_sm, 1)) * cuda_sm_count());
+  if (g.chunks > 0x7FFFFFFFll) throw CudaError("launch_indexer_keyrows: more key runs than the grid holds");
+  kernel<<<dim3(static_cast<unsigned>(g.chunks), static_cast<unsigned>(g.groups), static_cast<unsigned>(p.batch)),
+           kThreads, L::kSmem, stream>>>(p, g.run);
   DSA_CUDA_CHECK_LAUNCH();
 }
 
@@ -210,6 +203,18 @@ std::int64_t indexer_keyrows_tiles_per_block(std::int64_t sequences_x_groups, st
   // runs. So the units share the slots: floor(slots / units) runs each, of equal length.
   const std::int64_t runs = block_slots / units;
   return std::max<std::int64_t>(1, (live_tiles + runs - 1) / runs);
+}
+
+KeyrowsGrid indexer_keyrows_grid(const IndexerLaunch& p, std::int64_t block_slots) {
+  KeyrowsGrid g;
+  const std::int64_t group = 2 * keyrows_pairs(p.queries);
+  g.groups = (p.queries + group - 1) / group;
+  // The last group reaches furthest: its live tiles bound every group's.
+  const std::int64_t live_tiles = p.queries > 0 ? keyrows_live_tiles(p, 0, p.queries) : 0;
+  g.run = p.key_tiles_per_block > 0 ? p.key_tiles_per_block
+                                    : indexer_keyrows_tiles_per_block(g.groups * p.batch, live_tiles, block_slots);
+  g.chunks = std::max<std::int64_t>(1, (live_tiles + g.run - 1) / g.run);
+  return g;
 }
 
 std::optional<std::string> indexer_keyrows_unsupported(int heads, int head_dim, std::int64_t queries, bool fp8, int batch) {
@@ -227,9 +232,11 @@ void launch_indexer_keyrows(const IndexerLaunch& p, cudaStream_t stream) {
   if (auto why = indexer_keyrows_unsupported(p.heads, p.head_dim, p.queries, p.fp8, p.batch))
     throw CudaError("launch_indexer_keyrows: " + *why);
   if (p.queries == 0 || p.keys == 0) return;
-  if (p.queries <= 2) launch_shape<1, 4>(p, stream);       // decode: one pair, 3 tiles in flight
-  else if (p.queries <= 4) launch_shape<2, 4>(p, stream);  // decode of 3-4 tokens
-  else launch_shape<4, 2>(p, stream);                      // prefill: Q of 8 queries (64 KB) leaves room for 2 tiles
+  switch (keyrows_pairs(p.queries)) {
+    case 1: launch_shape<1, 4>(p, stream); break;  // decode: one pair, 3 tiles in flight
+    case 2: launch_shape<2, 4>(p, stream); break;  // decode of 3-4 tokens
+    default: launch_shape<4, 2>(p, stream);        // prefill: Q of 8 queries (64 KB) leaves room for 2 tiles
+  }
 }
 
 }  // namespace dsa::cuda
