@@ -466,45 +466,47 @@ TEST(CudaLaunchPlan, KeyrowsIndexerWritesEveryScoreOnce) {
                          Shape{3, 2049, 2046, true}, Shape{4, 700, 300, true}, Shape{20, 3000, 2980, true},
                          Shape{13, 2500, 700, true}, Shape{9, 1000, 0, false}, Shape{37, 3000, 2963, true},
                          Shape{64, 20000, 19936, true}, Shape{5, 300, -2, true}})
-    for (const int forced : {0, 1, 3, 70}) {
-      cuda::IndexerLaunch p;
-      p.queries = sh.T;
-      p.keys = sh.S;
-      p.query_offset = sh.offset;
-      p.causal = sh.causal;
-      p.key_tiles_per_block = forced;
-      const cuda::KeyrowsGrid grid = cuda::indexer_keyrows_grid(p, 264);
-      const int pairs = cuda::keyrows_pairs(sh.T), group = 2 * pairs;
-      ASSERT_TRUE(grid.groups * group >= sh.T && (grid.groups - 1) * group < sh.T) << sh.T;
-      std::vector<int> writes(static_cast<std::size_t>(sh.T * sh.S), 0);
-      for (std::int64_t y = 0; y < grid.groups; ++y) {
-        const std::int64_t t0 = y * group;
-        const int nq = static_cast<int>(std::min<std::int64_t>(group, sh.T - t0));
-        const std::int64_t live = cuda::keyrows_live_tiles(p, t0, nq);
-        for (std::int64_t x = 0; x < grid.chunks; ++x) {
-          for (int tid = 0; tid < kThreadsPerBlock; ++tid)
-            for (std::int64_t s = live * cuda::kKeyrowsTileKeys + x * kThreadsPerBlock + tid; s < sh.S;
-                 s += grid.chunks * kThreadsPerBlock)
-              for (int qi = 0; qi < nq; ++qi) ++writes[static_cast<std::size_t>((t0 + qi) * sh.S + s)];
-          const std::int64_t first = x * grid.run, count = std::min(grid.run, live - first);
-          for (std::int64_t i = 0; i < count; ++i)
-            for (int pair = 0; pair < pairs; ++pair)
-              for (int half = 0; half < 2; ++half)
-                for (int warp = 0; warp < 4; ++warp)
-                  for (int lane = 0; lane < 32; ++lane) {
-                    int qi = 0, key = 0;
-                    cuda::keyrows_slot(half, pair, warp, lane, qi, key);
-                    const std::int64_t s = (first + i) * cuda::kKeyrowsTileKeys + key;
-                    if (qi < nq && s < sh.S) ++writes[static_cast<std::size_t>((t0 + qi) * sh.S + s)];
-                  }
+    for (const int forced : {0, 1, 3, 70})
+      for (const int batch : {1, 64}) {  // the batch changes the runs; each sequence is walked alike
+        cuda::IndexerLaunch p;
+        p.queries = sh.T;
+        p.keys = sh.S;
+        p.query_offset = sh.offset;
+        p.causal = sh.causal;
+        p.key_tiles_per_block = forced;
+        p.batch = batch;
+        const cuda::KeyrowsGrid grid = cuda::indexer_keyrows_grid(p, 264);
+        const int pairs = cuda::keyrows_pairs(sh.T), group = 2 * pairs;
+        ASSERT_TRUE(grid.groups * group >= sh.T && (grid.groups - 1) * group < sh.T) << sh.T;
+        std::vector<int> writes(static_cast<std::size_t>(sh.T * sh.S), 0);
+        for (std::int64_t y = 0; y < grid.groups; ++y) {
+          const std::int64_t t0 = y * group;
+          const int nq = static_cast<int>(std::min<std::int64_t>(group, sh.T - t0));
+          const std::int64_t live = cuda::keyrows_live_tiles(p, t0, nq);
+          for (std::int64_t x = 0; x < grid.chunks; ++x) {
+            for (int tid = 0; tid < kThreadsPerBlock; ++tid)
+              for (std::int64_t s = live * cuda::kKeyrowsTileKeys + x * kThreadsPerBlock + tid; s < sh.S;
+                   s += grid.chunks * kThreadsPerBlock)
+                for (int qi = 0; qi < nq; ++qi) ++writes[static_cast<std::size_t>((t0 + qi) * sh.S + s)];
+            const std::int64_t first = x * grid.run, count = std::min(grid.run, live - first);
+            for (std::int64_t i = 0; i < count; ++i)
+              for (int pair = 0; pair < pairs; ++pair)
+                for (int half = 0; half < 2; ++half)
+                  for (int warp = 0; warp < 4; ++warp)
+                    for (int lane = 0; lane < 32; ++lane) {
+                      int qi = 0, key = 0;
+                      cuda::keyrows_slot(half, pair, warp, lane, qi, key);
+                      const std::int64_t s = (first + i) * cuda::kKeyrowsTileKeys + key;
+                      if (qi < nq && s < sh.S) ++writes[static_cast<std::size_t>((t0 + qi) * sh.S + s)];
+                    }
+          }
         }
+        for (std::int64_t t = 0; t < sh.T; ++t)
+          for (std::int64_t s = 0; s < sh.S; ++s)
+            ASSERT_EQ(writes[static_cast<std::size_t>(t * sh.S + s)], 1)
+                << "T=" << sh.T << " S=" << sh.S << " offset " << sh.offset << " run " << forced << " batch " << batch
+                << ": score (" << t << ", " << s << ")";
       }
-      for (std::int64_t t = 0; t < sh.T; ++t)
-        for (std::int64_t s = 0; s < sh.S; ++s)
-          ASSERT_EQ(writes[static_cast<std::size_t>(t * sh.S + s)], 1)
-              << "T=" << sh.T << " S=" << sh.S << " offset " << sh.offset << " run " << forced << ": score (" << t << ", "
-              << s << ")";
-    }
 }
 
 // The split top-k is picked for a few long rows only (its measured niche: decode at
