@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -21,6 +22,7 @@
 #include "core/mla_cache.h"
 #include "reference/attention.h"
 #include "kernels/cuda/attention.h"
+#include "kernels/cuda/indexer.h"
 #include "kernels/cuda/phases.h"
 #include "kernels/cuda/topk.h"
 #include "kernels/cuda_device.h"
@@ -62,32 +64,42 @@ void counters(benchmark::State& st, const bench::Work& w) {
   st.counters["GB/s"] = benchmark::Counter(w.bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
-// queries == 1: decode; otherwise a prefill chunk of `queries` at the end of the context.
-// batch > 1: a decode step of `batch` sequences, each over its own copy of the keys, as
-// one batched launch (what the decode sweep's indexer stage runs): the keys cross the
-// memory bus batch times, nothing is shared through L2.
+// `batch` sequences of T queries at the end of an S-key context (T == 1: decode; more: a
+// prefill chunk), each over its own copy of the keys on the device, as the decode sweep
+// batches them: the keys cross the memory bus batch times, nothing is shared through L2.
+struct IndexerInputs {
+  IndexerShape sh;
+  IndexerOperands ops;
+  std::vector<HostTensor<float>> scores;
+  std::vector<IndexerArgs> args;  // refer to the members above: never copied or moved
+  std::vector<const IndexerArgs*> ptrs;
+  IndexerInputs(std::int64_t S, std::int64_t T, int batch) : sh{T, S, 64, 128, S - T, true} {
+    HostTensor<float> q({T, 64, 128}), k({S, 128}), w({T, 64});
+    bench::fill_normal(q.span(), 0.3, 1);
+    bench::fill_normal(k.span(), 0.3, 2);
+    bench::fill_normal(w.span(), 0.01, 3);
+    ops = prepare_indexer_operands(q, k, w, DType::fp8_e4m3, false);
+    for (int b = 0; b < batch; ++b) scores.emplace_back(Shape{T, S});
+    for (int b = 0; b < batch; ++b) args.push_back(IndexerArgs{sh, ops, scores[static_cast<std::size_t>(b)]});
+    for (const IndexerArgs& a : args) ptrs.push_back(&a);
+  }
+  IndexerInputs(const IndexerInputs&) = delete;
+  IndexerInputs& operator=(const IndexerInputs&) = delete;
+  bench::Work work() const {
+    bench::Work w = bench::indexer_work(sh, DType::fp8_e4m3);
+    w.flop *= static_cast<double>(args.size());
+    w.bytes *= static_cast<double>(args.size());
+    return w;
+  }
+};
+
 void indexer(benchmark::State& st, std::int64_t queries, const char* variant = "cuda.indexer.mma", int batch = 1) {
   if (!have_device(st, variant)) return;
-  const std::int64_t S = st.range(0), T = std::min(queries, S);
-  HostTensor<float> q({T, 64, 128}), k({S, 128}), w({T, 64});
-  bench::fill_normal(q.span(), 0.3, 1);
-  bench::fill_normal(k.span(), 0.3, 2);
-  bench::fill_normal(w.span(), 0.01, 3);
-  const IndexerOperands ops = prepare_indexer_operands(q, k, w, DType::fp8_e4m3, false);
-  const IndexerShape sh{T, S, 64, 128, S - T, true};
-  std::vector<HostTensor<float>> scores;
-  for (int b = 0; b < batch; ++b) scores.emplace_back(Shape{T, S});
-  std::vector<IndexerArgs> args;
-  for (int b = 0; b < batch; ++b) args.push_back(IndexerArgs{sh, ops, scores[static_cast<std::size_t>(b)]});
-  std::vector<const IndexerArgs*> ptrs;
-  for (const IndexerArgs& a : args) ptrs.push_back(&a);
-  auto run = prepare_batch(by_name(indexer_variants(), variant), ptrs);
+  const IndexerInputs in(st.range(0), std::min(queries, st.range(0)), batch);
+  auto run = prepare_batch(by_name(indexer_variants(), variant), in.ptrs);
   run->run();  // warm-up: module load, first-touch
   for (auto _ : st) st.SetIterationTime(run->run());
-  bench::Work work = bench::indexer_work(sh, DType::fp8_e4m3);
-  work.flop *= batch;
-  work.bytes *= batch;
-  counters(st, work);
+  counters(st, in.work());
 }
 
 void BM_CudaIndexerDecode(benchmark::State& st) { indexer(st, 1); }
@@ -310,6 +322,36 @@ void topk_phases(benchmark::State& st, const char* variant) {
   counters(st, bench::topk_work(ends, 2048));
 }
 
+// The keys-as-rows indexer's phases per key tile (the prologue per block) at the decode
+// target (64 sequences x 2 queries) or the prefill one (4096 queries), its scores checked
+// against the plain kernel's first (the same arithmetic: bit for bit).
+void indexer_phases(benchmark::State& st, std::int64_t queries, int batch) {
+  const char* variant = "cuda.indexer.keyrows";
+  if (!have_device(st, variant)) return;
+  const IndexerInputs plain_in(st.range(0), queries, batch), phased_in(st.range(0), queries, batch);
+  auto plain = prepare_batch(by_name(indexer_variants(), variant), plain_in.ptrs);
+  auto phased = prepare_batch(by_name(cuda_indexer_phase_variants(), variant), phased_in.ptrs);
+  const auto [plain_s, t] = profile_once(*plain, *phased);
+  for (int b = 0; b < batch; ++b) {
+    const auto& x = plain_in.scores[static_cast<std::size_t>(b)].span();
+    const auto& y = phased_in.scores[static_cast<std::size_t>(b)].span();
+    if (std::memcmp(x.data(), y.data(), x.size() * sizeof(float)) != 0) {
+      st.SkipWithError("the profiled indexer's scores differ from the plain kernel's");
+      return;
+    }
+  }
+  for (auto _ : st) st.SetIterationTime(phased->run());
+  const double tiles = static_cast<double>(std::max<unsigned long long>(1, t.events[cuda::keyrows_event_tiles]));
+  phase_counters(st, t, cuda::kKeyrowsPhaseNames, cuda::keyrows_phase_count, tiles, 1u << cuda::keyrows_phase_prologue,
+                 static_cast<double>(std::max<unsigned long long>(1, t.recorders)));
+  st.counters["plain_us"] = plain_s * 1e6;
+  st.counters["tiles_per_block"] = tiles / static_cast<double>(std::max<unsigned long long>(1, t.recorders));
+  counters(st, plain_in.work());
+}
+
+void BM_CudaIndexerKeyrowsPhasesB64(benchmark::State& st) { indexer_phases(st, 2, 64); }
+void BM_CudaIndexerKeyrowsPhasesPrefill4096(benchmark::State& st) { indexer_phases(st, 4096, 1); }
+
 void BM_CudaTopkSamplePhasesPrefill512(benchmark::State& st) { topk_phases(st, "cuda.topk.sample"); }
 void BM_CudaTopkSampleAtomicsPhasesPrefill512(benchmark::State& st) { topk_phases(st, "cuda.topk.sample_atomics"); }
 
@@ -455,6 +497,8 @@ BENCHMARK(BM_CudaDenseWgmmaTmaDecodeBf16)->RangeMultiplier(4)->Range(4096, 13107
 BENCHMARK(BM_CudaDenseMhaPrefill4096)->RangeMultiplier(4)->Range(4096, 65536)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_CudaDenseMhaWgmmaPrefill4096)->RangeMultiplier(4)->Range(4096, 65536)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_CudaDenseMhaOverlapPrefill4096)->RangeMultiplier(4)->Range(4096, 65536)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_CudaIndexerKeyrowsPhasesB64)->Arg(65536)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CudaIndexerKeyrowsPhasesPrefill4096)->Arg(65536)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_CudaTopkSamplePhasesPrefill512)->Arg(65536)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaTopkSampleAtomicsPhasesPrefill512)->Arg(65536)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaDenseWgmmaPhasesDecodeBf16)->Arg(65536)->UseManualTime()->Unit(benchmark::kMicrosecond);

@@ -28,6 +28,7 @@ std::vector<Variant<TopkArgs>> cuda_topk_variants() { return {}; }
 std::vector<Variant<SparseMqaArgs>> cuda_sparse_mqa_variants() { return {}; }
 std::vector<Variant<DenseMqaArgs>> cuda_dense_mqa_variants() { return {}; }
 std::vector<Variant<DenseMhaArgs>> cuda_dense_mha_variants() { return {}; }
+std::vector<Variant<IndexerArgs>> cuda_indexer_phase_variants() { return {}; }
 std::vector<Variant<TopkArgs>> cuda_topk_phase_variants() { return {}; }
 std::vector<Variant<SparseMqaArgs>> cuda_sparse_mqa_phase_variants() { return {}; }
 std::vector<Variant<DenseMqaArgs>> cuda_dense_mqa_phase_variants() { return {}; }

@@ -18,6 +18,7 @@ std::vector<Variant<DenseMhaArgs>> cuda_dense_mha_variants();
 // cycles of each phase go to kernels/cuda/phases.h's sink), under the names of the
 // kernels they time. For the micro-benchmarks' phase tables; the registry never
 // lists them.
+std::vector<Variant<IndexerArgs>> cuda_indexer_phase_variants();
 std::vector<Variant<TopkArgs>> cuda_topk_phase_variants();
 std::vector<Variant<SparseMqaArgs>> cuda_sparse_mqa_phase_variants();
 std::vector<Variant<DenseMqaArgs>> cuda_dense_mqa_phase_variants();

@@ -67,6 +67,21 @@ int indexer_wgmma_tiles_per_block(std::int64_t query_groups, std::int64_t key_ti
 std::optional<std::string> indexer_keyrows_unsupported(int heads, int head_dim, std::int64_t queries, bool fp8,
                                                        int batch = 1);
 void launch_indexer_keyrows(const IndexerLaunch& p, cudaStream_t stream);
+// The same kernel with a clock per phase (kernels/cuda/phase_clock.cuh): thread 0 of each
+// block adds the cycles of each phase to phase_sink() (phases.h), in the order of
+// KeyrowsPhase; the events are KeyrowsEvent. Same scores. For the micro-benchmarks'
+// phase tables, never picked by the registry.
+void launch_indexer_keyrows_phases(const IndexerLaunch& p, cudaStream_t stream);
+enum KeyrowsPhase : int {
+  keyrows_phase_prologue,  // the -inf of keys no query reaches, the first copies, the weights (once per block)
+  keyrows_phase_load,      // waiting for this thread's copies of the tile
+  keyrows_phase_barrier,   // the barrier that makes every thread's copies visible
+  keyrows_phase_issue,     // starting the copies of the tile kStages - 1 ahead
+  keyrows_phase_units,     // the MMAs and the in-register sums over heads, overlapped, and the stores
+  keyrows_phase_count
+};
+inline constexpr const char* kKeyrowsPhaseNames[keyrows_phase_count] = {"prologue", "load", "barrier", "issue", "units"};
+enum KeyrowsEvent : int { keyrows_event_tiles };
 // How many 128-key tiles one block of that kernel walks. Fewer (sequence, query group)
 // units than `block_slots` (blocks per SM x SMs; decode): runs of equal length, so all
 // the blocks are one wave; otherwise (prefill) runs of at most 16 tiles, many waves.

@@ -36,6 +36,7 @@
 #include "core/trace.h"
 #include "kernels/cuda/indexer_common.cuh"
 #include "kernels/cuda/indexer_wgmma.cuh"
+#include "kernels/cuda/phase_clock.cuh"
 #include "kernels/cuda_device.h"
 
 namespace dsa::cuda {
@@ -91,12 +92,15 @@ __device__ __forceinline__ void store_unit(const float (&acc)[64], const float* 
   }
 }
 
-template <int kPairs, int kStages>
-__global__ void __launch_bounds__(kThreads, 2) indexer_keyrows_kernel(IndexerLaunch p, std::int64_t run) {
+// kPhases: thread 0 of each block adds each phase's cycles to `sink` (phase_clock.cuh).
+template <int kPairs, int kStages, bool kPhases = false>
+__global__ void __launch_bounds__(kThreads, 2) indexer_keyrows_kernel(IndexerLaunch p, std::int64_t run,
+                                                                      unsigned long long* sink) {
   using L = Layout<kPairs, kStages>;
   constexpr int kGroup = 2 * kPairs;  // queries per block
   indexer_select_sequence(p, blockIdx.z, kRow);  // this block's sequence of the batch
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+  PhaseClock<kPhases> clock(sink, tid == 0);
   const std::int64_t t0 = static_cast<std::int64_t>(blockIdx.y) * kGroup;
   const int nq = static_cast<int>(min(static_cast<std::int64_t>(kGroup), p.queries - t0));
   // Keys past the group's last causal bound are -inf for all its queries: written (by
@@ -139,19 +143,23 @@ __global__ void __launch_bounds__(kThreads, 2) indexer_keyrows_kernel(IndexerLau
 
   const auto desc_q = [&](int pair) { return tile_desc(qs + static_cast<std::size_t>(pair) * 2 * kHeads * kRow); };
   float acc_a[64], acc_b[64];  // a: the tile's first 64 keys, b: the other 64, of one pair
+  clock.lap(keyrows_phase_prologue);
   for (std::int64_t i = 0; i < count; ++i) {
     cp_async_wait<kStages - 2>();  // tile i (and Q) have landed for this thread
+    clock.lap(keyrows_phase_load);
     // The tensor cores read shared memory through the async proxy: order this thread's
     // copies (and the weights' stores) before them; the barrier makes everyone's
     // visible, and says every warp's MMAs of tile i - 1 are done (each waited for its
     // own), so that tile's stage can be refilled.
     fence_proxy_async();
     __syncthreads();
+    clock.lap(keyrows_phase_barrier);
     if (i + kStages - 1 < count) {
       const std::int64_t t = first + i + kStages - 1;
       load_key_tile(ks + ((i + kStages - 1) % kStages) * kTile, kg, t * kKeys, tile_keys(t), tid);
     }
     cp_async_commit();
+    clock.lap(keyrows_phase_issue);
 
     const unsigned char* tile = ks + (i % kStages) * kTile;
     const std::int64_t s0 = (first + i) * kKeys;
@@ -174,21 +182,24 @@ __global__ void __launch_bounds__(kThreads, 2) indexer_keyrows_kernel(IndexerLau
       fence_operands(acc_b);
       store_unit(acc_b, wq + pair * 2 * kHeads, p, t0, nq, s0, 1, pair, warp, lane);
     }
+    clock.lap(keyrows_phase_units);
   }
+  clock.count(keyrows_event_tiles, static_cast<unsigned long long>(count));
+  clock.done();
   cp_async_wait<0>();
 }
 
-template <int kPairs, int kStages>
+template <int kPairs, int kStages, bool kPhases>
 void launch_shape(const IndexerLaunch& p, cudaStream_t stream) {
   using L = Layout<kPairs, kStages>;
-  auto* kernel = indexer_keyrows_kernel<kPairs, kStages>;
+  auto* kernel = indexer_keyrows_kernel<kPairs, kStages, kPhases>;
   DSA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(L::kSmem)));
   int per_sm = 0;
   DSA_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, L::kSmem));
   const KeyrowsGrid g = indexer_keyrows_grid(p, static_cast<std::int64_t>(std::max(per_sm, 1)) * cuda_sm_count());
   if (g.chunks > 0x7FFFFFFFll) throw CudaError("launch_indexer_keyrows: more key runs than the grid holds");
   kernel<<<dim3(static_cast<unsigned>(g.chunks), static_cast<unsigned>(g.groups), static_cast<unsigned>(p.batch)),
-           kThreads, L::kSmem, stream>>>(p, g.run);
+           kThreads, L::kSmem, stream>>>(p, g.run, kPhases ? phase_sink() : nullptr);
   DSA_CUDA_CHECK_LAUNCH();
 }
 
@@ -227,16 +238,30 @@ std::optional<std::string> indexer_keyrows_unsupported(int heads, int head_dim, 
   return std::nullopt;
 }
 
-void launch_indexer_keyrows(const IndexerLaunch& p, cudaStream_t stream) {
-  DSA_TRACE_RANGE("indexer.fp8.keyrows");
+namespace {
+
+template <bool kPhases>
+void launch_keyrows(const IndexerLaunch& p, cudaStream_t stream, const char* who) {
   if (auto why = indexer_keyrows_unsupported(p.heads, p.head_dim, p.queries, p.fp8, p.batch))
-    throw CudaError("launch_indexer_keyrows: " + *why);
+    throw CudaError(std::string(who) + ": " + *why);
   if (p.queries == 0 || p.keys == 0) return;
   switch (keyrows_pairs(p.queries)) {
-    case 1: launch_shape<1, 4>(p, stream); break;  // decode: one pair, 3 tiles in flight
-    case 2: launch_shape<2, 4>(p, stream); break;  // decode of 3-4 tokens
-    default: launch_shape<4, 2>(p, stream);        // prefill: Q of 8 queries (64 KB) leaves room for 2 tiles
+    case 1: launch_shape<1, 4, kPhases>(p, stream); break;  // decode: one pair, 3 tiles in flight
+    case 2: launch_shape<2, 4, kPhases>(p, stream); break;  // decode of 3-4 tokens
+    default: launch_shape<4, 2, kPhases>(p, stream);        // prefill: Q of 8 queries (64 KB) leaves room for 2 tiles
   }
+}
+
+}  // namespace
+
+void launch_indexer_keyrows(const IndexerLaunch& p, cudaStream_t stream) {
+  DSA_TRACE_RANGE("indexer.fp8.keyrows");
+  launch_keyrows<false>(p, stream, "launch_indexer_keyrows");
+}
+
+void launch_indexer_keyrows_phases(const IndexerLaunch& p, cudaStream_t stream) {
+  DSA_TRACE_RANGE("indexer.fp8.keyrows.phases");
+  launch_keyrows<true>(p, stream, "launch_indexer_keyrows_phases");
 }
 
 }  // namespace dsa::cuda

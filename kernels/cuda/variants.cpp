@@ -600,6 +600,13 @@ std::vector<Variant<DenseMhaArgs>> cuda_dense_mha_variants() {
 
 // The profiled instantiations (kernels/cuda/phase_clock.cuh), under the names of the
 // kernels they time. Only the micro-benchmarks' phase tables use them.
+std::vector<Variant<IndexerArgs>> cuda_indexer_phase_variants() {
+  return {{"cuda.indexer.keyrows", Backend::cuda, "the keys-as-rows indexer, each phase of each key tile timed",
+           indexer_keyrows_unsupported,
+           [](const IndexerArgs& a) { return prepare_indexer_with({&a}, cuda::launch_indexer_keyrows_phases); },
+           [](const std::vector<const IndexerArgs*>& as) { return prepare_indexer_with(as, cuda::launch_indexer_keyrows_phases); }}};
+}
+
 std::vector<Variant<TopkArgs>> cuda_topk_phase_variants() {
   return {{"cuda.topk.sample", Backend::cuda, "the sampled top-k, each phase timed by thread 0 of each block",
            topk_row_unsupported, [](const TopkArgs& a) { return prepare_topk_rows<cuda::launch_topk_sample_phases>({&a}); },
