@@ -1,4 +1,4 @@
-// Device helpers both indexer kernels share (indexer.cu, indexer_wgmma.cu).
+// Device helpers the indexer kernels share (indexer.cu, indexer_wgmma.cu, indexer_keyrows.cu).
 #pragma once
 
 #include <cstdint>
