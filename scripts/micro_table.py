@@ -2,7 +2,9 @@
 table: benchmark, context (the benchmark's argument), time per launch in microseconds,
 TFLOP/s and GB/s of the counted work, and any error a benchmark stopped with (a kernel
 skipped because it hung in its first-run tests, no device). Benchmarks are grouped by
-their argument so kernels measured at the same shape stand together.
+their argument so kernels measured at the same shape stand together. Then, for the
+families that time a kernel under evaluation beside its default (PAIRS), the
+candidate's speed-up at each context.
 
 Standard library only: it runs on the GPU machine as well.
   python3 scripts/micro_table.py micro/*.json
@@ -43,6 +45,36 @@ def table(docs):
     return "\n".join(lines) if len(lines) > 2 else "no micro-benchmark results"
 
 
+# Families that time a kernel under evaluation and the validated default at one shape:
+# (default, candidate). Their ratio at each context is what a promotion rests on.
+PAIRS = [
+    ("BM_CudaIndexerBatchWgmmaB64", "BM_CudaIndexerBatchKeyrowsB64"),
+    ("BM_CudaIndexerBatchWgmmaB1", "BM_CudaIndexerBatchKeyrowsB1"),
+    ("BM_CudaIndexerWgmmaPrefill4096", "BM_CudaIndexerKeyrowsPrefill4096"),
+]
+
+
+def comparisons(docs, pairs=PAIRS):
+    """One line per pair both of whose families were timed at some context: the
+    candidate's speed-up over the default (default time / candidate time) at each."""
+    times = {}
+    for arg, family, b in rows(docs):
+        t = us(b)
+        if not b.get("error_occurred") and t:
+            times[(family, arg)] = t
+    lines = []
+    for base, cand in pairs:
+        ctxs = sorted(a for (f, a) in times if f == cand and (base, a) in times)
+        if not ctxs:
+            continue
+        ratios = [times[(base, a)] / times[(cand, a)] for a in ctxs]
+        verdict = ("faster at every context" if min(ratios) > 1.0 else
+                   "slower at every context" if max(ratios) < 1.0 else "faster at some contexts only")
+        lines.append(f"- {cand} against {base}: " + ", ".join(f"{a}: {r:.2f}x" for a, r in zip(ctxs, ratios))
+                     + f" ({verdict})")
+    return lines
+
+
 def main(argv):
     if len(argv) < 2:
         print(__doc__.strip(), file=sys.stderr)
@@ -56,6 +88,10 @@ def main(argv):
             print(f"{path}: no results ({e}): the benchmark's process crashed or was stopped", file=sys.stderr)
             missing += 1
     print(table(docs))
+    lines = comparisons(docs)
+    if lines:
+        print("\nSpeed-up of each kernel under evaluation over the default (default time / its time):")
+        print("\n".join(lines))
     return 1 if missing else 0
 
 

@@ -39,6 +39,26 @@ class MicroTableTest(unittest.TestCase):
         text = micro_table.table([{"benchmarks": [bench("BM_X/8/manual_time_mean", run_type="aggregate")]}])
         self.assertEqual(text, "no micro-benchmark results")
 
+    def test_a_candidate_is_compared_with_its_default_where_both_ran(self):
+        docs = [{"benchmarks": [
+            bench("BM_Base/4096/manual_time", real_time=20.0), bench("BM_New/4096/manual_time", real_time=10.0),
+            bench("BM_Base/65536/manual_time", real_time=300.0), bench("BM_New/65536/manual_time", real_time=400.0),
+            bench("BM_New/131072/manual_time", real_time=1.0),  # no default there: not compared
+            bench("BM_Base/8/manual_time", real_time=5.0),
+            bench("BM_New/8/manual_time", error_occurred=True, error_message="not run", real_time=0.0)]}]
+        lines = micro_table.comparisons(docs, [("BM_Base", "BM_New"), ("BM_Missing", "BM_New")])
+        self.assertEqual(lines, ["- BM_New against BM_Base: 4096: 2.00x, 65536: 0.75x (faster at some contexts only)"])
+        faster = micro_table.comparisons([{"benchmarks": [bench("BM_A/1/manual_time", real_time=2.0),
+                                                          bench("BM_B/1/manual_time", real_time=1.0)]}], [("BM_A", "BM_B")])
+        self.assertIn("(faster at every context)", faster[0])
+
+    def test_the_shipped_pairs_name_real_families(self):
+        with open(os.path.join(ROOT, "bench", "micro_cuda.cpp")) as f:
+            source = f.read()
+        for base, cand in micro_table.PAIRS:
+            self.assertIn(f"BENCHMARK({base})", source)
+            self.assertIn(f"BENCHMARK({cand})", source)
+
     def test_an_unreadable_file_fails_the_table_but_keeps_the_others(self):
         with tempfile.TemporaryDirectory() as d:
             ok = os.path.join(d, "ok.json")
