@@ -274,6 +274,22 @@ step() {
   fi
   timeout "$limit" "$@"
 }
+# The micro-benchmark families matching REGEX, one process each (a first-run kernel that
+# faults, leaving a sticky CUDA error, or hangs costs only its own results), into
+# DIR/<family>.json with their output in LOG. Fails if one fails or none matches.
+micro_families() {  # micro_families REGEX DIR LOG
+  local families family rc worst=0
+  mkdir -p "$2"
+  : > "$3"
+  families=$("$bundle"/dsa-micro-cuda --benchmark_list_tests | sed 's|/.*||' | grep -E -- "$1" | sort -u)
+  [ -n "$families" ] || { echo "no micro-benchmark family matches $1" | tee -a "$3"; return 1; }
+  for family in $families; do
+    STEP_LIMIT=${STEP_LIMIT:-120} step "$bundle"/dsa-micro-cuda --benchmark_filter="^$family(/|\$)" --benchmark_min_time=0.05 \
+      --benchmark_out="$2/$family.json" --benchmark_out_format=json >> "$3" 2>&1 \
+      || { rc=$?; worst=1; echo "FAILED or stopped (exit $rc): $family" | tee -a "$3"; }
+  done
+  return $worst
+}
 # DSA_PREFER=NAME,...: --nightly and --suite runs pick these variants first (dsa-bench run
 # --prefer), e.g. the nightly's sweeps with kernels under evaluation.
 prefer=()
@@ -363,22 +379,12 @@ elif [ "$mode" = ncu ]; then
     "$out/ncu.txt" | head -60
   tables=()
 elif [ "$mode" = phases ] || [ "$mode" = micro ]; then
-  # One process per benchmark family: a first-run kernel that faults (a sticky CUDA
-  # error) or hangs costs only its own results.
   if [ "$mode" = phases ]; then
     log "where the time goes: the profiled kernels' phases (micro-benchmarks *Phases*, one process each)"
   else
     log "micro-benchmarks matching $filter (one process per family)"
   fi
-  mkdir -p "$out/$mode"
-  : > "$out/$mode.log"
-  families=$("$bundle"/dsa-micro-cuda --benchmark_list_tests | sed 's|/.*||' | grep -E -- "$filter" | sort -u)
-  [ -n "$families" ] || { echo "no micro-benchmark family matches $filter" | tee -a "$out/$mode.log"; status=1; }
-  for family in $families; do
-    STEP_LIMIT=${STEP_LIMIT:-120} step "$bundle"/dsa-micro-cuda --benchmark_filter="^$family(/|\$)" --benchmark_min_time=0.05 \
-      --benchmark_out="$out/$mode/$family.json" --benchmark_out_format=json >> "$out/$mode.log" 2>&1 \
-      || { rc=$?; status=1; echo "FAILED or stopped (exit $rc): $family" | tee -a "$out/$mode.log"; }
-  done
+  micro_families "$filter" "$out/$mode" "$out/$mode.log" || status=1
   if [ "$mode" = phases ]; then
     python3 scripts/phase_table.py "$out"/phases/*.json | tee "$out/phases.txt" || status=1
   else
@@ -478,15 +484,8 @@ if [ "$mode" = check ] || [ "$mode" = figures ]; then
     echo "cuobjdump not found" | tee "$out/sass-mma.txt"
   fi
 
-  # One process per benchmark family, for the reason the gpu tests run one per suite.
   log "micro-benchmarks (one process per family)"
-  mkdir -p "$out/micro-cuda"
-  : > "$out/micro-cuda.log"
-  for family in $("$bundle"/dsa-micro-cuda --benchmark_list_tests | sed 's|/.*||' | sort -u); do
-    STEP_LIMIT=${STEP_LIMIT:-120} step "$bundle"/dsa-micro-cuda --benchmark_filter="^$family(/|\$)" --benchmark_min_time=0.05 \
-      --benchmark_out="$out/micro-cuda/$family.json" --benchmark_out_format=json >> "$out/micro-cuda.log" 2>&1 \
-      || { rc=$?; status=1; echo "FAILED or stopped (exit $rc): $family" | tee -a "$out/micro-cuda.log"; }
-  done
+  micro_families . "$out/micro-cuda" "$out/micro-cuda.log" || status=1
   python3 - "$out/micro-cuda" "$out/micro-cuda.json" <<'PY' || status=1
 import json, os, sys
 folder, merged = sys.argv[1], sys.argv[2]
