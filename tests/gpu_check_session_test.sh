@@ -21,7 +21,7 @@ cat > "$work/bundle/dsa_gpu_tests" <<'SH'
 #!/usr/bin/env bash
 for a in "$@"; do
   case "$a" in
-    --gtest_list_tests) printf 'CudaIndexer.\n  MatchesReference\nCudaFirstRunDenseMqa.\n  MatchesReference\n'; exit 0 ;;
+    --gtest_list_tests) printf 'CudaIndexer.\n  MatchesReference\nCudaFirstRunDenseMqa.\n  MatchesReference\nBatches/CudaFirstRunIndexerBatch.\n  MatchesReference/b2\n'; exit 0 ;;
     --gtest_filter=*) filter=${a#--gtest_filter=} ;;
     --gtest_output=json:*) json=${a#--gtest_output=json:} ;;
   esac
@@ -40,6 +40,7 @@ cmd=$1; shift
 case "$cmd" in
   variants)
     [ "$*" = "--unvalidated --op dense_attention_mqa" ] && printf 'cuda.dense_mqa.seesaw\ncuda.dense_mqa.wgmma_tma\n'
+    [ "$*" = "--unvalidated --op indexer" ] && printf 'cuda.indexer.keyrows\n'
     exit 0 ;;
   list)
     filter=.
@@ -93,6 +94,8 @@ took=$(( $(date +%s) - start ))
 [ "$(cat "$work/state/done" 2>/dev/null | tr '\n' ' ')" = "1 " ] || fail "after call 1 only step 1 should be finished, not: $(cat "$work/state/done" 2>/dev/null)"
 grep -qx cuda.dense_mqa.seesaw "$work/state/hung-kernels.txt" || fail "the hanging first-run kernel was not noted as hung"
 grep -qx cuda.dense_mqa.wgmma_tma "$work/state/hung-kernels.txt" && fail "a kernel that passed was noted as hung"
+grep -qF "gpu_tests Batches/CudaFirstRunIndexerBatch.* variant=cuda.indexer.keyrows" "$log" \
+  || fail "a first-run indexer suite did not run once for the unvalidated indexer kernel: $(grep Indexer "$log" | tr '\n' ';')"
 grep -q "step 2 was cut by this call's deadline" "$work/call1.console" || fail "call 1 did not say that step 2 was cut"
 tar tzf "$work/call1/session.tgz" 2>/dev/null | grep -q "step-1-quick/gpu-tests/CudaFirstRunDenseMqa__cuda.dense_mqa.wgmma_tma.json" \
   || fail "session.tgz of call 1 lacks the passing first-run kernel's results"
