@@ -6,7 +6,9 @@
 // poisoned by the variants before each run.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <optional>
 #include <string>
@@ -418,6 +420,56 @@ TEST(CudaLaunchPlan, WgmmaIndexerTakesTheRealFp8ShapeOnly) {
   p.head_dim = 32;
   p.queries = p.keys = 1;
   EXPECT_THROW(cuda::launch_indexer_wgmma(p, nullptr), CudaError);
+}
+
+// The sampled top-k's bound on rows shaped like the indexer scores the sweeps feed it
+// (the structured generator: a sink, a local window and needles over noise; FP8
+// operands, the real 64 x 128 shape) and on Gaussian rows (the kernel cases'), emulated
+// on the host with the kernel's plan and key order: every row's candidates (keys at or
+// above the bound) must number between n and the shared-memory buffer's capacity. A row
+// outside takes the exact path, about five reads of the row, and with one block per row
+// the whole launch waits for it. Both bounds the kernels use: the exact rank-th
+// largest sampled key (4 radix passes) and its top 16 bits (2 passes: sample256 and the
+// prefetch forms).
+TEST(CudaLaunchPlan, SampledTopkKeepsRealisticRowsOnItsFastPath) {
+  constexpr std::int64_t kK = 2048, kRows = 16;
+  for (const std::int64_t S : {65536, 131072})
+    for (const char* generator : {"structured", "gaussian"}) {
+      const std::string json = std::string(R"({"cases": [{"name": "rows", "op": "indexer", "generator": ")") + generator +
+                               R"(", "dtype": "fp8", "queries": )" + std::to_string(kRows) + R"(, "context": )" +
+                               std::to_string(S) + R"(, "query_offset": )" + std::to_string(S - kRows) + "}]}";
+      const bench::CaseSpec c = bench::parse_suite(json, "topk-rows").cases[0];
+      const bench::IndexerData d = bench::make_indexer_data(c, derive_seed(13, generator, static_cast<std::uint64_t>(S)));
+      HostTensor<float> scores({kRows, S});
+      const IndexerArgs args{d.shape, d.ops, scores};
+      std::string why;
+      const auto* cpu = pick_variant(indexer_variants(), Backend::cpu, args, "", &why);
+      ASSERT_NE(cpu, nullptr) << why;
+      auto run = cpu->prepare(args);
+      run->run();
+      run->fetch();
+      for (std::int64_t t = 0; t < kRows; ++t) {
+        const std::int64_t end = S - kRows + t + 1, n = std::min(kK, end);
+        const cuda::TopkSamplePlan plan = cuda::topk_sample_plan(end, kK);
+        ASSERT_EQ(plan.mode, cuda::TopkSamplePlan::sample) << end;
+        const float* x = &scores(t, 0);
+        const std::int64_t runs = plan.samples / cuda::kTopkSampleRun;
+        std::vector<std::uint32_t> sample(static_cast<std::size_t>(plan.samples));
+        for (std::int64_t i = 0; i < plan.samples; ++i)
+          sample[static_cast<std::size_t>(i)] =
+              cuda::topk_rank_key(x[i / cuda::kTopkSampleRun * end / runs + i % cuda::kTopkSampleRun]);
+        std::nth_element(sample.begin(), sample.begin() + (plan.rank - 1), sample.end(), std::greater<>());
+        const std::uint32_t exact = sample[static_cast<std::size_t>(plan.rank - 1)];
+        for (const std::uint32_t lo : {exact, exact & 0xFFFF0000u}) {
+          std::int64_t found = 0;
+          for (std::int64_t s = 0; s < end; ++s) found += cuda::topk_rank_key(x[s]) >= lo ? 1 : 0;
+          EXPECT_GE(found, n) << generator << " row " << t << " of " << S << ": too few candidates (bound "
+                              << (lo == exact ? "exact" : "16-bit") << ")";
+          EXPECT_LE(found, cuda::kTopkSampleCapacity) << generator << " row " << t << " of " << S
+                                                      << ": more candidates than the buffer holds";
+        }
+      }
+    }
 }
 
 // The keys-as-rows indexer takes the real FP8 shape and says why not otherwise. Its runs

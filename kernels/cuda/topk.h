@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 namespace dsa::cuda {
 
@@ -67,6 +68,21 @@ void launch_topk_sample_prefetch(const TopkLaunch& p, cudaStream_t stream);
 #else
 #define DSA_TOPK_HOST_DEVICE
 #endif
+
+// The order-preserving key of a score: larger score -> larger key; -0 == +0; NaN below
+// -inf (the reference's order). On the host too, where the sampled kernel's bound is
+// checked against realistic rows.
+DSA_TOPK_HOST_DEVICE inline std::uint32_t topk_rank_key(float f) {
+  if (f != f) return 0u;
+  if (f == 0.0f) f = 0.0f;
+#ifdef __CUDA_ARCH__
+  const std::uint32_t u = __float_as_uint(f);
+#else
+  std::uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+#endif
+  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
 
 // Candidates the sampled kernel holds in shared memory (key and position: 64 KB).
 constexpr std::int64_t kTopkSampleCapacity = 8192;

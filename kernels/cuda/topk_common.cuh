@@ -7,15 +7,12 @@
 
 #include <cstdint>
 
+#include "kernels/cuda/topk.h"
+
 namespace dsa::cuda::topk_detail {
 
-// Larger score -> larger key; -0 == +0; NaN below -inf (the reference's order).
-__device__ __forceinline__ std::uint32_t rank_key(float f) {
-  if (f != f) return 0u;
-  if (f == 0.0f) f = 0.0f;
-  const std::uint32_t u = __float_as_uint(f);
-  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
-}
+// The order-preserving key of a score (topk.h).
+__device__ __forceinline__ std::uint32_t rank_key(float f) { return topk_rank_key(f); }
 
 // The `want`-th largest key T of a list and how many keys equal to T are taken
 // (`remaining`, >= 1): the selected set is every key > T plus the first `remaining`
