@@ -21,11 +21,13 @@
 // unit is reduced.
 //
 // A block (one warpgroup) holds a group of up to 8 queries (kPairs pairs) and walks a
-// run of key tiles of one sequence through a ring of kStages cp.async stages. Decode
-// (1-4 queries: 1 or 2 pairs, 4 stages, 48 KB in flight) sizes its runs so the whole
-// batch is one wave of blocks; prefill (4 pairs, Q 64 KB, 2 stages) walks runs of up to
-// 16 tiles in many waves, as the prefill kernel does, so the causal triangle's long and
-// short groups balance (indexer_keyrows_tiles_per_block). Written without a GPU on
+// run of key tiles of one sequence through a ring of kStages cp.async stages: 1 or 2
+// pairs (decode's 1-4 queries) with 4 stages (48 KB in flight), 4 pairs (Q 64 KB) with
+// 2. Where the (sequence, group) units are fewer than the GPU's block slots (decode, a
+// 512-query prefill chunk) the runs are sized so all blocks are one wave; where they
+// outnumber them (the 4096-query target) runs of up to 16 tiles in many waves, as the
+// prefill kernel does, so the causal triangle's long and short groups balance
+// (indexer_keyrows_tiles_per_block). Written without a GPU on
 // 2026-12-05: not yet run.
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/indexer.h"
