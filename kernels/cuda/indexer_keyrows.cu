@@ -196,9 +196,14 @@ void launch_shape(const IndexerLaunch& p, cudaStream_t stream) {
   using L = Layout<kPairs, kStages>;
   auto* kernel = indexer_keyrows_kernel<kPairs, kStages, kPhases>;
   DSA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(L::kSmem)));
-  int per_sm = 0;
-  DSA_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, L::kSmem));
-  const KeyrowsGrid g = indexer_keyrows_grid(p, static_cast<std::int64_t>(std::max(per_sm, 1)) * cuda_sm_count());
+  // Blocks resident on the whole GPU, asked once per instantiation: the launcher runs
+  // inside the timed interval (between the CUDA events), so no per-launch query.
+  static const std::int64_t slots = [kernel] {
+    int per_sm = 0;
+    DSA_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, L::kSmem));
+    return static_cast<std::int64_t>(std::max(per_sm, 1)) * cuda_sm_count();
+  }();
+  const KeyrowsGrid g = indexer_keyrows_grid(p, slots);
   if (g.chunks > 0x7FFFFFFFll) throw CudaError("launch_indexer_keyrows: more key runs than the grid holds");
   kernel<<<dim3(static_cast<unsigned>(g.chunks), static_cast<unsigned>(g.groups), static_cast<unsigned>(p.batch)),
            kThreads, L::kSmem, stream>>>(p, g.run, kPhases ? phase_sink() : nullptr);
