@@ -1,6 +1,7 @@
-// Device pieces the top-k kernels share (topk.cu, topk_sample.cu, topk_split.cu): the
-// order-preserving key, an exact radix threshold over any list of keys, and the
-// position-ordered write under the reference's tie rule (reference/topk.h).
+// Device pieces the top-k kernels share (topk.cu, topk_sample.cu, topk_split.cu,
+// topk_filter.cu): the order-preserving key, an exact radix threshold over any list of
+// keys, the row sample and vector loads, and the position-ordered write under the
+// reference's tie rule (reference/topk.h).
 #pragma once
 
 #include <cub/block/block_scan.cuh>
@@ -184,6 +185,41 @@ __device__ void write_selected_in_order(KeyAt key_at, PosAt pos_at, std::int64_t
     if (tid == 0) sh.base = base + total;
     __syncthreads();
   }
+}
+
+// The sampled keys of a row into key[0, plan.samples) (topk_sample_plan): run r covers
+// positions [r * end / runs, + kTopkSampleRun), spread evenly over the row. Eight loads
+// per thread are issued before any is stored, so a row waits out the memory latency
+// once per 8 x kThreads samples.
+template <int kThreads>
+__device__ void load_sample(const float* x, std::int64_t end, const TopkSamplePlan& plan, std::uint32_t* key) {
+  constexpr int kBatch = 8;
+  const std::int64_t runs = plan.samples / kTopkSampleRun;
+  for (std::int64_t i0 = threadIdx.x; i0 < plan.samples; i0 += kBatch * kThreads) {
+    float v[kBatch];
+#pragma unroll
+    for (int j = 0; j < kBatch; ++j) {
+      const std::int64_t i = i0 + j * kThreads;
+      v[j] = i < plan.samples ? x[i / kTopkSampleRun * end / runs + i % kTopkSampleRun] : 0.0f;
+    }
+#pragma unroll
+    for (int j = 0; j < kBatch; ++j)
+      if (i0 + j * kThreads < plan.samples) key[i0 + j * kThreads] = rank_key(v[j]);
+  }
+}
+
+constexpr int kVec = 4;  // scores per float4 load
+
+// Four positions from s on as a float4 (zeros past `end`: their keys are not used);
+// `vec`: the row is 16-byte aligned.
+__device__ __forceinline__ float4 load_quad(const float* x, std::int64_t s, std::int64_t end, bool vec) {
+  if (vec && s + kVec <= end) return *reinterpret_cast<const float4*>(x + s);
+  float4 f = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+  if (s < end) f.x = x[s];
+  if (s + 1 < end) f.y = x[s + 1];
+  if (s + 2 < end) f.z = x[s + 2];
+  if (s + 3 < end) f.w = x[s + 3];
+  return f;
 }
 
 // Rows with nothing to choose (end <= k, or k == 0): positions [0, n), then -1.

@@ -31,7 +31,6 @@ namespace {
 
 using namespace topk_detail;
 
-constexpr int kVec = 4;  // one float4 per load
 constexpr int kSub = 4;  // loads in flight per thread per step
 constexpr int kCap = static_cast<int>(kTopkSampleCapacity);
 constexpr std::size_t kDynamicBytes = 2 * sizeof(std::uint32_t) * kCap;  // keys, then positions
@@ -40,38 +39,6 @@ struct Buffers {
   std::uint32_t* key;  // the sample first, then the candidates' keys
   std::int32_t* pos;   // the candidates' positions
 };
-
-// The sampled keys into b.key[0, plan.samples): run r covers positions
-// [r * end / runs, + kTopkSampleRun), spread evenly over the row.
-// Eight loads per thread are issued before any is stored, so a row waits out the memory
-// latency once per 4096 samples rather than once per 512.
-template <int kThreads>
-__device__ void load_sample(const float* x, std::int64_t end, const TopkSamplePlan& plan, Buffers b) {
-  constexpr int kBatch = 8;
-  const std::int64_t runs = plan.samples / kTopkSampleRun;
-  for (std::int64_t i0 = threadIdx.x; i0 < plan.samples; i0 += kBatch * kThreads) {
-    float v[kBatch];
-#pragma unroll
-    for (int j = 0; j < kBatch; ++j) {
-      const std::int64_t i = i0 + j * kThreads;
-      v[j] = i < plan.samples ? x[i / kTopkSampleRun * end / runs + i % kTopkSampleRun] : 0.0f;
-    }
-#pragma unroll
-    for (int j = 0; j < kBatch; ++j)
-      if (i0 + j * kThreads < plan.samples) b.key[i0 + j * kThreads] = rank_key(v[j]);
-  }
-}
-
-// Four positions from s on as a float4 (zeros past `end`: their keys are not used).
-__device__ __forceinline__ float4 load_quad(const float* x, std::int64_t s, std::int64_t end, bool vec) {
-  if (vec && s + kVec <= end) return *reinterpret_cast<const float4*>(x + s);
-  float4 f = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-  if (s < end) f.x = x[s];
-  if (s + 1 < end) f.y = x[s + 1];
-  if (s + 2 < end) f.z = x[s + 2];
-  if (s + 3 < end) f.w = x[s + 3];
-  return f;
-}
 
 // One pass over positions [0, end): each with key >= lo is stored in position order in
 // b (the first kCap of them). Returns how many there are, stored or not. kPrefetch: the
@@ -181,7 +148,7 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) topk_sample_kernel(Top
     clock.lap_synced(topk_phase_collect);
     clock.count(topk_event_whole_rows, 1);
   } else if (plan.mode == TopkSamplePlan::sample) {
-    load_sample<kThreads>(x, end, plan, b);
+    load_sample<kThreads>(x, end, plan, b.key);
     clock.lap_synced(topk_phase_sample);
     const auto sample_key = [&](std::int64_t i) { return b.key[i]; };
     const Threshold lo =
