@@ -33,5 +33,6 @@ std::vector<Variant<TopkArgs>> cuda_topk_phase_variants() { return {}; }
 std::vector<Variant<SparseMqaArgs>> cuda_sparse_mqa_phase_variants() { return {}; }
 std::vector<Variant<DenseMqaArgs>> cuda_dense_mqa_phase_variants() { return {}; }
 std::vector<Variant<DenseMhaArgs>> cuda_dense_mha_phase_variants() { return {}; }
+std::vector<Variant<TopkArgs>> cuda_topk_filter_stage_variants() { return {}; }
 
 }  // namespace dsa

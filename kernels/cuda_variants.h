@@ -24,4 +24,9 @@ std::vector<Variant<SparseMqaArgs>> cuda_sparse_mqa_phase_variants();
 std::vector<Variant<DenseMqaArgs>> cuda_dense_mqa_phase_variants();
 std::vector<Variant<DenseMhaArgs>> cuda_dense_mha_phase_variants();
 
+// cuda.topk.filter cut after each of its three kernels (the bound; the bound and the
+// filter pass; all three), in that order, under the kernel's name: a micro-benchmark
+// times each kernel by difference. Only the last writes the indices.
+std::vector<Variant<TopkArgs>> cuda_topk_filter_stage_variants();
+
 }  // namespace dsa

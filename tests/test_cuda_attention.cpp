@@ -28,6 +28,7 @@
 #include "kernels/cuda/indexer.h"
 #include "kernels/cuda/tma.h"
 #include "kernels/cuda/topk.h"
+#include "kernels/cuda/topk_filter.h"
 #include "kernels/cuda/topk_split.h"
 #endif
 
@@ -376,6 +377,29 @@ TEST(CudaLaunchPlan, SplitTopkCutsFewLongRowsOnly) {
   p.rows = 1;
   p.cols = 10;
   EXPECT_THROW(cuda::launch_topk_split(p, nullptr), CudaError);  // no workspace
+}
+
+// The filter top-k: 64 KB of workspace a row up to a round of 1024 rows and no more
+// beyond (rounds reuse it), rows up to 2^20 columns (its select kernel's bitmap), and
+// the launcher refuses what it cannot take before touching the device.
+TEST(CudaLaunchPlan, FilterTopkBoundsItsWorkspaceAndRowLength) {
+  const std::size_t per_row = 2 * sizeof(std::uint32_t) * static_cast<std::size_t>(cuda::kTopkSampleCapacity);
+  EXPECT_GE(cuda::topk_filter_workspace_bytes(1), per_row + 8);
+  EXPECT_GE(cuda::topk_filter_workspace_bytes(512), 512 * (per_row + 8));
+  EXPECT_LT(cuda::topk_filter_workspace_bytes(512), 512 * (per_row + 8) + 256);
+  EXPECT_EQ(cuda::topk_filter_workspace_bytes(5000), cuda::topk_filter_workspace_bytes(cuda::kTopkFilterRowsPerRound));
+  EXPECT_FALSE(cuda::topk_filter_unsupported(cuda::kTopkFilterMaxCols).has_value());
+  EXPECT_NE(cuda::topk_filter_unsupported(cuda::kTopkFilterMaxCols + 1).value_or("").find("bit per position"),
+            std::string::npos);
+  cuda::TopkFilterLaunch p;
+  p.rows = 1;
+  p.cols = 10;
+  p.k = 4;
+  EXPECT_THROW(cuda::launch_topk_filter(p, nullptr), CudaError);  // no workspace
+  p.cols = cuda::kTopkFilterMaxCols + 1;
+  std::vector<unsigned char> not_device(16);
+  p.workspace = not_device.data();
+  EXPECT_THROW(cuda::launch_topk_filter(p, nullptr), CudaError);  // too long a row, refused before any launch
 }
 
 // The sampled top-k: rows to choose nothing from, rows collected whole, sampled rows

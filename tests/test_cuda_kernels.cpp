@@ -260,7 +260,7 @@ void expect_every_topk_matches_reference(const HostTensor<float>& scores, const 
 struct TopkRowCase {
   const char* name;
   std::int64_t rows, cols, k;
-  int kind;  // 0 gaussian, 1 all signed zeros, 2 low bits, 3 mostly zero, 4 NaN/inf mix
+  int kind;  // 0 gaussian, 1 all signed zeros, 2 low bits, 3 mostly zero, 4 NaN/inf mix, 5 coarse
   friend void PrintTo(const TopkRowCase& c, std::ostream* os) { *os << c.name; }
 };
 
@@ -274,6 +274,7 @@ void check_topk_rows(const TopkRowCase& pc, bool first_runs) {
       case 1: x = rng.uniform() < 0.5 ? -0.0f : 0.0f; break;
       case 2: { x = 1.0f; for (auto n = rng.below(4); n > 0; --n) x = std::nextafter(x, 2.0f); break; }
       case 3: x = rng.uniform() < 0.97 ? 0.0f : static_cast<float>(std::fabs(rng.normal())); break;
+      case 5: x = static_cast<float>(std::round(rng.normal() * 8.0) / 8.0); break;
       default: {
         const double u = rng.uniform();
         x = u < 0.1 ? NAN : u < 0.2 ? -INFINITY : u < 0.25 ? INFINITY : static_cast<float>(rng.normal());
@@ -304,6 +305,12 @@ const std::vector<TopkRowCase> kTopkRows = {
     TopkRowCase{"odd_columns_20001", 8, 20001, 2048, 0},
     // k above a quarter of the sampled kernel's buffer: its exact way.
     TopkRowCase{"k_4096_of_65k", 4, 65536, 4096, 0},
+    // Scores in steps of 1/8: about 560 keys share the 2048th score of a 64K row, and the
+    // 2-5K keys above a sampled bound leave some of them out, so a kernel whose
+    // candidates come in no fixed order (cuda.topk.filter) must take the lowest positions.
+    TopkRowCase{"coarse_ties_65k", 4, 65536, 2048, 5},
+    // More rows than cuda.topk.filter takes in one round (1024).
+    TopkRowCase{"many_rows_9000", 1030, 9000, 256, 0},
 };
 
 std::string row_case_name(const ::testing::TestParamInfo<TopkRowCase>& i) { return i.param.name; }

@@ -16,6 +16,7 @@
 #include "kernels/cuda/indexer.h"
 #include "kernels/cuda/timing.h"
 #include "kernels/cuda/topk.h"
+#include "kernels/cuda/topk_filter.h"
 #include "kernels/cuda/topk_split.h"
 
 namespace dsa {
@@ -171,14 +172,20 @@ std::optional<std::string> indexer_keyrows_unsupported(const IndexerArgs& a) {
   return cuda::indexer_keyrows_unsupported(a.shape.heads, a.shape.head_dim, a.shape.queries, a.in.dtype == DType::fp8_e4m3);
 }
 
-// Top-k is per row already: a batch is more rows. Both kernels take the same inputs;
-// the split one also has a workspace, sized once here.
+std::optional<std::string> topk_row_unsupported(const TopkArgs& a) {
+  if (a.scores.size(1) > 0xFFFFFFFFll) return "rows longer than 2^32 columns";
+  return std::nullopt;
+}
+
+// Top-k is per row already: a batch is more rows. The kernels take the same inputs; the
+// split and filter ones also have a workspace, sized once here.
 struct TopkBuffers {
   DeviceBuffer<float> scores;
   DeviceBuffer<std::int64_t> ends;
   DeviceBuffer<std::int32_t> indices;
   DeviceBuffer<unsigned int> hist;          // split kernel only
   DeviceBuffer<unsigned long long> counts;  // split kernel only
+  DeviceBuffer<unsigned char> workspace;    // filter kernel only
 };
 
 std::span<const float> topk_scores_of(const TopkArgs& x) { return x.scores.span(); }
@@ -225,6 +232,28 @@ std::unique_ptr<OpRun> prepare_topk_split_batch(const std::vector<const TopkArgs
   p.hist = b->hist.get();
   p.counts = b->counts.get();
   return topk_run([p, b](cudaStream_t s) { cuda::launch_topk_split(p, s); }, b, as);
+}
+
+// The filter top-k's first `kStages` kernels (3: the whole kernel).
+template <int kStages>
+std::unique_ptr<OpRun> prepare_topk_filter_batch(const std::vector<const TopkArgs*>& as) {
+  cuda::TopkFilterLaunch p;
+  auto b = stage_topk(as, p);
+  b->workspace = DeviceBuffer<unsigned char>(cuda::topk_filter_workspace_bytes(p.rows));
+  p.workspace = b->workspace.get();
+  return topk_run([p, b](cudaStream_t s) { cuda::launch_topk_filter_stages(p, kStages, s); }, b, as);
+}
+
+std::optional<std::string> topk_filter_unsupported_args(const TopkArgs& a) {
+  if (auto why = topk_row_unsupported(a)) return why;
+  return cuda::topk_filter_unsupported(a.scores.size(1));
+}
+
+template <int kStages>
+Variant<TopkArgs> topk_filter_variant(std::string description, const char* not_validated) {
+  return {"cuda.topk.filter", Backend::cuda, std::move(description), topk_filter_unsupported_args,
+          [](const TopkArgs& a) { return prepare_topk_filter_batch<kStages>({&a}); }, prepare_topk_filter_batch<kStages>,
+          {}, not_validated};
 }
 
 // --- attention ------------------------------------------------------------------
@@ -440,11 +469,6 @@ std::vector<Variant<IndexerArgs>> cuda_indexer_variants() {
            prepare_indexer_keyrows_batch, {}, "not yet run on a GPU: written without one on 2026-12-05"}};
 }
 
-std::optional<std::string> topk_row_unsupported(const TopkArgs& a) {
-  if (a.scores.size(1) > 0xFFFFFFFFll) return "rows longer than 2^32 columns";
-  return std::nullopt;
-}
-
 std::vector<Variant<TopkArgs>> cuda_topk_variants() {
   return {// First: 205 us against 650 us for the radix kernel on 512 rows ending at 64K (H100, 2026-11-23).
           {"cuda.topk.sample", Backend::cuda,
@@ -487,7 +511,11 @@ std::vector<Variant<TopkArgs>> cuda_topk_variants() {
            "the sampled top-k's 512-thread blocks with sample256's 2-pass sample bound and collect prefetch (which "
            "of sample256's changes pays)",
            topk_row_unsupported, [](const TopkArgs& a) { return prepare_topk_rows<cuda::launch_topk_sample_prefetch>({&a}); },
-           prepare_topk_rows<cuda::launch_topk_sample_prefetch>, {}, "not yet run on a GPU: written without one on 2026-11-23"}};
+           prepare_topk_rows<cuda::launch_topk_sample_prefetch>, {}, "not yet run on a GPU: written without one on 2026-11-23"},
+          topk_filter_variant<3>(
+              "three kernels over all rows: a sampled bound per row, a filter pass of many blocks per row that "
+              "streams the scores once into candidate lists, an exact select per row over its candidates",
+              "not yet run on a GPU: written without one on 2026-12-05")};
 }
 
 std::vector<Variant<SparseMqaArgs>> cuda_sparse_mqa_variants() {
@@ -605,6 +633,12 @@ std::vector<Variant<IndexerArgs>> cuda_indexer_phase_variants() {
            indexer_keyrows_unsupported,
            [](const IndexerArgs& a) { return prepare_indexer_with({&a}, cuda::launch_indexer_keyrows_phases); },
            [](const std::vector<const IndexerArgs*>& as) { return prepare_indexer_with(as, cuda::launch_indexer_keyrows_phases); }}};
+}
+
+std::vector<Variant<TopkArgs>> cuda_topk_filter_stage_variants() {
+  return {topk_filter_variant<1>("the filter top-k's bound kernel alone", nullptr),
+          topk_filter_variant<2>("the filter top-k's bound and filter kernels", nullptr),
+          topk_filter_variant<3>("the filter top-k's three kernels", nullptr)};
 }
 
 std::vector<Variant<TopkArgs>> cuda_topk_phase_variants() {
