@@ -148,6 +148,26 @@ void BM_CudaTopkSample256Prefill512(benchmark::State& st) { topk(st, 512, "cuda.
 void BM_CudaTopkSamplePrefetchPrefill512(benchmark::State& st) { topk(st, 512, "cuda.topk.sample_prefetch"); }
 void BM_CudaTopkSampleAtomicsPrefill512(benchmark::State& st) { topk(st, 512, "cuda.topk.sample_atomics"); }
 void BM_CudaTopkSampleAtomicsOneRow(benchmark::State& st) { topk(st, 1, "cuda.topk.sample_atomics"); }
+// The filter top-k (three kernels over all rows) beside the sampled and split ones at
+// the same shapes: 64 rows, 1 row, 512 rows of 64K.
+void BM_CudaTopkFilter(benchmark::State& st) { topk(st, 64, "cuda.topk.filter"); }
+void BM_CudaTopkFilterOneRow(benchmark::State& st) { topk(st, 1, "cuda.topk.filter"); }
+void BM_CudaTopkFilterPrefill512(benchmark::State& st) { topk(st, 512, "cuda.topk.filter"); }
+// Its first st.range(1) kernels alone (1: bound, 2: and filter, 3: all) at the target
+// shape, so each kernel's time is the difference of two rows of the table.
+void BM_CudaTopkFilterStagesPrefill512(benchmark::State& st) {
+  const char* variant = "cuda.topk.filter";
+  if (!have_device(st, variant)) return;
+  const std::int64_t S = st.range(0), rows = 512;
+  const HostTensor<float> scores = topk_scores(rows, S);
+  const std::vector<std::int64_t> ends(static_cast<std::size_t>(rows), S);
+  HostTensor<std::int32_t> idx({rows, 2048});
+  const TopkArgs args{scores, ends, idx};
+  auto run = cuda_topk_filter_stage_variants().at(static_cast<std::size_t>(st.range(1) - 1)).prepare(args);
+  run->run();
+  for (auto _ : st) st.SetIterationTime(run->run());
+  counters(st, bench::topk_work(ends, 2048));
+}
 void BM_CudaTopkSampleAtomicsPrefetchPrefill512(benchmark::State& st) {
   topk(st, 512, "cuda.topk.sample_atomics_prefetch");
 }
@@ -477,6 +497,15 @@ BENCHMARK(BM_CudaTopkSample256Prefill512)->Arg(65536)->UseManualTime()->Unit(ben
 BENCHMARK(BM_CudaTopkSamplePrefetchPrefill512)->Arg(65536)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaTopkSampleAtomicsPrefill512)->Arg(65536)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaTopkSampleAtomicsPrefetchPrefill512)->Arg(65536)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CudaTopkFilter)->RangeMultiplier(2)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CudaTopkFilterOneRow)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CudaTopkFilterPrefill512)->Arg(65536)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CudaTopkFilterStagesPrefill512)
+    ->Args({65536, 1})
+    ->Args({65536, 2})
+    ->Args({65536, 3})
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaTopkSampleAtomicsOneRow)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaSparsePrefill2048)->RangeMultiplier(4)->Range(4096, 65536)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_CudaSparseDecodeFp8Batch64)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);

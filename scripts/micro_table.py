@@ -4,7 +4,8 @@ TFLOP/s and GB/s of the counted work, and any error a benchmark stopped with (a 
 skipped because it hung in its first-run tests, no device). Benchmarks are grouped by
 their argument so kernels measured at the same shape stand together. Then, for the
 families that time a kernel under evaluation beside its default (PAIRS), the
-candidate's speed-up at each context.
+candidate's speed-up at each context; for the families that time the first N kernels of
+a multi-kernel launch (STAGES), each kernel's time by difference.
 
 Standard library only: it runs on the GPU machine as well.
   python3 scripts/micro_table.py micro/*.json
@@ -22,8 +23,12 @@ def rows(docs):
                 continue
             name = b.get("run_name") or b.get("name", "?")
             family, _, rest = name.partition("/")
-            arg = rest.split("/", 1)[0] if rest else ""
-            out.append((int(arg) if arg.isdigit() else -1, family, b))
+            args = [a for a in rest.split("/") if a.isdigit()] if rest else []
+            # The first argument is the context; any others (a stage count) stay in the
+            # family's label, so the rows stay apart: BM_X/2 for BM_X/65536/2.
+            if len(args) > 1:
+                family += "/" + "/".join(args[1:])
+            out.append((int(args[0]) if args else -1, family, b))
     return sorted(out, key=lambda r: (r[0], r[1]))
 
 
@@ -51,7 +56,35 @@ PAIRS = [
     ("BM_CudaIndexerBatchWgmmaB64", "BM_CudaIndexerBatchKeyrowsB64"),
     ("BM_CudaIndexerBatchWgmmaB1", "BM_CudaIndexerBatchKeyrowsB1"),
     ("BM_CudaIndexerWgmmaPrefill4096", "BM_CudaIndexerKeyrowsPrefill4096"),
+    ("BM_CudaTopkSample", "BM_CudaTopkFilter"),
+    ("BM_CudaTopkSamplePrefill512", "BM_CudaTopkFilterPrefill512"),
+    ("BM_CudaTopkSplitOneRow", "BM_CudaTopkFilterOneRow"),
 ]
+
+
+# Families timing the first N kernels of a multi-kernel launch (second argument N): each
+# kernel's time is the difference of consecutive rows.
+STAGES = {
+    "BM_CudaTopkFilterStagesPrefill512": ["bound", "filter", "select"],
+}
+
+
+def stage_lines(docs, stages=STAGES):
+    """One line per staged family: each kernel's time by difference, at each context."""
+    times = {}
+    for arg, family, b in rows(docs):
+        t = us(b)
+        base, _, n = family.partition("/")
+        if base in stages and n.isdigit() and not b.get("error_occurred") and t:
+            times.setdefault((base, arg), {})[int(n)] = t
+    lines = []
+    for (base, arg), by_n in sorted(times.items()):
+        names = stages[base]
+        if any(n not in by_n for n in range(1, len(names) + 1)):
+            continue
+        parts = [f"{name} {by_n[i + 1] - (by_n[i] if i else 0.0):.1f} us" for i, name in enumerate(names)]
+        lines.append(f"- {base} at {arg}: " + ", ".join(parts) + f" (all {by_n[len(names)]:.1f} us)")
+    return lines
 
 
 def comparisons(docs, pairs=PAIRS):
@@ -91,6 +124,10 @@ def main(argv):
     lines = comparisons(docs)
     if lines:
         print("\nSpeed-up of each kernel under evaluation over the default (default time / its time):")
+        print("\n".join(lines))
+    lines = stage_lines(docs)
+    if lines:
+        print("\nEach kernel of a multi-kernel launch (the difference of its stage rows):")
         print("\n".join(lines))
     return 1 if missing else 0
 

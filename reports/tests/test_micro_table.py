@@ -52,6 +52,22 @@ class MicroTableTest(unittest.TestCase):
                                                           bench("BM_B/1/manual_time", real_time=1.0)]}], [("BM_A", "BM_B")])
         self.assertIn("(faster at every context)", faster[0])
 
+    def test_extra_arguments_keep_rows_apart_and_stages_are_differenced(self):
+        docs = [{"benchmarks": [
+            bench("BM_S/65536/1/manual_time", real_time=10.0), bench("BM_S/65536/2/manual_time", real_time=55.0),
+            bench("BM_S/65536/3/manual_time", real_time=70.5),
+            bench("BM_T/4096/1/manual_time", real_time=1.0),  # a stage missing: no line
+            bench("BM_T/4096/2/manual_time", error_occurred=True, error_message="x", real_time=0.0)]}]
+        self.assertIn("| BM_S/2 | 65536 | 55.0 |", micro_table.table(docs))
+        lines = micro_table.stage_lines(docs, {"BM_S": ["bound", "filter", "select"], "BM_T": ["a", "b"]})
+        self.assertEqual(lines, ["- BM_S at 65536: bound 10.0 us, filter 45.0 us, select 15.5 us (all 70.5 us)"])
+
+    def test_the_shipped_stages_name_real_families(self):
+        with open(os.path.join(ROOT, "bench", "micro_cuda.cpp")) as f:
+            source = f.read()
+        for family in micro_table.STAGES:
+            self.assertIn(f"BENCHMARK({family})", source)
+
     def test_the_shipped_pairs_name_real_families(self):
         with open(os.path.join(ROOT, "bench", "micro_cuda.cpp")) as f:
             source = f.read()
