@@ -122,23 +122,26 @@ run_spec() {  # run_spec N SPEC ROOT
 # correctness of every kernel (the first runs of eleven new ones among them), the last
 # unrun cases of issue 5, where the open targets' time goes, the keys-as-rows indexer
 # beside the wgmma one at the decode sweep's batches (the indexer is DSA's largest decode
-# stage at batch 64) and at the prefill target's shape, the kernels under
+# stage at batch 64) and at the prefill target's shape, the filter top-k beside the
+# sampled and split ones (and each of its three kernels' time), the kernels under
 # evaluation beside the defaults (top-k, dense decode, sparse, MHA: the checks of MHA
 # at 64K are left out, about 35 s each of host reference, the gpu tests check it), then
 # a decode sweep at batch 64 whose 128K point the claims lack (4K, 32K, 128K with the
-# default kernels; the nightly's seven points take over 5 minutes). A drawn task has 15
+# default kernels; the nightly's seven points take over 5 minutes), and the same sweep
+# with the filter top-k. A drawn task has 15
 # minutes of device time, about 13 of them usable across two calls (each start costs
 # one to two), so the order decides what is lost.
 SESSION_STEPS=(
   '--quick'
   '--model-small ^model\.small\.decode(\.128k)?$'
   'STEP_LIMIT=60 --phases'
-  'STEP_LIMIT=60 --micro ^BM_CudaIndexer(Batch|KeyrowsPrefill|WgmmaPrefill)'
+  'STEP_LIMIT=60 --micro ^BM_CudaIndexer(Batch|KeyrowsPrefill|WgmmaPrefill)|^BM_CudaTopk(Sample|Filter)Prefill512$|^BM_CudaTopk(Split|Filter)OneRow$|^BM_CudaTopkFilterStages'
   'STEP_LIMIT=60 --suite suites/candidates.json ^kernel\.topk\.'
   'STEP_LIMIT=60 --suite suites/candidates.json ^kernel\.dense_mqa\.'
   'STEP_LIMIT=60 --suite suites/candidates.json ^kernel\.sparse_mla\.'
   'STEP_LIMIT=90 --suite suites/candidates.json ^kernel\.dense_mha\.[a-z_]+\.prefill\.64k$'
   '--suite suites/candidates.json ^sweep\.decode\.b64\.fp8\.wgmma_attention$'
+  '--suite suites/candidates.json ^sweep\.decode\.b64\.fp8\.filter_topk$'
 )
 
 if [ "${1:-}" = "--session" ]; then
@@ -322,7 +325,10 @@ elif [ "$mode" = suite ]; then
   : > "$out/$name.log"
   tables=()
   kernels_of=$(suite_kernels "$suite_file")  # read once, not per case
-  for case_name in $("$bundle"/dsa-bench list "$suite_file" --filter "$filter" | awk '$1 ~ /^[0-9]+$/ {print $2}'); do
+  case_names=$("$bundle"/dsa-bench list "$suite_file" --filter "$filter" | awk '$1 ~ /^[0-9]+$/ {print $2}')
+  # A plan's regex that matches nothing is a mistake to see, not a step that passed.
+  [ -n "$case_names" ] || { echo "no case of $suite_file matches $filter" | tee -a "$out/$name.log"; status=1; }
+  for case_name in $case_names; do
     hung=$(awk -v c="$case_name" '$1 == c { for (i = 2; i <= NF; i++) print $i }' <<< "$kernels_of" | grep -xF -f "$hung_file" | head -1)
     if [ -n "$hung" ]; then
       echo "not run: $case_name (its kernel $hung hung in a first run)" | tee -a "$out/$name.log"; status=1; continue

@@ -46,7 +46,7 @@ case "$cmd" in
     filter=.
     [ "${2:-}" = --filter ] && filter=$3
     printf '%s\n' kernel.topk.sample.prefill.64k kernel.dense_mqa.wgmma.decode_bf16.64k \
-      kernel.dense_mqa.seesaw.decode_bf16.64k sweep.decode.b64.fp8.wgmma_attention | grep -E -- "$filter" | awk '{print "  " NR "  " $1 " op both"}'
+      kernel.dense_mqa.seesaw.decode_bf16.64k sweep.decode.b64.fp8.wgmma_attention sweep.decode.b64.fp8.filter_topk | grep -E -- "$filter" | awk '{print "  " NR "  " $1 " op both"}'
     exit 0 ;;
   run)
     suite=$1; out=; filter=
@@ -68,7 +68,7 @@ cat > "$work/bundle/dsa-micro-cuda" <<'SH'
 #!/usr/bin/env bash
 for a in "$@"; do
   case "$a" in
-    --benchmark_list_tests) printf 'BM_CudaDenseSeesawPhasesDecodeBf16/65536\nBM_CudaIndexerBatchKeyrowsB64/4096\n'; exit 0 ;;
+    --benchmark_list_tests) printf 'BM_CudaDenseSeesawPhasesDecodeBf16/65536\nBM_CudaIndexerBatchKeyrowsB64/4096\nBM_CudaTopkFilterStagesPrefill512/65536/1\nBM_CudaTopkFilterPrefill512/65536\nBM_CudaTopkSampleAtomicsPrefill512/65536\n'; exit 0 ;;
     --benchmark_filter=*) family=${a#--benchmark_filter=^}; family=${family%%(*} ;;
     --benchmark_out=*) out=${a#--benchmark_out=} ;;
   esac
@@ -108,7 +108,7 @@ mkdir -p "$work/call2"
 : > "$log"
 session 120 "$work/call2"
 rc=$?
-[ "$(tr '\n' ' ' < "$work/state/done")" = "1 2 3 4 5 6 7 8 9 " ] || fail "after call 2 every step should be finished, not: $(tr '\n' ' ' < "$work/state/done")"
+[ "$(tr '\n' ' ' < "$work/state/done")" = "1 2 3 4 5 6 7 8 9 10 " ] || fail "after call 2 every step should be finished, not: $(tr '\n' ' ' < "$work/state/done")"
 grep -q "gpu_tests" "$log" && fail "call 2 ran the gpu tests of step 1 again"
 grep -q "^run model.json" "$log" || fail "call 2 did not run the cut model step"
 grep -q "seesaw" <(grep '^run candidates.json' "$log") && fail "call 2 ran a candidates case of the hung kernel"
@@ -116,18 +116,25 @@ grep -q "^run candidates.json .*dense_mqa\\\\.wgmma\\\\." "$log" || fail "call 2
 grep -q "not run: kernel.dense_mqa.seesaw.decode_bf16.64k" "$work/call2.console" || fail "call 2 did not say why the hung kernel's case was not run"
 grep -q "micro BM_CudaDenseSeesawPhasesDecodeBf16 hung=\[cuda.dense_mqa.seesaw \]" "$log" || fail "the micro-benchmarks were not told which kernel hung"
 grep -q "^micro BM_CudaIndexerBatchKeyrowsB64 " "$log" || fail "call 2 did not run the indexer micro-benchmark step"
-[ "$(grep -c '^micro ' "$log")" -eq 2 ] || fail "steps 3 and 4 should run one micro-benchmark family each: $(grep '^micro ' "$log" | tr '\n' ';')"
+grep -q "^micro BM_CudaTopkFilterStagesPrefill512 " "$log" || fail "call 2 did not run the filter top-k's stage benchmark"
+grep -q "^micro BM_CudaTopkFilterPrefill512 " "$log" || fail "call 2 did not run the filter top-k's benchmark"
+[ "$(grep -c '^micro ' "$log")" -eq 4 ] || fail "step 3 should run one micro-benchmark family and step 4 three (not the sample_atomics one): $(grep '^micro ' "$log" | tr '\n' ';')"
 grep -q "| BM_CudaIndexerBatchKeyrowsB64 | 4096 | 12.5 | 1.5 | 900 |" "$work/call2/report.md" \
   || fail "call 2's report.md lacks the micro-benchmark table: $(grep -A4 'Micro' "$work/call2/report.md")"
 [ "$rc" -ne 0 ] || fail "a session with a hung kernel exited 0"
-tar tzf "$work/call2/session.tgz" 2>/dev/null | grep -q "step-9-suite/candidates.json" || fail "session.tgz of call 2 lacks the last step's results"
+tar tzf "$work/call2/session.tgz" 2>/dev/null | grep -q "step-10-suite/candidates/sweep.decode.b64.fp8.filter_topk.json" \
+  || fail "session.tgz of call 2 lacks the last step's results"
 
 # A third call has nothing left to do, and a bad budget is refused.
 session 60 "$work/call3" || true
-grep -q "0 of 9 steps left" "$work/call3.console" || fail "a finished plan did not say so"
+grep -q "0 of 10 steps left" "$work/call3.console" || fail "a finished plan did not say so"
+env STUB_LOG="$log" GPU_BUNDLE="$work/bundle" OUT="$work/nomatch" bash "$src/scripts/gpu-check.sh" --suite suites/candidates.json '^kernel\.nothing$' > "$work/nomatch.console" 2>&1
+rc=$?
+[ "$rc" -eq 1 ] && grep -q "no case of suites/candidates.json matches" "$work/nomatch.console" \
+  || fail "a suite regex that matches no case did not say so and fail (exit $rc)"
 env GPU_BUNDLE="$work/bundle" bash "$src/scripts/gpu-check.sh" --session 5 > "$work/bad.console" 2>&1
 [ $? -eq 2 ] || fail "--session 5 was not refused with exit 2"
-for bad in 'SESSION_SKIP=1,2' 'SESSION_SKIP=10' 'SESSION_HUNG=seesaw'; do
+for bad in 'SESSION_SKIP=1,2' 'SESSION_SKIP=11' 'SESSION_HUNG=seesaw'; do
   env GPU_BUNDLE="$work/bundle" SESSION_ROOT="$work/bad-state" OUT="$work/bad-out" "$bad" \
     bash "$src/scripts/gpu-check.sh" --session 60 > "$work/bad.console" 2>&1
   rc=$?
@@ -136,11 +143,11 @@ done
 
 # A fresh machine resumes from the settings the last console line gives.
 resume=$(grep -o 'SESSION_SKIP="[0-9 ]*" SESSION_HUNG="[^"]*"' "$work/call2.console" | tail -1)
-[ "$resume" = 'SESSION_SKIP="1 2 3 4 5 6 7 8 9" SESSION_HUNG="cuda.dense_mqa.seesaw"' ] || fail "call 2's console ends with \"$resume\""
+[ "$resume" = 'SESSION_SKIP="1 2 3 4 5 6 7 8 9 10" SESSION_HUNG="cuda.dense_mqa.seesaw"' ] || fail "call 2's console ends with \"$resume\""
 : > "$log"
 mkdir -p "$work/call4"
 env STUB_LOG="$log" GPU_BUNDLE="$work/bundle" SESSION_ROOT="$work/fresh" OUT="$work/call4" \
-  SESSION_SKIP="1 2 3 4 5 7 8 9" SESSION_HUNG="cuda.dense_mqa.seesaw" bash "$src/scripts/gpu-check.sh" --session 60 > "$work/call4.console" 2>&1
+  SESSION_SKIP="1 2 3 4 5 7 8 9 10" SESSION_HUNG="cuda.dense_mqa.seesaw" bash "$src/scripts/gpu-check.sh" --session 60 > "$work/call4.console" 2>&1
 [ "$(grep -c '^run ' "$log")" -eq 1 ] && grep -q '^run candidates.json .*dense_mqa\\.wgmma\\.' "$log" \
   || fail "a fresh machine given SESSION_SKIP/SESSION_HUNG ran other than step 6's one case: $(tr '\n' ';' < "$log")"
 
