@@ -9,4 +9,6 @@ std::unique_ptr<Model> make_cuda_model(const ModelWeights&, DType, const CudaKer
   throw std::runtime_error("this build has no CUDA backend (configure with CUDA to get the GPU forward)");
 }
 
+std::vector<std::string> cuda_model_kernel_names(const std::string&) { return {}; }
+
 }  // namespace dsa::model

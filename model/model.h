@@ -86,4 +86,9 @@ struct CudaKernelChoice {
 // not take, a kernel name it does not know.
 std::unique_ptr<Model> make_cuda_model(const ModelWeights& w, DType cache_dtype, const CudaKernelChoice& kernels = {});
 
+// The registry names of the kernels the GPU forward can run for a stage ("indexer",
+// "topk", "sparse_attention", "dense_attention_mqa", "dense_attention_mha"; as
+// CudaKernelChoice's fields); empty in a build without CUDA.
+std::vector<std::string> cuda_model_kernel_names(const std::string& stage);
+
 }  // namespace dsa::model

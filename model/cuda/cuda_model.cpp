@@ -16,7 +16,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <initializer_list>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -34,6 +34,7 @@
 #include "kernels/cuda/device_buffer.h"
 #include "kernels/cuda/indexer.h"
 #include "kernels/cuda/topk.h"
+#include "kernels/cuda/topk_filter.h"
 #include "kernels/cuda/topk_split.h"
 #include "kernels/cuda_device.h"
 #include "kernels/cuda_variants.h"
@@ -186,15 +187,40 @@ class Timer {
   OpTimes* t_;
 };
 
+// Top-k launchers with the layer's scratch at hand: the split and filter kernels take
+// their workspace from it, the others ignore it.
+using TopkLaunchFn = void (*)(const cuda::TopkLaunch&, Arena&, int sm_count, cudaStream_t);
+
+template <void (*kLaunch)(const cuda::TopkLaunch&, cudaStream_t)>
+void topk_plain(const cuda::TopkLaunch& p, Arena&, int, cudaStream_t s) {
+  kLaunch(p, s);
+}
+
+void topk_split(const cuda::TopkLaunch& p, Arena& arena, int sm_count, cudaStream_t s) {
+  cuda::TopkSplitLaunch sp;
+  static_cast<cuda::TopkLaunch&>(sp) = p;
+  sp.blocks = cuda::topk_split_blocks(p.rows, p.cols, sm_count);
+  sp.hist = arena.get<unsigned int>(static_cast<std::int64_t>(cuda::topk_split_hist_words(p.rows)));
+  sp.counts = arena.get<unsigned long long>(p.rows * sp.blocks);
+  cuda::launch_topk_split(sp, s);
+}
+
+void topk_filter(const cuda::TopkLaunch& p, Arena& arena, int, cudaStream_t s) {
+  cuda::TopkFilterLaunch fp;
+  static_cast<cuda::TopkLaunch&>(fp) = p;
+  fp.workspace = arena.get<unsigned char>(static_cast<std::int64_t>(cuda::topk_filter_workspace_bytes(p.rows)));
+  cuda::launch_topk_filter(fp, s);
+}
+
 // The kernels one model runs, resolved from the case's names once, with the shapes
 // checked before anything is uploaded.
 struct Kernels {
   using IndexerFn = void (*)(const cuda::IndexerLaunch&, cudaStream_t);
-  using TopkFn = void (*)(const cuda::TopkLaunch&, cudaStream_t);
+  using TopkFn = TopkLaunchFn;
   using MqaFn = void (*)(const cuda::MqaLaunch&, cudaStream_t);
   using MhaFn = void (*)(const cuda::MhaLaunch&, cudaStream_t);
   IndexerFn indexer = nullptr;
-  TopkFn topk = nullptr;  // nullptr: the split kernel, which needs a workspace
+  TopkFn topk = nullptr;
   bool topk_split_for_few_rows = false;  // no top-k named: the split kernel where it wins (topk_split_first_for)
   MqaFn sparse = nullptr, dense_mqa = nullptr;
   MhaFn dense_mha = nullptr;
@@ -202,27 +228,81 @@ struct Kernels {
 };
 
 // One kernel the model can run for a stage: its registry name, its launcher and why it
-// cannot take this model's shape (nullopt: it can).
+// cannot take this model's shapes (nullopt: it can), asked only when it is considered.
 template <class Fn>
 struct KernelOption {
   const char* name;
   Fn fn;
-  std::optional<std::string> unsupported;
+  std::function<std::optional<std::string>()> unsupported;
 };
+
+// Every CUDA kernel of the registry for each stage the forward runs (a test checks that
+// none is missing, so a kernel promoted in kernels/cuda/variants.cpp reaches the model).
+struct KernelOptions {
+  std::vector<KernelOption<Kernels::IndexerFn>> indexer;
+  std::vector<KernelOption<Kernels::TopkFn>> topk;
+  std::vector<KernelOption<Kernels::MqaFn>> sparse, dense_mqa;
+  std::vector<KernelOption<Kernels::MhaFn>> dense_mha;
+};
+
+KernelOptions kernel_options(const ModelConfig& c, bool fp8_cache) {
+  const int hi = c.index_heads, di = c.index_head_dim, h = c.heads, dl = c.kv_lora_rank + c.qk_rope;
+  const int dv = c.kv_lora_rank, k = c.index_topk, dqk = c.qk_head_dim(), dvh = c.v_head;
+  KernelOptions o;
+  // The model's indexer keys are FP8 (dsa-spec.md section 3); decode rows are 1 key long
+  // at least, which is all the shape checks need.
+  o.indexer = {
+      {"cuda.indexer.wgmma", cuda::launch_indexer_wgmma, [=] { return cuda::indexer_wgmma_unsupported(hi, di, 1, true, 1); }},
+      {"cuda.indexer.mma", cuda::launch_indexer, [=] { return cuda::indexer_unsupported(hi, di, 1, true); }},
+      {"cuda.indexer.keyrows", cuda::launch_indexer_keyrows,
+       [=] { return cuda::indexer_keyrows_unsupported(hi, di, 1, true, 1); }}};
+  const auto any_shape = [] { return std::optional<std::string>{}; };
+  o.topk = {{"cuda.topk.sample", topk_plain<cuda::launch_topk_sample>, any_shape},
+            {"cuda.topk.radix", topk_plain<cuda::launch_topk>, any_shape},
+            {"cuda.topk.split", topk_split, any_shape},
+            {"cuda.topk.sample256", topk_plain<cuda::launch_topk_sample256>, any_shape},
+            {"cuda.topk.sample_atomics", topk_plain<cuda::launch_topk_sample_atomics>, any_shape},
+            {"cuda.topk.sample_atomics_prefetch", topk_plain<cuda::launch_topk_sample_atomics_prefetch>, any_shape},
+            {"cuda.topk.sample_prefetch", topk_plain<cuda::launch_topk_sample_prefetch>, any_shape},
+            // Rows beyond its limit (2^20 columns) are refused by the launcher, with the reason.
+            {"cuda.topk.filter", topk_filter, any_shape}};
+  o.sparse = {
+      {"cuda.sparse_mqa.wgmma", cuda::launch_mqa_wgmma, [=] { return cuda::mqa_wgmma_unsupported(h, dl, dv, k, true); }},
+      {"cuda.sparse_mqa.mma", cuda::launch_mqa, [=] { return cuda::mqa_unsupported(h, dl, dv, k, true, fp8_cache); }},
+      {"cuda.sparse_mqa.seesaw", cuda::launch_mqa_seesaw,
+       [=] { return cuda::mqa_seesaw_unsupported(h, dl, dv, k, true, fp8_cache); }},
+      {"cuda.sparse_mqa.wgmma_fp8reg", cuda::launch_mqa_wgmma_fp8regs,
+       [=] { return cuda::mqa_wgmma_fp8regs_unsupported(h, dl, dv, k, true, fp8_cache); }}};
+  o.dense_mqa = {
+      {"cuda.dense_mqa.wgmma", cuda::launch_mqa_wgmma, [=] { return cuda::mqa_wgmma_unsupported(h, dl, dv, 0, false); }},
+      {"cuda.dense_mqa.mma", cuda::launch_mqa, [=] { return cuda::mqa_unsupported(h, dl, dv, 0, false, fp8_cache); }},
+      {"cuda.dense_mqa.seesaw", cuda::launch_mqa_seesaw,
+       [=] { return cuda::mqa_seesaw_unsupported(h, dl, dv, 0, false, fp8_cache); }},
+      {"cuda.dense_mqa.wgmma_tma", cuda::launch_mqa_wgmma_tma,
+       [=] { return cuda::mqa_wgmma_tma_unsupported(h, dl, dv, false, fp8_cache); }},
+      {"cuda.dense_mqa.seesaw_tma", cuda::launch_mqa_seesaw_tma,
+       [=] { return cuda::mqa_seesaw_unsupported(h, dl, dv, 0, false, fp8_cache); }},
+      {"cuda.dense_mqa.wgmma_fp8reg", cuda::launch_mqa_wgmma_fp8regs,
+       [=] { return cuda::mqa_wgmma_fp8regs_unsupported(h, dl, dv, 0, false, fp8_cache); }}};
+  o.dense_mha = {
+      {"cuda.dense_mha.wgmma", cuda::launch_mha_wgmma, [=] { return cuda::mha_wgmma_unsupported(h, dqk, dvh); }},
+      {"cuda.dense_mha.flash", cuda::launch_mha, [=] { return cuda::mha_unsupported(h, dqk, dvh); }},
+      {"cuda.dense_mha.overlap", cuda::launch_mha_overlap, [=] { return cuda::mha_wgmma_unsupported(h, dqk, dvh); }}};
+  return o;
+}
 
 // The launcher named `name` among `options`; for "" the first that takes the shape in
 // the registry's order (`registry`: the op's CUDA variants, fastest first, from
 // kernels/cuda/variants.cpp, so the order lives in one place). A named kernel that
 // cannot take the shape is refused with the reason.
 template <class Fn, class Variants>
-Fn pick_kernel(const char* stage, const std::string& name, std::initializer_list<KernelOption<Fn>> listed,
+Fn pick_kernel(const char* stage, const std::string& name, std::vector<KernelOption<Fn>> options,
                const Variants& registry, std::string& chosen) {
   const auto rank = [&](const char* n) {
     std::size_t i = 0;
     while (i < registry.size() && registry[i].name != n) ++i;
     return i;
   };
-  std::vector<KernelOption<Fn>> options(listed);
   std::stable_sort(options.begin(), options.end(),
                    [&](const KernelOption<Fn>& a, const KernelOption<Fn>& b) { return rank(a.name) < rank(b.name); });
   const auto take = [&](const KernelOption<Fn>& o) {
@@ -231,13 +311,14 @@ Fn pick_kernel(const char* stage, const std::string& name, std::initializer_list
   };
   std::string all, why;
   for (const auto& o : options) {
-    if (name.empty() && !o.unsupported) return take(o);
+    const std::optional<std::string> no = o.unsupported();
+    if (name.empty() && !no) return take(o);
     if (name == o.name) {
-      if (o.unsupported) throw std::runtime_error(std::string(o.name) + ": " + *o.unsupported);
+      if (no) throw std::runtime_error(std::string(o.name) + ": " + *no);
       return take(o);
     }
     all += (all.empty() ? "" : ", ") + std::string(o.name);
-    if (o.unsupported) why += std::string("; ") + o.name + ": " + *o.unsupported;
+    if (no) why += std::string("; ") + o.name + ": " + *no;
   }
   if (name.empty()) throw std::runtime_error(std::string("no GPU ") + stage + " kernel takes this model" + why);
   throw std::runtime_error(std::string("the GPU forward's ") + stage + " kernel: \"" + name + "\" is not one of " + all);
@@ -245,52 +326,26 @@ Fn pick_kernel(const char* stage, const std::string& name, std::initializer_list
 
 Kernels resolve_kernels(const CudaKernelChoice& k, const ModelConfig& c, bool fp8_cache) {
   Kernels r;
-  const int dl = c.kv_lora_rank + c.qk_rope;
-  // The model's indexer keys are FP8 (dsa-spec.md section 3); decode rows are 1 key long
-  // at least, which is all the shape checks need.
-  r.indexer = pick_kernel<Kernels::IndexerFn>(
-      "indexer", k.indexer,
-      {{"cuda.indexer.wgmma", cuda::launch_indexer_wgmma,
-        cuda::indexer_wgmma_unsupported(c.index_heads, c.index_head_dim, 1, true, 1)},
-       {"cuda.indexer.mma", cuda::launch_indexer, cuda::indexer_unsupported(c.index_heads, c.index_head_dim, 1, true)},
-       {"cuda.indexer.keyrows", cuda::launch_indexer_keyrows,
-        cuda::indexer_keyrows_unsupported(c.index_heads, c.index_head_dim, 1, true, 1)}},
-      cuda_indexer_variants(), r.chosen);
-  r.topk = pick_kernel<Kernels::TopkFn>("topk", k.topk,
-                                        {{"cuda.topk.sample", cuda::launch_topk_sample, std::nullopt},
-                                         {"cuda.topk.radix", cuda::launch_topk, std::nullopt},
-                                         {"cuda.topk.split", nullptr, std::nullopt},
-                                         {"cuda.topk.sample256", cuda::launch_topk_sample256, std::nullopt},
-                                         {"cuda.topk.sample_prefetch", cuda::launch_topk_sample_prefetch, std::nullopt}},
-                                        cuda_topk_variants(), r.chosen);
+  KernelOptions o = kernel_options(c, fp8_cache);
+  r.indexer = pick_kernel("indexer", k.indexer, std::move(o.indexer), cuda_indexer_variants(), r.chosen);
+  r.topk = pick_kernel("topk", k.topk, std::move(o.topk), cuda_topk_variants(), r.chosen);
   if (k.topk.empty()) {  // as the registry picks: the split kernel for a few long rows
     r.topk_split_for_few_rows = true;
     r.chosen += " (cuda.topk.split for a few long rows)";
   }
-  r.sparse = pick_kernel<Kernels::MqaFn>(
-      "sparse_attention", k.sparse_attention,
-      {{"cuda.sparse_mqa.wgmma", cuda::launch_mqa_wgmma,
-        cuda::mqa_wgmma_unsupported(c.heads, dl, c.kv_lora_rank, c.index_topk, true)},
-       {"cuda.sparse_mqa.mma", cuda::launch_mqa,
-        cuda::mqa_unsupported(c.heads, dl, c.kv_lora_rank, c.index_topk, true, fp8_cache)},
-       {"cuda.sparse_mqa.seesaw", cuda::launch_mqa_seesaw,
-        cuda::mqa_seesaw_unsupported(c.heads, dl, c.kv_lora_rank, c.index_topk, true, fp8_cache)}},
-      cuda_sparse_mqa_variants(), r.chosen);
-  r.dense_mqa = pick_kernel<Kernels::MqaFn>(
-      "dense_attention_mqa", k.dense_attention_mqa,
-      {{"cuda.dense_mqa.wgmma", cuda::launch_mqa_wgmma, cuda::mqa_wgmma_unsupported(c.heads, dl, c.kv_lora_rank, 0, false)},
-       {"cuda.dense_mqa.mma", cuda::launch_mqa, cuda::mqa_unsupported(c.heads, dl, c.kv_lora_rank, 0, false, fp8_cache)},
-       {"cuda.dense_mqa.seesaw", cuda::launch_mqa_seesaw,
-        cuda::mqa_seesaw_unsupported(c.heads, dl, c.kv_lora_rank, 0, false, fp8_cache)}},
-      cuda_dense_mqa_variants(), r.chosen);
-  r.dense_mha = pick_kernel<Kernels::MhaFn>(
-      "dense_attention_mha", k.dense_attention_mha,
-      {{"cuda.dense_mha.wgmma", cuda::launch_mha_wgmma, cuda::mha_wgmma_unsupported(c.heads, c.qk_head_dim(), c.v_head)},
-       {"cuda.dense_mha.flash", cuda::launch_mha, cuda::mha_unsupported(c.heads, c.qk_head_dim(), c.v_head)},
-       {"cuda.dense_mha.overlap", cuda::launch_mha_overlap,
-        cuda::mha_wgmma_unsupported(c.heads, c.qk_head_dim(), c.v_head)}},
-      cuda_dense_mha_variants(), r.chosen);
+  r.sparse = pick_kernel("sparse_attention", k.sparse_attention, std::move(o.sparse), cuda_sparse_mqa_variants(), r.chosen);
+  r.dense_mqa =
+      pick_kernel("dense_attention_mqa", k.dense_attention_mqa, std::move(o.dense_mqa), cuda_dense_mqa_variants(), r.chosen);
+  r.dense_mha =
+      pick_kernel("dense_attention_mha", k.dense_attention_mha, std::move(o.dense_mha), cuda_dense_mha_variants(), r.chosen);
   return r;
+}
+
+template <class Fn>
+std::vector<std::string> names_of(const std::vector<KernelOption<Fn>>& options) {
+  std::vector<std::string> out;
+  for (const auto& o : options) out.emplace_back(o.name);
+  return out;
 }
 
 class CudaModel final : public Model {
@@ -618,17 +673,9 @@ void CudaModel::layer(int li, float* x, const std::vector<SeqRows>& seqs, Attent
         time(&OpTimes::topk, [&] {
           ops::causal_ends(ends, m, p0, end, kStream);
           const cuda::TopkLaunch tp{scores, ends, indices, m, end, c.index_topk};
-          const bool split = !kernels_.topk || (kernels_.topk_split_for_few_rows && cuda::topk_split_first_for(m, end));
-          if (!split) {
-            kernels_.topk(tp, kStream);
-          } else {  // the split kernel: its workspace from the layer's scratch
-            cuda::TopkSplitLaunch sp;
-            static_cast<cuda::TopkLaunch&>(sp) = tp;
-            sp.blocks = cuda::topk_split_blocks(m, end, sm_count_);
-            sp.hist = arena_.get<unsigned int>(static_cast<std::int64_t>(cuda::topk_split_hist_words(m)));
-            sp.counts = arena_.get<unsigned long long>(m * sp.blocks);
-            cuda::launch_topk_split(sp, kStream);
-          }
+          const Kernels::TopkFn launch =
+              kernels_.topk_split_for_few_rows && cuda::topk_split_first_for(m, end) ? topk_split : kernels_.topk;
+          launch(tp, arena_, sm_count_, kStream);
         });
         mqa(cache, f, m, qa, indices, o);
       }
@@ -820,6 +867,16 @@ HostTensor<float> CudaModel::run_hidden_batch(const std::vector<const HostTensor
 
 std::unique_ptr<Model> make_cuda_model(const ModelWeights& w, DType cache_dtype, const CudaKernelChoice& kernels) {
   return std::make_unique<CudaModel>(w, cache_dtype, kernels);
+}
+
+std::vector<std::string> cuda_model_kernel_names(const std::string& stage) {
+  const KernelOptions o = kernel_options(ModelConfig{}, false);  // names only: no shape is asked
+  if (stage == "indexer") return names_of(o.indexer);
+  if (stage == "topk") return names_of(o.topk);
+  if (stage == "sparse_attention") return names_of(o.sparse);
+  if (stage == "dense_attention_mqa") return names_of(o.dense_mqa);
+  if (stage == "dense_attention_mha") return names_of(o.dense_mha);
+  throw std::invalid_argument("cuda_model_kernel_names: no stage \"" + stage + "\"");
 }
 
 }  // namespace dsa::model
