@@ -229,7 +229,8 @@ def report(root):
     st = steps(root)
     if not st:
         return None
-    all_folders = [f for fs in st.values() for f in fs]
+    # In step order (st groups them by form).
+    all_folders = sorted((f for fs in st.values() for f in fs), key=lambda f: int(os.path.basename(f).split("-")[1]))
     out = ["# GPU session", "", f"Device: {device_line(all_folders)}. Steps found: "
            + ", ".join(os.path.basename(f) for f in all_folders) + "."]
     hung = read_lines(os.path.join(root, "hung-kernels.txt"))
