@@ -58,14 +58,27 @@ struct Work {
   std::int32_t* pos;    // [rows, kCap]
 };
 
-constexpr std::size_t align256(std::size_t b) { return (b + 255) / 256 * 256; }
+// Byte offsets of that workspace for a round of `rows` rows: the one layout both the
+// size the caller allocates and the pointers the kernels get come from.
+struct WorkLayout {
+  std::size_t found, keys, pos, bytes;
+};
+
+WorkLayout work_layout(std::int64_t rows) {
+  const auto r = static_cast<std::size_t>(rows);
+  WorkLayout l;
+  l.found = sizeof(std::uint32_t) * r;
+  l.keys = (2 * sizeof(std::uint32_t) * r + 255) / 256 * 256;
+  l.pos = l.keys + sizeof(std::uint32_t) * kCap * r;
+  l.bytes = l.pos + sizeof(std::int32_t) * kCap * r;
+  return l;
+}
 
 Work work_of(void* ws, std::int64_t rows) {
   auto* base = static_cast<unsigned char*>(ws);
-  const auto r = static_cast<std::size_t>(rows);
-  const std::size_t counts = align256(2 * sizeof(std::uint32_t) * r), keys = sizeof(std::uint32_t) * kCap * r;
-  return {reinterpret_cast<std::uint32_t*>(base), reinterpret_cast<unsigned int*>(base + sizeof(std::uint32_t) * r),
-          reinterpret_cast<std::uint32_t*>(base + counts), reinterpret_cast<std::int32_t*>(base + counts + keys)};
+  const WorkLayout l = work_layout(rows);
+  return {reinterpret_cast<std::uint32_t*>(base), reinterpret_cast<unsigned int*>(base + l.found),
+          reinterpret_cast<std::uint32_t*>(base + l.keys), reinterpret_cast<std::int32_t*>(base + l.pos)};
 }
 
 // One round: rows [r0, r0 + rows) of the launch, with the pointers moved to r0.
@@ -265,11 +278,22 @@ std::size_t select_smem_bytes(std::int64_t cols) {
   return sizeof(std::uint32_t) * (static_cast<std::size_t>(kCap) + static_cast<std::size_t>((cols + 31) / 32));
 }
 
+// The select kernel may use the shared memory of the longest rows it takes, allowed once
+// per process (the harness runs on one device): the launcher runs inside the interval
+// the CUDA events time, so no per-launch attribute call.
+void allow_select_smem() {
+  static const bool allowed = [] {
+    DSA_CUDA_CHECK(cudaFuncSetAttribute(topk_filter_select_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        static_cast<int>(select_smem_bytes(kTopkFilterMaxCols))));
+    return true;
+  }();
+  (void)allowed;
+}
+
 }  // namespace
 
 std::size_t topk_filter_workspace_bytes(std::int64_t rows) {
-  const auto r = static_cast<std::size_t>(std::clamp<std::int64_t>(rows, 1, kTopkFilterRowsPerRound));
-  return align256(2 * sizeof(std::uint32_t) * r) + 2 * sizeof(std::uint32_t) * kCap * r;
+  return work_layout(std::clamp<std::int64_t>(rows, 1, kTopkFilterRowsPerRound)).bytes;
 }
 
 std::optional<std::string> topk_filter_unsupported(std::int64_t cols) {
@@ -287,8 +311,7 @@ void launch_rounds(const TopkFilterLaunch& p, int stages, cudaStream_t stream, c
   if (p.workspace == nullptr) throw CudaError(std::string(who) + ": the workspace must be given");
   const std::int64_t slices = std::max<std::int64_t>(1, (p.cols + kTopkFilterSlice - 1) / kTopkFilterSlice);
   const std::size_t smem = select_smem_bytes(p.cols);
-  DSA_CUDA_CHECK(cudaFuncSetAttribute(topk_filter_select_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                      static_cast<int>(smem)));
+  allow_select_smem();
   const Work w = work_of(p.workspace, std::min(p.rows, kTopkFilterRowsPerRound));
   for (std::int64_t r0 = 0; r0 < p.rows; r0 += kTopkFilterRowsPerRound) {
     const Round r{p.scores + r0 * p.cols, p.ends + r0, p.indices + r0 * p.k,
