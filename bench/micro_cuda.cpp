@@ -123,14 +123,18 @@ HostTensor<float> topk_scores(std::int64_t rows, std::int64_t S) {
   return scores;
 }
 
-void topk(benchmark::State& st, std::int64_t rows, const char* variant) {
+// filter_stages > 0: cuda.topk.filter cut after that many of its kernels
+// (cuda_topk_filter_stage_variants) instead of the variant named.
+void topk(benchmark::State& st, std::int64_t rows, const char* variant, int filter_stages = 0) {
   if (!have_device(st, variant)) return;
   const std::int64_t S = st.range(0);
   const HostTensor<float> scores = topk_scores(rows, S);
   const std::vector<std::int64_t> ends(static_cast<std::size_t>(rows), S);
   HostTensor<std::int32_t> idx({rows, 2048});
   const TopkArgs args{scores, ends, idx};
-  auto run = by_name(topk_variants(), variant).prepare(args);
+  auto run = filter_stages > 0
+                 ? cuda_topk_filter_stage_variants().at(static_cast<std::size_t>(filter_stages - 1)).prepare(args)
+                 : by_name(topk_variants(), variant).prepare(args);
   run->run();
   for (auto _ : st) st.SetIterationTime(run->run());
   counters(st, bench::topk_work(ends, 2048));
@@ -156,17 +160,7 @@ void BM_CudaTopkFilterPrefill512(benchmark::State& st) { topk(st, 512, "cuda.top
 // Its first st.range(1) kernels alone (1: bound, 2: and filter, 3: all) at the target
 // shape, so each kernel's time is the difference of two rows of the table.
 void BM_CudaTopkFilterStagesPrefill512(benchmark::State& st) {
-  const char* variant = "cuda.topk.filter";
-  if (!have_device(st, variant)) return;
-  const std::int64_t S = st.range(0), rows = 512;
-  const HostTensor<float> scores = topk_scores(rows, S);
-  const std::vector<std::int64_t> ends(static_cast<std::size_t>(rows), S);
-  HostTensor<std::int32_t> idx({rows, 2048});
-  const TopkArgs args{scores, ends, idx};
-  auto run = cuda_topk_filter_stage_variants().at(static_cast<std::size_t>(st.range(1) - 1)).prepare(args);
-  run->run();
-  for (auto _ : st) st.SetIterationTime(run->run());
-  counters(st, bench::topk_work(ends, 2048));
+  topk(st, 512, "cuda.topk.filter", static_cast<int>(st.range(1)));
 }
 void BM_CudaTopkSampleAtomicsPrefetchPrefill512(benchmark::State& st) {
   topk(st, 512, "cuda.topk.sample_atomics_prefetch");
