@@ -30,6 +30,16 @@ std::vector<std::int64_t> scale_shape(const std::vector<std::int64_t>& s) {
   return {(s[0] + kFp8Block - 1) / kFp8Block, (s[1] + kFp8Block - 1) / kFp8Block};
 }
 
+// The range with last = -1 made explicit; throws when it is not a non-empty range of
+// the model's layers.
+LayerRange checked_range(const ModelConfig& c, LayerRange range) {
+  if (range.last < 0) range.last = c.layers;
+  if (range.first < 0 || range.first >= range.last || range.last > c.layers)
+    throw CheckpointError("layers [" + std::to_string(range.first) + ", " + std::to_string(range.last) +
+                          ") are not within the model's " + std::to_string(c.layers));
+  return range;
+}
+
 }  // namespace
 
 std::vector<TensorSpec> expected_tensors(const ModelConfig& c, const LayerRange& range) {
@@ -107,15 +117,20 @@ std::vector<float> to_float(const StTensor& t) {
   std::vector<float> v(static_cast<std::size_t>(t.numel()));
   switch (t.dtype) {
     case StDtype::F32: std::memcpy(v.data(), t.data, v.size() * 4); break;
+    // A real layer's experts are billions of values: converted on every thread.
     case StDtype::BF16:
-      for (std::size_t i = 0; i < v.size(); ++i) {
-        std::uint16_t b;
-        std::memcpy(&b, t.data + 2 * i, 2);
-        v[i] = bf16_bits_to_float(b);
-      }
+      parallel_chunks(static_cast<std::int64_t>(v.size()), 1 << 20, [&](std::int64_t lo, std::int64_t hi) {
+        for (std::int64_t i = lo; i < hi; ++i) {
+          std::uint16_t b;
+          std::memcpy(&b, t.data + 2 * i, 2);
+          v[i] = bf16_bits_to_float(b);
+        }
+      });
       break;
     case StDtype::F8_E4M3:
-      for (std::size_t i = 0; i < v.size(); ++i) v[i] = e4m3_bits_to_float(t.data[i]);
+      parallel_chunks(static_cast<std::int64_t>(v.size()), 1 << 20, [&](std::int64_t lo, std::int64_t hi) {
+        for (std::int64_t i = lo; i < hi; ++i) v[i] = e4m3_bits_to_float(t.data[i]);
+      });
       break;
   }
   return v;
@@ -137,10 +152,7 @@ Matrix to_matrix(const Checkpoint& ck, const std::string& name) {
 }  // namespace
 
 ModelWeights load_weights(const ModelConfig& c, const Checkpoint& ck, LayerRange range) {
-  if (range.last < 0) range.last = c.layers;
-  if (range.first < 0 || range.first >= range.last || range.last > c.layers)
-    throw CheckpointError("load_weights: layers [" + std::to_string(range.first) + ", " + std::to_string(range.last) +
-                          ") are not within the model's " + std::to_string(c.layers));
+  range = checked_range(c, range);
   // Everything is checked before anything is converted.
   for (const TensorSpec& s : expected_tensors(c, range)) check_tensor(ck, s);
   ModelWeights w;
@@ -210,66 +222,125 @@ std::vector<std::uint8_t> encode(const std::vector<float>& v, StDtype d) {
   return b;
 }
 
+std::int64_t numel_of(const std::vector<std::int64_t>& shape) {
+  std::int64_t n = 1;
+  for (auto d : shape) n *= d;
+  return n;
+}
+
+bool fp8_linear(const TensorSpec& s, StDtype linear_dtype) {
+  return s.kind == TensorKind::linear && linear_dtype == StDtype::F8_E4M3;
+}
+
+// Bytes of one tensor as the synthetic writer stores it, with an FP8 linear's scales.
+std::uint64_t synthetic_tensor_bytes(const TensorSpec& s, StDtype linear_dtype) {
+  const StDtype d = s.kind == TensorKind::linear ? linear_dtype : StDtype::F32;
+  std::uint64_t b = static_cast<std::uint64_t>(numel_of(s.shape)) * st_dtype_bytes(d);
+  if (fp8_linear(s, linear_dtype)) {
+    const auto ss = scale_shape(s.shape);
+    b += static_cast<std::uint64_t>(ss[0] * ss[1]) * 4;
+  }
+  return b;
+}
+
+struct SyntheticItem {
+  std::string name;
+  StDtype dtype;
+  std::vector<std::int64_t> shape;
+  std::vector<std::uint8_t> bytes;
+};
+
+// One tensor of a synthetic checkpoint (an FP8 linear: its codes and block scales),
+// from the seed and the tensor's name alone.
+std::vector<SyntheticItem> synthetic_tensor(const TensorSpec& s, std::uint64_t seed, StDtype linear_dtype) {
+  Rng rng(derive_seed(seed, s.name));
+  std::vector<float> v(static_cast<std::size_t>(numel_of(s.shape)));
+  // Scales that keep activations of order 1 through every layer: linear weights
+  // N(0, 1/fan_in), norms near 1, small biases, unit-variance embeddings.
+  switch (s.kind) {
+    case TensorKind::linear:
+    case TensorKind::router: rng.fill_normal(v, 0.0, 1.0 / std::sqrt(static_cast<double>(s.shape[1]))); break;
+    case TensorKind::norm: rng.fill_normal(v, 1.0, 0.1); break;
+    case TensorKind::bias:
+    case TensorKind::router_bias: rng.fill_normal(v, 0.0, 0.05); break;
+    case TensorKind::embedding: rng.fill_normal(v, 0.0, 1.0); break;
+  }
+  if (!fp8_linear(s, linear_dtype)) {
+    const StDtype d = s.kind == TensorKind::linear ? linear_dtype : StDtype::F32;
+    return {{s.name, d, s.shape, encode(v, d)}};
+  }
+  // DeepSeek's weight format: e4m3 codes and one fp32 scale per 128 x 128 block,
+  // value = code * scale_inv, scale_inv = amax / 448.
+  const std::int64_t R = s.shape[0], C = s.shape[1];
+  const auto ss = scale_shape(s.shape);
+  std::vector<float> scale(static_cast<std::size_t>(ss[0] * ss[1]));
+  for (std::int64_t br = 0; br < ss[0]; ++br)
+    for (std::int64_t bc = 0; bc < ss[1]; ++bc) {
+      float amax = 0;
+      for (std::int64_t r = br * kFp8Block; r < std::min(R, (br + 1) * kFp8Block); ++r)
+        for (std::int64_t cc = bc * kFp8Block; cc < std::min(C, (bc + 1) * kFp8Block); ++cc)
+          amax = std::max(amax, std::fabs(v[r * C + cc]));
+      scale[br * ss[1] + bc] = amax > 0 ? amax / kFp8E4m3Max : 1.0f;
+    }
+  for (std::int64_t r = 0; r < R; ++r)
+    for (std::int64_t cc = 0; cc < C; ++cc) v[r * C + cc] /= scale[(r / kFp8Block) * ss[1] + cc / kFp8Block];
+  return {{s.name, StDtype::F8_E4M3, s.shape, encode(v, StDtype::F8_E4M3)},
+          {s.name + "_scale_inv", StDtype::F32, ss, encode(scale, StDtype::F32)}};
+}
+
 }  // namespace
 
+std::int64_t tensor_values(const std::vector<TensorSpec>& specs) {
+  std::int64_t n = 0;
+  for (const TensorSpec& s : specs) n += numel_of(s.shape);
+  return n;
+}
+
+std::uint64_t synthetic_checkpoint_bytes(const ModelConfig& c, StDtype linear_dtype, const LayerRange& range) {
+  std::uint64_t b = 0;
+  for (const TensorSpec& s : expected_tensors(c, checked_range(c, range))) b += synthetic_tensor_bytes(s, linear_dtype);
+  return b;
+}
+
 void write_synthetic_checkpoint(const ModelConfig& c, const std::string& dir, std::uint64_t seed, StDtype linear_dtype,
-                                std::size_t max_shard_bytes) {
+                                std::size_t max_shard_bytes, const LayerRange& range) {
   namespace fs = std::filesystem;
-  fs::create_directories(dir);
-  std::vector<SafetensorsWriter> shards(1);
-  std::map<std::string, int> where;
-  auto put = [&](const std::string& name, StDtype d, const std::vector<std::int64_t>& shape, std::vector<std::uint8_t> bytes) {
-    if (!shards.back().empty() && shards.back().bytes() + bytes.size() > max_shard_bytes) shards.emplace_back();
-    shards.back().add(name, d, shape, std::move(bytes));
-    where[name] = static_cast<int>(shards.size()) - 1;
-  };
-  for (const TensorSpec& s : expected_tensors(c, {})) {
-    Rng rng(derive_seed(seed, s.name));
-    std::int64_t n = 1;
-    for (auto d : s.shape) n *= d;
-    std::vector<float> v(static_cast<std::size_t>(n));
-    // Scales that keep activations of order 1 through every layer: linear weights
-    // N(0, 1/fan_in), norms near 1, small biases, unit-variance embeddings.
-    switch (s.kind) {
-      case TensorKind::linear:
-      case TensorKind::router: rng.fill_normal(v, 0.0, 1.0 / std::sqrt(static_cast<double>(s.shape[1]))); break;
-      case TensorKind::norm: rng.fill_normal(v, 1.0, 0.1); break;
-      case TensorKind::bias:
-      case TensorKind::router_bias: rng.fill_normal(v, 0.0, 0.05); break;
-      case TensorKind::embedding: rng.fill_normal(v, 0.0, 1.0); break;
+  const LayerRange r = checked_range(c, range);
+  const std::vector<TensorSpec> specs = expected_tensors(c, r);
+  // Which tensors go in which shard, from their sizes, before any is generated: the
+  // files are named "-of-N", and a shard can be written (and freed) as soon as it is made.
+  std::vector<std::vector<std::size_t>> plan(1);
+  std::uint64_t in_shard = 0;
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    const std::uint64_t b = synthetic_tensor_bytes(specs[i], linear_dtype);
+    if (!plan.back().empty() && in_shard + b > max_shard_bytes) {
+      plan.emplace_back();
+      in_shard = 0;
     }
-    if (s.kind == TensorKind::linear && linear_dtype == StDtype::F8_E4M3) {
-      // DeepSeek's weight format: e4m3 codes and one fp32 scale per 128 x 128 block,
-      // value = code * scale_inv, scale_inv = amax / 448.
-      const std::int64_t R = s.shape[0], C = s.shape[1];
-      const auto ss = scale_shape(s.shape);
-      std::vector<float> scale(static_cast<std::size_t>(ss[0] * ss[1]));
-      for (std::int64_t br = 0; br < ss[0]; ++br)
-        for (std::int64_t bc = 0; bc < ss[1]; ++bc) {
-          float amax = 0;
-          for (std::int64_t r = br * kFp8Block; r < std::min(R, (br + 1) * kFp8Block); ++r)
-            for (std::int64_t cc = bc * kFp8Block; cc < std::min(C, (bc + 1) * kFp8Block); ++cc)
-              amax = std::max(amax, std::fabs(v[r * C + cc]));
-          scale[br * ss[1] + bc] = amax > 0 ? amax / kFp8E4m3Max : 1.0f;
-        }
-      for (std::int64_t r = 0; r < R; ++r)
-        for (std::int64_t cc = 0; cc < C; ++cc) v[r * C + cc] /= scale[(r / kFp8Block) * ss[1] + cc / kFp8Block];
-      put(s.name, StDtype::F8_E4M3, s.shape, encode(v, StDtype::F8_E4M3));
-      put(s.name + "_scale_inv", StDtype::F32, ss, encode(scale, StDtype::F32));
-    } else {
-      const StDtype d = s.kind == TensorKind::linear ? linear_dtype : StDtype::F32;
-      put(s.name, d, s.shape, encode(v, d));
-    }
+    plan.back().push_back(i);
+    in_shard += b;
   }
-  nlohmann::json index = {{"metadata", {{"total_size", 0}, {"writer", "dsa-bench synthetic"}, {"seed", seed}}},
+  fs::create_directories(dir);
+  nlohmann::json index = {{"metadata",
+                           {{"total_size", 0},
+                            {"writer", "dsa-bench synthetic"},
+                            {"seed", seed},
+                            {"layers", {r.first, r.last}},
+                            {"with_head", r.with_head}}},
                           {"weight_map", nlohmann::json::object()}};
   std::size_t total = 0;
-  for (std::size_t i = 0; i < shards.size(); ++i) {
+  for (std::size_t k = 0; k < plan.size(); ++k) {
+    std::vector<std::vector<SyntheticItem>> made(plan[k].size());
+    parallel_for(static_cast<std::int64_t>(made.size()),
+                 [&](std::int64_t j) { made[j] = synthetic_tensor(specs[plan[k][j]], seed, linear_dtype); });
+    SafetensorsWriter shard;
+    for (auto& items : made)
+      for (auto& it : items) shard.add(it.name, it.dtype, it.shape, std::move(it.bytes));
     char file[64];
-    std::snprintf(file, sizeof file, "model-%05zu-of-%05zu.safetensors", i + 1, shards.size());
-    shards[i].write((fs::path(dir) / file).string());
-    total += shards[i].bytes();
-    for (const auto& n : shards[i].names()) index["weight_map"][n] = file;
+    std::snprintf(file, sizeof file, "model-%05zu-of-%05zu.safetensors", k + 1, plan.size());
+    shard.write((fs::path(dir) / file).string());
+    total += shard.bytes();
+    for (const auto& n : shard.names()) index["weight_map"][n] = file;
   }
   index["metadata"]["total_size"] = total;
   std::ofstream(fs::path(dir) / "model.safetensors.index.json") << index.dump(1) << '\n';

@@ -66,10 +66,25 @@ struct ModelWeights {
 // CheckpointError naming the tensor, and nothing is returned half-loaded.
 ModelWeights load_weights(const ModelConfig& c, const Checkpoint& ck, LayerRange range = {});
 
+// Values in the tensors of `specs` (the checkpoint's linear weights and all): what a
+// model of that range holds in memory, at 4 bytes each on the CPU backend.
+std::int64_t tensor_values(const std::vector<TensorSpec>& specs);
+
 // A seeded synthetic checkpoint of the config's shape, written into `dir` as shards of
 // at most `max_shard_bytes` with model.safetensors.index.json and config.json.
 // `linear_dtype` is BF16, F32 or F8_E4M3 (FP8 linears get 128 x 128 block scales).
+// `range` limits it to the tensors of those layers (and the head when it says so): one
+// layer of the 671B-parameter real dimensions is about 11 GB in FP8, the whole model
+// about 690 GB. Each tensor's values come from the seed and its name alone, so a
+// partial checkpoint holds exactly what the whole one holds for its tensors. Shards are
+// generated and written one at a time (memory: one shard), each shard's tensors in
+// parallel.
 void write_synthetic_checkpoint(const ModelConfig& c, const std::string& dir, std::uint64_t seed,
-                                StDtype linear_dtype = StDtype::BF16, std::size_t max_shard_bytes = 64u << 20);
+                                StDtype linear_dtype = StDtype::BF16, std::size_t max_shard_bytes = 64u << 20,
+                                const LayerRange& range = {});
+
+// The bytes of tensor data write_synthetic_checkpoint writes for these arguments
+// (the index's total_size), computed without generating anything.
+std::uint64_t synthetic_checkpoint_bytes(const ModelConfig& c, StDtype linear_dtype, const LayerRange& range = {});
 
 }  // namespace dsa::model

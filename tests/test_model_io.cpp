@@ -2,6 +2,7 @@
 // kind of corruption), sharded checkpoints and weight loading.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -205,6 +206,77 @@ TEST(Checkpoint, SyntheticShardedCheckpointLoadsCompletely) {
   ASSERT_EQ(one.layers.size(), 1u);
   EXPECT_EQ(one.layers[0].q_a.data, w.layers[2].q_a.data);
   EXPECT_TRUE(one.embed.data.empty());
+  // The size the writer plans is the size it wrote.
+  nlohmann::json index;
+  std::ifstream(dir + "/model.safetensors.index.json") >> index;
+  EXPECT_EQ(index["metadata"]["total_size"].get<std::uint64_t>(), synthetic_checkpoint_bytes(c, StDtype::BF16));
+  EXPECT_EQ(index["metadata"]["layers"], nlohmann::json::array({0, 3}));
+}
+
+// A user without the real weights runs one layer of the real dimensions from a partial
+// synthetic checkpoint: it must hold that layer's tensors with the very values of the
+// whole checkpoint, and nothing else.
+TEST(Checkpoint, SyntheticLayerRangeHoldsThoseLayersWithTheWholeCheckpointsValues) {
+  const ModelConfig c = preset_config("dsa-tiny");
+  const std::string whole = tmp("tiny-fp8-whole"), part = tmp("tiny-fp8-layers-1-3");
+  fs::remove_all(whole);
+  fs::remove_all(part);
+  const LayerRange range{1, 3, false};
+  write_synthetic_checkpoint(c, whole, 9, StDtype::F8_E4M3);
+  write_synthetic_checkpoint(c, part, 9, StDtype::F8_E4M3, 256 * 1024, range);
+  const auto ck_whole = Checkpoint::open(whole), ck_part = Checkpoint::open(part);
+  std::vector<std::string> expected;
+  for (const TensorSpec& s : expected_tensors(c, range)) {
+    expected.push_back(s.name);
+    if (s.kind == TensorKind::linear) expected.push_back(s.name + "_scale_inv");
+  }
+  std::vector<std::string> names = ck_part->names();
+  std::sort(expected.begin(), expected.end());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, expected);
+  EXPECT_NE(error_of([&] { ck_part->get("model.layers.0.input_layernorm.weight"); }).find("missing tensor"),
+            std::string::npos);
+  for (const std::string& n : expected) {
+    const StTensor& a = ck_part->get(n);
+    const StTensor& b = ck_whole->get(n);
+    ASSERT_EQ(a.shape, b.shape) << n;
+    ASSERT_EQ(a.dtype, b.dtype) << n;
+    ASSERT_EQ(std::memcmp(a.data, b.data, static_cast<std::size_t>(a.numel()) * st_dtype_bytes(a.dtype)), 0) << n;
+  }
+  EXPECT_EQ(load_weights(c, *ck_part, range).layers[1].expert_down[3].data,
+            load_weights(c, *ck_whole, range).layers[1].expert_down[3].data);
+  // Asked for the whole model, the partial checkpoint names what it lacks.
+  EXPECT_NE(error_of([&] { load_weights(c, *ck_part); }).find("missing tensor \"model.embed_tokens.weight\""),
+            std::string::npos);
+  nlohmann::json index;
+  std::ifstream(part + "/model.safetensors.index.json") >> index;
+  EXPECT_EQ(index["metadata"]["total_size"].get<std::uint64_t>(), synthetic_checkpoint_bytes(c, StDtype::F8_E4M3, range));
+  EXPECT_EQ(index["metadata"]["layers"], nlohmann::json::array({1, 3}));
+  EXPECT_FALSE(index["metadata"]["with_head"].get<bool>());
+  EXPECT_THROW(write_synthetic_checkpoint(c, tmp("tiny-bad-range"), 9, StDtype::BF16, 1 << 20, {2, 2, false}),
+               CheckpointError);
+}
+
+// What a single-layer run of the real dimensions writes and holds, planned without
+// generating anything: one MoE layer is its 257 experts' FP8 codes and a little more,
+// a small share of the whole model.
+TEST(Checkpoint, OneRealLayerIsASmallShareOfTheWholeCheckpoint) {
+  const ModelConfig c = preset_config("deepseek-v3.2-exp");
+  ASSERT_TRUE(c.layer_is_moe(3));
+  const std::uint64_t layer3 = synthetic_checkpoint_bytes(c, StDtype::F8_E4M3, {3, 4, false});
+  const std::uint64_t layer4 = synthetic_checkpoint_bytes(c, StDtype::F8_E4M3, {4, 5, false});
+  const std::uint64_t both = synthetic_checkpoint_bytes(c, StDtype::F8_E4M3, {3, 5, false});
+  const std::uint64_t whole = synthetic_checkpoint_bytes(c, StDtype::F8_E4M3);
+  EXPECT_EQ(layer3 + layer4, both);
+  const double experts = static_cast<double>(c.routed_experts + c.shared_experts) * 3.0 * c.hidden * c.moe_intermediate;
+  EXPECT_GE(static_cast<double>(layer3), experts);
+  EXPECT_LT(static_cast<double>(layer3), 1.05 * experts);
+  EXPECT_GT(whole, 50 * layer3);
+  // In memory (fp32 on the host) the same layer takes 4 bytes per value.
+  const std::int64_t values = tensor_values(expected_tensors(c, {3, 4, false}));
+  EXPECT_GE(static_cast<double>(values), experts);
+  EXPECT_LT(static_cast<double>(values), 1.05 * experts);
+  EXPECT_THROW(synthetic_checkpoint_bytes(c, StDtype::BF16, {60, 62, false}), CheckpointError);
 }
 
 TEST(Checkpoint, Fp8WeightsDequantiseThroughTheirBlockScales) {
