@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -745,26 +746,34 @@ void CudaModel::layer(int li, float* x, const std::vector<SeqRows>& seqs, Attent
     DSA_CUDA_CHECK(cudaMemcpy(host.data(), logits, host.size() * sizeof(float), cudaMemcpyDeviceToHost));
     routed = route_tokens(c, host.data(), n, L.router_bias);
   });
-  for (int e = 0; e < c.routed_experts; ++e) {
-    const auto& toks = routed[static_cast<std::size_t>(e)];
-    if (toks.empty()) continue;
-    const auto m = static_cast<std::int64_t>(toks.size());
-    auto* index = arena_.get<std::int32_t>(m);
-    float* weight = arena_.get<float>(m);
-    float* rows = arena_.get<float>(m * D);
-    time(&OpTimes::other, [&] {
-      std::vector<std::int32_t> idx(static_cast<std::size_t>(m));
-      std::vector<float> wt(static_cast<std::size_t>(m));
-      for (std::int64_t i = 0; i < m; ++i) {
-        idx[i] = static_cast<std::int32_t>(toks[i].first);
-        wt[i] = static_cast<float>(toks[i].second);
+  // Every expert's tokens and gate weights in one upload (the real model has 256
+  // experts: two synchronous copies each would stall the GPU 512 times a layer).
+  std::int64_t routed_rows = 0;
+  for (const auto& toks : routed) routed_rows += static_cast<std::int64_t>(toks.size());
+  auto* index = arena_.get<std::int32_t>(2 * routed_rows);  // token ids, then the weights' bits
+  time(&OpTimes::other, [&] {
+    std::vector<std::int32_t> host(static_cast<std::size_t>(2 * routed_rows));
+    std::size_t at = 0;
+    for (const auto& toks : routed)
+      for (const auto& [token, weight] : toks) {
+        host[at] = static_cast<std::int32_t>(token);
+        const auto w = static_cast<float>(weight);
+        std::memcpy(&host[static_cast<std::size_t>(routed_rows) + at], &w, sizeof w);
+        ++at;
       }
-      DSA_CUDA_CHECK(cudaMemcpy(index, idx.data(), idx.size() * sizeof(std::int32_t), cudaMemcpyHostToDevice));
-      DSA_CUDA_CHECK(cudaMemcpy(weight, wt.data(), wt.size() * sizeof(float), cudaMemcpyHostToDevice));
-      ops::gather_rows(h2, index, m, static_cast<int>(D), rows, kStream);
-    });
+    DSA_CUDA_CHECK(cudaMemcpyAsync(index, host.data(), host.size() * sizeof(std::int32_t), cudaMemcpyHostToDevice, kStream));
+    DSA_CUDA_CHECK(cudaStreamSynchronize(kStream));  // `host` goes out of scope
+  });
+  const float* weights = reinterpret_cast<const float*>(index + routed_rows);
+  std::int64_t first = 0;
+  for (int e = 0; e < c.routed_experts; ++e) {
+    const auto m = static_cast<std::int64_t>(routed[static_cast<std::size_t>(e)].size());
+    if (m == 0) continue;
+    float* rows = arena_.get<float>(m * D);
+    time(&OpTimes::other, [&] { ops::gather_rows(h2, index + first, m, static_cast<int>(D), rows, kStream); });
     float* y = swiglu_ffn(rows, m, L.expert_gate[e], L.expert_up[e], L.expert_down[e], time);
-    time(&OpTimes::other, [&] { ops::scatter_add_rows(x, index, weight, y, m, static_cast<int>(D), kStream); });
+    time(&OpTimes::other, [&] { ops::scatter_add_rows(x, index + first, weights + first, y, m, static_cast<int>(D), kStream); });
+    first += m;
   }
 }
 
