@@ -32,25 +32,57 @@ using model::SequenceCache;
 
 constexpr AttentionMode kModes[] = {AttentionMode::dense, AttentionMode::dsa};
 
-// The synthetic checkpoint of a preset, written at most once per (preset, config
-// content, dtype, seed) -- the content, so an edited preset never reuses a stale one:
-// into a process-private directory first, then renamed, so concurrent runs never read
-// a half-written one.
+std::string gigabytes(double bytes) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.1f GB", bytes / 1e9);
+  return b;
+}
+
+// "deepseek-v3.2-exp, layers [3, 4)" or "dsa-small, all 4 layers": what a case loads.
+std::string model_label(const std::string& name, const model::LayerRange& r, int layers) {
+  if (r.first == 0 && (r.last < 0 || r.last == layers) && r.with_head) return name + ", all " + std::to_string(layers) + " layers";
+  return name + ", layers [" + std::to_string(r.first) + ", " + std::to_string(r.last < 0 ? layers : r.last) + ")";
+}
+
+// The synthetic checkpoint of a preset holding `range`: the whole one when it is
+// already there, else one of those layers alone (a single layer of the real dimensions
+// is about 11 GB in FP8, the whole model about 690 GB). Each is written at most once
+// per (preset, config content, dtype, seed, layers) -- the content, so an edited preset
+// never reuses a stale one: into a process-private directory first, then renamed, so
+// concurrent runs never read a half-written one. Before writing, the disk it needs is
+// checked against what the folder has free.
 std::string synthetic_checkpoint(const ModelConfig& cfg, const std::string& preset, const std::string& dtype,
-                                 std::uint64_t seed) {
+                                 std::uint64_t seed, const model::LayerRange& range) {
   const fs::path root = fs::temp_directory_path() / "dsa-bench-checkpoints";
-  const fs::path dir = root / (preset + "-" + hex64(fnv1a64(model::config_to_json(cfg).dump())).substr(0, 8) + "-" +
-                               dtype + "-" + hex64(seed));
-  if (fs::exists(dir / "model.safetensors.index.json")) return dir.string();
+  const std::string base =
+      preset + "-" + hex64(fnv1a64(model::config_to_json(cfg).dump())).substr(0, 8) + "-" + dtype + "-" + hex64(seed);
+  const int last = range.last < 0 ? cfg.layers : range.last;
+  const bool whole = range.first == 0 && last == cfg.layers && range.with_head;
+  const fs::path whole_dir = root / base;
+  const fs::path dir = whole ? whole_dir : root / (base + "-layers-" + std::to_string(range.first) + "-" + std::to_string(last));
+  for (const fs::path& d : {whole_dir, dir})
+    if (fs::exists(d / "model.safetensors.index.json")) return d.string();
   fs::create_directories(root);
+  const model::StDtype d = dtype == "fp8" ? model::StDtype::F8_E4M3 : dtype == "fp32" ? model::StDtype::F32 : model::StDtype::BF16;
+  const std::uint64_t bytes = model::synthetic_checkpoint_bytes(cfg, d, range);
+  check_model_resources(model_label(preset, range, cfg.layers), bytes, static_cast<std::int64_t>(fs::space(root).available),
+                        root.string(), 0, -1);
   const fs::path tmp = root / (dir.filename().string() + ".tmp-" + std::to_string(::getpid()));
   fs::remove_all(tmp);
-  const model::StDtype d = dtype == "fp8" ? model::StDtype::F8_E4M3 : dtype == "fp32" ? model::StDtype::F32 : model::StDtype::BF16;
-  model::write_synthetic_checkpoint(cfg, tmp.string(), seed, d);
+  // Large checkpoints in larger shards: each shard's tensors are made in parallel.
+  const std::size_t shard = bytes > (std::uint64_t{4} << 30) ? std::size_t{1} << 30 : std::size_t{64} << 20;
+  model::write_synthetic_checkpoint(cfg, tmp.string(), seed, d, shard, range);
   std::error_code ec;
   fs::rename(tmp, dir, ec);
   if (ec) fs::remove_all(tmp);  // another process won the race; its copy is identical
   return dir.string();
+}
+
+// Host memory the loaded weights take (fp32, as the CPU backend holds them and the GPU
+// one uploads them), checked before anything is written or read.
+void check_weights_memory(const ModelConfig& cfg, const model::LayerRange& range, const std::string& name) {
+  const auto bytes = static_cast<std::uint64_t>(model::tensor_values(model::expected_tensors(cfg, range))) * 4;
+  check_model_resources(model_label(name, range, cfg.layers), 0, 0, "", bytes, available_memory_bytes());
 }
 
 model::ModelWeights load_model_weights(const CaseSpec& c, std::uint64_t weights_seed, nlohmann::json& source) {
@@ -58,26 +90,29 @@ model::ModelWeights load_model_weights(const CaseSpec& c, std::uint64_t weights_
   // A layer range runs those layers alone, on hidden states (no embeddings or LM head).
   const model::LayerRange range = c.layer_first >= 0 ? model::LayerRange{c.layer_first, c.layer_end, false}
                                                      : model::LayerRange{};
+  const auto check_range = [&](const ModelConfig& cfg) {
+    if (range.last > cfg.layers)
+      throw std::invalid_argument("layers [" + std::to_string(range.first) + ", " + std::to_string(range.last) +
+                                  ") are past the model's " + std::to_string(cfg.layers));
+  };
   if (!c.checkpoint.empty()) {
     const fs::path p(c.checkpoint);
     const fs::path cfg_path = (fs::is_directory(p) ? p : p.parent_path()) / "config.json";
     const ModelConfig cfg = model::load_config(cfg_path.string());
     source = {{"checkpoint", c.checkpoint}, {"config", cfg_path.string()}, {"layers", cfg.layers},
               {"hidden", cfg.hidden}, {"parameters", cfg.parameters()}};
-    if (range.last > cfg.layers)
-      throw std::invalid_argument("layers [" + std::to_string(range.first) + ", " + std::to_string(range.last) +
-                                  ") are past the model's " + std::to_string(cfg.layers));
+    check_range(cfg);
     source["layer_range"] = {range.first, range.last < 0 ? cfg.layers : range.last};
+    check_weights_memory(cfg, range, c.checkpoint);
     return model::load_weights(cfg, *model::Checkpoint::open(c.checkpoint), range);
   }
   const ModelConfig cfg = model::preset_config(c.model);
-  const std::string dir = synthetic_checkpoint(cfg, c.model, c.weights_dtype, weights_seed);
+  check_range(cfg);
+  check_weights_memory(cfg, range, c.model);
+  const std::string dir = synthetic_checkpoint(cfg, c.model, c.weights_dtype, weights_seed, range);
   source = {{"preset", c.model}, {"synthetic_checkpoint", dir}, {"weights_dtype", c.weights_dtype},
             {"weights_seed", weights_seed}, {"parameters", cfg.parameters()}, {"layers", cfg.layers},
             {"hidden", cfg.hidden}};
-  if (range.last > cfg.layers)
-    throw std::invalid_argument("layers [" + std::to_string(range.first) + ", " + std::to_string(range.last) +
-                                ") are past the model's " + std::to_string(cfg.layers));
   source["layer_range"] = {range.first, range.last < 0 ? cfg.layers : range.last};
   return model::load_weights(cfg, *model::Checkpoint::open(dir), range);
 }
@@ -436,6 +471,19 @@ model::CudaKernelChoice cuda_kernels_of(const CaseSpec& c) {
 }
 
 }  // namespace
+
+void check_model_resources(const std::string& what, std::uint64_t disk_needed, std::int64_t disk_free,
+                           const std::string& folder, std::uint64_t memory_needed, std::int64_t memory_available) {
+  if (memory_available >= 0 && memory_needed > static_cast<std::uint64_t>(memory_available))
+    throw OutOfMemory("loading " + what + " needs about " + gigabytes(static_cast<double>(memory_needed)) +
+                      " of host memory (its weights as fp32), and " + gigabytes(static_cast<double>(memory_available)) +
+                      " is available: run fewer layers (a model case's \"layers\": [first, end])");
+  if (disk_needed > 0 && disk_free >= 0 && disk_needed > static_cast<std::uint64_t>(disk_free))
+    throw std::runtime_error("the synthetic checkpoint of " + what + " needs " + gigabytes(static_cast<double>(disk_needed)) +
+                             " in " + folder + ", which has " + gigabytes(static_cast<double>(disk_free)) +
+                             " free: point TMPDIR at a larger disk, or run fewer layers (a model case's \"layers\": "
+                             "[first, end] writes only those)");
+}
 
 nlohmann::json run_model_case(const CaseSpec& c, const RunContext& ctx, std::uint64_t seed,
                               const std::vector<Backend>& backends) {

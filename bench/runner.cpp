@@ -212,6 +212,9 @@ nlohmann::json run_case(const CaseSpec& c, const RunContext& ctx) {
   } catch (const NotSupported& e) {
     rec["status"] = "not_supported";
     rec["reason"] = e.what();
+  } catch (const OutOfMemory& e) {
+    rec["status"] = "oom";
+    rec["reason"] = e.what();
   } catch (const std::bad_alloc&) {
     rec["status"] = "oom";
     rec["reason"] = "out of host memory while running the case";

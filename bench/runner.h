@@ -97,4 +97,18 @@ struct NotSupported : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Thrown inside a case to end it as oom with the reason (what would not fit, and what
+// is there), before anything is allocated.
+struct OutOfMemory : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Why a model case's weights cannot be made and loaded on this machine, or nullopt:
+// `disk_needed` bytes of synthetic checkpoint to write (0: none) against `disk_free`
+// bytes free in `folder`, and `memory_needed` bytes of host memory against
+// `memory_available` (a negative amount: unknown, not checked). `what` names the model
+// and its layers. The memory shortfall is an OutOfMemory, the disk one a runtime_error.
+void check_model_resources(const std::string& what, std::uint64_t disk_needed, std::int64_t disk_free,
+                           const std::string& folder, std::uint64_t memory_needed, std::int64_t memory_available);
+
 }  // namespace dsa::bench

@@ -22,8 +22,9 @@ namespace dsa::bench {
 namespace {
 bool g_peak_resettable = true;
 
-std::int64_t status_kib(const std::string& key) {
-  std::ifstream in("/proc/self/status");
+// A "Key:  123 kB" field of a /proc file, in KiB; -1 when absent.
+std::int64_t proc_kib(const char* file, const std::string& key) {
+  std::ifstream in(file);
   std::string line;
   while (std::getline(in, line))
     if (line.rfind(key + ":", 0) == 0) {
@@ -44,12 +45,17 @@ void reset_peak_rss() {
 bool peak_is_per_case() { return g_peak_resettable; }
 
 std::int64_t peak_rss_bytes() {
-  const std::int64_t kib = status_kib("VmHWM");
+  const std::int64_t kib = proc_kib("/proc/self/status", "VmHWM");
   return kib < 0 ? -1 : kib * 1024;
 }
 
 std::int64_t current_rss_bytes() {
-  const std::int64_t kib = status_kib("VmRSS");
+  const std::int64_t kib = proc_kib("/proc/self/status", "VmRSS");
+  return kib < 0 ? -1 : kib * 1024;
+}
+
+std::int64_t available_memory_bytes() {
+  const std::int64_t kib = proc_kib("/proc/meminfo", "MemAvailable");
   return kib < 0 ? -1 : kib * 1024;
 }
 

@@ -16,6 +16,9 @@ void reset_peak_rss();
 std::int64_t peak_rss_bytes();
 std::int64_t current_rss_bytes();
 bool peak_is_per_case();
+// Memory the kernel says can be allocated without swapping (MemAvailable), in bytes;
+// -1 where /proc/meminfo does not say.
+std::int64_t available_memory_bytes();
 
 std::string cpu_model();
 std::string host_name();

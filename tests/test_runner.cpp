@@ -567,5 +567,31 @@ TEST(RunCase, TheSummaryFlagsCasesThatRanUnvalidatedVariants) {
   EXPECT_EQ(line_of("known").find("NOT VALIDATED"), std::string::npos) << table;
 }
 
+
+// A model case that would not fit ends before anything is written or loaded, saying what
+// it needs and what is there; unknown amounts are not held against it.
+TEST(ModelResources, ShortfallsAreNamedBeforeAnythingIsWritten) {
+  const auto message = [](auto&& f) {
+    try {
+      f();
+    } catch (const std::exception& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  const std::string what = "deepseek-v3.2-exp, layers [3, 4)";
+  EXPECT_THROW(check_model_resources(what, 0, 0, "", 46'100'000'000, 24'600'000'000), OutOfMemory);
+  const std::string mem = message([&] { check_model_resources(what, 0, 0, "", 46'100'000'000, 24'600'000'000); });
+  EXPECT_NE(mem.find("loading deepseek-v3.2-exp, layers [3, 4) needs about 46.1 GB of host memory"), std::string::npos) << mem;
+  EXPECT_NE(mem.find("24.6 GB is available"), std::string::npos) << mem;
+  const std::string disk =
+      message([&] { check_model_resources(what, 11'400'000'000, 5'000'000'000, "/tmp/ckpt", 1'000, 2'000); });
+  EXPECT_NE(disk.find("needs 11.4 GB in /tmp/ckpt, which has 5.0 GB free"), std::string::npos) << disk;
+  EXPECT_NE(disk.find("TMPDIR"), std::string::npos) << disk;
+  EXPECT_THROW(check_model_resources(what, 11'400'000'000, 5'000'000'000, "/tmp/ckpt", 0, -1), std::runtime_error);
+  EXPECT_NO_THROW(check_model_resources(what, 11'400'000'000, 20'000'000'000, "/tmp/ckpt", 46'100'000'000, 60'000'000'000));
+  EXPECT_NO_THROW(check_model_resources(what, 11'400'000'000, -1, "", 46'100'000'000, -1));  // unknown: not checked
+}
+
 }  // namespace
 }  // namespace dsa::bench
