@@ -98,8 +98,9 @@ std::string case_shape(const CaseSpec& c) {
       break;
     case Op::model_prefill:
     case Op::model_decode:
-      s << (c.checkpoint.empty() ? c.model + " (synthetic " + c.weights_dtype + ")" : c.checkpoint) << " L=" << c.contexts.front()
-        << ".." << c.contexts.back() << " chunk=" << c.prefill_chunk;
+      s << (c.checkpoint.empty() ? c.model + " (synthetic " + c.weights_dtype + ")" : c.checkpoint);
+      if (c.layer_first >= 0) s << " layers [" << c.layer_first << ", " << c.layer_end << ")";
+      s << " L=" << c.contexts.front() << ".." << c.contexts.back() << " chunk=" << c.prefill_chunk;
       if (c.op == Op::model_decode) s << " steps=" << c.decode_steps << " batch=" << c.batch;
       break;
     case Op::dsa_vs_dense:

@@ -103,6 +103,7 @@ model::ModelWeights load_model_weights(const CaseSpec& c, std::uint64_t weights_
               {"hidden", cfg.hidden}, {"parameters", cfg.parameters()}};
     check_range(cfg);
     source["layer_range"] = {range.first, range.last < 0 ? cfg.layers : range.last};
+    source["with_head"] = range.with_head;  // embeddings and LM head: only for the whole model
     check_weights_memory(cfg, range, c.checkpoint);
     return model::load_weights(cfg, *model::Checkpoint::open(c.checkpoint), range);
   }
@@ -114,6 +115,7 @@ model::ModelWeights load_model_weights(const CaseSpec& c, std::uint64_t weights_
             {"weights_seed", weights_seed}, {"parameters", cfg.parameters()}, {"layers", cfg.layers},
             {"hidden", cfg.hidden}};
   source["layer_range"] = {range.first, range.last < 0 ? cfg.layers : range.last};
+  source["with_head"] = range.with_head;
   return model::load_weights(cfg, *model::Checkpoint::open(dir), range);
 }
 

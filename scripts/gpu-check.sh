@@ -128,7 +128,9 @@ run_spec() {  # run_spec N SPEC ROOT
 # target's shape with the filter top-k beside the sampled and split ones (and each of
 # its three kernels' time), then a decode sweep at batch 64 whose 128K point the claims
 # lack (4K, 32K, 128K with the default kernels; the nightly's seven points take over 5
-# minutes), and the same sweep with the filter top-k. A drawn task has 15
+# minutes), one layer of the real dimensions (the non-attention cost per token the
+# claims' whole-model cost needs: an 11 GB synthetic checkpoint written and loaded
+# first), and the decode sweep with the filter top-k. A drawn task has 15
 # minutes of device time, about 13 of them usable across two calls (each start costs
 # one to two), so the order decides what is lost.
 SESSION_STEPS=(
@@ -141,6 +143,7 @@ SESSION_STEPS=(
   'STEP_LIMIT=60 --phases'
   'STEP_LIMIT=60 --micro ^BM_CudaIndexer(Batch|KeyrowsPrefill|WgmmaPrefill)|^BM_CudaTopk(Sample|Filter)Prefill512$|^BM_CudaTopk(Split|Filter)OneRow$|^BM_CudaTopkFilterStages'
   '--suite suites/candidates.json ^sweep\.decode\.b64\.fp8\.wgmma_attention$'
+  '--suite suites/model.json ^model\.v32\.layer3\.prefill$'
   '--suite suites/candidates.json ^sweep\.decode\.b64\.fp8\.filter_topk$'
 )
 

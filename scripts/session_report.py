@@ -2,8 +2,8 @@
 docs/gpu-validation.md: the device, the gpu tests with each first-run kernel's verdict,
 the phase tables, the micro-benchmark table, every kernel case against the issues' targets and against the fastest
 validated kernel of its shape (a new kernel that passed and beat it is named for
-promotion), the dsa-small decode points and the decode sweep's points with where their
-host time went.
+promotion), the dsa-small decode points, one real-dimension layer's non-attention time
+per token, and the decode sweep's points with where their host time went.
 
 Reads the session folder (SESSION_ROOT, /tmp/gpu-session on the GPU machine) or the
 session.tgz the device tool returned. Standard library only: it runs on the GPU machine
@@ -225,6 +225,33 @@ def sweep_points(doc, out):
         out.append("")
 
 
+def real_layer_points(doc, out):
+    """A layer range of the real dimensions: its speed-up and the non-attention time per
+    token per layer (the dense path's matrix products and other work) that dsa-report
+    cost takes for every layer, read at the shortest context."""
+    for c in doc.get("cases", []):
+        model = c.get("model") or {}
+        out.append(f"`{c['name']}` (layers {model.get('layer_range', '?')} of {model.get('layers', '?')}, hidden "
+                   f"{model.get('hidden', '?')}): {c['status']}{(' - ' + c['reason']) if c.get('reason') else ''}")
+        pts = c.get("points", [])
+        if not pts:
+            continue
+        per_layer = max(1, (lambda r: r[1] - r[0])(model.get("layer_range") or [0, 1]))
+        out.append("")
+        out.append("| context | dense ms | DSA ms | speed-up | dense matmul + other, us per token per layer | "
+                   "x 61 layers | rel L2 | status |")
+        out.append("|---|---|---|---|---|---|---|---|")
+        for p in pts:
+            dn = ((p.get("dense") or {}).get("timing") or {}).get("median_s", 0.0)
+            ds = ((p.get("dsa") or {}).get("timing") or {}).get("median_s", 0.0)
+            sec = ((p.get("dense") or {}).get("op_times") or {}).get("seconds") or {}
+            us = (sec.get("matmul", 0.0) + sec.get("other", 0.0)) / p["context"] / per_layer * 1e6
+            out.append(f"| {p['context']} | {dn * 1e3:.1f} | {ds * 1e3:.1f} | {p.get('speedup', 0):.2f}x | {us:.2f} | "
+                       f"{us * 61:.0f} | {(p.get('accuracy') or {}).get('rel_l2_mean', float('nan')):.3g} | "
+                       f"{p.get('status', '?')} |")
+        out.append("")
+
+
 def report(root):
     st = steps(root)
     if not st:
@@ -256,22 +283,24 @@ def report(root):
     tables = [os.path.join(f, "micro.txt") for f in st.get("micro", [])]
     text = "".join(open(t).read() for t in tables if os.path.exists(t))
     out += [text.rstrip()] if text.strip() else ["No micro-benchmark table (the step did not run or finish)."]
+    def found(form, name):  # the results file `name` of every step of this form
+        return [d for f in st.get(form, []) for d in [load_json(os.path.join(f, name))] if d]
+
+    def section(title, docs, render):
+        out.extend(["", f"## {title}", ""])
+        for d in docs:
+            render(d, out)
+        if not docs:
+            out.append("Did not run or finish.")
+
     out += ["", "## Kernels against the targets", ""]
-    docs = [d for f in st.get("suite", []) for d in [load_json(os.path.join(f, "candidates.json"))] if d]
+    docs = found("suite", "candidates.json")
     kernel_cases(docs, unvalidated, out)
-    out += ["", "## dsa-small decode on the GPU", ""]
-    models = [d for f in st.get("model-small", []) for d in [load_json(os.path.join(f, "model-small.json"))] if d]
-    for d in models:
-        model_points(d, out)
-    if not models:
-        out.append("Did not run or finish.")
-    out += ["", "## Decode sweeps", ""]
-    sweeps = [d for d in docs if any(c.get("op") == "dsa_vs_dense" for c in d.get("cases", []))]
-    sweeps += [d for f in st.get("nightly", []) for d in [load_json(os.path.join(f, "nightly.json"))] if d]
-    for d in sweeps:
-        sweep_points(d, out)
-    if not sweeps:
-        out.append("Did not run or finish.")
+    section("dsa-small decode on the GPU", found("model-small", "model-small.json"), model_points)
+    section("One layer of the real dimensions (non-attention cost per token)", found("suite", "model.json"),
+            real_layer_points)
+    section("Decode sweeps", [d for d in docs if any(c.get("op") == "dsa_vs_dense" for c in d.get("cases", []))]
+            + found("nightly", "nightly.json"), sweep_points)
     return "\n".join(out) + "\n"
 
 

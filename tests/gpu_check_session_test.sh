@@ -46,7 +46,8 @@ case "$cmd" in
     filter=.
     [ "${2:-}" = --filter ] && filter=$3
     printf '%s\n' kernel.topk.sample.prefill.64k kernel.dense_mqa.wgmma.decode_bf16.64k \
-      kernel.dense_mqa.seesaw.decode_bf16.64k sweep.decode.b64.fp8.wgmma_attention sweep.decode.b64.fp8.filter_topk | grep -E -- "$filter" | awk '{print "  " NR "  " $1 " op both"}'
+      kernel.dense_mqa.seesaw.decode_bf16.64k sweep.decode.b64.fp8.wgmma_attention model.v32.layer3.prefill \
+      sweep.decode.b64.fp8.filter_topk | grep -E -- "$filter" | awk '{print "  " NR "  " $1 " op both"}'
     exit 0 ;;
   run)
     suite=$1; out=; filter=
@@ -108,9 +109,10 @@ mkdir -p "$work/call2"
 : > "$log"
 session 120 "$work/call2"
 rc=$?
-[ "$(tr '\n' ' ' < "$work/state/done")" = "1 2 3 4 5 6 7 8 9 10 " ] || fail "after call 2 every step should be finished, not: $(tr '\n' ' ' < "$work/state/done")"
+[ "$(tr '\n' ' ' < "$work/state/done")" = "1 2 3 4 5 6 7 8 9 10 11 " ] || fail "after call 2 every step should be finished, not: $(tr '\n' ' ' < "$work/state/done")"
 grep -q "gpu_tests" "$log" && fail "call 2 ran the gpu tests of step 1 again"
 grep -q "^run model.json" "$log" || fail "call 2 did not run the cut model step"
+grep -q "^run model.json .*model.*v32.*layer3" "$log" || fail "call 2 did not run the real-dimension layer step: $(grep '^run model.json' "$log" | tr '\n' ';')"
 grep -q "seesaw" <(grep '^run candidates.json' "$log") && fail "call 2 ran a candidates case of the hung kernel"
 grep -q "^run candidates.json .*dense_mqa\\\\.wgmma\\\\." "$log" || fail "call 2 did not run the other dense_mqa candidates case"
 grep -q "not run: kernel.dense_mqa.seesaw.decode_bf16.64k" "$work/call2.console" || fail "call 2 did not say why the hung kernel's case was not run"
@@ -122,19 +124,19 @@ grep -q "^micro BM_CudaTopkFilterPrefill512 " "$log" || fail "call 2 did not run
 grep -q "| BM_CudaIndexerBatchKeyrowsB64 | 4096 | 12.5 | 1.5 | 900 |" "$work/call2/report.md" \
   || fail "call 2's report.md lacks the micro-benchmark table: $(grep -A4 'Micro' "$work/call2/report.md")"
 [ "$rc" -ne 0 ] || fail "a session with a hung kernel exited 0"
-tar tzf "$work/call2/session.tgz" 2>/dev/null | grep -q "step-10-suite/candidates/sweep.decode.b64.fp8.filter_topk.json" \
+tar tzf "$work/call2/session.tgz" 2>/dev/null | grep -q "step-11-suite/candidates/sweep.decode.b64.fp8.filter_topk.json" \
   || fail "session.tgz of call 2 lacks the last step's results"
 
 # A third call has nothing left to do, and a bad budget is refused.
 session 60 "$work/call3" || true
-grep -q "0 of 10 steps left" "$work/call3.console" || fail "a finished plan did not say so"
+grep -q "0 of 11 steps left" "$work/call3.console" || fail "a finished plan did not say so"
 env STUB_LOG="$log" GPU_BUNDLE="$work/bundle" OUT="$work/nomatch" bash "$src/scripts/gpu-check.sh" --suite suites/candidates.json '^kernel\.nothing$' > "$work/nomatch.console" 2>&1
 rc=$?
 [ "$rc" -eq 1 ] && grep -q "no case of suites/candidates.json matches" "$work/nomatch.console" \
   || fail "a suite regex that matches no case did not say so and fail (exit $rc)"
 env GPU_BUNDLE="$work/bundle" bash "$src/scripts/gpu-check.sh" --session 5 > "$work/bad.console" 2>&1
 [ $? -eq 2 ] || fail "--session 5 was not refused with exit 2"
-for bad in 'SESSION_SKIP=1,2' 'SESSION_SKIP=11' 'SESSION_HUNG=seesaw'; do
+for bad in 'SESSION_SKIP=1,2' 'SESSION_SKIP=12' 'SESSION_HUNG=seesaw'; do
   env GPU_BUNDLE="$work/bundle" SESSION_ROOT="$work/bad-state" OUT="$work/bad-out" "$bad" \
     bash "$src/scripts/gpu-check.sh" --session 60 > "$work/bad.console" 2>&1
   rc=$?
@@ -143,11 +145,11 @@ done
 
 # A fresh machine resumes from the settings the last console line gives.
 resume=$(grep -o 'SESSION_SKIP="[0-9 ]*" SESSION_HUNG="[^"]*"' "$work/call2.console" | tail -1)
-[ "$resume" = 'SESSION_SKIP="1 2 3 4 5 6 7 8 9 10" SESSION_HUNG="cuda.dense_mqa.seesaw"' ] || fail "call 2's console ends with \"$resume\""
+[ "$resume" = 'SESSION_SKIP="1 2 3 4 5 6 7 8 9 10 11" SESSION_HUNG="cuda.dense_mqa.seesaw"' ] || fail "call 2's console ends with \"$resume\""
 : > "$log"
 mkdir -p "$work/call4"
 env STUB_LOG="$log" GPU_BUNDLE="$work/bundle" SESSION_ROOT="$work/fresh" OUT="$work/call4" \
-  SESSION_SKIP="1 2 3 5 6 7 8 9 10" SESSION_HUNG="cuda.dense_mqa.seesaw" bash "$src/scripts/gpu-check.sh" --session 60 > "$work/call4.console" 2>&1
+  SESSION_SKIP="1 2 3 5 6 7 8 9 10 11" SESSION_HUNG="cuda.dense_mqa.seesaw" bash "$src/scripts/gpu-check.sh" --session 60 > "$work/call4.console" 2>&1
 [ "$(grep -c '^run ' "$log")" -eq 1 ] && grep -q '^run candidates.json .*dense_mqa\\.wgmma\\.' "$log" \
   || fail "a fresh machine given SESSION_SKIP/SESSION_HUNG ran other than step 4's one case: $(tr '\n' ';' < "$log")"
 

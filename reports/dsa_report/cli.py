@@ -9,6 +9,12 @@ import sys
 from . import claims, compare, cost, load, render
 
 
+# --other-us-per-token, for cost and claims alike.
+OTHER_HELP = ("non-attention time per token (default: measured by a model_prefill run of the real dimensions in the "
+              "results: the whole model, or a layer range such as one layer of deepseek-v3.2-exp taken for every "
+              "layer; else 0, and the output says so)")
+
+
 def _positive(kind):
     def parse(text):
         try:
@@ -30,9 +36,7 @@ def _parser():
     r.add_argument("-o", "--out", required=True, help="output directory")
     r.add_argument("--gpu-hour-usd", type=_positive(float), default=2.0)
     r.add_argument("--layers", type=_positive(int), default=61)
-    r.add_argument("--other-us-per-token", type=_positive(float), default=None,
-                   help="non-attention time per token for the cost model (default: from a model run of the same "
-                        "model in the results, else 0)")
+    r.add_argument("--other-us-per-token", type=_positive(float), default=None, help=OTHER_HELP)
 
     c = sub.add_parser("compare", help="regression gate: exit 1 on a slower or failing case")
     c.add_argument("baseline")
@@ -55,8 +59,7 @@ def _parser():
     k.add_argument("--gpu-hour-usd", type=_positive(float), default=2.0)
     k.add_argument("--layers", type=_positive(int), default=61, help="layers of the modelled model (default 61)")
     k.add_argument("--other-us-per-token", type=_positive(float), default=None,
-                   help="non-attention time per token (default: measured by a model_prefill run of the same model "
-                        "in the results, else 0, and the output says so)")
+                   help=OTHER_HELP)
     k.add_argument("--json", help="also write the figures as JSON here")
 
     v = sub.add_parser("claims", help="a verdict on each published claim (dsa-spec.md section 9)")
@@ -65,8 +68,7 @@ def _parser():
                         "model run)")
     v.add_argument("--layers", type=_positive(int), default=61, help="layers of the modelled model (default 61)")
     v.add_argument("--other-us-per-token", type=_positive(float), default=None,
-                   help="non-attention time per token (default: measured by a model_prefill run of the same model "
-                        "in the results, else 0, and the output says so)")
+                   help=OTHER_HELP)
     v.add_argument("--json", help="also write the verdicts as JSON here")
     return p
 

@@ -4,8 +4,9 @@ Measured: the per-layer attention time of each path (dense baseline; DSA's index
 and sparse attention) at each context of a dsa_vs_dense sweep, on the device of the run.
 Modelled: the whole model as `layers` identical attention layers plus a fixed
 non-attention time per token: given on the command line, else measured by a model_prefill
-run of the same model in the results (the dense path's matrix products and other work per
-token), else 0 - and the output says which; attention shapes scaled to the
+run of the real dimensions in the results (the dense path's matrix products and other work
+per token: the whole model's, or one layer range's per layer times `layers`), else 0 - and
+the output says which; attention shapes scaled to the
 real head counts when the sweep used fewer heads (time taken as proportional to heads).
 
   prefill, position p: the marginal cost of a token at p = the time of the sweep's query
@@ -77,18 +78,34 @@ REAL_HIDDEN = 7168
 
 
 def non_attention_from_model(doc: dict, layers: int):
-    """(us per token, source) from the longest model_prefill run of a model with `layers`
-    layers and the real hidden size, or (None, why not)."""
+    """(us per token, source) for a model of `layers` layers from the model_prefill run of
+    the real dimensions (hidden size 7168) that ran the most layers, or (None, why not).
+
+    A run of the whole model gives its own figure. A layer range (one real layer of
+    deepseek-v3.2-exp is what fits one GPU) gives a per-layer figure, taken for every
+    layer: the real model's 3 dense layers have the same FFN width per token as its MoE
+    layers' 8 routed and 1 shared experts; its embeddings and LM head are then left out.
+    Read at the run's shortest context: the non-attention work per token does not grow
+    with the context, while some of the path's attention-side work counted as matrix
+    products does (the dense path expands the cache into per-head keys and values)."""
     runs = [r for r in load.model_runs(doc) if r.op == "model_prefill" and r.points]
-    match = [r for r in runs if r.model.get("layers") == layers and r.model.get("hidden") == REAL_HIDDEN]
+    match = [r for r in runs if r.model.get("hidden") == REAL_HIDDEN and r.layers_run() > 0]
     if not match:
         seen = ", ".join(sorted({str(r.model.get("preset") or r.model.get("checkpoint")) for r in runs})) or "none"
-        return None, f"no model_prefill run of a {layers}-layer model with hidden size {REAL_HIDDEN} (runs: {seen})"
-    r = match[0]
-    p = max(r.points, key=lambda x: x.context)
+        return None, (f"no model_prefill run of the real dimensions (hidden size {REAL_HIDDEN}; one layer is enough, "
+                      f"e.g. layers [3, 4] of deepseek-v3.2-exp) (runs: {seen})")
+    r = max(match, key=lambda x: x.layers_run())
+    p = min(r.points, key=lambda x: x.context)
     sec = p.dense["op_times"]["seconds"]
     per_token = (sec["matmul"] + sec["other"]) / p.context
-    return per_token * 1e6, f"measured by {r.name} at {p.context:,} tokens (dense path: matrix products and other work)"
+    n = r.layers_run()
+    what = f"measured by {r.name} at {p.context:,} tokens (dense path: matrix products and other work"
+    if r.whole() and n == layers:
+        return per_token * 1e6, what + ")"
+    lr = r.model.get("layer_range", [0, n])
+    return per_token / n * layers * 1e6, (what + f", per layer of its {n} layer{'s' if n != 1 else ''} "
+                                          f"[{lr[0]}, {lr[1]}), times {layers} layers"
+                                          + ("" if r.whole() else "; embeddings and LM head not included") + ")")
 
 
 def cost_model(doc: dict, gpu_hour_usd: float = 2.0, layers: int = 61, other_us_per_token: float | None = None) -> dict:

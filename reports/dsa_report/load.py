@@ -185,6 +185,16 @@ class ModelRun:
     points: list = field(default_factory=list)
     backend: str = "?"
 
+    def layers_run(self) -> int:
+        """How many layers ran: the layer range's, or the model's."""
+        lr = self.model.get("layer_range")
+        return lr[1] - lr[0] if lr else int(self.model.get("layers", 0))
+
+    def whole(self) -> bool:
+        """The whole model, embeddings and LM head included (a layer range runs on hidden
+        states without them; records before with_head: a range covering every layer)."""
+        return bool(self.model.get("with_head", self.layers_run() == self.model.get("layers")))
+
 
 def model_runs(doc: dict) -> list[ModelRun]:
     out = []

@@ -307,6 +307,34 @@ class Cost(unittest.TestCase):
         self.assertIn("measured by model.real.prefill", c["other_source"])
         self.assertEqual(cost.cost_model(doc, other_us_per_token=5)["other_us_per_token"], 5)  # given wins
 
+    def test_non_attention_time_from_one_real_layer_is_per_layer_times_the_layers(self):
+        doc = fx.document([fx.sweep("decode.real", "decode", [(1024, 1e-3, 2e-3), (8192, 8e-3, 3e-3)])])
+        dense = lambda matmul, other: {"op_times": {"seconds": {"matmul": matmul, "other": other, "indexer": 0.0,
+                                                                "topk": 0.0, "attention": 0.3}}, "cache": {}}
+        acc = {"rel_l2_mean": 0.0, "cos_diff_mean": 0.0, "buckets": []}
+        layer = {"name": "model.v32.layer3.prefill", "op": "model_prefill", "mode": "both", "status": "passed",
+                 "backend": "cuda", "implementation": "x", "params": {},
+                 "model": {"preset": "deepseek-v3.2-exp", "layers": 61, "hidden": 7168, "layer_range": [3, 4],
+                           "with_head": False},
+                 # the longer context counts attention-side work as matrix products: not read
+                 "points": [{"context": 4000, "status": "passed", "dense": dense(1.6, 0.2), "dsa": dense(0.5, 0.2),
+                             "accuracy": acc},
+                            {"context": 1000, "status": "passed", "dense": dense(0.15, 0.05), "dsa": dense(0.1, 0.05),
+                             "accuracy": acc}]}
+        doc["cases"].append(layer)
+        c = cost.cost_model(doc, layers=61)
+        self.assertAlmostEqual(c["other_us_per_token"], 200.0 * 61)  # (0.15 + 0.05) s / 1000 tokens, per layer
+        self.assertIn("per layer of its 1 layer [3, 4), times 61 layers", c["other_source"])
+        self.assertIn("embeddings and LM head not included", c["other_source"])
+        self.assertAlmostEqual(cost.cost_model(doc, layers=30)["other_us_per_token"], 200.0 * 30)
+        # Two real layers beat one.
+        two = json.loads(json.dumps(layer))
+        two["name"], two["model"]["layer_range"] = "model.v32.layers3_5.prefill", [3, 5]
+        doc["cases"].append(two)
+        c = cost.cost_model(doc, layers=61)
+        self.assertAlmostEqual(c["other_us_per_token"], 100.0 * 61)
+        self.assertIn("measured by model.v32.layers3_5.prefill", c["other_source"])
+
     def test_cli_writes_json(self):
         with tempfile.TemporaryDirectory() as d:
             doc = fx.document([fx.sweep("decode.real", "decode", [(1024, 1e-3, 2e-3), (8192, 8e-3, 3e-3)])])
@@ -388,7 +416,7 @@ class Claims(unittest.TestCase):
         self.assertIn("DSA time there: indexer 10%, topk 5%, attention 85%", v1["reason"])
 
     def test_whole_model_speed_claim_from_a_reduced_model_can_only_fail(self):
-        def run(speedup, hidden, layers=4):
+        def run(speedup, hidden, layers=4, layer_range=None):
             timing = fx.timing(fx.samples(1.0))
             ops = {"seconds": {"matmul": 0.1, "other": 0.01, "indexer": 0.0, "topk": 0.0, "attention": 0.5}}
             pt = {"context": 131072, "status": "passed", "speedup": speedup,
@@ -397,13 +425,20 @@ class Claims(unittest.TestCase):
                   "accuracy": {"kl_mean": 0, "kl_max": 0, "top1_agreement": 1, "max_logit_diff": 0, "buckets": []}}
             return {"name": "model.x.prefill", "op": "model_prefill", "mode": "both", "status": "passed",
                     "backend": "cuda", "implementation": "x", "params": {},
-                    "model": {"preset": "x", "layers": layers, "hidden": hidden}, "points": [pt]}
+                    "model": {"preset": "x", "layers": layers, "hidden": hidden,
+                              **({"layer_range": layer_range, "with_head": False} if layer_range else {})},
+                    "points": [pt]}
         verdict = lambda c: self.verdict(fx.document([c]), "S-speed")
         self.assertEqual(verdict(run(1.83, 2048))["verdict"], "INCONCLUSIVE")  # a bound from above
         self.assertEqual(verdict(run(1.2, 2048))["verdict"], "FAIL")
         self.assertIn("reduced model", verdict(run(1.2, 2048))["reason"])
         self.assertEqual(verdict(run(2.4, 7168, 61))["verdict"], "PASS")
         self.assertEqual(verdict(run(1.7, 7168, 61))["verdict"], "PASS")  # within a factor 1.25 of 2
+        # One layer of the real dimensions, without the embeddings and LM head: a bound too.
+        one = verdict(run(2.4, 7168, 61, [3, 4]))
+        self.assertEqual(one["verdict"], "INCONCLUSIVE", one["reason"])
+        self.assertIn("layers [3, 4) of 61 alone", one["reason"])
+        self.assertEqual(verdict(run(1.2, 7168, 61, [3, 4]))["verdict"], "FAIL")
 
     def test_every_claim_gets_a_verdict_with_its_evidence(self):
         r = claims.evaluate(gpu_prefill_doc(self.GOOD))

@@ -70,6 +70,15 @@ def make_session(root, new_kernel_speed=2.0):
     b64["sources_wall_s"] = 40.2
     b64["points"][0]["wall_s"] = {"inputs": 12.0, "validation": 30.0, "timing": 2.0, "memory": 0.01}
     put(root, "step-8-suite/candidates.json", sweeps)
+    layer = evidence("model-small-prefill-128k.json")
+    case = next(c for c in layer["cases"] if c["op"] == "model_prefill")
+    case["name"] = "model.v32.layer3.prefill"
+    case["model"].update({"preset": "deepseek-v3.2-exp", "layers": 61, "hidden": 7168, "layer_range": [3, 4],
+                          "with_head": False})
+    point = case["points"][0]
+    point["dense"]["op_times"]["seconds"].update({"matmul": 0.3, "other": 0.1})
+    point["accuracy"] = {"rel_l2_mean": 0.05, "cos_diff_mean": 0.001, "buckets": []}
+    put(root, "step-10-suite/model.json", dict(layer, cases=[case]))
 
 
 def run(src):
@@ -109,6 +118,9 @@ class SessionReportTest(unittest.TestCase):
         self.assertRegex(text, r"\| 4096 \| 0\.353 \| 0\.275 \| 1\.28x \| [0-9.]+ \| passed \| 44: validation 30, inputs 12, timing 2 \|")
         self.assertIn("`sweep.decode.b1`: passed\n", text)  # no host times recorded: none claimed
         self.assertRegex(text, r"\| 98304 \| [0-9.]+ \| [0-9.]+ \| [0-9.]+x \|")
+        # one real layer: (0.3 + 0.1) s over 131072 tokens = 3.05 us per token, 186 for 61 layers
+        self.assertIn("`model.v32.layer3.prefill` (layers [3, 4] of 61, hidden 7168): passed", text)
+        self.assertRegex(text, r"\| 131072 \| 11010\.3 \| [0-9.]+ \| 3\.99x \| 3\.05 \| 186 \| 0\.05 \| passed \|")
 
     def test_a_slower_new_kernel_is_not_promoted(self):
         with tempfile.TemporaryDirectory() as tmp:
@@ -147,6 +159,7 @@ class SessionReportTest(unittest.TestCase):
         self.assertIn("No merged gpu-tests.json", text)
         self.assertIn("No phase table", text)
         self.assertIn("No kernel cases ran.", text)
+        self.assertIn("## One layer of the real dimensions (non-attention cost per token)\n\nDid not run or finish.", text)
 
 
 if __name__ == "__main__":
