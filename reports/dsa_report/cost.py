@@ -140,7 +140,9 @@ def cost_model(doc: dict, gpu_hour_usd: float = 2.0, layers: int = 61, other_us_
                     f"(sweep {sw.name}, backend {sw.backend})"]
         modelled = [f"the whole model as {layers} identical attention layers"]
         if other_us_per_token:
-            modelled.append(f"non-attention time {other_us_per_token:.4g} us per token ({other_source})")
+            modelled.append(f"non-attention time {other_us_per_token:.4g} us per token ({other_source})"
+                            + ("; in decode the same per token as in prefill, as for a server batching enough "
+                               "sequences that its weights are read once for many tokens" if phase == "decode" else ""))
         else:
             modelled.append(f"no non-attention cost ({other_source}): the figures are attention only")
         if not sw.real_shapes:

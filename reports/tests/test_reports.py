@@ -305,6 +305,7 @@ class Cost(unittest.TestCase):
         c = cost.cost_model(doc)
         self.assertAlmostEqual(c["other_us_per_token"], 200.0)  # (0.15 + 0.05) s / 1000 tokens
         self.assertIn("measured by model.real.prefill", c["other_source"])
+        self.assertIn("in decode the same per token as in prefill", " ".join(c["phases"]["decode"]["modelled"]))
         self.assertEqual(cost.cost_model(doc, other_us_per_token=5)["other_us_per_token"], 5)  # given wins
 
     def test_non_attention_time_from_one_real_layer_is_per_layer_times_the_layers(self):
