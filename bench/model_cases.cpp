@@ -2,8 +2,10 @@
 // weights and tokens (issue #5, section 4). Weights come from a checkpoint, or from a
 // preset's seeded synthetic checkpoint written once to a cache directory and read
 // back through the same loader.
+#include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cmath>
 #include <filesystem>
 #include <limits>
@@ -63,6 +65,7 @@ std::string synthetic_checkpoint(const ModelConfig& cfg, const std::string& pres
   for (const fs::path& d : {whole_dir, dir})
     if (fs::exists(d / "model.safetensors.index.json")) return d.string();
   fs::create_directories(root);
+  remove_abandoned_checkpoints(root.string());  // their space counts as free below
   const model::StDtype d = dtype == "fp8" ? model::StDtype::F8_E4M3 : dtype == "fp32" ? model::StDtype::F32 : model::StDtype::BF16;
   const std::uint64_t bytes = model::synthetic_checkpoint_bytes(cfg, d, range);
   check_model_resources(model_label(preset, range, cfg.layers), bytes, static_cast<std::int64_t>(fs::space(root).available),
@@ -71,7 +74,13 @@ std::string synthetic_checkpoint(const ModelConfig& cfg, const std::string& pres
   fs::remove_all(tmp);
   // Large checkpoints in larger shards: each shard's tensors are made in parallel.
   const std::size_t shard = bytes > (std::uint64_t{4} << 30) ? std::size_t{1} << 30 : std::size_t{64} << 20;
-  model::write_synthetic_checkpoint(cfg, tmp.string(), seed, d, shard, range);
+  try {
+    model::write_synthetic_checkpoint(cfg, tmp.string(), seed, d, shard, range);
+  } catch (...) {  // a full disk, say: no half-written checkpoint left behind
+    std::error_code ignored;
+    fs::remove_all(tmp, ignored);
+    throw;
+  }
   std::error_code ec;
   fs::rename(tmp, dir, ec);
   if (ec) fs::remove_all(tmp);  // another process won the race; its copy is identical
@@ -473,6 +482,19 @@ model::CudaKernelChoice cuda_kernels_of(const CaseSpec& c) {
 }
 
 }  // namespace
+
+void remove_abandoned_checkpoints(const std::string& folder) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(folder, ec)) {
+    const std::string n = e.path().filename().string();
+    const auto at = n.rfind(".tmp-");
+    if (at == std::string::npos) continue;
+    const std::string pid = n.substr(at + 5);
+    if (pid.empty() || pid.size() > 9 || pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (::kill(static_cast<pid_t>(std::stol(pid)), 0) == 0 || errno != ESRCH) continue;  // alive, or not ours to judge
+    fs::remove_all(e.path(), ec);
+  }
+}
 
 void check_model_resources(const std::string& what, std::uint64_t disk_needed, std::int64_t disk_free,
                            const std::string& folder, std::uint64_t memory_needed, std::int64_t memory_available) {

@@ -103,7 +103,11 @@ struct OutOfMemory : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Why a model case's weights cannot be made and loaded on this machine, or nullopt:
+// Removes from `folder` the half-written synthetic checkpoints ("NAME.tmp-PID") of
+// processes that no longer exist (killed while writing one: a real layer's is 11 GB).
+void remove_abandoned_checkpoints(const std::string& folder);
+
+// Throws when a model case's weights cannot be made and loaded on this machine:
 // `disk_needed` bytes of synthetic checkpoint to write (0: none) against `disk_free`
 // bytes free in `folder`, and `memory_needed` bytes of host memory against
 // `memory_available` (a negative amount: unknown, not checked). `what` names the model

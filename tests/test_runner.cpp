@@ -1,6 +1,8 @@
 // Runner pieces: timing statistics and stopping rules, work accounting, the results
 // file, generators, and per-case status (one bad case never ends a run).
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -591,6 +593,31 @@ TEST(ModelResources, ShortfallsAreNamedBeforeAnythingIsWritten) {
   EXPECT_THROW(check_model_resources(what, 11'400'000'000, 5'000'000'000, "/tmp/ckpt", 0, -1), std::runtime_error);
   EXPECT_NO_THROW(check_model_resources(what, 11'400'000'000, 20'000'000'000, "/tmp/ckpt", 46'100'000'000, 60'000'000'000));
   EXPECT_NO_THROW(check_model_resources(what, 11'400'000'000, -1, "", 46'100'000'000, -1));  // unknown: not checked
+}
+
+// A checkpoint half written by a process that was killed is removed (its space counts
+// as free again); one being written by a live process is not, nor anything else.
+TEST(ModelResources, AbandonedCheckpointsOfDeadProcessesAreRemoved) {
+  const std::filesystem::path root = test::scratch_path("abandoned-checkpoints");
+  std::filesystem::remove_all(root);
+  std::filesystem::create_directories(root);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) ::_exit(0);
+  int st = 0;
+  ASSERT_EQ(::waitpid(child, &st, 0), child);  // reaped: no process has this id now
+  const auto dead = root / ("m-layers-3-4.tmp-" + std::to_string(child));
+  const auto live = root / ("m-layers-3-4.tmp-" + std::to_string(::getpid()));
+  const auto done = root / "m-layers-3-4";
+  for (const auto& d : {dead, live, done}) {
+    std::filesystem::create_directories(d);
+    std::ofstream(d / "model-00001-of-00001.safetensors") << "x";
+  }
+  remove_abandoned_checkpoints(root.string());
+  EXPECT_FALSE(std::filesystem::exists(dead));
+  EXPECT_TRUE(std::filesystem::exists(live));
+  EXPECT_TRUE(std::filesystem::exists(done));
+  remove_abandoned_checkpoints((root / "absent").string());  // no folder: nothing to do
 }
 
 }  // namespace
