@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <filesystem>
@@ -54,7 +55,7 @@ std::string model_label(const std::string& name, const model::LayerRange& r, int
 // concurrent runs never read a half-written one. Before writing, the disk it needs is
 // checked against what the folder has free.
 std::string synthetic_checkpoint(const ModelConfig& cfg, const std::string& preset, const std::string& dtype,
-                                 std::uint64_t seed, const model::LayerRange& range) {
+                                 std::uint64_t seed, const model::LayerRange& range, const RunContext& ctx) {
   const fs::path root = fs::temp_directory_path() / "dsa-bench-checkpoints";
   const std::string base =
       preset + "-" + hex64(fnv1a64(model::config_to_json(cfg).dump())).substr(0, 8) + "-" + dtype + "-" + hex64(seed);
@@ -72,10 +73,18 @@ std::string synthetic_checkpoint(const ModelConfig& cfg, const std::string& pres
                         root.string(), 0, -1);
   const fs::path tmp = root / (dir.filename().string() + ".tmp-" + std::to_string(::getpid()));
   fs::remove_all(tmp);
-  // Large checkpoints in larger shards: each shard's tensors are made in parallel.
-  const std::size_t shard = bytes > (std::uint64_t{4} << 30) ? std::size_t{1} << 30 : std::size_t{64} << 20;
+  // Each shard's tensors are made in parallel: shards of a quarter of the checkpoint
+  // (64 MB to 1 GB), so a large one keeps every thread busy.
+  const std::size_t shard = static_cast<std::size_t>(std::clamp<std::uint64_t>(bytes / 4, std::uint64_t{64} << 20,
+                                                                               std::uint64_t{1} << 30));
+  const std::string what = "synthetic checkpoint of " + model_label(preset, range, cfg.layers) + " (" +
+                           gigabytes(static_cast<double>(bytes)) + ")";
+  const auto progress = [&](std::size_t k, std::size_t n) {
+    if (ctx.progress) ctx.progress(what + ": shard " + std::to_string(k) + " of " + std::to_string(n) + " written");
+  };
+  if (ctx.progress) ctx.progress("writing the " + what + " to " + dir.string());
   try {
-    model::write_synthetic_checkpoint(cfg, tmp.string(), seed, d, shard, range);
+    model::write_synthetic_checkpoint(cfg, tmp.string(), seed, d, shard, range, progress);
   } catch (...) {  // a full disk, say: no half-written checkpoint left behind
     std::error_code ignored;
     fs::remove_all(tmp, ignored);
@@ -89,12 +98,16 @@ std::string synthetic_checkpoint(const ModelConfig& cfg, const std::string& pres
 
 // Host memory the loaded weights take (fp32, as the CPU backend holds them and the GPU
 // one uploads them), checked before anything is written or read.
-void check_weights_memory(const ModelConfig& cfg, const model::LayerRange& range, const std::string& name) {
+// Returns the progress line to show when the load starts.
+std::string check_weights_memory(const ModelConfig& cfg, const model::LayerRange& range, const std::string& name) {
   const auto bytes = static_cast<std::uint64_t>(model::tensor_values(model::expected_tensors(cfg, range))) * 4;
   check_model_resources(model_label(name, range, cfg.layers), 0, 0, "", bytes, available_memory_bytes());
+  return "loading " + model_label(name, range, cfg.layers) + ": " + gigabytes(static_cast<double>(bytes)) +
+         " of weights as fp32";
 }
 
-model::ModelWeights load_model_weights(const CaseSpec& c, std::uint64_t weights_seed, nlohmann::json& source) {
+model::ModelWeights load_model_weights(const CaseSpec& c, std::uint64_t weights_seed, nlohmann::json& source,
+                                      const RunContext& ctx) {
   DSA_TRACE_RANGE("load model");
   // A layer range runs those layers alone, on hidden states (no embeddings or LM head).
   const model::LayerRange range = c.layer_first >= 0 ? model::LayerRange{c.layer_first, c.layer_end, false}
@@ -113,18 +126,20 @@ model::ModelWeights load_model_weights(const CaseSpec& c, std::uint64_t weights_
     check_range(cfg);
     source["layer_range"] = {range.first, range.last < 0 ? cfg.layers : range.last};
     source["with_head"] = range.with_head;  // embeddings and LM head: only for the whole model
-    check_weights_memory(cfg, range, c.checkpoint);
+    const std::string loading = check_weights_memory(cfg, range, c.checkpoint);
+    if (ctx.progress) ctx.progress(loading);
     return model::load_weights(cfg, *model::Checkpoint::open(c.checkpoint), range);
   }
   const ModelConfig cfg = model::preset_config(c.model);
   check_range(cfg);
-  check_weights_memory(cfg, range, c.model);
-  const std::string dir = synthetic_checkpoint(cfg, c.model, c.weights_dtype, weights_seed, range);
+  const std::string loading = check_weights_memory(cfg, range, c.model);
+  const std::string dir = synthetic_checkpoint(cfg, c.model, c.weights_dtype, weights_seed, range, ctx);
   source = {{"preset", c.model}, {"synthetic_checkpoint", dir}, {"weights_dtype", c.weights_dtype},
             {"weights_seed", weights_seed}, {"parameters", cfg.parameters()}, {"layers", cfg.layers},
             {"hidden", cfg.hidden}};
   source["layer_range"] = {range.first, range.last < 0 ? cfg.layers : range.last};
   source["with_head"] = range.with_head;
+  if (ctx.progress) ctx.progress(loading);
   return model::load_weights(cfg, *model::Checkpoint::open(dir), range);
 }
 
@@ -515,7 +530,7 @@ nlohmann::json run_model_case(const CaseSpec& c, const RunContext& ctx, std::uin
   nlohmann::json source;
   // The weights depend on the run seed and the model only, so every case of a run
   // that names the same preset uses one checkpoint.
-  model::ModelWeights w = load_model_weights(c, derive_seed(ctx.seed, "weights:" + c.model), source);
+  model::ModelWeights w = load_model_weights(c, derive_seed(ctx.seed, "weights:" + c.model), source, ctx);
   // The first candidate backend that can run the model: the GPU forward says why not
   // (no device, shapes its kernels do not take), and the next candidate is tried.
   std::unique_ptr<Model> m;
@@ -527,6 +542,7 @@ nlohmann::json run_model_case(const CaseSpec& c, const RunContext& ctx, std::uin
     }
     try {
       DSA_TRACE_RANGE("upload model");
+      if (ctx.progress) ctx.progress("uploading the weights to the GPU");
       m = model::make_cuda_model(w, c.kv_cache_dtype, cuda_kernels_of(c));
       break;
     } catch (const std::runtime_error& e) {

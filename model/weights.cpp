@@ -303,7 +303,8 @@ std::uint64_t synthetic_checkpoint_bytes(const ModelConfig& c, StDtype linear_dt
 }
 
 void write_synthetic_checkpoint(const ModelConfig& c, const std::string& dir, std::uint64_t seed, StDtype linear_dtype,
-                                std::size_t max_shard_bytes, const LayerRange& range) {
+                                std::size_t max_shard_bytes, const LayerRange& range,
+                                const std::function<void(std::size_t, std::size_t)>& on_shard) {
   namespace fs = std::filesystem;
   const LayerRange r = checked_range(c, range);
   const std::vector<TensorSpec> specs = expected_tensors(c, r);
@@ -341,6 +342,7 @@ void write_synthetic_checkpoint(const ModelConfig& c, const std::string& dir, st
     shard.write((fs::path(dir) / file).string());
     total += shard.bytes();
     for (const auto& n : shard.names()) index["weight_map"][n] = file;
+    if (on_shard) on_shard(k + 1, plan.size());
   }
   index["metadata"]["total_size"] = total;
   std::ofstream(fs::path(dir) / "model.safetensors.index.json") << index.dump(1) << '\n';

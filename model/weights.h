@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -79,9 +80,11 @@ std::int64_t tensor_values(const std::vector<TensorSpec>& specs);
 // partial checkpoint holds exactly what the whole one holds for its tensors. Shards are
 // generated and written one at a time (memory: one shard), each shard's tensors in
 // parallel.
+// `on_shard(k, n)`, when given, is called after shard k of n is written (progress).
 void write_synthetic_checkpoint(const ModelConfig& c, const std::string& dir, std::uint64_t seed,
                                 StDtype linear_dtype = StDtype::BF16, std::size_t max_shard_bytes = 64u << 20,
-                                const LayerRange& range = {});
+                                const LayerRange& range = {},
+                                const std::function<void(std::size_t, std::size_t)>& on_shard = {});
 
 // The bytes of tensor data write_synthetic_checkpoint writes for these arguments
 // (the index's total_size), computed without generating anything.
