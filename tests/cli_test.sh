@@ -111,6 +111,30 @@ check numpy-crosscheck 0 /usr/bin/python3 "$src/tests/check_dump.py" dump-indexe
   dump-sparse_attention.bf16 dump-dense_attention_mha.bf16 dump-sweep dump-prefill
 echo "$out"
 
+# A preset's layer range writes a checkpoint of those layers alone, once, named for
+# them; the record says the range ran without embeddings and LM head.
+cat > layers.json <<'JSON'
+{"cases": [{"name": "tiny.layers", "op": "model_prefill", "model": "dsa-tiny", "layers": [1, 3], "contexts": [64],
+            "prefill_chunk": 64, "backends": ["cpu"], "timing": {"warmup": 0, "min_samples": 1, "max_samples": 1}}]}
+JSON
+rm -rf ckpt-tmp && mkdir ckpt-tmp
+check layer-range 0 env TMPDIR="$work/ckpt-tmp" "$bin" run layers.json --out layers-results.json
+contains layer-range "writing the synthetic checkpoint of dsa-tiny, layers [1, 3)"
+contains layer-range "loading dsa-tiny, layers [1, 3)"
+check layer-range-checkpoint 0 /usr/bin/python3 -c "
+import glob, json, os
+dirs = glob.glob('ckpt-tmp/dsa-bench-checkpoints/dsa-tiny-*-layers-1-3')
+assert len(dirs) == 1 and not glob.glob('ckpt-tmp/dsa-bench-checkpoints/*.tmp-*'), glob.glob('ckpt-tmp/dsa-bench-checkpoints/*')
+ix = json.load(open(dirs[0] + '/model.safetensors.index.json'))
+assert ix['metadata']['layers'] == [1, 3] and ix['metadata']['with_head'] is False, ix['metadata']
+names = ix['weight_map']
+assert names and all(n.startswith(('model.layers.1.', 'model.layers.2.')) for n in names), sorted(names)[:3]
+m = json.load(open('layers-results.json'))['cases'][0]['model']
+assert m['layer_range'] == [1, 3] and m['with_head'] is False and os.path.samefile(m['synthetic_checkpoint'], dirs[0]), m
+"
+check layer-range-again 0 env TMPDIR="$work/ckpt-tmp" "$bin" run layers.json --out layers-results-2.json
+if grep -qF "writing the synthetic checkpoint" <<<"$out"; then echo "FAIL layer-range-again: the checkpoint was written again"; fails=$((fails+1)); fi
+
 # SIGTERM (what `timeout` sends): exit 143 at once, and the results file says the run and
 # the sweep in progress were interrupted, keeping the finished case and points.
 cat > term.json <<'JSON'
