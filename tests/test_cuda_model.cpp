@@ -23,13 +23,18 @@
 namespace dsa::model {
 namespace {
 
-const ModelWeights& tiny_weights_gpu_test() {
-  static const ModelWeights w = [] {
-    const std::string d = test::scratch_path("gpu-forward-tiny");
-    std::filesystem::remove_all(d);
-    write_synthetic_checkpoint(preset_config("dsa-tiny"), d, 42);
-    return load_weights(preset_config("dsa-tiny"), *Checkpoint::open(d));
+const std::string& tiny_checkpoint_gpu_test() {
+  static const std::string d = [] {
+    const std::string dir = test::scratch_path("gpu-forward-tiny");
+    std::filesystem::remove_all(dir);
+    write_synthetic_checkpoint(preset_config("dsa-tiny"), dir, 42);
+    return dir;
   }();
+  return d;
+}
+
+const ModelWeights& tiny_weights_gpu_test() {
+  static const ModelWeights w = load_weights(preset_config("dsa-tiny"), *Checkpoint::open(tiny_checkpoint_gpu_test()));
   return w;
 }
 
@@ -110,6 +115,41 @@ TEST(CudaModel, ForwardMatchesTheCpuForwardOnDsaTiny) {
     const HostTensor<float> ref = logits(cpu);
     expect_within_yardstick(agreement(logits(*gpu), ref), agreement(logits(cpu_j1), ref), agreement(logits(cpu_j2), ref),
                             attention_mode_name(mode));
+  }
+}
+
+// A layer range alone (hidden states in and out, no embeddings or LM head: how one real
+// layer of the full model runs on one GPU, suites/model.json's model.v32.layer3.prefill)
+// gives what the CPU forward gives, through a chunked prefill and decode steps.
+TEST(CudaModel, ALayerRangeMatchesTheCpuForward) {
+  REQUIRE_CUDA_DEVICE();
+  const ModelConfig c = preset_config("dsa-tiny");
+  const ModelWeights w = load_weights(c, *Checkpoint::open(tiny_checkpoint_gpu_test()), {1, 3, false});
+  const CpuModel cpu(w, DType::bf16), cpu_j1(jittered(w, 1), DType::bf16), cpu_j2(jittered(w, 2), DType::bf16);
+  const auto gpu = make_cuda_model(w, DType::bf16);
+  ASSERT_FALSE(gpu->has_head());
+  const std::int64_t n = 200, D = c.hidden;
+  HostTensor<float> x({n, D});
+  Rng rng(9);
+  rng.fill_normal(x.span());
+  for (const AttentionMode mode : {AttentionMode::dense, AttentionMode::dsa}) {
+    const auto outputs = [&](const Model& m) {  // 192 positions in chunks of 64, then 8 decode steps
+      const auto cache = m.make_cache();
+      HostTensor<float> all({n, D});
+      for (std::int64_t p = 0; p < n;) {
+        const std::int64_t len = p < 192 ? 64 : 1;
+        HostTensor<float> rows({len, D});
+        std::copy(x.data() + p * D, x.data() + (p + len) * D, rows.data());
+        const HostTensor<float> y = m.run_hidden(rows, *cache, mode, nullptr);
+        std::copy(y.data(), y.data() + y.numel(), all.data() + p * D);
+        p += len;
+      }
+      return all;
+    };
+    const HostTensor<float> ref = outputs(cpu);
+    const auto rel = [&](const HostTensor<float>& a) { return compare_values(a.span(), ref.span(), 0, 0).rel_l2; };
+    const double g = rel(outputs(*gpu)), floor = std::max(rel(outputs(cpu_j1)), rel(outputs(cpu_j2)));
+    EXPECT_LE(g, 3.0 * floor + 0.01) << attention_mode_name(mode) << ": gpu rel_l2 " << g << ", jittered cpu " << floor;
   }
 }
 
