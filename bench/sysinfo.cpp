@@ -2,10 +2,12 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <ctime>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -54,9 +56,34 @@ std::int64_t current_rss_bytes() {
   return kib < 0 ? -1 : kib * 1024;
 }
 
+namespace {
+// The first number in a file, or -1 (absent, or "max": no limit).
+std::int64_t file_number(const char* path) {
+  std::ifstream in(path);
+  std::int64_t v = -1;
+  if (!(in >> v)) return -1;
+  return v;
+}
+
+// What this process's memory cgroup still allows (its limit less its usage), or -1 where
+// there is no limit: in a container the limit can be far below the machine's free memory.
+std::int64_t cgroup_memory_left() {
+  for (const auto& [limit_path, usage_path] :
+       {std::pair{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"},                              // v2
+        std::pair{"/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"}}) {  // v1
+    const std::int64_t limit = file_number(limit_path), usage = file_number(usage_path);
+    // v1 says "no limit" with a number near 2^63.
+    if (limit > 0 && usage >= 0 && limit < (std::int64_t{1} << 60)) return std::max<std::int64_t>(0, limit - usage);
+  }
+  return -1;
+}
+}  // namespace
+
 std::int64_t available_memory_bytes() {
   const std::int64_t kib = proc_kib("/proc/meminfo", "MemAvailable");
-  return kib < 0 ? -1 : kib * 1024;
+  const std::int64_t machine = kib < 0 ? -1 : kib * 1024, cgroup = cgroup_memory_left();
+  if (machine < 0 || cgroup < 0) return std::max(machine, cgroup);
+  return std::min(machine, cgroup);
 }
 
 std::string cpu_model() {

@@ -16,8 +16,9 @@ void reset_peak_rss();
 std::int64_t peak_rss_bytes();
 std::int64_t current_rss_bytes();
 bool peak_is_per_case();
-// Memory the kernel says can be allocated without swapping (MemAvailable), in bytes;
-// -1 where /proc/meminfo does not say.
+// Memory that can be allocated without swapping, in bytes: the machine's MemAvailable,
+// or less where this process's memory cgroup (a container's limit) leaves less; -1
+// where neither says.
 std::int64_t available_memory_bytes();
 
 std::string cpu_model();

@@ -16,6 +16,7 @@
 #include "bench/results.h"
 #include "bench/runner.h"
 #include "bench/suite.h"
+#include "bench/sysinfo.h"
 #include "bench/timing.h"
 #include "bench/work.h"
 #include "core/dtype.h"
@@ -618,6 +619,21 @@ TEST(ModelResources, AbandonedCheckpointsOfDeadProcessesAreRemoved) {
   EXPECT_TRUE(std::filesystem::exists(live));
   EXPECT_TRUE(std::filesystem::exists(done));
   remove_abandoned_checkpoints((root / "absent").string());  // no folder: nothing to do
+}
+
+// The memory a model case may plan on: at most the machine's MemAvailable (a container's
+// cgroup limit can only lower it), and known on Linux.
+TEST(ModelResources, AvailableMemoryIsAtMostTheMachines) {
+  std::ifstream in("/proc/meminfo");
+  std::int64_t kib = -1;
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("MemAvailable:", 0) == 0) kib = std::stoll(line.substr(13));
+  ASSERT_GT(kib, 0) << "no MemAvailable in /proc/meminfo";
+  const std::int64_t got = available_memory_bytes();
+  EXPECT_GT(got, 0);
+  // MemAvailable moves between the two reads: allow 5% of it.
+  EXPECT_LE(got, kib * 1024 + kib * 1024 / 20);
 }
 
 }  // namespace
