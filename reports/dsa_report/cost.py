@@ -87,7 +87,10 @@ def non_attention_from_model(doc: dict, layers: int):
     layers' 8 routed and 1 shared experts; its embeddings and LM head are then left out.
     Read at the run's shortest context: the non-attention work per token does not grow
     with the context, while some of the path's attention-side work counted as matrix
-    products does (the dense path expands the cache into per-head keys and values)."""
+    products does (the dense path expands the cache into per-head keys and values).
+    The dense path's figure serves both paths: DSA's own extra products (the indexer's
+    projections, about 28 MFLOP a token a layer, some 2-3% of the non-attention work)
+    are left out, which favours DSA by that much."""
     runs = [r for r in load.model_runs(doc) if r.op == "model_prefill" and r.points]
     match = [r for r in runs if r.model.get("hidden") == REAL_HIDDEN and r.layers_run() > 0]
     if not match:
