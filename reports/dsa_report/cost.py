@@ -106,7 +106,7 @@ def non_attention_from_model(doc: dict, layers: int):
     # groups them into one product: its figure bounds a server's from above, which
     # dilutes DSA's savings in the whole-model ratio (a conservative direction).
     what = (f"measured by {r.name} at {p.context:,} tokens (dense path: matrix products and other work as this "
-            f"harness runs them, MoE experts one after another: an upper bound on a server's")
+            f"harness runs them, an MoE layer's experts one after another: an upper bound on a server's")
     if r.whole() and n == layers:
         return per_token * 1e6, what + ")"
     lr = r.model.get("layer_range", [0, n])

@@ -290,7 +290,7 @@ def plot_cost(doc, cost, out, written, skipped):
         ax.set_yscale("log")
         ax.set_xlabel("token position")
         ax.set_ylabel("$ per million tokens")
-        note = "attention only" if not cost["other_us_per_token"] else f"+{cost['other_us_per_token']} µs/token other"
+        note = "attention only" if not cost["other_us_per_token"] else f"+{cost['other_us_per_token']:.4g} µs/token other"
         ax.set_title(f"{ph} ({note}{'; shapes scaled' if not c['real_shapes'] else ''})", fontsize=9)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
