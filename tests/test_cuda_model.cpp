@@ -19,24 +19,13 @@
 #include "kernels/cuda_variants.h"
 #include "model/forward.h"
 #include "test_util.h"
+#include "tiny_model.h"
 
 namespace dsa::model {
 namespace {
 
-const std::string& tiny_checkpoint_gpu_test() {
-  static const std::string d = [] {
-    const std::string dir = test::scratch_path("gpu-forward-tiny");
-    std::filesystem::remove_all(dir);
-    write_synthetic_checkpoint(preset_config("dsa-tiny"), dir, 42);
-    return dir;
-  }();
-  return d;
-}
-
-const ModelWeights& tiny_weights_gpu_test() {
-  static const ModelWeights w = load_weights(preset_config("dsa-tiny"), *Checkpoint::open(tiny_checkpoint_gpu_test()));
-  return w;
-}
+using test::tiny_checkpoint;
+using test::tiny_weights;
 
 // Logits of a prefill in chunks of `chunk` then `steps` single-token decode steps.
 HostTensor<float> run(const Model& m, const std::vector<std::int32_t>& toks, std::int64_t prefill, std::int64_t chunk,
@@ -104,7 +93,7 @@ void expect_within_yardstick(const Agreement& gpu, const Agreement& j1, const Ag
 
 TEST(CudaModel, ForwardMatchesTheCpuForwardOnDsaTiny) {
   REQUIRE_CUDA_DEVICE();
-  const ModelWeights& w = tiny_weights_gpu_test();
+  const ModelWeights& w = tiny_weights();
   const CpuModel cpu(w, DType::bf16), cpu_j1(jittered(w, 1), DType::bf16), cpu_j2(jittered(w, 2), DType::bf16);
   const auto gpu = make_cuda_model(w, DType::bf16);
   Rng rng(5);
@@ -124,7 +113,7 @@ TEST(CudaModel, ForwardMatchesTheCpuForwardOnDsaTiny) {
 TEST(CudaModel, ALayerRangeMatchesTheCpuForward) {
   REQUIRE_CUDA_DEVICE();
   const ModelConfig c = preset_config("dsa-tiny");
-  const ModelWeights w = load_weights(c, *Checkpoint::open(tiny_checkpoint_gpu_test()), {1, 3, false});
+  const ModelWeights w = load_weights(c, *Checkpoint::open(tiny_checkpoint()), {1, 3, false});
   const CpuModel cpu(w, DType::bf16), cpu_j1(jittered(w, 1), DType::bf16), cpu_j2(jittered(w, 2), DType::bf16);
   const auto gpu = make_cuda_model(w, DType::bf16);
   ASSERT_FALSE(gpu->has_head());
@@ -157,7 +146,7 @@ TEST(CudaModel, ALayerRangeMatchesTheCpuForward) {
 // gives each sequence what the CPU forward gives it.
 TEST(CudaModel, BatchedDecodeStepMatchesTheCpu) {
   REQUIRE_CUDA_DEVICE();
-  const ModelWeights& w = tiny_weights_gpu_test();
+  const ModelWeights& w = tiny_weights();
   const CpuModel cpu(w, DType::bf16), cpu_j1(jittered(w, 1), DType::bf16), cpu_j2(jittered(w, 2), DType::bf16);
   const auto gpu = make_cuda_model(w, DType::bf16);
   for (const AttentionMode mode : {AttentionMode::dense, AttentionMode::dsa}) {
@@ -190,7 +179,7 @@ TEST(CudaModel, BatchedDecodeStepMatchesTheCpu) {
 // the full head's logits.
 TEST(CudaModel, LastPositionLogitsAreTheLastRow) {
   REQUIRE_CUDA_DEVICE();
-  const ModelWeights& w = tiny_weights_gpu_test();
+  const ModelWeights& w = tiny_weights();
   const auto gpu = make_cuda_model(w, DType::bf16);
   Rng rng(3);
   std::vector<std::int32_t> toks(50);
@@ -206,7 +195,7 @@ TEST(CudaModel, LastPositionLogitsAreTheLastRow) {
 
 TEST(CudaModel, SaysWhyItCannotRunAShape) {
   REQUIRE_CUDA_DEVICE();
-  ModelWeights w = tiny_weights_gpu_test();
+  ModelWeights w = tiny_weights();
   w.config.qk_rope = 8;  // d_qk 136: no kernel instance for it
   try {
     make_cuda_model(w, DType::bf16);
@@ -223,7 +212,7 @@ TEST(CudaModel, SaysWhyItCannotRunAShape) {
 // default's: the same selections, so the same logits.
 void expect_every_topk_kernel_gives_the_same_forward(bool first_runs) {
   REQUIRE_CUDA_DEVICE();
-  const ModelWeights& w = tiny_weights_gpu_test();
+  const ModelWeights& w = tiny_weights();
   Rng rng(7);
   std::vector<std::int32_t> toks(300);
   for (auto& t : toks) t = static_cast<std::int32_t>(rng.below(static_cast<std::uint64_t>(w.config.vocab)));
@@ -273,7 +262,7 @@ TEST(CudaLaunchPlan, ModelCanRunEveryRegisteredKernel) {
 // are not the real ones the wgmma kernels are built for.
 TEST(CudaModel, RefusesKernelsItCannotRun) {
   REQUIRE_CUDA_DEVICE();
-  const ModelWeights& w = tiny_weights_gpu_test();
+  const ModelWeights& w = tiny_weights();
   const auto refusal = [&](const CudaKernelChoice& k) -> std::string {
     try {
       make_cuda_model(w, DType::bf16, k);

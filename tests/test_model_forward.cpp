@@ -12,6 +12,7 @@
 #include "model/forward.h"
 #include "model/rope.h"
 #include "test_util.h"
+#include "tiny_model.h"
 
 namespace dsa::model {
 namespace {
@@ -56,20 +57,8 @@ TEST(Rope, BothLayoutsKeepNormsAndDependOnRelativePositionOnly) {
   EXPECT_NE(a, b);
 }
 
-const std::string& tiny_checkpoint() {
-  static const std::string dir = [] {
-    const std::string d = test::scratch_path("forward-tiny");
-    std::filesystem::remove_all(d);
-    write_synthetic_checkpoint(preset_config("dsa-tiny"), d, 42);
-    return d;
-  }();
-  return dir;
-}
-
-const ModelWeights& tiny_weights() {
-  static const ModelWeights w = load_weights(preset_config("dsa-tiny"), *Checkpoint::open(tiny_checkpoint()));
-  return w;
-}
+using test::tiny_checkpoint;
+using test::tiny_weights;
 
 std::vector<std::int32_t> tokens(std::int64_t n, int vocab, std::uint64_t seed = 9) {
   Rng rng(seed);
