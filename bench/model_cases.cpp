@@ -41,44 +41,46 @@ std::string gigabytes(double bytes) {
   return b;
 }
 
+// Whether `r` (its end made explicit) is the whole model, embeddings and LM head included.
+bool whole_model(const model::LayerRange& r, int layers) { return r.first == 0 && r.last == layers && r.with_head; }
+
 // "deepseek-v3.2-exp, layers [3, 4)" or "dsa-small, all 4 layers": what a case loads.
 std::string model_label(const std::string& name, const model::LayerRange& r, int layers) {
-  if (r.first == 0 && (r.last < 0 || r.last == layers) && r.with_head) return name + ", all " + std::to_string(layers) + " layers";
-  return name + ", layers [" + std::to_string(r.first) + ", " + std::to_string(r.last < 0 ? layers : r.last) + ")";
+  if (whole_model(r, layers)) return name + ", all " + std::to_string(layers) + " layers";
+  return name + ", layers [" + std::to_string(r.first) + ", " + std::to_string(r.last) + ")";
 }
 
-// The synthetic checkpoint of a preset holding `range`: the whole one when it is
-// already there, else one of those layers alone (a single layer of the real dimensions
-// is about 11 GB in FP8, the whole model about 690 GB). Each is written at most once
-// per (preset, config content, dtype, seed, layers) -- the content, so an edited preset
-// never reuses a stale one: into a process-private directory first, then renamed, so
-// concurrent runs never read a half-written one. Before writing, the disk it needs is
-// checked against what the folder has free.
+// The synthetic checkpoint of a preset holding `range` (its end explicit; `label` names
+// it): the whole one when it is already there, else one of those layers alone (a single
+// layer of the real dimensions is about 11 GB in FP8, the whole model about 690 GB).
+// Each is written at most once per (preset, config content, dtype, seed, layers) -- the
+// content, so an edited preset never reuses a stale one: into a process-private
+// directory first, then renamed, so concurrent runs never read a half-written one.
+// Before writing, the disk it needs is checked against what the folder has free.
 std::string synthetic_checkpoint(const ModelConfig& cfg, const std::string& preset, const std::string& dtype,
-                                 std::uint64_t seed, const model::LayerRange& range, const RunContext& ctx) {
+                                 std::uint64_t seed, const model::LayerRange& range, const std::string& label,
+                                 const RunContext& ctx) {
   const fs::path root = fs::temp_directory_path() / "dsa-bench-checkpoints";
   const std::string base =
       preset + "-" + hex64(fnv1a64(model::config_to_json(cfg).dump())).substr(0, 8) + "-" + dtype + "-" + hex64(seed);
-  const int last = range.last < 0 ? cfg.layers : range.last;
-  const bool whole = range.first == 0 && last == cfg.layers && range.with_head;
   const fs::path whole_dir = root / base;
-  const fs::path dir = whole ? whole_dir : root / (base + "-layers-" + std::to_string(range.first) + "-" + std::to_string(last));
+  const fs::path dir = whole_model(range, cfg.layers)
+                           ? whole_dir
+                           : root / (base + "-layers-" + std::to_string(range.first) + "-" + std::to_string(range.last));
   for (const fs::path& d : {whole_dir, dir})
     if (fs::exists(d / "model.safetensors.index.json")) return d.string();
   fs::create_directories(root);
   remove_abandoned_checkpoints(root.string());  // their space counts as free below
   const model::StDtype d = dtype == "fp8" ? model::StDtype::F8_E4M3 : dtype == "fp32" ? model::StDtype::F32 : model::StDtype::BF16;
   const std::uint64_t bytes = model::synthetic_checkpoint_bytes(cfg, d, range);
-  check_model_resources(model_label(preset, range, cfg.layers), bytes, static_cast<std::int64_t>(fs::space(root).available),
-                        root.string(), 0, -1);
+  check_model_resources(label, bytes, static_cast<std::int64_t>(fs::space(root).available), root.string(), 0, -1);
   const fs::path tmp = root / (dir.filename().string() + ".tmp-" + std::to_string(::getpid()));
   fs::remove_all(tmp);
   // Each shard's tensors are made in parallel: shards of a quarter of the checkpoint
   // (64 MB to 1 GB), so a large one keeps every thread busy.
   const std::size_t shard = static_cast<std::size_t>(std::clamp<std::uint64_t>(bytes / 4, std::uint64_t{64} << 20,
                                                                                std::uint64_t{1} << 30));
-  const std::string what = "synthetic checkpoint of " + model_label(preset, range, cfg.layers) + " (" +
-                           gigabytes(static_cast<double>(bytes)) + ")";
+  const std::string what = "synthetic checkpoint of " + label + " (" + gigabytes(static_cast<double>(bytes)) + ")";
   const auto progress = [&](std::size_t k, std::size_t n) {
     if (ctx.progress) ctx.progress(what + ": shard " + std::to_string(k) + " of " + std::to_string(n) + " written");
   };
@@ -96,51 +98,40 @@ std::string synthetic_checkpoint(const ModelConfig& cfg, const std::string& pres
   return dir.string();
 }
 
-// Host memory the loaded weights take (fp32, as the CPU backend holds them and the GPU
-// one uploads them), checked before anything is written or read.
-// Returns the progress line to show when the load starts.
-std::string check_weights_memory(const ModelConfig& cfg, const model::LayerRange& range, const std::string& name) {
-  const auto bytes = static_cast<std::uint64_t>(model::tensor_values(model::expected_tensors(cfg, range))) * 4;
-  check_model_resources(model_label(name, range, cfg.layers), 0, 0, "", bytes, available_memory_bytes());
-  return "loading " + model_label(name, range, cfg.layers) + ": " + gigabytes(static_cast<double>(bytes)) +
-         " of weights as fp32";
-}
-
 model::ModelWeights load_model_weights(const CaseSpec& c, std::uint64_t weights_seed, nlohmann::json& source,
                                       const RunContext& ctx) {
   DSA_TRACE_RANGE("load model");
-  // A layer range runs those layers alone, on hidden states (no embeddings or LM head).
-  const model::LayerRange range = c.layer_first >= 0 ? model::LayerRange{c.layer_first, c.layer_end, false}
-                                                     : model::LayerRange{};
-  const auto check_range = [&](const ModelConfig& cfg) {
-    if (range.last > cfg.layers)
-      throw std::invalid_argument("layers [" + std::to_string(range.first) + ", " + std::to_string(range.last) +
-                                  ") are past the model's " + std::to_string(cfg.layers));
-  };
+  ModelConfig cfg;
+  std::string path;  // the checkpoint's; for a preset, found or written below
   if (!c.checkpoint.empty()) {
     const fs::path p(c.checkpoint);
     const fs::path cfg_path = (fs::is_directory(p) ? p : p.parent_path()) / "config.json";
-    const ModelConfig cfg = model::load_config(cfg_path.string());
-    source = {{"checkpoint", c.checkpoint}, {"config", cfg_path.string()}, {"layers", cfg.layers},
-              {"hidden", cfg.hidden}, {"parameters", cfg.parameters()}};
-    check_range(cfg);
-    source["layer_range"] = {range.first, range.last < 0 ? cfg.layers : range.last};
-    source["with_head"] = range.with_head;  // embeddings and LM head: only for the whole model
-    const std::string loading = check_weights_memory(cfg, range, c.checkpoint);
-    if (ctx.progress) ctx.progress(loading);
-    return model::load_weights(cfg, *model::Checkpoint::open(c.checkpoint), range);
+    cfg = model::load_config(cfg_path.string());
+    path = c.checkpoint;
+    source = {{"checkpoint", c.checkpoint}, {"config", cfg_path.string()}};
+  } else {
+    cfg = model::preset_config(c.model);
+    source = {{"preset", c.model}, {"weights_dtype", c.weights_dtype}, {"weights_seed", weights_seed}};
   }
-  const ModelConfig cfg = model::preset_config(c.model);
-  check_range(cfg);
-  const std::string loading = check_weights_memory(cfg, range, c.model);
-  const std::string dir = synthetic_checkpoint(cfg, c.model, c.weights_dtype, weights_seed, range, ctx);
-  source = {{"preset", c.model}, {"synthetic_checkpoint", dir}, {"weights_dtype", c.weights_dtype},
-            {"weights_seed", weights_seed}, {"parameters", cfg.parameters()}, {"layers", cfg.layers},
-            {"hidden", cfg.hidden}};
-  source["layer_range"] = {range.first, range.last < 0 ? cfg.layers : range.last};
-  source["with_head"] = range.with_head;
-  if (ctx.progress) ctx.progress(loading);
-  return model::load_weights(cfg, *model::Checkpoint::open(dir), range);
+  // A layer range runs those layers alone, on hidden states (no embeddings or LM head).
+  const model::LayerRange range = c.layer_first >= 0 ? model::LayerRange{c.layer_first, c.layer_end, false}
+                                                     : model::LayerRange{0, cfg.layers, true};
+  if (range.last > cfg.layers)
+    throw std::invalid_argument("layers [" + std::to_string(range.first) + ", " + std::to_string(range.last) +
+                                ") are past the model's " + std::to_string(cfg.layers));
+  source.update({{"layers", cfg.layers}, {"hidden", cfg.hidden}, {"parameters", cfg.parameters()},
+                 {"layer_range", {range.first, range.last}}, {"with_head", range.with_head}});
+  // Host memory the loaded weights take (fp32, as the CPU backend holds them and the GPU
+  // one uploads them), checked before anything is written or read.
+  const std::string label = model_label(path.empty() ? c.model : path, range, cfg.layers);
+  const auto fp32_bytes = static_cast<std::uint64_t>(model::tensor_values(model::expected_tensors(cfg, range))) * 4;
+  check_model_resources(label, 0, 0, "", fp32_bytes, available_memory_bytes());
+  if (path.empty()) {
+    path = synthetic_checkpoint(cfg, c.model, c.weights_dtype, weights_seed, range, label, ctx);
+    source["synthetic_checkpoint"] = path;
+  }
+  if (ctx.progress) ctx.progress("loading " + label + ": " + gigabytes(static_cast<double>(fp32_bytes)) + " of weights as fp32");
+  return model::load_weights(cfg, *model::Checkpoint::open(path), range);
 }
 
 std::vector<std::int32_t> random_tokens(std::int64_t n, int vocab, std::uint64_t seed) {

@@ -232,10 +232,15 @@ bool fp8_linear(const TensorSpec& s, StDtype linear_dtype) {
   return s.kind == TensorKind::linear && linear_dtype == StDtype::F8_E4M3;
 }
 
+// The dtype the synthetic writer stores a tensor in: linear weights in `linear_dtype`,
+// the rest (norms, biases, router, embeddings) in fp32.
+StDtype stored_dtype(const TensorSpec& s, StDtype linear_dtype) {
+  return s.kind == TensorKind::linear ? linear_dtype : StDtype::F32;
+}
+
 // Bytes of one tensor as the synthetic writer stores it, with an FP8 linear's scales.
 std::uint64_t synthetic_tensor_bytes(const TensorSpec& s, StDtype linear_dtype) {
-  const StDtype d = s.kind == TensorKind::linear ? linear_dtype : StDtype::F32;
-  std::uint64_t b = static_cast<std::uint64_t>(numel_of(s.shape)) * st_dtype_bytes(d);
+  std::uint64_t b = static_cast<std::uint64_t>(numel_of(s.shape)) * st_dtype_bytes(stored_dtype(s, linear_dtype));
   if (fp8_linear(s, linear_dtype)) {
     const auto ss = scale_shape(s.shape);
     b += static_cast<std::uint64_t>(ss[0] * ss[1]) * 4;
@@ -266,7 +271,7 @@ std::vector<SyntheticItem> synthetic_tensor(const TensorSpec& s, std::uint64_t s
     case TensorKind::embedding: rng.fill_normal(v, 0.0, 1.0); break;
   }
   if (!fp8_linear(s, linear_dtype)) {
-    const StDtype d = s.kind == TensorKind::linear ? linear_dtype : StDtype::F32;
+    const StDtype d = stored_dtype(s, linear_dtype);
     return {{s.name, d, s.shape, encode(v, d)}};
   }
   // DeepSeek's weight format: e4m3 codes and one fp32 scale per 128 x 128 block,
