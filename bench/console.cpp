@@ -1,5 +1,6 @@
 #include "bench/console.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <sstream>
@@ -80,6 +81,15 @@ void Progress::end(std::size_t i, const nlohmann::json& rec) {
                format_seconds(elapsed).c_str(), eta.c_str());
 }
 
+namespace {
+// "4096" for one context, "4096..131072 (7)" for several.
+std::string contexts_text(const std::vector<std::int64_t>& contexts) {
+  if (contexts.size() == 1) return std::to_string(contexts.front());
+  return std::to_string(contexts.front()) + ".." + std::to_string(contexts.back()) + " (" +
+         std::to_string(contexts.size()) + ")";
+}
+}  // namespace
+
 std::string case_shape(const CaseSpec& c) {
   std::ostringstream s;
   switch (c.op) {
@@ -100,12 +110,11 @@ std::string case_shape(const CaseSpec& c) {
     case Op::model_decode:
       s << (c.checkpoint.empty() ? c.model + " (synthetic " + c.weights_dtype + ")" : c.checkpoint);
       if (c.layer_first >= 0) s << " layers [" << c.layer_first << ", " << c.layer_end << ")";
-      s << " L=" << c.contexts.front() << ".." << c.contexts.back() << " chunk=" << c.prefill_chunk;
+      s << " L=" << contexts_text(c.contexts) << " chunk=" << c.prefill_chunk;
       if (c.op == Op::model_decode) s << " steps=" << c.decode_steps << " batch=" << c.batch;
       break;
     case Op::dsa_vs_dense:
-      s << phase_name(c.phase) << " L=" << c.contexts.front() << ".." << c.contexts.back() << " (" << c.contexts.size()
-        << ") H=" << c.heads << " H_I=" << c.index_heads << " k=" << c.topk << " n=" << c.query_chunk;
+      s << phase_name(c.phase) << " L=" << contexts_text(c.contexts) << " H=" << c.heads << " H_I=" << c.index_heads << " k=" << c.topk << " n=" << c.query_chunk;
       if (c.phase == Phase::decode) s << " batch=" << c.batch;
       if (c.kv_cache_dtype == DType::fp8_e4m3) s << " cache=fp8";
       break;
@@ -130,8 +139,10 @@ std::string summary_table(const nlohmann::json& doc) {
   char line[512];
   const auto& cases = doc["cases"];
   out << "\n== dsa-bench summary: suite " << doc["suite"].value("name", "?") << " ==\n";
-  std::snprintf(line, sizeof line, "%-34s %-20s %-13s %-5s %-10s %-14s %s\n", "case", "op", "status", "on", "median",
-                "rate", "note");
+  int width = 34;  // the case column fits the longest name, so the columns stay aligned
+  for (const auto& r : cases) width = std::max(width, static_cast<int>(r.value("name", "?").size()));
+  std::snprintf(line, sizeof line, "%-*s %-20s %-13s %-5s %-10s %-14s %s\n", width, "case", "op", "status", "on",
+                "median", "rate", "note");
   out << line;
   std::map<std::string, int> counts;
   for (const auto& r : cases) {
@@ -154,7 +165,7 @@ std::string summary_table(const nlohmann::json& doc) {
       note = "NOT VALIDATED: " + names + (note.empty() ? "" : "; " + note);
     }
     if (note.size() > 70) note = note.substr(0, 67) + "...";
-    std::snprintf(line, sizeof line, "%-34s %-20s %-13s %-5s %-10s %-14s %s\n", r.value("name", "?").c_str(),
+    std::snprintf(line, sizeof line, "%-*s %-20s %-13s %-5s %-10s %-14s %s\n", width, r.value("name", "?").c_str(),
                   r.value("op", "?").c_str(), st.c_str(), r.value("backend", "-").c_str(),
                   r.contains("points") ? "(sweep)" : median_of(r).c_str(), rate.c_str(), note.c_str());
     out << line;

@@ -247,9 +247,11 @@ int cmd_list(int argc, char** argv) {
     std::printf("suite %s (%s): %zu cases%s\n", suite.name.c_str(), suite.path.c_str(), suite.cases.size(),
                 idx.size() == suite.cases.size() ? "" : (", " + std::to_string(idx.size()) + " selected").c_str());
     if (!suite.description.empty()) std::printf("%s\n", suite.description.c_str());
+    int width = 34;  // the name column fits the longest name, so the columns stay aligned
+    for (std::size_t i : idx) width = std::max(width, static_cast<int>(suite.cases[i].name.size()));
     for (std::size_t i : idx) {
       const CaseSpec& c = suite.cases[i];
-      std::printf("%3zu  %-34s %-20s %-9s %s\n", i + 1, c.name.c_str(), op_name(c.op), mode_name(c.mode),
+      std::printf("%3zu  %-*s %-20s %-9s %s\n", i + 1, width, c.name.c_str(), op_name(c.op), mode_name(c.mode),
                   case_shape(c).c_str());
     }
   } catch (const SuiteError& e) {
