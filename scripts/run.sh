@@ -4,6 +4,9 @@
 # (Markdown, HTML and plots) with reports/dsa-report.
 #   scripts/run.sh                      the default suite (suites/smoke.json)
 #   scripts/run.sh SUITE.json [OPTIONS] another suite; OPTIONS go to `dsa-bench run`
+#   scripts/run.sh suites/claims.json   third-party verification (GPU): the measurements
+#                                       every published claim's verdict needs, then the
+#                                       verdicts (results/claims-verdicts.md and .json)
 #   ... --baseline BASELINE.json        then compare with a baseline (the nightly gate):
 #                                       the cases with a slower series run again, and a
 #                                       series is a regression only if the re-run is slower
@@ -59,6 +62,12 @@ status=${PIPESTATUS[0]}
 # The report is rendered whatever the run's status: a failing run needs it most.
 reports/dsa-report render "$out/$name.json" -o "$out/$name-report"
 report_status=$?
+# The claims suite is run for its verdicts (also in the report): print them last.
+if [ "$name" = claims ] && [ "$report_status" -eq 0 ]; then
+  reports/dsa-report claims "$out/$name.json" --json "$out/$name-verdicts.json" > "$out/$name-verdicts.md"
+  report_status=$?
+  cat "$out/$name-verdicts.md"
+fi
 compare_status=0
 if [ -n "$baseline" ]; then
   echo "== against the baseline $baseline =="
@@ -92,6 +101,7 @@ fi
 set -e
 echo "results: $out/$name.json (every sample, work count and check); summary: $out/$name-summary.txt"
 echo "report: $out/$name-report/report.html (and report.md, plots as PNG and SVG)"
+[ "$name" = claims ] && echo "verdicts: $out/$name-verdicts.md (and .json)"
 [ -n "$baseline" ] && echo "comparison: $out/$name-compare.md (exit $compare_status: 0 no regression, 1 regression, 2 not comparable)"
 [ "$status" -ne 0 ] && exit "$status"
 [ "$compare_status" -ne 0 ] && exit "$compare_status"

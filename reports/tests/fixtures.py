@@ -53,6 +53,28 @@ def op_case(name, median, status="passed", backend="cuda", n=7):
     return c
 
 
+def sparse_case(name, queries, cache, gflops, context=65536):
+    """A timed sparse_attention case: the kernel claims read its setting and throughput."""
+    c = op_case(name, 1e-3)
+    c["op"] = "sparse_attention"
+    c["params"] = {"queries": queries, "context": context, "kv_cache_dtype": cache}
+    c["throughput"] = {"gflops": gflops, "gbps": 1.0}
+    return c
+
+
+def model_run(name, model, points, op="model_prefill"):
+    """A model case; points: (context, dense op seconds, DSA op seconds, speed-up), each op
+    seconds a dict of matmul, other, indexer, topk and attention."""
+    ops = lambda sec: {"op_times": {"seconds": {"matmul": 0.0, "other": 0.0, "indexer": 0.0, "topk": 0.0,
+                                                "attention": 0.0, **sec}},
+                       "cache": {}, "timing": timing(samples(sum(sec.values())))}
+    acc = {"kl_mean": 0.0, "kl_max": 0.0, "top1_agreement": 1.0, "max_logit_diff": 0.0, "buckets": []}
+    return {"name": name, "op": op, "mode": "both", "status": "passed", "backend": "cuda", "implementation": "x",
+            "params": {}, "model": model,
+            "points": [{"context": ctx, "status": "passed", "speedup": speedup, "dense": ops(d), "dsa": ops(s),
+                        "accuracy": acc} for ctx, d, s, speedup in points]}
+
+
 def document(cases, device="NVIDIA H800", suite="fixture"):
     return {"schema": "dsa-bench-results", "schema_version": 1, "run_status": "complete",
             "provenance": {"tool": "dsa-bench", "tool_version": "0.1.0", "git_commit": "0123456789abcdef",

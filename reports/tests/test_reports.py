@@ -88,13 +88,8 @@ class Render(unittest.TestCase):
             self.assertRegex(md, r"\| \d+\.\d\d, \d+\.\d\d \|")
 
     def test_kernel_claims_take_evidence_from_their_own_setting(self):
-        def sparse(name, queries, cache, gflops):
-            c = fx.op_case(name, 1e-3)
-            c["op"] = "sparse_attention"
-            c["params"] = {"queries": queries, "context": 65536, "kv_cache_dtype": cache}
-            c["throughput"] = {"gflops": gflops, "gbps": 1.0}
-            return c
-        doc = fx.document([sparse("prefill", 4096, "bf16", 300e3), sparse("decode.fp8", 128, "fp8", 200e3)])
+        doc = fx.document([fx.sparse_case("prefill", 4096, "bf16", 300e3),
+                           fx.sparse_case("decode.fp8", 128, "fp8", 200e3)])
         from dsa_report import claims
         v = {x["id"]: x for x in claims.evaluate(doc)["verdicts"]}
         self.assertEqual(v["K-prefill"]["measured"]["case"], "prefill")
@@ -416,6 +411,25 @@ class Claims(unittest.TestCase):
         self.assertEqual(v1["verdict"], "FAIL", v1["reason"])
         self.assertIn("DSA time there: indexer 10%, topk 5%, attention 85%", v1["reason"])
 
+    def test_memory_claim_reads_the_real_shapes_and_every_cache_format(self):
+        small = fx.sweep("small", "decode", [(1024, 1e-3, 1e-3)], heads=16, index_heads=8)
+        small["params"].update(kv_rank=128, index_head_dim=64)
+        small["cache_bytes_per_token_per_layer"] = {"dense": 320, "dsa": 388}
+        v = self.verdict(fx.document([small]), "S-memory")
+        self.assertEqual(v["verdict"], "FAIL")
+        self.assertIn("reduced shapes (latent 128, indexer keys 64), not the real model's", v["reason"])
+        self.assertIn("bf16 cache 320 -> 388 bytes per token per layer (+21.2%)", v["reason"])
+        # The real shapes win over the reduced ones; each cache format is stated (FP8: 656
+        # bytes a token, plus the indexer's 128 e4m3 codes and a 4-byte scale).
+        fp8 = fx.sweep("fp8", "decode", [(1024, 1e-3, 1e-3)], batch=64)
+        fp8["params"]["kv_cache_dtype"] = "fp8"
+        fp8["cache_bytes_per_token_per_layer"] = {"dense": 656, "dsa": 788}
+        v = self.verdict(fx.document([small, fx.sweep("bf16", "prefill", [(1024, 1e-3, 1e-3)]), fp8]), "S-memory")
+        self.assertEqual(v["verdict"], "FAIL")
+        self.assertTrue(v["measured"]["real_shapes"])
+        self.assertIn("bf16 cache 1152 -> 1284 bytes per token per layer (+11.5%); fp8 cache 656 -> 788", v["reason"])
+        self.assertIn("(+20.1%)", v["reason"])
+
     def test_whole_model_speed_claim_from_a_reduced_model_can_only_fail(self):
         def run(speedup, hidden, layers=4, layer_range=None):
             timing = fx.timing(fx.samples(1.0))
@@ -451,6 +465,61 @@ class Claims(unittest.TestCase):
         code, out, _ = run_cli("claims", real_results("smoke-results.json"))
         self.assertEqual(code, 0)
         self.assertIn("| S-64x |", out)
+
+
+class ClaimsSuite(unittest.TestCase):
+    """suites/claims.json holds what the verdicts need: results shaped as its cases write
+    them on a GPU decide every claim this harness can decide."""
+    ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+    def json_at(self, *path):
+        return json.loads(read(os.path.join(self.ROOT, *path)))
+
+    def results_of(self, suite):
+        cases = []
+        for c in suite["cases"]:
+            if c["op"] == "dsa_vs_dense":
+                # Dense time grows with the context; DSA's is a fixed part (top-k and
+                # attention over 2048 keys) plus the indexer's scan of every key.
+                dense, fixed, scan = (4.377e-3, 0.2e-3, 0.954e-3) if c["phase"] == "prefill" else (2.04e-2, 0.5e-3, 2.25e-3)
+                pts = [(n, dense * n / 131072, fixed + scan * n / 131072) for n in c["contexts"]]
+                cases.append(fx.sweep(c["name"], c["phase"], pts, query_chunk=c["query_chunk"], batch=c.get("batch", 1)))
+            elif c["op"] == "model_prefill":
+                cfg = self.json_at("model", "presets", c["model"] + ".json")
+                model = {"preset": c["model"], "layers": cfg["num_hidden_layers"], "hidden": cfg["hidden_size"]}
+                if "layers" in c:
+                    model.update(layer_range=c["layers"], with_head=False)
+                pts = [(n, {"matmul": 2e-5 * n, "attention": 1e-9 * n * n}, {"matmul": 2e-5 * n, "attention": 4e-5 * n},
+                        (2e-5 + 1e-9 * n) / 6e-5) for n in c["contexts"]]
+                cases.append(fx.model_run(c["name"], model, pts))
+            elif c["op"] == "sparse_attention" and c.get("mode") != "validate":
+                cases.append(fx.sparse_case(c["name"], c["queries"], c.get("kv_cache_dtype", "bf16"), 300e3, c["context"]))
+        return fx.document(cases, device="NVIDIA H100 80GB HBM3", suite=suite["suite"])
+
+    def test_the_claims_suite_decides_what_the_harness_can_decide(self):
+        suite = self.json_at("suites", "claims.json")
+        self.assertEqual(suite["defaults"]["backends"], ["cuda"])  # CPU timings cannot decide a GPU figure
+        doc = self.results_of(suite)
+        with tempfile.TemporaryDirectory() as d:
+            doc = load.load_results(fx.write(doc, d))  # the fixture is a valid results file
+        r = claims.evaluate(doc)
+        v = {x["id"]: x for x in r["verdicts"]}
+        for cid in ("P-prefill", "P-decode", "P-short", "S-cost", "S-memory", "S-64x"):
+            self.assertIn(v[cid]["verdict"], ("PASS", "FAIL"), f"{cid}: {v[cid]['reason']}")
+        self.assertNotIn("decides nothing", v["P-short"]["reason"])  # both phases reach below half their crossover
+        self.assertIn("measured by model.v32.layer3.prefill", cost.cost_model(doc)["other_source"])
+        # The layer's 20 us of matrix products per token, times 61 layers, added to both paths.
+        self.assertIn("Non-attention cost per token: 1220 us.", claims.markdown(r))
+        self.assertIn("with 1220 us per token of non-attention cost added to both paths", v["S-cost"]["reason"])
+        self.assertEqual(v["S-speed"]["measured"]["case"], "model.small.prefill.128k")
+        self.assertEqual(v["K-prefill"]["measured"]["case"], "kernel.sparse_mla.prefill.64k")
+        self.assertEqual(v["K-decode"]["measured"]["case"], "kernel.sparse_mla.decode_fp8.b128")
+        self.assertEqual(v["S-quality"]["verdict"], "INCONCLUSIVE")  # needs the real checkpoint
+        # Without the real layer the cost ratios fall back to attention alone.
+        no_layer = dict(suite, cases=[c for c in suite["cases"] if c["name"] != "model.v32.layer3.prefill"])
+        fallback = cost.cost_model(self.results_of(no_layer))
+        self.assertEqual(fallback["other_us_per_token"], 0.0)
+        self.assertIn("no model_prefill run of the real dimensions", fallback["other_source"])
 
 
 class SeveralFiles(unittest.TestCase):
