@@ -430,30 +430,37 @@ class Claims(unittest.TestCase):
         self.assertIn("bf16 cache 1152 -> 1284 bytes per token per layer (+11.5%); fp8 cache 656 -> 788", v["reason"])
         self.assertIn("(+20.1%)", v["reason"])
 
-    def test_whole_model_speed_claim_from_a_reduced_model_can_only_fail(self):
-        def run(speedup, hidden, layers=4, layer_range=None):
-            timing = fx.timing(fx.samples(1.0))
-            ops = {"seconds": {"matmul": 0.1, "other": 0.01, "indexer": 0.0, "topk": 0.0, "attention": 0.5}}
-            pt = {"context": 131072, "status": "passed", "speedup": speedup,
-                  "dense": {"op_times": ops, "cache": {}, "timing": timing},
-                  "dsa": {"op_times": ops, "cache": {}, "timing": timing},
-                  "accuracy": {"kl_mean": 0, "kl_max": 0, "top1_agreement": 1, "max_logit_diff": 0, "buckets": []}}
-            return {"name": "model.x.prefill", "op": "model_prefill", "mode": "both", "status": "passed",
-                    "backend": "cuda", "implementation": "x", "params": {},
-                    "model": {"preset": "x", "layers": layers, "hidden": hidden,
-                              **({"layer_range": layer_range, "with_head": False} if layer_range else {})},
-                    "points": [pt]}
-        verdict = lambda c: self.verdict(fx.document([c]), "S-speed")
-        self.assertEqual(verdict(run(1.83, 2048))["verdict"], "INCONCLUSIVE")  # a bound from above
+    def test_whole_model_speed_claim_is_bounded_the_way_each_run_errs(self):
+        def run(speedup, hidden, layers=4, layer_range=None, op="model_prefill"):
+            ops = {"matmul": 0.1, "other": 0.01, "attention": 0.5}
+            model = {"preset": "x", "layers": layers, "hidden": hidden,
+                     **({"layer_range": layer_range, "with_head": False} if layer_range else {})}
+            return fx.model_run("model.x", model, [(131072, ops, ops, speedup)], op=op)
+        verdict = lambda *cases: self.verdict(fx.document(list(cases)), "S-speed")
+        # A reduced model overstates attention's share: a bound from above, it can only fail.
+        self.assertEqual(verdict(run(1.83, 2048))["verdict"], "INCONCLUSIVE")
         self.assertEqual(verdict(run(1.2, 2048))["verdict"], "FAIL")
         self.assertIn("reduced model", verdict(run(1.2, 2048))["reason"])
+        # The real dimensions run the experts one after another: a bound from below, it can
+        # only pass.
         self.assertEqual(verdict(run(2.4, 7168, 61))["verdict"], "PASS")
         self.assertEqual(verdict(run(1.7, 7168, 61))["verdict"], "PASS")  # within a factor 1.25 of 2
-        # One layer of the real dimensions, without the embeddings and LM head: a bound too.
+        low = verdict(run(1.2, 7168, 61))
+        self.assertEqual(low["verdict"], "INCONCLUSIVE", low["reason"])
+        self.assertIn("a server grouping them would gain more", low["reason"])
+        # One real layer's prefill stands for the whole model (the LM head runs for one
+        # position per chunk) and is preferred to a reduced model at a longer context.
         one = verdict(run(2.4, 7168, 61, [3, 4]))
-        self.assertEqual(one["verdict"], "INCONCLUSIVE", one["reason"])
-        self.assertIn("layers [3, 4) of 61 alone", one["reason"])
-        self.assertEqual(verdict(run(1.2, 7168, 61, [3, 4]))["verdict"], "FAIL")
+        self.assertEqual(one["verdict"], "PASS", one["reason"])
+        self.assertIn("layers [3, 4) of 61 alone, model_prefill", one["reason"])
+        self.assertEqual(verdict(run(1.2, 7168, 61, [3, 4]))["verdict"], "INCONCLUSIVE")
+        short = run(2.4, 7168, 61, [3, 4])
+        short["points"][0]["context"] = 65536
+        self.assertEqual(verdict(run(1.2, 2048), short)["measured"]["context"], 65536)
+        # Its decode leaves out an LM head that runs every token: no bound either way.
+        dec = verdict(run(1.2, 7168, 61, [3, 4], op="model_decode"))
+        self.assertEqual(dec["verdict"], "INCONCLUSIVE", dec["reason"])
+        self.assertIn("neither direction", dec["reason"])
 
     def test_every_claim_gets_a_verdict_with_its_evidence(self):
         r = claims.evaluate(gpu_prefill_doc(self.GOOD))
@@ -504,14 +511,15 @@ class ClaimsSuite(unittest.TestCase):
             doc = load.load_results(fx.write(doc, d))  # the fixture is a valid results file
         r = claims.evaluate(doc)
         v = {x["id"]: x for x in r["verdicts"]}
-        for cid in ("P-prefill", "P-decode", "P-short", "S-cost", "S-memory", "S-64x"):
+        for cid in ("P-prefill", "P-decode", "P-short", "S-cost", "S-speed", "S-memory", "S-64x"):
             self.assertIn(v[cid]["verdict"], ("PASS", "FAIL"), f"{cid}: {v[cid]['reason']}")
         self.assertNotIn("decides nothing", v["P-short"]["reason"])  # both phases reach below half their crossover
         self.assertIn("measured by model.v32.layer3.prefill", cost.cost_model(doc)["other_source"])
         # The layer's 20 us of matrix products per token, times 61 layers, added to both paths.
         self.assertIn("Non-attention cost per token: 1220 us.", claims.markdown(r))
         self.assertIn("with 1220 us per token of non-attention cost added to both paths", v["S-cost"]["reason"])
-        self.assertEqual(v["S-speed"]["measured"]["case"], "model.small.prefill.128k")
+        self.assertEqual(v["S-speed"]["measured"]["case"], "model.v32.layer3.prefill")  # real dimensions first
+        self.assertEqual(v["S-speed"]["measured"]["context"], 131072)
         self.assertEqual(v["K-prefill"]["measured"]["case"], "kernel.sparse_mla.prefill.64k")
         self.assertEqual(v["K-decode"]["measured"]["case"], "kernel.sparse_mla.decode_fp8.b128")
         self.assertEqual(v["S-quality"]["verdict"], "INCONCLUSIVE")  # needs the real checkpoint
