@@ -91,6 +91,20 @@ def evaluate(doc: dict, other_us_per_token: float | None = None, layers: int = 6
         shares = last.get("dsa_stage_share") or {}
         stages_note = ("; DSA time there: " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in shares.items())
                        if shares else "")
+        # And how strong the baseline is: a weak dense kernel inflates the ratio. With the
+        # dense attention at its ceiling (a bound no kernel reaches) the ratio would be
+        # lower; DSA's kernels are below their ceilings too, so this is no verdict.
+        base = ph.get("dense_baseline")
+        if base:
+            measured["dense_baseline"] = base
+            stages_note += "; " + costmod.baseline_text(base, why="share" not in base)
+            if "share" in base:
+                att = last["attention_s_per_token_per_layer"]
+                other = (other_us_per_token or 0.0) * 1e-6
+                bound = (cm["layers"] * att["dense"] * base["share"] + other) / (cm["layers"] * att["dsa"] + other)
+                measured["ratio_with_dense_at_its_ceiling"] = bound
+                stages_note += (f"; with the dense attention at that ceiling the ratio would be {bound:.2f}x (a bound "
+                                f"no kernel reaches; DSA's kernels are below theirs too)")
         cross_ok = cross is not None and _within(cross, claimed_cross, CROSSOVER_TOL)
         # DSA cheaper at every measured position: the crossover lies below the first one,
         # which decides nothing while the claimed range reaches below it.
@@ -118,8 +132,8 @@ def evaluate(doc: dict, other_us_per_token: float | None = None, layers: int = 6
                             f"model); a non-attention cost could only lower it{stages_note}", device, baseline[phase], mod)
         return _verdict(cid, text, src, "INCONCLUSIVE", measured,
                         f"attention alone saves {ratio:.2f}x at 128K and the crossover ({cross_text}) is consistent; the "
-                        f"whole-model ratio needs the non-attention cost per token (--other-us-per-token)", device,
-                        baseline[phase], mod)
+                        f"whole-model ratio needs the non-attention cost per token (--other-us-per-token){stages_note}",
+                        device, baseline[phase], mod)
 
     out.append(cost_ratio_claim("P-prefill", "prefill", 0.666 / 0.187, 10_000))
     out.append(cost_ratio_claim("P-decode", "decode", 2.15 / 0.249, 5_000))

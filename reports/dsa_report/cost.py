@@ -42,6 +42,34 @@ def stage_shares(p: load.SweepPoint) -> dict:
     return {k: p.stages[k] / total for k in ("indexer", "topk", "attention") if k in p.stages} if total > 0 else {}
 
 
+def baseline_strength(doc: dict, p: load.SweepPoint) -> dict | None:
+    """How strong the dense baseline is at a point: its rates, and where the run measured
+    the device's ceilings, its share of the ceiling on its side of the roofline (bf16
+    matrix products when its work does more FLOP per byte than the ceilings' ratio, the
+    copy bandwidth otherwise). A dense kernel far below its ceiling inflates every DSA
+    speed-up and cost saving measured against it."""
+    tp = p.dense_throughput
+    if not tp:
+        return None
+    out = {"implementation": p.dense_implementation, "context": p.context, "gflops": tp["gflops"], "gbps": tp["gbps"]}
+    ceil = doc.get("device_ceilings") or {}
+    if ceil.get("bf16_tflops") and ceil.get("copy_gbps"):
+        compute, memory = tp["gflops"] / 1e3 / ceil["bf16_tflops"], tp["gbps"] / ceil["copy_gbps"]
+        out.update(bound="compute" if compute >= memory else "memory", share=max(compute, memory))
+    return out
+
+
+def baseline_text(b: dict, why: bool = True) -> str:
+    rate = (f"{b['gflops'] / 1e3:.0f} TFLOP/s" if b["gflops"] >= 1e4 else f"{b['gflops']:.3g} GFLOP/s") + \
+        f" and {b['gbps']:.0f} GB/s"
+    if "share" not in b:
+        return f"dense baseline {b['implementation']} at {b['context']:,}: {rate} (no measured ceilings to judge it by)"
+    ceiling = "bf16 matrix-product" if b["bound"] == "compute" else "copy-bandwidth"
+    return (f"dense baseline {b['implementation']} at {b['context']:,}: {rate}, {100 * b['share']:.0f}% of the measured "
+            f"{ceiling} ceiling its work is bound by" + (" (a stronger dense kernel would shrink DSA's advantage)" if why
+                                                         else ""))
+
+
 def _per_token_seconds(sweep: load.Sweep, p: load.SweepPoint):
     """(dense, dsa) attention seconds per token per layer at the real head counts."""
     prm = sweep.params
@@ -155,12 +183,16 @@ def cost_model(doc: dict, gpu_hour_usd: float = 2.0, layers: int = 61, other_us_
         if not sw.real_shapes:
             modelled.append(f"attention scaled from the sweep's {sw.params['heads']} heads / {sw.params['index_heads']} "
                             f"indexer heads to {REAL_HEADS} / {REAL_INDEX_HEADS}, time taken as proportional to heads")
+        strength = baseline_strength(doc, sw.timed()[-1]) if rows else None
+        if strength:
+            measured.append(baseline_text(strength))
         if phase == "decode":
             measured.append(f"decode at batch {sw.params['batch']}, {sw.params['query_chunk']} "
                             f"{'query' if sw.params['query_chunk'] == 1 else 'queries'} per step per sequence")
         else:
             measured.append(f"prefill of a {sw.params['query_chunk']}-query chunk ending at each position")
         out["phases"][phase] = {"available": True, "sweep": sw.name, "real_shapes": sw.real_shapes, "points": rows,
+                                "dense_baseline": strength,
                                 "crossover_position": x, "crossover_note": why, "measured": measured,
                                 "modelled": modelled}
     return out

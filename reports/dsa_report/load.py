@@ -61,6 +61,9 @@ def load_many(paths: list[str]) -> dict:
             where[c["name"]] = path
     merged = dict(first)
     merged["cases"] = [c for doc in docs for c in doc["cases"]]
+    ceilings = next((d["device_ceilings"] for d in docs if d.get("device_ceilings")), None)
+    if ceilings:  # measured once per run; the first file with them speaks for the device
+        merged["device_ceilings"] = ceilings
     merged["suite"] = dict(first["suite"], name=" + ".join(dict.fromkeys(d["suite"]["name"] for d in docs)))
     merged["merged_from"] = [{"path": p, "suite": d["suite"]["name"], "commit": short_commit(d),
                               "timestamp_utc": d["provenance"]["timestamp_utc"],
@@ -122,6 +125,8 @@ class SweepPoint:
     memory: dict
     dense_work: dict
     dsa_work: dict
+    dense_implementation: str = "?"
+    dense_throughput: dict | None = None  # gflops and gbps of the counted work
 
 
 @dataclass
@@ -160,7 +165,9 @@ def sweeps(doc: dict) -> list[Sweep]:
                 speedup=p.get("speedup", math.nan),
                 dense_samples=dt["samples_s"] if dt else [], dsa_samples=st["samples_s"] if st else [],
                 accuracy=p.get("accuracy", {}), memory=p.get("memory", {}),
-                dense_work=p["dense"]["work"], dsa_work=p["dsa"]["work"]))
+                dense_work=p["dense"]["work"], dsa_work=p["dsa"]["work"],
+                dense_implementation=p["dense"].get("implementation", "?"),
+                dense_throughput=p["dense"].get("throughput")))
         out.append(Sweep(name=c["name"], phase=c["params"]["phase"], params=c["params"], backend=case_backend(c),
                          points=pts, crossover=c.get("crossover"),
                          cache_per_token=c.get("cache_bytes_per_token_per_layer", {}), status=c["status"]))

@@ -19,15 +19,17 @@ def samples(median, n=7, spread=0.01):
     return [median * (1 + spread * (2 * i / (n - 1) - 1)) for i in range(n)]
 
 
-def sweep(name, phase, points, heads=128, index_heads=64, query_chunk=1, batch=1):
-    """points: list of (context, dense_median_s, dsa_median_s)."""
+def sweep(name, phase, points, heads=128, index_heads=64, query_chunk=1, batch=1, dense_rate=None):
+    """points: list of (context, dense_median_s, dsa_median_s); dense_rate: the dense
+    kernel's (GFLOP/s, GB/s) at every point."""
     pts = []
     for ctx, d, s in points:
         work = {"flop": 1.0, "bytes": 1.0, "pairs": ctx}
         dsa_work = {"flop": 1.0, "bytes": 1.0, "pairs": min(ctx, 2048)}
         stage = lambda m: {"implementation": "x", "work": work, "timing": timing(samples(m)), "throughput": None}
         pts.append({"context": ctx, "queries": query_chunk, "batch": batch, "status": "passed",
-                    "dense": {"implementation": "x", "work": work, "timing": timing(samples(d))},
+                    "dense": {"implementation": "x", "work": work, "timing": timing(samples(d)),
+                              **({"throughput": {"gflops": dense_rate[0], "gbps": dense_rate[1]}} if dense_rate else {})},
                     "dsa": {"work": dsa_work, "timing": timing(samples(s)),
                             "stages": {"indexer": stage(0.1 * s), "topk": stage(0.05 * s), "attention": stage(0.85 * s)}},
                     "speedup": d / s,

@@ -331,6 +331,26 @@ class Cost(unittest.TestCase):
         self.assertAlmostEqual(c["other_us_per_token"], 100.0 * 61)
         self.assertIn("measured by model.v32.layers3_5.prefill", c["other_source"])
 
+    def test_the_dense_baseline_is_judged_against_the_ceiling_its_work_is_bound_by(self):
+        ceilings = {"bf16_tflops": 800.0, "fp8_tflops": 1600.0, "copy_gbps": 3000.0}
+        # 240 TFLOP/s over 600 GB/s: 400 FLOP a byte, above the ceilings' 267: compute-bound, 30%.
+        doc = fx.document([fx.sweep("decode.real", "decode", [(4096, 4e-4, 3e-4), (131072, 8e-3, 1e-3)], batch=64,
+                                    dense_rate=(240e3, 600.0))])
+        doc["device_ceilings"] = ceilings
+        b = cost.cost_model(doc)["phases"]["decode"]["dense_baseline"]
+        self.assertEqual((b["bound"], b["context"]), ("compute", 131072))
+        self.assertAlmostEqual(b["share"], 0.30)
+        self.assertIn("dense baseline x at 131,072: 240 TFLOP/s and 600 GB/s, 30% of the measured bf16 matrix-product "
+                      "ceiling", " ".join(cost.cost_model(doc)["phases"]["decode"]["measured"]))
+        # 90 TFLOP/s over 2100 GB/s: memory-bound, 70% of the copy bandwidth.
+        doc["cases"][0]["points"][-1]["dense"]["throughput"] = {"gflops": 90e3, "gbps": 2100.0}
+        b = cost.cost_model(doc)["phases"]["decode"]["dense_baseline"]
+        self.assertEqual(b["bound"], "memory")
+        self.assertAlmostEqual(b["share"], 0.70)
+        # Without measured ceilings the rates alone, said so.
+        del doc["device_ceilings"]
+        self.assertIn("no measured ceilings", " ".join(cost.cost_model(doc)["phases"]["decode"]["measured"]))
+
     def test_cli_writes_json(self):
         with tempfile.TemporaryDirectory() as d:
             doc = fx.document([fx.sweep("decode.real", "decode", [(1024, 1e-3, 2e-3), (8192, 8e-3, 3e-3)])])
@@ -359,6 +379,18 @@ class Claims(unittest.TestCase):
         v = self.verdict(gpu_prefill_doc(self.GOOD), "P-prefill", other=100.0)
         self.assertEqual(v["verdict"], "PASS", v["reason"])
         self.assertAlmostEqual(v["measured"]["dense_over_dsa_cost_at_largest"], 3.56, places=2)
+
+    def test_cost_claims_show_how_strong_the_dense_baseline_is(self):
+        # Dense attention at 40% of the bf16 ceiling at 128K: at the ceiling it would take
+        # 0.4 x 4.377 ms, so the ratio with 100 us a token besides would be
+        # (61 * 0.4 * 4.377 / 64 + 0.1) / (61 * 1.154 / 64 + 0.1) = 1.769 / 1.200 = 1.47.
+        doc = fx.document([fx.sweep("prefill.real", "prefill", self.GOOD, query_chunk=64, dense_rate=(320e3, 500.0))])
+        doc["device_ceilings"] = {"bf16_tflops": 800.0, "fp8_tflops": 1600.0, "copy_gbps": 3000.0}
+        v = self.verdict(doc, "P-prefill", other=100.0)
+        self.assertEqual(v["verdict"], "PASS", v["reason"])  # this harness's kernels on both sides
+        self.assertIn("40% of the measured bf16 matrix-product ceiling", v["reason"])
+        self.assertAlmostEqual(v["measured"]["ratio_with_dense_at_its_ceiling"], 1.474, places=3)
+        self.assertIn("the ratio would be 1.47x", v["reason"])
 
     def test_prefill_claim_fails_when_attention_alone_saves_less(self):
         pts = self.GOOD[:-1] + [(131072, 4.377e-3, 2.9e-3)]
