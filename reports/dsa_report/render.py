@@ -386,7 +386,8 @@ def _markdown(doc, sweeps, runs, cost, verdicts, written, skipped):
         lines.append(f"- {ph}: at position {last['position']:,} dense ${last['dense_usd_per_mtok']:.4g} vs DSA "
                      f"${last['dsa_usd_per_mtok']:.4g} per million tokens; crossover "
                      f"{'about ' + format(round(c['crossover_position']), ',') if c['crossover_position'] else 'none'} "
-                     f"({c['crossover_note']}). Modelled: {'; '.join(c['modelled'])}.")
+                     f"({c['crossover_note']}). Modelled: {'; '.join(c['modelled'])}."
+                     + (f" The {costmod.baseline_text(c['dense_baseline'])}." if c.get("dense_baseline") else ""))
     lines += ["", "## Published claims", "", "| id | verdict | why |", "|---|---|---|"]
     for v in verdicts["verdicts"]:
         lines.append(f"| {v['id']} | **{v['verdict']}** | {v['reason']} |")

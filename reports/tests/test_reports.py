@@ -100,13 +100,17 @@ class Render(unittest.TestCase):
     def test_gpu_fixture_draws_the_ceilings(self):
         c = fx.op_case("topk.gpu", 1e-3)
         c["share_of_ceiling"] = {"compute_ceiling": "fp8_tflops", "compute": 0.4, "memory": 0.3}
-        doc = fx.document([fx.sweep("decode.real", "decode", [(4096, 4e-4, 3e-4), (65536, 6e-3, 8e-4)]), c])
+        doc = fx.document([fx.sweep("decode.real", "decode", [(4096, 4e-4, 3e-4), (65536, 6e-3, 8e-4)],
+                                    dense_rate=(210e3, 500.0)), c])
         doc["device_ceilings"] = {"bf16_tflops": 700.0, "fp8_tflops": 1400.0, "copy_gbps": 3000.0}
         with tempfile.TemporaryDirectory() as d:
             path = fx.write(doc, d)
             code, _, _ = run_cli("render", path, "-o", os.path.join(d, "out"))
             self.assertEqual(code, 0)
             self.check_dir(os.path.join(d, "out"), PLOTS + ["ceilings"])
+            # The cost section says how strong the dense baseline is (210 of 700 TFLOP/s).
+            self.assertIn("The dense baseline x at 65,536: 210 TFLOP/s and 500 GB/s, 30% of the measured bf16",
+                          read(os.path.join(d, "out", "report.md")))
 
 
 class Compare(unittest.TestCase):
