@@ -2,6 +2,7 @@
 // weights and tokens (issue #5, section 4). Weights come from a checkpoint, or from a
 // preset's seeded synthetic checkpoint written once to a cache directory and read
 // back through the same loader.
+#include <malloc.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -340,6 +341,22 @@ nlohmann::json memory_json() {
   return m;
 }
 
+// Restarts the peaks for what runs next (a point, one attention mode's runs): the
+// forward's kept scratch freed and freed heap handed back first, so one mode's peak
+// does not carry the other's or an earlier point's. The weights stay: each peak holds them.
+void restart_peaks(const Model& m) {
+  m.release_scratch();
+  malloc_trim(0);
+  reset_peak_rss();
+  reset_device_memory_peak();
+}
+
+// The point's peak: the larger of each figure over its phases.
+void keep_larger(nlohmann::json& peak, const nlohmann::json& m) {
+  for (const auto& [k, v] : m.items())
+    if (!peak.contains(k) || peak[k].get<std::int64_t>() < v.get<std::int64_t>()) peak[k] = v;
+}
+
 nlohmann::json op_times_json(const OpTimes& t) {
   const double total = t.total();
   auto share = [&](double x) { return total > 0 ? x / total : 0.0; };
@@ -362,6 +379,7 @@ nlohmann::json prefill_point(const CaseSpec& c, const Model& m, std::int64_t L, 
                              const RunContext& ctx) {
   const Sequence seq = make_sequence(m, L, derive_seed(seed, "tokens", static_cast<std::uint64_t>(L)));
   nlohmann::json pt = {{"context", L}, {"tokens", L}};
+  restart_peaks(m);
   // Accuracy first, untimed: both modes chunk by chunk on caches of their own, each
   // chunk's outputs compared at once, so no [L, vocab] logits are held (16 GB per mode
   // at 128K with a 32K vocabulary).
@@ -382,6 +400,7 @@ nlohmann::json prefill_point(const CaseSpec& c, const Model& m, std::int64_t L, 
       a.add_rows(p, out[0], out[1]);
     }
   }
+  nlohmann::json peak = memory_json();  // both modes at once, each with its cache
   double median[2] = {0, 0};
   for (int mi = 0; mi < 2; ++mi) {
     const AttentionMode mode = kModes[mi];
@@ -389,6 +408,7 @@ nlohmann::json prefill_point(const CaseSpec& c, const Model& m, std::int64_t L, 
     nlohmann::json r = {{"cache", cache_json(m, mode)}, {"first_run_s", first_run[mi]}};
     if (c.benches()) {
       if (ctx.progress) ctx.progress("context " + std::to_string(L) + ": " + name + " prefill timed");
+      restart_peaks(m);
       // Op by op, each bracketed by synchronisations, the same work as a timed run.
       const auto op_cache = m.make_cache();
       prefill(m, seq, L, c.prefill_chunk, *op_cache, mode, &ops[mi]);
@@ -401,6 +421,8 @@ nlohmann::json prefill_point(const CaseSpec& c, const Model& m, std::int64_t L, 
       r["timing"] = to_json(t);
       r["per_token_s"] = t.median / static_cast<double>(L);
       median[mi] = t.median;
+      r["memory"] = memory_json();  // this mode's prefill alone: weights, one cache, its scratch
+      keep_larger(peak, r["memory"]);
     }
     r["op_times"] = op_times_json(ops[mi]);
     pt[name] = r;
@@ -418,7 +440,7 @@ nlohmann::json prefill_point(const CaseSpec& c, const Model& m, std::int64_t L, 
   pt["accuracy"] = a.to_json();
   pt["status"] = a.finite() ? "passed" : "failed";
   if (!a.finite()) pt["reason"] = "non-finite outputs or agreement metrics";
-  pt["memory"] = memory_json();
+  pt["memory"] = peak;
   return pt;
 }
 
@@ -433,10 +455,12 @@ nlohmann::json decode_point(const CaseSpec& c, const Model& m, std::int64_t L, s
   // outputs[mode][b][step]: teacher-forced, so both modes see the same inputs.
   std::vector<std::vector<std::vector<float>>> outputs(2);
   double median[2] = {0, 0};
+  nlohmann::json peak = nlohmann::json::object();
   for (int mi = 0; mi < 2; ++mi) {
     const AttentionMode mode = kModes[mi];
     const char* name = model::attention_mode_name(mode);
     if (ctx.progress) ctx.progress("context " + std::to_string(L) + ": " + name + " prefill + " + std::to_string(steps) + " decode steps");
+    restart_peaks(m);
     std::vector<std::unique_ptr<ModelCache>> caches;
     for (int b = 0; b < c.batch; ++b) {
       caches.push_back(m.make_cache());
@@ -461,8 +485,10 @@ nlohmann::json decode_point(const CaseSpec& c, const Model& m, std::int64_t L, s
     // One sample per decode step (all sequences of the batch), the first a warm-up.
     TimingStats t = summarize(std::vector<double>(step_s.begin() + 1, step_s.end()));
     t.warmup = 1;
+    // This mode alone: weights, the batch's caches, the forward's scratch.
     nlohmann::json r = {{"op_times", op_times_json(ops)}, {"cache", cache_json(m, mode)}, {"timing", to_json(t)},
-                        {"per_token_s", t.median / c.batch}};
+                        {"per_token_s", t.median / c.batch}, {"memory", memory_json()}};
+    keep_larger(peak, r["memory"]);
     median[mi] = t.median;
     pt[name] = r;
   }
@@ -474,7 +500,8 @@ nlohmann::json decode_point(const CaseSpec& c, const Model& m, std::int64_t L, s
   pt["accuracy"] = a.to_json();
   pt["status"] = a.finite() ? "passed" : "failed";
   if (!a.finite()) pt["reason"] = "non-finite outputs or agreement metrics";
-  pt["memory"] = memory_json();
+  keep_larger(peak, memory_json());  // and the agreement's pass over both modes' outputs
+  pt["memory"] = peak;
   return pt;
 }
 

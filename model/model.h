@@ -61,6 +61,10 @@ class Model {
   virtual HostTensor<float> run_hidden_batch(const std::vector<const HostTensor<float>*>& hidden,
                                              const std::vector<ModelCache*>& caches, AttentionMode mode,
                                              OpTimes* times) const;
+  // Frees the working memory a forward keeps for the next one (the GPU forward's
+  // scratch grows to the largest forward so far), so the peak memory measured for one
+  // attention mode does not carry the other's. The next forward allocates it again.
+  virtual void release_scratch() const {}
 };
 
 // The token ids of a batch of sequences, the sequences in order. Every sequence must

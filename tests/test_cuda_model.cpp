@@ -193,6 +193,29 @@ TEST(CudaModel, LastPositionLogitsAreTheLastRow) {
   EXPECT_EQ(last->length, 50);
 }
 
+// Model cases measure each attention mode's own peak memory: the scratch a forward
+// keeps for the next one (grown to the largest so far) must go when asked, and the
+// next forward, allocating it again, gives the same logits.
+TEST(CudaModel, ReleasedScratchIsFreedAndTheNextForwardIsTheSame) {
+  REQUIRE_CUDA_DEVICE();
+  const ModelWeights& w = tiny_weights();
+  const auto gpu = make_cuda_model(w, DType::bf16);
+  Rng rng(5);
+  std::vector<std::int32_t> toks(40);
+  for (auto& t : toks) t = static_cast<std::int32_t>(rng.below(static_cast<std::uint64_t>(w.config.vocab)));
+  const auto in_use = [] {  // the peak, restarted, is what is allocated now
+    reset_device_memory_peak();
+    return device_memory_peak();
+  };
+  const HostTensor<float> a = gpu->run_tokens(toks, *gpu->make_cache(), AttentionMode::dense, nullptr);
+  const std::int64_t kept = in_use();
+  gpu->release_scratch();
+  const std::int64_t released = in_use();
+  EXPECT_LE(released + (64 << 20), kept) << "the arena's first chunk alone is 64 MB";
+  const HostTensor<float> b = gpu->run_tokens(toks, *gpu->make_cache(), AttentionMode::dense, nullptr);
+  EXPECT_LT(compare_values(b.span(), a.span(), 0, 0).rel_l2, 1e-6);
+}
+
 TEST(CudaModel, SaysWhyItCannotRunAShape) {
   REQUIRE_CUDA_DEVICE();
   ModelWeights w = tiny_weights();

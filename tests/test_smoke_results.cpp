@@ -233,6 +233,14 @@ TEST(ModelResults, EveryPointMeasuredAndAccountedForBothModes) {
         EXPECT_DOUBLE_EQ(p["speedup"].get<double>(), d / s) << w;
         if (!decode)  // prefill time against the sum of its ops (timed one by one)
           for (const char* mode : {"dense", "dsa"}) EXPECT_GT(p[mode]["time_over_op_sum"].get<double>(), 0.0) << w << mode;
+        // Each timed mode's own peak (the host's here), within the point's peak over all
+        // its phases; the host holds at least the fp32 weights.
+        for (const char* mode : {"dense", "dsa"}) {
+          ASSERT_TRUE(p[mode].contains("memory")) << w << mode;
+          const std::int64_t own = p[mode]["memory"]["peak_rss_bytes"];
+          EXPECT_GT(own, 1 << 20) << w << mode;
+          EXPECT_LE(own, p["memory"]["peak_rss_bytes"].get<std::int64_t>()) << w << mode;
+        }
       }
       const auto& a = p["accuracy"];
       std::int64_t counted = 0;

@@ -72,6 +72,10 @@ class Arena {
     total_ += bytes;
     return p;
   }
+  void release() {
+    chunks_.clear();
+    used_ = total_ = 0;
+  }
   void reset() {
     if (chunks_.size() > 1) {
       const std::size_t want = total_ + total_ / 8;
@@ -381,6 +385,12 @@ class CudaModel final : public Model {
   HostTensor<float> run_hidden_batch(const std::vector<const HostTensor<float>*>& hidden,
                                      const std::vector<ModelCache*>& caches, AttentionMode mode,
                                      OpTimes* times) const override;
+  void release_scratch() const override {
+    DSA_CUDA_CHECK(cudaStreamSynchronize(kStream));  // nothing in flight still uses it
+    arena_.release();
+    resid_ = DeviceBuffer<float>();
+    ids_ = DeviceBuffer<std::int32_t>();
+  }
 
  private:
   std::size_t latent_row_bytes() const {

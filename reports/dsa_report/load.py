@@ -182,6 +182,14 @@ class ModelPoint:
     speedup: float
     accuracy: dict
 
+    def peak(self, mode: str):
+        """(bytes, "device" or "host") at the peak of one attention mode's own runs: the
+        device's where it ran on a GPU, else the host's; None for records without it."""
+        m = getattr(self, mode).get("memory")
+        if not m:
+            return None
+        return (m["device_peak_bytes"], "device") if m.get("device_peak_bytes") else (m["peak_rss_bytes"], "host")
+
 
 @dataclass
 class ModelRun:

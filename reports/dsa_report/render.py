@@ -185,11 +185,18 @@ def plot_memory(doc, sweeps, runs, out, written, skipped):
         if r.points and "cache" in r.points[0].dense:
             ax.plot([p.context for p in r.points], [p.dsa["cache"]["bytes_per_token"] * p.context / 2**20 for p in r.points],
                     "s--", label=f"{r.name} DSA cache, all layers")
+        pts = [p for p in r.points if p.peak("dense") and p.peak("dsa")]
+        if pts:  # each attention mode's own peak
+            where = pts[0].peak("dense")[1]
+            ax.plot([p.context for p in pts], [p.peak("dense")[0] / 2**20 for p in pts], "^-", color=DENSE,
+                    label=f"{r.name} dense peak ({where})")
+            ax.plot([p.context for p in pts], [p.peak("dsa")[0] / 2**20 for p in pts], "^--", color=DSA,
+                    label=f"{r.name} DSA peak ({where})")
     ax.set_xscale("log", base=2)
     ax.xaxis.set_major_formatter(FuncFormatter(_tokens))
     ax.set_xlabel("context length (tokens)")
     ax.set_ylabel("MiB")
-    ax.set_title("peak resident memory of the case (host) and model caches", fontsize=9)
+    ax.set_title("peak memory (sweeps: host; models: each mode's own) and model caches", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
     _save(fig, out, "memory", written)
@@ -331,21 +338,26 @@ def _md_models(runs):
         what = f"layers {r.model.get('layer_range')} on hidden states" if hidden else "whole model"
         cols = ("rel L2 of the output hidden states", "cos diff") if hidden else ("KL mean", "top-1 agreement")
         lines += [f"### {r.name} ({r.op}, {src}, {what}, on {r.backend})", "",
-                  f"| context | dense | DSA | speed-up | {cols[0]} | {cols[1]} | time / sum of ops (dense, DSA) |",
-                  "|---:|---:|---:|---:|---:|---:|---:|"]
+                  f"| context | dense | DSA | speed-up | {cols[0]} | {cols[1]} | time / sum of ops (dense, DSA) | "
+                  f"peak memory (dense, DSA) |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for p in r.points:
             dt, st = p.dense.get("timing"), p.dsa.get("timing")
             a, b = (("rel_l2_mean", "cos_diff_mean") if hidden else ("kl_mean", "top1_agreement"))
             ratio = [x.get("time_over_op_sum") for x in (p.dense, p.dsa)]
             over = ", ".join(f"{x:.2f}" for x in ratio) if all(x is not None for x in ratio) else "-"
+            peaks = [p.peak(m) for m in ("dense", "dsa")]
+            mem = (f"{peaks[0][0] / 1e9:.3g}, {peaks[1][0] / 1e9:.3g} GB ({peaks[0][1]})" if all(peaks) else "-")
             lines.append(f"| {p.context:,} | {_cell_s(dt['median_s']) if dt else '-'} | {_cell_s(st['median_s']) if st else '-'} | "
                          f"{'-' if math.isnan(p.speedup) else f'{p.speedup:.2f}×'} | {p.accuracy.get(a, math.nan):.2e} | "
-                         f"{p.accuracy.get(b, math.nan):.3g} | {over} |")
+                         f"{p.accuracy.get(b, math.nan):.3g} | {over} | {mem} |")
         if r.model.get("synthetic_checkpoint"):
             lines.append("\nSynthetic weights: the indexer is untrained, so these deltas are a worst case, not V3.2-Exp's.")
         if r.op == "model_prefill":
             lines.append("\nTime / sum of ops: a timed prefill over the sum of its ops timed one by one (the harness's own "
                          "overhead; the target on a GPU is at most 1.10).")
+        lines.append("\nPeak memory: each attention mode's own runs (weights, its cache, its working memory), on the "
+                     "device where the model ran on a GPU, else the host's resident memory.")
         lines.append("")
     return lines
 

@@ -64,16 +64,21 @@ def sparse_case(name, queries, cache, gflops, context=65536):
     return c
 
 
-def model_run(name, model, points, op="model_prefill"):
+def model_run(name, model, points, op="model_prefill", peaks=None):
     """A model case; points: (context, dense op seconds, DSA op seconds, speed-up), each op
-    seconds a dict of matmul, other, indexer, topk and attention."""
-    ops = lambda sec: {"op_times": {"seconds": {"matmul": 0.0, "other": 0.0, "indexer": 0.0, "topk": 0.0,
-                                                "attention": 0.0, **sec}},
-                       "cache": {}, "timing": timing(samples(sum(sec.values())))}
+    seconds a dict of matmul, other, indexer, topk and attention; peaks: each mode's peak
+    device bytes (dense, DSA) at every point."""
+    def ops(sec, peak=None):
+        r = {"op_times": {"seconds": {"matmul": 0.0, "other": 0.0, "indexer": 0.0, "topk": 0.0, "attention": 0.0, **sec}},
+             "cache": {}, "timing": timing(samples(sum(sec.values())))}
+        if peak:
+            r["memory"] = {"peak_rss_bytes": 1, "device_peak_bytes": int(peak)}
+        return r
     acc = {"kl_mean": 0.0, "kl_max": 0.0, "top1_agreement": 1.0, "max_logit_diff": 0.0, "buckets": []}
     return {"name": name, "op": op, "mode": "both", "status": "passed", "backend": "cuda", "implementation": "x",
             "params": {}, "model": model,
-            "points": [{"context": ctx, "status": "passed", "speedup": speedup, "dense": ops(d), "dsa": ops(s),
+            "points": [{"context": ctx, "status": "passed", "speedup": speedup,
+                        "dense": ops(d, peaks and peaks[0]), "dsa": ops(s, peaks and peaks[1]),
                         "accuracy": acc} for ctx, d, s, speedup in points]}
 
 

@@ -86,6 +86,9 @@ class Render(unittest.TestCase):
             # Timed prefill points show their overhead ratio against the sum of their ops.
             self.assertIn("time / sum of ops (dense, DSA)", md)
             self.assertRegex(md, r"\| \d+\.\d\d, \d+\.\d\d \|")
+            # Each attention mode's own peak (on the CPU, the host's resident memory).
+            self.assertIn("peak memory (dense, DSA)", md)
+            self.assertRegex(md, r"\| \d[\d.]*, \d[\d.]* GB \(host\) \|")
 
     def test_kernel_claims_take_evidence_from_their_own_setting(self):
         doc = fx.document([fx.sparse_case("prefill", 4096, "bf16", 300e3),
@@ -465,6 +468,32 @@ class Claims(unittest.TestCase):
         self.assertTrue(v["measured"]["real_shapes"])
         self.assertIn("bf16 cache 1152 -> 1284 bytes per token per layer (+11.5%); fp8 cache 656 -> 788", v["reason"])
         self.assertIn("(+20.1%)", v["reason"])
+
+    def test_memory_claim_weighs_the_cache_against_a_long_prefills_peak(self):
+        sweep = fx.sweep("decode.real", "decode", [(4096, 1e-3, 1e-3)])  # 1152 -> 1284 bytes per token
+        def prefill(dense_gb, dsa_gb, context=131072, backend="cuda"):
+            ops = {"matmul": 0.1, "attention": 0.5}
+            r = fx.model_run("model.small.prefill.128k", {"preset": "dsa-small", "layers": 4, "hidden": 2048},
+                             [(context, ops, ops, 2.0)], peaks=(dense_gb * 1e9, dsa_gb * 1e9))
+            r["backend"] = backend
+            return r
+        v = self.verdict(fx.document([sweep]), "S-memory")
+        self.assertEqual(v["verdict"], "FAIL")
+        self.assertIn("no GPU model run at 64K or more measured each mode's peak memory", v["reason"])
+        # 40 -> 25 GB: 37.5% less at the peak of a 128K prefill, while the cache grows: the
+        # claim does not say which, so it is not decided.
+        v = self.verdict(fx.document([sweep, prefill(40, 25)]), "S-memory")
+        self.assertEqual(v["verdict"], "INCONCLUSIVE", v["reason"])
+        self.assertIn("does not say which memory", v["reason"])
+        self.assertIn("goes from 40.0 to 25.0 GB (-38%)", v["reason"])
+        self.assertAlmostEqual(v["measured"]["peak"]["change"], -0.375)
+        # A small peak saving leaves the cache's answer.
+        v = self.verdict(fx.document([sweep, prefill(40, 38)]), "S-memory")
+        self.assertEqual(v["verdict"], "FAIL", v["reason"])
+        self.assertIn("(-5%)", v["reason"])
+        # Host peaks (a CPU run) and short prefills are not the evidence.
+        for r in (prefill(40, 25, backend="cpu"), prefill(40, 25, context=4096)):
+            self.assertEqual(self.verdict(fx.document([sweep, r]), "S-memory")["verdict"], "FAIL")
 
     def test_whole_model_speed_claim_is_bounded_the_way_each_run_errs(self):
         def run(speedup, hidden, layers=4, layer_range=None, op="model_prefill"):
