@@ -193,15 +193,18 @@ def model_points(doc, out):
         if not pts:
             continue
         out.append("")
-        out.append("| context | batch | dense ms/step | DSA ms/step | speed-up | KL mean | top-1 agreement | status |")
-        out.append("|---|---|---|---|---|---|---|---|")
+        out.append("| context | batch | dense ms/step | DSA ms/step | speed-up | KL mean | top-1 agreement | "
+                   "device peak GB (dense, DSA) | status |")
+        out.append("|---|---|---|---|---|---|---|---|---|")
         for p in pts:
             dn = ((p.get("dense") or {}).get("timing") or {}).get("median_s", 0.0)
             ds = ((p.get("dsa") or {}).get("timing") or {}).get("median_s", 0.0)
             a = p.get("accuracy") or {}
+            peaks = [((p.get(m) or {}).get("memory") or {}).get("device_peak_bytes") for m in ("dense", "dsa")]
             out.append(f"| {p.get('context')} | {p.get('batch', '-')} | {dn * 1e3:.3f} | {ds * 1e3:.3f} | "
                        f"{p.get('speedup', 0):.2f}x | {a.get('kl_mean', float('nan')):.3g} | "
-                       f"{a.get('top1_agreement', float('nan')):.3f} | {p.get('status', '?')} |")
+                       f"{a.get('top1_agreement', float('nan')):.3f} | "
+                       f"{', '.join(f'{x / 1e9:.1f}' for x in peaks) if all(peaks) else '-'} | {p.get('status', '?')} |")
         out.append("")
 
 

@@ -53,7 +53,11 @@ def make_session(root, new_kernel_speed=2.0):
         "[ RUN      ] Shapes/CudaFirstRunDenseMqa.MatchesReference/odd_steps\n"
         "FAILED or stopped (exit 124): Shapes/CudaFirstRunDenseMqa (cuda.dense_mqa.seesaw_tma)\n"
         "cuda.dense_mqa.seesaw_tma: taken as hung; later steps skip it\n")
-    put(root, "step-2-model-small/model-small.json", evidence("model-small-decode-b1.json"))
+    small = evidence("model-small-decode-b1.json")
+    last = small["cases"][0]["points"][-1]  # each mode's own peak, as model cases now record it
+    last["dense"]["memory"] = {"peak_rss_bytes": 1, "device_peak_bytes": 30.2e9}
+    last["dsa"]["memory"] = {"peak_rss_bytes": 1, "device_peak_bytes": 31.5e9}
+    put(root, "step-2-model-small/model-small.json", small)
     put(root, "step-3-phases/phases.txt", "BM_CudaTopkSamplePhasesPrefill512/65536: 205.00 us per launch (profiled)\n"
                                           "  collect    30.000 us   56.6%\n")
     cands = evidence("candidates-kernels.json")
@@ -113,7 +117,8 @@ class SessionReportTest(unittest.TestCase):
         self.assertIn("`cuda.dense_mqa.seesaw` is 2.00x the fastest validated kernel (`cuda.dense_mqa.wgmma`): promote", text)
         self.assertIn("target >= 70% of the copy bandwidth (issue 4)", text)
         # model and sweep points
-        self.assertRegex(text, r"\| 131072 \| 1 \| 2\.173 \| 2\.524 \| 0\.86x \|")
+        self.assertRegex(text, r"\| 131072 \| 1 \| 2\.173 \| 2\.524 \| 0\.86x \| [^|]+ \| [^|]+ \| 30\.2, 31\.5 \| passed \|")
+        self.assertRegex(text, r"\| 65536 \| 1 \| [^|]+ \| [^|]+ \| [^|]+ \| [^|]+ \| [^|]+ \| - \| passed \|")
         self.assertIn("`sweep.decode.b64.fp8`: interrupted; inputs made in 40 s", text)
         self.assertRegex(text, r"\| 4096 \| 0\.353 \| 0\.275 \| 1\.28x \| [0-9.]+ \| passed \| 44: validation 30, inputs 12, timing 2 \|")
         self.assertIn("`sweep.decode.b1`: passed\n", text)  # no host times recorded: none claimed
