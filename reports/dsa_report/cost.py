@@ -42,7 +42,7 @@ def stage_shares(p: load.SweepPoint) -> dict:
     return {k: p.stages[k] / total for k in ("indexer", "topk", "attention") if k in p.stages} if total > 0 else {}
 
 
-def baseline_strength(doc: dict, p: load.SweepPoint) -> dict | None:
+def baseline_strength(sw: load.Sweep, p: load.SweepPoint) -> dict | None:
     """How strong the dense baseline is at a point: its rates, and where the run measured
     the device's ceilings, its share of the ceiling on its side of the roofline (bf16
     matrix products when its work does more FLOP per byte than the ceilings' ratio, the
@@ -52,7 +52,7 @@ def baseline_strength(doc: dict, p: load.SweepPoint) -> dict | None:
     if not tp:
         return None
     out = {"implementation": p.dense_implementation, "context": p.context, "gflops": tp["gflops"], "gbps": tp["gbps"]}
-    ceil = doc.get("device_ceilings") or {}
+    ceil = sw.ceilings
     if ceil.get("bf16_tflops") and ceil.get("copy_gbps"):
         compute, memory = tp["gflops"] / 1e3 / ceil["bf16_tflops"], tp["gbps"] / ceil["copy_gbps"]
         out.update(bound="compute" if compute >= memory else "memory", share=max(compute, memory))
@@ -183,7 +183,7 @@ def cost_model(doc: dict, gpu_hour_usd: float = 2.0, layers: int = 61, other_us_
         if not sw.real_shapes:
             modelled.append(f"attention scaled from the sweep's {sw.params['heads']} heads / {sw.params['index_heads']} "
                             f"indexer heads to {REAL_HEADS} / {REAL_INDEX_HEADS}, time taken as proportional to heads")
-        strength = baseline_strength(doc, sw.timed()[-1]) if rows else None
+        strength = baseline_strength(sw, sw.timed()[-1]) if rows else None
         if strength:
             measured.append(baseline_text(strength))
         if phase == "decode":

@@ -40,6 +40,15 @@ def load_results(path: str) -> dict:
     return doc
 
 
+# Where load_many keeps, in each case, the device ceilings its own run measured.
+RUN_CEILINGS = "_run_device_ceilings"
+
+
+def ceilings_of(doc: dict, case: dict) -> dict:
+    """The device ceilings measured in the run a case comes from."""
+    return case.get(RUN_CEILINGS) or doc.get("device_ceilings") or {}
+
+
 def load_many(paths: list[str]) -> dict:
     """Several results files as one document (their cases together), e.g. a nightly
     run's sweeps and a model run: the reports then see prefill, decode and the model's
@@ -60,9 +69,12 @@ def load_many(paths: list[str]) -> dict:
                 raise ResultsError(f"{path}: case {c['name']!r} is also in {where[c['name']]}: give each case once")
             where[c["name"]] = path
     merged = dict(first)
+    for doc in docs:  # each run measured the device's ceilings itself: its cases keep them
+        for c in doc["cases"]:
+            c[RUN_CEILINGS] = doc.get("device_ceilings")
     merged["cases"] = [c for doc in docs for c in doc["cases"]]
     ceilings = next((d["device_ceilings"] for d in docs if d.get("device_ceilings")), None)
-    if ceilings:  # measured once per run; the first file with them speaks for the device
+    if ceilings:  # for what has no case of its own: the first file with them
         merged["device_ceilings"] = ceilings
     merged["suite"] = dict(first["suite"], name=" + ".join(dict.fromkeys(d["suite"]["name"] for d in docs)))
     merged["merged_from"] = [{"path": p, "suite": d["suite"]["name"], "commit": short_commit(d),
@@ -139,6 +151,7 @@ class Sweep:
     crossover: dict | None
     cache_per_token: dict
     status: str
+    ceilings: dict = field(default_factory=dict)  # the device ceilings its run measured
 
     @property
     def real_shapes(self) -> bool:
@@ -170,7 +183,8 @@ def sweeps(doc: dict) -> list[Sweep]:
                 dense_throughput=p["dense"].get("throughput")))
         out.append(Sweep(name=c["name"], phase=c["params"]["phase"], params=c["params"], backend=case_backend(c),
                          points=pts, crossover=c.get("crossover"),
-                         cache_per_token=c.get("cache_bytes_per_token_per_layer", {}), status=c["status"]))
+                         cache_per_token=c.get("cache_bytes_per_token_per_layer", {}), status=c["status"],
+                         ceilings=ceilings_of(doc, c)))
     return out
 
 

@@ -629,6 +629,20 @@ class SeveralFiles(unittest.TestCase):
             third = fx.write(fx.document([fx.op_case("k", 1e-3)]), d)  # suite "fixture" again: named once
             self.assertEqual(load.load_many([a, b, third])["suite"]["name"], "fixture + decode")
 
+    def test_each_sweeps_baseline_is_judged_by_its_own_runs_ceilings(self):
+        # Each run measures the ceilings itself: 250 TFLOP/s dense is 25% of the prefill
+        # run's 1000 and 50% of the decode run's 500 (whatever file comes first).
+        prefill = fx.document([fx.sweep("p", "prefill", [(4096, 1e-3, 1e-3)], dense_rate=(250e3, 100.0))])
+        decode = fx.document([fx.sweep("d", "decode", [(4096, 1e-3, 1e-3)], dense_rate=(250e3, 100.0))])
+        prefill["device_ceilings"] = {"bf16_tflops": 1000.0, "fp8_tflops": 2000.0, "copy_gbps": 3000.0}
+        decode["device_ceilings"] = {"bf16_tflops": 500.0, "fp8_tflops": 1000.0, "copy_gbps": 3000.0}
+        with tempfile.TemporaryDirectory() as d:
+            paths = [fx.write(prefill, d), fx.write(decode, d)]
+            for order in (paths, paths[::-1]):
+                phases = cost.cost_model(load.load_many(order))["phases"]
+                self.assertAlmostEqual(phases["prefill"]["dense_baseline"]["share"], 0.25)
+                self.assertAlmostEqual(phases["decode"]["dense_baseline"]["share"], 0.50)
+
     def test_a_sweep_cut_short_without_its_backend_is_read_from_its_stages(self):
         doc = fx.document([fx.sweep("decode.cut", "decode", [(4096, 1e-3, 2e-3)])])
         case = doc["cases"][0]
