@@ -24,6 +24,7 @@
 namespace dsa::model {
 namespace {
 
+using test::random_tokens;
 using test::tiny_checkpoint;
 using test::tiny_weights;
 
@@ -96,9 +97,7 @@ TEST(CudaModel, ForwardMatchesTheCpuForwardOnDsaTiny) {
   const ModelWeights& w = tiny_weights();
   const CpuModel cpu(w, DType::bf16), cpu_j1(jittered(w, 1), DType::bf16), cpu_j2(jittered(w, 2), DType::bf16);
   const auto gpu = make_cuda_model(w, DType::bf16);
-  Rng rng(5);
-  std::vector<std::int32_t> toks(300);
-  for (auto& t : toks) t = static_cast<std::int32_t>(rng.below(static_cast<std::uint64_t>(w.config.vocab)));
+  const std::vector<std::int32_t> toks = random_tokens(300, w.config.vocab, 5);
   for (const AttentionMode mode : {AttentionMode::dense, AttentionMode::dsa}) {
     const auto logits = [&](const Model& m) { return run(m, toks, 296, 96, mode); };
     const HostTensor<float> ref = logits(cpu);
@@ -151,11 +150,7 @@ TEST(CudaModel, BatchedDecodeStepMatchesTheCpu) {
   const auto gpu = make_cuda_model(w, DType::bf16);
   for (const AttentionMode mode : {AttentionMode::dense, AttentionMode::dsa}) {
     std::vector<std::vector<std::int32_t>> toks;
-    Rng rng(11);
-    for (int b = 0; b < 3; ++b) {
-      toks.emplace_back(static_cast<std::size_t>(100 + 30 * b));
-      for (auto& t : toks.back()) t = static_cast<std::int32_t>(rng.below(static_cast<std::uint64_t>(w.config.vocab)));
-    }
+    for (int b = 0; b < 3; ++b) toks.push_back(random_tokens(100 + 30 * b, w.config.vocab, 11 + b));
     // Each sequence's prompt alone, then the last token of all three in one step.
     const auto step = [&](const Model& m) {
       std::vector<std::unique_ptr<ModelCache>> caches;
@@ -181,9 +176,7 @@ TEST(CudaModel, LastPositionLogitsAreTheLastRow) {
   REQUIRE_CUDA_DEVICE();
   const ModelWeights& w = tiny_weights();
   const auto gpu = make_cuda_model(w, DType::bf16);
-  Rng rng(3);
-  std::vector<std::int32_t> toks(50);
-  for (auto& t : toks) t = static_cast<std::int32_t>(rng.below(static_cast<std::uint64_t>(w.config.vocab)));
+  const std::vector<std::int32_t> toks = random_tokens(50, w.config.vocab, 3);
   const auto full = gpu->make_cache(), last = gpu->make_cache();
   const HostTensor<float> a = gpu->run_tokens(toks, *full, AttentionMode::dsa, nullptr);
   const HostTensor<float> b = gpu->run_tokens_last(toks, *last, AttentionMode::dsa, nullptr);
@@ -200,9 +193,7 @@ TEST(CudaModel, ReleasedScratchIsFreedAndTheNextForwardIsTheSame) {
   REQUIRE_CUDA_DEVICE();
   const ModelWeights& w = tiny_weights();
   const auto gpu = make_cuda_model(w, DType::bf16);
-  Rng rng(5);
-  std::vector<std::int32_t> toks(40);
-  for (auto& t : toks) t = static_cast<std::int32_t>(rng.below(static_cast<std::uint64_t>(w.config.vocab)));
+  const std::vector<std::int32_t> toks = random_tokens(40, w.config.vocab, 5);
   const auto in_use = [] {  // the peak, restarted, is what is allocated now
     reset_device_memory_peak();
     return device_memory_peak();
@@ -236,9 +227,7 @@ TEST(CudaModel, SaysWhyItCannotRunAShape) {
 void expect_every_topk_kernel_gives_the_same_forward(bool first_runs) {
   REQUIRE_CUDA_DEVICE();
   const ModelWeights& w = tiny_weights();
-  Rng rng(7);
-  std::vector<std::int32_t> toks(300);
-  for (auto& t : toks) t = static_cast<std::int32_t>(rng.below(static_cast<std::uint64_t>(w.config.vocab)));
+  const std::vector<std::int32_t> toks = random_tokens(300, w.config.vocab, 7);
   const HostTensor<float> ref = run(*make_cuda_model(w, DType::bf16), toks, 296, 96, AttentionMode::dsa);
   int tried = 0;
   for (const auto& v : cuda_topk_variants()) {

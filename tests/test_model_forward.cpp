@@ -61,10 +61,7 @@ using test::tiny_checkpoint;
 using test::tiny_weights;
 
 std::vector<std::int32_t> tokens(std::int64_t n, int vocab, std::uint64_t seed = 9) {
-  Rng rng(seed);
-  std::vector<std::int32_t> t(static_cast<std::size_t>(n));
-  for (auto& x : t) x = static_cast<std::int32_t>(rng.below(static_cast<std::uint64_t>(vocab)));
-  return t;
+  return test::random_tokens(n, vocab, seed);
 }
 
 // max |a - b| / max |b| over one row of logits each.
