@@ -193,6 +193,7 @@ def plot_memory(doc, sweeps, runs, out, written, skipped):
             ax.plot([p.context for p in pts], [p.peak("dsa")[0] / 2**20 for p in pts], "^--", color=DSA,
                     label=f"{r.name} DSA peak ({where})")
     ax.set_xscale("log", base=2)
+    ax.set_yscale("log")  # host peaks of sweeps, model caches and device peaks span decades
     ax.xaxis.set_major_formatter(FuncFormatter(_tokens))
     ax.set_xlabel("context length (tokens)")
     ax.set_ylabel("MiB")
