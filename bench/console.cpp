@@ -207,9 +207,9 @@ std::string summary_table(const nlohmann::json& doc) {
     out << "\n-- " << r["name"].get<std::string>() << ": " << (decode ? "decode step" : "prefill") << ", "
         << r["model"].value("preset", r["model"].value("checkpoint", "?")) << ", dense vs DSA on the same weights and tokens --\n";
     const bool hidden = r["params"].contains("layers") && r["params"]["layers"].is_array();
-    std::snprintf(line, sizeof line, "%-9s %-10s %-10s %-9s %-9s %-9s %-10s %-8s %-10s %s\n", "context", "dense", "DSA",
-                  "speed-up", "indexer%", "attn%", hidden ? "rel L2" : "KL mean", hidden ? "cos diff" : "top-1",
-                  hidden ? "max diff" : "max dlogit", "status");
+    std::snprintf(line, sizeof line, "%-9s %-10s %-10s %-9s %-9s %-9s %-10s %-8s %-10s %-13s %s\n", "context", "dense",
+                  "DSA", "speed-up", "indexer%", "attn%", hidden ? "rel L2" : "KL mean", hidden ? "cos diff" : "top-1",
+                  hidden ? "max diff" : "max dlogit", "peak GB", "status");
     out << line;
     for (const auto& p : r["points"]) {
       const auto med = [&](const char* m) { return p.contains(m) ? median_of(p[m]) : std::string("-"); };
@@ -218,12 +218,21 @@ std::string summary_table(const nlohmann::json& doc) {
       };
       const auto& a = p.contains("accuracy") ? p["accuracy"] : nlohmann::json::object();
       const auto num = [&](const char* k, const char* f) { return a.contains(k) ? fmt(f, a[k].get<double>()) : std::string("-"); };
-      std::snprintf(line, sizeof line, "%-9lld %-10s %-10s %-9s %-9s %-9s %-10s %-8s %-10s %s\n",
+      // Each mode's own peak, dense/DSA: the device's where the model ran on a GPU.
+      const auto peak = [&](const char* m) -> double {
+        if (!p.contains(m) || !p[m].contains("memory")) return -1;
+        const auto& mem = p[m]["memory"];
+        return static_cast<double>(mem.value("device_peak_bytes", mem.value("peak_rss_bytes", std::int64_t{-1}))) / 1e9;
+      };
+      const std::string peaks = peak("dense") >= 0 && peak("dsa") >= 0
+                                    ? fmt("%.3g", peak("dense")) + "/" + fmt("%.3g", peak("dsa")) : std::string("-");
+      std::snprintf(line, sizeof line, "%-9lld %-10s %-10s %-9s %-9s %-9s %-10s %-8s %-10s %-13s %s\n",
                     static_cast<long long>(p["context"].get<std::int64_t>()), med("dense").c_str(), med("dsa").c_str(),
                     p.contains("speedup") ? fmt("%.2fx", p["speedup"].get<double>()).c_str() : "-", share("indexer").c_str(),
                     share("attention").c_str(), num(hidden ? "rel_l2_mean" : "kl_mean", "%.2e").c_str(),
                     num(hidden ? "cos_diff_mean" : "top1_agreement", hidden ? "%.1e" : "%.3f").c_str(),
-                    num(hidden ? "max_abs_diff" : "max_logit_diff", "%.3f").c_str(), p.value("status", "?").c_str());
+                    num(hidden ? "max_abs_diff" : "max_logit_diff", "%.3f").c_str(), peaks.c_str(),
+                    p.value("status", "?").c_str());
       out << line;
     }
     if (r["model"].contains("synthetic_checkpoint"))

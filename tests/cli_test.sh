@@ -132,6 +132,8 @@ rm -rf ckpt-tmp && mkdir ckpt-tmp
 check layer-range 0 env TMPDIR="$work/ckpt-tmp" "$bin" run layers.json --out layers-results.json
 contains layer-range "writing the synthetic checkpoint of dsa-tiny, layers [1, 3)"
 contains layer-range "loading dsa-tiny, layers [1, 3)"
+# The model table gives each mode's own peak (here the host's, in GB): dense/DSA.
+grep -qE '^64 +.* [0-9.]+/[0-9.]+ +passed$' <<<"$out" || { echo "FAIL layer-range: no per-mode peak in the model table"; echo "$out" | tail -4; fails=$((fails+1)); }
 check layer-range-checkpoint 0 /usr/bin/python3 -c "
 import glob, json, os
 dirs = glob.glob('ckpt-tmp/dsa-bench-checkpoints/dsa-tiny-*-layers-1-3')
