@@ -157,6 +157,8 @@ void BM_CudaTopkSampleAtomicsOneRow(benchmark::State& st) { topk(st, 1, "cuda.to
 void BM_CudaTopkFilter(benchmark::State& st) { topk(st, 64, "cuda.topk.filter"); }
 void BM_CudaTopkFilterOneRow(benchmark::State& st) { topk(st, 1, "cuda.topk.filter"); }
 void BM_CudaTopkFilterPrefill512(benchmark::State& st) { topk(st, 512, "cuda.topk.filter"); }
+void BM_CudaTopkFilterFusedPrefill512(benchmark::State& st) { topk(st, 512, "cuda.topk.filter_fused"); }
+void BM_CudaTopkFilterFusedOneRow(benchmark::State& st) { topk(st, 1, "cuda.topk.filter_fused"); }
 // Its first st.range(1) kernels alone (1: bound, 2: and filter, 3: all) at the target
 // shape, so each kernel's time is the difference of two rows of the table.
 void BM_CudaTopkFilterStagesPrefill512(benchmark::State& st) {
@@ -494,6 +496,8 @@ BENCHMARK(BM_CudaTopkSampleAtomicsPrefetchPrefill512)->Arg(65536)->UseManualTime
 BENCHMARK(BM_CudaTopkFilter)->RangeMultiplier(2)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaTopkFilterOneRow)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaTopkFilterPrefill512)->Arg(65536)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CudaTopkFilterFusedPrefill512)->Arg(65536)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CudaTopkFilterFusedOneRow)->RangeMultiplier(4)->Range(4096, 131072)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CudaTopkFilterStagesPrefill512)
     ->Args({65536, 1})
     ->Args({65536, 2})

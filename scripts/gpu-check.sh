@@ -141,7 +141,7 @@ SESSION_STEPS=(
   'STEP_LIMIT=60 --suite suites/candidates.json ^kernel\.sparse_mla\.'
   'STEP_LIMIT=90 --suite suites/candidates.json ^kernel\.dense_mha\.[a-z_]+\.prefill\.64k$'
   'STEP_LIMIT=60 --phases'
-  'STEP_LIMIT=60 --micro ^BM_CudaIndexer(Batch|KeyrowsPrefill|WgmmaPrefill)|^BM_CudaTopk(Sample|Filter)Prefill512$|^BM_CudaTopk(Split|Filter)OneRow$|^BM_CudaTopkFilterStages'
+  'STEP_LIMIT=60 --micro ^BM_CudaIndexer(Batch|KeyrowsPrefill|WgmmaPrefill)|^BM_CudaTopk(Sample|Filter|FilterFused)Prefill512$|^BM_CudaTopk(Split|Filter|FilterFused)OneRow$|^BM_CudaTopkFilterStages'
   '--suite suites/candidates.json ^sweep\.decode\.b64\.fp8\.wgmma_attention$'
   '--suite suites/model.json ^model\.v32\.layer3\.prefill$'
   '--suite suites/candidates.json ^sweep\.decode\.b64\.fp8\.filter_topk$'

@@ -59,6 +59,8 @@ PAIRS = [
     ("BM_CudaTopkSample", "BM_CudaTopkFilter"),
     ("BM_CudaTopkSamplePrefill512", "BM_CudaTopkFilterPrefill512"),
     ("BM_CudaTopkSplitOneRow", "BM_CudaTopkFilterOneRow"),
+    ("BM_CudaTopkSamplePrefill512", "BM_CudaTopkFilterFusedPrefill512"),
+    ("BM_CudaTopkSplitOneRow", "BM_CudaTopkFilterFusedOneRow"),
 ]
 
 

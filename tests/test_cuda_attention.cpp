@@ -382,11 +382,28 @@ TEST(CudaLaunchPlan, SplitTopkCutsFewLongRowsOnly) {
 // The filter top-k: 64 KB of workspace a row up to a round of 1024 rows and no more
 // beyond (rounds reuse it), rows up to 2^20 columns (its select kernel's bitmap), and
 // the launcher refuses what it cannot take before touching the device.
+// The fused filter top-k selects in the block that finishes a row's filter blocks last:
+// its count must be exactly the blocks of the grid that start before the row's end, or
+// the row is never selected (count too high) or selected early (too low).
+TEST(CudaLaunchPlan, FusedFilterTopkCountsTheBlocksThatTakePartInARow) {
+  for (const std::int64_t cols : {std::int64_t{1}, std::int64_t{8192}, std::int64_t{8193}, std::int64_t{65536},
+                                  std::int64_t{131072} + 5})
+    for (const std::int64_t end : {std::int64_t{1}, std::int64_t{100}, std::int64_t{8191}, std::int64_t{8192},
+                                   std::int64_t{8193}, std::int64_t{61441}, std::int64_t{65536}, cols}) {
+      if (end > cols) continue;
+      const std::int64_t slices = (cols + cuda::kTopkFilterSlice - 1) / cuda::kTopkFilterSlice;  // the launcher's grid
+      std::int64_t taking_part = 0;
+      for (std::int64_t b = 0; b < slices; ++b) taking_part += b * cuda::kTopkFilterSlice < end ? 1 : 0;
+      EXPECT_EQ(cuda::topk_filter_row_blocks(end), taking_part) << "cols " << cols << ", end " << end;
+      EXPECT_GE(taking_part, 1);
+    }
+}
+
 TEST(CudaLaunchPlan, FilterTopkBoundsItsWorkspaceAndRowLength) {
   const std::size_t per_row = 2 * sizeof(std::uint32_t) * static_cast<std::size_t>(cuda::kTopkSampleCapacity);
-  EXPECT_GE(cuda::topk_filter_workspace_bytes(1), per_row + 8);
-  EXPECT_GE(cuda::topk_filter_workspace_bytes(512), 512 * (per_row + 8));
-  EXPECT_LT(cuda::topk_filter_workspace_bytes(512), 512 * (per_row + 8) + 256);
+  EXPECT_GE(cuda::topk_filter_workspace_bytes(1), per_row + 12);  // and a bound and two counts
+  EXPECT_GE(cuda::topk_filter_workspace_bytes(512), 512 * (per_row + 12));
+  EXPECT_LT(cuda::topk_filter_workspace_bytes(512), 512 * (per_row + 12) + 256);
   EXPECT_EQ(cuda::topk_filter_workspace_bytes(5000), cuda::topk_filter_workspace_bytes(cuda::kTopkFilterRowsPerRound));
   EXPECT_FALSE(cuda::topk_filter_unsupported(cuda::kTopkFilterMaxCols).has_value());
   EXPECT_NE(cuda::topk_filter_unsupported(cuda::kTopkFilterMaxCols + 1).value_or("").find("bit per position"),

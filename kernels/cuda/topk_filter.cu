@@ -25,6 +25,12 @@
 // No step depends on timing: the output is the reference's, bit for bit. The three
 // kernels run inside one launch (one timed interval); rows beyond 1024 go in rounds,
 // which bounds the workspace at 64 MB. Written without a GPU on 2026-12-05: not yet run.
+//
+// The fused form (cuda.topk.filter_fused, 2026-12-06, not yet run either) folds 3 into
+// 2: each filter block counts itself done after its candidates are stored, and the
+// row's last block to finish runs the select with its 256 threads. The selects then
+// overlap other rows' streaming instead of waiting for the whole filter pass, and the
+// third launch and its wave of 512-thread blocks are gone.
 #include "kernels/cuda/topk_filter.h"
 
 #include <algorithm>
@@ -49,11 +55,12 @@ static_assert(kFilterLoads * kVec == 32, "a thread's 32 positions: one bit each 
 constexpr int kSelectThreads = 512;
 constexpr unsigned kFull = 0xFFFFFFFFu;
 
-// The workspace of a round of `rows` rows: a bound and a count per row, then kCap
+// The workspace of a round of `rows` rows: a bound and two counts per row, then kCap
 // candidate keys and positions per row.
 struct Work {
   std::uint32_t* bound;
   unsigned int* found;  // keys >= bound (the first kCap stored)
+  unsigned int* done;   // the fused form: the row's filter blocks that have finished
   std::uint32_t* key;   // [rows, kCap]
   std::int32_t* pos;    // [rows, kCap]
 };
@@ -61,14 +68,15 @@ struct Work {
 // Byte offsets of that workspace for a round of `rows` rows: the one layout both the
 // size the caller allocates and the pointers the kernels get come from.
 struct WorkLayout {
-  std::size_t found, keys, pos, bytes;
+  std::size_t found, done, keys, pos, bytes;
 };
 
 WorkLayout work_layout(std::int64_t rows) {
   const auto r = static_cast<std::size_t>(rows);
   WorkLayout l;
   l.found = sizeof(std::uint32_t) * r;
-  l.keys = (2 * sizeof(std::uint32_t) * r + 255) / 256 * 256;
+  l.done = 2 * sizeof(std::uint32_t) * r;
+  l.keys = (3 * sizeof(std::uint32_t) * r + 255) / 256 * 256;
   l.pos = l.keys + sizeof(std::uint32_t) * kCap * r;
   l.bytes = l.pos + sizeof(std::int32_t) * kCap * r;
   return l;
@@ -78,7 +86,8 @@ Work work_of(void* ws, std::int64_t rows) {
   auto* base = static_cast<unsigned char*>(ws);
   const WorkLayout l = work_layout(rows);
   return {reinterpret_cast<std::uint32_t*>(base), reinterpret_cast<unsigned int*>(base + l.found),
-          reinterpret_cast<std::uint32_t*>(base + l.keys), reinterpret_cast<std::int32_t*>(base + l.pos)};
+          reinterpret_cast<unsigned int*>(base + l.done), reinterpret_cast<std::uint32_t*>(base + l.keys),
+          reinterpret_cast<std::int32_t*>(base + l.pos)};
 }
 
 // One round: rows [r0, r0 + rows) of the launch, with the pointers moved to r0.
@@ -98,6 +107,7 @@ __global__ void __launch_bounds__(kBoundThreads) topk_filter_bound_kernel(Round 
   const TopkSamplePlan plan = topk_sample_plan(end, r.k);
   if (threadIdx.x == 0) {
     r.w.found[row] = 0;
+    r.w.done[row] = 0;
     r.w.bound[row] = 0;  // a row that fits the buffer (collect_all) keeps every key: all are >= 0
   }
   if (plan.mode != TopkSamplePlan::sample) return;
@@ -112,15 +122,13 @@ __global__ void __launch_bounds__(kBoundThreads) topk_filter_bound_kernel(Round 
 
 __device__ __forceinline__ float component(const float4& f, int e) { return e == 0 ? f.x : e == 1 ? f.y : e == 2 ? f.z : f.w; }
 
-// Block b covers positions [b % slices * kTopkFilterSlice, + kTopkFilterSlice) of row
-// b / slices. Every block of a row finds the same mode, so a block leaves whole.
-__global__ void __launch_bounds__(kFilterThreads, 4) topk_filter_collect_kernel(Round r, std::int64_t slices) {
-  const std::int64_t row = blockIdx.x / slices;
-  const std::int64_t s0 = blockIdx.x % slices * kTopkFilterSlice;
-  const std::int64_t end = r.ends[row];
-  if (s0 >= end) return;
-  const TopkSamplePlan::Mode mode = topk_sample_plan(end, r.k).mode;
-  if (mode != TopkSamplePlan::sample && mode != TopkSamplePlan::collect_all) return;
+__device__ __forceinline__ bool filtered(TopkSamplePlan::Mode m) {
+  return m == TopkSamplePlan::sample || m == TopkSamplePlan::collect_all;
+}
+
+// Appends every key >= the row's bound among positions [s0, s0 + kTopkFilterSlice) of
+// the row (before `end`) to its candidate list. Called by all kFilterThreads threads.
+__device__ __forceinline__ void collect_slice(const Round& r, std::int64_t row, std::int64_t s0, std::int64_t end) {
   const int tid = threadIdx.x, lane = tid & 31;
   const float* x = r.scores + row * r.cols;
   const bool vec = (reinterpret_cast<std::uintptr_t>(x) & 15u) == 0;  // rows of a multiple of 4 columns
@@ -165,9 +173,20 @@ __global__ void __launch_bounds__(kFilterThreads, 4) topk_filter_collect_kernel(
       }
 }
 
+// Block b covers positions [b % slices * kTopkFilterSlice, + kTopkFilterSlice) of row
+// b / slices. Every block of a row finds the same mode, so a block leaves whole.
+__global__ void __launch_bounds__(kFilterThreads, 4) topk_filter_collect_kernel(Round r, std::int64_t slices) {
+  const std::int64_t row = blockIdx.x / slices;
+  const std::int64_t s0 = blockIdx.x % slices * kTopkFilterSlice;
+  const std::int64_t end = r.ends[row];
+  if (s0 >= end || !filtered(topk_sample_plan(end, r.k).mode)) return;
+  collect_slice(r, row, s0, end);
+}
+
+template <int kThreads>
 struct SelectShared {
   RadixShared radix;
-  OrderShared<kSelectThreads> order;
+  OrderShared<kThreads> order;
   unsigned int ties;  // candidates whose key is T
   long long cut;      // the last position of a key == T that is taken
 };
@@ -175,13 +194,14 @@ struct SelectShared {
 // Thread t owns the bitmap words [t * per, + per) (within `words`); returns the set bits
 // in the words before its own, and its own count in `mine`. Called by every thread; the
 // caller synchronises before sh.scan is used again.
+template <int kThreads>
 __device__ unsigned long long bits_before(const std::uint32_t* bits, int words, int per, unsigned long long& mine,
-                                          OrderShared<kSelectThreads>& sh) {
+                                          OrderShared<kThreads>& sh) {
   const int w0 = static_cast<int>(threadIdx.x) * per, w1 = min(words, w0 + per);
   mine = 0;
   for (int w = w0; w < w1; ++w) mine += static_cast<unsigned long long>(__popc(bits[w]));
   unsigned long long before = 0, total = 0;
-  cub::BlockScan<unsigned long long, kSelectThreads>(sh.scan).ExclusiveSum(mine, before, total);
+  cub::BlockScan<unsigned long long, kThreads>(sh.scan).ExclusiveSum(mine, before, total);
   return before;
 }
 
@@ -193,55 +213,53 @@ __device__ __forceinline__ long long nth_bit(std::uint32_t word, int w, unsigned
   return 32LL * w + (__ffs(static_cast<int>(word)) - 1);
 }
 
-// Dynamic shared memory: kCap candidate keys, then one bit per position of the row.
-__global__ void __launch_bounds__(kSelectThreads, 2) topk_filter_select_kernel(Round r) {
-  __shared__ SelectShared sh;
-  extern __shared__ std::uint32_t dyn[];
+// The top n of a row (its first n positions as -1 padding beyond) from its candidate
+// list, or by the exact passes where the list does not hold them all (fewer than n
+// candidates: the sample misjudged; more than kCap: masses of ties; or no list: rows
+// the filter does not take). The list is read through L2 (__ldcg): in the fused form
+// other blocks of this launch wrote it. Dynamic shared memory `dyn`: kCap candidate
+// keys, then one bit per position of the row. Called by all kThreads threads.
+template <int kThreads>
+__device__ void select_row(const Round& r, std::int64_t row, std::int64_t end, std::int64_t n, bool listed,
+                           std::int32_t* out, std::uint32_t* dyn, SelectShared<kThreads>& sh) {
+  const int tid = threadIdx.x, lane = tid & 31;
   std::uint32_t* keys = dyn;
   std::uint32_t* bits = dyn + kCap;
-  const int tid = threadIdx.x, lane = tid & 31;
-  const std::int64_t row = blockIdx.x;
-  const std::int64_t end = r.ends[row];
-  const std::int64_t n = end < r.k ? end : r.k;
-  std::int32_t* out = r.indices + row * r.k;
-  const TopkSamplePlan plan = topk_sample_plan(end, r.k);
-  if (plan.mode == TopkSamplePlan::take_all) return write_all_positions<kSelectThreads>(n, r.k, out);
-  const bool filtered = plan.mode == TopkSamplePlan::sample || plan.mode == TopkSamplePlan::collect_all;
-  const std::int64_t found = filtered ? static_cast<std::int64_t>(r.w.found[row]) : -1;
+  const std::int64_t found = listed ? static_cast<std::int64_t>(__ldcg(&r.w.found[row])) : -1;
   if (found < n || found > kCap) {
-    select_row_exact<kSelectThreads>(r.scores + row * r.cols, end, n, out, sh.radix, sh.order);
-    return pad_from<kSelectThreads>(n, r.k, out);
+    select_row_exact<kThreads>(r.scores + row * r.cols, end, n, out, sh.radix, sh.order);
+    return pad_from<kThreads>(n, r.k, out);
   }
   const auto nc = static_cast<int>(found);
   const std::uint32_t* ck = r.w.key + row * kCap;
   const std::int32_t* cp = r.w.pos + row * kCap;
-  for (int i = tid; i < nc; i += kSelectThreads) keys[i] = ck[i];
+  for (int i = tid; i < nc; i += kThreads) keys[i] = __ldcg(ck + i);
   const auto words = static_cast<int>((end + 31) / 32);
-  const int per = (words + kSelectThreads - 1) / kSelectThreads;
-  for (int w = tid; w < words; w += kSelectThreads) bits[w] = 0;
+  const int per = (words + kThreads - 1) / kThreads;
+  for (int w = tid; w < words; w += kThreads) bits[w] = 0;
   if (tid == 0) {
     sh.ties = 0;
     sh.cut = end;  // every key == T taken, unless found otherwise below
   }
   // radix_threshold's first barrier comes after these stores; it ends synchronised.
   const auto key_at = [&](std::int64_t i) { return keys[i]; };
-  const Threshold t = radix_threshold<kSelectThreads>(key_at, nc, n, sh.radix);
+  const Threshold t = radix_threshold<kThreads>(key_at, nc, n, sh.radix);
 
   // The list's order depends on timing, so "the first t.remaining keys == T" must be
   // taken by position: when fewer than all of them are taken, find the position of the
   // t.remaining-th in position order (the cut).
   unsigned ties = 0;
-  for (int i = tid; i < nc; i += kSelectThreads) ties += keys[i] == t.key ? 1u : 0u;
+  for (int i = tid; i < nc; i += kThreads) ties += keys[i] == t.key ? 1u : 0u;
 #pragma unroll
   for (int d = 16; d > 0; d >>= 1) ties += __shfl_xor_sync(kFull, ties, d);
   if (lane == 0 && ties > 0) atomicAdd(&sh.ties, ties);
   __syncthreads();
   if (static_cast<long long>(sh.ties) > t.remaining) {  // the same branch in every thread
-    for (int i = tid; i < nc; i += kSelectThreads)
-      if (keys[i] == t.key) set_bit(bits, cp[i]);
+    for (int i = tid; i < nc; i += kThreads)
+      if (keys[i] == t.key) set_bit(bits, __ldcg(cp + i));
     __syncthreads();
     unsigned long long mine = 0;
-    const unsigned long long before = bits_before(bits, words, per, mine, sh.order);
+    const unsigned long long before = bits_before<kThreads>(bits, words, per, mine, sh.order);
     const auto want = static_cast<unsigned long long>(t.remaining);
     if (before < want && want <= before + mine) {  // exactly one thread holds the want-th bit
       unsigned long long acc = before;
@@ -255,23 +273,72 @@ __global__ void __launch_bounds__(kSelectThreads, 2) topk_filter_select_kernel(R
       }
     }
     __syncthreads();  // the cut is known, the scan storage free
-    for (int w = tid; w < words; w += kSelectThreads) bits[w] = 0;
+    for (int w = tid; w < words; w += kThreads) bits[w] = 0;
     __syncthreads();
   }
   const long long cut = sh.cut;
-  for (int i = tid; i < nc; i += kSelectThreads) {
+  for (int i = tid; i < nc; i += kThreads) {
     const std::uint32_t key = keys[i];
-    if (key > t.key || (key == t.key && cp[i] <= cut)) set_bit(bits, cp[i]);
+    if (key > t.key || key == t.key) {
+      const std::int32_t pos = __ldcg(cp + i);
+      if (key > t.key || pos <= cut) set_bit(bits, pos);
+    }
   }
   __syncthreads();
   // Exactly n bits are set; each thread writes the positions of its words in order after
   // the bits of the words before them.
   unsigned long long mine = 0;
-  auto o = static_cast<std::int64_t>(bits_before(bits, words, per, mine, sh.order));
+  auto o = static_cast<std::int64_t>(bits_before<kThreads>(bits, words, per, mine, sh.order));
   const int w0 = tid * per, w1 = min(words, w0 + per);
   for (int w = w0; w < w1; ++w)
     for (std::uint32_t b = bits[w]; b != 0; b &= b - 1) out[o++] = static_cast<std::int32_t>(32 * w + __ffs(static_cast<int>(b)) - 1);
-  pad_from<kSelectThreads>(n, r.k, out);
+  pad_from<kThreads>(n, r.k, out);
+}
+
+__global__ void __launch_bounds__(kSelectThreads, 2) topk_filter_select_kernel(Round r) {
+  __shared__ SelectShared<kSelectThreads> sh;
+  extern __shared__ std::uint32_t dyn[];
+  const std::int64_t row = blockIdx.x;
+  const std::int64_t end = r.ends[row];
+  const std::int64_t n = end < r.k ? end : r.k;
+  std::int32_t* out = r.indices + row * r.k;
+  const TopkSamplePlan::Mode mode = topk_sample_plan(end, r.k).mode;
+  if (mode == TopkSamplePlan::take_all) return write_all_positions<kSelectThreads>(n, r.k, out);
+  select_row<kSelectThreads>(r, row, end, n, filtered(mode), out, dyn, sh);
+}
+
+// The fused form: the filter kernel's blocks, of which each row's last to finish
+// selects. Blocks wholly past a row's end take no part (the row has ceil(end / slice)).
+// Rows the filter does not take are the first block's alone.
+__global__ void __launch_bounds__(kFilterThreads, 4) topk_filter_fused_kernel(Round r, std::int64_t slices) {
+  __shared__ SelectShared<kFilterThreads> sh;
+  __shared__ int last;
+  extern __shared__ std::uint32_t dyn[];
+  const std::int64_t row = blockIdx.x / slices;
+  const std::int64_t s0 = blockIdx.x % slices * kTopkFilterSlice;
+  const std::int64_t end = r.ends[row];
+  const std::int64_t n = end < r.k ? end : r.k;
+  std::int32_t* out = r.indices + row * r.k;
+  const TopkSamplePlan::Mode mode = topk_sample_plan(end, r.k).mode;
+  if (!filtered(mode)) {
+    if (s0 != 0) return;
+    if (mode == TopkSamplePlan::take_all) return write_all_positions<kFilterThreads>(n, r.k, out);
+    return select_row<kFilterThreads>(r, row, end, n, false, out, dyn, sh);
+  }
+  if (s0 >= end) return;
+  collect_slice(r, row, s0, end);
+  // Release: every thread's candidate stores (and its share of the count) reach the
+  // device before the block counts itself done; the last block's loads come after.
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    const auto blocks = static_cast<unsigned>(topk_filter_row_blocks(end));
+    last = atomicAdd(&r.w.done[row], 1u) == blocks - 1 ? 1 : 0;
+  }
+  __syncthreads();
+  if (!last) return;
+  __threadfence();
+  select_row<kFilterThreads>(r, row, end, n, true, out, dyn, sh);
 }
 
 std::size_t select_smem_bytes(std::int64_t cols) {
@@ -283,8 +350,9 @@ std::size_t select_smem_bytes(std::int64_t cols) {
 // the CUDA events time, so no per-launch attribute call.
 void allow_select_smem() {
   static const bool allowed = [] {
-    DSA_CUDA_CHECK(cudaFuncSetAttribute(topk_filter_select_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                        static_cast<int>(select_smem_bytes(kTopkFilterMaxCols))));
+    const int most = static_cast<int>(select_smem_bytes(kTopkFilterMaxCols));
+    DSA_CUDA_CHECK(cudaFuncSetAttribute(topk_filter_select_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, most));
+    DSA_CUDA_CHECK(cudaFuncSetAttribute(topk_filter_fused_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, most));
     return true;
   }();
   (void)allowed;
@@ -305,6 +373,8 @@ std::optional<std::string> topk_filter_unsupported(std::int64_t cols) {
 
 namespace {
 
+// stages: 1 to 3 of the three kernels, or 0 for the fused form (bound, then filter and
+// select in one kernel).
 void launch_rounds(const TopkFilterLaunch& p, int stages, cudaStream_t stream, const char* who) {
   if (auto why = topk_filter_unsupported(p.cols)) throw CudaError(std::string(who) + ": " + *why);
   if (p.rows == 0) return;
@@ -319,6 +389,11 @@ void launch_rounds(const TopkFilterLaunch& p, int stages, cudaStream_t stream, c
     const auto blocks = static_cast<unsigned>(r.rows);
     topk_filter_bound_kernel<<<blocks, kBoundThreads, 0, stream>>>(r);
     DSA_CUDA_CHECK_LAUNCH();
+    if (stages == 0) {
+      topk_filter_fused_kernel<<<static_cast<unsigned>(r.rows * slices), kFilterThreads, smem, stream>>>(r, slices);
+      DSA_CUDA_CHECK_LAUNCH();
+      continue;
+    }
     if (stages < 2) continue;
     topk_filter_collect_kernel<<<static_cast<unsigned>(r.rows * slices), kFilterThreads, 0, stream>>>(r, slices);
     DSA_CUDA_CHECK_LAUNCH();
@@ -333,6 +408,11 @@ void launch_rounds(const TopkFilterLaunch& p, int stages, cudaStream_t stream, c
 void launch_topk_filter(const TopkFilterLaunch& p, cudaStream_t stream) {
   DSA_TRACE_RANGE("topk.filter");
   launch_rounds(p, 3, stream, "launch_topk_filter");
+}
+
+void launch_topk_filter_fused(const TopkFilterLaunch& p, cudaStream_t stream) {
+  DSA_TRACE_RANGE("topk.filter_fused");
+  launch_rounds(p, 0, stream, "launch_topk_filter_fused");
 }
 
 void launch_topk_filter_stages(const TopkFilterLaunch& p, int stages, cudaStream_t stream) {

@@ -234,14 +234,15 @@ std::unique_ptr<OpRun> prepare_topk_split_batch(const std::vector<const TopkArgs
   return topk_run([p, b](cudaStream_t s) { cuda::launch_topk_split(p, s); }, b, as);
 }
 
-// The filter top-k's first `kStages` kernels (3: the whole kernel).
+// The filter top-k's first `kStages` kernels (3: the whole kernel; 0: the fused form).
 template <int kStages>
 std::unique_ptr<OpRun> prepare_topk_filter_batch(const std::vector<const TopkArgs*>& as) {
   cuda::TopkFilterLaunch p;
   auto b = stage_topk(as, p);
   b->workspace = DeviceBuffer<unsigned char>(cuda::topk_filter_workspace_bytes(p.rows));
   p.workspace = b->workspace.get();
-  return topk_run([p, b](cudaStream_t s) { cuda::launch_topk_filter_stages(p, kStages, s); }, b, as);
+  if constexpr (kStages == 0) return topk_run([p, b](cudaStream_t s) { cuda::launch_topk_filter_fused(p, s); }, b, as);
+  else return topk_run([p, b](cudaStream_t s) { cuda::launch_topk_filter_stages(p, kStages, s); }, b, as);
 }
 
 std::optional<std::string> topk_filter_unsupported_args(const TopkArgs& a) {
@@ -251,7 +252,8 @@ std::optional<std::string> topk_filter_unsupported_args(const TopkArgs& a) {
 
 template <int kStages>
 Variant<TopkArgs> topk_filter_variant(std::string description, const char* not_validated) {
-  return {"cuda.topk.filter", Backend::cuda, std::move(description), topk_filter_unsupported_args,
+  return {kStages == 0 ? "cuda.topk.filter_fused" : "cuda.topk.filter", Backend::cuda, std::move(description),
+          topk_filter_unsupported_args,
           [](const TopkArgs& a) { return prepare_topk_filter_batch<kStages>({&a}); }, prepare_topk_filter_batch<kStages>,
           {}, not_validated};
 }
@@ -515,7 +517,11 @@ std::vector<Variant<TopkArgs>> cuda_topk_variants() {
           topk_filter_variant<3>(
               "three kernels over all rows: a sampled bound per row, a filter pass of many blocks per row that "
               "streams the scores once into candidate lists, an exact select per row over its candidates",
-              "not yet run on a GPU: written without one on 2026-12-05")};
+              "not yet run on a GPU: written without one on 2026-12-05"),
+          topk_filter_variant<0>(
+              "the filter top-k with its filter and select kernels fused: each row's last filter block to finish "
+              "selects, so selects overlap other rows' streaming",
+              "not yet run on a GPU: written without one on 2026-12-06")};
 }
 
 std::vector<Variant<SparseMqaArgs>> cuda_sparse_mqa_variants() {

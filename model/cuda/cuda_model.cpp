@@ -210,11 +210,12 @@ void topk_split(const cuda::TopkLaunch& p, Arena& arena, int sm_count, cudaStrea
   cuda::launch_topk_split(sp, s);
 }
 
+template <void (*kLaunch)(const cuda::TopkFilterLaunch&, cudaStream_t)>
 void topk_filter(const cuda::TopkLaunch& p, Arena& arena, int, cudaStream_t s) {
   cuda::TopkFilterLaunch fp;
   static_cast<cuda::TopkLaunch&>(fp) = p;
   fp.workspace = arena.get<unsigned char>(static_cast<std::int64_t>(cuda::topk_filter_workspace_bytes(p.rows)));
-  cuda::launch_topk_filter(fp, s);
+  kLaunch(fp, s);
 }
 
 // The kernels one model runs, resolved from the case's names once, with the shapes
@@ -270,7 +271,8 @@ KernelOptions kernel_options(const ModelConfig& c, bool fp8_cache) {
             {"cuda.topk.sample_atomics_prefetch", topk_plain<cuda::launch_topk_sample_atomics_prefetch>, any_shape},
             {"cuda.topk.sample_prefetch", topk_plain<cuda::launch_topk_sample_prefetch>, any_shape},
             // Rows beyond its limit (2^20 columns) are refused by the launcher, with the reason.
-            {"cuda.topk.filter", topk_filter, any_shape}};
+            {"cuda.topk.filter", topk_filter<cuda::launch_topk_filter>, any_shape},
+            {"cuda.topk.filter_fused", topk_filter<cuda::launch_topk_filter_fused>, any_shape}};
   o.sparse = {
       {"cuda.sparse_mqa.wgmma", cuda::launch_mqa_wgmma, [=] { return cuda::mqa_wgmma_unsupported(h, dl, dv, k, true); }},
       {"cuda.sparse_mqa.mma", cuda::launch_mqa, [=] { return cuda::mqa_unsupported(h, dl, dv, k, true, fp8_cache); }},
