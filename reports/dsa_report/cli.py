@@ -62,10 +62,12 @@ def _parser():
                    help=OTHER_HELP)
     k.add_argument("--json", help="also write the figures as JSON here")
 
-    v = sub.add_parser("claims", help="a verdict on each published claim (dsa-spec.md section 9)")
+    v = sub.add_parser("claims", help="a verdict on each published claim (dsa-spec.md section 9)",
+                       description="A verdict on each published claim. suites/claims.json holds the measurements "
+                                   "they need: on a GPU, scripts/run.sh suites/claims.json runs it and prints them.")
     v.add_argument("results", nargs="+",
-                   help="results files of one device (their cases are read together: e.g. the nightly sweeps and a "
-                        "model run)")
+                   help="results files of one device (their cases are read together: e.g. the claims suite's, or the "
+                        "nightly sweeps and a model run)")
     v.add_argument("--layers", type=_positive(int), default=61, help="layers of the modelled model (default 61)")
     v.add_argument("--other-us-per-token", type=_positive(float), default=None,
                    help=OTHER_HELP)
