@@ -103,6 +103,7 @@ def crossover(positions, dense, dsa):
 
 
 REAL_HIDDEN = 7168
+REAL_PRESET = "deepseek-v3.2-exp"
 
 
 def non_attention_from_model(doc: dict, layers: int):
@@ -123,8 +124,14 @@ def non_attention_from_model(doc: dict, layers: int):
     match = [r for r in runs if r.model.get("hidden") == REAL_HIDDEN and r.layers_run() > 0]
     if not match:
         seen = ", ".join(sorted({str(r.model.get("preset") or r.model.get("checkpoint")) for r in runs})) or "none"
+        # A run meant to measure it that did not (skipped without a GPU, out of host
+        # memory, ...) says why, so the cause is not left to be guessed.
+        missed = [c for c in doc["cases"] if c["op"] == "model_prefill" and not c.get("points")
+                  and (c.get("params", {}).get("model") == REAL_PRESET or c.get("params", {}).get("checkpoint"))]
         return None, (f"no model_prefill run of the real dimensions (hidden size {REAL_HIDDEN}; one layer is enough, "
-                      f"e.g. layers [3, 4] of deepseek-v3.2-exp) (runs: {seen})")
+                      f"e.g. layers [3, 4] of {REAL_PRESET}) (runs: {seen})"
+                      + "".join(f"; {c['name']} ended {c['status']}: {c.get('reason', 'no reason recorded')}"
+                                for c in missed))
     r = max(match, key=lambda x: x.layers_run())
     p = min(r.points, key=lambda x: x.context)
     sec = p.dense["op_times"]["seconds"]

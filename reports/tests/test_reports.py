@@ -303,6 +303,12 @@ class Cost(unittest.TestCase):
                            "dsa": {"op_times": {"seconds": {}}, "cache": {}},
                            "accuracy": {"kl_mean": 0, "kl_max": 0, "top1_agreement": 1, "max_logit_diff": 0,
                                         "buckets": []}}]}
+        # The real layer's case that did not run says why.
+        oom = {"name": "model.v32.layer3.prefill", "op": "model_prefill", "mode": "both", "status": "oom",
+               "reason": "loading deepseek-v3.2-exp needs about 46.1 GB of host memory", "seed": 1,
+               "params": {"model": "deepseek-v3.2-exp", "checkpoint": ""}}
+        self.assertIn("; model.v32.layer3.prefill ended oom: loading deepseek-v3.2-exp needs about 46.1 GB",
+                      cost.cost_model(fx.document(doc["cases"] + [oom]))["other_source"])
         doc["cases"].append(run)
         c = cost.cost_model(doc)
         self.assertAlmostEqual(c["other_us_per_token"], 200.0)  # (0.15 + 0.05) s / 1000 tokens
