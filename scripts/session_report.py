@@ -3,11 +3,13 @@ docs/gpu-validation.md: the device, the gpu tests with each first-run kernel's v
 the phase tables, the micro-benchmark table, every kernel case against the issues' targets and against the fastest
 validated kernel of its shape (a new kernel that passed and beat it is named for
 promotion), the dsa-small decode points, one real-dimension layer's non-attention time
-per token, and the decode sweep's points with where their host time went.
+per token, the decode sweep's points with where their host time went, and the verdicts
+on the published claims from the session's sweeps and model runs.
 
 Reads the session folder (SESSION_ROOT, /tmp/gpu-session on the GPU machine) or the
 session.tgz the device tool returned. Standard library only: it runs on the GPU machine
-as well.
+as well, where the verdicts (which need the report tool's packages) are left out and
+say how to get them here.
   /usr/bin/python3 scripts/session_report.py session.tgz > report.md
 Exit status 0; 2 when the input is not a session (no step-N-* folder in it).
 """
@@ -255,6 +257,42 @@ def real_layer_points(doc, out):
         out.append("")
 
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The H100 prefill sweep on record (fifth session): the prefill claims read it when the
+# session ran on the same device and measured no prefill sweep of its own.
+RECORDED_PREFILL = os.path.join(ROOT, "docs", "evidence", "2026-11-23-h100",
+                                "nightly-sweep-prefill-prefer-candidates.json")
+
+
+def claims_section(docs, out):
+    """The verdicts from these results read together, through the report tool."""
+    try:
+        sys.path.insert(0, os.path.join(ROOT, "reports"))
+        from dsa_report import claims, load
+    except Exception as e:  # the GPU machine: the standard library only (or packages too old)
+        out.append(f"Not evaluated here ({e}): `/usr/bin/python3 scripts/session_report.py session.tgz` on the "
+                   "build machine gives them.")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for i, d in enumerate(docs):
+            paths.append(os.path.join(tmp, f"results-{i}.json"))
+            with open(paths[-1], "w") as f:
+                json.dump(d, f)
+        try:
+            doc = load.load_many(paths)
+            if not any(s.phase == "prefill" for s in load.sweeps(doc)) and os.path.exists(RECORDED_PREFILL) \
+                    and load.device_name(load.load_results(RECORDED_PREFILL)) == load.device_name(doc):
+                doc = load.load_many(paths + [RECORDED_PREFILL])
+                out.append(f"With the recorded prefill sweep `{os.path.relpath(RECORDED_PREFILL, ROOT)}` (same device).")
+                out.append("")
+            verdicts = claims.evaluate(doc)
+        except Exception as e:  # bad results, or a package that misbehaves: the rest of the report stands
+            out.append(f"Not evaluated: {type(e).__name__}: {e}")
+            return
+    out.append(claims.markdown(verdicts).split("\n", 2)[2].rstrip())  # the table on, without its own title
+
+
 def report(root):
     st = steps(root)
     if not st:
@@ -304,6 +342,12 @@ def report(root):
             real_layer_points)
     section("Decode sweeps", [d for d in docs if any(c.get("op") == "dsa_vs_dense" for c in d.get("cases", []))]
             + found("nightly", "nightly.json"), sweep_points)
+    evidence = docs + found("model-small", "model-small.json") + found("suite", "model.json") + found("nightly", "nightly.json")
+    out += ["", "## Published claims (this session's results)", ""]
+    if evidence:
+        claims_section(evidence, out)
+    else:
+        out.append("No sweep or model results in this session.")
     return "\n".join(out) + "\n"
 
 

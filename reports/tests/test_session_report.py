@@ -7,9 +7,11 @@ import io
 import json
 import os
 import tarfile
+import sys
 import tempfile
 import unittest
 from contextlib import redirect_stderr, redirect_stdout
+from unittest import mock
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EVIDENCE = os.path.join(ROOT, "docs", "evidence", "2026-11-23-h100")
@@ -81,7 +83,8 @@ def make_session(root, new_kernel_speed=2.0):
                           "with_head": False})
     point = case["points"][0]
     point["dense"]["op_times"]["seconds"].update({"matmul": 0.3, "other": 0.1})
-    point["accuracy"] = {"rel_l2_mean": 0.05, "cos_diff_mean": 0.001, "buckets": []}
+    point["accuracy"] = {"rel_l2_mean": 0.05, "rel_l2_max": 0.1, "cos_diff_mean": 0.001, "max_abs_diff": 0.5,
+                         "buckets": []}
     put(root, "step-10-suite/model.json", dict(layer, cases=[case]))
 
 
@@ -126,6 +129,24 @@ class SessionReportTest(unittest.TestCase):
         # one real layer: (0.3 + 0.1) s over 131072 tokens = 3.05 us per token, 186 for 61 layers
         self.assertIn("`model.v32.layer3.prefill` (layers [3, 4] of 61, hidden 7168): passed", text)
         self.assertRegex(text, r"\| 131072 \| 11010\.3 \| [0-9.]+ \| 3\.99x \| 3\.05 \| 186 \| 0\.05 \| passed \|")
+        # the verdicts from these results: the decode sweep, the real layer (non-attention
+        # time and the speed claim) and, the device being the same, the recorded prefill sweep
+        claims_part = text[text.index("## Published claims (this session's results)"):]
+        self.assertIn("With the recorded prefill sweep `docs/evidence/2026-11-23-h100/", claims_part)
+        self.assertRegex(claims_part, r"\| S-speed \| [^|]+ \| \*\*PASS\*\* \| whole-model speed-up 3\.99x at 131,072 "
+                                      r"on deepseek-v3\.2-exp")
+        self.assertRegex(claims_part, r"\| P-decode \| [^|]+ \| \*\*INCONCLUSIVE\*\* \| the largest measured decode "
+                                      r"position is 98,304")
+        self.assertIn("Non-attention cost per token: 186.2 us.", claims_part)  # 0.4 s / 131072 x 61
+
+    def test_without_the_report_tools_packages_the_verdicts_say_where_to_get_them(self):
+        # The GPU machine's python has the standard library only.
+        with tempfile.TemporaryDirectory() as tmp, mock.patch.dict(sys.modules, {"dsa_report": None}):
+            make_session(tmp)
+            rc, text, _ = run(tmp)
+        self.assertEqual(rc, 0)
+        self.assertIn("Not evaluated here (", text)
+        self.assertIn("scripts/session_report.py session.tgz` on the build machine gives them", text)
 
     def test_a_slower_new_kernel_is_not_promoted(self):
         with tempfile.TemporaryDirectory() as tmp:
