@@ -188,19 +188,26 @@ def kernel_cases(docs, unvalidated, out):
     out.extend(notes)
 
 
+def median_s(point, side):
+    """The median time of one side ("dense", "dsa") of a sweep or model point, 0 if none."""
+    return ((point.get(side) or {}).get("timing") or {}).get("median_s", 0.0)
+
+
+def table_head(out, columns):
+    """A blank line, then a Markdown table's header row and rule."""
+    out += ["", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+
+
 def model_points(doc, out):
     for c in doc.get("cases", []):
         out.append(f"`{c['name']}`: {c['status']}{(' - ' + c['reason']) if c.get('reason') else ''}")
         pts = c.get("points", [])
         if not pts:
             continue
-        out.append("")
-        out.append("| context | batch | dense ms/step | DSA ms/step | speed-up | KL mean | top-1 agreement | "
-                   "device peak GB (dense, DSA) | status |")
-        out.append("|---|---|---|---|---|---|---|---|---|")
+        table_head(out, ["context", "batch", "dense ms/step", "DSA ms/step", "speed-up", "KL mean", "top-1 agreement",
+                         "device peak GB (dense, DSA)", "status"])
         for p in pts:
-            dn = ((p.get("dense") or {}).get("timing") or {}).get("median_s", 0.0)
-            ds = ((p.get("dsa") or {}).get("timing") or {}).get("median_s", 0.0)
+            dn, ds = median_s(p, "dense"), median_s(p, "dsa")
             a = p.get("accuracy") or {}
             peaks = [((p.get(m) or {}).get("memory") or {}).get("device_peak_bytes") for m in ("dense", "dsa")]
             out.append(f"| {p.get('context')} | {p.get('batch', '-')} | {dn * 1e3:.3f} | {ds * 1e3:.3f} | "
@@ -216,12 +223,9 @@ def sweep_points(doc, out):
             continue
         made = f"; inputs made in {c['sources_wall_s']:.0f} s" if "sources_wall_s" in c else ""
         out.append(f"`{c['name']}`: {c['status']}{made}")
-        out.append("")
-        out.append("| context | dense ms | DSA ms | speed-up | rel L2 | status | host wall time (s) |")
-        out.append("|---|---|---|---|---|---|---|")
+        table_head(out, ["context", "dense ms", "DSA ms", "speed-up", "rel L2", "status", "host wall time (s)"])
         for p in c.get("points", []):
-            dn = ((p.get("dense") or {}).get("timing") or {}).get("median_s", 0.0)
-            ds = ((p.get("dsa") or {}).get("timing") or {}).get("median_s", 0.0)
+            dn, ds = median_s(p, "dense"), median_s(p, "dsa")
             wall = p.get("wall_s") or {}
             spent = ", ".join(f"{k} {v:.0f}" for k, v in sorted(wall.items(), key=lambda kv: -kv[1]) if v >= 0.5)
             out.append(f"| {p['context']} | {dn * 1e3:.3f} | {ds * 1e3:.3f} | {p.get('speedup', 0):.2f}x | "
@@ -242,13 +246,10 @@ def real_layer_points(doc, out):
         if not pts:
             continue
         per_layer = max(1, (lambda r: r[1] - r[0])(model.get("layer_range") or [0, 1]))
-        out.append("")
-        out.append("| context | dense ms | DSA ms | speed-up | dense matmul + other, us per token per layer | "
-                   "x 61 layers | rel L2 | status |")
-        out.append("|---|---|---|---|---|---|---|---|")
+        table_head(out, ["context", "dense ms", "DSA ms", "speed-up", "dense matmul + other, us per token per layer",
+                         "x 61 layers", "rel L2", "status"])
         for p in pts:
-            dn = ((p.get("dense") or {}).get("timing") or {}).get("median_s", 0.0)
-            ds = ((p.get("dsa") or {}).get("timing") or {}).get("median_s", 0.0)
+            dn, ds = median_s(p, "dense"), median_s(p, "dsa")
             sec = ((p.get("dense") or {}).get("op_times") or {}).get("seconds") or {}
             us = (sec.get("matmul", 0.0) + sec.get("other", 0.0)) / p["context"] / per_layer * 1e6
             out.append(f"| {p['context']} | {dn * 1e3:.1f} | {ds * 1e3:.1f} | {p.get('speedup', 0):.2f}x | {us:.2f} | "
