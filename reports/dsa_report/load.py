@@ -46,7 +46,7 @@ RUN_CEILINGS = "_run_device_ceilings"
 
 def ceilings_of(doc: dict, case: dict) -> dict:
     """The device ceilings measured in the run a case comes from."""
-    return case.get(RUN_CEILINGS) or doc.get("device_ceilings") or {}
+    return (case[RUN_CEILINGS] if RUN_CEILINGS in case else doc.get("device_ceilings")) or {}
 
 
 def load_many(paths: list[str]) -> dict:
@@ -73,9 +73,6 @@ def load_many(paths: list[str]) -> dict:
         for c in doc["cases"]:
             c[RUN_CEILINGS] = doc.get("device_ceilings")
     merged["cases"] = [c for doc in docs for c in doc["cases"]]
-    ceilings = next((d["device_ceilings"] for d in docs if d.get("device_ceilings")), None)
-    if ceilings:  # for what has no case of its own: the first file with them
-        merged["device_ceilings"] = ceilings
     merged["suite"] = dict(first["suite"], name=" + ".join(dict.fromkeys(d["suite"]["name"] for d in docs)))
     merged["merged_from"] = [{"path": p, "suite": d["suite"]["name"], "commit": short_commit(d),
                               "timestamp_utc": d["provenance"]["timestamp_utc"],
