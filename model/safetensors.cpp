@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -99,11 +100,25 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
     StTensor t;
     t.name = name;
     t.dtype = parse_st_dtype(v["dtype"].get<std::string>(), where);
+    // The element count is formed in unsigned 64-bit arithmetic with every product checked:
+    // a shape such as [2^62, 4] would otherwise wrap to 0 elements and pass the size
+    // check below with an empty data range.
+    std::uint64_t elements = 1;
+    bool overflow = false;
     for (const auto& d : v["shape"]) {
       if (!d.is_number_unsigned() && !(d.is_number_integer() && d.get<std::int64_t>() >= 0))
         throw CheckpointError(where + ": shape entries must be non-negative integers");
-      t.shape.push_back(d.get<std::int64_t>());
+      const auto dim = d.get<std::uint64_t>();
+      if (dim > static_cast<std::uint64_t>(INT64_MAX))
+        throw CheckpointError(where + ": shape entry " + std::to_string(dim) + " is above 2^63 - 1");
+      overflow = overflow || __builtin_mul_overflow(elements, dim, &elements);
+      t.shape.push_back(static_cast<std::int64_t>(dim));
     }
+    std::uint64_t want = 0;
+    if (overflow || __builtin_mul_overflow(elements, static_cast<std::uint64_t>(st_dtype_bytes(t.dtype)), &want) ||
+        want > static_cast<std::uint64_t>(INT64_MAX))
+      throw CheckpointError(where + ": shape " + v["shape"].dump() + " of " + st_dtype_name(t.dtype) +
+                            " needs more bytes than 2^63 - 1");
     const auto& off = v["data_offsets"];
     if (!off[0].is_number_unsigned() || !off[1].is_number_unsigned())
       throw CheckpointError(where + ": data_offsets must be non-negative integers");
@@ -111,12 +126,11 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
     if (e < b || e > data_bytes)
       throw CheckpointError(where + ": data_offsets [" + std::to_string(b) + ", " + std::to_string(e) +
                             ") out of range (the data section has " + std::to_string(data_bytes) + " bytes)");
-    const std::size_t want = static_cast<std::size_t>(t.numel()) * st_dtype_bytes(t.dtype);
     if (e - b != want)
       throw CheckpointError(where + ": " + std::to_string(e - b) + " bytes of data for shape and dtype needing " +
                             std::to_string(want));
     t.data = data + b;
-    t.bytes = want;
+    t.bytes = static_cast<std::size_t>(want);
     ranges.emplace_back(b, e);
     range_names.push_back(name);
     f->tensors_.emplace(name, std::move(t));

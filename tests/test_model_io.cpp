@@ -11,6 +11,7 @@
 
 #include "core/dtype.h"
 #include "core/mla_cache.h"
+#include "core/rng.h"
 #include "model/config.h"
 #include "model/safetensors.h"
 #include "model/weights.h"
@@ -155,11 +156,115 @@ TEST(Safetensors, EveryCorruptionIsRejectedWithItsReason) {
               SafetensorsFile::open(raw_file("size.st", R"({"t": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}})", 8));
             }).find("needing 12"),
             std::string::npos);
+  // A shape whose element count wraps a 64-bit integer (2^62 x 4 = 2^64, i.e. 0 after
+  // wrapping) would otherwise match an empty data range.
+  EXPECT_NE(error_of([&] {
+              SafetensorsFile::open(raw_file("wrap.st", R"({"t": {"dtype": "F32", "shape": [4611686018427387904, 4], "data_offsets": [0, 0]}})", 0));
+            }).find("needs more bytes than 2^63 - 1"),
+            std::string::npos);
+  // The same through the dtype's width: 2^62 elements of 4 bytes.
+  EXPECT_NE(error_of([&] {
+              SafetensorsFile::open(raw_file("wrap4.st", R"({"t": {"dtype": "F32", "shape": [4611686018427387904], "data_offsets": [0, 0]}})", 0));
+            }).find("needs more bytes than 2^63 - 1"),
+            std::string::npos);
+  // A shape entry beyond a signed 64-bit integer (it would turn negative).
+  EXPECT_NE(error_of([&] {
+              SafetensorsFile::open(raw_file("huge.st", R"({"t": {"dtype": "F32", "shape": [9223372036854775813], "data_offsets": [0, 8]}})", 8));
+            }).find("above 2^63 - 1"),
+            std::string::npos);
+  // A zero dimension is an empty tensor, not an error.
+  EXPECT_NO_THROW(SafetensorsFile::open(raw_file("empty.st", R"({"t": {"dtype": "F32", "shape": [0, 4611686018427387904], "data_offsets": [0, 0]}})", 0)));
   // Header not JSON.
   EXPECT_NE(error_of([&] { SafetensorsFile::open(raw_file("json.st", "{not json", 0)); }).find("not valid JSON"),
             std::string::npos);
   // Every message names the file.
   EXPECT_NE(error_of([&] { SafetensorsFile::open(raw_file("named.st", "{not json", 0)); }).find("named.st"), std::string::npos);
+}
+
+// Seeded random damage to a valid file (bytes of the header changed, numbers in it
+// replaced by long digit strings, the header length off by a little, the file cut
+// short): each damaged file either opens, with every tensor's bytes inside the file's
+// data section and matching its shape and dtype, or is rejected with a CheckpointError
+// naming the file. Anything else (another exception type, a crash, an out-of-bounds read
+// under the sanitiser build) fails.
+TEST(Safetensors, DamagedFilesOpenConsistentlyOrFailWithANamedError) {
+  SafetensorsWriter w;
+  w.add_f32("a", {2, 3}, {1, 2, 3, 4, 5, 6});
+  w.add("b", StDtype::BF16, {4}, std::vector<std::uint8_t>(8, 0x3F));
+  w.add("c", StDtype::F8_E4M3, {3, 1}, {0x38, 0xC0, 0x7E});
+  const std::string good_path = tmp("fuzz-good.safetensors");
+  w.write(good_path);
+  std::string good;
+  {
+    std::ifstream in(good_path, std::ios::binary);
+    good.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  std::uint64_t header_len = 0;
+  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | static_cast<unsigned char>(good[static_cast<std::size_t>(i)]);
+  ASSERT_LT(8 + header_len, good.size());
+  const std::string header = good.substr(8, header_len), data = good.substr(8 + header_len);
+  const std::string path = tmp("fuzz.safetensors");
+  Rng rng(20261206);
+  int opened = 0, rejected = 0;
+  for (int iter = 0; iter < 600; ++iter) {
+    std::string h = header;
+    const int edits = 1 + static_cast<int>(rng.below(3));
+    for (int e = 0; e < edits && !h.empty(); ++e) {
+      const auto at = static_cast<std::size_t>(rng.below(h.size()));
+      switch (rng.below(3)) {
+        case 0: {
+          static constexpr char kChars[] = "0123456789[]{},:\"-e. FBx";
+          h[at] = kChars[rng.below(sizeof kChars - 1)];
+          break;
+        }
+        case 1: {  // a number (or anything) replaced by up to 22 digits
+          std::string digits(1 + rng.below(22), '0');
+          for (auto& ch : digits) ch = static_cast<char>('0' + rng.below(10));
+          h.replace(at, std::min<std::size_t>(1 + rng.below(4), h.size() - at), digits);
+          break;
+        }
+        default: h.erase(at, 1 + rng.below(std::min<std::uint64_t>(8, h.size() - at)));
+      }
+    }
+    std::uint64_t claim = h.size();
+    if (rng.below(8) == 0) claim += rng.below(64) - 32;  // the length field off (may wrap: also tested)
+    std::string file(8, '\0');
+    for (int i = 0; i < 8; ++i) file[static_cast<std::size_t>(i)] = static_cast<char>((claim >> (8 * i)) & 0xFF);
+    file += h + data;
+    if (rng.below(8) == 0) file.resize(rng.below(file.size() + 1));
+    {
+      std::ofstream out(path, std::ios::binary | std::ios::trunc);
+      out.write(file.data(), static_cast<std::streamsize>(file.size()));
+    }
+    SCOPED_TRACE("iteration " + std::to_string(iter) + ", header: " + h);
+    try {
+      const auto f = SafetensorsFile::open(path);
+      ++opened;
+      // Data section: after the 8-byte length and the claimed header.
+      ASSERT_LE(8 + claim, file.size());
+      const std::size_t data_bytes = file.size() - 8 - claim;
+      std::size_t total = 0;
+      for (const auto& [name, t] : f->tensors()) {
+        std::uint64_t want = st_dtype_bytes(t.dtype);
+        for (const auto d : t.shape) {
+          ASSERT_GE(d, 0) << name;
+          ASSERT_FALSE(__builtin_mul_overflow(want, static_cast<std::uint64_t>(d), &want)) << name;
+        }
+        EXPECT_EQ(t.bytes, want) << name;
+        total += t.bytes;
+        unsigned sum = 0;  // every byte readable (the sanitiser build checks the bounds)
+        for (std::size_t i = 0; i < t.bytes; ++i) sum += t.data[i];
+        (void)sum;
+      }
+      EXPECT_LE(total, data_bytes) << "tensors claim more bytes than the data section holds (and none overlap)";
+    } catch (const CheckpointError& e) {
+      ++rejected;
+      EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+    }
+  }
+  // The damage must have exercised both outcomes, or the test checks nothing.
+  EXPECT_GT(opened, 10);
+  EXPECT_GT(rejected, 100);
 }
 
 // --- checkpoints and weights -----------------------------------------------------------
