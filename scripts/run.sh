@@ -67,6 +67,13 @@ if [ "$name" = claims ] && [ "$report_status" -eq 0 ]; then
   reports/dsa-report claims "$out/$name.json" --json "$out/$name-verdicts.json" > "$out/$name-verdicts.md"
   report_status=$?
   cat "$out/$name-verdicts.md"
+  # Without a GPU every case of the shipped claims suite is skipped and every verdict is
+  # INCONCLUSIVE: say so, and where the recorded GPU runs' verdicts come from.
+  if /usr/bin/python3 -c 'import json, sys; c = json.load(open(sys.argv[1]))["cases"]; sys.exit(0 if c and all(x["status"] == "skipped" for x in c) else 1)' "$out/$name.json" 2>/dev/null; then
+    evidence=docs/evidence/2026-11-23-h100
+    echo "No case ran here (no GPU): every verdict above is INCONCLUSIVE. The verdicts on the H100 runs recorded in $evidence:"
+    echo "  reports/dsa-report claims $evidence/nightly-sweep-prefill-prefer-candidates.json $evidence/nightly-sweep-decode.json $evidence/model-small-prefill-128k.json"
+  fi
 fi
 compare_status=0
 if [ -n "$baseline" ]; then
