@@ -26,6 +26,16 @@ them SLOWER. Hence min_change defaults by backend (DEFAULT_MIN_CHANGE: 15% on th
 5% on a GPU, whose kernels are timed cold and settle to a few percent), and scripts/run.sh
 re-runs the cases that came out slower and keeps only those slower again (`confirm`).
 
+Accuracy: DSA's deltas against dense on the same inputs (a sweep point's relative L2,
+attention-mass recall and top-k overlap; a model point's mean KL, top-1 agreement and
+hidden-state relative L2) are compared point by point where both runs drew the same
+inputs (the same case seed). On the same inputs they are the algorithm's, not the
+kernels': the H100 sweeps of 2026-11-22 and -23, with other indexer, top-k and attention
+kernels, agree to 2e-4 relative (relative L2) and 2e-5 (recall). Each figure's
+tolerance (ACCURACY_METRICS) is about a hundred times that; a figure worse by more is
+WORSE (exit status 1: DSA now selects or attends differently), one better by more is
+BETTER (reported, not an error: still a change to explain).
+
 With by_params, cases are paired by op and parameters instead, the variant names
 (implementation, implementations) and backends aside: a run of kernels under evaluation
 (suites/candidates.json) against the defaults' run (suites/nightly.json), whose cases
@@ -116,6 +126,57 @@ def _pairs(base, cur, by_params):
             [c["name"] for c in cur["cases"] if c["name"] not in paired])
 
 
+# (label, keys into a point's "accuracy", +1 when a larger value is worse / -1 when a
+# smaller one is, absolute tolerance, relative tolerance). top-1 agreement's absolute
+# tolerance is one and a half tokens of the point's count (one flipped near-tie passes).
+ACCURACY_METRICS = [
+    ("rel_l2", ("rel_l2",), +1, 1e-4, 0.02),
+    ("mass recall", ("attention_mass_recall", "mean"), -1, 0.005, 0.0),
+    ("top-k overlap", ("topk_overlap", "mean"), -1, 0.005, 0.0),
+    ("KL mean", ("kl_mean",), +1, 1e-4, 0.10),
+    ("top-1 agreement", ("top1_agreement",), -1, None, 0.0),
+    ("hidden rel_l2", ("rel_l2_mean",), +1, 1e-4, 0.02),
+]
+
+
+def _metric(acc, keys):
+    v = acc
+    for k in keys:
+        if not isinstance(v, dict) or k not in v:
+            return None
+        v = v[k]
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
+
+
+def _point_key(p):
+    return (p.get("context"), p.get("batch"))
+
+
+def accuracy_rows(name, b, c):
+    """(rows beyond tolerance, figures compared) of DSA's accuracy against dense, point by
+    point, for two runs of one case on the same inputs."""
+    bpoints = {_point_key(p): p for p in b.get("points", []) if isinstance(p.get("accuracy"), dict)}
+    rows, checked = [], 0
+    for p in c.get("points", []):
+        q = bpoints.get(_point_key(p))
+        if q is None or not isinstance(p.get("accuracy"), dict):
+            continue
+        for label, keys, worse_sign, abs_tol, rel_tol in ACCURACY_METRICS:
+            vb, vc = _metric(q["accuracy"], keys), _metric(p["accuracy"], keys)
+            if vb is None or vc is None:
+                continue
+            if abs_tol is None:  # top-1 agreement over `count` next tokens
+                abs_tol = 1.5 / max(1, int(p["accuracy"].get("count", 1)))
+            tol = abs_tol + rel_tol * abs(vb)
+            checked += 1
+            moved = (vc - vb) * worse_sign
+            if abs(vc - vb) > tol:
+                series = f"@{p.get('context')}" + (f" batch {p['batch']}" if p.get("batch", 1) not in (None, 1) else "")
+                rows.append({"case": name, "series": f"{series} {label}", "verdict": "WORSE" if moved > 0 else "BETTER",
+                             "baseline": vb, "current": vc, "tolerance": tol})
+    return rows, checked
+
+
 def compare(base: dict, cur: dict, alpha=0.01, min_change=None, allow_device_mismatch=False, by_params=False,
             confirm: dict | None = None) -> dict:
     """min_change None: by each case's backend (DEFAULT_MIN_CHANGE). confirm: a re-run of
@@ -129,7 +190,7 @@ def compare(base: dict, cur: dict, alpha=0.01, min_change=None, allow_device_mis
                                     f"comparable (pass --allow-device-mismatch to compare anyway)")
     again = {c["name"]: c for c in confirm["cases"]} if confirm is not None else {}
     pairs, only_base, only_cur = _pairs(base, cur, by_params)
-    rows, notes = [], []
+    rows, notes, acc_rows, acc_checked = [], [], [], 0
     for name, b, c in pairs:
         if _params(b) != _params(c) and not by_params:
             notes.append({"case": name, "note": "parameters changed: not compared"})
@@ -142,6 +203,14 @@ def compare(base: dict, cur: dict, alpha=0.01, min_change=None, allow_device_mis
         if c["status"] in ("skipped", "not_supported") and b["status"] not in ("skipped", "not_supported"):
             notes.append({"case": name, "note": f"not run now ({c['status']}: {c.get('reason', '')}); ran in the baseline"})
             continue
+        if b.get("seed") is not None and c.get("seed") is not None and b["seed"] != c["seed"]:
+            if any("accuracy" in p for p in c.get("points", [])):
+                notes.append({"case": name, "note": f"other inputs (seed {c['seed']} against {b['seed']}): "
+                                                    f"accuracy against dense not compared"})
+        else:
+            r_acc, n_acc = accuracy_rows(name, b, c)
+            acc_rows += r_acc
+            acc_checked += n_acc
         bs = dict(_series(b))
         mc = min_change_for(c, min_change)
         rerun = dict(_series(again[c["name"]])) if c["name"] in again else {}
@@ -155,7 +224,7 @@ def compare(base: dict, cur: dict, alpha=0.01, min_change=None, allow_device_mis
                     if r2["verdict"] != "SLOWER":
                         r["verdict"] = "NOISE"
                 rows.append(r)
-    if not rows:
+    if not rows and not acc_checked:
         # A gate that compared nothing would pass whatever happened: say so, loudly.
         why = ("no case of the current run is in the baseline" + (" with the same op and parameters" if by_params
                                                                  else " under the same name") if not pairs else
@@ -164,9 +233,9 @@ def compare(base: dict, cur: dict, alpha=0.01, min_change=None, allow_device_mis
         raise load.ResultsError(f"nothing to compare: {why} (baseline suite {base['suite']['name']!r}, current "
                                 f"suite {cur['suite']['name']!r})")
     counts = {}
-    for r in rows:
+    for r in rows + acc_rows:
         counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
-    bad = counts.get("SLOWER", 0) + counts.get("FAIL", 0)
+    bad = counts.get("SLOWER", 0) + counts.get("FAIL", 0) + counts.get("WORSE", 0)
     incomplete = cur.get("run_status") != "complete"
     if incomplete:  # a cut run must not pass the gate on the cases it reached
         notes.insert(0, {"case": "(the current run)",
@@ -177,7 +246,8 @@ def compare(base: dict, cur: dict, alpha=0.01, min_change=None, allow_device_mis
             "current": {"device": dc, "commit": load.short_commit(cur), "suite": cur["suite"]["name"]},
             "confirmed_by_rerun": confirm is not None,
             "alpha": alpha, "min_change": min_change if min_change is not None else dict(DEFAULT_MIN_CHANGE),
-            "rows": rows, "notes": notes, "only_in_baseline": only_base,
+            "rows": rows, "accuracy": {"compared": acc_checked, "rows": acc_rows}, "notes": notes,
+            "only_in_baseline": only_base,
             "only_in_current": only_cur, "counts": counts, "current_complete": not incomplete,
             "exit_code": 1 if bad or incomplete else 0}
 
@@ -215,6 +285,19 @@ def markdown(r: dict) -> str:
         lines.append(f"| {v} | {row['case']} | {row['series']} | {_fmt_s(row['baseline_median_s'])} | "
                      f"{_fmt_s(row['current_median_s'])} | {100 * row['change']:+.1f}% | {p} | {rerun} |")
     lines.append("")
+    acc = r.get("accuracy", {"compared": 0, "rows": []})
+    if acc["rows"]:
+        lines += [f"DSA's accuracy against dense on the same inputs: {len(acc['rows'])} of {acc['compared']} figures "
+                  f"moved by more than their tolerance (WORSE counts as a regression).", "",
+                  "| verdict | case | point and figure | baseline | current | tolerance |", "|---|---|---|---:|---:|---:|"]
+        for row in sorted(acc["rows"], key=lambda x: (x["verdict"] != "WORSE", x["case"], x["series"])):
+            v = "**WORSE**" if row["verdict"] == "WORSE" else row["verdict"]
+            lines.append(f"| {v} | {row['case']} | {row['series']} | {row['baseline']:.6g} | {row['current']:.6g} | "
+                         f"{row['tolerance']:.2g} |")
+        lines.append("")
+    elif acc["compared"]:
+        lines += [f"DSA's accuracy against dense on the same inputs: all {acc['compared']} figures within their "
+                  f"tolerance.", ""]
     for n in r["notes"]:
         lines.append(f"- {n['case']}: {n['note']}")
     if r["only_in_baseline"]:

@@ -195,6 +195,70 @@ class Compare(unittest.TestCase):
         self.assertEqual(compare.compare(base, cur_cpu)["exit_code"], 1)  # 20% is past the CPU's floor
         self.assertIn("15% (CPU cases) / 5% (GPU cases)", compare.markdown(compare.compare(base, cur)))
 
+    def test_dsa_accuracy_against_dense_is_gated_on_the_same_inputs(self):
+        doc = load.load_results(real_results("smoke-results.json"))
+        sweep = next(c for c in doc["cases"] if c["op"] == "dsa_vs_dense")
+        # Kernel-level noise (far below what the H100's two kernel sets differed by): no row.
+        tiny = fx.clone(doc)
+        for p in next(c for c in tiny["cases"] if c["name"] == sweep["name"])["points"]:
+            p["accuracy"]["rel_l2"] *= 1.00001
+        r = compare.compare(doc, tiny, min_change=10.0)
+        self.assertGreater(r["accuracy"]["compared"], 10)
+        self.assertEqual(r["accuracy"]["rows"], [])
+        self.assertEqual(r["exit_code"], 0)
+        self.assertIn("figures within their tolerance", compare.markdown(r))
+        # DSA now keeps 2% less of the dense attention mass at one point: a regression.
+        worse = fx.clone(doc)
+        point = next(c for c in worse["cases"] if c["name"] == sweep["name"])["points"][-1]
+        point["accuracy"]["attention_mass_recall"]["mean"] -= 0.02
+        r = compare.compare(doc, worse, min_change=10.0)
+        self.assertEqual([(x["verdict"], x["series"]) for x in r["accuracy"]["rows"]],
+                         [("WORSE", f"@{point['context']} mass recall")])
+        self.assertEqual(r["exit_code"], 1)
+        self.assertEqual(r["counts"].get("WORSE"), 1)
+        md = compare.markdown(r)
+        self.assertIn("| **WORSE** | " + sweep["name"] + f" | @{point['context']} mass recall |", md)
+        # Better by as much is a change to report, not a regression.
+        point["accuracy"]["attention_mass_recall"]["mean"] += 0.04
+        r = compare.compare(doc, worse, min_change=10.0)
+        self.assertEqual([x["verdict"] for x in r["accuracy"]["rows"]], ["BETTER"])
+        self.assertEqual(r["exit_code"], 0)
+        # Other inputs (another seed): accuracy is not compared, and the notes say so.
+        reseeded = fx.clone(worse)
+        next(c for c in reseeded["cases"] if c["name"] == sweep["name"])["seed"] += 1
+        r = compare.compare(doc, reseeded, min_change=10.0)
+        self.assertNotIn(sweep["name"], {x["case"] for x in r["accuracy"]["rows"]})
+        self.assertTrue(any(n["case"] == sweep["name"] and "accuracy against dense not compared" in n["note"]
+                            for n in r["notes"]))
+
+    def test_model_accuracy_tolerates_one_flipped_token(self):
+        def run(top1, kl, count=8):
+            c = fx.model_run("m", "dsa-tiny", [(1024, {"attention": 1e-3}, {"attention": 1e-3}, 1.0)])
+            c["seed"] = 5
+            c["points"][0]["accuracy"] = {"kl_mean": kl, "top1_agreement": top1, "count": count}
+            return fx.document([c])
+        base = run(0.5, 0.30)
+        self.assertEqual(compare.compare(base, run(0.375, 0.30))["accuracy"]["rows"], [])  # one token of 8
+        r = compare.compare(base, run(0.25, 0.30))  # two tokens
+        self.assertEqual([(x["verdict"], x["series"]) for x in r["accuracy"]["rows"]], [("WORSE", "@1024 top-1 agreement")])
+        r = compare.compare(base, run(0.5, 0.34))  # KL 13% higher: past its 10%
+        self.assertEqual([x["series"] for x in r["accuracy"]["rows"]], ["@1024 KL mean"])
+        self.assertEqual(r["exit_code"], 1)
+
+    def test_validation_only_runs_compare_their_accuracy(self):
+        # Cases run in mode validate have no timings: their accuracy is still a comparison,
+        # not "nothing to compare".
+        def doc(recall):
+            c = fx.sweep("s", "decode", [(4096, 1e-3, 1e-3)])
+            for p in c["points"]:
+                for side in ("dense", "dsa"):
+                    p[side].pop("timing")
+                p["accuracy"]["attention_mass_recall"]["mean"] = recall
+            return fx.document([c])
+        r = compare.compare(doc(0.9), doc(0.9))
+        self.assertEqual((r["rows"], r["accuracy"]["compared"], r["exit_code"]), ([], 3, 0))
+        self.assertEqual(compare.compare(doc(0.9), doc(0.8))["exit_code"], 1)
+
     def test_a_slower_series_counts_only_if_its_rerun_is_slower_too(self):
         base = fx.document([fx.op_case("a", 1e-3), fx.op_case("b", 1e-3), fx.op_case("c", 1e-3)])
         cur = fx.document([fx.op_case("a", 1.3e-3), fx.op_case("b", 1.3e-3), fx.op_case("c", 1.3e-3)])
