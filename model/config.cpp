@@ -40,6 +40,14 @@ double get_num(const json& j, const std::string& key, const std::string& src, bo
   return v.get<double>();
 }
 
+// A number that divides or scales (an epsilon, a RoPE base, a scaling factor): zero or
+// below would give infinities or a sign flip deep inside the forward, not an error here.
+double get_positive(const json& j, const std::string& key, const std::string& src, bool required = true, double def = 1) {
+  const double v = get_num(j, key, src, required, def);
+  if (!(v > 0)) throw ConfigError(src + ": key \"" + key + "\": expected a number > 0, got " + j.at(key).dump());
+  return v;
+}
+
 }  // namespace
 
 double ModelConfig::yarn_mscale() const {
@@ -87,8 +95,8 @@ ModelConfig parse_config(const json& j, const std::string& src) {
   c.index_topk = get_int(j, "index_topk", src, 1);
   c.intermediate = get_int(j, "intermediate_size", src, 1);
   c.vocab = get_int(j, "vocab_size", src, 1);
-  c.rms_eps = get_num(j, "rms_norm_eps", src);
-  c.rope_theta = get_num(j, "rope_theta", src);
+  c.rms_eps = get_positive(j, "rms_norm_eps", src);
+  c.rope_theta = get_positive(j, "rope_theta", src);
   c.routed_experts = get_int(j, "n_routed_experts", src, 0, false, 0);
   if (c.routed_experts > 0) {  // the MoE keys matter only when there are experts
     c.moe_intermediate = get_int(j, "moe_intermediate_size", src, 1);
@@ -96,7 +104,7 @@ ModelConfig parse_config(const json& j, const std::string& src) {
     c.experts_per_token = get_int(j, "num_experts_per_tok", src, 1);
     c.expert_groups = get_int(j, "n_group", src, 1);
     c.topk_groups = get_int(j, "topk_group", src, 1);
-    c.routed_scaling = get_num(j, "routed_scaling_factor", src);
+    c.routed_scaling = get_positive(j, "routed_scaling_factor", src);
     c.first_dense_layers = get_int(j, "first_k_dense_replace", src, 0);
     if (c.routed_experts % c.expert_groups != 0)
       throw ConfigError(src + ": key \"n_group\": expected a divisor of n_routed_experts (" + std::to_string(c.routed_experts) + "), got " + std::to_string(c.expert_groups));
@@ -112,13 +120,16 @@ ModelConfig parse_config(const json& j, const std::string& src) {
     const json& r = j.at("rope_scaling");
     const std::string rs = src + ": rope_scaling";
     if (!r.is_object()) throw ConfigError(rs + ": expected an object, got " + r.dump());
-    const std::string type = r.value("type", r.value("rope_type", std::string()));
+    const char* type_key = r.contains("type") ? "type" : "rope_type";
+    if (r.contains(type_key) && !r.at(type_key).is_string())
+      throw ConfigError(rs + ": key \"" + type_key + "\": expected a string such as \"yarn\", got " + r.at(type_key).dump());
+    const std::string type = r.value(type_key, std::string());
     if (type == "yarn") {
       c.rope.yarn = true;
-      c.rope.factor = get_num(r, "factor", rs);
+      c.rope.factor = get_positive(r, "factor", rs);
       c.rope.original_max_position = get_int(r, "original_max_position_embeddings", rs, 1);
-      c.rope.beta_fast = get_num(r, "beta_fast", rs, false, 32.0);
-      c.rope.beta_slow = get_num(r, "beta_slow", rs, false, 1.0);
+      c.rope.beta_fast = get_positive(r, "beta_fast", rs, false, 32.0);
+      c.rope.beta_slow = get_positive(r, "beta_slow", rs, false, 1.0);
       c.rope.mscale = get_num(r, "mscale", rs, false, 1.0);
       c.rope.mscale_all_dim = get_num(r, "mscale_all_dim", rs, false, 0.0);
     } else if (!type.empty()) {

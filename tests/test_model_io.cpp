@@ -76,6 +76,21 @@ TEST(ModelConfig, MissingOrIllTypedKeysAreNamed) {
   j = base;
   j["rope_scaling"]["type"] = "dynamic";
   EXPECT_NE(error_of([&] { parse_config(j, "c.json"); }).find("\"yarn\""), std::string::npos);
+  // Zero or negative where the value divides or scales.
+  for (const char* key : {"rms_norm_eps", "rope_theta", "routed_scaling_factor"}) {
+    j = base;
+    j[key] = 0.0;
+    EXPECT_NE(error_of([&] { parse_config(j, "c.json"); }).find(std::string("key \"") + key + "\": expected a number > 0, got 0.0"),
+              std::string::npos)
+        << key;
+  }
+  j = base;
+  j["rope_scaling"]["factor"] = -4;
+  EXPECT_NE(error_of([&] { parse_config(j, "c.json"); }).find("c.json: rope_scaling: key \"factor\": expected a number > 0"),
+            std::string::npos);
+  j = base;
+  j["rope_scaling"]["type"] = 5;  // not a string: named, not a JSON library message
+  EXPECT_NE(error_of([&] { parse_config(j, "c.json"); }).find("rope_scaling: key \"type\": expected a string"), std::string::npos);
   j = base;
   j["n_group"] = 3;  // 8 experts do not split into 3 groups
   EXPECT_NE(error_of([&] { parse_config(j, "c.json"); }).find("\"n_group\""), std::string::npos);
