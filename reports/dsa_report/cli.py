@@ -38,8 +38,8 @@ def _parser():
     r.add_argument("--layers", type=_positive(int), default=61)
     r.add_argument("--other-us-per-token", type=_positive(float), default=None, help=OTHER_HELP)
 
-    c = sub.add_parser("compare", help="regression gate: exit 1 on a slower or failing case, or DSA "
-                                           "less accurate against dense on the same inputs")
+    c = sub.add_parser("compare", help="regression gate: exit 1 on a slower or failing case, DSA less "
+                                           "accurate against dense on the same inputs, or more memory")
     c.add_argument("baseline")
     c.add_argument("current")
     c.add_argument("--alpha", type=_positive(float), default=0.01, help="Mann-Whitney U significance (default 0.01)")
