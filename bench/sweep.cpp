@@ -520,6 +520,11 @@ nlohmann::json Sweep::run_point(std::int64_t L, std::size_t i) {
     dense["throughput"] = throughput_json(w_dense, td.median);
     dsa["timing"] = to_json(ts);
     dsa["throughput"] = throughput_json(w_dsa, ts.median);
+    // The SM clock after each timed sample (GPU runs), so a throttled point shows: the
+    // dense run's, and for DSA the lowest of its three stages' per sample.
+    if (auto clocks = timed_sm_clocks({r_dense.get()}, td.samples.size()); !clocks.empty()) dense["sm_clock_mhz"] = clocks;
+    if (auto clocks = timed_sm_clocks({r_idx.get(), r_topk.get(), r_sparse.get()}, ts.samples.size()); !clocks.empty())
+      dsa["sm_clock_mhz"] = clocks;
     pt["speedup"] = ts.median > 0 ? td.median / ts.median : 0.0;
     lap("timing");
   } else if (c_.benches()) {

@@ -70,6 +70,20 @@ std::unique_ptr<OpRun> in_sequence(std::vector<std::unique_ptr<OpRun>> runs) {
   return std::make_unique<SequenceOfRuns>(std::move(runs));
 }
 
+std::vector<int> timed_sm_clocks(std::initializer_list<const OpRun*> runs, std::size_t samples) {
+  std::vector<int> out(samples, -1);
+  if (samples == 0) return {};
+  for (const OpRun* r : runs) {
+    const std::vector<int> c = r->telemetry().sm_clock_mhz;
+    if (c.size() < samples) return {};
+    for (std::size_t i = 0; i < samples; ++i) {
+      const int mhz = c[c.size() - samples + i];
+      if (mhz >= 0 && (out[i] < 0 || mhz < out[i])) out[i] = mhz;
+    }
+  }
+  return out;
+}
+
 const std::vector<Variant<IndexerArgs>>& indexer_variants() {
   static const std::vector<Variant<IndexerArgs>> v = with_cuda<IndexerArgs>(cuda_indexer_variants(), {
       {"cpu.indexer.fp32", Backend::cpu, "fp32 dot products over blocks of 64 keys, any dtype's dequantised values",

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <span>
@@ -112,6 +113,11 @@ struct Variant {
 
 // Several runs as one: run() runs each in turn and returns the summed time.
 std::unique_ptr<OpRun> in_sequence(std::vector<std::unique_ptr<OpRun>> runs);
+
+// The SM clock of each of the last `samples` run() calls of runs that ran once per
+// sample, in order; per sample the lowest the runs read (-1 where none could read it).
+// Empty where a run recorded fewer (a CPU run records none).
+std::vector<int> timed_sm_clocks(std::initializer_list<const OpRun*> runs, std::size_t samples);
 
 // One run for the op of every sequence in `args` (all of one shape): the variant's
 // batched form where it has one, else its runs in sequence.

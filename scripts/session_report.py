@@ -265,6 +265,18 @@ RECORDED_PREFILL = os.path.join(ROOT, "docs", "evidence", "2026-11-23-h100",
                                 "nightly-sweep-prefill-prefer-candidates.json")
 
 
+def clock_lines(docs, out):
+    """The SM clock over the kernel cases' timed samples, and any series that throttled."""
+    try:
+        sys.path.insert(0, os.path.join(ROOT, "reports"))
+        from dsa_report import clocks  # the standard library only, as this script
+    except Exception:  # nothing here stops the rest of the report
+        return
+    lines = [line for d in docs for line in clocks.summary_lines(d)]
+    if lines:
+        out += [""] + lines[:-1]
+
+
 def claims_section(docs, out):
     """The verdicts from these results read together, through the report tool."""
     try:
@@ -338,6 +350,7 @@ def report(root):
     out += ["", "## Kernels against the targets", ""]
     docs = found("suite", "candidates.json")
     kernel_cases(docs, unvalidated, out)
+    clock_lines(docs, out)
     section("dsa-small decode on the GPU", found("model-small", "model-small.json"), model_points)
     section("One layer of the real dimensions (non-attention cost per token)", found("suite", "model.json"),
             real_layer_points)

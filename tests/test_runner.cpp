@@ -423,6 +423,26 @@ TEST(Registry, PrepareBatchRunsEachSequenceOrTheBatchedForm) {
   EXPECT_EQ(calls.batched, 3);
 }
 
+// The clocks a sweep records for its timed samples: the last n of each run (earlier ones
+// are the first pass and the warm-up), per sample the lowest of the stages' readings.
+TEST(Registry, TimedClocksAreTheLastSamplesLowestStage) {
+  class Clocked final : public OpRun {
+   public:
+    explicit Clocked(std::vector<int> c) : c_(std::move(c)) {}
+    double run() override { return 0; }
+    RunTelemetry telemetry() const override { return {c_, -1}; }
+   private:
+    std::vector<int> c_;
+  };
+  const Clocked a({1755, 1980, 1980, 1935}), b({1980, 1965, -1, 1980}), cpu({});
+  EXPECT_EQ(timed_sm_clocks({&a}, 2), (std::vector<int>{1980, 1935}));
+  EXPECT_EQ(timed_sm_clocks({&a, &b}, 3), (std::vector<int>{1965, 1980, 1935}));  // -1: b could not read it
+  EXPECT_EQ(timed_sm_clocks({&b}, 2), (std::vector<int>{-1, 1980}));
+  EXPECT_TRUE(timed_sm_clocks({&a, &cpu}, 2).empty());  // a CPU stage: no clocks at all
+  EXPECT_TRUE(timed_sm_clocks({&a}, 5).empty());        // fewer readings than samples
+  EXPECT_TRUE(timed_sm_clocks({&a}, 0).empty());
+}
+
 // --prefer: preferred variants come first where they are on the backend and take the
 // shape; a name the case gives itself wins over them.
 TEST(Registry, PreferredVariantsComeFirstWhereTheyFit) {

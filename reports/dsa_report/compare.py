@@ -56,7 +56,7 @@ import statistics
 
 from scipy.stats import mannwhitneyu
 
-from . import load
+from . import clocks, load
 
 
 def _params(c):
@@ -278,6 +278,8 @@ def compare(base: dict, cur: dict, alpha=0.01, min_change=None, allow_device_mis
             if label in bs and bs[label] and samples:
                 r = classify(bs[label], samples, alpha, mc)
                 r.update({"case": name, "series": label, "min_change": mc})
+                if r["verdict"] == "SLOWER" and (why := clocks.fell_below(b, c, label)):
+                    r["clock"] = why
                 if r["verdict"] == "SLOWER" and rerun.get(label):
                     r2 = classify(bs[label], rerun[label], alpha, mc)
                     r["rerun"] = {"change": r2["change"], "p_value": r2["p_value"], "verdict": r2["verdict"]}
@@ -352,6 +354,11 @@ def markdown(r: dict) -> str:
         lines.append(f"| {v} | {row['case']} | {row['series']} | {_fmt_s(row['baseline_median_s'])} | "
                      f"{_fmt_s(row['current_median_s'])} | {100 * row['change']:+.1f}% | {p} | {rerun} |")
     lines.append("")
+    hot = [row for row in r["rows"] if row.get("clock")]
+    if hot:
+        lines += ["Slower series timed at a lower SM clock than the baseline's (the machine may be throttling; "
+                  "a re-run on a cool machine tells):", ""]
+        lines += [f"- {row['case']}{' ' + row['series'] if row['series'] else ''}: {row['clock']}" for row in hot] + [""]
     fig = r.get("figures", {"compared": {}, "rows": []})
     n_fig = sum(fig["compared"].values())
     what = " and ".join(f"{n} {g}" for g, n in fig["compared"].items() if n)

@@ -18,6 +18,7 @@ import numpy as np  # noqa: E402
 from matplotlib.ticker import FuncFormatter, MultipleLocator  # noqa: E402
 
 from . import claims as claimsmod  # noqa: E402
+from . import clocks  # noqa: E402
 from . import cost as costmod  # noqa: E402
 from . import load  # noqa: E402
 
@@ -386,6 +387,7 @@ def _markdown(doc, sweeps, runs, cost, verdicts, written, skipped):
         lines += ["**Ran variants not yet validated on their hardware:**", ""]
         lines += [f"- {c['name']}: " + "; ".join(f"`{k}` ({v})" for k, v in sorted(c["not_validated"].items()))
                   for c in unvalidated] + [""]
+    lines += clocks.summary_lines(doc)
     if sweeps:
         lines += ["## DSA against dense", ""] + _md_sweeps(sweeps)
     if runs:

@@ -116,6 +116,51 @@ class Render(unittest.TestCase):
                           read(os.path.join(d, "out", "report.md")))
 
 
+EVIDENCE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "docs",
+                        "evidence")
+
+
+class Clocks(unittest.TestCase):
+    def doc(self, op_clocks, dense_clocks=None):
+        c = fx.op_case("k", 1e-3)
+        c["sm_clock_mhz"] = op_clocks
+        s = fx.sweep("s", "decode", [(4096, 1e-3, 1e-3)])
+        if dense_clocks:
+            s["points"][0]["dense"]["sm_clock_mhz"] = dense_clocks
+        return fx.document([c, s])
+
+    def test_throttled_series_are_named(self):
+        doc = self.doc([1980, 1980, -1], dense_clocks=[1980, 1700, 1965])
+        from dsa_report import clocks
+        self.assertEqual(clocks.series(doc["cases"][1]), {"@4096 dense": [1980, 1700, 1965]})
+        self.assertEqual(clocks.series(doc["cases"][0]), {"": [1980, 1980]})  # -1: unreadable, left out
+        self.assertEqual([(h["case"], h["series"], h["min_mhz"]) for h in clocks.throttled(doc)],
+                         [("s", "@4096 dense", 1700)])
+        text = "\n".join(clocks.summary_lines(doc))
+        self.assertIn("SM clock after the timed samples: 1,700 to 1,980 MHz over 2 series. 1 fell more than 5%", text)
+        self.assertIn("- s @4096 dense: 1,700 to 1,980 MHz", text)
+        self.assertEqual(clocks.summary_lines(fx.document([fx.op_case("cpu", 1e-3, backend="cpu")])), [])
+
+    def test_recorded_h100_kernels_held_their_clock(self):
+        with tempfile.TemporaryDirectory() as d:
+            code, _, _ = run_cli("render", os.path.join(EVIDENCE, "2026-11-23-h100", "nightly-kernels.json"), "-o", d)
+            self.assertEqual(code, 0)
+            self.assertIn("SM clock after the timed samples: 1,935 to 1,980 MHz over 11 series. None fell more than 5%",
+                          read(os.path.join(d, "report.md")))
+
+    def test_a_slower_series_at_a_lower_clock_says_so(self):
+        base = self.doc([1980] * 7)
+        cur = self.doc([1650] * 7)
+        cur["cases"][0]["timing"]["samples_s"] = [x * 1.2 for x in cur["cases"][0]["timing"]["samples_s"]]
+        r = compare.compare(base, cur)
+        row = next(x for x in r["rows"] if x["case"] == "k")
+        self.assertEqual(row["verdict"], "SLOWER")  # still a regression until a re-run says otherwise
+        self.assertEqual(row["clock"], "SM clock fell to 1,650 MHz during these samples (baseline up to 1,980 MHz)")
+        self.assertIn("- k: SM clock fell to 1,650 MHz", compare.markdown(r))
+        cur["cases"][0]["sm_clock_mhz"] = [1980] * 7  # slower at the same clock: nothing to blame on the machine
+        self.assertNotIn("clock", next(x for x in compare.compare(base, cur)["rows"] if x["case"] == "k"))
+
+
 class Compare(unittest.TestCase):
     def test_planted_slowdown_on_real_results(self):
         doc = load.load_results(real_results("smoke-results.json"))
@@ -236,8 +281,7 @@ class Compare(unittest.TestCase):
         # The tolerances' calibration: the 2026-11-22 and -23 sweeps ran other indexer,
         # top-k and attention kernels on the same inputs; every accuracy and memory figure
         # stays within tolerance (the timings are FASTER: that is the point of the kernels).
-        evidence = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                                "docs", "evidence")
+        evidence = EVIDENCE
         for old, new in (("2026-11-22-h100/nightly-sweep-decode.json", "2026-11-23-h100/nightly-sweep-decode.json"),
                          ("2026-11-22-h100/nightly-sweep-prefill.json",
                           "2026-11-23-h100/nightly-sweep-prefill-prefer-candidates.json"),

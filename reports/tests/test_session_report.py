@@ -119,6 +119,8 @@ class SessionReportTest(unittest.TestCase):
         self.assertRegex(text, r"`cuda.dense_mqa.seesaw` \(new\) \| passed \| 42.4 us .* \| 60% \| not met \|")
         self.assertIn("`cuda.dense_mqa.seesaw` is 2.00x the fastest validated kernel (`cuda.dense_mqa.wgmma`): promote", text)
         self.assertIn("target >= 70% of the copy bandwidth (issue 4)", text)
+        # the clock the kernel cases ran at (the recorded H100's 1,980 MHz)
+        self.assertRegex(text, r"SM clock after the timed samples: [0-9,]+ to 1,980 MHz over 2 series\. None fell")
         # model and sweep points
         self.assertRegex(text, r"\| 131072 \| 1 \| 2\.173 \| 2\.524 \| 0\.86x \| [^|]+ \| [^|]+ \| 30\.2, 31\.5 \| passed \|")
         self.assertRegex(text, r"\| 65536 \| 1 \| [^|]+ \| [^|]+ \| [^|]+ \| [^|]+ \| [^|]+ \| - \| passed \|")
