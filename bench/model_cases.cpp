@@ -351,6 +351,15 @@ void restart_peaks(const Model& m) {
   reset_device_memory_peak();
 }
 
+bool runs_on_gpu(const Model& m) { return m.implementation().find("cuda") != std::string::npos; }
+
+// The SM clock after each timed sample of a GPU model run, the last `samples` readings
+// (the earlier ones are warm-up runs), so a throttled point shows; nothing on the CPU.
+void put_clocks(nlohmann::json& r, const std::vector<int>& clocks, std::size_t samples) {
+  if (!clocks.empty() && clocks.size() >= samples)
+    r["sm_clock_mhz"] = std::vector<int>(clocks.end() - static_cast<std::ptrdiff_t>(samples), clocks.end());
+}
+
 // The point's peak: the larger of each figure over its phases.
 void keep_larger(nlohmann::json& peak, const nlohmann::json& m) {
   for (const auto& [k, v] : m.items())
@@ -411,17 +420,21 @@ nlohmann::json prefill_point(const CaseSpec& c, const Model& m, std::int64_t L, 
       restart_peaks(m);
       // The timed runs first: their warm-up grows the forward's working memory back, so
       // the op-by-op run after them times no allocation. One cache at a time.
+      std::vector<int> clocks;
       const TimingStats t = measure(c.timing, [&] {
         const auto fresh = m.make_cache();
         const double s0 = now_seconds();
         prefill(m, seq, L, c.prefill_chunk, *fresh, mode, nullptr);
-        return now_seconds() - s0;
+        const double took = now_seconds() - s0;
+        if (runs_on_gpu(m)) clocks.push_back(current_sm_clock_mhz());
+        return took;
       });
       {  // Op by op, each bracketed by synchronisations, the same work as a timed run.
         const auto op_cache = m.make_cache();
         prefill(m, seq, L, c.prefill_chunk, *op_cache, mode, &ops[mi]);
       }
       r["timing"] = to_json(t);
+      put_clocks(r, clocks, t.samples.size());
       r["per_token_s"] = t.median / static_cast<double>(L);
       median[mi] = t.median;
       r["memory"] = memory_json();  // this mode's prefill alone: weights, one cache, its scratch
@@ -471,6 +484,7 @@ nlohmann::json decode_point(const CaseSpec& c, const Model& m, std::int64_t L, s
     }
     OpTimes ops;
     std::vector<double> step_s;
+    std::vector<int> clocks;
     outputs[mi].resize(static_cast<std::size_t>(c.batch));
     std::vector<ModelCache*> cache_ptrs;
     for (auto& cp : caches) cache_ptrs.push_back(cp.get());
@@ -483,6 +497,7 @@ nlohmann::json decode_point(const CaseSpec& c, const Model& m, std::int64_t L, s
         outputs[mi][b].insert(outputs[mi][b].end(), l.data() + static_cast<std::int64_t>(b) * V,
                               l.data() + static_cast<std::int64_t>(b + 1) * V);
       step_s.push_back(now_seconds() - t0);
+      if (runs_on_gpu(m)) clocks.push_back(current_sm_clock_mhz());
       if (s > 0) ops += step_ops;  // the first step is the warm-up
     }
     // One sample per decode step (all sequences of the batch), the first a warm-up.
@@ -491,6 +506,7 @@ nlohmann::json decode_point(const CaseSpec& c, const Model& m, std::int64_t L, s
     // This mode alone: weights, the batch's caches, the forward's scratch.
     nlohmann::json r = {{"op_times", op_times_json(ops)}, {"cache", cache_json(m, mode)}, {"timing", to_json(t)},
                         {"per_token_s", t.median / c.batch}, {"memory", memory_json()}};
+    put_clocks(r, clocks, t.samples.size());
     keep_larger(peak, r["memory"]);
     median[mi] = t.median;
     pt[name] = r;
@@ -571,7 +587,7 @@ nlohmann::json run_model_case(const CaseSpec& c, const RunContext& ctx, std::uin
     }
   }
   if (!m) throw NotSupported("no backend runs this model: " + reasons);
-  rec["backend"] = m->implementation().find("cuda") != std::string::npos ? "cuda" : "cpu";
+  rec["backend"] = runs_on_gpu(*m) ? "cuda" : "cpu";
   rec["implementation"] = m->implementation();
   rec["model"] = source;
   // Model points carry no validation against a reference; their check is that every

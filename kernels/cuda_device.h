@@ -50,4 +50,8 @@ DeviceCeilings measure_device_ceilings();
 void reset_device_memory_peak();
 std::int64_t device_memory_peak();
 
+// Device 0's SM clock now, in MHz (NVML); -1 without CUDA or where it cannot be read.
+// Read after each timed sample of a GPU run, so throttled samples show in the results.
+int current_sm_clock_mhz();
+
 }  // namespace dsa

@@ -16,6 +16,7 @@ int cuda_sm_count() { return 132; }
 DeviceCeilings measure_device_ceilings() { return {0, 0, 0, "built without the CUDA backend"}; }
 void reset_device_memory_peak() {}
 std::int64_t device_memory_peak() { return 0; }
+int current_sm_clock_mhz() { return -1; }
 
 }  // namespace dsa
 

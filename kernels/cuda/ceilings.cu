@@ -140,5 +140,6 @@ DeviceCeilings measure_device_ceilings() {
 
 void reset_device_memory_peak() { reset_device_bytes_peak(); }
 std::int64_t device_memory_peak() { return static_cast<std::int64_t>(device_bytes_peak()); }
+int current_sm_clock_mhz() { return sm_clock_mhz(); }
 
 }  // namespace dsa

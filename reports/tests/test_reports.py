@@ -140,6 +140,10 @@ class Clocks(unittest.TestCase):
         self.assertIn("SM clock after the timed samples: 1,700 to 1,980 MHz over 2 series. 1 fell more than 5%", text)
         self.assertIn("- s @4096 dense: 1,700 to 1,980 MHz", text)
         self.assertEqual(clocks.summary_lines(fx.document([fx.op_case("cpu", 1e-3, backend="cpu")])), [])
+        # A model point's attention modes, as GPU model cases record them.
+        m = fx.model_run("m", "dsa-small", [(4096, {"attention": 1.0}, {"attention": 0.5}, 2.0)])
+        m["points"][0]["dsa"]["sm_clock_mhz"] = [1980, 1800]
+        self.assertEqual(clocks.series(m), {"@4096 dsa": [1980, 1800]})
 
     def test_recorded_h100_kernels_held_their_clock(self):
         with tempfile.TemporaryDirectory() as d:
