@@ -61,7 +61,7 @@ def baseline_strength(sw: load.Sweep, p: load.SweepPoint) -> dict | None:
 
 def baseline_text(b: dict, why: bool = True) -> str:
     rate = (f"{b['gflops'] / 1e3:.0f} TFLOP/s" if b["gflops"] >= 1e4 else f"{b['gflops']:.3g} GFLOP/s") + \
-        f" and {b['gbps']:.0f} GB/s"
+        (f" and {b['gbps']:.0f} GB/s" if b["gbps"] >= 10 else f" and {b['gbps']:.2g} GB/s")  # a CPU's 0.42, not 0
     if "share" not in b:
         return f"dense baseline {b['implementation']} at {b['context']:,}: {rate} (no measured ceilings to judge it by)"
     ceiling = "bf16 matrix-product" if b["bound"] == "compute" else "copy-bandwidth"

@@ -518,9 +518,11 @@ class Cost(unittest.TestCase):
         b = cost.cost_model(doc)["phases"]["decode"]["dense_baseline"]
         self.assertEqual(b["bound"], "memory")
         self.assertAlmostEqual(b["share"], 0.70)
-        # Without measured ceilings the rates alone, said so.
+        # Without measured ceilings the rates alone, said so; a CPU's fraction of a GB/s kept.
         del doc["device_ceilings"]
-        self.assertIn("no measured ceilings", " ".join(cost.cost_model(doc)["phases"]["decode"]["measured"]))
+        doc["cases"][0]["points"][-1]["dense"]["throughput"] = {"gflops": 13.5, "gbps": 0.42}
+        text = " ".join(cost.cost_model(doc)["phases"]["decode"]["measured"])
+        self.assertIn("dense baseline x at 131,072: 13.5 GFLOP/s and 0.42 GB/s (no measured ceilings", text)
 
     def test_cli_writes_json(self):
         with tempfile.TemporaryDirectory() as d:
