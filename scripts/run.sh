@@ -7,7 +7,9 @@
 #   scripts/run.sh suites/claims.json   third-party verification (GPU): the measurements
 #                                       every published claim's verdict needs, then the
 #                                       verdicts (results/claims-verdicts.md and .json)
-#   ... --baseline BASELINE.json        then compare with a baseline (the nightly gate):
+#   ... --baseline BASELINE.json        then compare with a baseline (the nightly gate;
+#                                       --baseline again for a baseline in several files
+#                                       of one device, e.g. docs/evidence's H100 parts):
 #                                       the cases with a slower series run again, and a
 #                                       series is a regression only if the re-run is slower
 #                                       too (NOISE otherwise); the comparison table is
@@ -26,22 +28,27 @@ cd "$(dirname "$0")/.."
 suite=suites/smoke.json
 if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then suite=$1; shift; fi
 name=$(basename "$suite" .json)
-baseline=
+baselines=()
 run_args=()
 while [ $# -gt 0 ]; do
   if [ "$1" = "--baseline" ]; then
     [ $# -ge 2 ] || { echo "scripts/run.sh: --baseline needs a results file" >&2; exit 2; }
-    baseline=$2; shift 2
+    baselines+=("$2"); shift 2
   else
     run_args+=("$1"); shift
   fi
 done
-if [ -n "$baseline" ]; then
-  [ -r "$baseline" ] || { echo "scripts/run.sh: baseline $baseline: cannot read it" >&2; exit 2; }
-  # A copy, read before the run: the baseline may be the very file this run rewrites.
-  baseline_copy=$(mktemp --suffix=.json)
-  trap 'rm -f "$baseline_copy"' EXIT
-  cp "$baseline" "$baseline_copy"
+baseline_copies=()
+if [ ${#baselines[@]} -gt 0 ]; then
+  # Copies, read before the run: a baseline may be the very file this run rewrites.
+  baseline_dir=$(mktemp -d)
+  trap 'rm -rf "$baseline_dir"' EXIT
+  for i in "${!baselines[@]}"; do
+    b=${baselines[$i]}
+    [ -r "$b" ] || { echo "scripts/run.sh: baseline $b: cannot read it" >&2; exit 2; }
+    baseline_copies+=("$baseline_dir/$i-$(basename "$b")")
+    cp "$b" "${baseline_copies[$i]}"
+  done
 fi
 
 bench=${DSA_BENCH:-}
@@ -76,9 +83,9 @@ if [ "$name" = claims ] && [ "$report_status" -eq 0 ]; then
   fi
 fi
 compare_status=0
-if [ -n "$baseline" ]; then
-  echo "== against the baseline $baseline =="
-  reports/dsa-report compare "$baseline_copy" "$out/$name.json" --json "$out/$name-compare.json" > "$out/$name-compare.md"
+if [ ${#baselines[@]} -gt 0 ]; then
+  echo "== against the baseline ${baselines[*]} =="
+  reports/dsa-report compare "${baseline_copies[@]}" "$out/$name.json" --json "$out/$name-compare.json" > "$out/$name-compare.md"
   compare_status=$?
   # A series can come out slower because this whole run was slow (another job on the
   # machine): the cases with a SLOWER series run again, and a series counts as a
@@ -95,7 +102,7 @@ PY
       "$bench" run "$suite" --out "$out/$name-rerun.json" --backend auto ${run_args[@]+"${run_args[@]}"} \
         --filter "$slower" > "$out/$name-rerun-summary.txt" 2>&1
       if [ -s "$out/$name-rerun.json" ]; then
-        reports/dsa-report compare "$baseline_copy" "$out/$name.json" --confirm "$out/$name-rerun.json" \
+        reports/dsa-report compare "${baseline_copies[@]}" "$out/$name.json" --confirm "$out/$name-rerun.json" \
           --json "$out/$name-compare.json" > "$out/$name-compare.md"
         compare_status=$?
       else
@@ -109,7 +116,7 @@ set -e
 echo "results: $out/$name.json (every sample, work count and check); summary: $out/$name-summary.txt"
 echo "report: $out/$name-report/report.html (and report.md, plots as PNG and SVG)"
 [ "$name" = claims ] && echo "verdicts: $out/$name-verdicts.md (and .json)"
-[ -n "$baseline" ] && echo "comparison: $out/$name-compare.md (exit $compare_status: 0 no regression, 1 regression, 2 not comparable)"
+[ ${#baselines[@]} -gt 0 ] && echo "comparison: $out/$name-compare.md (exit $compare_status: 0 no regression, 1 regression, 2 not comparable)"
 [ "$status" -ne 0 ] && exit "$status"
 [ "$compare_status" -ne 0 ] && exit "$compare_status"
 exit "$report_status"

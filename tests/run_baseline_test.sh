@@ -13,6 +13,8 @@ fails=0
 cat > "$work/gate.json" <<'JSON'
 {"suite": "gate", "cases": [
   {"name": "topk.small", "op": "topk", "queries": 16, "context": 4096, "topk": 256,
+   "timing": {"warmup": 1, "min_samples": 9, "max_samples": 9, "max_seconds": 5}},
+  {"name": "topk.short", "op": "topk", "queries": 16, "context": 1024, "topk": 256,
    "timing": {"warmup": 1, "min_samples": 9, "max_samples": 9, "max_seconds": 5}}
 ]}
 JSON
@@ -48,6 +50,21 @@ elif ! grep -q "SLOWER" <<<"$out"; then echo "FAIL faster baseline: no SLOWER ro
 elif ! grep -q "re-running the cases" <<<"$out" || [ ! -s "$work/out/gate-rerun.json" ]; then
   echo "FAIL faster baseline: the slower case was not re-run"; fails=$((fails+1))
 else echo "ok   regression against a faster baseline, confirmed by a re-run"; fi
+
+# A baseline in two files of one device (a nightly's parts from separate calls): read
+# together, every case compared; a case in both files is refused (exit 2).
+/usr/bin/python3 - "$work/slow.json" "$work/part1.json" "$work/part2.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+for i, path in enumerate(sys.argv[2:]):
+    json.dump(dict(d, cases=[d["cases"][i]]), open(path, "w"))
+PY
+out=$(run --baseline "$work/part1.json" --baseline "$work/part2.json"); rc=$?
+if [ "$rc" -ne 0 ] || [ "$(grep -c '^| FASTER | topk\.' <<<"$out")" -ne 2 ]; then
+  echo "FAIL baseline in two files: exit $rc"; echo "$out" | tail -8; fails=$((fails+1))
+else echo "ok   a baseline in two files"; fi
+out=$(run --baseline "$work/part1.json" --baseline "$work/part1.json"); rc=$?
+if [ "$rc" -ne 2 ] || ! grep -q "is also in" <<<"$out"; then echo "FAIL a case in two baseline files: exit $rc"; echo "$out" | tail -4; fails=$((fails+1)); else echo "ok   a case in two baseline files is refused"; fi
 
 out=$(run --baseline "$work/missing.json"); rc=$?
 if [ "$rc" -ne 2 ] || ! grep -q "missing.json" <<<"$out"; then echo "FAIL missing baseline: exit $rc"; fails=$((fails+1)); else echo "ok   missing baseline"; fi

@@ -40,7 +40,9 @@ def _parser():
 
     c = sub.add_parser("compare", help="regression gate: exit 1 on a slower or failing case, DSA less "
                                            "accurate against dense on the same inputs, or more memory")
-    c.add_argument("baseline")
+    c.add_argument("baseline", nargs="+",
+                   help="the baseline's results file, or several of one device read together (each case once): "
+                        "e.g. a nightly's parts run in separate calls")
     c.add_argument("current")
     c.add_argument("--alpha", type=_positive(float), default=0.01, help="Mann-Whitney U significance (default 0.01)")
     c.add_argument("--min-change", type=_positive(float), default=None,
@@ -105,7 +107,7 @@ def main(argv=None) -> int:
             return 0
         if args.command == "compare":
             confirm = load.load_results(args.confirm) if args.confirm else None
-            r = compare.compare(load.load_results(args.baseline), load.load_results(args.current), args.alpha,
+            r = compare.compare(load.load_many(args.baseline), load.load_results(args.current), args.alpha,
                                 args.min_change, args.allow_device_mismatch, args.by_params, confirm)
             print(compare.markdown(r))
             _write_json(args.json, r)
