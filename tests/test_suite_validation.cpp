@@ -2,9 +2,14 @@
 // message naming the file, the case and the field.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "bench/suite.h"
+#include "core/rng.h"
 
 namespace dsa::bench {
 namespace {
@@ -212,6 +217,57 @@ TEST(SuiteValidation, MissingFile) {
   } catch (const SuiteError& e) {
     EXPECT_NE(std::string(e.what()).find("/nonexistent/suite.json: cannot open"), std::string::npos);
   }
+}
+
+// Seeded random damage to every shipped suite (characters changed, numbers replaced by
+// long digit strings, spans deleted or duplicated): each damaged text either parses or is
+// rejected with a SuiteError naming the file. Any other exception (a JSON library type
+// error, an out-of-range access) or a crash under the sanitiser build fails.
+TEST(SuiteValidation, DamagedSuitesParseOrFailWithANamedError) {
+  std::vector<std::string> suites;
+  for (const auto& entry : std::filesystem::directory_iterator(DSA_SUITES_DIR)) {
+    if (entry.path().extension() != ".json") continue;
+    std::ifstream in(entry.path());
+    std::stringstream text;
+    text << in.rdbuf();
+    suites.push_back(text.str());
+  }
+  ASSERT_GE(suites.size(), 6u) << DSA_SUITES_DIR;
+  static constexpr char kChars[] = "0123456789[]{},:\"-e. tfnaxz";
+  Rng rng(20261206);
+  int parsed = 0, rejected = 0;
+  for (int iter = 0; iter < 1500; ++iter) {
+    std::string t = suites[rng.below(suites.size())];
+    const int edits = 1 + static_cast<int>(rng.below(3));
+    for (int e = 0; e < edits && !t.empty(); ++e) {
+      const auto at = static_cast<std::size_t>(rng.below(t.size()));
+      const auto span = std::min<std::size_t>(1 + rng.below(12), t.size() - at);
+      switch (rng.below(4)) {
+        case 0: t[at] = kChars[rng.below(sizeof kChars - 1)]; break;
+        case 1: {
+          std::string digits(1 + rng.below(22), '0');
+          for (auto& ch : digits) ch = static_cast<char>('0' + rng.below(10));
+          t.replace(at, std::min<std::size_t>(span, 4), (rng.below(2) ? "-" : "") + digits);
+          break;
+        }
+        case 2: t.erase(at, span); break;
+        default: t.insert(at, t.substr(at, span));
+      }
+    }
+    try {
+      const Suite s = parse_suite(t, "suites/damaged.json");
+      ++parsed;
+      EXPECT_FALSE(s.cases.empty());
+    } catch (const SuiteError& e) {
+      ++rejected;
+      EXPECT_NE(std::string(e.what()).find("suites/damaged.json"), std::string::npos) << e.what();
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "iteration " << iter << ": " << typeid(e).name() << ": " << e.what() << "\n" << t;
+    }
+  }
+  // Both outcomes must occur, or the damage tested nothing.
+  EXPECT_GT(parsed, 50);
+  EXPECT_GT(rejected, 300);
 }
 
 }  // namespace
