@@ -103,6 +103,38 @@ TEST(ModelConfig, MissingOrIllTypedKeysAreNamed) {
   EXPECT_NO_THROW(parse_config(j, "c.json"));
 }
 
+// Seeded random damage to every shipped preset (test::damage_text): each damaged
+// config.json either loads or fails with a ConfigError naming the file, never another
+// exception (a JSON library type error) or a crash under the sanitiser build.
+TEST(ModelConfig, DamagedConfigsLoadOrFailWithANamedError) {
+  std::vector<std::string> presets;
+  for (const auto& e : fs::directory_iterator(presets_dir())) {
+    std::ifstream in(e.path());
+    presets.emplace_back(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  ASSERT_EQ(presets.size(), 3u);
+  const std::string path = tmp("config.json");
+  Rng rng(61);
+  int loaded = 0, rejected = 0;
+  for (int iter = 0; iter < 800; ++iter) {
+    const std::string text = test::damage_text(presets[rng.below(presets.size())], rng);
+    std::ofstream(path, std::ios::trunc) << text;
+    try {
+      const ModelConfig c = load_config(path);
+      ++loaded;
+      EXPECT_GT(c.rms_eps, 0.0);
+      EXPECT_GE(c.hidden, 1);
+    } catch (const ConfigError& e) {
+      ++rejected;
+      EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "iteration " << iter << ": " << e.what() << "\n" << text;
+    }
+  }
+  EXPECT_GT(loaded, 50);
+  EXPECT_GT(rejected, 200);
+}
+
 // --- safetensors -----------------------------------------------------------------
 
 // A file with a hand-written header and `data` bytes after it.
@@ -186,9 +218,8 @@ TEST(Safetensors, EveryCorruptionIsRejectedWithItsReason) {
   EXPECT_TRUE(says(open_error("named.st", "{not json", 0), "named.st"));
 }
 
-// Seeded random damage to a valid file (bytes of the header changed, numbers in it
-// replaced by long digit strings, the header length off by a little, the file cut
-// short): each damaged file either opens, with every tensor's bytes inside the file's
+// Seeded random damage to a valid file (its header through test::damage_text, the
+// header length off by a little, the file cut short): each damaged file either opens, with every tensor's bytes inside the file's
 // data section and matching its shape and dtype, or is rejected with a CheckpointError
 // naming the file. Anything else (another exception type, a crash, an out-of-bounds read
 // under the sanitiser build) fails.
@@ -212,25 +243,7 @@ TEST(Safetensors, DamagedFilesOpenConsistentlyOrFailWithANamedError) {
   Rng rng(20261206);
   int opened = 0, rejected = 0;
   for (int iter = 0; iter < 600; ++iter) {
-    std::string h = header;
-    const int edits = 1 + static_cast<int>(rng.below(3));
-    for (int e = 0; e < edits && !h.empty(); ++e) {
-      const auto at = static_cast<std::size_t>(rng.below(h.size()));
-      switch (rng.below(3)) {
-        case 0: {
-          static constexpr char kChars[] = "0123456789[]{},:\"-e. FBx";
-          h[at] = kChars[rng.below(sizeof kChars - 1)];
-          break;
-        }
-        case 1: {  // a number (or anything) replaced by up to 22 digits
-          std::string digits(1 + rng.below(22), '0');
-          for (auto& ch : digits) ch = static_cast<char>('0' + rng.below(10));
-          h.replace(at, std::min<std::size_t>(1 + rng.below(4), h.size() - at), digits);
-          break;
-        }
-        default: h.erase(at, 1 + rng.below(std::min<std::uint64_t>(8, h.size() - at)));
-      }
-    }
+    const std::string h = test::damage_text(header, rng);
     std::uint64_t claim = h.size();
     if (rng.below(8) == 0) claim += rng.below(64) - 32;  // the length field off (may wrap: also tested)
     std::string file(8, '\0');

@@ -10,6 +10,7 @@
 
 #include "bench/suite.h"
 #include "core/rng.h"
+#include "test_util.h"
 
 namespace dsa::bench {
 namespace {
@@ -233,27 +234,10 @@ TEST(SuiteValidation, DamagedSuitesParseOrFailWithANamedError) {
     suites.push_back(text.str());
   }
   ASSERT_GE(suites.size(), 6u) << DSA_SUITES_DIR;
-  static constexpr char kChars[] = "0123456789[]{},:\"-e. tfnaxz";
   Rng rng(20261206);
   int parsed = 0, rejected = 0;
   for (int iter = 0; iter < 1500; ++iter) {
-    std::string t = suites[rng.below(suites.size())];
-    const int edits = 1 + static_cast<int>(rng.below(3));
-    for (int e = 0; e < edits && !t.empty(); ++e) {
-      const auto at = static_cast<std::size_t>(rng.below(t.size()));
-      const auto span = std::min<std::size_t>(1 + rng.below(12), t.size() - at);
-      switch (rng.below(4)) {
-        case 0: t[at] = kChars[rng.below(sizeof kChars - 1)]; break;
-        case 1: {
-          std::string digits(1 + rng.below(22), '0');
-          for (auto& ch : digits) ch = static_cast<char>('0' + rng.below(10));
-          t.replace(at, std::min<std::size_t>(span, 4), (rng.below(2) ? "-" : "") + digits);
-          break;
-        }
-        case 2: t.erase(at, span); break;
-        default: t.insert(at, t.substr(at, span));
-      }
-    }
+    const std::string t = test::damage_text(suites[rng.below(suites.size())], rng);
     try {
       const Suite s = parse_suite(t, "suites/damaged.json");
       ++parsed;

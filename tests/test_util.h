@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 
@@ -57,6 +58,31 @@ void with_threads(int n, F&& f) {
   set_max_threads(n);
   f();
   set_max_threads(before);
+}
+
+// `text` with 1 to 3 random edits of the kinds that break a JSON document's structure or
+// its values: a character changed to one of JSON's own, a span replaced by up to 22
+// digits (minus-signed half the time: values past every integer type), a span deleted,
+// a span doubled. For tests that a parser rejects damaged input with its own error.
+inline std::string damage_text(std::string text, Rng& rng) {
+  static constexpr char kChars[] = "0123456789[]{},:\"-e. tfnaxz";
+  const int edits = 1 + static_cast<int>(rng.below(3));
+  for (int e = 0; e < edits && !text.empty(); ++e) {
+    const auto at = static_cast<std::size_t>(rng.below(text.size()));
+    const auto span = std::min<std::size_t>(1 + rng.below(12), text.size() - at);
+    switch (rng.below(4)) {
+      case 0: text[at] = kChars[rng.below(sizeof kChars - 1)]; break;
+      case 1: {
+        std::string digits(1 + rng.below(22), '0');
+        for (auto& ch : digits) ch = static_cast<char>('0' + rng.below(10));
+        text.replace(at, std::min<std::size_t>(span, 4), (rng.below(2) ? "-" : "") + digits);
+        break;
+      }
+      case 2: text.erase(at, span); break;
+      default: text.insert(at, text.substr(at, span));
+    }
+  }
+  return text;
 }
 
 }  // namespace dsa::test
