@@ -1,6 +1,7 @@
 #include "bench/runner.h"
 
 #include <cctype>
+#include <cstdio>
 
 #include <algorithm>
 #include <new>
@@ -121,6 +122,22 @@ nlohmann::json ceiling_share(const nlohmann::json& ceilings, const nlohmann::jso
   return share;
 }
 
+// Why a case or point ran out of host memory, with what this process had to use when
+// it began (the machine's available memory, or less under a container's limit).
+namespace {
+
+std::string host_oom_reason(const std::string& what, std::int64_t available_at_start) {
+  std::string r = "out of host memory " + what;
+  if (available_at_start >= 0) {
+    char gb[32];
+    std::snprintf(gb, sizeof gb, "%.1f", static_cast<double>(available_at_start) / 1e9);
+    r += std::string(" (") + gb + " GB was available when it began)";
+  }
+  return r;
+}
+
+}  // namespace
+
 void run_points(const std::vector<std::int64_t>& contexts, const RunContext& ctx, bool validated, nlohmann::json& rec,
                 const std::function<nlohmann::json(std::int64_t, std::size_t)>& point) {
   rec["points"] = nlohmann::json::array();
@@ -129,12 +146,13 @@ void run_points(const std::vector<std::int64_t>& contexts, const RunContext& ctx
   for (std::size_t i = 0; i < contexts.size(); ++i) {
     const std::int64_t L = contexts[i];
     nlohmann::json pt;
+    const std::int64_t available = available_memory_bytes();
     try {
       pt = point(L, i);
     } catch (const NotSupported&) {
       throw;  // the whole case cannot run on this backend
     } catch (const std::bad_alloc&) {
-      pt = {{"context", L}, {"status", "oom"}, {"reason", "out of host memory at this context"}};
+      pt = {{"context", L}, {"status", "oom"}, {"reason", host_oom_reason("at this context", available)}};
     } catch (const std::exception& e) {
       pt = {{"context", L}, {"status", "error"}, {"reason", e.what()}};
     }
@@ -196,6 +214,7 @@ nlohmann::json run_case(const CaseSpec& c, const RunContext& ctx) {
         why += "; " + device;
     }
   }
+  const std::int64_t available = available_memory_bytes();
   try {
     if (backends.empty()) {
       rec["status"] = "skipped";
@@ -217,7 +236,7 @@ nlohmann::json run_case(const CaseSpec& c, const RunContext& ctx) {
     rec["reason"] = e.what();
   } catch (const std::bad_alloc&) {
     rec["status"] = "oom";
-    rec["reason"] = "out of host memory while running the case";
+    rec["reason"] = host_oom_reason("while running the case", available);
   } catch (const std::exception& e) {
     rec["status"] = "error";
     rec["reason"] = e.what();

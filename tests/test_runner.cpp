@@ -207,6 +207,25 @@ TEST(RunCase, AThrowingCaseBecomesAnErrorStatus) {
   EXPECT_TRUE(rec.contains("duration_s"));
 }
 
+// Inputs no machine holds (2^24 rows of 2^24 scores: 64 TiB) end the case as oom, with
+// what the process had to use; the run goes on.
+TEST(RunCase, ACaseThatCannotAllocateItsInputsIsOom) {
+#if defined(__SANITIZE_ADDRESS__)
+  // The release build runs this: AddressSanitizer's operator new reports the failed
+  // allocation and aborts (allocator_may_return_null does not reach the throwing form).
+  GTEST_SKIP() << "AddressSanitizer's operator new aborts instead of throwing std::bad_alloc";
+#endif
+  const Suite s = parse_suite(
+      R"({"cases": [{"name": "huge", "op": "topk", "queries": 16777216, "context": 16777216, "topk": 8}]})", "t");
+  RunContext ctx;
+  ctx.backend = BackendRequest::cpu;
+  const nlohmann::json rec = run_case(s.cases[0], ctx);
+  EXPECT_EQ(rec["status"], "oom") << rec.dump();
+  EXPECT_NE(rec["reason"].get<std::string>().find("out of host memory while running the case ("), std::string::npos)
+      << rec["reason"];
+  EXPECT_NE(rec["reason"].get<std::string>().find(" GB was available when it began)"), std::string::npos) << rec["reason"];
+}
+
 TEST(RunCase, CudaWithoutADeviceIsSkippedNotFailed) {
   const Suite s = parse_suite(R"({"cases": [{"name": "t", "op": "topk", "queries": 2, "context": 64, "topk": 8}]})", "t");
   RunContext ctx;
