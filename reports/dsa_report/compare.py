@@ -28,7 +28,8 @@ them SLOWER. Hence min_change defaults by backend (DEFAULT_MIN_CHANGE: 15% on th
 re-runs the cases that came out slower and keeps only those slower again (`confirm`).
 
 Accuracy and memory, figure by figure (no samples to test: each is one deterministic
-value per run), with a tolerance each (FIGURES below); a figure past it in the bad
+value per run), with a tolerance each (ACCURACY_METRICS, MEASURED_PEAK_TOL and
+ACCOUNTED_TOL below); a figure past it in the bad
 direction is WORSE (exit status 1), in the good one BETTER (reported, not an error: still
 a change to explain).
 - DSA's deltas against dense (a sweep point's relative L2, attention-mass recall and
