@@ -29,9 +29,8 @@ re-runs the cases that came out slower and keeps only those slower again (`confi
 
 Accuracy and memory, figure by figure (no samples to test: each is one deterministic
 value per run), with a tolerance each (ACCURACY_METRICS, MEASURED_PEAK_TOL and
-ACCOUNTED_TOL below); a figure past it in the bad
-direction is WORSE (exit status 1), in the good one BETTER (reported, not an error: still
-a change to explain).
+ACCOUNTED_TOL below); a figure past it in the bad direction is WORSE (exit status 1),
+in the good one BETTER (reported, not an error: still a change to explain).
 - DSA's deltas against dense (a sweep point's relative L2, attention-mass recall and
   top-k overlap; a model point's mean KL, top-1 agreement and hidden-state relative L2),
   where both runs drew the same inputs (the same case seed). On the same inputs they are
