@@ -862,6 +862,61 @@ class Malformed(unittest.TestCase):
         doc["cases"][0]["status"] = "great"
         self.expect_exit2(json.dumps(doc), "at cases/0/status")
 
+    def test_a_size_the_reports_divide_by_must_be_positive(self):
+        # A sweep whose query chunk or a point's batch is 0 (a hand-edited or damaged file)
+        # is refused by name, not a division by zero inside cost.
+        doc = fx.document([fx.sweep("s", "decode", [(4096, 1e-3, 1e-3)])])
+        doc["cases"][0]["params"]["query_chunk"] = 0
+        self.expect_exit2(json.dumps(doc), "at cases/0/params/query_chunk")
+        doc = fx.document([fx.sweep("s", "decode", [(4096, 1e-3, 1e-3)])])
+        doc["cases"][0]["points"][0]["batch"] = 0
+        self.expect_exit2(json.dumps(doc), "at cases/0/points/0/batch")
+
+    def test_damaged_numbers_give_a_report_or_a_named_refusal(self):
+        # Seeded damage to the real smoke and model results: one to three numbers anywhere
+        # set to 0, -1, 1e300, 1e-300, 2^63 or 1e-12. Every command either reports (exit 0)
+        # or refuses the file by name (exit 2); an exception escaping is a failure.
+        import random
+        docs = [load.load_results(real_results("smoke-results.json")),
+                load.load_results(real_results("model-results.json"))]
+
+        def numbers(o, path=()):
+            if isinstance(o, dict):
+                for k, v in o.items():
+                    yield from numbers(v, path + (k,))
+            elif isinstance(o, list):
+                for i, v in enumerate(o):
+                    yield from numbers(v, path + (i,))
+            elif isinstance(o, (int, float)) and not isinstance(o, bool):
+                yield path
+
+        rng = random.Random(20261206)
+        codes = {0: 0, 2: 0}
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "damaged.json")
+            for it in range(150):
+                doc = fx.clone(rng.choice(docs))
+                spots = list(numbers(doc))
+                for _ in range(rng.randint(1, 3)):
+                    where = rng.choice(spots)
+                    o = doc
+                    for k in where[:-1]:
+                        o = o[k]
+                    o[where[-1]] = rng.choice([0, -1, 1e300, -1e-300, 2**63, 1e-12])
+                with open(path, "w") as f:
+                    json.dump(doc, f)
+                cmds = [["cost", path], ["claims", path], ["compare", path, path]]
+                if it % 50 == 0:
+                    cmds.append(["render", path, "-o", os.path.join(d, "out")])
+                for cmd in cmds:
+                    code, _, err = run_cli(*cmd)  # an escaping exception fails the test here
+                    self.assertIn(code, (0, 2), (it, cmd, err))
+                    if code == 2:
+                        self.assertIn("damaged.json", err)
+                    codes[code] += 1
+        self.assertGreater(codes[0], 100)  # most damage is to figures a report can show
+        self.assertGreater(codes[2], 10)   # some breaks the schema, and is refused by name
+
     def test_wrong_schema_version(self):
         doc = fx.document([fx.op_case("a", 1e-3)])
         doc["schema_version"] = 2
