@@ -13,7 +13,10 @@
 #   DSA_PREFER=NAME,... with --nightly or --suite: those variants picked first wherever
 #                                    they take a case (dsa-bench run --prefer)
 #   scripts/gpu-check.sh --quick     instead: only the gpu tests and suites/corner.json
-#                                    (correctness first, a few minutes)
+#                                    (correctness first, a few minutes); FIRST_RUN=skip
+#                                    leaves out the first-run suites (kernels not yet run
+#                                    on a GPU), FIRST_RUN=only runs those alone (no corner
+#                                    suite), so a session can put other steps between
 #   scripts/gpu-check.sh --figures   instead: the rest of the plain check (SASS count,
 #                                    micro-benchmarks, the short suites, the dsa-tiny
 #                                    model): --quick then --figures is the plain check in
@@ -119,8 +122,10 @@ run_spec() {  # run_spec N SPEC ROOT
 }
 
 # The next GPU session's plan, most worth first (docs/gpu-validation.md says why each):
-# correctness of every kernel (the first runs of the new ones among them), the last
-# unrun cases of issue 5, the kernels under evaluation beside the defaults at the
+# correctness of the validated kernels and the model path, the last unrun cases of issue
+# 5 (before the first runs of the new kernels, which may take minutes: 14 kernels, some
+# suites with a minute of host reference each), those first runs, the kernels under
+# evaluation beside the defaults at the
 # issues' target shapes (top-k, dense decode, sparse, MHA: the checks of MHA at 64K are
 # left out, about 35 s each of host reference, the gpu tests check it; what a promotion
 # or a met target rests on), then where the open targets' time goes (phase tables), the
@@ -134,8 +139,9 @@ run_spec() {  # run_spec N SPEC ROOT
 # minutes of device time, about 13 of them usable across two calls (each start costs
 # one to two), so the order decides what is lost.
 SESSION_STEPS=(
-  '--quick'
+  'FIRST_RUN=skip --quick'
   '--model-small ^model\.small\.decode(\.128k)?$'
+  'FIRST_RUN=only --quick'
   'STEP_LIMIT=60 --suite suites/candidates.json ^kernel\.topk\.'
   'STEP_LIMIT=60 --suite suites/candidates.json ^kernel\.dense_mqa\.'
   'STEP_LIMIT=60 --suite suites/candidates.json ^kernel\.sparse_mla\.'
@@ -418,9 +424,17 @@ else
   # run may hang on a wrong hand-off): 45 s each (90 s for the single-test ones) instead
   # of 180, and one process per such kernel (DSA_FIRST_RUN_VARIANT), so one that faults
   # or hangs does not take the others' results with it (FIRST_RUN_LIMIT overrides the 45 s).
+  case "${FIRST_RUN:-}" in
+    ""|skip|only) ;;
+    *) echo "scripts/gpu-check.sh: FIRST_RUN must be skip or only (or unset), not \"$FIRST_RUN\"" >&2; exit 2 ;;
+  esac
   for suite in $("$bundle"/dsa_gpu_tests --gtest_list_tests | grep -E '^[^ ].*\.$' | sed 's/\.$//'); do
     suite_limit=180
     kernels=("")
+    case "$suite" in
+      *FirstRun*) [ "${FIRST_RUN:-}" = skip ] && continue ;;
+      *) [ "${FIRST_RUN:-}" = only ] && continue ;;
+    esac
     case "$suite" in
       *FirstRun*)
         # The parametrised suites' small shapes take seconds (their validated twins 0.5-4 s
@@ -480,9 +494,12 @@ print(f"gpu tests: {counts['passed']} passed, {counts['failed']} failed, {counts
       f"(suites that crashed or hung wrote no JSON: see the log)")
 PY
 
-  log "suites/corner.json on the GPU (every corner case through the runner, validation only)"
-  step "$bundle"/dsa-bench run suites/corner.json --backend cuda --out "$out/corner.json" > "$out/corner.log" 2>&1 || status=1
-  tables=("$out/corner.json")
+  tables=()
+  if [ "${FIRST_RUN:-}" != only ]; then
+    log "suites/corner.json on the GPU (every corner case through the runner, validation only)"
+    step "$bundle"/dsa-bench run suites/corner.json --backend cuda --out "$out/corner.json" > "$out/corner.log" 2>&1 || status=1
+    tables=("$out/corner.json")
+  fi
 fi
 
 if [ "$mode" = check ] || [ "$mode" = figures ]; then

@@ -85,8 +85,11 @@ def gpu_tests(folder, out):
                 msg = (t["failures"][0].get("failure", "") if t["failures"] else "").splitlines()
                 failures.append(f"{s['name']}.{t['name']}{f' [{kernel}]' if kernel else ''}: {msg[0] if msg else ''}")
     out.append(f"gpu tests: {counts[0]} passed, {counts[1]} failed, {counts[2]} skipped.")
-    hung = read_lines(os.path.join(os.path.dirname(folder), "hung-kernels.txt"))
     hung_in = hung_tests(os.path.join(folder, "gpu-tests.log"))
+    # The session's hung kernels belong to the step that ran the first-run suites (a step
+    # of validated suites alone has neither their results nor their log lines).
+    ran_first_runs = bool(verdicts) or any("FirstRun" in line for line in read_lines(os.path.join(folder, "gpu-tests.log")))
+    hung = read_lines(os.path.join(os.path.dirname(folder), "hung-kernels.txt")) if ran_first_runs else []
     if verdicts or hung:
         out.append("")
         out.append("| kernel not yet validated | first-run tests | verdict |")
@@ -320,14 +323,20 @@ def report(root):
         doc = load_json(os.path.join(folder, "gpu-tests.json")) or {}
         unvalidated |= {s["first_run_variant"] for s in doc.get("testsuites", []) if s.get("first_run_variant")}
     out += ["", "## Correctness", ""]
+    # The validated suites and the first runs may be steps of their own (FIRST_RUN=skip /
+    # only, with other steps between): each step's tests, then the corner suite once.
+    counts = {}
     for folder in st.get("quick", []):
+        if len(st["quick"]) > 1:
+            out.append(f"Step {os.path.basename(folder)}:")
         gpu_tests(folder, out)
         corner = load_json(os.path.join(folder, "corner.json"))
-        counts = {k: v for k, v in ((corner or {}).get("summary") or {}).get("counts", {}).items() if v}
+        counts.update({k: v for k, v in ((corner or {}).get("summary") or {}).get("counts", {}).items() if v})
         out.append("")
+    if st.get("quick"):
         out.append("Corner suite on the GPU: " + (", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + "."
                                                 if counts else "no results (it did not run or finish)."))
-    if not st.get("quick"):
+    else:
         out.append("The gpu tests did not run in this session.")
     out += ["", "## Where the time goes (phase clocks)", ""]
     tables = [os.path.join(f, "phases.txt") for f in st.get("phases", [])]

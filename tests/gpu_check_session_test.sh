@@ -2,11 +2,13 @@
 # scripts/gpu-check.sh --session, the plan a GPU session runs in one or two device calls,
 # driven here through stand-ins for the three GPU binaries (no GPU needed: what is
 # tested is the orchestration, which a GPU session has no time to debug):
-#   call 1: a first-run test process that hangs is stopped at its limit and its kernel
-#           noted as hung; the step after it runs past the call's deadline, is cut, and
-#           is not marked finished; every result so far is packed into session.tgz;
-#   call 2 (same machine): resumes at the cut step, runs the rest, skips the hung
-#           kernel's candidates case, and the micro-benchmarks are told which it is.
+#   call 1: the validated gpu test suites and the corner suite run (no first-run suite);
+#           the model step after them runs past the call's deadline, is cut, and is not
+#           marked finished; every result so far is packed into session.tgz;
+#   call 2 (same machine): resumes at the cut step; the first-run suites run, and a
+#           first-run test process that hangs is stopped at its limit and its kernel
+#           noted as hung; the rest runs, the hung kernel's candidates case is skipped,
+#           and the micro-benchmarks are told which it is.
 # usage: gpu_check_session_test.sh SOURCE_DIR WORK_DIR
 set -u
 src=$1; work=$2
@@ -93,24 +95,33 @@ session 40 "$work/call1" STUB_SLOW=model.json
 took=$(( $(date +%s) - start ))
 [ "$took" -le 35 ] || fail "call 1 took ${took} s, past its 40 s budget less the packing reserve"
 [ "$(cat "$work/state/done" 2>/dev/null | tr '\n' ' ')" = "1 " ] || fail "after call 1 only step 1 should be finished, not: $(cat "$work/state/done" 2>/dev/null)"
-grep -qx cuda.dense_mqa.seesaw "$work/state/hung-kernels.txt" || fail "the hanging first-run kernel was not noted as hung"
-grep -qx cuda.dense_mqa.wgmma_tma "$work/state/hung-kernels.txt" && fail "a kernel that passed was noted as hung"
-grep -qF "gpu_tests Batches/CudaFirstRunIndexerBatch.* variant=cuda.indexer.keyrows" "$log" \
-  || fail "a first-run indexer suite did not run once for the unvalidated indexer kernel: $(grep Indexer "$log" | tr '\n' ';')"
+grep -q "^gpu_tests CudaIndexer\.\* variant=$" "$log" || fail "step 1 did not run the validated suite: $(tr '\n' ';' < "$log")"
+grep -q "^gpu_tests .*FirstRun" "$log" && fail "step 1 ran a first-run suite, which comes after the model step"
+grep -q "^run corner.json" "$log" || fail "step 1 did not run the corner suite"
 grep -q "step 2 was cut by this call's deadline" "$work/call1.console" || fail "call 1 did not say that step 2 was cut"
-tar tzf "$work/call1/session.tgz" 2>/dev/null | grep -q "step-1-quick/gpu-tests/CudaFirstRunDenseMqa__cuda.dense_mqa.wgmma_tma.json" \
-  || fail "session.tgz of call 1 lacks the passing first-run kernel's results"
+tar tzf "$work/call1/session.tgz" 2>/dev/null | grep -q "step-1-quick/gpu-tests/CudaIndexer.json" \
+  || fail "session.tgz of call 1 lacks the validated suite's results"
 [ -s "$work/call1/console.log" ] || fail "call 1 wrote no console.log under OUT"
-grep -q "cuda.dense_mqa.seesaw. | .*HUNG" "$work/call1/report.md" 2>/dev/null \
-  || fail "call 1's report.md does not name the hung kernel: $(head -c 600 "$work/call1/report.md" 2>/dev/null)"
 
 # Call 2 on the same machine: resumes at step 2 and finishes the plan.
 mkdir -p "$work/call2"
 : > "$log"
 session 120 "$work/call2"
 rc=$?
-[ "$(tr '\n' ' ' < "$work/state/done")" = "1 2 3 4 5 6 7 8 9 10 11 " ] || fail "after call 2 every step should be finished, not: $(tr '\n' ' ' < "$work/state/done")"
-grep -q "gpu_tests" "$log" && fail "call 2 ran the gpu tests of step 1 again"
+[ "$(tr '\n' ' ' < "$work/state/done")" = "1 2 3 4 5 6 7 8 9 10 11 12 " ] || fail "after call 2 every step should be finished, not: $(tr '\n' ' ' < "$work/state/done")"
+grep -q "^gpu_tests CudaIndexer" "$log" && fail "call 2 ran step 1's validated suite again"
+grep -q "^run corner.json" "$log" && fail "call 2 ran the corner suite again (the first-run step has none)"
+grep -qx cuda.dense_mqa.seesaw "$work/state/hung-kernels.txt" || fail "the hanging first-run kernel was not noted as hung"
+grep -qx cuda.dense_mqa.wgmma_tma "$work/state/hung-kernels.txt" && fail "a kernel that passed was noted as hung"
+grep -qF "gpu_tests Batches/CudaFirstRunIndexerBatch.* variant=cuda.indexer.keyrows" "$log" \
+  || fail "a first-run indexer suite did not run once for the unvalidated indexer kernel: $(grep Indexer "$log" | tr '\n' ';')"
+tar tzf "$work/call2/session.tgz" 2>/dev/null | grep -q "step-3-quick/gpu-tests/CudaFirstRunDenseMqa__cuda.dense_mqa.wgmma_tma.json" \
+  || fail "session.tgz of call 2 lacks the passing first-run kernel's results"
+grep -q "cuda.dense_mqa.seesaw. | .*HUNG" "$work/call2/report.md" 2>/dev/null \
+  || fail "call 2's report.md does not name the hung kernel: $(head -c 600 "$work/call2/report.md" 2>/dev/null)"
+[ "$(grep -c "cuda.dense_mqa.seesaw. | .*HUNG" "$work/call2/report.md")" -eq 1 ] \
+  || fail "call 2's report.md names the hung kernel under more than the first-run step"
+grep -q "^Corner suite on the GPU: " "$work/call2/report.md" || fail "call 2's report.md lacks the corner suite's line"
 grep -q "^run model.json" "$log" || fail "call 2 did not run the cut model step"
 grep -q "^run model.json .*model.*v32.*layer3" "$log" || fail "call 2 did not run the real-dimension layer step: $(grep '^run model.json' "$log" | tr '\n' ';')"
 grep -q "seesaw" <(grep '^run candidates.json' "$log") && fail "call 2 ran a candidates case of the hung kernel"
@@ -120,37 +131,42 @@ grep -q "micro BM_CudaDenseSeesawPhasesDecodeBf16 hung=\[cuda.dense_mqa.seesaw \
 grep -q "^micro BM_CudaIndexerBatchKeyrowsB64 " "$log" || fail "call 2 did not run the indexer micro-benchmark step"
 grep -q "^micro BM_CudaTopkFilterStagesPrefill512 " "$log" || fail "call 2 did not run the filter top-k's stage benchmark"
 grep -q "^micro BM_CudaTopkFilterPrefill512 " "$log" || fail "call 2 did not run the filter top-k's benchmark"
-[ "$(grep -c '^micro ' "$log")" -eq 4 ] || fail "step 7 should run one micro-benchmark family and step 8 three (not the sample_atomics one): $(grep '^micro ' "$log" | tr '\n' ';')"
+[ "$(grep -c '^micro ' "$log")" -eq 4 ] || fail "step 8 should run one micro-benchmark family and step 9 three (not the sample_atomics one): $(grep '^micro ' "$log" | tr '\n' ';')"
 grep -q "| BM_CudaIndexerBatchKeyrowsB64 | 4096 | 12.5 | 1.5 | 900 |" "$work/call2/report.md" \
   || fail "call 2's report.md lacks the micro-benchmark table: $(grep -A4 'Micro' "$work/call2/report.md")"
 [ "$rc" -ne 0 ] || fail "a session with a hung kernel exited 0"
-tar tzf "$work/call2/session.tgz" 2>/dev/null | grep -q "step-11-suite/candidates/sweep.decode.b64.fp8.filter_topk.json" \
+tar tzf "$work/call2/session.tgz" 2>/dev/null | grep -q "step-12-suite/candidates/sweep.decode.b64.fp8.filter_topk.json" \
   || fail "session.tgz of call 2 lacks the last step's results"
 
 # A third call has nothing left to do, and a bad budget is refused.
 session 60 "$work/call3" || true
-grep -q "0 of 11 steps left" "$work/call3.console" || fail "a finished plan did not say so"
+grep -q "0 of 12 steps left" "$work/call3.console" || fail "a finished plan did not say so"
 env STUB_LOG="$log" GPU_BUNDLE="$work/bundle" OUT="$work/nomatch" bash "$src/scripts/gpu-check.sh" --suite suites/candidates.json '^kernel\.nothing$' > "$work/nomatch.console" 2>&1
 rc=$?
 [ "$rc" -eq 1 ] && grep -q "no case of suites/candidates.json matches" "$work/nomatch.console" \
   || fail "a suite regex that matches no case did not say so and fail (exit $rc)"
 env GPU_BUNDLE="$work/bundle" bash "$src/scripts/gpu-check.sh" --session 5 > "$work/bad.console" 2>&1
 [ $? -eq 2 ] || fail "--session 5 was not refused with exit 2"
-for bad in 'SESSION_SKIP=1,2' 'SESSION_SKIP=12' 'SESSION_HUNG=seesaw'; do
+for bad in 'SESSION_SKIP=1,2' 'SESSION_SKIP=13' 'SESSION_HUNG=seesaw'; do
   env GPU_BUNDLE="$work/bundle" SESSION_ROOT="$work/bad-state" OUT="$work/bad-out" "$bad" \
     bash "$src/scripts/gpu-check.sh" --session 60 > "$work/bad.console" 2>&1
   rc=$?
   [ "$rc" -eq 2 ] && grep -q "expected" "$work/bad.console" || fail "$bad was not refused with exit 2 and a reason (exit $rc)"
 done
 
+env STUB_LOG="$log" GPU_BUNDLE="$work/bundle" OUT="$work/bad-first" FIRST_RUN=later bash "$src/scripts/gpu-check.sh" --quick \
+  > "$work/bad.console" 2>&1
+rc=$?
+[ "$rc" -eq 2 ] && grep -q "FIRST_RUN must be skip or only" "$work/bad.console" || fail "FIRST_RUN=later was not refused (exit $rc)"
+
 # A fresh machine resumes from the settings the last console line gives.
 resume=$(grep -o 'SESSION_SKIP="[0-9 ]*" SESSION_HUNG="[^"]*"' "$work/call2.console" | tail -1)
-[ "$resume" = 'SESSION_SKIP="1 2 3 4 5 6 7 8 9 10 11" SESSION_HUNG="cuda.dense_mqa.seesaw"' ] || fail "call 2's console ends with \"$resume\""
+[ "$resume" = 'SESSION_SKIP="1 2 3 4 5 6 7 8 9 10 11 12" SESSION_HUNG="cuda.dense_mqa.seesaw"' ] || fail "call 2's console ends with \"$resume\""
 : > "$log"
 mkdir -p "$work/call4"
 env STUB_LOG="$log" GPU_BUNDLE="$work/bundle" SESSION_ROOT="$work/fresh" OUT="$work/call4" \
-  SESSION_SKIP="1 2 3 5 6 7 8 9 10 11" SESSION_HUNG="cuda.dense_mqa.seesaw" bash "$src/scripts/gpu-check.sh" --session 60 > "$work/call4.console" 2>&1
+  SESSION_SKIP="1 2 3 4 6 7 8 9 10 11 12" SESSION_HUNG="cuda.dense_mqa.seesaw" bash "$src/scripts/gpu-check.sh" --session 60 > "$work/call4.console" 2>&1
 [ "$(grep -c '^run ' "$log")" -eq 1 ] && grep -q '^run candidates.json .*dense_mqa\\.wgmma\\.' "$log" \
-  || fail "a fresh machine given SESSION_SKIP/SESSION_HUNG ran other than step 4's one case: $(tr '\n' ';' < "$log")"
+  || fail "a fresh machine given SESSION_SKIP/SESSION_HUNG ran other than step 5's one case: $(tr '\n' ';' < "$log")"
 
 if [ "$fails" -eq 0 ]; then echo "gpu-check --session: all checks passed"; else echo "$fails check(s) failed (work in $work)"; exit 1; fi
