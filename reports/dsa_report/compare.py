@@ -40,8 +40,9 @@ in the good one BETTER (reported, not an error: still a change to explain).
 - Memory: the cache and workspace bytes a sweep point accounts for and a model's cache
   bytes per token (computed from the formats: 1%), and the measured peaks, host and
   device, of a case, a point and each attention mode of a model point (10% and 8 MiB;
-  back-to-back CPU runs of the smoke suite moved them by about 1%). Host peaks are left
-  out where a run could not restart the peak per case (then it is the process's).
+  back-to-back CPU runs of the smoke suite moved them by about 1%). Host peaks count for
+  CPU cases only, and not where a run could not restart the peak per case (then it is
+  the process's).
 
 With by_params, cases are paired by op and parameters instead, the variant names
 (implementation, implementations) and backends aside: a run of kernels under evaluation
@@ -172,8 +173,11 @@ def _point_label(p):
 
 def _figures(case, accuracy, host_peaks):
     """{label: (value, group, worse_sign, tolerance (absolute, relative))} of a case: its
-    accuracy against dense (when `accuracy`) and its memory (host peaks when `host_peaks`)."""
+    accuracy against dense (when `accuracy`) and its memory (host peaks when `host_peaks`
+    and the case ran on the CPU: a GPU run's host peak is mostly the CUDA runtime's, which
+    a driver update moves, while its data lives in the device peak)."""
     out = {}
+    host_peaks = host_peaks and load.case_backend(case) == "cpu"
 
     def memory(prefix, mem, accounted=()):
         if not isinstance(mem, dict):

@@ -312,7 +312,7 @@ class Compare(unittest.TestCase):
         base = doc()
         r = compare.compare(base, doc(device_peak=2.1e9, rss=3.1e8))  # under 10%: the same
         self.assertEqual((r["figures"]["rows"], r["exit_code"]), ([], 0))
-        self.assertEqual(r["figures"]["compared"]["memory"], 6)  # two peaks, two sides x cache and workspace
+        self.assertEqual(r["figures"]["compared"]["memory"], 5)  # the device peak, two sides x cache and workspace
         r = compare.compare(base, doc(device_peak=2.5e9))
         self.assertEqual([(x["verdict"], x["series"]) for x in r["figures"]["rows"]], [("WORSE", "@4096 device peak")])
         self.assertEqual(r["exit_code"], 1)
@@ -320,8 +320,18 @@ class Compare(unittest.TestCase):
         # Bytes accounted from the formats move by the byte: 2% more cache is a regression.
         r = compare.compare(base, doc(cache=1284.0 * 1.02))
         self.assertEqual([x["series"] for x in r["figures"]["rows"]], ["@4096 dsa cache bytes"])
-        # A host peak that is the process's (not restarted per case) is not compared.
-        r = compare.compare(doc(per_case=False), doc(rss=6e8, per_case=False))
+        # A GPU run's host peak is not compared (mostly the CUDA runtime's); a CPU run's is,
+        # unless it is the process's (not restarted per case).
+        r = compare.compare(base, doc(rss=6e8))
+        self.assertEqual(r["figures"]["rows"], [])
+
+        def on_cpu(d):
+            d["cases"][0]["backend"] = "cpu"
+            return d
+        r = compare.compare(on_cpu(doc()), on_cpu(doc(rss=6e8)))
+        self.assertEqual([(x["verdict"], x["series"]) for x in r["figures"]["rows"]], [("WORSE", "@4096 host peak")])
+        self.assertEqual(r["figures"]["compared"]["memory"], 6)
+        r = compare.compare(on_cpu(doc(per_case=False)), on_cpu(doc(rss=6e8, per_case=False)))
         self.assertEqual(r["figures"]["rows"], [])
         self.assertEqual(r["figures"]["compared"]["memory"], 5)
 
