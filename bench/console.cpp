@@ -224,8 +224,9 @@ std::string summary_table(const nlohmann::json& doc) {
         const auto& mem = p[m]["memory"];
         return static_cast<double>(mem.value("device_peak_bytes", mem.value("peak_rss_bytes", std::int64_t{-1}))) / 1e9;
       };
-      const std::string peaks = peak("dense") >= 0 && peak("dsa") >= 0
-                                    ? fmt("%.3g", peak("dense")) + "/" + fmt("%.3g", peak("dsa")) : std::string("-");
+      const double peak_dense = peak("dense"), peak_dsa = peak("dsa");
+      const std::string peaks = peak_dense >= 0 && peak_dsa >= 0 ? fmt("%.3g", peak_dense) + "/" + fmt("%.3g", peak_dsa)
+                                                                  : std::string("-");
       std::snprintf(line, sizeof line, "%-9lld %-10s %-10s %-9s %-9s %-9s %-10s %-8s %-10s %-13s %s\n",
                     static_cast<long long>(p["context"].get<std::int64_t>()), med("dense").c_str(), med("dsa").c_str(),
                     p.contains("speedup") ? fmt("%.2fx", p["speedup"].get<double>()).c_str() : "-", share("indexer").c_str(),

@@ -421,12 +421,13 @@ nlohmann::json prefill_point(const CaseSpec& c, const Model& m, std::int64_t L, 
       // The timed runs first: their warm-up grows the forward's working memory back, so
       // the op-by-op run after them times no allocation. One cache at a time.
       std::vector<int> clocks;
+      const bool gpu = runs_on_gpu(m);
       const TimingStats t = measure(c.timing, [&] {
         const auto fresh = m.make_cache();
         const double s0 = now_seconds();
         prefill(m, seq, L, c.prefill_chunk, *fresh, mode, nullptr);
         const double took = now_seconds() - s0;
-        if (runs_on_gpu(m)) clocks.push_back(current_sm_clock_mhz());
+        if (gpu) clocks.push_back(current_sm_clock_mhz());
         return took;
       });
       {  // Op by op, each bracketed by synchronisations, the same work as a timed run.
@@ -485,6 +486,7 @@ nlohmann::json decode_point(const CaseSpec& c, const Model& m, std::int64_t L, s
     OpTimes ops;
     std::vector<double> step_s;
     std::vector<int> clocks;
+    const bool gpu = runs_on_gpu(m);
     outputs[mi].resize(static_cast<std::size_t>(c.batch));
     std::vector<ModelCache*> cache_ptrs;
     for (auto& cp : caches) cache_ptrs.push_back(cp.get());
@@ -497,7 +499,7 @@ nlohmann::json decode_point(const CaseSpec& c, const Model& m, std::int64_t L, s
         outputs[mi][b].insert(outputs[mi][b].end(), l.data() + static_cast<std::int64_t>(b) * V,
                               l.data() + static_cast<std::int64_t>(b + 1) * V);
       step_s.push_back(now_seconds() - t0);
-      if (runs_on_gpu(m)) clocks.push_back(current_sm_clock_mhz());
+      if (gpu) clocks.push_back(current_sm_clock_mhz());
       if (s > 0) ops += step_ops;  // the first step is the warm-up
     }
     // One sample per decode step (all sequences of the batch), the first a warm-up.

@@ -85,10 +85,11 @@ def gpu_tests(folder, out):
                 msg = (t["failures"][0].get("failure", "") if t["failures"] else "").splitlines()
                 failures.append(f"{s['name']}.{t['name']}{f' [{kernel}]' if kernel else ''}: {msg[0] if msg else ''}")
     out.append(f"gpu tests: {counts[0]} passed, {counts[1]} failed, {counts[2]} skipped.")
-    hung_in = hung_tests(os.path.join(folder, "gpu-tests.log"))
+    log = read_lines(os.path.join(folder, "gpu-tests.log"))
+    hung_in = hung_tests(log)
     # The session's hung kernels belong to the step that ran the first-run suites (a step
     # of validated suites alone has neither their results nor their log lines).
-    ran_first_runs = bool(verdicts) or any("FirstRun" in line for line in read_lines(os.path.join(folder, "gpu-tests.log")))
+    ran_first_runs = bool(verdicts) or any("FirstRun" in line for line in log)
     hung = read_lines(os.path.join(os.path.dirname(folder), "hung-kernels.txt")) if ran_first_runs else []
     if verdicts or hung:
         out.append("")
@@ -104,12 +105,12 @@ def gpu_tests(folder, out):
         out.append(f"- FAILED {line}")
 
 
-def hung_tests(log_path):
+def hung_tests(log):
     """{kernel: the test its first-run process was running when its limit stopped it},
-    from the gpu tests' log (each process's gtest output, then gpu-check's line for a
-    process that did not finish)."""
+    from the gpu tests' log lines (each process's gtest output, then gpu-check's line for
+    a process that did not finish)."""
     out, running = {}, None
-    for line in read_lines(log_path):
+    for line in log:
         if line.startswith("[ RUN"):
             running = line.split("]", 1)[1].strip()
         elif line.startswith("[       OK") or line.startswith("[  FAILED") or line.startswith("[  SKIPPED"):
@@ -262,6 +263,7 @@ def real_layer_points(doc, out):
 
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "reports"))  # the report tool's package, where importable
 # The H100 prefill sweep on record (fifth session): the prefill claims read it when the
 # session ran on the same device and measured no prefill sweep of its own.
 RECORDED_PREFILL = os.path.join(ROOT, "docs", "evidence", "2026-11-23-h100",
@@ -271,7 +273,6 @@ RECORDED_PREFILL = os.path.join(ROOT, "docs", "evidence", "2026-11-23-h100",
 def clock_lines(docs, out):
     """The SM clock over the kernel cases' timed samples, and any series that throttled."""
     try:
-        sys.path.insert(0, os.path.join(ROOT, "reports"))
         from dsa_report import clocks  # the standard library only, as this script
     except Exception:  # nothing here stops the rest of the report
         return
@@ -283,7 +284,6 @@ def clock_lines(docs, out):
 def claims_section(docs, out):
     """The verdicts from these results read together, through the report tool."""
     try:
-        sys.path.insert(0, os.path.join(ROOT, "reports"))
         from dsa_report import claims, load
     except Exception as e:  # the GPU machine: the standard library only (or packages too old)
         out.append(f"Not evaluated here ({e}): `/usr/bin/python3 scripts/session_report.py session.tgz` on the "

@@ -31,35 +31,32 @@ def series(case: dict) -> dict:
     return out
 
 
-def run_peak(doc: dict) -> int | None:
-    """The highest clock any series of the run read, or None where none recorded one."""
-    peaks = [max(v) for c in doc.get("cases", []) for v in series(c).values()]
-    return max(peaks) if peaks else None
+def _all_series(doc: dict) -> list:
+    """(case name, label, clocks) of every series of a run that recorded clocks."""
+    return [(c["name"], label, v) for c in doc.get("cases", []) for label, v in series(c).items()]
+
+
+def _throttled(found: list, drop: float) -> list[dict]:
+    peak = max(max(v) for _, _, v in found)
+    return [{"case": name, "series": label, "min_mhz": min(v), "max_mhz": max(v), "run_peak_mhz": peak}
+            for name, label, v in found if min(v) < (1.0 - drop) * peak]
 
 
 def throttled(doc: dict, drop: float = THROTTLE_DROP) -> list[dict]:
     """The series whose lowest clock fell more than `drop` under the run's highest."""
-    peak = run_peak(doc)
-    if peak is None:
-        return []
-    out = []
-    for c in doc.get("cases", []):
-        for label, clocks in series(c).items():
-            if min(clocks) < (1.0 - drop) * peak:
-                out.append({"case": c["name"], "series": label, "min_mhz": min(clocks), "max_mhz": max(clocks),
-                            "run_peak_mhz": peak})
-    return out
+    found = _all_series(doc)
+    return _throttled(found, drop) if found else []
 
 
 def summary_lines(doc: dict) -> list[str]:
     """Markdown: the clock range over the run's timed samples and the throttled series."""
-    peak = run_peak(doc)
-    if peak is None:
+    found = _all_series(doc)
+    if not found:
         return []
-    lows = [min(v) for c in doc.get("cases", []) for v in series(c).values()]
-    n = len(lows)
-    lines = [f"SM clock after the timed samples: {min(lows):,} to {peak:,} MHz over {n} series."]
-    hot = throttled(doc)
+    peak = max(max(v) for _, _, v in found)
+    lines = [f"SM clock after the timed samples: {min(min(v) for _, _, v in found):,} to {peak:,} MHz over "
+             f"{len(found)} series."]
+    hot = _throttled(found, THROTTLE_DROP)
     if not hot:
         lines[0] += f" None fell more than {100 * THROTTLE_DROP:.0f}% under the run's highest."
         return lines + [""]

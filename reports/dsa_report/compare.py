@@ -184,8 +184,8 @@ def _figures(case, accuracy, host_peaks):
             return
         peaks = (("device_peak_bytes", "device peak"),) + ((("peak_rss_bytes", "host peak"),) if host_peaks else ())
         for key, label in peaks:
-            if _number(mem.get(key)) is not None:
-                out[f"{prefix}{label}"] = (_number(mem[key]), "memory", +1, MEASURED_PEAK_TOL)
+            if (v := _number(mem.get(key))) is not None:
+                out[f"{prefix}{label}"] = (v, "memory", +1, MEASURED_PEAK_TOL)
         for side in accounted:
             for key in ("cache_bytes", "workspace_bytes"):
                 v = _number(mem.get(side, {}).get(key)) if isinstance(mem.get(side), dict) else None
