@@ -943,5 +943,101 @@ class Malformed(unittest.TestCase):
         self.assertIn("no such file", err)
 
 
+def scale_series(case, factor):
+    """Every timed series of a case (an op's samples, each sweep point's dense and DSA) times
+    `factor`."""
+    series = [case.get("timing")] + [p[side]["timing"] for p in case.get("points", []) for side in ("dense", "dsa")
+                                     if isinstance(p.get(side), dict) and p[side].get("timing")]
+    for t in series:
+        if t:
+            t["samples_s"] = [x * factor for x in t["samples_s"]]
+            t["median_s"] *= factor
+
+
+def cpu_doc(medians):
+    return fx.document([fx.op_case(f"k{i}", m, backend="cpu") for i, m in enumerate(medians)], device=None)
+
+
+class RunShift(unittest.TestCase):
+    """A shared CPU runs whole processes slower or faster: on 2026-12-06 the smoke suite's
+    unchanged code took 1.2 to 2.4 times the baseline's time from one process to the next,
+    every series alike, and each run's own samples were tight, so the rank test called them
+    all SLOWER and so did the re-run. The gate judges CPU series beyond the run's shift."""
+
+    def test_a_whole_run_slower_is_the_machine_not_a_regression(self):
+        doc = load.load_results(real_results("smoke-results.json"))
+        slow = fx.clone(doc)
+        for c in slow["cases"]:
+            scale_series(c, 1.3)
+        r = compare.compare(doc, slow)
+        self.assertGreaterEqual(r["run_shift"]["cpu"]["series"], compare.RUN_SHIFT_MIN_SERIES)
+        self.assertAlmostEqual(r["run_shift"]["cpu"]["shift"], 0.3)
+        self.assertEqual({x["verdict"] for x in r["rows"]}, {"SAME"})
+        self.assertEqual(r["exit_code"], 0)
+        row = r["rows"][0]
+        self.assertAlmostEqual(row["change"], 0.3)  # the raw change is shown beside the one beyond the run
+        self.assertAlmostEqual(row["change_beyond_run"], 0.0)
+        text = compare.markdown(r)
+        self.assertIn("**The whole run was slower on the CPU**", text)
+        self.assertIn("+30.0% (+0.0%)", text)
+        # A kernel slower beyond the run's shift is still a regression.
+        worse = next(c for c in slow["cases"] if c["name"] == "topk.gaussian")
+        samples = worse["timing"]["samples_s"]
+        scale_series(worse, max(1.5, 1.05 * max(samples) / min(samples)))
+        r = compare.compare(doc, slow)
+        verdicts = {(x["case"], x["series"]): x["verdict"] for x in r["rows"]}
+        self.assertEqual(verdicts.pop(("topk.gaussian", "")), "SLOWER")
+        self.assertEqual(set(verdicts.values()), {"SAME"})
+        self.assertEqual(r["exit_code"], 1)
+
+    def test_part_of_the_run_slower_is_not_taken_for_the_machine(self):
+        # A regression of the kernels half the series share (the top-k under every DSA
+        # point, say) leaves the lower quartile near zero: nothing is taken off.
+        base = cpu_doc([1e-3] * 12)
+        cur = cpu_doc([1.3e-3] * 6 + [1e-3] * 6)
+        r = compare.compare(base, cur)
+        self.assertEqual(r["run_shift"]["cpu"]["shift"], 0.0)
+        self.assertIn("fewer than three quarters", r["run_shift"]["cpu"]["note"])
+        self.assertEqual([x["verdict"] for x in r["rows"]], ["SLOWER"] * 6 + ["SAME"] * 6)
+        self.assertNotIn("change_beyond_run", r["rows"][0])
+        # Nine of twelve slower is three quarters: the machine, unless the rest are faster.
+        r = compare.compare(base, cpu_doc([1.3e-3] * 9 + [1e-3] * 3))
+        self.assertAlmostEqual(r["run_shift"]["cpu"]["shift"], 0.3)
+        self.assertEqual([x["verdict"] for x in r["rows"]], ["SAME"] * 9 + ["FASTER"] * 3)
+        self.assertEqual(r["exit_code"], 0)
+
+    def test_few_series_a_gpu_or_another_build_get_no_shift(self):
+        base, cur = cpu_doc([1e-3] * 7), cpu_doc([1.3e-3] * 7)
+        r = compare.compare(base, cur)
+        self.assertEqual((r["run_shift"]["cpu"]["shift"], r["exit_code"]), (0.0, 1))
+        self.assertIn("fewer than 8", r["run_shift"]["cpu"]["note"])
+        gpu = lambda m: fx.document([fx.op_case(f"k{i}", m) for i in range(12)])
+        r = compare.compare(gpu(1e-3), gpu(1.3e-3))
+        self.assertEqual(r["run_shift"]["cuda"]["shift"], 0.0)
+        self.assertEqual({x["verdict"] for x in r["rows"]}, {"SLOWER"})
+        base, cur = cpu_doc([1e-3] * 12), cpu_doc([1.3e-3] * 12)
+        cur["provenance"]["compiler"] = "gcc 13.1.0"  # a new compiler may slow every kernel alike
+        r = compare.compare(base, cur)
+        self.assertEqual({x["verdict"] for x in r["rows"]}, {"SLOWER"})
+        self.assertIn("the compiler differs ('gcc' in the baseline, 'gcc 13.1.0' now)", r["run_shift"]["cpu"]["note"])
+        self.assertIn("The CPU series moved by +30.0% or more (three quarters of 12), but the run-wide shift was not "
+                      "applied", compare.markdown(r))
+        cur["provenance"]["compiler"] = "gcc"
+        cur["provenance"]["threads"] = 2
+        self.assertIn("threads differs", compare.compare(base, cur)["run_shift"]["cpu"]["note"])
+
+    def test_a_rerun_is_judged_beyond_the_same_shift(self):
+        base = cpu_doc([1e-3] * 12)
+        cur = cpu_doc([1.3e-3] * 11 + [2.6e-3])
+        slow = "k11"
+        self.assertEqual(next(x for x in compare.compare(base, cur)["rows"] if x["case"] == slow)["verdict"], "SLOWER")
+        for rerun_median, verdict in ((1.3e-3, "NOISE"), (2.6e-3, "SLOWER")):
+            rerun = fx.document([fx.op_case(slow, rerun_median, backend="cpu")], device=None)
+            r = compare.compare(base, cur, confirm=rerun)
+            row = next(x for x in r["rows"] if x["case"] == slow)
+            self.assertEqual(row["verdict"], verdict)
+            self.assertAlmostEqual(row["rerun"]["change"], rerun_median / 1e-3 - 1)
+
+
 if __name__ == "__main__":
     unittest.main()
