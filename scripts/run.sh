@@ -16,12 +16,21 @@
 #                                       printed and saved, and the exit status is non-zero
 #                                       on a regression (SLOWER, or a case that now fails)
 #                                       as well as on a failed run
+#   ... --against REV [--rounds N]      the gate for a machine whose speed wanders (a
+#                                       shared CPU runner): builds commit REV as this
+#                                       build is built (cached in build-against/<commit>/),
+#                                       then times both builds case by case, alternating,
+#                                       N rounds (default 6), and compares the rounds'
+#                                       medians (scripts/ab_run.py); same outputs and exit
+#                                       status as --baseline, the A/B runs under
+#                                       results/<suite>-ab/
 # Results: results/<suite>.json (the full record), results/<suite>-summary.txt, the
 # report in results/<suite>-report/ (report.md, report.html, plots as PNG and SVG) and,
 # with a baseline, results/<suite>-compare.md and .json (and <suite>-rerun.json when cases
 # ran again).
 # Environment: DSA_BENCH (a dsa-bench binary to use instead of building one),
-# DSA_RESULTS_DIR (instead of results/).
+# DSA_AGAINST_BENCH (with --against: REV's dsa-bench, already built), DSA_RESULTS_DIR
+# (instead of results/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,14 +39,34 @@ if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then suite=$1; shift; fi
 name=$(basename "$suite" .json)
 baselines=()
 run_args=()
+against=
+rounds=6
 while [ $# -gt 0 ]; do
-  if [ "$1" = "--baseline" ]; then
-    [ $# -ge 2 ] || { echo "scripts/run.sh: --baseline needs a results file" >&2; exit 2; }
-    baselines+=("$2"); shift 2
-  else
-    run_args+=("$1"); shift
-  fi
+  case "$1" in
+    --baseline)
+      [ $# -ge 2 ] || { echo "scripts/run.sh: --baseline needs a results file" >&2; exit 2; }
+      baselines+=("$2"); shift 2 ;;
+    --against)
+      [ $# -ge 2 ] || { echo "scripts/run.sh: --against needs a commit (a hash, tag or branch)" >&2; exit 2; }
+      against=$2; shift 2 ;;
+    --rounds)
+      [[ $# -ge 2 && $2 =~ ^[1-9][0-9]*$ ]] || { echo "scripts/run.sh: --rounds takes a positive integer" >&2; exit 2; }
+      rounds=$2; shift 2 ;;
+    *) run_args+=("$1"); shift ;;
+  esac
 done
+if [ -n "$against" ] && [ ${#baselines[@]} -gt 0 ]; then
+  echo "scripts/run.sh: give --baseline (stored results) or --against (a commit timed now), not both" >&2; exit 2
+fi
+against_bench=
+if [ -n "$against" ]; then
+  against_sha=$(git rev-parse --verify --quiet "$against^{commit}") \
+    || { echo "scripts/run.sh: --against $against: not a commit of this repository" >&2; exit 2; }
+  against_bench=${DSA_AGAINST_BENCH:-}
+  if [ -n "$against_bench" ] && [ ! -x "$against_bench" ]; then
+    echo "scripts/run.sh: DSA_AGAINST_BENCH=$against_bench: not an executable" >&2; exit 2
+  fi
+fi
 baseline_copies=()
 if [ ${#baselines[@]} -gt 0 ]; then
   # Copies, read before the run: a baseline may be the very file this run rewrites.
@@ -59,6 +88,25 @@ if [ -z "$bench" ]; then
     echo "== building dsa-bench (release) =="
     cmake --preset release >/dev/null
     cmake --build --preset release -j "$(nproc)" --target dsa-bench
+  fi
+fi
+if [ -n "$against" ] && [ -z "$against_bench" ]; then
+  # REV's own tree (a git worktree) and build, configured as this build is (the release
+  # type, the CUDA backend where nvcc is found), kept for the next run against it.
+  against_dir=build-against/$against_sha
+  against_bench=$against_dir/build/bin/dsa-bench
+  if [ ! -x "$against_bench" ]; then
+    echo "== building dsa-bench at ${against_sha:0:10} ($against) in $against_dir =="
+    if [ ! -e "$against_dir/src/CMakeLists.txt" ]; then
+      rm -rf "$against_dir/src"; git worktree prune
+      git worktree add --detach "$against_dir/src" "$against_sha" >/dev/null 2>&1 \
+        || { echo "scripts/run.sh: could not check out $against_sha into $against_dir/src" >&2; exit 2; }
+    fi
+    if ! { cmake -S "$against_dir/src" -B "$against_dir/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+           && cmake --build "$against_dir/build" -j "$(nproc)" --target dsa-bench; } > "$against_dir/build.log" 2>&1; then
+      tail -20 "$against_dir/build.log" >&2
+      echo "scripts/run.sh: dsa-bench at $against_sha did not build (log: $against_dir/build.log)" >&2; exit 2
+    fi
   fi
 fi
 out=${DSA_RESULTS_DIR:-results}
@@ -112,11 +160,21 @@ PY
   fi
   cat "$out/$name-compare.md"
 fi
+if [ -n "$against" ]; then
+  echo "== against ${against_sha:0:10} ($against): both builds case by case, alternating, $rounds round(s) =="
+  rm -rf "$out/$name-ab"
+  /usr/bin/python3 scripts/ab_run.py "$suite" "$against_bench" "$bench" "$out/$name-ab" --rounds "$rounds" \
+    -- ${run_args[@]+"${run_args[@]}"} > "$out/$name-compare.md"
+  compare_status=$?
+  [ -f "$out/$name-ab/compare.json" ] && cp "$out/$name-ab/compare.json" "$out/$name-compare.json"
+  cat "$out/$name-compare.md"
+fi
 set -e
 echo "results: $out/$name.json (every sample, work count and check); summary: $out/$name-summary.txt"
 echo "report: $out/$name-report/report.html (and report.md, plots as PNG and SVG)"
 [ "$name" = claims ] && echo "verdicts: $out/$name-verdicts.md (and .json)"
-[ ${#baselines[@]} -gt 0 ] && echo "comparison: $out/$name-compare.md (exit $compare_status: 0 no regression, 1 regression, 2 not comparable)"
+{ [ ${#baselines[@]} -gt 0 ] || [ -n "$against" ]; } \
+  && echo "comparison: $out/$name-compare.md (exit $compare_status: 0 no regression, 1 regression, 2 not comparable)"
 [ "$status" -ne 0 ] && exit "$status"
 [ "$compare_status" -ne 0 ] && exit "$compare_status"
 exit "$report_status"

@@ -90,7 +90,7 @@ def _strict(x):
     return x
 
 
-def _write_json(path, data):
+def write_json(path, data):
     if path:
         with open(path, "w") as f:
             json.dump(_strict(data), f, indent=1, allow_nan=False)
@@ -110,17 +110,17 @@ def main(argv=None) -> int:
             r = compare.compare(load.load_many(args.baseline), load.load_results(args.current), args.alpha,
                                 args.min_change, args.allow_device_mismatch, args.by_params, confirm)
             print(compare.markdown(r))
-            _write_json(args.json, r)
+            write_json(args.json, r)
             return r["exit_code"]
         if args.command == "cost":
             r = cost.cost_model(load.load_many(args.results), args.gpu_hour_usd, args.layers, args.other_us_per_token)
             print(cost.markdown(r))
-            _write_json(args.json, r)
+            write_json(args.json, r)
             return 0
         if args.command == "claims":
             r = claims.evaluate(load.load_many(args.results), args.other_us_per_token, args.layers)
             print(claims.markdown(r))
-            _write_json(args.json, r)
+            write_json(args.json, r)
             return 0
     except load.ResultsError as e:
         print(f"dsa-report: {e}", file=sys.stderr)

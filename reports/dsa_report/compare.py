@@ -58,8 +58,9 @@ in the good one BETTER (reported, not an error: still a change to explain).
   bytes per token (computed from the formats: 1%), and the measured peaks, host and
   device, of a case, a point and each attention mode of a model point (10% and 8 MiB;
   back-to-back CPU runs of the smoke suite moved them by about 1%). Host peaks count for
-  CPU cases only, and not where a run could not restart the peak per case (then it is
-  the process's).
+  CPU cases only, not where a run could not restart the peak per case (then it is the
+  process's), and not between a build with the CUDA backend and one without (the CUDA
+  runtime's 160 MB).
 
 With by_params, cases are paired by op and parameters instead, the variant names
 (implementation, implementations) and backends aside: a run of kernels under evaluation
@@ -307,7 +308,10 @@ def compare(base: dict, cur: dict, alpha=0.01, min_change=None, allow_device_mis
     again = {c["name"]: c for c in confirm["cases"]} if confirm is not None else {}
     pairs, only_base, only_cur = _pairs(base, cur, by_params)
     rows, timed, notes, fig_rows, fig_compared = [], [], [], [], {"accuracy": 0, "memory": 0}
-    host_peaks = _per_case_peaks(base) and _per_case_peaks(cur)
+    # A build with the CUDA backend holds the CUDA runtime (about 160 MB on 2026-12-06) even
+    # in a CPU run: host peaks of two builds compare only if both have it or neither does.
+    host_peaks = (_per_case_peaks(base) and _per_case_peaks(cur) and
+                  base["provenance"].get("cuda_backend_built") == cur["provenance"].get("cuda_backend_built"))
     for name, b, c in pairs:
         if _params(b) != _params(c) and not by_params:
             notes.append({"case": name, "note": "parameters changed: not compared"})

@@ -7,6 +7,7 @@ import io
 import json
 import math
 import os
+import statistics
 import sys
 import tempfile
 import unittest
@@ -15,7 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import fixtures as fx  # noqa: E402
-from dsa_report import claims, compare, cost, load  # noqa: E402
+from dsa_report import claims, compare, cost, load, rounds  # noqa: E402
 from dsa_report.cli import main  # noqa: E402
 
 PLOTS = ["time_vs_context", "speedup", "stages", "memory", "accuracy", "cost_per_token"]
@@ -1037,6 +1038,63 @@ class RunShift(unittest.TestCase):
             row = next(x for x in r["rows"] if x["case"] == slow)
             self.assertEqual(row["verdict"], verdict)
             self.assertAlmostEqual(row["rerun"]["change"], rerun_median / 1e-3 - 1)
+
+
+class Rounds(unittest.TestCase):
+    """scripts/ab_run.py's rounds made one document a side: one value a round, its median."""
+
+    def test_every_timing_record_holds_its_rounds_medians(self):
+        doc = load.load_results(real_results("smoke-results.json"))
+        second, third = fx.clone(doc), fx.clone(doc)
+        for c in second["cases"]:
+            scale_series(c, 2.0)
+        for c in third["cases"]:
+            scale_series(c, 0.5)
+        before = fx.clone(doc)
+        pooled = rounds.pool([doc, second, third])
+        self.assertEqual(doc, before)  # the rounds themselves are left as they ran
+        self.assertEqual(pooled["pooled_rounds"], 3)
+        for c, c1 in zip(pooled["cases"], doc["cases"]):
+            for (label, s), (_, s1) in zip(compare._series(c), compare._series(c1)):
+                m = statistics.median(s1)
+                self.assertEqual(len(s), 3, f"{c['name']} {label}")
+                for got, want in zip(s, (m, 2 * m, 0.5 * m)):
+                    self.assertAlmostEqual(got, want, delta=1e-12 * m)
+        sweep = next(c for c in pooled["cases"] if c["op"] == "dsa_vs_dense")
+        stage = sweep["points"][0]["dsa"]["stages"]["topk"]["timing"]
+        self.assertEqual((stage["count"], len(stage["samples_s"])), (3, 3))  # stages too
+
+    def test_a_failure_in_any_round_is_kept(self):
+        ok = fx.document([fx.op_case("a", 1e-3), fx.op_case("b", 1e-3)])
+        bad = fx.document([fx.op_case("a", 1e-3, status="failed"), fx.op_case("b", 2e-3)])
+        pooled = rounds.pool([ok, bad])
+        self.assertEqual(pooled["cases"][0]["status"], "failed")
+        self.assertEqual(pooled["cases"][1]["timing"]["samples_s"], [1e-3, 2e-3])
+        r = compare.compare(fx.document([fx.op_case("a", 1e-3), fx.op_case("b", 1e-3)]), pooled)
+        self.assertEqual([x["verdict"] for x in r["rows"] if x["case"] == "a"], ["FAIL"])
+        with self.assertRaises(load.ResultsError):
+            rounds.pool([])
+
+    def test_processes_not_samples_decide(self):
+        # Each process keeps one speed (0.53 / 0.65 / 0.80 ms seen on 2026-12-06), both
+        # builds alike: pooled samples would call them apart, the rounds' medians do not.
+        def side(speeds):
+            return [fx.document([fx.op_case("k", s, backend="cpu")], device=None) for s in speeds]
+        base = side([0.63e-3, 0.53e-3, 0.67e-3, 0.54e-3, 0.65e-3, 0.80e-3])
+        cur = side([0.56e-3, 0.75e-3, 0.81e-3, 0.54e-3, 0.53e-3, 0.66e-3])
+        r = compare.compare(rounds.pool(base), rounds.pool(cur))
+        self.assertNotEqual(r["rows"][0]["verdict"], "SLOWER")
+        self.assertEqual(r["exit_code"], 0)
+        # A build 50% slower in every process is told at six rounds a side.
+        slow = side([1.5 * x for x in (0.63e-3, 0.53e-3, 0.67e-3, 0.54e-3, 0.65e-3, 0.80e-3)])
+        r = compare.compare(rounds.pool(base), rounds.pool(slow))
+        self.assertEqual((r["rows"][0]["verdict"], r["exit_code"]), ("SLOWER", 1))
+
+    def test_gpu_clocks_pool_beside_their_samples(self):
+        one, two = fx.document([fx.op_case("k", 1e-3)]), fx.document([fx.op_case("k", 1e-3)])
+        one["cases"][0]["sm_clock_mhz"], two["cases"][0]["sm_clock_mhz"] = [1980] * 7, [1700] * 7
+        pooled = rounds.pool([one, two])
+        self.assertEqual(pooled["cases"][0]["sm_clock_mhz"], [1980] * 7 + [1700] * 7)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,130 @@
+#!/usr/bin/python3
+"""Interleaved A/B regression gate: two dsa-bench builds timed on this machine, case by
+case, for several rounds, then compared (reports/dsa_report/compare.py) on the pooled
+samples of each side. scripts/run.sh SUITE --against REV builds REV and calls this.
+
+Why: a shared machine runs each process at a speed of its own (on 2026-12-06 this 2-core
+one ran unchanged code 1.2 to 2.4 times as slowly as a baseline stored an hour before, and
+a top-k case at 0.53, 0.65 or 0.80 ms a sample by process, whichever build), which no
+stored baseline, one process, can be told apart from. Here each side runs every case in
+several processes, back to back with the other side's, the order alternating, and the
+gate compares the rounds' medians (reports/dsa_report/rounds.py): the process is the unit.
+
+usage: ab_run.py SUITE BASE_BENCH CURRENT_BENCH OUT_DIR [--rounds N (6)] [-- DSA_BENCH_RUN_ARGS...]
+
+Writes OUT_DIR/{base,current}/rN/<case>.json (each case's run by each build in each
+round), OUT_DIR/compare.md and compare.json; prints the comparison; exits with its status
+(0 no regression, 1 a regression or a failed case, 2 could not compare: a build that
+cannot run the suite, no case, bad arguments).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(__file__))), "reports"))
+from dsa_report import compare, load, rounds  # noqa: E402
+from dsa_report.cli import write_json  # noqa: E402
+
+SIDES = ("base", "current")
+
+
+def case_names(bench, suite, run_args):
+    """The suite's cases a run with `run_args` (its --filter) would take, from `dsa-bench list`."""
+    listing = [bench, "list", suite]
+    if "--filter" in run_args:
+        i = run_args.index("--filter")
+        listing += run_args[i:i + 2]
+    p = subprocess.run(listing, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise SystemExit(f"ab_run: {' '.join(listing)} failed (exit {p.returncode}): {p.stderr.strip()}")
+    return [m.group(1) for line in p.stdout.splitlines() if (m := re.match(r"\s+\d+\s+(\S+)\s", line))]
+
+
+def without_filter(run_args):
+    out, skip = [], False
+    for a in run_args:
+        if skip:
+            skip = False
+        elif a == "--filter":
+            skip = True
+        else:
+            out.append(a)
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("suite")
+    ap.add_argument("base_bench")
+    ap.add_argument("current_bench")
+    ap.add_argument("out_dir")
+    ap.add_argument("--rounds", type=int, default=6,
+                    help="rounds of every case on each side (default 6: the gate's rank test compares one value a "
+                         "round, the round's median, and needs 5 a side to reach p < 0.01)")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    cut = argv.index("--") if "--" in argv else len(argv)
+    a = ap.parse_args(argv[:cut])  # after --: options for `dsa-bench run`
+    run_args = argv[cut + 1:]
+    if a.rounds < 1:
+        ap.error("--rounds takes a positive integer")
+    for b in (a.base_bench, a.current_bench):
+        if not (os.path.isfile(b) and os.access(b, os.X_OK)):
+            print(f"ab_run: {b}: not an executable dsa-bench", file=sys.stderr)
+            return 2
+    names = case_names(a.current_bench, a.suite, run_args)
+    if not names:
+        print(f"ab_run: {a.suite}: no case selected", file=sys.stderr)
+        return 2
+    per_case = without_filter(run_args)
+    bench = {"base": a.base_bench, "current": a.current_bench}
+    files = {s: [[] for _ in range(a.rounds)] for s in SIDES}
+    total, done, t0 = a.rounds * len(names), 0, time.monotonic()
+    for r in range(a.rounds):
+        for i, name in enumerate(names):
+            # Alternate which build goes first, so neither always runs right after the other
+            # (a spell that begins or ends mid-pair falls on each side as often).
+            order = SIDES if (r + i) % 2 == 0 else SIDES[::-1]
+            took = {}
+            for side in order:
+                path = os.path.join(a.out_dir, side, f"r{r + 1}", f"{name}.json")
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                cmd = [bench[side], "run", a.suite, "--filter", f"^{re.escape(name)}$", "--out", path,
+                       "--backend", "auto", "--quiet"] + per_case
+                s0 = time.monotonic()
+                p = subprocess.run(cmd, capture_output=True, text=True)
+                took[side] = time.monotonic() - s0
+                if p.returncode == 2 or not os.path.exists(path):
+                    # Bad usage or a suite this build cannot read: nothing to compare.
+                    print(f"ab_run: the {side} build could not run {a.suite} case {name} (exit {p.returncode}):\n"
+                          f"{(p.stderr or p.stdout).strip()[-2000:]}", file=sys.stderr)
+                    return 2
+                files[side][r].append(path)
+            done += 1
+            elapsed = time.monotonic() - t0
+            print(f"[{done}/{total}] round {r + 1}, {name}: base {took['base']:.1f} s, current "
+                  f"{took['current']:.1f} s | elapsed {elapsed:.0f} s, ETA {elapsed / done * (total - done):.0f} s",
+                  file=sys.stderr, flush=True)
+    try:
+        pooled = {s: rounds.pool([load.load_many(files[s][r]) for r in range(a.rounds)]) for s in SIDES}
+        result = compare.compare(pooled["base"], pooled["current"])
+    except load.ResultsError as e:
+        print(f"ab_run: {e}", file=sys.stderr)
+        return 2
+    result["interleaved_rounds"] = a.rounds
+    text = compare.markdown(result).replace(
+        "# Regression check:", f"# Regression check, interleaved ({a.rounds} round{'s' if a.rounds > 1 else ''} a case, builds alternating, "
+        f"one value a round: its median):", 1)
+    with open(os.path.join(a.out_dir, "compare.md"), "w") as f:
+        f.write(text)
+    write_json(os.path.join(a.out_dir, "compare.json"), result)
+    print(text)
+    return result["exit_code"]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# scripts/run.sh --against REV, the gate for a machine whose speed wanders: the same
+# build on both sides (A/A) passes on this shared machine; a baseline build whose samples
+# take 30% of the time (a wrapper that runs dsa-bench, then scales what it wrote) exits 1
+# with SLOWER rows; both sides run every case in every round; a baseline build that
+# cannot run the suite, a commit that is not one, --against with --baseline and a bad
+# --rounds exit 2. Last, the real path: REV checked out as a worktree and built like
+# this build, cached, in a throw-away clone of this repository.
+# usage: run_against_test.sh DSA_BENCH SOURCE_DIR WORK_DIR
+set -u
+bin=$(realpath "$1"); src=$2; work=$3
+rm -rf "$work"; mkdir -p "$work"
+fails=0
+fail() { echo "FAIL $*"; fails=$((fails+1)); }
+cat > "$work/gate.json" <<'JSON'
+{"suite": "gate", "cases": [
+  {"name": "topk.small", "op": "topk", "queries": 16, "context": 4096, "topk": 256,
+   "timing": {"warmup": 1, "min_samples": 7, "max_samples": 7, "max_seconds": 5}},
+  {"name": "topk.short", "op": "topk", "queries": 16, "context": 1024, "topk": 256,
+   "timing": {"warmup": 1, "min_samples": 7, "max_samples": 7, "max_seconds": 5}}
+]}
+JSON
+run() { DSA_BENCH=$bin DSA_RESULTS_DIR=$work/out bash "$src/scripts/run.sh" "$work/gate.json" --threads 1 "$@" 2>&1; }
+
+out=$(DSA_AGAINST_BENCH=$bin run --against HEAD); rc=$?
+if [ "$rc" -ne 0 ]; then fail "A/A: exit $rc"; echo "$out" | tail -12
+elif ! grep -q "interleaved (6 rounds a case" <<<"$out"; then fail "A/A: no interleaved comparison printed"
+else echo "ok   the same build on both sides passes"; fi
+n=$(find "$work/out/gate-ab" -name '*.json' -path '*/r[1-6]/*' | wc -l)
+[ "$n" -eq 24 ] || fail "A/A: $n case files under gate-ab, expected 24 (2 sides x 6 rounds x 2 cases)"
+[ -s "$work/out/gate-compare.json" ] && [ -s "$work/out/gate.json" ] && [ -d "$work/out/gate-report" ] \
+  || fail "A/A: the comparison, the results or the report is missing"
+
+# A baseline build three times as fast: every sample it writes scaled by 0.3.
+cat > "$work/fast-bench" <<SH
+#!/usr/bin/env bash
+"$bin" "\$@"; rc=\$?
+out=; prev=
+for a in "\$@"; do [ "\$prev" = --out ] && out=\$a; prev=\$a; done
+[ -n "\$out" ] && [ -f "\$out" ] && /usr/bin/python3 - "\$out" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+for c in d["cases"]:
+    t = c.get("timing")
+    if t:
+        t["samples_s"] = [s * 0.3 for s in t["samples_s"]]
+        for k in ("median_s", "min_s", "max_s", "mean_s", "q1_s", "q3_s", "iqr_s"):
+            t[k] *= 0.3
+json.dump(d, open(sys.argv[1], "w"))
+PY
+exit \$rc
+SH
+chmod +x "$work/fast-bench"
+out=$(DSA_AGAINST_BENCH=$work/fast-bench run --against HEAD --rounds 5); rc=$?
+if [ "$rc" -ne 1 ]; then fail "faster baseline build: exit $rc, expected 1"; echo "$out" | tail -12
+elif [ "$(grep -c '^| \*\*SLOWER\*\* | topk\.' <<<"$out")" -ne 2 ]; then fail "faster baseline build: not both cases SLOWER"; echo "$out" | tail -8
+else echo "ok   a regression against a faster baseline build"; fi
+n=$(find "$work/out/gate-ab/base" -name '*.json' | wc -l)
+[ "$n" -eq 10 ] || fail "--rounds 5: $n baseline case files, expected 10"
+
+printf '#!/usr/bin/env bash\necho "dsa-bench: unknown option --filter" >&2\nexit 2\n' > "$work/old-bench"
+chmod +x "$work/old-bench"
+out=$(DSA_AGAINST_BENCH=$work/old-bench run --against HEAD); rc=$?
+if [ "$rc" -ne 2 ] || ! grep -q "the base build could not run" <<<"$out"; then fail "a baseline build that cannot run the suite: exit $rc"; echo "$out" | tail -4
+else echo "ok   a baseline build that cannot run the suite"; fi
+for args in "--against no-such-commit-xyz" "--against HEAD --baseline $work/out/gate.json" "--against HEAD --rounds 0"; do
+  # shellcheck disable=SC2086
+  out=$(DSA_AGAINST_BENCH=$bin run $args); rc=$?
+  if [ "$rc" -ne 2 ]; then fail "$args: exit $rc, expected 2"; echo "$out" | tail -3; else echo "ok   refused: $args"; fi
+done
+
+# The real path, in a clone (its worktrees and build-against/ stay out of this checkout):
+# REV built like this build, then found in its cache on the next run.
+clone=$work/clone
+git clone -q "$src" "$clone" 2>/dev/null
+if [ ! -d "$clone/.git" ]; then
+  fail "could not clone $src for the build path"
+else
+  cp "$src/scripts/run.sh" "$src/scripts/ab_run.py" "$clone/scripts/"  # this checkout's scripts, on the clone's history
+  rm -rf "$clone/reports" && cp -r "$src/reports" "$clone/reports"
+  out=$(cd "$clone" && DSA_BENCH=$bin DSA_RESULTS_DIR=$work/out2 bash scripts/run.sh "$work/gate.json" --threads 1 --against HEAD --rounds 1 2>&1); rc=$?
+  sha=$(git -C "$clone" rev-parse HEAD)
+  if [ "$rc" -ne 0 ] && [ "$rc" -ne 1 ]; then fail "build path: exit $rc"; echo "$out" | tail -12
+  elif [ ! -x "$clone/build-against/$sha/build/bin/dsa-bench" ]; then fail "build path: no dsa-bench under build-against/$sha"
+  elif ! grep -q "building dsa-bench at ${sha:0:10}" <<<"$out"; then fail "build path: no build announced"
+  elif [ "$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["provenance"]["git_commit"])' \
+            "$work/out2/gate-ab/base/r1/topk.small.json")" != "$sha" ]; then fail "build path: the baseline side is not $sha"
+  else echo "ok   REV checked out and built (exit $rc: same commit, other build)"; fi
+  out=$(cd "$clone" && DSA_BENCH=$bin DSA_RESULTS_DIR=$work/out2 bash scripts/run.sh "$work/gate.json" --threads 1 --against HEAD --rounds 1 2>&1)
+  grep -q "building dsa-bench at" <<<"$out" && fail "build path: built again instead of using its cache" || echo "ok   the baseline build is cached"
+fi
+
+[ "$fails" -eq 0 ] || { echo "$fails run.sh --against check(s) failed"; exit 1; }
+echo "all run.sh --against checks passed"
