@@ -12,14 +12,7 @@ bin=$(realpath "$1"); src=$2; work=$3
 rm -rf "$work"; mkdir -p "$work"
 fails=0
 fail() { echo "FAIL $*"; fails=$((fails+1)); }
-cat > "$work/gate.json" <<'JSON'
-{"suite": "gate", "cases": [
-  {"name": "topk.small", "op": "topk", "queries": 16, "context": 4096, "topk": 256,
-   "timing": {"warmup": 1, "min_samples": 7, "max_samples": 7, "max_seconds": 5}},
-  {"name": "topk.short", "op": "topk", "queries": 16, "context": 1024, "topk": 256,
-   "timing": {"warmup": 1, "min_samples": 7, "max_samples": 7, "max_seconds": 5}}
-]}
-JSON
+cp "$src/tests/gate_suite.json" "$work/gate.json"
 run() { DSA_BENCH=$bin DSA_RESULTS_DIR=$work/out bash "$src/scripts/run.sh" "$work/gate.json" --threads 1 "$@" 2>&1; }
 
 out=$(DSA_AGAINST_BENCH=$bin run --against HEAD); rc=$?

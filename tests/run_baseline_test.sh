@@ -10,14 +10,7 @@ set -u
 bin=$1; src=$2; work=$3
 rm -rf "$work"; mkdir -p "$work"
 fails=0
-cat > "$work/gate.json" <<'JSON'
-{"suite": "gate", "cases": [
-  {"name": "topk.small", "op": "topk", "queries": 16, "context": 4096, "topk": 256,
-   "timing": {"warmup": 1, "min_samples": 9, "max_samples": 9, "max_seconds": 5}},
-  {"name": "topk.short", "op": "topk", "queries": 16, "context": 1024, "topk": 256,
-   "timing": {"warmup": 1, "min_samples": 9, "max_samples": 9, "max_seconds": 5}}
-]}
-JSON
+cp "$src/tests/gate_suite.json" "$work/gate.json"
 run() { DSA_BENCH=$bin DSA_RESULTS_DIR=$work/out bash "$src/scripts/run.sh" "$work/gate.json" --threads 1 "$@" 2>&1; }
 
 out=$(run); rc=$?
