@@ -350,7 +350,7 @@ def compare(base: dict, cur: dict, alpha=0.01, min_change=None, allow_device_mis
         factor = 1.0 + shifts[t["backend"]]["shift"]
         raw = classify(t["base"], t["cur"], alpha, t["min_change"])
         r = classify(t["base"], [x / factor for x in t["cur"]], alpha, t["min_change"]) if factor != 1.0 else raw
-        r.update({"case": t["case"], "series": t["series"], "min_change": t["min_change"],
+        r.update({"case": t["case"], "series": t["series"], "backend": t["backend"], "min_change": t["min_change"],
                   "current_median_s": raw["current_median_s"], "change": raw["change"]})
         if factor != 1.0:
             r["change_beyond_run"] = (1.0 + raw["change"]) / factor - 1.0
@@ -384,6 +384,7 @@ def compare(base: dict, cur: dict, alpha=0.01, min_change=None, allow_device_mis
                          "note": f"did not complete (run_status {cur.get('run_status')!r}): the cases it did not "
                                  f"reach were not compared; exit status 1"})
     return {"paired_by": "params" if by_params else "name",
+            "rounds": cur.get("pooled_rounds", 1),
             "baseline": {"device": db, "commit": load.short_commit(base), "suite": base["suite"]["name"]},
             "current": {"device": dc, "commit": load.short_commit(cur), "suite": cur["suite"]["name"]},
             "confirmed_by_rerun": confirm is not None,
@@ -451,6 +452,11 @@ def markdown(r: dict) -> str:
         lines.append(f"| {v} | {row['case']} | {row['series']} | {_fmt_s(row['baseline_median_s'])} | "
                      f"{_fmt_s(row['current_median_s'])} | {change} | {p} | {rerun} |")
     lines.append("")
+    if r.get("rounds", 1) == 1 and any(row["verdict"] == "SLOWER" and row.get("backend") == "cpu" for row in r["rows"]):
+        lines += [f"CPU series judged on one process a side: on a shared machine each process runs at a speed of its "
+                  f"own (the same build 1.2 to 2.4 times as slow from one process to the next on 2026-12-06). Before "
+                  f"acting, time both builds side by side: `scripts/run.sh SUITE --against {b['commit'].split(',')[0].replace('+dirty', '')}`.",
+                  ""]
     hot = [row for row in r["rows"] if row.get("clock")]
     if hot:
         lines += ["Slower series timed at a lower SM clock than the baseline's (the machine may be throttling; "

@@ -1012,10 +1012,17 @@ class RunShift(unittest.TestCase):
         r = compare.compare(base, cur)
         self.assertEqual((r["run_shift"]["cpu"]["shift"], r["exit_code"]), (0.0, 1))
         self.assertIn("fewer than 8", r["run_shift"]["cpu"]["note"])
+        # A CPU regression from one process a side points to the A/B gate.
+        self.assertIn("time both builds side by side: `scripts/run.sh SUITE --against 0123456789`",
+                      compare.markdown(r))
+        rounds_r = compare.compare(rounds.pool([base] * 6), rounds.pool([cur] * 6))
+        self.assertEqual((rounds_r["rounds"], rounds_r["exit_code"]), (6, 1))
+        self.assertNotIn("side by side", compare.markdown(rounds_r))
         gpu = lambda m: fx.document([fx.op_case(f"k{i}", m) for i in range(12)])
         r = compare.compare(gpu(1e-3), gpu(1.3e-3))
         self.assertEqual(r["run_shift"]["cuda"]["shift"], 0.0)
         self.assertEqual({x["verdict"] for x in r["rows"]}, {"SLOWER"})
+        self.assertNotIn("side by side", compare.markdown(r))  # GPU processes hold their speed
         base, cur = cpu_doc([1e-3] * 12), cpu_doc([1.3e-3] * 12)
         cur["provenance"]["compiler"] = "gcc 13.1.0"  # a new compiler may slow every kernel alike
         r = compare.compare(base, cur)
