@@ -14,8 +14,9 @@ usage: ab_run.py SUITE BASE_BENCH CURRENT_BENCH OUT_DIR [--rounds N (6)] [-- DSA
 
 Writes OUT_DIR/{base,current}/rN/<case>.json (each case's run by each build in each
 round), OUT_DIR/compare.md and compare.json; prints the comparison; exits with its status
-(0 no regression, 1 a regression or a failed case, 2 could not compare: a build that
-cannot run the suite, no case, bad arguments).
+(0 no regression, 1 a regression, a failed case, or a case the current build cannot run;
+2 could not compare: no case both builds ran, bad arguments). A case the baseline build
+cannot run (exit 2: an older build and a newer suite field) is left out and listed.
 """
 from __future__ import annotations
 
@@ -82,10 +83,14 @@ def main(argv=None):
         return 2
     per_case = without_filter(run_args)
     bench = {"base": a.base_bench, "current": a.current_bench}
-    files = {s: [[] for _ in range(a.rounds)] for s in SIDES}
+    files = {s: [{} for _ in range(a.rounds)] for s in SIDES}  # side -> round -> case -> path
+    not_run = {}  # case -> why: a build could not run it (exit 2: a suite or case it cannot read)
     total, done, t0 = a.rounds * len(names), 0, time.monotonic()
     for r in range(a.rounds):
         for i, name in enumerate(names):
+            done += 1
+            if name in not_run:
+                continue
             # Alternate which build goes first, so neither always runs right after the other
             # (a spell that begins or ends mid-pair falls on each side as often).
             order = SIDES if (r + i) % 2 == 0 else SIDES[::-1]
@@ -99,30 +104,43 @@ def main(argv=None):
                 p = subprocess.run(cmd, capture_output=True, text=True)
                 took[side] = time.monotonic() - s0
                 if p.returncode == 2 or not os.path.exists(path):
-                    # Bad usage or a suite this build cannot read: nothing to compare.
-                    print(f"ab_run: the {side} build could not run {a.suite} case {name} (exit {p.returncode}):\n"
-                          f"{(p.stderr or p.stdout).strip()[-2000:]}", file=sys.stderr)
-                    return 2
-                files[side][r].append(path)
-            done += 1
+                    # Bad usage, or a suite or case this build cannot read (an older build and
+                    # a newer field): the case is left out on both sides, and said so.
+                    not_run[name] = (f"the {side} build could not run it (exit {p.returncode}): "
+                                     f"{(p.stderr or p.stdout).strip()[-600:]}")
+                    print(f"ab_run: {name}: {not_run[name]}", file=sys.stderr)
+                    break
+                files[side][r][name] = path
             elapsed = time.monotonic() - t0
-            print(f"[{done}/{total}] round {r + 1}, {name}: base {took['base']:.1f} s, current "
-                  f"{took['current']:.1f} s | elapsed {elapsed:.0f} s, ETA {elapsed / done * (total - done):.0f} s",
-                  file=sys.stderr, flush=True)
+            if name not in not_run:
+                print(f"[{done}/{total}] round {r + 1}, {name}: base {took['base']:.1f} s, current "
+                      f"{took['current']:.1f} s | elapsed {elapsed:.0f} s, ETA {elapsed / done * (total - done):.0f} s",
+                      file=sys.stderr, flush=True)
+    ran = [n for n in names if n not in not_run]
+    if not ran:
+        print(f"ab_run: no case of {a.suite} ran with both builds", file=sys.stderr)
+        return 2
     try:
-        pooled = {s: rounds.pool([load.load_many(files[s][r]) for r in range(a.rounds)]) for s in SIDES}
+        pooled = {s: rounds.pool([load.load_many([files[s][r][n] for n in ran]) for r in range(a.rounds)])
+                  for s in SIDES}
         result = compare.compare(pooled["base"], pooled["current"])
     except load.ResultsError as e:
         print(f"ab_run: {e}", file=sys.stderr)
         return 2
     result["interleaved_rounds"] = a.rounds
+    result["not_run"] = [{"case": n, "why": w} for n, w in not_run.items()]
     text = compare.markdown(result).replace(
         "# Regression check:", f"# Regression check, interleaved ({a.rounds} round{'s' if a.rounds > 1 else ''} a case, builds alternating, "
         f"one value a round: its median):", 1)
+    if not_run:
+        text += "\n".join(["", "Not compared (a build could not run them):"] +
+                          [f"- {n}: {w.splitlines()[0]}" for n, w in not_run.items()]) + "\n"
     with open(os.path.join(a.out_dir, "compare.md"), "w") as f:
         f.write(text)
     write_json(os.path.join(a.out_dir, "compare.json"), result)
     print(text)
+    if any(w.startswith("the current build") for w in not_run.values()):
+        return 1  # this build cannot run a case of its own suite: a failure, whatever the timings
     return result["exit_code"]
 
 

@@ -61,7 +61,7 @@ fi
 against_bench=
 if [ -n "$against" ]; then
   against_sha=$(git rev-parse --verify --quiet "$against^{commit}") \
-    || { echo "scripts/run.sh: --against $against: not a commit of this repository" >&2; exit 2; }
+    || { echo "scripts/run.sh: --against $against: not a commit of this repository (a shallow clone may lack it: fetch it first)" >&2; exit 2; }
   against_bench=${DSA_AGAINST_BENCH:-}
   if [ -n "$against_bench" ] && [ ! -x "$against_bench" ]; then
     echo "scripts/run.sh: DSA_AGAINST_BENCH=$against_bench: not an executable" >&2; exit 2

@@ -56,6 +56,21 @@ chmod +x "$work/old-bench"
 out=$(DSA_AGAINST_BENCH=$work/old-bench run --against HEAD); rc=$?
 if [ "$rc" -ne 2 ] || ! grep -q "the base build could not run" <<<"$out"; then fail "a baseline build that cannot run the suite: exit $rc"; echo "$out" | tail -4
 else echo "ok   a baseline build that cannot run the suite"; fi
+# An older baseline build that cannot read one case (exit 2 for it): that case is left
+# out and listed, the other compared.
+cat > "$work/partial-bench" <<SH
+#!/usr/bin/env bash
+case "\$*" in *short*) echo "dsa-bench: unknown field in case topk.short" >&2; exit 2 ;; esac
+exec "$bin" "\$@"
+SH
+chmod +x "$work/partial-bench"
+out=$(DSA_AGAINST_BENCH=$work/partial-bench run --against HEAD --rounds 5); rc=$?
+if [ "$rc" -ne 0 ]; then fail "a case the baseline build cannot run: exit $rc, expected 0"; echo "$out" | tail -8
+elif ! grep -q "^- topk.short: the base build could not run it (exit 2)" <<<"$out" \
+     || ! grep -q "| topk.small |" <<<"$out" || grep -q "| topk.short |" <<<"$out"; then
+  fail "a case the baseline build cannot run: not left out and listed, the other compared"; echo "$out" | tail -8
+else echo "ok   a case the baseline build cannot run is left out and listed"; fi
+
 for args in "--against no-such-commit-xyz" "--against HEAD --baseline $work/out/gate.json" "--against HEAD --rounds 0"; do
   # shellcheck disable=SC2086
   out=$(DSA_AGAINST_BENCH=$bin run $args); rc=$?
