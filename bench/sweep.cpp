@@ -499,11 +499,13 @@ nlohmann::json Sweep::run_point(std::int64_t L, std::size_t i) {
                            {"topk", {{"implementation", impl_topk_}, {"work", to_json(w_topk)}}},
                            {"attention", {{"implementation", impl_sparse_}, {"work", to_json(w_sparse)}}}};
   if (c_.benches() && ok) {
-    say(where + ": timing dense");
-    const TimingStats td = measure(c_.timing, dense_once);
-    say(where + ": timing DSA");
+    say(where + ": timing dense and DSA, turn about");
     t_idx.clear(); t_topk.clear(); t_sparse.clear();
-    const TimingStats ts = measure(c_.timing, dsa_once);
+    // Turn about, not one after the other: the speed-up is a ratio of the two, and a clock
+    // or a shared machine that changes speed between two blocks of samples would bias it.
+    const TimingPair tp = measure_interleaved(c_.timing, dense_once, dsa_once);
+    const TimingStats& td = tp.a;
+    const TimingStats& ts = tp.b;
     fetch_all();
     // Stage samples come from the same runs as the totals; drop the warm-up runs.
     const auto drop = static_cast<std::ptrdiff_t>(c_.timing.warmup);

@@ -66,6 +66,40 @@ TimingStats measure(const TimingSettings& st, const std::function<double()>& sam
   return t;
 }
 
+TimingPair measure_interleaved(const TimingSettings& st, const std::function<double()>& a,
+                               const std::function<double()>& b) {
+  const double start = now_seconds();
+  for (int i = 0; i < st.warmup; ++i) {
+    a();
+    b();
+  }
+  std::vector<double> sa, sb;
+  const double t0 = now_seconds();
+  for (int i = 0;; ++i) {
+    // Alternate which goes first: a spell that starts between the two falls on each as often.
+    if (i % 2 == 0) {
+      sa.push_back(a());
+      sb.push_back(b());
+    } else {
+      sb.push_back(b());
+      sa.push_back(a());
+    }
+    const auto n = static_cast<int>(sa.size());
+    if (n >= st.min_samples) {
+      const bool converged = summarize(sa).rel_spread <= st.target_rel_spread &&
+                             summarize(sb).rel_spread <= st.target_rel_spread;
+      if (converged || n >= st.max_samples || now_seconds() - t0 >= 2 * st.max_seconds) break;
+    }
+  }
+  TimingPair r{summarize(std::move(sa)), summarize(std::move(sb))};
+  for (TimingStats* t : {&r.a, &r.b}) {
+    t->warmup = st.warmup;
+    t->converged = t->rel_spread <= st.target_rel_spread;
+    t->wall_seconds = now_seconds() - start;  // the pair's: the two were measured together
+  }
+  return r;
+}
+
 nlohmann::json to_json(const TimingStats& t) {
   return {{"samples_s", t.samples},  {"count", t.samples.size()}, {"warmup", t.warmup},
           {"median_s", t.median},    {"min_s", t.min},             {"max_s", t.max},

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <string>
 #include <utility>
 
 #include "bench/checks.h"
@@ -58,6 +59,48 @@ TEST(Timing, StopsAtMinSamplesWhenStableAndAtMaxSamplesWhenNoisy) {
   const TimingStats noisy = measure(st, [&] { return (n++ % 2) ? 1.0 : 2.0; });
   EXPECT_EQ(noisy.samples.size(), 9u);
   EXPECT_FALSE(noisy.converged);
+}
+
+TEST(Timing, InterleavedSamplesTakeTurnsAndStopTogether) {
+  TimingSettings st;
+  st.warmup = 2;
+  st.min_samples = 4;
+  st.max_samples = 9;
+  st.max_seconds = 1e9;
+  st.target_rel_spread = 0.01;
+  std::string log;
+  const TimingPair stable = measure_interleaved(st, [&] { log += 'a'; return 1.0; }, [&] { log += 'b'; return 2.0; });
+  EXPECT_EQ(log, "abab" "ab" "ba" "ab" "ba");  // warm-ups, then pairs whose order alternates
+  EXPECT_EQ(stable.a.samples, (std::vector<double>{1, 1, 1, 1}));
+  EXPECT_EQ(stable.b.samples, (std::vector<double>{2, 2, 2, 2}));
+  EXPECT_TRUE(stable.a.converged && stable.b.converged);
+  EXPECT_EQ(stable.a.warmup, 2);
+  // One side noisy: both go on to max_samples, each saying whether its own spread met the target.
+  int n = 0;
+  const TimingPair one_noisy = measure_interleaved(st, [] { return 1.0; }, [&] { return (n++ % 2) ? 1.0 : 2.0; });
+  EXPECT_EQ(one_noisy.a.samples.size(), 9u);
+  EXPECT_EQ(one_noisy.b.samples.size(), 9u);
+  EXPECT_TRUE(one_noisy.a.converged);
+  EXPECT_FALSE(one_noisy.b.converged);
+}
+
+TEST(Timing, InterleavingKeepsTheRatioWhenTheMachineChangesSpeed) {
+  // A machine that runs at half speed from its 12th call on; b does twice a's work.
+  TimingSettings st;
+  st.warmup = 1;
+  st.min_samples = 10;
+  st.max_samples = 10;
+  st.max_seconds = 1e9;
+  int calls = 0;
+  auto speed = [&] { return ++calls <= 12 ? 1.0 : 2.0; };
+  auto a = [&] { return 1.0 * speed(); };
+  auto b = [&] { return 2.0 * speed(); };
+  const TimingPair turns = measure_interleaved(st, a, b);
+  EXPECT_DOUBLE_EQ(turns.b.median / turns.a.median, 2.0);
+  // One after the other, the same machine makes b look four times a.
+  calls = 0;
+  const TimingStats ta = measure(st, a), tb = measure(st, b);
+  EXPECT_DOUBLE_EQ(tb.median / ta.median, 4.0);
 }
 
 TEST(Work, IndexerCountsOnlyCausalPairs) {
