@@ -43,13 +43,19 @@ TEST(Timing, SummaryStatistics) {
   EXPECT_EQ(t.samples, (std::vector<double>{4, 1, 3, 2, 5}));  // kept in the order taken
 }
 
-TEST(Timing, StopsAtMinSamplesWhenStableAndAtMaxSamplesWhenNoisy) {
+// Settings with no time budget to speak of, so only the counts and the spread decide.
+TimingSettings count_settings(int warmup, int min_samples, int max_samples) {
   TimingSettings st;
-  st.warmup = 2;
-  st.min_samples = 4;
-  st.max_samples = 9;
+  st.warmup = warmup;
+  st.min_samples = min_samples;
+  st.max_samples = max_samples;
   st.max_seconds = 1e9;
   st.target_rel_spread = 0.01;
+  return st;
+}
+
+TEST(Timing, StopsAtMinSamplesWhenStableAndAtMaxSamplesWhenNoisy) {
+  const TimingSettings st = count_settings(2, 4, 9);
   int calls = 0;
   const TimingStats stable = measure(st, [&] { ++calls; return 1.0; });
   EXPECT_EQ(stable.samples.size(), 4u);
@@ -62,12 +68,7 @@ TEST(Timing, StopsAtMinSamplesWhenStableAndAtMaxSamplesWhenNoisy) {
 }
 
 TEST(Timing, InterleavedSamplesTakeTurnsAndStopTogether) {
-  TimingSettings st;
-  st.warmup = 2;
-  st.min_samples = 4;
-  st.max_samples = 9;
-  st.max_seconds = 1e9;
-  st.target_rel_spread = 0.01;
+  const TimingSettings st = count_settings(2, 4, 9);
   std::string log;
   const TimingPair stable = measure_interleaved(st, [&] { log += 'a'; return 1.0; }, [&] { log += 'b'; return 2.0; });
   EXPECT_EQ(log, "abab" "ab" "ba" "ab" "ba");  // warm-ups, then pairs whose order alternates
@@ -86,11 +87,7 @@ TEST(Timing, InterleavedSamplesTakeTurnsAndStopTogether) {
 
 TEST(Timing, InterleavingKeepsTheRatioWhenTheMachineChangesSpeed) {
   // A machine that runs at half speed from its 12th call on; b does twice a's work.
-  TimingSettings st;
-  st.warmup = 1;
-  st.min_samples = 10;
-  st.max_samples = 10;
-  st.max_seconds = 1e9;
+  const TimingSettings st = count_settings(1, 10, 10);
   int calls = 0;
   auto speed = [&] { return ++calls <= 12 ? 1.0 : 2.0; };
   auto a = [&] { return 1.0 * speed(); };
