@@ -3,6 +3,7 @@
 # when one is present (else on the CPU), print the summary and render the report
 # (Markdown, HTML and plots) with reports/dsa-report.
 #   scripts/run.sh                      the default suite (suites/smoke.json)
+#   scripts/run.sh --help               this text
 #   scripts/run.sh SUITE.json [OPTIONS] another suite; OPTIONS go to `dsa-bench run`
 #   scripts/run.sh suites/claims.json   third-party verification (GPU): the measurements
 #                                       every published claim's verdict needs, then the
@@ -32,6 +33,11 @@
 # DSA_AGAINST_BENCH (with --against: REV's dsa-bench, already built), DSA_RESULTS_DIR
 # (instead of results/).
 set -euo pipefail
+if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
+  # This header, without its comment marks; `dsa-bench run --help` lists the run options.
+  sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"
+  exit 0
+fi
 cd "$(dirname "$0")/.."
 
 suite=suites/smoke.json

@@ -71,6 +71,11 @@ elif ! grep -q "^- topk.short: the base build could not run it (exit 2)" <<<"$ou
   fail "a case the baseline build cannot run: not left out and listed, the other compared"; echo "$out" | tail -8
 else echo "ok   a case the baseline build cannot run is left out and listed"; fi
 
+out=$(bash "$src/scripts/run.sh" --help); rc=$?
+if [ "$rc" -ne 0 ] || ! grep -q "^  ... --against REV \[--rounds N\]" <<<"$out" || grep -q "^#" <<<"$out"; then
+  fail "run.sh --help: exit $rc"; echo "$out" | head -5
+else echo "ok   run.sh --help lists --against"; fi
+
 for args in "--against no-such-commit-xyz" "--against HEAD --baseline $work/out/gate.json" "--against HEAD --rounds 0"; do
   # shellcheck disable=SC2086
   out=$(DSA_AGAINST_BENCH=$bin run $args); rc=$?

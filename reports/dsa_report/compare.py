@@ -39,7 +39,8 @@ divided by 1 + q, i.e. on its change beyond the run's (the re-run's too, by the 
 A regression of what half the series share (a kernel under every DSA point) leaves q near
 zero and is judged as before; a change that slows every kernel alike cannot be told from
 the machine this way, which the output says, and a changed compiler, build type, thread
-count or CPU (SAME_BUILD_KEYS) turns the shift off. Only slower runs are corrected: a
+count or CPU (SAME_BUILD_KEYS) turns the shift off, as does an A/B run (rounds.py: both
+builds timed side by side, so a shift of the whole run is the code's). Only slower runs are corrected: a
 faster one judged raw can hide a regression but never invents one. GPU cases get no
 shift: their runs on the recorded H100 held to a few percent, and their SM clocks say
 when the machine throttled.
@@ -127,6 +128,11 @@ def run_shift(changes, base, cur, backend):
     info = {"series": len(changes), "lower_quartile": None, "shift": 0.0, "note": ""}
     if backend not in RUN_SHIFT_BACKENDS:
         return dict(info, note="not estimated on this backend (dedicated GPUs hold their speed: see the clocks)")
+    if cur.get("pooled_rounds") or base.get("pooled_rounds"):
+        # Both builds timed side by side (scripts/ab_run.py): the machine's spells fall on both,
+        # so a shift of the whole run is the code's.
+        return dict(info, note="not estimated: both builds were timed side by side, so a shift of the whole run "
+                               "is the code's")
     if len(changes) < RUN_SHIFT_MIN_SERIES:
         return dict(info, note=f"not estimated: {len(changes)} series, fewer than {RUN_SHIFT_MIN_SERIES}")
     logs = sorted(math.log1p(c) for c in changes if c > -1.0 and math.isfinite(c))

@@ -1018,6 +1018,12 @@ class RunShift(unittest.TestCase):
         rounds_r = compare.compare(rounds.pool([base] * 6), rounds.pool([cur] * 6))
         self.assertEqual((rounds_r["rounds"], rounds_r["exit_code"]), (6, 1))
         self.assertNotIn("side by side", compare.markdown(rounds_r))
+        # Timed side by side, a whole run 30% slower is the code's, not the machine's.
+        base12, cur12 = cpu_doc([1e-3] * 12), cpu_doc([1.3e-3] * 12)
+        self.assertAlmostEqual(compare.compare(base12, cur12)["run_shift"]["cpu"]["shift"], 0.3)
+        ab = compare.compare(rounds.pool([base12] * 6), rounds.pool([cur12] * 6))
+        self.assertEqual((ab["run_shift"]["cpu"]["shift"], ab["exit_code"]), (0.0, 1))
+        self.assertIn("timed side by side", ab["run_shift"]["cpu"]["note"])
         gpu = lambda m: fx.document([fx.op_case(f"k{i}", m) for i in range(12)])
         r = compare.compare(gpu(1e-3), gpu(1.3e-3))
         self.assertEqual(r["run_shift"]["cuda"]["shift"], 0.0)
