@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Interleaved A/B regression gate: two dsa-bench builds timed on this machine, case by
-case, for several rounds, then compared (reports/dsa_report/compare.py) on the pooled
-samples of each side. scripts/run.sh SUITE --against REV builds REV and calls this.
+case, for several rounds, then compared (reports/dsa_report/compare.py) on one value a
+round per series, the round's median. scripts/run.sh SUITE --against REV builds REV and
+calls this.
 
 Why: a shared machine runs each process at a speed of its own (on 2026-12-06 this 2-core
 one ran unchanged code 1.2 to 2.4 times as slowly as a baseline stored an hour before, and
@@ -15,8 +16,9 @@ usage: ab_run.py SUITE BASE_BENCH CURRENT_BENCH OUT_DIR [--rounds N (6)] [-- DSA
 Writes OUT_DIR/{base,current}/rN/<case>.json (each case's run by each build in each
 round), OUT_DIR/compare.md and compare.json; prints the comparison; exits with its status
 (0 no regression, 1 a regression, a failed case, or a case the current build cannot run;
-2 could not compare: no case both builds ran, bad arguments). A case the baseline build
-cannot run (exit 2: an older build and a newer suite field) is left out and listed.
+2 could not compare: no case both builds ran, bad arguments; 130 interrupted). A case the
+baseline build cannot run (exit 2: an older build and a newer suite field) is left out and
+listed.
 """
 from __future__ import annotations
 
@@ -42,7 +44,8 @@ def case_names(bench, suite, run_args):
         listing += run_args[i:i + 2]
     p = subprocess.run(listing, capture_output=True, text=True)
     if p.returncode != 0:
-        raise SystemExit(f"ab_run: {' '.join(listing)} failed (exit {p.returncode}): {p.stderr.strip()}")
+        print(f"ab_run: {' '.join(listing)} failed (exit {p.returncode}): {p.stderr.strip()}", file=sys.stderr)
+        return []
     return [m.group(1) for line in p.stdout.splitlines() if (m := re.match(r"\s+\d+\s+(\S+)\s", line))]
 
 
@@ -129,9 +132,12 @@ def main(argv=None):
         return 2
     result["interleaved_rounds"] = a.rounds
     result["not_run"] = [{"case": n, "why": w} for n, w in not_run.items()]
+    if any(w.startswith("the current build") for w in not_run.values()):
+        result["exit_code"] = 1  # this build cannot run a case of its own suite: a failure, whatever the timings
+    rounds_words = f"{a.rounds} round{'s' if a.rounds > 1 else ''} a case"
     text = compare.markdown(result).replace(
-        "# Regression check:", f"# Regression check, interleaved ({a.rounds} round{'s' if a.rounds > 1 else ''} a case, builds alternating, "
-        f"one value a round: its median):", 1)
+        "# Regression check:",
+        f"# Regression check, interleaved ({rounds_words}, builds alternating, one value a round: its median):", 1)
     if not_run:
         text += "\n".join(["", "Not compared (a build could not run them):"] +
                           [f"- {n}: {w.splitlines()[0]}" for n, w in not_run.items()]) + "\n"
@@ -139,10 +145,12 @@ def main(argv=None):
         f.write(text)
     write_json(os.path.join(a.out_dir, "compare.json"), result)
     print(text)
-    if any(w.startswith("the current build") for w in not_run.values()):
-        return 1  # this build cannot run a case of its own suite: a failure, whatever the timings
     return result["exit_code"]
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C: dsa-bench finishes its case; nothing is compared
+        print("ab_run: interrupted; nothing compared", file=sys.stderr)
+        sys.exit(130)

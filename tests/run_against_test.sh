@@ -8,7 +8,7 @@
 # this build, cached, in a throw-away clone of this repository.
 # usage: run_against_test.sh DSA_BENCH SOURCE_DIR WORK_DIR
 set -u
-bin=$(realpath "$1"); src=$2; work=$3
+bin=$(realpath "$1"); src=$(realpath "$2"); work=$3
 rm -rf "$work"; mkdir -p "$work"
 fails=0
 fail() { echo "FAIL $*"; fails=$((fails+1)); }
@@ -70,6 +70,12 @@ elif ! grep -q "^- topk.short: the base build could not run it (exit 2)" <<<"$ou
      || ! grep -q "| topk.small |" <<<"$out" || grep -q "| topk.short |" <<<"$out"; then
   fail "a case the baseline build cannot run: not left out and listed, the other compared"; echo "$out" | tail -8
 else echo "ok   a case the baseline build cannot run is left out and listed"; fi
+# The other way round, it is a failure: this build cannot run a case of its own suite.
+out=$(cd "$work" && /usr/bin/python3 "$src/scripts/ab_run.py" gate.json "$bin" "$work/partial-bench" "$work/ab-cur" --rounds 5 2>&1); rc=$?
+if [ "$rc" -ne 1 ] || ! grep -q "^- topk.short: the current build could not run it" <<<"$out" \
+   || ! grep -q "Exit status 1" <<<"$out"; then
+  fail "a case the current build cannot run: exit $rc, expected 1"; echo "$out" | tail -6
+else echo "ok   a case the current build cannot run fails the gate"; fi
 
 out=$(bash "$src/scripts/run.sh" --help); rc=$?
 if [ "$rc" -ne 0 ] || ! grep -q "^  ... --against REV \[--rounds N\]" <<<"$out" || grep -q "^#" <<<"$out"; then
