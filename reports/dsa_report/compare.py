@@ -29,21 +29,26 @@ re-runs the cases that came out slower and keeps only those slower again (`confi
 
 That was not enough: on 2026-12-06 the same machine ran the smoke suite's unchanged code
 1.2 to 2.4 times as slowly as its baseline, from one process to the next and for minutes
-at a time, every series alike (+17% to +35% in one run), each run's samples tight, and the
-re-run as slow: twenty SLOWER of 29. Loops of register arithmetic and of memory sweeps
-timed between those runs did not follow (they moved by 10-20%, not 2x), so no probe of
-the machine tells its state; the run itself does. Hence the run-wide shift, for CPU cases (RUN_SHIFT_BACKENDS): when at
-least RUN_SHIFT_MIN_SERIES series are compared and three quarters of them are slower by
-at least some change q (q >= RUN_SHIFT_FLOOR), every series is judged on its samples
-divided by 1 + q, i.e. on its change beyond the run's (the re-run's too, by the same q).
-A regression of what half the series share (a kernel under every DSA point) leaves q near
-zero and is judged as before; a change that slows every kernel alike cannot be told from
-the machine this way, which the output says, and a changed compiler, build type, thread
-count or CPU (SAME_BUILD_KEYS) turns the shift off, as does an A/B run (rounds.py: both
-builds timed side by side, so a shift of the whole run is the code's). Only slower runs are corrected: a
-faster one judged raw can hide a regression but never invents one. GPU cases get no
-shift: their runs on the recorded H100 held to a few percent, and their SM clocks say
-when the machine throttled.
+at a time, every series alike (+17% to +35% in one run), each run's samples tight, and
+the re-run as slow: twenty SLOWER of 29. Loops of register arithmetic and of memory
+sweeps timed between those runs did not follow (they moved by 10-20%, not 2x), so no
+probe of the machine tells its state; the run itself does. Hence the run-wide shift, for
+CPU cases (RUN_SHIFT_BACKENDS): when at least RUN_SHIFT_MIN_SERIES series are compared
+and three quarters of them are slower by at least some change q (q >= RUN_SHIFT_FLOOR),
+every series is judged on its samples divided by 1 + q, i.e. on its change beyond the
+run's (the re-run's too, by the same q). A regression of what half the series share (a
+kernel under every DSA point) leaves q near zero and is judged as before; a change that
+slows every kernel alike cannot be told from the machine this way, which the output
+says, and a changed compiler, build type, thread count or CPU (SAME_BUILD_KEYS) turns
+the shift off, as does an A/B run (rounds.py: both builds timed side by side, so a shift
+of the whole run is the code's). Only slower runs are corrected: a faster one judged raw
+can hide a regression but never invents one. GPU cases get no shift: their runs on the
+recorded H100 held to a few percent, and their SM clocks say when the machine throttled.
+
+A stored baseline is still one process against one, and on such a machine a process's
+speed is its own: scripts/run.sh SUITE --against REV times both builds side by side,
+several processes each (scripts/ab_run.py, rounds.py), and a CPU regression found here
+names that command.
 
 Accuracy and memory, figure by figure (no samples to test: each is one deterministic
 value per run), with a tolerance each (ACCURACY_METRICS, MEASURED_PEAK_TOL and
@@ -436,10 +441,10 @@ def markdown(r: dict) -> str:
         if sh["shift"]:
             lines += [f"**The whole run was slower on the {_backend_words(backend)}**: three quarters of its "
                       f"{sh['series']} series moved by {100 * sh['shift']:+.1f}% or more against the baseline. A "
-                      f"shared machine runs whole processes faster or slower (unchanged code moved by up to +140% "
-                      f"on 2026-12-06), so each series is judged on its change beyond that (in brackets); a change "
-                      f"that slowed every kernel alike cannot be told from the machine here: time it on a quiet "
-                      f"machine.", ""]
+                      f"shared machine runs whole processes faster or slower (unchanged code up to 2.4 times as "
+                      f"slow on 2026-12-06), so each series is judged on its change beyond that (in brackets); a "
+                      f"change that slowed every kernel alike cannot be told from the machine here: time it on a "
+                      f"quiet machine.", ""]
         elif sh["lower_quartile"] is not None and sh["lower_quartile"] >= RUN_SHIFT_FLOOR:
             lines += [f"The {_backend_words(backend)} series moved by {100 * sh['lower_quartile']:+.1f}% or more "
                       f"(three quarters of {sh['series']}), but the run-wide shift was {sh['note']}.", ""]
@@ -458,11 +463,12 @@ def markdown(r: dict) -> str:
         lines.append(f"| {v} | {row['case']} | {row['series']} | {_fmt_s(row['baseline_median_s'])} | "
                      f"{_fmt_s(row['current_median_s'])} | {change} | {p} | {rerun} |")
     lines.append("")
-    if r.get("rounds", 1) == 1 and any(row["verdict"] == "SLOWER" and row.get("backend") == "cpu" for row in r["rows"]):
+    cpu_slower = any(row["verdict"] == "SLOWER" and row.get("backend") == "cpu" for row in r["rows"])
+    if cpu_slower and r.get("rounds", 1) == 1:
+        commit = b["commit"].split(",")[0].replace("+dirty", "")
         lines += [f"CPU series judged on one process a side: on a shared machine each process runs at a speed of its "
                   f"own (the same build 1.2 to 2.4 times as slow from one process to the next on 2026-12-06). Before "
-                  f"acting, time both builds side by side: `scripts/run.sh SUITE --against {b['commit'].split(',')[0].replace('+dirty', '')}`.",
-                  ""]
+                  f"acting, time both builds side by side: `scripts/run.sh SUITE --against {commit}`.", ""]
     hot = [row for row in r["rows"] if row.get("clock")]
     if hot:
         lines += ["Slower series timed at a lower SM clock than the baseline's (the machine may be throttling; "
