@@ -114,6 +114,14 @@ if [ -n "$against" ] && [ -z "$against_bench" ]; then
       echo "scripts/run.sh: dsa-bench at $against_sha did not build (log: $against_dir/build.log)" >&2; exit 2
     fi
   fi
+  touch "$against_dir"
+  # Keep the four builds used last (about 64 MB each): a nightly against last night's commit
+  # would otherwise add one a night.
+  for old in $(ls -1td build-against/*/ 2>/dev/null | tail -n +5); do
+    git worktree remove --force "${old}src" >/dev/null 2>&1 || true
+    rm -rf "$old"
+  done
+  git worktree prune
 fi
 out=${DSA_RESULTS_DIR:-results}
 mkdir -p "$out"

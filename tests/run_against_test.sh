@@ -105,8 +105,11 @@ else
   elif [ "$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["provenance"]["git_commit"])' \
             "$work/out2/gate-ab/base/r1/topk.small.json")" != "$sha" ]; then fail "build path: the baseline side is not $sha"
   else echo "ok   REV checked out and built (exit $rc: same commit, other build)"; fi
+  for i in 1 2 3 4 5; do mkdir -p "$clone/build-against/old$i/build"; touch -d "$i days ago" "$clone/build-against/old$i"; done
   out=$(cd "$clone" && DSA_BENCH=$bin DSA_RESULTS_DIR=$work/out2 bash scripts/run.sh "$work/gate.json" --threads 1 --against HEAD --rounds 1 2>&1)
   grep -q "building dsa-bench at" <<<"$out" && fail "build path: built again instead of using its cache" || echo "ok   the baseline build is cached"
+  kept=$(cd "$clone/build-against" && ls -1d */ | tr -d / | sort | tr '\n' ' ')
+  [ "$kept" = "$sha old1 old2 old3 " ] && echo "ok   the four builds used last are kept" || fail "build cache kept: $kept"
 fi
 
 [ "$fails" -eq 0 ] || { echo "$fails run.sh --against check(s) failed"; exit 1; }
