@@ -4,8 +4,10 @@
 # take 30% of the time (a wrapper that runs dsa-bench, then scales what it wrote) exits 1
 # with SLOWER rows; both sides run every case in every round; a baseline build that
 # cannot run the suite, a commit that is not one, --against with --baseline and a bad
-# --rounds exit 2. Last, the real path: REV checked out as a worktree and built like
-# this build, cached, in a throw-away clone of this repository.
+# --rounds exit 2; a case only the baseline build cannot run is left out and listed, one
+# the current build cannot run fails the gate; --help lists --against. Last, the real
+# path: REV checked out as a worktree and built like this build, cached (the four builds
+# used last kept), in a throw-away clone of this repository.
 # usage: run_against_test.sh DSA_BENCH SOURCE_DIR WORK_DIR
 set -u
 bin=$(realpath "$1"); src=$(realpath "$2"); work=$3
