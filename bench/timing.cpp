@@ -45,59 +45,53 @@ TimingStats summarize(std::vector<double> samples) {
   return t;
 }
 
-TimingStats measure(const TimingSettings& st, const std::function<double()>& sample) {
+namespace {
+// The sampling loop of measure() and measure_interleaved(), for one thing or several timed
+// turn about (the order reversed every other round): warm-ups, then rounds of one sample
+// each until every side has min_samples and meets the spread target, or max_samples rounds,
+// or max_seconds per side. Each side's `converged` says whether its own spread met it.
+std::vector<TimingStats> measure_turns(const TimingSettings& st,
+                                       const std::vector<const std::function<double()>*>& sides) {
   const double start = now_seconds();
-  for (int i = 0; i < st.warmup; ++i) sample();
-  std::vector<double> samples;
+  for (int i = 0; i < st.warmup; ++i)
+    for (const auto* f : sides) (*f)();
+  const std::size_t k = sides.size();
+  std::vector<std::vector<double>> samples(k);
   const double t0 = now_seconds();
-  bool converged = false;
-  while (true) {
-    samples.push_back(sample());
-    const auto n = static_cast<int>(samples.size());
+  for (int round = 0;; ++round) {
+    // Alternate which goes first: a spell that starts between two falls on each as often.
+    for (std::size_t j = 0; j < k; ++j) {
+      const std::size_t s = round % 2 == 0 ? j : k - 1 - j;
+      samples[s].push_back((*sides[s])());
+    }
+    const auto n = static_cast<int>(samples[0].size());
     if (n >= st.min_samples) {
-      if (summarize(samples).rel_spread <= st.target_rel_spread) { converged = true; break; }
-      if (n >= st.max_samples || now_seconds() - t0 >= st.max_seconds) break;
+      const bool converged = std::all_of(samples.begin(), samples.end(), [&](const std::vector<double>& v) {
+        return summarize(v).rel_spread <= st.target_rel_spread;
+      });
+      if (converged || n >= st.max_samples || now_seconds() - t0 >= static_cast<double>(k) * st.max_seconds) break;
     }
   }
-  TimingStats t = summarize(std::move(samples));
-  t.warmup = st.warmup;
-  t.converged = converged;
-  t.wall_seconds = now_seconds() - start;
-  return t;
+  std::vector<TimingStats> out;
+  for (auto& v : samples) {
+    TimingStats t = summarize(std::move(v));
+    t.warmup = st.warmup;
+    t.converged = t.rel_spread <= st.target_rel_spread;
+    t.wall_seconds = now_seconds() - start;  // with several sides, theirs together
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+}  // namespace
+
+TimingStats measure(const TimingSettings& st, const std::function<double()>& sample) {
+  return measure_turns(st, {&sample})[0];
 }
 
 TimingPair measure_interleaved(const TimingSettings& st, const std::function<double()>& a,
                                const std::function<double()>& b) {
-  const double start = now_seconds();
-  for (int i = 0; i < st.warmup; ++i) {
-    a();
-    b();
-  }
-  std::vector<double> sa, sb;
-  const double t0 = now_seconds();
-  for (int i = 0;; ++i) {
-    // Alternate which goes first: a spell that starts between the two falls on each as often.
-    if (i % 2 == 0) {
-      sa.push_back(a());
-      sb.push_back(b());
-    } else {
-      sb.push_back(b());
-      sa.push_back(a());
-    }
-    const auto n = static_cast<int>(sa.size());
-    if (n >= st.min_samples) {
-      const bool converged = summarize(sa).rel_spread <= st.target_rel_spread &&
-                             summarize(sb).rel_spread <= st.target_rel_spread;
-      if (converged || n >= st.max_samples || now_seconds() - t0 >= 2 * st.max_seconds) break;
-    }
-  }
-  TimingPair r{summarize(std::move(sa)), summarize(std::move(sb))};
-  for (TimingStats* t : {&r.a, &r.b}) {
-    t->warmup = st.warmup;
-    t->converged = t->rel_spread <= st.target_rel_spread;
-    t->wall_seconds = now_seconds() - start;  // the pair's: the two were measured together
-  }
-  return r;
+  std::vector<TimingStats> t = measure_turns(st, {&a, &b});
+  return {std::move(t[0]), std::move(t[1])};
 }
 
 nlohmann::json to_json(const TimingStats& t) {

@@ -27,9 +27,9 @@ TimingStats summarize(std::vector<double> samples);
 // warmup times untimed, then repeatedly per the settings.
 TimingStats measure(const TimingSettings& settings, const std::function<double()>& sample);
 
-// Two measurements taken turn about, for two things timed to be compared with each other
-// (a sweep point's dense baseline and DSA pipeline): warm-ups a, b, ...; then samples in
-// pairs, a b, b a, a b, ..., so that whatever the machine does meanwhile (a GPU clock that
+// Two measurements taken turn about (the same loop as measure(), over both), for two
+// things timed to be compared with each other (a sweep point's dense baseline and DSA
+// pipeline): warm-ups a, b, ...; then samples in pairs, a b, b a, a b, ..., so that whatever the machine does meanwhile (a GPU clock that
 // drops as it warms, a shared CPU whose speed wanders) falls on both alike and their ratio
 // holds. Both sides get the same number of samples: pairs until both have min_samples and
 // both spreads meet the target, or max_samples pairs, or twice max_seconds (each side's
