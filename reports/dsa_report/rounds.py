@@ -29,18 +29,19 @@ from . import load
 FAILING = ("failed", "error", "oom")
 
 
-def _walk(rec, path=()):
-    """(path, timing record) of every timing record inside a case record: dicts holding
-    `samples_s`, found at any depth (an op's timing, a sweep point's dense and DSA timings
-    and its stages', a model point's modes)."""
+def _holders(rec, key, path=()):
+    """(path, dict) of every dict inside a case record holding a list under `key`, at any
+    depth: "samples_s" finds the timing records (an op's, a sweep point's dense and DSA and
+    its stages', a model point's modes), "sm_clock_mhz" the SM clocks beside them."""
     if isinstance(rec, dict):
-        if isinstance(rec.get("samples_s"), list):
+        if isinstance(rec.get(key), list):
             yield path, rec
         for k, v in rec.items():
-            yield from _walk(v, path + (k,))
+            if k != key:
+                yield from _holders(v, key, path + (k,))
     elif isinstance(rec, list):
         for i, v in enumerate(rec):
-            yield from _walk(v, path + (i,))
+            yield from _holders(v, key, path + (i,))
 
 
 def _at(rec, path):
@@ -50,6 +51,12 @@ def _at(rec, path):
         except (KeyError, IndexError, TypeError):
             return None
     return rec
+
+
+def _lists_at(records, path, key):
+    """The lists under `key` at `path` in each of `records` that has one."""
+    found = (_at(r, path) for r in records)
+    return [d[key] for d in found if isinstance(d, dict) and isinstance(d.get(key), list)]
 
 
 def pool(rounds: list[dict]) -> dict:
@@ -68,34 +75,14 @@ def pool(rounds: list[dict]) -> dict:
         if failed is not None:
             out["cases"][i] = copy.deepcopy(failed)
             continue
-        for path, t in _walk(case):
-            medians = [statistics.median(t["samples_s"])] if t["samples_s"] else []
-            for other in records[1:]:
-                o = _at(other, path) if other.get("status") == case.get("status") else None
-                if isinstance(o, dict) and isinstance(o.get("samples_s"), list) and o["samples_s"]:
-                    medians.append(statistics.median(o["samples_s"]))
-            t["samples_s"], t["count"] = medians, len(medians)
-        # The SM clocks recorded beside a timing (a GPU case's, a sweep side's), pooled alike.
-        for path, holder in _clock_holders(case):
-            for other in records[1:]:
-                o = _at(other, path)
-                if other.get("status") == case.get("status") and isinstance(o, list):
-                    holder[path[-1]] = holder[path[-1]] + o
+        others = [r for r in records[1:] if r.get("status") == case.get("status")]
+        for path, t in list(_holders(case, "samples_s")):
+            rounds_samples = [t["samples_s"]] + _lists_at(others, path, "samples_s")
+            t["samples_s"] = [statistics.median(v) for v in rounds_samples if v]
+            t["count"] = len(t["samples_s"])
+        for path, holder in list(_holders(case, "sm_clock_mhz")):
+            holder["sm_clock_mhz"] = holder["sm_clock_mhz"] + [x for v in _lists_at(others, path, "sm_clock_mhz")
+                                                               for x in v]
     if len(rounds) > 1:
         out["pooled_rounds"] = len(rounds)
     return out
-
-
-def _clock_holders(case):
-    """(path to an `sm_clock_mhz` list, the dict holding it) inside a case record."""
-    def walk(rec, path):
-        if isinstance(rec, dict):
-            if isinstance(rec.get("sm_clock_mhz"), list):
-                yield path + ("sm_clock_mhz",), rec
-            for k, v in rec.items():
-                if k != "sm_clock_mhz":
-                    yield from walk(v, path + (k,))
-        elif isinstance(rec, list):
-            for i, v in enumerate(rec):
-                yield from walk(v, path + (i,))
-    return list(walk(case, ()))
