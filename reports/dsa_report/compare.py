@@ -352,14 +352,14 @@ def compare(base: dict, cur: dict, alpha=0.01, min_change=None, allow_device_mis
                               "min_change": min_change_for(c, min_change), "b": b, "c": c})
     # The whole run's shift, by backend, from the raw changes of its medians; each series is
     # then judged on its samples divided by (1 + shift): its change beyond the run's.
-    shifts = {}
+    changes = {}
     for t in timed:
-        mb = statistics.median(t["base"])
-        shifts.setdefault(t["backend"], []).append(statistics.median(t["cur"]) / mb - 1.0 if mb > 0 else math.inf)
-    shifts = {k: run_shift(v, base, cur, k) for k, v in shifts.items()}
+        t["raw"] = classify(t["base"], t["cur"], alpha, t["min_change"])
+        changes.setdefault(t["backend"], []).append(t["raw"]["change"])
+    shifts = {k: run_shift(v, base, cur, k) for k, v in changes.items()}
     for t in timed:
         factor = 1.0 + shifts[t["backend"]]["shift"]
-        raw = classify(t["base"], t["cur"], alpha, t["min_change"])
+        raw = t["raw"]
         r = classify(t["base"], [x / factor for x in t["cur"]], alpha, t["min_change"]) if factor != 1.0 else raw
         r.update({"case": t["case"], "series": t["series"], "backend": t["backend"], "min_change": t["min_change"],
                   "current_median_s": raw["current_median_s"], "change": raw["change"]})
