@@ -11,10 +11,12 @@ stored baseline, one process, can be told apart from. Here each side runs every 
 several processes, back to back with the other side's, the order alternating, and the
 gate compares the rounds' medians (reports/dsa_report/rounds.py): the process is the unit.
 
-usage: ab_run.py SUITE BASE_BENCH CURRENT_BENCH OUT_DIR [--rounds N (6)] [-- DSA_BENCH_RUN_ARGS...]
+usage: ab_run.py SUITE BASE_BENCH CURRENT_BENCH OUT_DIR [--rounds N (6)] [--json OUT.json]
+                 [-- DSA_BENCH_RUN_ARGS...]
 
 Writes OUT_DIR/{base,current}/rN/<case>.json (each case's run by each build in each
-round), OUT_DIR/compare.md and compare.json; prints the comparison; exits with its status
+round) and, with --json, the verdicts as JSON; prints the comparison (Markdown, as
+`dsa-report compare` does); exits with its status
 (0 no regression, 1 a regression, a failed case, or a case the current build cannot run;
 2 could not compare: no case both builds ran, bad arguments; 130 interrupted). A case the
 baseline build cannot run (exit 2: an older build and a newer suite field) is left out and
@@ -70,6 +72,7 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=6,
                     help="rounds of every case on each side (default 6: the gate's rank test compares one value a "
                          "round, the round's median, and needs 5 a side to reach p < 0.01)")
+    ap.add_argument("--json", help="also write the verdicts as JSON here")
     argv = list(sys.argv[1:] if argv is None else argv)
     cut = argv.index("--") if "--" in argv else len(argv)
     a = ap.parse_args(argv[:cut])  # after --: options for `dsa-bench run`
@@ -141,9 +144,7 @@ def main(argv=None):
     if not_run:
         text += "\n".join(["", "Not compared (a build could not run them):"] +
                           [f"- {n}: {w.splitlines()[0]}" for n, w in not_run.items()]) + "\n"
-    with open(os.path.join(a.out_dir, "compare.md"), "w") as f:
-        f.write(text)
-    write_json(os.path.join(a.out_dir, "compare.json"), result)
+    write_json(a.json, result)
     print(text)
     return result["exit_code"]
 

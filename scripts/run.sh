@@ -178,9 +178,8 @@ if [ -n "$against" ]; then
   echo "== against ${against_sha:0:10} ($against): both builds case by case, alternating, $rounds round(s) =="
   rm -rf "$out/$name-ab"
   /usr/bin/python3 scripts/ab_run.py "$suite" "$against_bench" "$bench" "$out/$name-ab" --rounds "$rounds" \
-    -- ${run_args[@]+"${run_args[@]}"} > "$out/$name-compare.md"
+    --json "$out/$name-compare.json" -- ${run_args[@]+"${run_args[@]}"} > "$out/$name-compare.md"
   compare_status=$?
-  [ -f "$out/$name-ab/compare.json" ] && cp "$out/$name-ab/compare.json" "$out/$name-compare.json"
   cat "$out/$name-compare.md"
 fi
 set -e
