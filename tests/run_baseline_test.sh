@@ -17,18 +17,7 @@ out=$(run); rc=$?
 [ "$rc" -eq 0 ] || { echo "FAIL first run: exit $rc"; echo "$out" | tail -5; fails=$((fails+1)); }
 cp "$work/out/gate.json" "$work/baseline.json"
 
-scale() {  # scale IN OUT FACTOR: every timing of IN times FACTOR
-/usr/bin/python3 - "$1" "$2" "$3" <<'PY'
-import json, sys
-d, f = json.load(open(sys.argv[1])), float(sys.argv[3])
-for c in d["cases"]:
-    t = c["timing"]
-    t["samples_s"] = [s * f for s in t["samples_s"]]
-    for k in ("median_s", "min_s", "max_s", "mean_s", "q1_s", "q3_s", "iqr_s", "wall_s"):
-        t[k] *= f
-json.dump(d, open(sys.argv[2], "w"))
-PY
-}
+scale() { /usr/bin/python3 "$src/tests/scale_timings.py" "$@"; }  # scale IN OUT FACTOR: every timing of IN times FACTOR
 
 scale "$work/baseline.json" "$work/slow.json" 10.0
 out=$(run --baseline "$work/slow.json"); rc=$?
