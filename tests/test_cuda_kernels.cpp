@@ -20,6 +20,7 @@
 #include "kernels/cuda/indexer.h"
 #include "kernels/cuda/topk.h"
 #include "cuda_test_util.h"
+#include "topk_rows.h"
 
 namespace dsa {
 namespace {
@@ -257,60 +258,33 @@ void expect_every_topk_matches_reference(const HostTensor<float>& scores, const 
   }
 }
 
-struct TopkRowCase {
-  const char* name;
-  std::int64_t rows, cols, k;
-  int kind;  // 0 gaussian, 1 all signed zeros, 2 low bits, 3 mostly zero, 4 NaN/inf mix, 5 coarse
-  friend void PrintTo(const TopkRowCase& c, std::ostream* os) { *os << c.name; }
-};
+using test::TopkRowCase;
 
 void check_topk_rows(const TopkRowCase& pc, bool first_runs) {
   REQUIRE_CUDA_DEVICE();
-  HostTensor<float> scores({pc.rows, pc.cols});
-  Rng rng(derive_seed(11, pc.name));
-  for (float& x : scores.span()) {
-    switch (pc.kind) {
-      case 0: x = static_cast<float>(rng.normal()); break;
-      case 1: x = rng.uniform() < 0.5 ? -0.0f : 0.0f; break;
-      case 2: { x = 1.0f; for (auto n = rng.below(4); n > 0; --n) x = std::nextafter(x, 2.0f); break; }
-      case 3: x = rng.uniform() < 0.97 ? 0.0f : static_cast<float>(std::fabs(rng.normal())); break;
-      case 5: x = static_cast<float>(std::round(rng.normal() * 8.0) / 8.0); break;
-      default: {
-        const double u = rng.uniform();
-        x = u < 0.1 ? NAN : u < 0.2 ? -INFINITY : u < 0.25 ? INFINITY : static_cast<float>(rng.normal());
-      }
-    }
-  }
-  // Rows with every interesting valid length: exactly k, k - 1, k + 1, all columns.
-  std::vector<std::int64_t> ends(static_cast<std::size_t>(pc.rows));
-  for (std::int64_t r = 0; r < pc.rows; ++r) {
-    const std::int64_t choices[] = {std::min(pc.k, pc.cols), std::max<std::int64_t>(std::min(pc.k, pc.cols) - 1, 0),
-                                    std::min(pc.k + 1, pc.cols), pc.cols};
-    ends[r] = choices[r % 4];
-  }
-  expect_every_topk_matches_reference(scores, ends, pc.k, first_runs);
+  expect_every_topk_matches_reference(test::topk_scores(pc), test::topk_row_ends(pc), pc.k, first_runs);
 }
 
 const std::vector<TopkRowCase> kTopkRows = {
-    TopkRowCase{"gaussian_16k", 8, 16384, 2048, 0},
-    TopkRowCase{"gaussian_131k", 4, 131072, 2048, 0},
-    TopkRowCase{"all_zero_262k", 4, 262144, 2048, 1},
-    TopkRowCase{"low_bits_262k", 4, 262144, 2048, 2},
-    TopkRowCase{"mostly_zero_131k", 4, 131072, 2048, 3},
-    TopkRowCase{"nan_inf_5k", 8, 5000, 1000, 4},
-    TopkRowCase{"short_rows", 8, 100, 2048, 0},
-    TopkRowCase{"one_column", 4, 1, 2048, 1},
-    TopkRowCase{"ties_across_slices_131k", 4, 131072, 2048, 3},
+    TopkRowCase{"gaussian_16k", 8, 16384, 2048, test::topk_gaussian},
+    TopkRowCase{"gaussian_131k", 4, 131072, 2048, test::topk_gaussian},
+    TopkRowCase{"all_zero_262k", 4, 262144, 2048, test::topk_signed_zeros},
+    TopkRowCase{"low_bits_262k", 4, 262144, 2048, test::topk_low_bits},
+    TopkRowCase{"mostly_zero_131k", 4, 131072, 2048, test::topk_mostly_zero},
+    TopkRowCase{"nan_inf_5k", 8, 5000, 1000, test::topk_nan_inf},
+    TopkRowCase{"short_rows", 8, 100, 2048, test::topk_gaussian},
+    TopkRowCase{"one_column", 4, 1, 2048, test::topk_signed_zeros},
+    TopkRowCase{"ties_across_slices_131k", 4, 131072, 2048, test::topk_mostly_zero},
     // Rows not 16-byte aligned: the sampled kernel's scalar loads.
-    TopkRowCase{"odd_columns_20001", 8, 20001, 2048, 0},
+    TopkRowCase{"odd_columns_20001", 8, 20001, 2048, test::topk_gaussian},
     // k above a quarter of the sampled kernel's buffer: its exact way.
-    TopkRowCase{"k_4096_of_65k", 4, 65536, 4096, 0},
+    TopkRowCase{"k_4096_of_65k", 4, 65536, 4096, test::topk_gaussian},
     // Scores in steps of 1/8: about 560 keys share the 2048th score of a 64K row, and the
     // 2-5K keys above a sampled bound leave some of them out, so a kernel whose
     // candidates come in no fixed order (cuda.topk.filter) must take the lowest positions.
-    TopkRowCase{"coarse_ties_65k", 4, 65536, 2048, 5},
+    TopkRowCase{"coarse_ties_65k", 4, 65536, 2048, test::topk_coarse},
     // More rows than cuda.topk.filter takes in one round (1024).
-    TopkRowCase{"many_rows_9000", 1030, 9000, 256, 0},
+    TopkRowCase{"many_rows_9000", 1030, 9000, 256, test::topk_gaussian},
 };
 
 std::string row_case_name(const ::testing::TestParamInfo<TopkRowCase>& i) { return i.param.name; }
@@ -322,36 +296,15 @@ DSA_SUITE_AND_FIRST_RUN_TWIN(TopkRowCase, CudaTopk, CudaFirstRunTopk, IdenticalT
 // that sample misjudges both ways must still come out exact, through its fallback.
 constexpr std::int64_t kMisjudgeCols = 65536, kMisjudgeK = 2048;
 
-HostTensor<float> rows_the_sample_misjudges() {
-  constexpr std::int64_t kCols = kMisjudgeCols, kK = kMisjudgeK;
-  const cuda::TopkSamplePlan plan = cuda::topk_sample_plan(kCols, kK);
-  EXPECT_EQ(plan.mode, cuda::TopkSamplePlan::sample);
-  std::vector<char> sampled(kCols, 0);
-  const std::int64_t runs = plan.samples / cuda::kTopkSampleRun;
-  for (std::int64_t r = 0; r < runs; ++r)
-    for (std::int64_t e = 0; e < cuda::kTopkSampleRun; ++e) sampled[static_cast<std::size_t>(r * kCols / runs + e)] = 1;
-  HostTensor<float> scores({3, kCols});
-  Rng rng(derive_seed(12, "sample-misjudges"));
-  for (std::int64_t s = 0; s < kCols; ++s) {
-    const auto u = static_cast<float>(rng.uniform());
-    const bool in = sampled[static_cast<std::size_t>(s)] != 0;
-    scores(0, s) = in ? 10.0f + u : u;   // the sample holds the row's best: too few keys reach its bound
-    scores(1, s) = in ? -10.0f - u : u;  // the sample holds the worst: far more than the buffer reach it
-    scores(2, s) = static_cast<float>(rng.normal());  // an ordinary row beside them
-  }
-  return scores;
+void check_rows_the_sample_misjudges(bool first_runs) {
+  REQUIRE_CUDA_DEVICE();
+  ASSERT_EQ(cuda::topk_sample_plan(kMisjudgeCols, kMisjudgeK).mode, cuda::TopkSamplePlan::sample);
+  expect_every_topk_matches_reference(test::topk_rows_the_sample_misjudges(kMisjudgeCols, kMisjudgeK),
+                                      {kMisjudgeCols, kMisjudgeCols, kMisjudgeCols}, kMisjudgeK, first_runs);
 }
 
-TEST(CudaTopkSample, ExactWhenTheSampleMisjudges) {
-  REQUIRE_CUDA_DEVICE();
-  expect_every_topk_matches_reference(rows_the_sample_misjudges(), {kMisjudgeCols, kMisjudgeCols, kMisjudgeCols},
-                                      kMisjudgeK);
-}
-TEST(CudaFirstRunTopk, ExactWhenTheSampleMisjudges) {
-  REQUIRE_CUDA_DEVICE();
-  expect_every_topk_matches_reference(rows_the_sample_misjudges(), {kMisjudgeCols, kMisjudgeCols, kMisjudgeCols},
-                                      kMisjudgeK, true);
-}
+TEST(CudaTopkSample, ExactWhenTheSampleMisjudges) { check_rows_the_sample_misjudges(false); }
+TEST(CudaFirstRunTopk, ExactWhenTheSampleMisjudges) { check_rows_the_sample_misjudges(true); }
 
 }  // namespace
 }  // namespace dsa
