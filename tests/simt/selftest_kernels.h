@@ -1,0 +1,25 @@
+// Small kernels that pin down the SIMT emulator's semantics (test_simt_emulator.cpp):
+// each launcher runs one on emulated device memory and returns the launch's error.
+#pragma once
+
+#include <cuda_runtime.h>
+
+namespace simt_selftest {
+
+// out[32 * 9]: per lane of one warp, nine warp-operation results (see the .cu).
+cudaError_t warp_ops(int* out);
+// out[n]: every thread's read of a shared value thread 0 stored, with or without a
+// barrier between store and reads.
+cudaError_t shared_store_then_read(int* out, int threads, bool barrier);
+// Half a warp reaches a full-mask shuffle: a deadlock.
+cudaError_t half_warp_shuffle();
+// Lane 1 calls a shuffle whose mask names lane 0 only.
+cudaError_t lane_outside_its_mask();
+// Thread 0 writes p[n + past].
+cudaError_t write_past_the_end(int* p, int n, int past);
+// A launch with `bytes` of dynamic shared memory, opted in up to `opt_in` (0: not).
+cudaError_t dynamic_shared(int* out, int bytes, int opt_in);
+// out[blocks]: the order the blocks ran in (each takes a ticket).
+cudaError_t block_order(int* out, int* ticket, int blocks);
+
+}  // namespace simt_selftest

@@ -1,0 +1,125 @@
+// The SIMT emulator (tests/simt/) against CUDA's documented semantics, and its checks
+// against the faults they are there to catch: a kernel run through it is only as
+// trustworthy as these.
+#include <gtest/gtest.h>
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "tests/simt/scheduler.h"
+#include "tests/simt/selftest_kernels.h"
+
+namespace {
+
+// Emulated device memory of n ints, read back with get().
+class Ints {
+ public:
+  explicit Ints(int n) : n_(n) { EXPECT_EQ(cudaMalloc(reinterpret_cast<void**>(&p_), sizeof(int) * n), cudaSuccess); }
+  Ints(const Ints&) = delete;
+  Ints& operator=(const Ints&) = delete;
+  ~Ints() { cudaFree(p_); }
+  int* ptr() const { return p_; }
+  std::vector<int> get() const {
+    std::vector<int> v(static_cast<std::size_t>(n_));
+    cudaMemcpy(v.data(), p_, sizeof(int) * v.size(), cudaMemcpyDeviceToHost);
+    return v;
+  }
+
+ private:
+  int* p_ = nullptr;
+  int n_;
+};
+
+std::string error_text(cudaError_t e) { return cudaGetErrorString(e); }
+
+TEST(SimtEmulator, WarpOperationsFollowCudaSemantics) {
+  Ints out(32 * 9);
+  ASSERT_EQ(simt_selftest::warp_ops(out.ptr()), cudaSuccess);
+  const std::vector<int> o = out.get();
+  unsigned ballot = 0;
+  for (int l = 0; l < 32; l += 3) ballot |= 1u << l;
+  for (int lane = 0; lane < 32; ++lane) {
+    const int* r = o.data() + 9 * lane;
+    EXPECT_EQ(r[0], 30) << "lane " << lane;                                        // every lane reads lane 3
+    EXPECT_EQ(r[1], lane >= 1 ? (lane - 1) * 10 : 0) << "lane " << lane;          // lane 0 keeps its own
+    EXPECT_EQ(r[2], lane + 2 < 32 ? (lane + 2) * 10 : lane * 10) << "lane " << lane;
+    EXPECT_EQ(r[3], (lane ^ 5) * 10) << "lane " << lane;
+    EXPECT_EQ(r[4], ((lane & ~7) + ((lane + 1) & 7)) * 10) << "lane " << lane;    // wraps within its 8
+    EXPECT_EQ(static_cast<unsigned>(r[5]), ballot) << "lane " << lane;
+    EXPECT_EQ(static_cast<unsigned>(r[6]), 0xFu << (lane / 4 * 4)) << "lane " << lane;
+    EXPECT_EQ(r[7], 1) << "lane " << lane;                                          // all < 32, not all < 31
+    EXPECT_EQ(r[8], lane < 16 ? lane ^ 1 : lane ^ 2) << "lane " << lane;
+  }
+}
+
+TEST(SimtEmulator, AMissingBarrierShowsAsAWrongRead) {
+  constexpr int kThreads = 128;
+  Ints out(kThreads);
+  ASSERT_EQ(simt_selftest::shared_store_then_read(out.ptr(), kThreads, true), cudaSuccess);
+  for (int v : out.get()) ASSERT_EQ(v, 42) << "with the barrier every thread reads the store";
+  // Without it the threads run in a random order: some read shared memory's fill.
+  ASSERT_EQ(simt_selftest::shared_store_then_read(out.ptr(), kThreads, false), cudaSuccess);
+  const std::vector<int> racy = out.get();
+  EXPECT_GT(std::count(racy.begin(), racy.end(), -1), 0) << "no thread read before thread 0's store";
+  EXPECT_GT(std::count(racy.begin(), racy.end(), 42), 0);
+}
+
+TEST(SimtEmulator, AWarpOperationSomeLanesNeverReachIsADeadlockNamed) {
+  const std::string e = error_text(simt_selftest::half_warp_shuffle());
+  EXPECT_NE(e.find("deadlock"), std::string::npos) << e;
+  EXPECT_NE(e.find("__shfl_sync"), std::string::npos) << e;
+  EXPECT_NE(e.find("for lanes 0xffff0000"), std::string::npos) << e;
+}
+
+TEST(SimtEmulator, ALaneOutsideItsOwnMaskIsRefused) {
+  const std::string e = error_text(simt_selftest::lane_outside_its_mask());
+  EXPECT_NE(e.find("leaves it out"), std::string::npos) << e;
+}
+
+TEST(SimtEmulator, WritesPastAnAllocationAreCaught) {
+  Ints p(100);
+  // Within the allocation's last 256 bytes: the canary.
+  std::string e = error_text(simt_selftest::write_past_the_end(p.ptr(), 100, 3));
+  EXPECT_NE(e.find("past the end of a 400-byte allocation"), std::string::npos) << e;
+  // Further: the guard page, and the launch after it runs as usual.
+  Ints q(1024);
+  e = error_text(simt_selftest::write_past_the_end(q.ptr(), 1024, 300));
+  EXPECT_NE(e.find("memory fault"), std::string::npos) << e;
+  EXPECT_NE(e.find("past the end of a 4096-byte allocation"), std::string::npos) << e;
+  Ints out(32 * 9);
+  EXPECT_EQ(simt_selftest::warp_ops(out.ptr()), cudaSuccess);
+}
+
+TEST(SimtEmulator, DynamicSharedMemoryNeedsItsOptInAndStartsFilled) {
+  Ints out(64);
+  EXPECT_EQ(simt_selftest::dynamic_shared(out.ptr(), 1024, 0), cudaSuccess);
+  for (int v : out.get()) EXPECT_EQ(v, -1) << "shared memory is filled at a block's start";
+  const std::string e = error_text(simt_selftest::dynamic_shared(out.ptr(), 64 * 1024, 0));
+  EXPECT_NE(e.find("65536 bytes of dynamic shared memory, 49152 allowed"), std::string::npos) << e;
+  EXPECT_EQ(simt_selftest::dynamic_shared(out.ptr(), 64 * 1024, 64 * 1024), cudaSuccess);
+  EXPECT_EQ(simt_selftest::dynamic_shared(out.ptr(), 64 * 1024, 228 * 1024), cudaErrorInvalidValue);
+  EXPECT_EQ(cudaGetLastError(), cudaErrorInvalidValue) << "as in CUDA, a refused call is the last error too";
+  EXPECT_EQ(cudaGetLastError(), cudaSuccess) << "and reading it clears it";
+}
+
+TEST(SimtEmulator, BlocksRunInAnOrderThatChangesWithTheSeed) {
+  constexpr int kBlocks = 64;
+  std::vector<std::vector<int>> orders;
+  for (std::uint64_t seed : {1, 2}) {
+    simt::set_schedule_seed(seed);
+    Ints out(kBlocks), ticket(1);
+    cudaMemset(ticket.ptr(), 0, sizeof(int));
+    ASSERT_EQ(simt_selftest::block_order(out.ptr(), ticket.ptr(), kBlocks), cudaSuccess);
+    std::vector<int> o = out.get();
+    std::vector<int> sorted = o;
+    std::sort(sorted.begin(), sorted.end());
+    for (int b = 0; b < kBlocks; ++b) ASSERT_EQ(sorted[static_cast<std::size_t>(b)], b) << "every block ran once";
+    orders.push_back(o);
+  }
+  EXPECT_NE(orders[0], orders[1]);
+}
+
+}  // namespace
