@@ -22,18 +22,26 @@ __device__ __forceinline__ std::uint32_t ld32(const unsigned char* p) {
 
 // C += A * B, fp32 accumulators; A 16 x 16 and B 16 x 8 in bf16.
 __device__ __forceinline__ void mma_bf16(float (&c)[4], const std::uint32_t (&a)[4], std::uint32_t b0, std::uint32_t b1) {
+#if defined(DSA_SIMT)  // the CPU emulator (tests/simt/tensor_core.h)
+  ::simt::mma_m16n8k16_bf16(c, a, b0, b1);
+#else
   asm volatile(
       "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
       : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#endif
 }
 
 // C += A * B, fp32 accumulators; A 16 x 32 and B 32 x 8 in e4m3.
 __device__ __forceinline__ void mma_e4m3(float (&c)[4], const std::uint32_t (&a)[4], std::uint32_t b0, std::uint32_t b1) {
+#if defined(DSA_SIMT)
+  ::simt::mma_m16n8k32_e4m3(c, a, b0, b1);
+#else
   asm volatile(
       "mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
       : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#endif
 }
 
 // Four 8x8 bf16 matrices, transposed on the way in: lane L gives the row address of
@@ -41,10 +49,14 @@ __device__ __forceinline__ void mma_e4m3(float (&c)[4], const std::uint32_t (&a)
 // [2 tq + 1][g] in r[i]. For a value tile stored [key][dim] this is exactly the B
 // fragment of P * V (B[k = key][n = dim]) without a transposed copy.
 __device__ __forceinline__ void ldmatrix_x4_trans(std::uint32_t (&r)[4], const void* row_addr) {
+#if defined(DSA_SIMT)
+  ::simt::ldmatrix_x4_trans(r, row_addr);
+#else
   const auto a = static_cast<std::uint32_t>(__cvta_generic_to_shared(row_addr));
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                : "r"(a));
+#endif
 }
 
 // Two floats as packed bf16 (round to nearest even), the low half first.
@@ -90,12 +102,22 @@ __device__ __forceinline__ OnlineStep online_step(float& m, float mx) {
 // 16 bytes global -> shared without passing through registers; src_bytes 0 writes zeros
 // (and reads nothing).
 __device__ __forceinline__ void cp_async16(void* dst, const void* src, int src_bytes) {
+#if defined(DSA_SIMT)
+  ::simt::cp_async16(dst, src, src_bytes);
+#else
   const auto d = static_cast<std::uint32_t>(__cvta_generic_to_shared(dst));
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(src_bytes) : "memory");
+#endif
 }
+#if defined(DSA_SIMT)
+__device__ __forceinline__ void cp_async_commit() { ::simt::cp_async_commit(); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { ::simt::cp_async_wait(N); }
+#else
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
 // Waits until at most N of this thread's committed groups are still in flight.
 template <int N>
 __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory"); }
+#endif
 
 }  // namespace dsa::cuda

@@ -14,6 +14,26 @@ namespace dsa::cuda {
 // until all have. A producer warpgroup arrives after writing, the consumer syncs
 // before reading: the barrier orders the producer's earlier shared-memory writes
 // before the consumer's later reads.
+#if defined(DSA_SIMT)  // the CPU emulator (tests/simt/): the same operations, blocking where they wait
+__device__ __forceinline__ void bar_sync(int id, int threads) { ::simt::named_barrier(id, threads, true); }
+__device__ __forceinline__ void bar_arrive(int id, int threads) { ::simt::named_barrier(id, threads, false); }
+__device__ __forceinline__ std::uint32_t smem_addr(const void* p) { return ::simt::shared_offset(p); }
+__device__ __forceinline__ void mbar_init(std::uint64_t* bar, std::uint32_t count) { ::simt::mbarrier_init(smem_addr(bar), count); }
+__device__ __forceinline__ void fence_mbarrier_init() {}
+__device__ __forceinline__ void mbar_arrive_on_cp_async(std::uint64_t* bar) { ::simt::cp_async_arrive(smem_addr(bar)); }
+__device__ __forceinline__ void mbar_arrive_expect_tx(std::uint64_t* bar, std::uint32_t bytes) {
+  ::simt::mbarrier_arrive(smem_addr(bar), bytes);
+}
+__device__ __forceinline__ void tma_load_3d(void* dst, const void* tmap, int x, int y, int z, std::uint64_t* bar) {
+  ::simt::tma_load_3d(dst, tmap, x, y, z, smem_addr(bar));
+}
+__device__ __forceinline__ bool mbar_try_wait(std::uint32_t bar_addr, std::uint32_t parity) {
+  return ::simt::mbarrier_try_wait(bar_addr, parity);
+}
+__device__ __forceinline__ void mbar_wait(std::uint64_t* bar, std::uint32_t parity) {
+  ::simt::mbarrier_wait(smem_addr(bar), parity);
+}
+#else
 __device__ __forceinline__ void bar_sync(int id, int threads) {
   asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
 }
@@ -85,5 +105,7 @@ __device__ __forceinline__ void mbar_wait(std::uint64_t* bar, std::uint32_t pari
   while (!mbar_try_wait(a, parity))
     if (clock64() - start > (1ll << 34)) __trap();
 }
+
+#endif
 
 }  // namespace dsa::cuda

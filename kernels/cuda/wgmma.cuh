@@ -42,6 +42,16 @@ __device__ __forceinline__ int sw128_offset(int r, int c) { return r * 128 + ((c
 
 // Orders this thread's plain shared-memory stores before the tensor cores' reads
 // (which go through the async proxy); then a barrier makes them everyone's.
+#if defined(DSA_SIMT)  // the CPU emulator (tests/simt/tensor_core.h): fences order nothing there
+__device__ __forceinline__ void fence_proxy_async() {}
+__device__ __forceinline__ void wgmma_fence() {}
+__device__ __forceinline__ void wgmma_commit() { ::simt::wgmma_commit(); }
+__device__ __forceinline__ void wgmma_wait_all() { ::simt::wgmma_wait(0); }
+template <int N>
+__device__ __forceinline__ void wgmma_wait() { ::simt::wgmma_wait(N); }
+template <int N>
+__device__ __forceinline__ void fence_operands(float (&)[N]) {}
+#else
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 __device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
@@ -59,6 +69,7 @@ __device__ __forceinline__ void fence_operands(float (&d)[N]) {
 #pragma unroll
   for (int i = 0; i < N; ++i) asm volatile("" : "+f"(d[i])::"memory");
 }
+#endif
 
 // Multiplies accumulator rows 16 w + g by `lo` and 16 w + g + 8 by `hi` (online
 // softmax's rescaling of the output when the running maximum grows).
@@ -81,6 +92,9 @@ __device__ __forceinline__ void scale_accumulator_rows(float (&d)[N], float lo, 
 // D (64 x 128, fp32) = (accumulate ? D : 0) + A (64 x 32, e4m3) * B (32 x 128, e4m3),
 // both K-major in shared memory.
 __device__ __forceinline__ void wgmma_m64n128k32_e4m3(float (&d)[64], std::uint64_t desc_a, std::uint64_t desc_b, int accumulate) {
+#if defined(DSA_SIMT)
+  ::simt::wgmma_issue(::simt::wgmma_m64n128k32_e4m3, d, desc_a, desc_b, nullptr, accumulate);
+#else
   asm volatile(
       "{\n"
       ".reg .pred p;\n"
@@ -96,11 +110,15 @@ __device__ __forceinline__ void wgmma_m64n128k32_e4m3(float (&d)[64], std::uint6
         DSA_WGMMA_D8(0), DSA_WGMMA_D8(8), DSA_WGMMA_D8(16), DSA_WGMMA_D8(24),
         DSA_WGMMA_D8(32), DSA_WGMMA_D8(40), DSA_WGMMA_D8(48), DSA_WGMMA_D8(56)
       : "l"(desc_a), "l"(desc_b), "r"(accumulate));
+#endif
 }
 
 // D (64 x 32, fp32) = (accumulate ? D : 0) + A (64 x 16, bf16) * B (16 x 32, bf16),
 // both K-major in shared memory.
 __device__ __forceinline__ void wgmma_m64n32k16_bf16(float (&d)[16], std::uint64_t desc_a, std::uint64_t desc_b, int accumulate) {
+#if defined(DSA_SIMT)
+  ::simt::wgmma_issue(::simt::wgmma_m64n32k16_bf16, d, desc_a, desc_b, nullptr, accumulate);
+#else
   asm volatile(
       "{\n"
       ".reg .pred p;\n"
@@ -112,11 +130,15 @@ __device__ __forceinline__ void wgmma_m64n32k16_bf16(float (&d)[16], std::uint64
       :
         DSA_WGMMA_D8(0), DSA_WGMMA_D8(8)
       : "l"(desc_a), "l"(desc_b), "r"(accumulate));
+#endif
 }
 
 // D (64 x 64, fp32) = (accumulate ? D : 0) + A (64 x 16, bf16) * B (16 x 64, bf16),
 // both K-major in shared memory (the seesaw MQA kernel's scores: one whole key tile).
 __device__ __forceinline__ void wgmma_m64n64k16_bf16(float (&d)[32], std::uint64_t desc_a, std::uint64_t desc_b, int accumulate) {
+#if defined(DSA_SIMT)
+  ::simt::wgmma_issue(::simt::wgmma_m64n64k16_bf16, d, desc_a, desc_b, nullptr, accumulate);
+#else
   asm volatile(
       "{\n"
       ".reg .pred p;\n"
@@ -129,11 +151,15 @@ __device__ __forceinline__ void wgmma_m64n64k16_bf16(float (&d)[32], std::uint64
       :
         DSA_WGMMA_D8(0), DSA_WGMMA_D8(8), DSA_WGMMA_D8(16), DSA_WGMMA_D8(24)
       : "l"(desc_a), "l"(desc_b), "r"(accumulate));
+#endif
 }
 
 // D (64 x 256, fp32) = (accumulate ? D : 0) + A (64 x 16, bf16, K-major) * B (16 x 256,
 // bf16, MN-major: stored [k][n], read transposed).
 __device__ __forceinline__ void wgmma_m64n256k16_bf16_bt(float (&d)[128], std::uint64_t desc_a, std::uint64_t desc_b, int accumulate) {
+#if defined(DSA_SIMT)
+  ::simt::wgmma_issue(::simt::wgmma_m64n256k16_bf16_bt, d, desc_a, desc_b, nullptr, accumulate);
+#else
   asm volatile(
       "{\n"
       ".reg .pred p;\n"
@@ -155,12 +181,16 @@ __device__ __forceinline__ void wgmma_m64n256k16_bf16_bt(float (&d)[128], std::u
         DSA_WGMMA_D8(64), DSA_WGMMA_D8(72), DSA_WGMMA_D8(80), DSA_WGMMA_D8(88),
         DSA_WGMMA_D8(96), DSA_WGMMA_D8(104), DSA_WGMMA_D8(112), DSA_WGMMA_D8(120)
       : "l"(desc_a), "l"(desc_b), "r"(accumulate));
+#endif
 }
 
 // D (64 x 128, fp32) = (accumulate ? D : 0) + A (64 x 16, bf16) * B (16 x 128, bf16),
 // both K-major in shared memory.
 __device__ __forceinline__ void wgmma_m64n128k16_bf16(float (&d)[64], std::uint64_t desc_a, std::uint64_t desc_b,
                                                       int accumulate) {
+#if defined(DSA_SIMT)
+  ::simt::wgmma_issue(::simt::wgmma_m64n128k16_bf16, d, desc_a, desc_b, nullptr, accumulate);
+#else
   asm volatile(
       "{\n"
       ".reg .pred p;\n"
@@ -176,6 +206,7 @@ __device__ __forceinline__ void wgmma_m64n128k16_bf16(float (&d)[64], std::uint6
         DSA_WGMMA_D8(0), DSA_WGMMA_D8(8), DSA_WGMMA_D8(16), DSA_WGMMA_D8(24),
         DSA_WGMMA_D8(32), DSA_WGMMA_D8(40), DSA_WGMMA_D8(48), DSA_WGMMA_D8(56)
       : "l"(desc_a), "l"(desc_b), "r"(accumulate));
+#endif
 }
 
 // D (64 x 128, fp32) = (accumulate ? D : 0) + A (64 x 16, bf16, in registers: the
@@ -183,6 +214,9 @@ __device__ __forceinline__ void wgmma_m64n128k16_bf16(float (&d)[64], std::uint6
 // [k][n], read transposed).
 __device__ __forceinline__ void wgmma_m64n128k16_bf16_rs_bt(float (&d)[64], const std::uint32_t (&a)[4],
                                                             std::uint64_t desc_b, int accumulate) {
+#if defined(DSA_SIMT)
+  ::simt::wgmma_issue(::simt::wgmma_m64n128k16_bf16_rs_bt, d, 0, desc_b, a, accumulate);
+#else
   asm volatile(
       "{\n"
       ".reg .pred p;\n"
@@ -198,6 +232,7 @@ __device__ __forceinline__ void wgmma_m64n128k16_bf16_rs_bt(float (&d)[64], cons
         DSA_WGMMA_D8(0), DSA_WGMMA_D8(8), DSA_WGMMA_D8(16), DSA_WGMMA_D8(24),
         DSA_WGMMA_D8(32), DSA_WGMMA_D8(40), DSA_WGMMA_D8(48), DSA_WGMMA_D8(56)
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate));
+#endif
 }
 
 }  // namespace dsa::cuda

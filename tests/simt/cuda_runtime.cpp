@@ -10,12 +10,16 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <map>
 #include <string>
 
+#include <cuda.h>
+
 #include "simt.h"
+#include "tensor_core.h"
 
 namespace simt {
 
@@ -188,4 +192,134 @@ const char* cudaGetErrorString(cudaError_t error) {
   s = std::string(cudaGetErrorName(error));
   if (error != cudaSuccess && !simt::g_reason.empty()) s += " [emulator: " + simt::g_reason + "]";
   return s.c_str();
+}
+
+namespace {
+// cuTensorMapEncodeTiled's signature (cudaTypedefs.h), onto the emulator's encoder.
+CUresult encode_tiled(CUtensorMap* map, CUtensorMapDataType type, cuuint32_t rank, void* global, const cuuint64_t* dims,
+                      const cuuint64_t* strides, const cuuint32_t* box, const cuuint32_t* element_strides,
+                      CUtensorMapInterleave interleave, CUtensorMapSwizzle swizzle, CUtensorMapL2promotion l2,
+                      CUtensorMapFloatOOBfill oob) {
+  return static_cast<CUresult>(simt::tensor_map_encode_tiled(map, type, rank, global, dims, strides, box, element_strides,
+                                                             interleave, swizzle, l2, oob));
+}
+}  // namespace
+
+// --- The device: one emulated H100-like GPU ------------------------------------------
+// Its figures are an H100 SXM's, so launch plans size their grids as they would there.
+
+namespace {
+constexpr int kSms = 132;
+constexpr int kSmemPerSm = 233472;      // 228 KB
+constexpr int kSmemOptIn = 232448;      // 227 KB a block
+constexpr int kThreadsPerSm = 2048;
+}  // namespace
+
+cudaError_t cudaGetDeviceCount(int* count) {
+  *count = 1;
+  return cudaSuccess;
+}
+
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int device) {
+  if (device != 0) return simt::record(cudaErrorInvalidDevice, "the emulator has one device");
+  *p = cudaDeviceProp{};
+  std::snprintf(p->name, sizeof p->name, "SIMT emulator (CPU; H100-like limits)");
+  p->multiProcessorCount = kSms;
+  p->major = 9;
+  p->minor = 0;
+  p->totalGlobalMem = 80ull << 30;
+  p->memoryBusWidth = 5120;
+  p->l2CacheSize = 50 << 20;
+  p->sharedMemPerBlockOptin = kSmemOptIn;
+  p->maxThreadsPerBlock = 1024;
+  p->warpSize = 32;
+  return cudaSuccess;
+}
+
+cudaError_t cudaDeviceGetAttribute(int* value, enum cudaDeviceAttr attr, int) {
+  switch (attr) {
+    case cudaDevAttrMultiProcessorCount: *value = kSms; break;
+    case cudaDevAttrL2CacheSize: *value = 50 << 20; break;
+    case cudaDevAttrClockRate: *value = 1980000; break;
+    case cudaDevAttrMemoryClockRate: *value = 2619000; break;
+    case cudaDevAttrMaxSharedMemoryPerBlockOptin: *value = kSmemOptIn; break;
+    case cudaDevAttrMaxSharedMemoryPerMultiprocessor: *value = kSmemPerSm; break;
+    case cudaDevAttrComputeCapabilityMajor: *value = 9; break;
+    case cudaDevAttrComputeCapabilityMinor: *value = 0; break;
+    default: *value = 0;
+  }
+  return cudaSuccess;
+}
+
+// Blocks per SM by threads and shared memory only: the emulator knows no register
+// counts, so a plan sized by occupancy may differ from the GPU's (it must be right for
+// any count anyway).
+cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int* blocks, const void*, int block_size,
+                                                                   size_t dynamic_smem, unsigned int) {
+  if (block_size <= 0) return simt::record(cudaErrorInvalidValue, "occupancy of a block of no threads");
+  const int by_threads = kThreadsPerSm / block_size;
+  const int by_smem = static_cast<int>(kSmemPerSm / (dynamic_smem + 1024));
+  *blocks = by_threads < by_smem ? by_threads : by_smem;
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total) {
+  *free_bytes = *total = 80ull << 30;
+  return cudaSuccess;
+}
+
+cudaError_t cudaRuntimeGetVersion(int* v) {
+  *v = CUDART_VERSION;
+  return cudaSuccess;
+}
+
+cudaError_t cudaDriverGetVersion(int* v) {
+  *v = CUDART_VERSION;
+  return cudaSuccess;
+}
+
+cudaError_t cudaDeviceGetPCIBusId(char* id, int len, int) {
+  std::snprintf(id, static_cast<std::size_t>(len), "simt:00:00.0");
+  return cudaSuccess;
+}
+
+// The one driver entry point the project asks for: cuTensorMapEncodeTiled, the
+// emulator's (tensor_core.h), whose maps its TMA loads read.
+cudaError_t cudaGetDriverEntryPointByVersion(const char* symbol, void** fn, unsigned int, unsigned long long,
+                                             cudaDriverEntryPointQueryResult* status) {
+  if (std::strcmp(symbol, "cuTensorMapEncodeTiled") == 0) {
+    *fn = reinterpret_cast<void*>(&encode_tiled);
+    if (status != nullptr) *status = cudaDriverEntryPointSuccess;
+    return cudaSuccess;
+  }
+  *fn = nullptr;
+  if (status != nullptr) *status = cudaDriverEntryPointSymbolNotFound;
+  return cudaSuccess;
+}
+
+// Events: host time, as every launch has run to its end when it returns.
+struct CUevent_st {
+  std::chrono::steady_clock::time_point at;
+};
+
+cudaError_t cudaEventCreate(cudaEvent_t* e) {
+  *e = new CUevent_st{};
+  return cudaSuccess;
+}
+
+cudaError_t cudaEventDestroy(cudaEvent_t e) {
+  delete e;
+  return cudaSuccess;
+}
+
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
+  e->at = std::chrono::steady_clock::now();
+  return cudaSuccess;
+}
+
+cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
+
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
+  *ms = std::chrono::duration<float, std::milli>(end->at - start->at).count();
+  return cudaSuccess;
 }

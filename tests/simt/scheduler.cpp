@@ -27,15 +27,20 @@ constexpr std::size_t kStackBytes = 256 * 1024;
 constexpr std::size_t kGuardBytes = 4096;
 constexpr int kMaxThreads = 1024;
 constexpr unsigned char kFill = 0xFF;  // shared memory at a block's start: NaN as a float, the largest key
+constexpr std::size_t kWindow = 256 * 1024;          // the shared addresses a descriptor can name (18 bits)
+constexpr std::size_t kDynamicAt = 1040;             // past the block's reserved 1 KB, 16- but not 1024-aligned
+constexpr std::size_t kBlockLimit = 227 * 1024;      // dynamic + static shared memory of one block
 constexpr std::uint64_t kPoison = 0xFFF8DEADBEEFDEADull;  // a shuffle's value from a lane not taking part
 
-enum class State { ready, barrier, warp, done, failed };
+enum class State { ready, barrier, waiting, done, failed };
 
 struct Fiber {
   ucontext_t ctx;
   State state = State::done;
   ThreadPlace place;
   int lane = 0, warp = 0;
+  ThreadAsync async;
+  std::string waits_in;  // what a waiting thread waits in, for a deadlock's report
 };
 
 struct PendingOp {
@@ -51,10 +56,29 @@ struct Warp {
   unsigned present = 0;  // lanes that exist (the last warp of an odd-sized block is partial)
 };
 
-struct SharedBlock {
-  std::unique_ptr<unsigned char[]> bytes;
-  std::size_t size = 0;
-  unsigned char* aligned = nullptr;
+struct NamedBarrier {
+  int threads = 0, arrived = 0;
+  std::vector<int> waiting;
+};
+
+struct Collective {
+  const char* what = nullptr;
+  int arrived = 0;
+  std::vector<void*> deposits;
+  std::vector<int> waiting;
+};
+
+struct Landing {
+  std::function<void()> land;
+  bool arrive;
+  std::uint32_t tx;
+};
+
+struct MBarrier {
+  std::uint32_t count = 0, pending = 0, phase = 0;
+  long long tx = 0;
+  std::vector<std::pair<int, std::uint32_t>> waiting;  // fiber, parity
+  std::vector<Landing> deferred;                       // oldest first
 };
 
 struct Launch {
@@ -62,11 +86,20 @@ struct Launch {
   std::vector<Fiber> fibers;
   std::vector<Warp> warps;
   std::vector<int> ready, at_barrier;
-  int current = -1, in_warp = 0, done = 0;
+  int current = -1, waiting = 0, done = 0;
   const std::function<void()>* body = nullptr;
   std::string error;
-  std::map<std::pair<int, std::size_t>, SharedBlock> shared;
-  SharedBlock dynamic;
+  // The block's shared-memory window (kWindow bytes, 1024-aligned) and where its
+  // __shared__ variables went.
+  std::unique_ptr<unsigned char[]> window_bytes;
+  unsigned char* window = nullptr;
+  std::size_t dynamic_bytes = 0, static_end = 0;
+  std::map<int, std::size_t> statics;
+  std::map<int, NamedBarrier> named;
+  std::map<std::pair<int, int>, Collective> collectives;  // (group size, group index)
+  std::map<std::uint32_t, MBarrier> mbarriers;
+  bool warp_lead = false;                 // this block's order: one warp ahead (rank_warps)
+  std::vector<std::uint64_t> warp_rank;   // per warp
   std::mt19937_64 rng;
 };
 
@@ -96,16 +129,6 @@ char* stack_of(int i) {
     stacks.push_back(static_cast<char*>(p) + kGuardBytes);
   }
   return stacks[static_cast<std::size_t>(i)];
-}
-
-void alloc_filled(SharedBlock& b, std::size_t bytes) {
-  if (b.size < bytes || !b.bytes) {
-    b.bytes.reset(new unsigned char[bytes + 128]);
-    b.size = bytes;
-    const auto addr = reinterpret_cast<std::uintptr_t>(b.bytes.get());
-    b.aligned = b.bytes.get() + ((128 - addr % 128) % 128);
-  }
-  std::memset(b.aligned, kFill, bytes);
 }
 
 Fiber& current() { return g_launch->fibers[static_cast<std::size_t>(g_launch->current)]; }
@@ -138,8 +161,8 @@ std::string place_of(const Fiber& f) {
   return s.str();
 }
 
-// Why no thread can go on: the threads at the block barrier and the warp operations that
-// wait for lanes that will never come.
+// Why no thread can go on: the threads at the block barrier, the warp operations that
+// wait for lanes that will never come, and what the other waiting threads wait in.
 std::string deadlock_report(const Launch& l) {
   std::ostringstream s;
   s << "deadlock: " << l.at_barrier.size() << " thread(s) at __syncthreads, " << l.done << " finished";
@@ -147,6 +170,10 @@ std::string deadlock_report(const Launch& l) {
     for (const PendingOp& op : l.warps[w].pending)
       s << "; warp " << w << " lanes " << lanes_of(op.arrived) << " wait in " << warp_op_name(op.op) << " (mask "
         << lanes_of(op.mask) << ") for lanes " << lanes_of(op.mask & ~op.arrived);
+  std::map<std::string, int> others;
+  for (const Fiber& f : l.fibers)
+    if (f.state == State::waiting && !f.waits_in.empty()) ++others[f.waits_in];
+  for (const auto& [what, n] : others) s << "; " << n << " thread(s) in " << what;
   if (!l.fibers.empty()) {
     const Dim& b = l.fibers[0].place.block;
     s << " (in block (" << b.x << "," << b.y << "," << b.z << "))";
@@ -264,6 +291,14 @@ __attribute__((noinline)) void make_context(Launch& l, int i) {
   makecontext(&f.ctx, fiber_entry, 0);
 }
 
+// Half the blocks run their threads in a uniformly random order (fine interleavings:
+// a read racing one other thread's write); the other half let one warp run ahead of
+// the rest, the warps ranked at random afresh after every __syncthreads (a warp that
+// goes on past its own wait while others still read what it overwrites).
+void rank_warps(Launch& l) {
+  for (auto& r : l.warp_rank) r = l.rng();
+}
+
 // Runs one block; false when the launch failed.
 bool run_block(Launch& l, Dim block_idx, Dim block_dim, Dim grid_dim, std::size_t dynamic_bytes) {
   const int n = static_cast<int>(block_dim.x * block_dim.y * block_dim.z);
@@ -271,10 +306,18 @@ bool run_block(Launch& l, Dim block_idx, Dim block_dim, Dim grid_dim, std::size_
   l.warps.assign(static_cast<std::size_t>((n + 31) / 32), Warp{});
   l.ready.clear();
   l.at_barrier.clear();
-  l.in_warp = 0;
+  l.waiting = 0;
   l.done = 0;
-  for (auto& [key, b] : l.shared) std::memset(b.aligned, kFill, b.size);
-  if (dynamic_bytes > 0) alloc_filled(l.dynamic, dynamic_bytes);
+  l.warp_lead = (l.rng() & 1) != 0;
+  l.warp_rank.assign(l.warps.size(), 0);
+  rank_warps(l);
+  std::memset(l.window, kFill, kWindow);
+  l.dynamic_bytes = dynamic_bytes;
+  l.static_end = (kDynamicAt + dynamic_bytes + 15) / 16 * 16;
+  l.statics.clear();
+  l.named.clear();
+  l.collectives.clear();
+  l.mbarriers.clear();
   for (int i = 0; i < n; ++i) {
     Fiber& f = l.fibers[static_cast<std::size_t>(i)];
     f.place.thread = {static_cast<unsigned>(i) % block_dim.x, static_cast<unsigned>(i) / block_dim.x % block_dim.y,
@@ -292,15 +335,22 @@ bool run_block(Launch& l, Dim block_idx, Dim block_dim, Dim grid_dim, std::size_
     if (!l.error.empty()) return false;
     if (l.ready.empty()) {
       if (l.done == n) return true;
-      if (l.in_warp == 0 && !l.at_barrier.empty()) {  // every running thread is at the barrier
+      if (l.waiting == 0 && !l.at_barrier.empty()) {  // every running thread is at the barrier
         for (int i : l.at_barrier) make_ready(i);
         l.at_barrier.clear();
+        rank_warps(l);
         continue;
       }
       l.error = deadlock_report(l);
       return false;
     }
-    const std::size_t pick = static_cast<std::size_t>(l.rng() % l.ready.size());
+    std::size_t pick = static_cast<std::size_t>(l.rng() % l.ready.size());
+    if (l.warp_lead) {  // the ready thread of the highest-ranked warp (ties: the random one)
+      for (std::size_t k = 0; k < l.ready.size(); ++k)
+        if (l.warp_rank[static_cast<std::size_t>(l.fibers[static_cast<std::size_t>(l.ready[k])].warp)] >
+            l.warp_rank[static_cast<std::size_t>(l.fibers[static_cast<std::size_t>(l.ready[pick])].warp)])
+          pick = k;
+    }
     const int i = l.ready[pick];
     l.ready[pick] = l.ready.back();
     l.ready.pop_back();
@@ -349,6 +399,11 @@ int block_rank(int threads, const char* collective) {
   return static_cast<int>(p.thread.x + p.block_dim.x * (p.thread.y + p.block_dim.y * p.thread.z));
 }
 
+void yield_now() {
+  make_ready(g_launch->current);
+  yield_to_scheduler();
+}
+
 void block_barrier() {
   Fiber& f = current();
   f.state = State::barrier;
@@ -390,12 +445,13 @@ std::uint64_t warp_exchange(WarpOp op, unsigned mask, std::uint64_t value, int p
     for (int lane = 0; lane < 32; ++lane) {
       if (lane == f.lane || !((done.mask >> lane) & 1u)) continue;
       make_ready(f.warp * 32 + lane);
-      --l.in_warp;
+      --l.waiting;
     }
     make_ready(l.current);  // this lane too goes back among the ready ones: any of them may run next
   } else {
-    f.state = State::warp;
-    ++l.in_warp;
+    f.state = State::waiting;
+    f.waits_in.clear();
+    ++l.waiting;
   }
   yield_to_scheduler();
   return w.result[f.lane];
@@ -403,13 +459,207 @@ std::uint64_t warp_exchange(WarpOp op, unsigned mask, std::uint64_t value, int p
 
 void* block_shared(int id, std::size_t bytes, std::size_t align) {
   Launch& l = *g_launch;
-  if (align > 128) fail("shared memory aligned beyond 128 bytes");
-  SharedBlock& b = l.shared[{id, bytes}];
-  if (!b.bytes) alloc_filled(b, bytes);  // later blocks refill it in run_block
-  return b.aligned;
+  const auto it = l.statics.find(id);
+  if (it != l.statics.end()) return l.window + it->second;
+  const std::size_t a = std::max<std::size_t>(align, 16);
+  const std::size_t at = (l.static_end + a - 1) / a * a;
+  if (at + bytes - kDynamicAt > kBlockLimit)
+    fail("static and dynamic shared memory above the 227 KB of a block (" + std::to_string(at + bytes - kDynamicAt) +
+         " bytes)");
+  l.statics[id] = at;
+  l.static_end = at + bytes;
+  return l.window + at;
 }
 
-void* dynamic_shared() { return g_launch->dynamic.aligned; }
+void* dynamic_shared() { return g_launch->window + kDynamicAt; }
+
+std::uint32_t shared_offset(const void* p) {
+  const auto* b = static_cast<const unsigned char*>(p);
+  if (b < g_launch->window || b >= g_launch->window + kWindow) fail("a shared address of a pointer outside shared memory");
+  return static_cast<std::uint32_t>(b - g_launch->window);
+}
+
+void* shared_pointer(std::uint32_t offset, std::size_t bytes) {
+  if (offset + bytes > kWindow) fail("a shared address beyond the shared-memory window");
+  return g_launch->window + offset;
+}
+
+void named_barrier(int id, int threads, bool wait) {
+  Launch& l = *g_launch;
+  if (id < 0 || id > 15 || threads <= 0 || threads % 32 != 0)
+    fail("named barrier " + std::to_string(id) + " over " + std::to_string(threads) + " threads (ids 0-15, warps)");
+  NamedBarrier& b = l.named[id];
+  if (b.arrived > 0 && b.threads != threads)
+    fail("named barrier " + std::to_string(id) + " used with " + std::to_string(threads) + " and " +
+         std::to_string(b.threads) + " threads at once");
+  b.threads = threads;
+  if (++b.arrived == threads) {
+    for (int i : b.waiting) {
+      make_ready(i);
+      --l.waiting;
+    }
+    b.waiting.clear();
+    b.arrived = 0;
+    make_ready(l.current);
+    yield_to_scheduler();
+    return;
+  }
+  if (!wait) return;
+  Fiber& f = current();
+  b.waiting.push_back(l.current);
+  f.state = State::waiting;
+  f.waits_in = "bar.sync " + std::to_string(id) + " (" + std::to_string(threads) + " threads)";
+  ++l.waiting;
+  yield_to_scheduler();
+}
+
+void group_collective(int group, const char* what, void* mine, void (*run)(void* const*, int)) {
+  Launch& l = *g_launch;
+  const int rank = l.current;
+  const int n = static_cast<int>(l.fibers.size());
+  const int first = rank / group * group;
+  const int members = std::min(group, n - first);
+  Collective& c = l.collectives[{group, rank / group}];
+  if (c.arrived > 0 && std::strcmp(c.what, what) != 0)
+    fail(std::string("threads of one group of ") + std::to_string(group) + " in " + what + " and " + c.what + " at once");
+  if (c.arrived == 0) {
+    c.what = what;
+    c.deposits.assign(static_cast<std::size_t>(members), nullptr);
+  }
+  c.deposits[static_cast<std::size_t>(rank - first)] = mine;
+  if (++c.arrived == members) {
+    const std::vector<void*> deposits = c.deposits;
+    const std::vector<int> waiting = c.waiting;
+    l.collectives.erase({group, rank / group});
+    run(deposits.data(), members);
+    for (int i : waiting) {
+      make_ready(i);
+      --l.waiting;
+    }
+    make_ready(l.current);
+    yield_to_scheduler();
+    return;
+  }
+  Fiber& f = current();
+  c.waiting.push_back(rank);
+  f.state = State::waiting;
+  f.waits_in = what;
+  ++l.waiting;
+  yield_to_scheduler();
+}
+
+namespace {
+
+MBarrier& mbarrier_at(std::uint32_t bar) {
+  const auto it = g_launch->mbarriers.find(bar);
+  if (it == g_launch->mbarriers.end())
+    fail("mbarrier at shared address " + std::to_string(bar) + " used before mbarrier.init");
+  return it->second;
+}
+
+// Completes the phase if its arrivals and bytes are in; wakes its waiters.
+void mbarrier_check_complete(MBarrier& b) {
+  if (b.pending != 0 || b.tx != 0) return;
+  const std::uint32_t done_parity = b.phase & 1u;
+  ++b.phase;
+  b.pending = b.count;
+  std::vector<std::pair<int, std::uint32_t>> still;
+  for (const auto& [fiber, parity] : b.waiting) {
+    if (parity == done_parity) {
+      make_ready(fiber);
+      --g_launch->waiting;
+    } else {
+      still.emplace_back(fiber, parity);
+    }
+  }
+  b.waiting = still;
+}
+
+// Lands deferred work, oldest first, while a thread waits for the current phase and
+// it has not completed.
+void mbarrier_settle(MBarrier& b) {
+  while (!b.waiting.empty() && !b.deferred.empty()) {
+    const std::uint32_t phase = b.phase;
+    Landing l = std::move(b.deferred.front());
+    b.deferred.erase(b.deferred.begin());
+    l.land();
+    if (l.arrive) {
+      if (b.pending == 0) fail("more arrivals on an mbarrier than its count");
+      --b.pending;
+    }
+    b.tx -= l.tx;
+    mbarrier_check_complete(b);
+    if (b.phase != phase) break;  // a phase completed: later work waits for a later wait
+  }
+}
+
+}  // namespace
+
+void mbarrier_init(std::uint32_t bar, std::uint32_t count) {
+  if (bar % 8 != 0) fail("mbarrier at a shared address not 8-byte aligned");
+  if (count == 0) fail("mbarrier.init with a count of 0");
+  MBarrier& b = g_launch->mbarriers[bar];
+  b = MBarrier{};
+  b.count = b.pending = count;
+}
+
+void mbarrier_arrive(std::uint32_t bar, std::uint32_t expect_tx_bytes) {
+  MBarrier& b = mbarrier_at(bar);
+  if (b.pending == 0) fail("more arrivals on an mbarrier than its count");
+  b.tx += expect_tx_bytes;
+  --b.pending;
+  mbarrier_check_complete(b);
+  mbarrier_settle(b);
+}
+
+void mbarrier_complete_tx(std::uint32_t bar, std::uint32_t bytes) {
+  MBarrier& b = mbarrier_at(bar);
+  b.tx -= bytes;
+  mbarrier_check_complete(b);
+  mbarrier_settle(b);
+}
+
+void mbarrier_defer(std::uint32_t bar, std::function<void()> land, bool arrive, std::uint32_t tx_bytes) {
+  MBarrier& b = mbarrier_at(bar);
+  b.deferred.push_back(Landing{std::move(land), arrive, tx_bytes});
+  mbarrier_settle(b);
+}
+
+void mbarrier_wait(std::uint32_t bar, std::uint32_t parity) {
+  MBarrier& b = mbarrier_at(bar);
+  if ((b.phase & 1u) != (parity & 1u)) return;
+  Launch& l = *g_launch;
+  b.waiting.emplace_back(l.current, parity & 1u);
+  Fiber& f = current();
+  f.state = State::waiting;
+  f.waits_in = "mbarrier wait (shared address " + std::to_string(bar) + ", parity " + std::to_string(parity & 1u) + ")";
+  ++l.waiting;
+  mbarrier_settle(b);  // may complete the phase and make this thread ready again
+  yield_to_scheduler();
+}
+
+// A poll (try_wait) is a wait that gives up: the work its phase needs lands as for one.
+bool mbarrier_test(std::uint32_t bar, std::uint32_t parity) {
+  MBarrier& b = mbarrier_at(bar);
+  if ((b.phase & 1u) != (parity & 1u)) return true;
+  Launch& l = *g_launch;
+  b.waiting.emplace_back(l.current, parity & 1u);
+  ++l.waiting;
+  mbarrier_settle(b);
+  if ((b.phase & 1u) != (parity & 1u)) {
+    // Completed: check_complete counted this thread out of the waiting ones and made it
+    // ready, but it is the one running: take it off the ready list again.
+    l.ready.erase(std::find(l.ready.begin(), l.ready.end(), l.current));
+    return true;
+  }
+  b.waiting.erase(std::find(b.waiting.begin(), b.waiting.end(), std::make_pair(l.current, parity & 1u)));
+  --l.waiting;
+  return false;
+}
+
+ThreadAsync& thread_async() { return current().async; }
+
+int thread_rank() { return g_launch->current; }
 
 std::string run_grid(Dim grid, Dim block, std::size_t dynamic_bytes, const std::function<void()>& body) {
   const unsigned long long threads = 1ull * block.x * block.y * block.z;
@@ -419,8 +669,11 @@ std::string run_grid(Dim grid, Dim block, std::size_t dynamic_bytes, const std::
     return "cudaErrorInvalidConfiguration: grid (" + std::to_string(grid.x) + "," + std::to_string(grid.y) + "," +
            std::to_string(grid.z) + ")";
   if (g_launch != nullptr) return "a launch from device code (not emulated)";
+  if (dynamic_bytes > kBlockLimit) return "cudaErrorInvalidValue: dynamic shared memory above the 227 KB of a block";
   Launch l;
   l.body = &body;
+  l.window_bytes.reset(new unsigned char[kWindow + 1024]);
+  l.window = l.window_bytes.get() + (1024 - reinterpret_cast<std::uintptr_t>(l.window_bytes.get()) % 1024) % 1024;
   const FaultHandler faults;
   l.rng.seed(schedule_seed() * 0x9E3779B97F4A7C15ull + g_switches);
   g_launch = &l;

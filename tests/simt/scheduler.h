@@ -18,7 +18,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
+#include <vector>
 
 namespace simt {
 
@@ -40,6 +42,9 @@ const ThreadPlace& here();
 // `threads` threads (CUB's stand-ins); a block of another size fails the launch.
 int block_rank(int threads, const char* collective);
 
+// Lets the other ready threads run first (a polling loop's step).
+void yield_now();
+
 // Block-wide barrier (__syncthreads): returns when every thread of the block still
 // running has reached it.
 void block_barrier();
@@ -49,11 +54,74 @@ void block_barrier();
 // xor mask, or width-packed argument (see simt.h).
 std::uint64_t warp_exchange(WarpOp op, unsigned mask, std::uint64_t value, int param, int width);
 
-// Storage shared by the block: the same bytes for every thread of the running block,
-// filled with 0xA5 when first asked for in a block. `id` names the declaration.
+// Shared memory is one window per block, as on the GPU, so shared addresses
+// (__cvta_generic_to_shared, the tensor cores' descriptors) work: the dynamic part
+// starts at byte 1040 (past the 1 KB an sm_90 block reserves, not 1024-aligned, so
+// the kernels' alignment slack is exercised), the __shared__ variables follow it. All
+// bytes are 0xFF at each block's start (NaN as a float, the largest key), so a read of
+// what no thread wrote shows.
+// Storage for one __shared__ declaration (`id` names it), the same for every thread
+// of the running block.
 void* block_shared(int id, std::size_t bytes, std::size_t align);
-// The launch's dynamic shared memory (filled likewise).
+// The launch's dynamic shared memory.
 void* dynamic_shared();
+// A generic pointer into the window as a shared address, and back (range-checked: a
+// pointer outside the window, or bytes past its end, fail the launch).
+std::uint32_t shared_offset(const void* p);
+void* shared_pointer(std::uint32_t offset, std::size_t bytes);
+
+// Named barrier `id` (bar.sync / bar.arrive) over `threads` threads: `wait` false
+// counts this thread in and goes on.
+void named_barrier(int id, int threads, bool wait);
+
+// A collective of the `group` consecutive threads (32: a warp, 128: a warpgroup) that
+// hold this thread: each deposits `mine`; the last to arrive calls run() with all of
+// the group's deposits in rank order; then every thread goes on. `what` names the
+// operation; threads of one group in different collectives fail the launch.
+void group_collective(int group, const char* what, void* mine, void (*run)(void* const* deposits, int count));
+
+// Shared-memory barriers (mbarrier), keyed by their shared address: init, arrive
+// (with transaction bytes expected), transaction bytes landed, and the wait for the
+// phase of a parity (blocking; a wait no arrival will end is reported as a deadlock).
+// mbarrier_defer: asynchronous work that ends in an arrival (arrive: one of the count)
+// or in `tx_bytes` landed (a TMA box): `land` does its copies. It is done as late as
+// the hardware may do it: when a thread waits for the phase it completes (or tests
+// it), in the order it was issued, and only as much of it as that phase needs, so data
+// read without that wait is stale.
+void mbarrier_init(std::uint32_t bar, std::uint32_t count);
+void mbarrier_defer(std::uint32_t bar, std::function<void()> land, bool arrive, std::uint32_t tx_bytes);
+void mbarrier_arrive(std::uint32_t bar, std::uint32_t expect_tx_bytes);
+void mbarrier_complete_tx(std::uint32_t bar, std::uint32_t bytes);
+void mbarrier_wait(std::uint32_t bar, std::uint32_t parity);
+bool mbarrier_test(std::uint32_t bar, std::uint32_t parity);
+
+// What a thread has in flight (cp.async copies, wgmma operations), kept per thread by
+// the scheduler and reset at each block's start; tensor_core.h fills it.
+struct AsyncCopy {
+  void* dst;
+  const void* src;
+  int bytes, src_bytes;
+  bool landed = false;  // a copy lands once: at its group's wait or its mbarrier's, whichever comes first
+};
+using AsyncCopies = std::vector<std::shared_ptr<AsyncCopy>>;
+// One thread's part of a warpgroup MMA (wgmma.mma_async), kept until the wait that
+// retires its group (tensor_core.cpp runs it then, from all 128 threads' parts).
+struct WgmmaOp {
+  int shape = 0;  // tensor_core.h's WgmmaShape
+  float* d = nullptr;
+  std::uint64_t desc_a = 0, desc_b = 0;
+  std::uint32_t a[4] = {};  // the A fragment, for the register-A form
+  int accumulate = 0;
+};
+struct ThreadAsync {
+  AsyncCopies copies_open;                 // since the last cp.async.commit_group
+  std::vector<AsyncCopies> copies_groups;  // committed, oldest first
+  std::vector<WgmmaOp> mma_open;
+  std::vector<std::vector<WgmmaOp>> mma_groups;
+};
+ThreadAsync& thread_async();
+// The running thread's rank in its block.
+int thread_rank();
 
 // A thread's wrong use of the model (a lane outside its own mask, lanes of a warp in
 // different operations): ends the launch with this message.

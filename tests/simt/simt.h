@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cuda_runtime.h>
+#include <math.h>  // device code's fmaxf, exp2f, log2f: the C library's here
 
 #include <cstdint>
 #include <cstring>
@@ -14,6 +15,11 @@
 #include <type_traits>
 
 #include "scheduler.h"
+#include "tensor_core.h"
+
+// The project's headers take their emulator branches (kernels/cuda/mma.cuh, wgmma.cuh,
+// sync.cuh) where the GPU's take inline PTX.
+#define DSA_SIMT 1
 
 // cuda_runtime.h, read by a host compiler, defines these as attributes it ignores.
 #undef __global__
@@ -29,6 +35,8 @@
 #define __forceinline__ inline
 #define __launch_bounds__(...)
 #define __restrict__ __restrict
+#undef __grid_constant__
+#define __grid_constant__
 // translate.py has rewritten every __shared__ declaration; one left over is an error.
 #define __shared__ static_assert(false, "a __shared__ declaration translate.py did not rewrite");
 
@@ -145,6 +153,9 @@ template <class T>
 T atomicCAS(T* p, T compare, T v) {
   return ::simt::detail::read_modify_write(p, [compare, v](T o) { return o == compare ? v : o; });
 }
+
+inline std::size_t __cvta_generic_to_shared(const void* p) { return ::simt::shared_offset(p); }
+[[noreturn]] inline void __trap() { ::simt::fail("__trap"); }
 
 inline long long clock64() {
   static long long ticks = 0;

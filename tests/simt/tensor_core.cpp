@@ -1,0 +1,426 @@
+// The SIMT emulator's tensor-core, asynchronous-copy and barrier instructions
+// (tensor_core.h): each warp or warpgroup collective gathers its threads' operands
+// through the scheduler (group_collective) and computes in fp32, k in order.
+#include "tensor_core.h"
+
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "scheduler.h"
+
+namespace simt {
+
+namespace {
+
+float bf16_to_float(std::uint16_t h) {
+  const std::uint32_t u = static_cast<std::uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+// FP8 E4M3 (OCP): bias 7, no infinities, S.1111.111 is NaN.
+float e4m3_to_float(std::uint8_t b) {
+  const int sign = b >> 7, exp = (b >> 3) & 15, man = b & 7;
+  float v;
+  if (exp == 15 && man == 7) v = NAN;
+  else if (exp == 0) v = std::ldexp(static_cast<float>(man) / 8.0f, -6);
+  else v = std::ldexp(1.0f + static_cast<float>(man) / 8.0f, exp - 7);
+  return sign ? -v : v;
+}
+
+std::uint16_t half_of(std::uint32_t r, int hi) { return static_cast<std::uint16_t>(hi ? r >> 16 : r & 0xFFFF); }
+std::uint8_t byte_of(std::uint32_t r, int i) { return static_cast<std::uint8_t>(r >> (8 * i)); }
+
+// --- mma.sync ----------------------------------------------------------------------
+
+struct MmaLane {
+  float* c;
+  std::uint32_t a[4], b[2];
+};
+
+// Lane 4 g + tq holds C rows g (c0, c1) and g + 8 (c2, c3) at columns 2 tq + {0, 1}.
+template <class AAt, class BAt>
+void mma_compute(void* const* lanes, int k_size, AAt a_at, BAt b_at) {
+  float out[16][8];
+  for (int m = 0; m < 16; ++m)
+    for (int n = 0; n < 8; ++n) {
+      float acc = 0.0f;
+      for (int k = 0; k < k_size; ++k) acc += a_at(lanes, m, k) * b_at(lanes, k, n);
+      out[m][n] = acc;
+    }
+  for (int lane = 0; lane < 32; ++lane) {
+    auto* l = static_cast<MmaLane*>(lanes[lane]);
+    const int g = lane / 4, tq = lane % 4;
+    l->c[0] += out[g][2 * tq];
+    l->c[1] += out[g][2 * tq + 1];
+    l->c[2] += out[g + 8][2 * tq];
+    l->c[3] += out[g + 8][2 * tq + 1];
+  }
+}
+
+const MmaLane& lane_of(void* const* lanes, int lane) { return *static_cast<const MmaLane*>(lanes[lane]); }
+
+// bf16 m16n8k16: a0 (row g, k 2tq + {0,1}), a1 (row g + 8), a2 / a3 the same at k + 8;
+// b0 (k 2tq + {0,1}, column g), b1 at k + 8.
+void run_mma_bf16(void* const* lanes, int count) {
+  if (count != 32) fail("mma.sync by a partial warp");
+  const auto a_at = [](void* const* ls, int m, int k) {
+    const int g = m % 8, tq = (k % 8) / 2;
+    const int reg = (m >= 8 ? 1 : 0) + (k >= 8 ? 2 : 0);
+    return bf16_to_float(half_of(lane_of(ls, 4 * g + tq).a[reg], k % 2));
+  };
+  const auto b_at = [](void* const* ls, int k, int n) {
+    const int tq = (k % 8) / 2;
+    return bf16_to_float(half_of(lane_of(ls, 4 * n + tq).b[k >= 8 ? 1 : 0], k % 2));
+  };
+  mma_compute(lanes, 16, a_at, b_at);
+}
+
+// e4m3 m16n8k32: a0 (row g, k 4tq + {0..3}), a1 (row g + 8), a2 / a3 the same at k + 16;
+// b0 (k 4tq + {0..3}, column g), b1 at k + 16.
+void run_mma_e4m3(void* const* lanes, int count) {
+  if (count != 32) fail("mma.sync by a partial warp");
+  const auto a_at = [](void* const* ls, int m, int k) {
+    const int g = m % 8, tq = (k % 16) / 4;
+    const int reg = (m >= 8 ? 1 : 0) + (k >= 16 ? 2 : 0);
+    return e4m3_to_float(byte_of(lane_of(ls, 4 * g + tq).a[reg], k % 4));
+  };
+  const auto b_at = [](void* const* ls, int k, int n) {
+    const int tq = (k % 16) / 4;
+    return e4m3_to_float(byte_of(lane_of(ls, 4 * n + tq).b[k >= 16 ? 1 : 0], k % 4));
+  };
+  mma_compute(lanes, 32, a_at, b_at);
+}
+
+struct LdmatrixLane {
+  std::uint32_t* r;
+  const unsigned char* row;
+};
+
+// Lane L names row L % 8 of matrix L / 8; with .trans lane 4 g + tq receives, per
+// matrix i, elements [2 tq][g] (low half) and [2 tq + 1][g].
+void run_ldmatrix_trans(void* const* lanes, int count) {
+  if (count != 32) fail("ldmatrix by a partial warp");
+  const auto element = [&](int matrix, int row, int col) {
+    const auto* l = static_cast<const LdmatrixLane*>(lanes[8 * matrix + row]);
+    std::uint16_t h;
+    std::memcpy(&h, l->row + 2 * col, 2);
+    return static_cast<std::uint32_t>(h);
+  };
+  std::uint32_t out[32][4];
+  for (int lane = 0; lane < 32; ++lane) {
+    const int g = lane / 4, tq = lane % 4;
+    for (int i = 0; i < 4; ++i) out[lane][i] = element(i, 2 * tq, g) | (element(i, 2 * tq + 1, g) << 16);
+  }
+  for (int lane = 0; lane < 32; ++lane)
+    std::memcpy(static_cast<LdmatrixLane*>(lanes[lane])->r, out[lane], sizeof out[lane]);
+}
+
+// --- cp.async ----------------------------------------------------------------------
+
+void land(AsyncCopy& c) {
+  if (c.landed) return;
+  unsigned char buf[16] = {};
+  if (c.src_bytes > 0) std::memcpy(buf, c.src, static_cast<std::size_t>(c.src_bytes));
+  std::memcpy(c.dst, buf, static_cast<std::size_t>(c.bytes));
+  c.landed = true;
+}
+
+// --- wgmma -------------------------------------------------------------------------
+
+struct ShapeInfo {
+  int n, k, elem;  // N, K, bytes per element
+  bool b_mn_major, a_registers;
+};
+
+ShapeInfo info_of(int shape) {
+  switch (shape) {
+    case wgmma_m64n128k32_e4m3: return {128, 32, 1, false, false};
+    case wgmma_m64n32k16_bf16: return {32, 16, 2, false, false};
+    case wgmma_m64n64k16_bf16: return {64, 16, 2, false, false};
+    case wgmma_m64n256k16_bf16_bt: return {256, 16, 2, true, false};
+    case wgmma_m64n128k16_bf16: return {128, 16, 2, false, false};
+    case wgmma_m64n128k16_bf16_rs_bt: return {128, 16, 2, true, true};
+  }
+  fail("a wgmma shape the emulator does not know");
+}
+
+struct Desc {
+  std::uint32_t start, leading, stride;
+};
+
+Desc decode(std::uint64_t d) {
+  if ((d >> 62) != 1) fail("a wgmma descriptor without the 128-byte swizzle (the only one emulated)");
+  if (((d >> 49) & 7) != 0) fail("a wgmma descriptor with a base offset (not emulated)");
+  return {static_cast<std::uint32_t>((d & 0x3FFF) << 4), static_cast<std::uint32_t>(((d >> 16) & 0x3FFF) << 4),
+          static_cast<std::uint32_t>(((d >> 32) & 0x3FFF) << 4)};
+}
+
+// The 128-byte swizzle on a shared address: bits 4-6 XOR bits 7-9.
+std::uint32_t swizzle128(std::uint32_t a) { return a ^ (((a >> 7) & 7u) << 4); }
+
+float element_at(std::uint32_t address, int elem) {
+  const auto* p = static_cast<const unsigned char*>(shared_pointer(swizzle128(address), static_cast<std::size_t>(elem)));
+  if (elem == 1) return e4m3_to_float(*p);
+  std::uint16_t h;
+  std::memcpy(&h, p, 2);
+  return bf16_to_float(h);
+}
+
+// One warp's share of a wgmma: rows 16 w .. 16 w + 15 of D, from its 32 threads'
+// parts. A warp's wgmma.wait_group covers its own share only (the others may still be
+// reading the shared operands), so each warp's share runs at its own wait.
+void run_wgmma_share(const std::vector<const WgmmaOp*>& lanes, int w) {
+  const WgmmaOp& o = *lanes[0];
+  for (const WgmmaOp* p : lanes)
+    if (p->shape != o.shape || p->desc_a != o.desc_a || p->desc_b != o.desc_b || p->accumulate != o.accumulate)
+      fail("threads of a warp issued different wgmma operations (shape, descriptors or scale-d)");
+  const ShapeInfo s = info_of(o.shape);
+  const Desc b = decode(o.desc_b);
+  const Desc a = s.a_registers ? Desc{} : decode(o.desc_a);
+  std::vector<float> A(static_cast<std::size_t>(16 * s.k)), B(static_cast<std::size_t>(s.k * s.n));
+  for (int r = 0; r < 16; ++r)
+    for (int k = 0; k < s.k; ++k) {
+      const int m = 16 * w + r;
+      float v;
+      if (s.a_registers) {  // the warp's mma.sync A fragment
+        const int g = r % 8, tq = (k % 8) / 2;
+        const int reg = (r >= 8 ? 1 : 0) + (k >= 8 ? 2 : 0);
+        v = bf16_to_float(half_of(lanes[static_cast<std::size_t>(4 * g + tq)]->a[reg], k % 2));
+      } else {  // K-major: row m, 128 bytes of K a row, groups of 8 rows `stride` apart
+        v = element_at(a.start + (m / 8) * a.stride + (m % 8) * 128 + k * s.elem, s.elem);
+      }
+      A[static_cast<std::size_t>(r * s.k + k)] = v;
+    }
+  for (int k = 0; k < s.k; ++k)
+    for (int n = 0; n < s.n; ++n) {
+      // MN-major: row k holds 64 columns of N; groups of 8 K-rows `stride` apart, blocks
+      // of 64 columns `leading` apart. K-major: as A, with the rows being N.
+      const std::uint32_t at = s.b_mn_major
+                                   ? b.start + (n / 64) * b.leading + (k / 8) * b.stride + (k % 8) * 128 + (n % 64) * 2
+                                   : b.start + (n / 8) * b.stride + (n % 8) * 128 + k * s.elem;
+      B[static_cast<std::size_t>(k * s.n + n)] = element_at(at, s.elem);
+    }
+  // D (m, n), m = 16 w + r, is register 4 (n / 8) + n % 2 + 2 [r >= 8] of lane
+  // 4 (r % 8) + (n % 8) / 2.
+  for (int r = 0; r < 16; ++r)
+    for (int n = 0; n < s.n; ++n) {
+      float acc = 0.0f;
+      for (int k = 0; k < s.k; ++k) acc += A[static_cast<std::size_t>(r * s.k + k)] * B[static_cast<std::size_t>(k * s.n + n)];
+      const WgmmaOp& t = *lanes[static_cast<std::size_t>(4 * (r % 8) + (n % 8) / 2)];
+      float& d = t.d[4 * (n / 8) + n % 2 + (r >= 8 ? 2 : 0)];
+      d = (o.accumulate ? d : 0.0f) + acc;
+    }
+}
+
+struct WaitPart {
+  ThreadAsync* t;
+  int groups_left, rank;
+};
+
+// Retires every committed group but the newest groups_left of one warp, in order: its
+// share of each operation.
+void run_wgmma_wait(void* const* deposits, int count) {
+  if (count != 32) fail("wgmma.wait_group by a partial warp");
+  std::vector<ThreadAsync*> t(32);
+  const auto* first = static_cast<const WaitPart*>(deposits[0]);
+  const int groups_left = first->groups_left;
+  const int w = first->rank / 32 % 4;  // the warp's place in its warpgroup
+  for (int i = 0; i < 32; ++i) {
+    const auto* p = static_cast<const WaitPart*>(deposits[i]);
+    if (p->groups_left != groups_left) fail("lanes of a warp in wgmma.wait_group with different counts");
+    t[static_cast<std::size_t>(i)] = p->t;
+  }
+  const std::size_t groups = t[0]->mma_groups.size();
+  for (const ThreadAsync* x : t)
+    if (x->mma_groups.size() != groups) fail("lanes of a warp committed different numbers of wgmma groups");
+  const std::size_t retire = groups > static_cast<std::size_t>(groups_left) ? groups - static_cast<std::size_t>(groups_left) : 0;
+  for (std::size_t gi = 0; gi < retire; ++gi) {
+    const std::size_t ops = t[0]->mma_groups[gi].size();
+    for (const ThreadAsync* x : t)
+      if (x->mma_groups[gi].size() != ops) fail("lanes of a warp issued different numbers of wgmma operations");
+    for (std::size_t j = 0; j < ops; ++j) {
+      std::vector<const WgmmaOp*> lanes(32);
+      for (int i = 0; i < 32; ++i) lanes[static_cast<std::size_t>(i)] = &t[static_cast<std::size_t>(i)]->mma_groups[gi][j];
+      run_wgmma_share(lanes, w);
+    }
+  }
+  for (ThreadAsync* x : t) x->mma_groups.erase(x->mma_groups.begin(), x->mma_groups.begin() + static_cast<std::ptrdiff_t>(retire));
+}
+
+}  // namespace
+
+void mma_m16n8k16_bf16(float (&c)[4], const std::uint32_t (&a)[4], std::uint32_t b0, std::uint32_t b1) {
+  MmaLane mine{c, {a[0], a[1], a[2], a[3]}, {b0, b1}};
+  group_collective(32, "mma.sync m16n8k16 bf16", &mine, run_mma_bf16);
+}
+
+void mma_m16n8k32_e4m3(float (&c)[4], const std::uint32_t (&a)[4], std::uint32_t b0, std::uint32_t b1) {
+  MmaLane mine{c, {a[0], a[1], a[2], a[3]}, {b0, b1}};
+  group_collective(32, "mma.sync m16n8k32 e4m3", &mine, run_mma_e4m3);
+}
+
+void ldmatrix_x4_trans(std::uint32_t (&r)[4], const void* row_address) {
+  (void)shared_offset(row_address);  // must be shared memory
+  LdmatrixLane mine{r, static_cast<const unsigned char*>(row_address)};
+  group_collective(32, "ldmatrix.x4.trans", &mine, run_ldmatrix_trans);
+}
+
+void cp_async16(void* dst, const void* src, int src_bytes) {
+  if (src_bytes < 0 || src_bytes > 16) fail("cp.async with a source size outside 0-16");
+  if ((shared_offset(dst) & 15u) != 0) fail("cp.async to a shared address not 16-byte aligned");
+  thread_async().copies_open.push_back(std::make_shared<AsyncCopy>(AsyncCopy{dst, src, 16, src_bytes}));
+}
+
+void cp_async_commit() {
+  ThreadAsync& t = thread_async();
+  t.copies_groups.push_back(std::move(t.copies_open));
+  t.copies_open.clear();
+}
+
+void cp_async_wait(int groups_left) {
+  ThreadAsync& t = thread_async();
+  while (t.copies_groups.size() > static_cast<std::size_t>(groups_left)) {
+    for (const auto& c : t.copies_groups.front()) land(*c);
+    t.copies_groups.erase(t.copies_groups.begin());
+  }
+}
+
+// The arrival comes once every cp.async this thread issued so far has landed: the
+// barrier lands those still in flight when a thread waits for that phase. They stay in
+// their groups too, so a cp.async.wait_group covers them as well (whichever comes first
+// lands them).
+void cp_async_arrive(std::uint32_t mbarrier) {
+  ThreadAsync& t = thread_async();
+  AsyncCopies copies;
+  for (const auto& g : t.copies_groups) copies.insert(copies.end(), g.begin(), g.end());
+  copies.insert(copies.end(), t.copies_open.begin(), t.copies_open.end());
+  mbarrier_defer(mbarrier, [copies] { for (const auto& c : copies) land(*c); }, true, 0);
+}
+
+void wgmma_issue(WgmmaShape shape, float* d, std::uint64_t desc_a, std::uint64_t desc_b, const std::uint32_t* a,
+                 int accumulate) {
+  WgmmaOp op;
+  op.shape = shape;
+  op.d = d;
+  op.desc_a = desc_a;
+  op.desc_b = desc_b;
+  op.accumulate = accumulate != 0 ? 1 : 0;
+  if (a != nullptr) std::memcpy(op.a, a, sizeof op.a);
+  thread_async().mma_open.push_back(op);
+}
+
+void wgmma_commit() {
+  ThreadAsync& t = thread_async();
+  t.mma_groups.push_back(std::move(t.mma_open));
+  t.mma_open.clear();
+}
+
+void wgmma_wait(int groups_left) {
+  WaitPart mine{&thread_async(), groups_left, thread_rank()};
+  group_collective(32, "wgmma.wait_group", &mine, run_wgmma_wait);
+}
+
+bool mbarrier_try_wait(std::uint32_t bar, std::uint32_t parity) {
+  yield_now();
+  return mbarrier_test(bar, parity);
+}
+
+namespace {
+
+// The emulator's tensor map, in the CUtensorMap's 128 bytes.
+struct TensorMap {
+  std::uint64_t magic;
+  const unsigned char* global;
+  std::uint64_t dims[3], strides[3];  // strides[0] is the element size
+  std::uint32_t box[3], rank, swizzle128;
+};
+static_assert(sizeof(TensorMap) <= 128, "fits a CUtensorMap");
+constexpr std::uint64_t kMapMagic = 0x53494D54544D4150ull;  // "SIMTTMAP"
+
+// CUtensorMapDataType values the kernels use, and their sizes.
+int element_bytes(int data_type) {
+  switch (data_type) {
+    case 0: return 1;   // UINT8
+    case 1: return 2;   // UINT16
+    case 6: return 2;   // FLOAT16
+    case 7: return 4;   // FLOAT32
+    case 9: return 2;   // BFLOAT16
+    default: return 0;
+  }
+}
+
+// The box's copy, when its mbarrier phase is waited for.
+void land_box(const TensorMap& m, std::uint32_t base, int x, int y, int z);
+
+}  // namespace
+
+int tensor_map_encode_tiled(void* map, int data_type, unsigned rank, void* global, const std::uint64_t* dims,
+                            const std::uint64_t* strides, const std::uint32_t* box, const std::uint32_t* element_strides,
+                            int interleave, int swizzle, int, int) {
+  constexpr int kInvalid = 1;  // CUDA_ERROR_INVALID_VALUE
+  const int elem = element_bytes(data_type);
+  if (elem == 0 || rank < 1 || rank > 3 || interleave != 0) return kInvalid;
+  TensorMap m{};
+  m.magic = kMapMagic;
+  m.global = static_cast<const unsigned char*>(global);
+  m.rank = rank;
+  m.swizzle128 = swizzle == 3 ? 1u : 0u;  // CU_TENSOR_MAP_SWIZZLE_128B
+  if (swizzle != 0 && swizzle != 3) return kInvalid;
+  m.strides[0] = static_cast<std::uint64_t>(elem);
+  for (unsigned i = 0; i < 3; ++i) {
+    m.dims[i] = i < rank ? dims[i] : 1;
+    m.box[i] = i < rank ? box[i] : 1;
+    if (i < rank && element_strides[i] != 1) return kInvalid;  // only dense boxes are emulated
+    if (i > 0) m.strides[i] = i < rank ? strides[i - 1] : m.strides[i - 1] * m.dims[i - 1];
+  }
+  if (m.swizzle128 && m.box[0] * m.strides[0] != 128) return kInvalid;  // rows of exactly the swizzle span
+  std::memset(map, 0, 128);
+  std::memcpy(map, &m, sizeof m);
+  return 0;
+}
+
+void tma_load_3d(void* dst, const void* tensor_map, int x, int y, int z, std::uint32_t mbarrier) {
+  TensorMap m;
+  std::memcpy(&m, tensor_map, sizeof m);
+  if (m.magic != kMapMagic) fail("cp.async.bulk.tensor with a tensor map the emulator did not make");
+  const std::uint32_t base = shared_offset(dst);
+  if (m.swizzle128 && base % 1024 != 0) fail("a 128-byte-swizzled TMA box at a shared address not 1024-aligned");
+  const auto elem = static_cast<std::uint32_t>(m.strides[0]);
+  const std::uint32_t row_bytes = m.box[0] * elem;
+  const std::uint32_t bytes = row_bytes * m.box[1] * m.box[2];
+  (void)shared_pointer(base, bytes);  // the whole box inside the window, checked at issue
+  mbarrier_defer(mbarrier, [m, base, x, y, z] { land_box(m, base, x, y, z); }, false, bytes);
+}
+
+namespace {
+
+void land_box(const TensorMap& m, std::uint32_t base, int x, int y, int z) {
+  const auto elem = static_cast<std::uint32_t>(m.strides[0]);
+  const std::uint32_t row_bytes = m.box[0] * elem;
+  const std::int64_t at[3] = {x, y, z};
+  std::uint32_t row = 0;
+  for (std::uint32_t k = 0; k < m.box[2]; ++k)
+    for (std::uint32_t j = 0; j < m.box[1]; ++j, ++row)
+      for (std::uint32_t i = 0; i < m.box[0]; ++i) {
+        const std::int64_t c[3] = {at[0] + i, at[1] + j, at[2] + k};
+        const std::uint32_t off = base + row * row_bytes + i * elem;
+        auto* out = static_cast<unsigned char*>(shared_pointer(m.swizzle128 ? swizzle128(off) : off, elem));
+        bool inside = true;
+        for (int d = 0; d < 3; ++d) inside = inside && c[d] >= 0 && c[d] < static_cast<std::int64_t>(m.dims[d]);
+        if (!inside) {
+          std::memset(out, 0, elem);
+          continue;
+        }
+        const unsigned char* in = m.global + static_cast<std::uint64_t>(c[0]) * m.strides[0] +
+                                  static_cast<std::uint64_t>(c[1]) * m.strides[1] + static_cast<std::uint64_t>(c[2]) * m.strides[2];
+        std::memcpy(out, in, elem);
+      }
+}
+
+}  // namespace
+
+}  // namespace simt
