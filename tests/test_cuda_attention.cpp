@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <optional>
@@ -20,6 +21,7 @@
 #include "core/mla_cache.h"
 #include "core/rng.h"
 #include "cuda_test_util.h"
+#include "kernels/cuda_variants.h"
 #include "reference/attention.h"
 
 #if DSA_HAVE_CUDA
@@ -257,6 +259,51 @@ const std::vector<AttentionCase> kDenseMhaShapes = {
 
 DSA_SUITE_AND_FIRST_RUN_TWIN(AttentionCase, CudaDenseMha, CudaFirstRunDenseMha, MatchesReference, Shapes, check_dense_mha, kDenseMhaShapes,
                              case_name);
+
+bool same_bits(const HostTensor<float>& a, const HostTensor<float>& b) {
+  return a.numel() == b.numel() && std::memcmp(a.data(), b.data(), sizeof(float) * static_cast<std::size_t>(a.numel())) == 0;
+}
+
+// The profiled instantiations of the attention kernels (--phases) compute what the
+// plain kernels do, bit for bit, and record their phases. Not yet run on a GPU.
+TEST(CudaFirstRunPhases, ProfiledAttentionKernelsGiveThePlainKernelsOutput) {
+  REQUIRE_CUDA_DEVICE();
+  expect_every_profiled_variant_ran<SparseMqaArgs>(cuda_sparse_mqa_phase_variants(), [](const Variant<SparseMqaArgs>& v) {
+    for (const char* fields : {R"("generator": "gaussian", "queries": 2, "context": 4096)",
+                               R"("queries": 2, "context": 5000, "kv_cache_dtype": "fp8")"}) {
+      const bench::CaseSpec c = attention_case(R"("op": "sparse_attention", )" + std::string(fields));
+      const bench::AttentionData d = bench::make_attention_data(c, derive_seed(24, fields));
+      HostTensor<float> o1({d.shape.queries, d.shape.heads, d.shape.d_v}), o2(o1.shape()), l1({d.shape.queries, d.shape.heads}),
+          l2(l1.shape());
+      const bool fp8 = c.kv_cache_dtype == DType::fp8_e4m3;
+      const SparseMqaArgs a1{d.shape, d.q, d.kv, d.indices, o1, l1, c.dtype, fp8}, a2{d.shape, d.q, d.kv, d.indices, o2, l2, c.dtype, fp8};
+      if (v.unsupported(a1)) continue;
+      expect_profiled_like_plain(sparse_mqa_variants(), v, a1, a2, [&] { return same_bits(o1, o2) && same_bits(l1, l2); });
+      return true;
+    }
+    return false;
+  });
+  expect_every_profiled_variant_ran<DenseMqaArgs>(cuda_dense_mqa_phase_variants(), [](const Variant<DenseMqaArgs>& v) {
+    const bench::CaseSpec c = attention_case(R"("op": "dense_attention_mqa", "queries": 2, "context": 700, "query_offset": 300)");
+    const bench::AttentionData d = bench::make_attention_data(c, 25);
+    HostTensor<float> o1({d.shape.queries, d.shape.heads, d.shape.d_v}), o2(o1.shape()), l1({d.shape.queries, d.shape.heads}),
+        l2(l1.shape());
+    const DenseMqaArgs a1{d.shape, d.q, d.kv, o1, l1, c.dtype}, a2{d.shape, d.q, d.kv, o2, l2, c.dtype};
+    if (v.unsupported(a1)) return false;
+    expect_profiled_like_plain(dense_mqa_variants(), v, a1, a2, [&] { return same_bits(o1, o2) && same_bits(l1, l2); });
+    return true;
+  });
+  expect_every_profiled_variant_ran<DenseMhaArgs>(cuda_dense_mha_phase_variants(), [](const Variant<DenseMhaArgs>& v) {
+    const bench::CaseSpec c = attention_case(R"("op": "dense_attention_mha", "queries": 70, "context": 600, "heads": 128)");
+    const bench::AttentionData d = bench::make_attention_data(c, 26);
+    HostTensor<float> o1({d.shape.queries, d.shape.heads, d.shape.d_v}), o2(o1.shape()), l1({d.shape.queries, d.shape.heads}),
+        l2(l1.shape());
+    const DenseMhaArgs a1{d.shape, d.q, d.k, d.v, o1, l1, c.dtype}, a2{d.shape, d.q, d.k, d.v, o2, l2, c.dtype};
+    if (v.unsupported(a1)) return false;
+    expect_profiled_like_plain(dense_mha_variants(), v, a1, a2, [&] { return same_bits(o1, o2) && same_bits(l1, l2); });
+    return true;
+  });
+}
 
 // The whole DSA pipeline on the GPU through the runner's sweep: the indexer's scores
 // reach top-k and top-k's indices reach the attention (each stage has its own device

@@ -4,6 +4,7 @@
 // every test is skipped with the reason, and ctest still passes.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <span>
@@ -20,6 +21,7 @@
 #include "kernels/cuda/indexer.h"
 #include "kernels/cuda/topk.h"
 #include "cuda_test_util.h"
+#include "kernels/cuda_variants.h"
 #include "topk_rows.h"
 
 namespace dsa {
@@ -209,6 +211,35 @@ TEST(CudaFirstRunIndexer, KeyrowsRunsOfKeyTilesGiveTheSameScores) {
                                    {{2, 3000, 2998, true}, {3, 2500, 700, true}, {4, 1000, 0, false}, {1, 9000, 8999, true},
                                     {20, 3000, 2980, true}, {13, 2500, 700, true}, {9, 1000, 0, false}},
                                    {1, 2, 3, 4, 5, 70});
+}
+
+// The profiled instantiations of the indexer and the top-k (--phases) compute what the
+// plain kernels do, bit for bit, and record their phases. Not yet run on a GPU.
+TEST(CudaFirstRunPhases, ProfiledIndexerAndTopkGiveThePlainKernelsOutput) {
+  REQUIRE_CUDA_DEVICE();
+  expect_every_profiled_variant_ran<IndexerArgs>(cuda_indexer_phase_variants(), [](const Variant<IndexerArgs>& v) {
+    const bench::CaseSpec c = indexer_case("structured", "fp8", 3, 2500, 2497, true);
+    const bench::IndexerData d = bench::make_indexer_data(c, 27);
+    HostTensor<float> s1({c.queries, c.context}), s2({c.queries, c.context});
+    const IndexerArgs a1{d.shape, d.ops, s1}, a2{d.shape, d.ops, s2};
+    if (v.unsupported(a1)) return false;
+    expect_profiled_like_plain(indexer_variants(), v, a1, a2, [&] {
+      return std::memcmp(s1.data(), s2.data(), sizeof(float) * static_cast<std::size_t>(s1.numel())) == 0;
+    });
+    return true;
+  });
+  const test::TopkRowCase rows{"phases", 4, 20000, 2048, test::topk_gaussian};
+  const HostTensor<float> scores = test::topk_scores(rows);
+  const std::vector<std::int64_t> ends(4, rows.cols);
+  expect_every_profiled_variant_ran<TopkArgs>(cuda_topk_phase_variants(), [&](const Variant<TopkArgs>& v) {
+    HostTensor<std::int32_t> i1({rows.rows, rows.k}), i2({rows.rows, rows.k});
+    const TopkArgs a1{scores, ends, i1}, a2{scores, ends, i2};
+    if (v.unsupported(a1)) return false;
+    expect_profiled_like_plain(topk_variants(), v, a1, a2, [&] {
+      return std::equal(i1.span().begin(), i1.span().end(), i2.span().begin());
+    });
+    return true;
+  });
 }
 
 TEST(CudaIndexer, SaysWhatItDoesNotSupport) {
