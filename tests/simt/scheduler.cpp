@@ -1,11 +1,12 @@
-// The SIMT emulator's scheduler (scheduler.h): one ucontext fiber per CUDA thread, a
+// The SIMT emulator's scheduler (scheduler.h): one fiber (context.h) per CUDA thread, a
 // block at a time, the ready fibers run in a seeded random order, each until it reaches
 // a barrier, a warp operation or its end.
 #include "scheduler.h"
 
+#include "context.h"
+
 #include <signal.h>
 #include <sys/mman.h>
-#include <ucontext.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -35,7 +36,7 @@ constexpr std::uint64_t kPoison = 0xFFF8DEADBEEFDEADull;  // a shuffle's value f
 enum class State { ready, barrier, waiting, done, failed };
 
 struct Fiber {
-  ucontext_t ctx;
+  Context ctx;
   State state = State::done;
   ThreadPlace place;
   int lane = 0, warp = 0;
@@ -82,7 +83,7 @@ struct MBarrier {
 };
 
 struct Launch {
-  ucontext_t scheduler;
+  Context scheduler;
   std::vector<Fiber> fibers;
   std::vector<Warp> warps;
   std::vector<int> ready, at_barrier;
@@ -137,15 +138,17 @@ Fiber& current() { return g_launch->fibers[static_cast<std::size_t>(g_launch->cu
 void yield_to_scheduler() {
   ++g_switches;
   Fiber& f = current();
-  swapcontext(&f.ctx, &g_launch->scheduler);
+  context_switch(f.ctx, g_launch->scheduler);
 }
 
+// A fiber's start: the kernel's body for this thread, then back to the scheduler for
+// good (the fiber is not resumed after it is done).
 void fiber_entry() {
   (*g_launch->body)();
   Fiber& f = current();
   f.state = State::done;
   ++g_launch->done;
-  // Returning resumes uc_link: the scheduler.
+  context_switch(f.ctx, g_launch->scheduler);
 }
 
 std::string lanes_of(unsigned mask) {
@@ -235,7 +238,8 @@ void on_fault(int sig, siginfo_t* info, void*) {
   if (g_describe != nullptr) s << " (" << g_describe(info->si_addr) << ")";
   if (l->error.empty()) l->error = s.str() + " (" + place_of(f) + ")";
   f.state = State::failed;
-  setcontext(&l->scheduler);
+  Context dead;  // the faulting fiber is not resumed
+  context_switch(dead, l->scheduler);
 }
 
 // Installs on_fault for the launch; restores what was there after it.
@@ -272,23 +276,16 @@ void make_ready(int i) {
   g_launch->ready.push_back(i);
 }
 
-// Runs fiber i until it waits or ends. Its own function: swapcontext returns twice
-// (into the fiber, and back here), which no local of the caller's loop may straddle.
-__attribute__((noinline)) void resume(Launch& l, int i) {
+// Runs fiber i until it waits or ends.
+void resume(Launch& l, int i) {
   l.current = i;
   ++g_switches;
-  swapcontext(&l.scheduler, &l.fibers[static_cast<std::size_t>(i)].ctx);
+  context_switch(l.scheduler, l.fibers[static_cast<std::size_t>(i)].ctx);
 }
 
-// Fiber i's context, to start at fiber_entry on its own stack (getcontext, too, returns
-// twice: kept out of the caller's loop).
-__attribute__((noinline)) void make_context(Launch& l, int i) {
-  Fiber& f = l.fibers[static_cast<std::size_t>(i)];
-  getcontext(&f.ctx);
-  f.ctx.uc_stack.ss_sp = stack_of(i);
-  f.ctx.uc_stack.ss_size = kStackBytes;
-  f.ctx.uc_link = &l.scheduler;
-  makecontext(&f.ctx, fiber_entry, 0);
+// Fiber i's context, to start at fiber_entry on its own stack.
+void make_context(Launch& l, int i) {
+  context_make(l.fibers[static_cast<std::size_t>(i)].ctx, stack_of(i), kStackBytes, fiber_entry);
 }
 
 // Half the blocks run their threads in a uniformly random order (fine interleavings:

@@ -202,14 +202,16 @@ void run_wgmma_share(const std::vector<const WgmmaOp*>& lanes, int w) {
       const std::uint32_t at = s.b_mn_major
                                    ? b.start + (n / 64) * b.leading + (k / 8) * b.stride + (k % 8) * 128 + (n % 64) * 2
                                    : b.start + (n / 8) * b.stride + (n % 8) * 128 + k * s.elem;
-      B[static_cast<std::size_t>(k * s.n + n)] = element_at(at, s.elem);
+      B[static_cast<std::size_t>(n * s.k + k)] = element_at(at, s.elem);  // stored [n][k]: the dot products run along memory
     }
   // D (m, n), m = 16 w + r, is register 4 (n / 8) + n % 2 + 2 [r >= 8] of lane
   // 4 (r % 8) + (n % 8) / 2.
   for (int r = 0; r < 16; ++r)
     for (int n = 0; n < s.n; ++n) {
       float acc = 0.0f;
-      for (int k = 0; k < s.k; ++k) acc += A[static_cast<std::size_t>(r * s.k + k)] * B[static_cast<std::size_t>(k * s.n + n)];
+      const float* a_row = &A[static_cast<std::size_t>(r * s.k)];
+      const float* b_col = &B[static_cast<std::size_t>(n * s.k)];
+      for (int k = 0; k < s.k; ++k) acc += a_row[k] * b_col[k];
       const WgmmaOp& t = *lanes[static_cast<std::size_t>(4 * (r % 8) + (n % 8) / 2)];
       float& d = t.d[4 * (n / 8) + n % 2 + (r >= 8 ? 2 : 0)];
       d = (o.accumulate ? d : 0.0f) + acc;
