@@ -264,6 +264,14 @@ bool same_bits(const HostTensor<float>& a, const HostTensor<float>& b) {
   return a.numel() == b.numel() && std::memcmp(a.data(), b.data(), sizeof(float) * static_cast<std::size_t>(a.numel())) == 0;
 }
 
+// Two sets of attention outputs of one shape: the plain kernel's (1) and the profiled one's (2).
+struct TwoOutputs {
+  explicit TwoOutputs(const AttentionShape& s)
+      : o1({s.queries, s.heads, s.d_v}), o2(o1.shape()), l1({s.queries, s.heads}), l2(l1.shape()) {}
+  bool same() const { return same_bits(o1, o2) && same_bits(l1, l2); }
+  HostTensor<float> o1, o2, l1, l2;
+};
+
 // The profiled instantiations of the attention kernels (--phases) compute what the
 // plain kernels do, bit for bit, and record their phases. Not yet run on a GPU.
 TEST(CudaFirstRunPhases, ProfiledAttentionKernelsGiveThePlainKernelsOutput) {
@@ -273,12 +281,12 @@ TEST(CudaFirstRunPhases, ProfiledAttentionKernelsGiveThePlainKernelsOutput) {
                                R"("queries": 2, "context": 5000, "kv_cache_dtype": "fp8")"}) {
       const bench::CaseSpec c = attention_case(R"("op": "sparse_attention", )" + std::string(fields));
       const bench::AttentionData d = bench::make_attention_data(c, derive_seed(24, fields));
-      HostTensor<float> o1({d.shape.queries, d.shape.heads, d.shape.d_v}), o2(o1.shape()), l1({d.shape.queries, d.shape.heads}),
-          l2(l1.shape());
+      TwoOutputs r(d.shape);
       const bool fp8 = c.kv_cache_dtype == DType::fp8_e4m3;
-      const SparseMqaArgs a1{d.shape, d.q, d.kv, d.indices, o1, l1, c.dtype, fp8}, a2{d.shape, d.q, d.kv, d.indices, o2, l2, c.dtype, fp8};
+      const SparseMqaArgs a1{d.shape, d.q, d.kv, d.indices, r.o1, r.l1, c.dtype, fp8},
+          a2{d.shape, d.q, d.kv, d.indices, r.o2, r.l2, c.dtype, fp8};
       if (v.unsupported(a1)) continue;
-      expect_profiled_like_plain(sparse_mqa_variants(), v, a1, a2, [&] { return same_bits(o1, o2) && same_bits(l1, l2); });
+      expect_profiled_like_plain(sparse_mqa_variants(), v, a1, a2, [&] { return r.same(); });
       return true;
     }
     return false;
@@ -286,21 +294,19 @@ TEST(CudaFirstRunPhases, ProfiledAttentionKernelsGiveThePlainKernelsOutput) {
   expect_every_profiled_variant_ran<DenseMqaArgs>(cuda_dense_mqa_phase_variants(), [](const Variant<DenseMqaArgs>& v) {
     const bench::CaseSpec c = attention_case(R"("op": "dense_attention_mqa", "queries": 2, "context": 700, "query_offset": 300)");
     const bench::AttentionData d = bench::make_attention_data(c, 25);
-    HostTensor<float> o1({d.shape.queries, d.shape.heads, d.shape.d_v}), o2(o1.shape()), l1({d.shape.queries, d.shape.heads}),
-        l2(l1.shape());
-    const DenseMqaArgs a1{d.shape, d.q, d.kv, o1, l1, c.dtype}, a2{d.shape, d.q, d.kv, o2, l2, c.dtype};
+    TwoOutputs r(d.shape);
+    const DenseMqaArgs a1{d.shape, d.q, d.kv, r.o1, r.l1, c.dtype}, a2{d.shape, d.q, d.kv, r.o2, r.l2, c.dtype};
     if (v.unsupported(a1)) return false;
-    expect_profiled_like_plain(dense_mqa_variants(), v, a1, a2, [&] { return same_bits(o1, o2) && same_bits(l1, l2); });
+    expect_profiled_like_plain(dense_mqa_variants(), v, a1, a2, [&] { return r.same(); });
     return true;
   });
   expect_every_profiled_variant_ran<DenseMhaArgs>(cuda_dense_mha_phase_variants(), [](const Variant<DenseMhaArgs>& v) {
     const bench::CaseSpec c = attention_case(R"("op": "dense_attention_mha", "queries": 70, "context": 600, "heads": 128)");
     const bench::AttentionData d = bench::make_attention_data(c, 26);
-    HostTensor<float> o1({d.shape.queries, d.shape.heads, d.shape.d_v}), o2(o1.shape()), l1({d.shape.queries, d.shape.heads}),
-        l2(l1.shape());
-    const DenseMhaArgs a1{d.shape, d.q, d.k, d.v, o1, l1, c.dtype}, a2{d.shape, d.q, d.k, d.v, o2, l2, c.dtype};
+    TwoOutputs r(d.shape);
+    const DenseMhaArgs a1{d.shape, d.q, d.k, d.v, r.o1, r.l1, c.dtype}, a2{d.shape, d.q, d.k, d.v, r.o2, r.l2, c.dtype};
     if (v.unsupported(a1)) return false;
-    expect_profiled_like_plain(dense_mha_variants(), v, a1, a2, [&] { return same_bits(o1, o2) && same_bits(l1, l2); });
+    expect_profiled_like_plain(dense_mha_variants(), v, a1, a2, [&] { return r.same(); });
     return true;
   });
 }
