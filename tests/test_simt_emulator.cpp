@@ -9,36 +9,26 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cuda/device_buffer.h"
 #include "tests/simt/scheduler.h"
 #include "tests/simt/selftest_kernels.h"
 
 namespace {
 
-// Emulated device memory of n ints, read back with get().
-class Ints {
- public:
-  explicit Ints(int n) : n_(n) { EXPECT_EQ(cudaMalloc(reinterpret_cast<void**>(&p_), sizeof(int) * n), cudaSuccess); }
-  Ints(const Ints&) = delete;
-  Ints& operator=(const Ints&) = delete;
-  ~Ints() { cudaFree(p_); }
-  int* ptr() const { return p_; }
-  std::vector<int> get() const {
-    std::vector<int> v(static_cast<std::size_t>(n_));
-    cudaMemcpy(v.data(), p_, sizeof(int) * v.size(), cudaMemcpyDeviceToHost);
-    return v;
-  }
+using Ints = dsa::DeviceBuffer<int>;  // emulated device memory
 
- private:
-  int* p_ = nullptr;
-  int n_;
-};
+std::vector<int> read(const Ints& b) {
+  std::vector<int> v(b.size());
+  b.download(v.data(), v.size());
+  return v;
+}
 
 std::string error_text(cudaError_t e) { return cudaGetErrorString(e); }
 
 TEST(SimtEmulator, WarpOperationsFollowCudaSemantics) {
   Ints out(32 * 9);
-  ASSERT_EQ(simt_selftest::warp_ops(out.ptr()), cudaSuccess);
-  const std::vector<int> o = out.get();
+  ASSERT_EQ(simt_selftest::warp_ops(out.get()), cudaSuccess);
+  const std::vector<int> o = read(out);
   unsigned ballot = 0;
   for (int l = 0; l < 32; l += 3) ballot |= 1u << l;
   for (int lane = 0; lane < 32; ++lane) {
@@ -58,11 +48,11 @@ TEST(SimtEmulator, WarpOperationsFollowCudaSemantics) {
 TEST(SimtEmulator, AMissingBarrierShowsAsAWrongRead) {
   constexpr int kThreads = 128;
   Ints out(kThreads);
-  ASSERT_EQ(simt_selftest::shared_store_then_read(out.ptr(), kThreads, true), cudaSuccess);
-  for (int v : out.get()) ASSERT_EQ(v, 42) << "with the barrier every thread reads the store";
+  ASSERT_EQ(simt_selftest::shared_store_then_read(out.get(), kThreads, true), cudaSuccess);
+  for (int v : read(out)) ASSERT_EQ(v, 42) << "with the barrier every thread reads the store";
   // Without it the threads run in a random order: some read shared memory's fill.
-  ASSERT_EQ(simt_selftest::shared_store_then_read(out.ptr(), kThreads, false), cudaSuccess);
-  const std::vector<int> racy = out.get();
+  ASSERT_EQ(simt_selftest::shared_store_then_read(out.get(), kThreads, false), cudaSuccess);
+  const std::vector<int> racy = read(out);
   EXPECT_GT(std::count(racy.begin(), racy.end(), -1), 0) << "no thread read before thread 0's store";
   EXPECT_GT(std::count(racy.begin(), racy.end(), 42), 0);
 }
@@ -82,25 +72,25 @@ TEST(SimtEmulator, ALaneOutsideItsOwnMaskIsRefused) {
 TEST(SimtEmulator, WritesPastAnAllocationAreCaught) {
   Ints p(100);
   // Within the allocation's last 256 bytes: the canary.
-  std::string e = error_text(simt_selftest::write_past_the_end(p.ptr(), 100, 3));
+  std::string e = error_text(simt_selftest::write_past_the_end(p.get(), 100, 3));
   EXPECT_NE(e.find("past the end of a 400-byte allocation"), std::string::npos) << e;
   // Further: the guard page, and the launch after it runs as usual.
   Ints q(1024);
-  e = error_text(simt_selftest::write_past_the_end(q.ptr(), 1024, 300));
+  e = error_text(simt_selftest::write_past_the_end(q.get(), 1024, 300));
   EXPECT_NE(e.find("memory fault"), std::string::npos) << e;
   EXPECT_NE(e.find("past the end of a 4096-byte allocation"), std::string::npos) << e;
   Ints out(32 * 9);
-  EXPECT_EQ(simt_selftest::warp_ops(out.ptr()), cudaSuccess);
+  EXPECT_EQ(simt_selftest::warp_ops(out.get()), cudaSuccess);
 }
 
 TEST(SimtEmulator, DynamicSharedMemoryNeedsItsOptInAndStartsFilled) {
   Ints out(64);
-  EXPECT_EQ(simt_selftest::dynamic_shared(out.ptr(), 1024, 0), cudaSuccess);
-  for (int v : out.get()) EXPECT_EQ(v, -1) << "shared memory is filled at a block's start";
-  const std::string e = error_text(simt_selftest::dynamic_shared(out.ptr(), 64 * 1024, 0));
+  EXPECT_EQ(simt_selftest::dynamic_shared(out.get(), 1024, 0), cudaSuccess);
+  for (int v : read(out)) EXPECT_EQ(v, -1) << "shared memory is filled at a block's start";
+  const std::string e = error_text(simt_selftest::dynamic_shared(out.get(), 64 * 1024, 0));
   EXPECT_NE(e.find("65536 bytes of dynamic shared memory, 49152 allowed"), std::string::npos) << e;
-  EXPECT_EQ(simt_selftest::dynamic_shared(out.ptr(), 64 * 1024, 64 * 1024), cudaSuccess);
-  EXPECT_EQ(simt_selftest::dynamic_shared(out.ptr(), 64 * 1024, 228 * 1024), cudaErrorInvalidValue);
+  EXPECT_EQ(simt_selftest::dynamic_shared(out.get(), 64 * 1024, 64 * 1024), cudaSuccess);
+  EXPECT_EQ(simt_selftest::dynamic_shared(out.get(), 64 * 1024, 228 * 1024), cudaErrorInvalidValue);
   EXPECT_EQ(cudaGetLastError(), cudaErrorInvalidValue) << "as in CUDA, a refused call is the last error too";
   EXPECT_EQ(cudaGetLastError(), cudaSuccess) << "and reading it clears it";
 }
@@ -111,9 +101,9 @@ TEST(SimtEmulator, BlocksRunInAnOrderThatChangesWithTheSeed) {
   for (std::uint64_t seed : {1, 2}) {
     simt::set_schedule_seed(seed);
     Ints out(kBlocks), ticket(1);
-    cudaMemset(ticket.ptr(), 0, sizeof(int));
-    ASSERT_EQ(simt_selftest::block_order(out.ptr(), ticket.ptr(), kBlocks), cudaSuccess);
-    std::vector<int> o = out.get();
+    ticket.fill_bytes(0);
+    ASSERT_EQ(simt_selftest::block_order(out.get(), ticket.get(), kBlocks), cudaSuccess);
+    std::vector<int> o = read(out);
     std::vector<int> sorted = o;
     std::sort(sorted.begin(), sorted.end());
     for (int b = 0; b < kBlocks; ++b) ASSERT_EQ(sorted[static_cast<std::size_t>(b)], b) << "every block ran once";

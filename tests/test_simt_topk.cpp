@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "kernels/cuda/device_buffer.h"
 #include "kernels/cuda/topk.h"
 #include "kernels/cuda/topk_filter.h"
 #include "kernels/cuda/topk_split.h"
@@ -27,27 +28,6 @@ namespace {
 
 using test::TopkRowCase;
 
-// Emulated device memory of n elements of T.
-template <class T>
-class Buf {
- public:
-  explicit Buf(std::size_t n) : n_(n) {
-    void* p = nullptr;
-    if (cudaMalloc(&p, n * sizeof(T)) != cudaSuccess) throw std::runtime_error("cudaMalloc failed");
-    p_ = static_cast<T*>(p);
-  }
-  Buf(const Buf&) = delete;
-  Buf& operator=(const Buf&) = delete;
-  ~Buf() { cudaFree(p_); }
-  T* get() const { return p_; }
-  void put(const T* src) { cudaMemcpy(p_, src, n_ * sizeof(T), cudaMemcpyHostToDevice); }
-  void take(T* dst) const { cudaMemcpy(dst, p_, n_ * sizeof(T), cudaMemcpyDeviceToHost); }
-
- private:
-  T* p_ = nullptr;
-  std::size_t n_;
-};
-
 struct Kernel {
   const char* name;  // the registry's name without "cuda.topk."
   // Launches on p (device pointers) with what workspace the kernel needs.
@@ -55,7 +35,7 @@ struct Kernel {
 };
 
 void with_filter(const cuda::TopkLaunch& p, bool fused) {
-  Buf<unsigned char> ws(cuda::topk_filter_workspace_bytes(p.rows));
+  DeviceBuffer<unsigned char> ws(cuda::topk_filter_workspace_bytes(p.rows));
   cuda::TopkFilterLaunch f;
   static_cast<cuda::TopkLaunch&>(f) = p;
   f.workspace = ws.get();
@@ -66,8 +46,8 @@ void with_split(const cuda::TopkLaunch& p) {
   cuda::TopkSplitLaunch s;
   static_cast<cuda::TopkLaunch&>(s) = p;
   s.blocks = cuda::topk_split_blocks(p.rows, p.cols, 132);  // an H100's SMs
-  Buf<unsigned int> hist(cuda::topk_split_hist_words(p.rows));
-  Buf<unsigned long long> counts(static_cast<std::size_t>(p.rows * s.blocks));
+  DeviceBuffer<unsigned int> hist(cuda::topk_split_hist_words(p.rows));
+  DeviceBuffer<unsigned long long> counts(static_cast<std::size_t>(p.rows * s.blocks));
   s.hist = hist.get();
   s.counts = counts.get();
   cuda::launch_topk_split(s, nullptr);
@@ -95,12 +75,10 @@ const std::vector<Kernel>& kernels() {
                                         const std::vector<std::int64_t>& ends, std::int64_t k,
                                         HostTensor<std::int32_t>& out) {
   const std::int64_t rows = scores.size(0), cols = scores.size(1);
-  Buf<float> s(static_cast<std::size_t>(rows * cols));
-  Buf<std::int64_t> e(ends.size());
-  Buf<std::int32_t> idx(static_cast<std::size_t>(rows * k));
-  s.put(scores.data());
-  e.put(ends.data());
-  cudaMemset(idx.get(), 0x7B, static_cast<std::size_t>(rows * k) * sizeof(std::int32_t));  // poison: unwritten slots show
+  const auto s = to_device(scores.data(), static_cast<std::size_t>(rows * cols));
+  const auto e = to_device(ends.data(), ends.size());
+  DeviceBuffer<std::int32_t> idx(static_cast<std::size_t>(rows * k));
+  idx.fill_bytes(0x7B);  // poison: unwritten slots show
   cuda::TopkLaunch p;
   p.scores = s.get();
   p.ends = e.get();
@@ -116,7 +94,7 @@ const std::vector<Kernel>& kernels() {
   }
   const cudaError_t err = cudaGetLastError();
   if (err != cudaSuccess) return ::testing::AssertionFailure() << kernel.name << ": " << cudaGetErrorString(err);
-  idx.take(out.data());
+  idx.download(out.data(), idx.size());
   return ::testing::AssertionSuccess();
 }
 

@@ -390,10 +390,9 @@ void fail(const std::string& what) {
 }
 
 int block_rank(int threads, const char* collective) {
-  const ThreadPlace& p = here();
-  if (p.block_dim.x * p.block_dim.y * p.block_dim.z != static_cast<unsigned>(threads))
+  if (static_cast<int>(g_launch->fibers.size()) != threads)
     fail(std::string(collective) + " for " + std::to_string(threads) + " threads in a block of another size");
-  return static_cast<int>(p.thread.x + p.block_dim.x * (p.thread.y + p.block_dim.y * p.thread.z));
+  return g_launch->current;
 }
 
 void yield_now() {
@@ -572,10 +571,10 @@ void mbarrier_check_complete(MBarrier& b) {
   b.waiting = still;
 }
 
-// Lands deferred work, oldest first, while a thread waits for the current phase and
-// it has not completed.
-void mbarrier_settle(MBarrier& b) {
-  while (!b.waiting.empty() && !b.deferred.empty()) {
+// Lands deferred work, oldest first, while a thread waits for (or `polled`: tests) the
+// current phase and it has not completed.
+void mbarrier_settle(MBarrier& b, bool polled = false) {
+  while ((polled || !b.waiting.empty()) && !b.deferred.empty()) {
     const std::uint32_t phase = b.phase;
     Landing l = std::move(b.deferred.front());
     b.deferred.erase(b.deferred.begin());
@@ -638,20 +637,8 @@ void mbarrier_wait(std::uint32_t bar, std::uint32_t parity) {
 // A poll (try_wait) is a wait that gives up: the work its phase needs lands as for one.
 bool mbarrier_test(std::uint32_t bar, std::uint32_t parity) {
   MBarrier& b = mbarrier_at(bar);
-  if ((b.phase & 1u) != (parity & 1u)) return true;
-  Launch& l = *g_launch;
-  b.waiting.emplace_back(l.current, parity & 1u);
-  ++l.waiting;
-  mbarrier_settle(b);
-  if ((b.phase & 1u) != (parity & 1u)) {
-    // Completed: check_complete counted this thread out of the waiting ones and made it
-    // ready, but it is the one running: take it off the ready list again.
-    l.ready.erase(std::find(l.ready.begin(), l.ready.end(), l.current));
-    return true;
-  }
-  b.waiting.erase(std::find(b.waiting.begin(), b.waiting.end(), std::make_pair(l.current, parity & 1u)));
-  --l.waiting;
-  return false;
+  if ((b.phase & 1u) == (parity & 1u)) mbarrier_settle(b, true);
+  return (b.phase & 1u) != (parity & 1u);
 }
 
 ThreadAsync& thread_async() { return current().async; }

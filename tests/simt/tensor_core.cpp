@@ -63,36 +63,39 @@ void mma_compute(void* const* lanes, int k_size, AAt a_at, BAt b_at) {
 
 const MmaLane& lane_of(void* const* lanes, int lane) { return *static_cast<const MmaLane*>(lanes[lane]); }
 
-// bf16 m16n8k16: a0 (row g, k 2tq + {0,1}), a1 (row g + 8), a2 / a3 the same at k + 8;
-// b0 (k 2tq + {0,1}, column g), b1 at k + 8.
-void run_mma_bf16(void* const* lanes, int count) {
-  if (count != 32) fail("mma.sync by a partial warp");
-  const auto a_at = [](void* const* ls, int m, int k) {
-    const int g = m % 8, tq = (k % 8) / 2;
-    const int reg = (m >= 8 ? 1 : 0) + (k >= 8 ? 2 : 0);
-    return bf16_to_float(half_of(lane_of(ls, 4 * g + tq).a[reg], k % 2));
-  };
-  const auto b_at = [](void* const* ls, int k, int n) {
-    const int tq = (k % 8) / 2;
-    return bf16_to_float(half_of(lane_of(ls, 4 * n + tq).b[k >= 8 ? 1 : 0], k % 2));
-  };
-  mma_compute(lanes, 16, a_at, b_at);
+// Where an element of an mma.sync fragment lives, for `per` elements a 32-bit register
+// (2: bf16, k16; 4: e4m3, k32; K = 8 per). A (row, k): lane 4 (row % 8) + tq with tq =
+// (k % (K/2)) / per, register [row >= 8] + 2 [k >= K/2] (a0 .. a3), element k % per of
+// it. B (k, column n): lane 4 n + tq, register [k >= K/2] (b0, b1). The wgmma form with
+// A in registers takes each warp's A in the same layout.
+struct FragPos {
+  int lane, reg, elem;
+};
+FragPos a_fragment(int row, int k, int per) {
+  const int half = 4 * per;
+  return {4 * (row % 8) + (k % half) / per, (row >= 8 ? 1 : 0) + (k >= half ? 2 : 0), k % per};
+}
+FragPos b_fragment(int k, int n, int per) {
+  const int half = 4 * per;
+  return {4 * n + (k % half) / per, k >= half ? 1 : 0, k % per};
+}
+float fragment_value(std::uint32_t reg, int elem, int per) {
+  return per == 2 ? bf16_to_float(half_of(reg, elem)) : e4m3_to_float(byte_of(reg, elem));
 }
 
-// e4m3 m16n8k32: a0 (row g, k 4tq + {0..3}), a1 (row g + 8), a2 / a3 the same at k + 16;
-// b0 (k 4tq + {0..3}, column g), b1 at k + 16.
-void run_mma_e4m3(void* const* lanes, int count) {
+// mma.sync with kPer elements a register (2: m16n8k16 bf16, 4: m16n8k32 e4m3).
+template <int kPer>
+void run_mma(void* const* lanes, int count) {
   if (count != 32) fail("mma.sync by a partial warp");
   const auto a_at = [](void* const* ls, int m, int k) {
-    const int g = m % 8, tq = (k % 16) / 4;
-    const int reg = (m >= 8 ? 1 : 0) + (k >= 16 ? 2 : 0);
-    return e4m3_to_float(byte_of(lane_of(ls, 4 * g + tq).a[reg], k % 4));
+    const FragPos p = a_fragment(m, k, kPer);
+    return fragment_value(lane_of(ls, p.lane).a[p.reg], p.elem, kPer);
   };
   const auto b_at = [](void* const* ls, int k, int n) {
-    const int tq = (k % 16) / 4;
-    return e4m3_to_float(byte_of(lane_of(ls, 4 * n + tq).b[k >= 16 ? 1 : 0], k % 4));
+    const FragPos p = b_fragment(k, n, kPer);
+    return fragment_value(lane_of(ls, p.lane).b[p.reg], p.elem, kPer);
   };
-  mma_compute(lanes, 32, a_at, b_at);
+  mma_compute(lanes, 8 * kPer, a_at, b_at);
 }
 
 struct LdmatrixLane {
@@ -186,10 +189,9 @@ void run_wgmma_share(const std::vector<const WgmmaOp*>& lanes, int w) {
     for (int k = 0; k < s.k; ++k) {
       const int m = 16 * w + r;
       float v;
-      if (s.a_registers) {  // the warp's mma.sync A fragment
-        const int g = r % 8, tq = (k % 8) / 2;
-        const int reg = (r >= 8 ? 1 : 0) + (k >= 8 ? 2 : 0);
-        v = bf16_to_float(half_of(lanes[static_cast<std::size_t>(4 * g + tq)]->a[reg], k % 2));
+      if (s.a_registers) {  // the warp's mma.sync A fragment (bf16)
+        const FragPos f = a_fragment(r, k, 2);
+        v = fragment_value(lanes[static_cast<std::size_t>(f.lane)]->a[f.reg], f.elem, 2);
       } else {  // K-major: row m, 128 bytes of K a row, groups of 8 rows `stride` apart
         v = element_at(a.start + (m / 8) * a.stride + (m % 8) * 128 + k * s.elem, s.elem);
       }
@@ -257,12 +259,12 @@ void run_wgmma_wait(void* const* deposits, int count) {
 
 void mma_m16n8k16_bf16(float (&c)[4], const std::uint32_t (&a)[4], std::uint32_t b0, std::uint32_t b1) {
   MmaLane mine{c, {a[0], a[1], a[2], a[3]}, {b0, b1}};
-  group_collective(32, "mma.sync m16n8k16 bf16", &mine, run_mma_bf16);
+  group_collective(32, "mma.sync m16n8k16 bf16", &mine, run_mma<2>);
 }
 
 void mma_m16n8k32_e4m3(float (&c)[4], const std::uint32_t (&a)[4], std::uint32_t b0, std::uint32_t b1) {
   MmaLane mine{c, {a[0], a[1], a[2], a[3]}, {b0, b1}};
-  group_collective(32, "mma.sync m16n8k32 e4m3", &mine, run_mma_e4m3);
+  group_collective(32, "mma.sync m16n8k32 e4m3", &mine, run_mma<4>);
 }
 
 void ldmatrix_x4_trans(std::uint32_t (&r)[4], const void* row_address) {
