@@ -95,6 +95,36 @@ TEST(SimtEmulator, DynamicSharedMemoryNeedsItsOptInAndStartsFilled) {
   EXPECT_EQ(cudaGetLastError(), cudaSuccess) << "and reading it clears it";
 }
 
+// What the tensor cores read must reach them through the fences the PTX ISA asks for;
+// on a GPU a missing one may go unseen for many runs, so the emulator refuses the issue.
+TEST(SimtEmulator, AWgmmaWithoutItsFencesIsRefused) {
+  using simt_selftest::WgmmaFences;
+  dsa::DeviceBuffer<float> out(128 * 16);
+  ASSERT_EQ(simt_selftest::wgmma_fences(out.get(), WgmmaFences::all), cudaSuccess);
+  std::vector<float> d(out.size());
+  out.download(d.data(), d.size());
+  for (float v : d) ASSERT_EQ(v, 32.0f) << "two products of 16 ones accumulated";
+  std::string e = error_text(simt_selftest::wgmma_fences(out.get(), WgmmaFences::no_proxy_fence));
+  EXPECT_NE(e.find("no fence.proxy.async after the store"), std::string::npos) << e;
+  EXPECT_NE(e.find("its A operand"), std::string::npos) << e;
+  for (const WgmmaFences mode : {WgmmaFences::no_wgmma_fence, WgmmaFences::no_second_wgmma_fence}) {
+    e = error_text(simt_selftest::wgmma_fences(out.get(), mode));
+    EXPECT_NE(e.find("no wgmma.fence since"), std::string::npos) << e;
+  }
+}
+
+TEST(SimtEmulator, ATmaCopyNeedsItsMbarriersInitFenced) {
+  dsa::DeviceBuffer<unsigned char> in(256), out(256);
+  std::vector<unsigned char> bytes(256), got(256);
+  for (int i = 0; i < 256; ++i) bytes[static_cast<std::size_t>(i)] = static_cast<unsigned char>(i * 7 + 1);
+  in.upload(bytes.data(), bytes.size());
+  ASSERT_EQ(simt_selftest::tma_box(out.get(), in.get(), true), cudaSuccess);
+  out.download(got.data(), got.size());
+  EXPECT_EQ(got, bytes);
+  const std::string e = error_text(simt_selftest::tma_box(out.get(), in.get(), false));
+  EXPECT_NE(e.find("no fence.mbarrier_init"), std::string::npos) << e;
+}
+
 TEST(SimtEmulator, BlocksRunInAnOrderThatChangesWithTheSeed) {
   constexpr int kBlocks = 64;
   std::vector<std::vector<int>> orders;

@@ -19,7 +19,7 @@ __device__ __forceinline__ void bar_sync(int id, int threads) { ::simt::named_ba
 __device__ __forceinline__ void bar_arrive(int id, int threads) { ::simt::named_barrier(id, threads, false); }
 __device__ __forceinline__ std::uint32_t smem_addr(const void* p) { return ::simt::shared_offset(p); }
 __device__ __forceinline__ void mbar_init(std::uint64_t* bar, std::uint32_t count) { ::simt::mbarrier_init(smem_addr(bar), count); }
-__device__ __forceinline__ void fence_mbarrier_init() {}
+__device__ __forceinline__ void fence_mbarrier_init() { ::simt::mbarrier_init_fence(); }
 __device__ __forceinline__ void mbar_arrive_on_cp_async(std::uint64_t* bar) { ::simt::cp_async_arrive(smem_addr(bar)); }
 __device__ __forceinline__ void mbar_arrive_expect_tx(std::uint64_t* bar, std::uint32_t bytes) {
   ::simt::mbarrier_arrive(smem_addr(bar), bytes);

@@ -42,9 +42,9 @@ __device__ __forceinline__ int sw128_offset(int r, int c) { return r * 128 + ((c
 
 // Orders this thread's plain shared-memory stores before the tensor cores' reads
 // (which go through the async proxy); then a barrier makes them everyone's.
-#if defined(DSA_SIMT)  // the CPU emulator (tests/simt/tensor_core.h): fences order nothing there
-__device__ __forceinline__ void fence_proxy_async() {}
-__device__ __forceinline__ void wgmma_fence() {}
+#if defined(DSA_SIMT)  // the CPU emulator (tests/simt/tensor_core.h), which checks each is where it must be
+__device__ __forceinline__ void fence_proxy_async() { ::simt::proxy_fence(); }
+__device__ __forceinline__ void wgmma_fence() { ::simt::wgmma_fence(); }
 __device__ __forceinline__ void wgmma_commit() { ::simt::wgmma_commit(); }
 __device__ __forceinline__ void wgmma_wait_all() { ::simt::wgmma_wait(0); }
 template <int N>

@@ -77,6 +77,8 @@ struct Landing {
 
 struct MBarrier {
   std::uint32_t count = 0, pending = 0, phase = 0;
+  int init_by = -1;             // the thread whose mbarrier.init made it
+  bool async_visible = false;   // that thread's fence.mbarrier_init (or fence.proxy.async) since
   long long tx = 0;
   std::vector<std::pair<int, std::uint32_t>> waiting;  // fiber, parity
   std::vector<Landing> deferred;                       // oldest first
@@ -94,6 +96,7 @@ struct Launch {
   // __shared__ variables went.
   std::unique_ptr<unsigned char[]> window_bytes;
   unsigned char* window = nullptr;
+  std::unique_ptr<unsigned char[]> async_view;  // the window as the async proxy sees it (proxy_fence)
   std::size_t dynamic_bytes = 0, static_end = 0;
   std::map<int, std::size_t> statics;
   std::map<int, NamedBarrier> named;
@@ -309,6 +312,7 @@ bool run_block(Launch& l, Dim block_idx, Dim block_dim, Dim grid_dim, std::size_
   l.warp_rank.assign(l.warps.size(), 0);
   rank_warps(l);
   std::memset(l.window, kFill, kWindow);
+  std::memset(l.async_view.get(), kFill, kWindow);
   l.dynamic_bytes = dynamic_bytes;
   l.static_end = (kDynamicAt + dynamic_bytes + 15) / 16 * 16;
   l.statics.clear();
@@ -480,6 +484,26 @@ void* shared_pointer(std::uint32_t offset, std::size_t bytes) {
   return g_launch->window + offset;
 }
 
+void proxy_fence() {
+  Launch& l = *g_launch;
+  mbarrier_init_fence();  // a proxy fence orders this thread's mbarrier.init too
+  // Only the block's shared memory so far: dynamic, then the __shared__ variables.
+  std::memcpy(l.async_view.get() + kDynamicAt, l.window + kDynamicAt, l.static_end - kDynamicAt);
+}
+
+void async_proxy_wrote(std::uint32_t offset, std::size_t bytes) {
+  (void)shared_pointer(offset, bytes);
+  std::memcpy(g_launch->async_view.get() + offset, g_launch->window + offset, bytes);
+}
+
+long long async_view_stale(std::uint32_t offset, std::size_t bytes) {
+  const unsigned char* w = static_cast<const unsigned char*>(shared_pointer(offset, bytes));
+  const unsigned char* a = g_launch->async_view.get() + offset;
+  if (std::memcmp(w, a, bytes) == 0) return -1;
+  for (std::size_t i = 0;; ++i)
+    if (w[i] != a[i]) return static_cast<long long>(offset + i);
+}
+
 void named_barrier(int id, int threads, bool wait) {
   Launch& l = *g_launch;
   if (id < 0 || id > 15 || threads <= 0 || threads % 32 != 0)
@@ -597,6 +621,12 @@ void mbarrier_init(std::uint32_t bar, std::uint32_t count) {
   MBarrier& b = g_launch->mbarriers[bar];
   b = MBarrier{};
   b.count = b.pending = count;
+  b.init_by = g_launch->current;
+}
+
+void mbarrier_init_fence() {
+  for (auto& [bar, b] : g_launch->mbarriers)
+    if (b.init_by == g_launch->current) b.async_visible = true;
 }
 
 void mbarrier_arrive(std::uint32_t bar, std::uint32_t expect_tx_bytes) {
@@ -617,6 +647,10 @@ void mbarrier_complete_tx(std::uint32_t bar, std::uint32_t bytes) {
 
 void mbarrier_defer(std::uint32_t bar, std::function<void()> land, bool arrive, std::uint32_t tx_bytes) {
   MBarrier& b = mbarrier_at(bar);
+  if (tx_bytes > 0 && !b.async_visible)
+    fail("a bulk copy (TMA) completes on the mbarrier at shared address " + std::to_string(bar) +
+         ", whose mbarrier.init no fence.mbarrier_init (or fence.proxy.async) by the initialising thread followed: "
+         "the copy unit may not see the initialised barrier");
   b.deferred.push_back(Landing{std::move(land), arrive, tx_bytes});
   mbarrier_settle(b);
 }
@@ -658,6 +692,7 @@ std::string run_grid(Dim grid, Dim block, std::size_t dynamic_bytes, const std::
   l.body = &body;
   l.window_bytes.reset(new unsigned char[kWindow + 1024]);
   l.window = l.window_bytes.get() + (1024 - reinterpret_cast<std::uintptr_t>(l.window_bytes.get()) % 1024) % 1024;
+  l.async_view.reset(new unsigned char[kWindow]);
   const FaultHandler faults;
   l.rng.seed(schedule_seed() * 0x9E3779B97F4A7C15ull + g_switches);
   g_launch = &l;

@@ -8,8 +8,9 @@
 // filled with a pattern at each block's start), one thread's result read by another
 // without a barrier between (the ready threads run in a seeded random order, so such a
 // race changes the output from one order to the next), a launch over the shared-memory
-// limits. It does not emulate timing, the memory model's weak ordering, or anything
-// beyond the intrinsics below: a pass here is not a GPU validation.
+// limits, a tensor-core read of shared memory no proxy fence has published
+// (proxy_fence below). It does not emulate timing, the rest of the memory model's weak
+// ordering, or anything beyond the intrinsics below: a pass here is not a GPU validation.
 //
 // Blocks run one after another (a valid schedule: CUDA promises no concurrency between
 // blocks), so a kernel whose blocks wait on each other would hang here.
@@ -70,6 +71,17 @@ void* dynamic_shared();
 std::uint32_t shared_offset(const void* p);
 void* shared_pointer(std::uint32_t offset, std::size_t bytes);
 
+// The async proxy's view of shared memory (the tensor cores' operand reads, TMA): on the
+// GPU a plain store (or a cp.async) reaches it only through a fence.proxy.async, so the
+// emulator keeps a second copy of the window that only such a fence brings up to date
+// (every store so far, by any thread: lenient where a fence by one thread covers
+// another's store, strict where no fence comes between a store and the read). A TMA
+// landing writes both copies. async_view_stale() names the first byte of [offset,
+// offset + bytes) whose two copies differ, or returns -1.
+void proxy_fence();
+void async_proxy_wrote(std::uint32_t offset, std::size_t bytes);
+long long async_view_stale(std::uint32_t offset, std::size_t bytes);
+
 // Named barrier `id` (bar.sync / bar.arrive) over `threads` threads: `wait` false
 // counts this thread in and goes on.
 void named_barrier(int id, int threads, bool wait);
@@ -88,7 +100,10 @@ void group_collective(int group, const char* what, void* mine, void (*run)(void*
 // the hardware may do it: when a thread waits for the phase it completes (or tests
 // it), in the order it was issued, and only as much of it as that phase needs, so data
 // read without that wait is stale.
+// A bulk copy (TMA) may complete only on an mbarrier whose initialising thread has
+// since run fence.mbarrier_init (mbarrier_init_fence) or fence.proxy.async.
 void mbarrier_init(std::uint32_t bar, std::uint32_t count);
+void mbarrier_init_fence();
 void mbarrier_defer(std::uint32_t bar, std::function<void()> land, bool arrive, std::uint32_t tx_bytes);
 void mbarrier_arrive(std::uint32_t bar, std::uint32_t expect_tx_bytes);
 void mbarrier_complete_tx(std::uint32_t bar, std::uint32_t bytes);
@@ -118,6 +133,7 @@ struct ThreadAsync {
   std::vector<AsyncCopies> copies_groups;  // committed, oldest first
   std::vector<WgmmaOp> mma_open;
   std::vector<std::vector<WgmmaOp>> mma_groups;
+  bool mma_fenced = false;  // a wgmma.fence since this thread's last wgmma.wait_group
 };
 ThreadAsync& thread_async();
 // The running thread's rank in its block.

@@ -2,6 +2,13 @@
 // translate.py, as the emulated project kernels are; never by nvcc.
 #include "selftest_kernels.h"
 
+#include <cuda.h>
+
+#include <cstdint>
+
+#include "kernels/cuda/sync.cuh"
+#include "kernels/cuda/wgmma.cuh"
+
 namespace simt_selftest {
 
 namespace {
@@ -48,7 +55,71 @@ __global__ void block_order_kernel(int* out, int* ticket) {
   if (threadIdx.x == 0) out[atomicAdd(ticket, 1)] = static_cast<int>(blockIdx.x);
 }
 
+// One warpgroup: A (64 x 16) and B (32 x 16, i.e. B^T) of bf16 1.0 stored with plain
+// stores into 128-byte-swizzled K-major tiles, then D (64 x 32) = A B, twice over (the
+// second product after the first's wait_group), each D element 16 then 32.
+__global__ void wgmma_fences_kernel(float* out, WgmmaFences mode) {
+  extern __shared__ unsigned char smem_raw[];
+  unsigned char* a = dsa::cuda::smem_aligned_1024(smem_raw);
+  unsigned char* b = a + 64 * 128;
+  const int tid = static_cast<int>(threadIdx.x);
+  constexpr std::uint16_t kOne = 0x3F80;
+  for (int i = tid; i < (64 + 32) * 8; i += 128) {  // row i / 8, 16-byte chunk i % 8 (K 0-63: only 0-15 read)
+    auto* chunk = reinterpret_cast<std::uint16_t*>(a + dsa::cuda::sw128_offset(i / 8, i % 8));
+    for (int e = 0; e < 8; ++e) chunk[e] = kOne;
+  }
+  if (mode != WgmmaFences::no_proxy_fence) dsa::cuda::fence_proxy_async();
+  __syncthreads();
+  float d[16];
+  for (float& x : d) x = 0.0f;
+  const std::uint64_t da = dsa::cuda::wgmma_desc_sw128(a, 16, 1024), db = dsa::cuda::wgmma_desc_sw128(b, 16, 1024);
+  if (mode != WgmmaFences::no_wgmma_fence) dsa::cuda::wgmma_fence();
+  dsa::cuda::wgmma_m64n32k16_bf16(d, da, db, 1);
+  dsa::cuda::wgmma_commit();
+  dsa::cuda::wgmma_wait_all();
+  if (mode != WgmmaFences::no_second_wgmma_fence) dsa::cuda::wgmma_fence();
+  dsa::cuda::wgmma_m64n32k16_bf16(d, da, db, 1);
+  dsa::cuda::wgmma_commit();
+  dsa::cuda::wgmma_wait_all();
+  for (int j = 0; j < 16; ++j) out[16 * tid + j] = d[j];
+}
+
+// Thread 0 makes an mbarrier, loads one 16 x 16 box of bytes by TMA, and every thread
+// copies a byte of it out after the barrier's phase.
+__global__ void tma_box_kernel(unsigned char* out, const __grid_constant__ CUtensorMap map, bool init_fence) {
+  __shared__ alignas(128) unsigned char box[256];
+  __shared__ alignas(8) std::uint64_t bar;
+  if (threadIdx.x == 0) {
+    dsa::cuda::mbar_init(&bar, 1);
+    if (init_fence) dsa::cuda::fence_mbarrier_init();
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    dsa::cuda::mbar_arrive_expect_tx(&bar, 256);
+    dsa::cuda::tma_load_3d(box, &map, 0, 0, 0, &bar);
+  }
+  dsa::cuda::mbar_wait(&bar, 0);
+  out[threadIdx.x] = box[threadIdx.x];
+}
+
 }  // namespace
+
+cudaError_t tma_box(unsigned char* out, const unsigned char* in, bool init_fence) {
+  CUtensorMap map{};
+  const cuuint64_t dims[3] = {16, 16, 1}, strides[2] = {16, 256};
+  const cuuint32_t box[3] = {16, 16, 1}, element_strides[3] = {1, 1, 1};
+  if (simt::tensor_map_encode_tiled(&map, CU_TENSOR_MAP_DATA_TYPE_UINT8, 3, const_cast<unsigned char*>(in), dims, strides, box,
+                                    element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE,
+                                    CU_TENSOR_MAP_L2_PROMOTION_NONE, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != 0)
+    return cudaErrorInvalidValue;
+  tma_box_kernel<<<1, 256>>>(out, map, init_fence);
+  return cudaGetLastError();
+}
+
+cudaError_t wgmma_fences(float* out, WgmmaFences mode) {
+  wgmma_fences_kernel<<<1, 128, 16 * 1024>>>(out, mode);
+  return cudaGetLastError();
+}
 
 cudaError_t warp_ops(int* out) {
   warp_ops_kernel<<<1, 32>>>(out);

@@ -22,4 +22,13 @@ cudaError_t dynamic_shared(int* out, int bytes, int opt_in);
 // out[blocks]: the order the blocks ran in (each takes a ticket).
 cudaError_t block_order(int* out, int* ticket, int blocks);
 
+// A product of two tiles written by plain stores, through wgmma (see the .cu), with
+// every fence the hardware needs, or with one left out.
+enum class WgmmaFences { all, no_proxy_fence, no_wgmma_fence, no_second_wgmma_fence };
+// out[128 * 16]: every thread's 16 accumulators.
+cudaError_t wgmma_fences(float* out, WgmmaFences mode);
+
+// out[256] = in[256] through one TMA box, the mbarrier's init fenced or not.
+cudaError_t tma_box(unsigned char* out, const unsigned char* in, bool init_fence);
+
 }  // namespace simt_selftest

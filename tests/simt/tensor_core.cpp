@@ -165,6 +165,18 @@ Desc decode(std::uint64_t d) {
 // The 128-byte swizzle on a shared address: bits 4-6 XOR bits 7-9.
 std::uint32_t swizzle128(std::uint32_t a) { return a ^ (((a >> 7) & 7u) << 4); }
 
+// Where element (row m, k) of a K-major A and element (k, n) of B sit, before the
+// swizzle. K-major: row m, 128 bytes of K a row, groups of 8 rows `stride` apart.
+// MN-major B: row k holds 64 columns of N; groups of 8 K-rows `stride` apart, blocks of
+// 64 columns `leading` apart. K-major B: as A, with the rows being N.
+std::uint32_t a_address(const Desc& a, const ShapeInfo& s, int m, int k) {
+  return a.start + static_cast<std::uint32_t>((m / 8) * a.stride + (m % 8) * 128 + k * s.elem);
+}
+std::uint32_t b_address(const Desc& b, const ShapeInfo& s, int k, int n) {
+  return s.b_mn_major ? b.start + static_cast<std::uint32_t>((n / 64) * b.leading + (k / 8) * b.stride + (k % 8) * 128 + (n % 64) * 2)
+                      : b.start + static_cast<std::uint32_t>((n / 8) * b.stride + (n % 8) * 128 + k * s.elem);
+}
+
 float element_at(std::uint32_t address, int elem) {
   const auto* p = static_cast<const unsigned char*>(shared_pointer(swizzle128(address), static_cast<std::size_t>(elem)));
   if (elem == 1) return e4m3_to_float(*p);
@@ -192,20 +204,14 @@ void run_wgmma_share(const std::vector<const WgmmaOp*>& lanes, int w) {
       if (s.a_registers) {  // the warp's mma.sync A fragment (bf16)
         const FragPos f = a_fragment(r, k, 2);
         v = fragment_value(lanes[static_cast<std::size_t>(f.lane)]->a[f.reg], f.elem, 2);
-      } else {  // K-major: row m, 128 bytes of K a row, groups of 8 rows `stride` apart
-        v = element_at(a.start + (m / 8) * a.stride + (m % 8) * 128 + k * s.elem, s.elem);
+      } else {
+        v = element_at(a_address(a, s, m, k), s.elem);
       }
       A[static_cast<std::size_t>(r * s.k + k)] = v;
     }
   for (int k = 0; k < s.k; ++k)
-    for (int n = 0; n < s.n; ++n) {
-      // MN-major: row k holds 64 columns of N; groups of 8 K-rows `stride` apart, blocks
-      // of 64 columns `leading` apart. K-major: as A, with the rows being N.
-      const std::uint32_t at = s.b_mn_major
-                                   ? b.start + (n / 64) * b.leading + (k / 8) * b.stride + (k % 8) * 128 + (n % 64) * 2
-                                   : b.start + (n / 8) * b.stride + (n % 8) * 128 + k * s.elem;
-      B[static_cast<std::size_t>(n * s.k + k)] = element_at(at, s.elem);  // stored [n][k]: the dot products run along memory
-    }
+    for (int n = 0; n < s.n; ++n)  // stored [n][k]: the dot products run along memory
+      B[static_cast<std::size_t>(n * s.k + k)] = element_at(b_address(b, s, k, n), s.elem);
   // D (m, n), m = 16 w + r, is register 4 (n / 8) + n % 2 + 2 [r >= 8] of lane
   // 4 (r % 8) + (n % 8) / 2.
   for (int r = 0; r < 16; ++r)
@@ -252,7 +258,31 @@ void run_wgmma_wait(void* const* deposits, int count) {
       run_wgmma_share(lanes, w);
     }
   }
-  for (ThreadAsync* x : t) x->mma_groups.erase(x->mma_groups.begin(), x->mma_groups.begin() + static_cast<std::ptrdiff_t>(retire));
+  for (ThreadAsync* x : t) {
+    x->mma_groups.erase(x->mma_groups.begin(), x->mma_groups.begin() + static_cast<std::ptrdiff_t>(retire));
+    x->mma_fenced = false;  // its registers are the thread's again until the next wgmma.fence
+  }
+}
+
+// At a warp's wgmma.mma_async: what the tensor cores will read of shared memory (its 16
+// rows of A, all of B) must be in the async proxy's view (scheduler.h, proxy_fence).
+void check_operands_fenced(const WgmmaOp& o, int w) {
+  const ShapeInfo s = info_of(o.shape);
+  const auto check = [&](std::uint32_t at, const char* which) {
+    const long long stale = async_view_stale(swizzle128(at), static_cast<std::size_t>(s.elem));
+    if (stale >= 0)
+      fail(std::string("wgmma.mma_async reads its ") + which + " operand at shared byte " + std::to_string(stale) +
+           ", stored through the generic proxy (a plain store or a cp.async) with no fence.proxy.async after the store: "
+           "the tensor cores may read the old bytes");
+  };
+  if (!s.a_registers) {
+    const Desc a = decode(o.desc_a);
+    for (int r = 0; r < 16; ++r)
+      for (int k = 0; k < s.k; ++k) check(a_address(a, s, 16 * w + r, k), "A");
+  }
+  const Desc b = decode(o.desc_b);
+  for (int k = 0; k < s.k; ++k)
+    for (int n = 0; n < s.n; ++n) check(b_address(b, s, k, n), "B");
 }
 
 }  // namespace
@@ -314,8 +344,15 @@ void wgmma_issue(WgmmaShape shape, float* d, std::uint64_t desc_a, std::uint64_t
   op.desc_b = desc_b;
   op.accumulate = accumulate != 0 ? 1 : 0;
   if (a != nullptr) std::memcpy(op.a, a, sizeof op.a);
-  thread_async().mma_open.push_back(op);
+  ThreadAsync& t = thread_async();
+  if (!t.mma_fenced)
+    fail("wgmma.mma_async with no wgmma.fence since the thread's last wgmma.wait_group (or its start): the "
+         "accumulator and A registers are not ordered after the thread's own use of them (PTX ISA, wgmma.fence)");
+  if (thread_rank() % 32 == 0) check_operands_fenced(op, thread_rank() / 32 % 4);  // once a warp
+  t.mma_open.push_back(op);
 }
+
+void wgmma_fence() { thread_async().mma_fenced = true; }
 
 void wgmma_commit() {
   ThreadAsync& t = thread_async();
@@ -423,6 +460,7 @@ void land_box(const TensorMap& m, std::uint32_t base, int x, int y, int z) {
                                   static_cast<std::uint64_t>(c[1]) * m.strides[1] + static_cast<std::uint64_t>(c[2]) * m.strides[2];
         std::memcpy(out, in, elem);
       }
+  async_proxy_wrote(base, static_cast<std::size_t>(row_bytes) * m.box[1] * m.box[2]);  // the swizzle stays within each row
 }
 
 }  // namespace

@@ -46,6 +46,9 @@ enum WgmmaShape : int {
 void wgmma_issue(WgmmaShape shape, float* d, std::uint64_t desc_a, std::uint64_t desc_b, const std::uint32_t* a,
                  int accumulate);
 void wgmma_commit();
+// wgmma.fence: this thread's registers are ordered before its next wgmma.mma_async
+// (one is required after each wait_group: the emulator fails an issue without it).
+void wgmma_fence();
 void wgmma_wait(int groups_left);
 
 // mbarrier.try_wait.parity: lets other threads run first, then tests the phase.
