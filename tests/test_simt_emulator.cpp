@@ -98,19 +98,27 @@ TEST(SimtEmulator, DynamicSharedMemoryNeedsItsOptInAndStartsFilled) {
 // What the tensor cores read must reach them through the fences the PTX ISA asks for;
 // on a GPU a missing one may go unseen for many runs, so the emulator refuses the issue.
 TEST(SimtEmulator, AWgmmaWithoutItsFencesIsRefused) {
-  using simt_selftest::WgmmaFences;
+  using simt_selftest::WgmmaOrder;
   dsa::DeviceBuffer<float> out(128 * 16);
-  ASSERT_EQ(simt_selftest::wgmma_fences(out.get(), WgmmaFences::all), cudaSuccess);
+  ASSERT_EQ(simt_selftest::wgmma_order(out.get(), WgmmaOrder::all), cudaSuccess);
   std::vector<float> d(out.size());
   out.download(d.data(), d.size());
   for (float v : d) ASSERT_EQ(v, 32.0f) << "two products of 16 ones accumulated";
-  std::string e = error_text(simt_selftest::wgmma_fences(out.get(), WgmmaFences::no_proxy_fence));
+  std::string e = error_text(simt_selftest::wgmma_order(out.get(), WgmmaOrder::no_proxy_fence));
   EXPECT_NE(e.find("no fence.proxy.async after the store"), std::string::npos) << e;
   EXPECT_NE(e.find("its A operand"), std::string::npos) << e;
-  for (const WgmmaFences mode : {WgmmaFences::no_wgmma_fence, WgmmaFences::no_second_wgmma_fence}) {
-    e = error_text(simt_selftest::wgmma_fences(out.get(), mode));
+  for (const WgmmaOrder mode : {WgmmaOrder::no_wgmma_fence, WgmmaOrder::no_second_wgmma_fence}) {
+    e = error_text(simt_selftest::wgmma_order(out.get(), mode));
     EXPECT_NE(e.find("no wgmma.fence since"), std::string::npos) << e;
   }
+}
+
+// Accumulators changed between a wgmma's issue and its wait (e.g. the output rescaled
+// while the product that adds to it runs) give the hardware undefined results.
+TEST(SimtEmulator, AccumulatorsWrittenUnderAWgmmaAreRefused) {
+  dsa::DeviceBuffer<float> out(128 * 16);
+  const std::string e = error_text(simt_selftest::wgmma_order(out.get(), simt_selftest::WgmmaOrder::accumulator_written_in_flight));
+  EXPECT_NE(e.find("changed while it was in flight"), std::string::npos) << e;
 }
 
 TEST(SimtEmulator, ATmaCopyNeedsItsMbarriersInitFenced) {

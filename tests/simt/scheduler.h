@@ -127,6 +127,10 @@ struct WgmmaOp {
   std::uint64_t desc_a = 0, desc_b = 0;
   std::uint32_t a[4] = {};  // the A fragment, for the register-A form
   int accumulate = 0;
+  // The accumulators as issued, when no earlier operation in flight shares them (the
+  // first of a chain): they must be the same at the wait that runs it.
+  bool d_kept = false;
+  float d_at_issue[128] = {};
 };
 struct ThreadAsync {
   AsyncCopies copies_open;                 // since the last cp.async.commit_group

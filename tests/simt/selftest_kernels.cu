@@ -58,7 +58,7 @@ __global__ void block_order_kernel(int* out, int* ticket) {
 // One warpgroup: A (64 x 16) and B (32 x 16, i.e. B^T) of bf16 1.0 stored with plain
 // stores into 128-byte-swizzled K-major tiles, then D (64 x 32) = A B, twice over (the
 // second product after the first's wait_group), each D element 16 then 32.
-__global__ void wgmma_fences_kernel(float* out, WgmmaFences mode) {
+__global__ void wgmma_order_kernel(float* out, WgmmaOrder mode) {
   extern __shared__ unsigned char smem_raw[];
   unsigned char* a = dsa::cuda::smem_aligned_1024(smem_raw);
   unsigned char* b = a + 64 * 128;
@@ -68,18 +68,19 @@ __global__ void wgmma_fences_kernel(float* out, WgmmaFences mode) {
     auto* chunk = reinterpret_cast<std::uint16_t*>(a + dsa::cuda::sw128_offset(i / 8, i % 8));
     for (int e = 0; e < 8; ++e) chunk[e] = kOne;
   }
-  if (mode != WgmmaFences::no_proxy_fence) dsa::cuda::fence_proxy_async();
+  if (mode != WgmmaOrder::no_proxy_fence) dsa::cuda::fence_proxy_async();
   __syncthreads();
   float d[16];
   for (float& x : d) x = 0.0f;
   const std::uint64_t da = dsa::cuda::wgmma_desc_sw128(a, 16, 1024), db = dsa::cuda::wgmma_desc_sw128(b, 16, 1024);
-  if (mode != WgmmaFences::no_wgmma_fence) dsa::cuda::wgmma_fence();
+  if (mode != WgmmaOrder::no_wgmma_fence) dsa::cuda::wgmma_fence();
   dsa::cuda::wgmma_m64n32k16_bf16(d, da, db, 1);
   dsa::cuda::wgmma_commit();
   dsa::cuda::wgmma_wait_all();
-  if (mode != WgmmaFences::no_second_wgmma_fence) dsa::cuda::wgmma_fence();
+  if (mode != WgmmaOrder::no_second_wgmma_fence) dsa::cuda::wgmma_fence();
   dsa::cuda::wgmma_m64n32k16_bf16(d, da, db, 1);
   dsa::cuda::wgmma_commit();
+  if (mode == WgmmaOrder::accumulator_written_in_flight) d[3] *= 0.5f;
   dsa::cuda::wgmma_wait_all();
   for (int j = 0; j < 16; ++j) out[16 * tid + j] = d[j];
 }
@@ -116,8 +117,8 @@ cudaError_t tma_box(unsigned char* out, const unsigned char* in, bool init_fence
   return cudaGetLastError();
 }
 
-cudaError_t wgmma_fences(float* out, WgmmaFences mode) {
-  wgmma_fences_kernel<<<1, 128, 16 * 1024>>>(out, mode);
+cudaError_t wgmma_order(float* out, WgmmaOrder mode) {
+  wgmma_order_kernel<<<1, 128, 16 * 1024>>>(out, mode);
   return cudaGetLastError();
 }
 

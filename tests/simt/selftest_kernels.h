@@ -23,10 +23,11 @@ cudaError_t dynamic_shared(int* out, int bytes, int opt_in);
 cudaError_t block_order(int* out, int* ticket, int blocks);
 
 // A product of two tiles written by plain stores, through wgmma (see the .cu), with
-// every fence the hardware needs, or with one left out.
-enum class WgmmaFences { all, no_proxy_fence, no_wgmma_fence, no_second_wgmma_fence };
+// every fence the hardware needs, or with one left out, or with the accumulators
+// written while the second product is in flight.
+enum class WgmmaOrder { all, no_proxy_fence, no_wgmma_fence, no_second_wgmma_fence, accumulator_written_in_flight };
 // out[128 * 16]: every thread's 16 accumulators.
-cudaError_t wgmma_fences(float* out, WgmmaFences mode);
+cudaError_t wgmma_order(float* out, WgmmaOrder mode);
 
 // out[256] = in[256] through one TMA box, the mbarrier's init fenced or not.
 cudaError_t tma_box(unsigned char* out, const unsigned char* in, bool init_fence);

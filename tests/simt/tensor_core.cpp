@@ -151,6 +151,9 @@ ShapeInfo info_of(int shape) {
   fail("a wgmma shape the emulator does not know");
 }
 
+// Accumulator registers a thread holds: 64 x N floats over 128 threads.
+int accumulators(int shape) { return info_of(shape).n / 2; }
+
 struct Desc {
   std::uint32_t start, leading, stride;
 };
@@ -254,7 +257,13 @@ void run_wgmma_wait(void* const* deposits, int count) {
       if (x->mma_groups[gi].size() != ops) fail("lanes of a warp issued different numbers of wgmma operations");
     for (std::size_t j = 0; j < ops; ++j) {
       std::vector<const WgmmaOp*> lanes(32);
-      for (int i = 0; i < 32; ++i) lanes[static_cast<std::size_t>(i)] = &t[static_cast<std::size_t>(i)]->mma_groups[gi][j];
+      for (int i = 0; i < 32; ++i) {
+        const WgmmaOp& o = t[static_cast<std::size_t>(i)]->mma_groups[gi][j];
+        if (o.d_kept && std::memcmp(o.d, o.d_at_issue, sizeof(float) * static_cast<std::size_t>(accumulators(o.shape))) != 0)
+          fail("accumulator registers of a wgmma.mma_async changed while it was in flight (after its issue, before the "
+               "wgmma.wait_group that retires it): the hardware's result would be undefined");
+        lanes[static_cast<std::size_t>(i)] = &o;
+      }
       run_wgmma_share(lanes, w);
     }
   }
@@ -345,6 +354,14 @@ void wgmma_issue(WgmmaShape shape, float* d, std::uint64_t desc_a, std::uint64_t
   op.accumulate = accumulate != 0 ? 1 : 0;
   if (a != nullptr) std::memcpy(op.a, a, sizeof op.a);
   ThreadAsync& t = thread_async();
+  bool chained = false;  // an operation in flight already writes these accumulators
+  for (const WgmmaOp& x : t.mma_open) chained = chained || x.d == d;
+  for (const auto& g : t.mma_groups)
+    for (const WgmmaOp& x : g) chained = chained || x.d == d;
+  if (!chained) {
+    op.d_kept = true;
+    std::memcpy(op.d_at_issue, d, sizeof(float) * static_cast<std::size_t>(accumulators(shape)));
+  }
   if (!t.mma_fenced)
     fail("wgmma.mma_async with no wgmma.fence since the thread's last wgmma.wait_group (or its start): the "
          "accumulator and A registers are not ordered after the thread's own use of them (PTX ISA, wgmma.fence)");
