@@ -133,6 +133,14 @@ TEST(SimtEmulator, ATmaCopyNeedsItsMbarriersInitFenced) {
   EXPECT_NE(e.find("no fence.mbarrier_init"), std::string::npos) << e;
 }
 
+// bar.sync is .aligned: a thread count made of parts of warps is a divergent barrier.
+TEST(SimtEmulator, ANamedBarrierReachedByPartsOfWarpsIsRefused) {
+  EXPECT_EQ(simt_selftest::named_barrier(false), cudaSuccess);
+  const std::string e = error_text(simt_selftest::named_barrier(true));
+  EXPECT_NE(e.find("completed with 16 arrivals from warp"), std::string::npos) << e;
+  EXPECT_NE(e.find("which has 32 running lanes"), std::string::npos) << e;
+}
+
 TEST(SimtEmulator, BlocksRunInAnOrderThatChangesWithTheSeed) {
   constexpr int kBlocks = 64;
   std::vector<std::vector<int>> orders;

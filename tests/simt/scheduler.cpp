@@ -60,6 +60,7 @@ struct Warp {
 struct NamedBarrier {
   int threads = 0, arrived = 0;
   std::vector<int> waiting;
+  std::map<int, int> lanes;  // this phase's arrivals by warp
 };
 
 struct Collective {
@@ -513,7 +514,23 @@ void named_barrier(int id, int threads, bool wait) {
     fail("named barrier " + std::to_string(id) + " used with " + std::to_string(threads) + " and " +
          std::to_string(b.threads) + " threads at once");
   b.threads = threads;
+  ++b.lanes[current().warp];
   if (++b.arrived == threads) {
+    // bar.sync and bar.arrive are .aligned: a warp executes one as a whole, so a phase
+    // made of part of a warp's lanes (the rest elsewhere, or arriving twice) is a
+    // divergent barrier, undefined on the GPU.
+    for (const auto& [warp, count] : b.lanes) {
+      int live = 0;
+      for (int lane = 0; lane < 32; ++lane) {
+        const auto i = static_cast<std::size_t>(warp * 32 + lane);
+        live += i < l.fibers.size() && l.fibers[i].state != State::done ? 1 : 0;
+      }
+      if (count != live)
+        fail("named barrier " + std::to_string(id) + " completed with " + std::to_string(count) + " arrivals from warp " +
+             std::to_string(warp) + ", which has " + std::to_string(live) +
+             " running lanes: bar.sync / bar.arrive are .aligned, every lane of a warp executes them together");
+    }
+    b.lanes.clear();
     for (int i : b.waiting) {
       make_ready(i);
       --l.waiting;

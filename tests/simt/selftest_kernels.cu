@@ -103,7 +103,20 @@ __global__ void tma_box_kernel(unsigned char* out, const __grid_constant__ CUten
   out[threadIdx.x] = box[threadIdx.x];
 }
 
+// Named barrier 1 over 32 threads of a 64-thread block: reached by warp 0 (whole), or
+// by the lower half of each warp (32 threads, but two half warps).
+__global__ void half_warps_at_a_barrier_kernel(bool half_warps) {
+  const bool in = half_warps ? (threadIdx.x & 31) < 16 : threadIdx.x < 32;
+  if (in) dsa::cuda::bar_sync(1, 32);
+  __syncthreads();  // the others wait here (running, not exited) while the barrier completes
+}
+
 }  // namespace
+
+cudaError_t named_barrier(bool half_warps) {
+  half_warps_at_a_barrier_kernel<<<1, 64>>>(half_warps);
+  return cudaGetLastError();
+}
 
 cudaError_t tma_box(unsigned char* out, const unsigned char* in, bool init_fence) {
   CUtensorMap map{};

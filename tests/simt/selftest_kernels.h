@@ -32,4 +32,7 @@ cudaError_t wgmma_order(float* out, WgmmaOrder mode);
 // out[256] = in[256] through one TMA box, the mbarrier's init fenced or not.
 cudaError_t tma_box(unsigned char* out, const unsigned char* in, bool init_fence);
 
+// A named barrier over 32 threads reached by one whole warp, or by half of each of two.
+cudaError_t named_barrier(bool half_warps);
+
 }  // namespace simt_selftest
