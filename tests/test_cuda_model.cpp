@@ -170,6 +170,56 @@ TEST(CudaModel, BatchedDecodeStepMatchesTheCpu) {
   }
 }
 
+// The batched decode of suites/model.json's model.small.decode (dsa-small at batch 4),
+// at dsa-small's attention shapes: 128 heads, the 576 / 512 latent, the indexer's
+// 64 x 128 in FP8, so the GPU forward takes the kernels it takes there (the wgmma
+// indexer, sparse and dense MQA, MHA prefill), with a small rest (one layer, hidden
+// 256, vocabulary 512) and top-k 256 so prompts of about 300 tokens are sparse.
+TEST(CudaModel, BatchedDecodeAtDsaSmallsAttentionShapesMatchesTheCpu) {
+  REQUIRE_CUDA_DEVICE();
+  ModelConfig c = preset_config("dsa-small");
+  c.name = "dsa-small attention, small rest";
+  c.hidden = 256;
+  c.layers = 1;
+  c.q_lora_rank = 256;
+  c.intermediate = 512;
+  c.vocab = 512;
+  c.index_topk = 256;
+  const std::string dir = test::scratch_path("small-attention-checkpoint");
+  std::filesystem::remove_all(dir);
+  write_synthetic_checkpoint(c, dir, 7);
+  const ModelWeights w = load_weights(c, *Checkpoint::open(dir));
+  const CpuModel cpu(w, DType::bf16), cpu_j1(jittered(w, 1), DType::bf16), cpu_j2(jittered(w, 2), DType::bf16);
+  const auto gpu = make_cuda_model(w, DType::bf16);
+  std::vector<std::vector<std::int32_t>> toks;
+  for (int b = 0; b < 4; ++b) toks.push_back(random_tokens(262 + 17 * b, c.vocab, 31 + b));
+  for (const AttentionMode mode : {AttentionMode::dense, AttentionMode::dsa}) {
+    // Each prompt alone in chunks of 128, then two steps of all four sequences at once.
+    const auto steps = [&](const Model& m) {
+      std::vector<std::unique_ptr<ModelCache>> caches;
+      std::vector<ModelCache*> ptrs;
+      for (const auto& t : toks) {
+        caches.push_back(m.make_cache());
+        for (std::size_t p = 0; p + 2 < t.size(); p += 128)
+          m.run_tokens(std::span<const std::int32_t>(t).subspan(p, std::min<std::size_t>(128, t.size() - 2 - p)), *caches.back(),
+                       mode, nullptr);
+        ptrs.push_back(caches.back().get());
+      }
+      HostTensor<float> out({8, c.vocab});
+      for (std::size_t k = 2; k > 0; --k) {
+        std::vector<std::span<const std::int32_t>> next;
+        for (const auto& t : toks) next.push_back(std::span<const std::int32_t>(t).subspan(t.size() - k, 1));
+        const HostTensor<float> l = m.run_tokens_batch(next, ptrs, mode, nullptr);
+        std::copy(l.data(), l.data() + l.numel(), out.data() + (2 - k) * 4 * c.vocab);
+      }
+      return out;
+    };
+    const HostTensor<float> ref = steps(cpu);
+    expect_within_yardstick(agreement(steps(*gpu), ref), agreement(steps(cpu_j1), ref), agreement(steps(cpu_j2), ref),
+                            std::string("dsa-small attention, batch 4, ") + attention_mode_name(mode));
+  }
+}
+
 // The head on the last position alone (strided rows into the norm) gives that row of
 // the full head's logits.
 TEST(CudaModel, LastPositionLogitsAreTheLastRow) {
