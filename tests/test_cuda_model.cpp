@@ -92,6 +92,31 @@ void expect_within_yardstick(const Agreement& gpu, const Agreement& j1, const Ag
   EXPECT_GE(gpu.top1, floor_top1 - 0.1) << detail;
 }
 
+// Each sequence's prompt (all but its last `steps` tokens) alone, in chunks of at most
+// `chunk`, then `steps` decode steps of all the sequences at once: the steps' logits,
+// one row per sequence and step, step by step.
+HostTensor<float> batched_steps(const Model& m, const std::vector<std::vector<std::int32_t>>& toks, AttentionMode mode,
+                                std::size_t chunk, std::size_t steps) {
+  std::vector<std::unique_ptr<ModelCache>> caches;
+  std::vector<ModelCache*> ptrs;
+  for (const auto& t : toks) {
+    caches.push_back(m.make_cache());
+    const std::size_t prompt = t.size() - steps;
+    for (std::size_t p = 0; p < prompt; p += chunk)
+      m.run_tokens(std::span<const std::int32_t>(t).subspan(p, std::min(chunk, prompt - p)), *caches.back(), mode, nullptr);
+    ptrs.push_back(caches.back().get());
+  }
+  const std::int64_t V = m.config().vocab, B = static_cast<std::int64_t>(toks.size());
+  HostTensor<float> out({B * static_cast<std::int64_t>(steps), V});
+  for (std::size_t k = 0; k < steps; ++k) {
+    std::vector<std::span<const std::int32_t>> next;
+    for (const auto& t : toks) next.push_back(std::span<const std::int32_t>(t).subspan(t.size() - steps + k, 1));
+    const HostTensor<float> l = m.run_tokens_batch(next, ptrs, mode, nullptr);
+    std::copy(l.data(), l.data() + l.numel(), out.data() + static_cast<std::int64_t>(k) * B * V);
+  }
+  return out;
+}
+
 TEST(CudaModel, ForwardMatchesTheCpuForwardOnDsaTiny) {
   REQUIRE_CUDA_DEVICE();
   const ModelWeights& w = tiny_weights();
@@ -152,18 +177,7 @@ TEST(CudaModel, BatchedDecodeStepMatchesTheCpu) {
     std::vector<std::vector<std::int32_t>> toks;
     for (int b = 0; b < 3; ++b) toks.push_back(random_tokens(100 + 30 * b, w.config.vocab, 11 + b));
     // Each sequence's prompt alone, then the last token of all three in one step.
-    const auto step = [&](const Model& m) {
-      std::vector<std::unique_ptr<ModelCache>> caches;
-      std::vector<std::span<const std::int32_t>> last;
-      std::vector<ModelCache*> ptrs;
-      for (const auto& t : toks) {
-        caches.push_back(m.make_cache());
-        m.run_tokens(std::span<const std::int32_t>(t).first(t.size() - 1), *caches.back(), mode, nullptr);
-        last.push_back(std::span<const std::int32_t>(t).last(1));
-        ptrs.push_back(caches.back().get());
-      }
-      return m.run_tokens_batch(last, ptrs, mode, nullptr);
-    };
+    const auto step = [&](const Model& m) { return batched_steps(m, toks, mode, toks.back().size(), 1); };
     const HostTensor<float> ref = step(cpu);
     expect_within_yardstick(agreement(step(*gpu), ref), agreement(step(cpu_j1), ref), agreement(step(cpu_j2), ref),
                             std::string("batched step, ") + attention_mode_name(mode));
@@ -195,25 +209,7 @@ TEST(CudaModel, BatchedDecodeAtDsaSmallsAttentionShapesMatchesTheCpu) {
   for (int b = 0; b < 4; ++b) toks.push_back(random_tokens(262 + 17 * b, c.vocab, 31 + b));
   for (const AttentionMode mode : {AttentionMode::dense, AttentionMode::dsa}) {
     // Each prompt alone in chunks of 128, then two steps of all four sequences at once.
-    const auto steps = [&](const Model& m) {
-      std::vector<std::unique_ptr<ModelCache>> caches;
-      std::vector<ModelCache*> ptrs;
-      for (const auto& t : toks) {
-        caches.push_back(m.make_cache());
-        for (std::size_t p = 0; p + 2 < t.size(); p += 128)
-          m.run_tokens(std::span<const std::int32_t>(t).subspan(p, std::min<std::size_t>(128, t.size() - 2 - p)), *caches.back(),
-                       mode, nullptr);
-        ptrs.push_back(caches.back().get());
-      }
-      HostTensor<float> out({8, c.vocab});
-      for (std::size_t k = 2; k > 0; --k) {
-        std::vector<std::span<const std::int32_t>> next;
-        for (const auto& t : toks) next.push_back(std::span<const std::int32_t>(t).subspan(t.size() - k, 1));
-        const HostTensor<float> l = m.run_tokens_batch(next, ptrs, mode, nullptr);
-        std::copy(l.data(), l.data() + l.numel(), out.data() + (2 - k) * 4 * c.vocab);
-      }
-      return out;
-    };
+    const auto steps = [&](const Model& m) { return batched_steps(m, toks, mode, 128, 2); };
     const HostTensor<float> ref = steps(cpu);
     expect_within_yardstick(agreement(steps(*gpu), ref), agreement(steps(cpu_j1), ref), agreement(steps(cpu_j2), ref),
                             std::string("dsa-small attention, batch 4, ") + attention_mode_name(mode));
