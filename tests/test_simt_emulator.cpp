@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,14 @@ TEST(SimtEmulator, AWarpOperationSomeLanesNeverReachIsADeadlockNamed) {
   EXPECT_NE(e.find("deadlock"), std::string::npos) << e;
   EXPECT_NE(e.find("__shfl_sync"), std::string::npos) << e;
   EXPECT_NE(e.find("for lanes 0xffff0000"), std::string::npos) << e;
+}
+
+TEST(SimtEmulator, ADeadlockNamesWhatTheThreadsWaitIn) {
+  const std::string e = error_text(simt_selftest::stuck_waits());
+  EXPECT_NE(e.find("deadlock"), std::string::npos) << e;
+  EXPECT_NE(e.find("32 thread(s) in bar.sync 1 (64 threads)"), std::string::npos) << e;
+  EXPECT_NE(e.find("32 thread(s) in mbarrier wait (shared address "), std::string::npos) << e;
+  EXPECT_NE(e.find(", parity 0)"), std::string::npos) << e;
 }
 
 TEST(SimtEmulator, ALaneOutsideItsOwnMaskIsRefused) {
@@ -156,6 +165,27 @@ TEST(SimtEmulator, BlocksRunInAnOrderThatChangesWithTheSeed) {
     orders.push_back(o);
   }
   EXPECT_NE(orders[0], orders[1]);
+}
+
+// Half the blocks run their threads in a random order, half let the warp ranked first
+// run ahead (scheduler.cpp, rank_warps): both must happen, or a whole class of races
+// (a warp reading what another overwrites after its wait) goes unseen.
+TEST(SimtEmulator, BlocksRunThreadsAtRandomOrOneWarpAhead) {
+  constexpr int kBlocks = 32, kThreads = 128;
+  Ints out(kBlocks * kThreads), tickets(kBlocks);
+  tickets.fill_bytes(0);
+  ASSERT_EQ(simt_selftest::thread_order(out.get(), tickets.get(), kBlocks, kThreads), cudaSuccess);
+  const std::vector<int> order = read(out);
+  int warp_ahead = 0, mixed = 0;
+  for (int b = 0; b < kBlocks; ++b) {
+    std::set<int> first_warps;  // the warps of the block's first 32 threads to run
+    for (int t = 0; t < kThreads; ++t)
+      if (order[static_cast<std::size_t>(b * kThreads + t)] < 32) first_warps.insert(t / 32);
+    ASSERT_FALSE(first_warps.empty()) << "block " << b << " handed out no ticket below 32";
+    ++(first_warps.size() == 1 ? warp_ahead : mixed);
+  }
+  EXPECT_GT(warp_ahead, 0) << "no block let one warp run ahead";
+  EXPECT_GT(mixed, 0) << "no block interleaved its warps";
 }
 
 }  // namespace

@@ -55,6 +55,11 @@ __global__ void block_order_kernel(int* out, int* ticket) {
   if (threadIdx.x == 0) out[atomicAdd(ticket, 1)] = static_cast<int>(blockIdx.x);
 }
 
+// Each thread's place in its block's order of arrival.
+__global__ void thread_order_kernel(int* out, int* tickets) {
+  out[blockIdx.x * blockDim.x + threadIdx.x] = atomicAdd(&tickets[blockIdx.x], 1);
+}
+
 // One warpgroup: A (64 x 16) and B (32 x 16, i.e. B^T) of bf16 1.0 stored with plain
 // stores into 128-byte-swizzled K-major tiles, then D (64 x 32) = A B, twice over (the
 // second product after the first's wait_group), each D element 16 then 32.
@@ -111,7 +116,24 @@ __global__ void half_warps_at_a_barrier_kernel(bool half_warps) {
   __syncthreads();  // the others wait here (running, not exited) while the barrier completes
 }
 
+// Warp 0 waits at named barrier 1 for 64 threads, warp 1 on an mbarrier's phase 0 that
+// no arrival completes: neither wait can end.
+__global__ void stuck_waits_kernel() {
+  __shared__ alignas(8) std::uint64_t bar;
+  if (threadIdx.x == 0) dsa::cuda::mbar_init(&bar, 2);
+  __syncthreads();
+  if (threadIdx.x < 32)
+    dsa::cuda::bar_sync(1, 64);
+  else
+    dsa::cuda::mbar_wait(&bar, 0);
+}
+
 }  // namespace
+
+cudaError_t stuck_waits() {
+  stuck_waits_kernel<<<1, 64>>>();
+  return cudaGetLastError();
+}
 
 cudaError_t named_barrier(bool half_warps) {
   half_warps_at_a_barrier_kernel<<<1, 64>>>(half_warps);
@@ -171,6 +193,11 @@ cudaError_t dynamic_shared(int* out, int bytes, int opt_in) {
 
 cudaError_t block_order(int* out, int* ticket, int blocks) {
   block_order_kernel<<<blocks, 32>>>(out, ticket);
+  return cudaGetLastError();
+}
+
+cudaError_t thread_order(int* out, int* tickets, int blocks, int threads) {
+  thread_order_kernel<<<blocks, threads>>>(out, tickets);
   return cudaGetLastError();
 }
 

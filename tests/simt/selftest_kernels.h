@@ -13,6 +13,9 @@ cudaError_t warp_ops(int* out);
 cudaError_t shared_store_then_read(int* out, int threads, bool barrier);
 // Half a warp reaches a full-mask shuffle: a deadlock.
 cudaError_t half_warp_shuffle();
+// One warp at a named barrier the other never reaches, the other on an mbarrier phase
+// nothing completes: a deadlock whose report names both waits.
+cudaError_t stuck_waits();
 // Lane 1 calls a shuffle whose mask names lane 0 only.
 cudaError_t lane_outside_its_mask();
 // Thread 0 writes p[n + past].
@@ -21,6 +24,8 @@ cudaError_t write_past_the_end(int* p, int n, int past);
 cudaError_t dynamic_shared(int* out, int bytes, int opt_in);
 // out[blocks]: the order the blocks ran in (each takes a ticket).
 cudaError_t block_order(int* out, int* ticket, int blocks);
+// out[block * threads + t]: thread t's place in its block's order (tickets: one int a block, zeroed).
+cudaError_t thread_order(int* out, int* tickets, int blocks, int threads);
 
 // A product of two tiles written by plain stores, through wgmma (see the .cu), with
 // every fence the hardware needs, or with one left out, or with the accumulators
