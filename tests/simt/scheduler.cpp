@@ -118,8 +118,9 @@ class ReadySet {
     ++total_;
   }
   bool empty() const { return total_ == 0; }
-  // The r-th ready thread (r < size) counting warp by warp, taken out.
-  int take_nth(std::uint64_t r) {
+  // A ready thread chosen by r among all of them (counting warp by warp), taken out.
+  int take_any(std::uint64_t r) {
+    r %= total_;
     for (std::size_t w = 0;; ++w) {
       if (r < by_warp_[w].size()) return take(w, static_cast<std::size_t>(r));
       r -= by_warp_[w].size();
@@ -132,7 +133,6 @@ class ReadySet {
       if (!by_warp_[w].empty() && (top == by_warp_.size() || rank[w] > rank[top])) top = w;
     return take(top, static_cast<std::size_t>(r % by_warp_[top].size()));
   }
-  std::size_t size() const { return total_; }
 
  private:
   int take(std::size_t w, std::size_t k) {
@@ -412,7 +412,7 @@ bool run_block(Launch& l, Dim block_idx, Dim block_dim, Dim grid_dim, std::size_
     }
     const std::uint64_t r = l.rng();
     // warp_lead: a random ready thread of the highest-ranked warp that has one.
-    resume(l, l.warp_lead ? l.ready.take_from_top(l.warp_rank, r) : l.ready.take_nth(r % l.ready.size()));
+    resume(l, l.warp_lead ? l.ready.take_from_top(l.warp_rank, r) : l.ready.take_any(r));
   }
 }
 
