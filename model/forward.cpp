@@ -189,19 +189,13 @@ void CpuModel::layer(int li, std::vector<float>& x, const std::vector<SeqRows>& 
     });
     return qa;
   };
-  // Head outputs in the latent space [n, H, rank] -> [n, H * dv] through W_UV.
+  // Head outputs in the latent space [n, H, rank] -> [n, H * dv] through W_UV: per head,
+  // a product of the head's rows of o (stride H * rank) and its dv rows of kv_b.
   const auto unabsorb = [&](const HostTensor<float>& o) {
     Timed timed(t.matmul);
     std::vector<float> y(static_cast<std::size_t>(n * H * dv));
-    parallel_for(n * H, [&](std::int64_t th) {
-      const float* oh = &o.data()[th * rank];
-      for (int i = 0; i < dv; ++i) {
-        const float* wr = w_uv(th % H, i);
-        double acc = 0;
-        for (int r = 0; r < rank; ++r) acc += static_cast<double>(oh[r]) * wr[r];
-        y[static_cast<std::size_t>(th * dv + i)] = static_cast<float>(acc);
-      }
-    });
+    for (std::int64_t hh = 0; hh < H; ++hh)
+      matmul_nt(o.data() + hh * rank, H * rank, w_uv(hh, 0), rank, y.data() + hh * dv, H * dv, n, dv, rank);
     return y;
   };
 
