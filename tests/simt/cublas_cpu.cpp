@@ -8,6 +8,9 @@
 
 #include <cstdint>
 #include <cstring>
+#include <vector>
+
+#include "core/matmul.h"
 
 namespace {
 
@@ -34,20 +37,26 @@ void store(void* p, cudaDataType t, std::size_t i, float v) {
 
 bool supported(cudaDataType t) { return t == CUDA_R_32F || t == CUDA_R_16BF; }
 
-// C [m x n] = alpha op(A) op(B) + beta C, column-major, as cuBLAS defines it.
+// C [m x n] = alpha op(A) op(B) + beta C, column-major, as cuBLAS defines it. op(A)'s
+// rows and op(B)'s columns are copied out as fp32 rows of k, so the product is
+// dsa::matmul_nt's (a vectorised, threaded CPU product: the emulated model forward
+// spends much of its time here).
 void gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, float alpha, const void* A, cudaDataType at,
           int lda, const void* B, cudaDataType bt, int ldb, float beta, void* C, cudaDataType ct, int ldc) {
+  const auto element = [](std::size_t row, std::size_t col, std::size_t ld, bool transposed) {
+    return transposed ? col + row * ld : row + col * ld;  // element (row, col) of op(X), column-major X
+  };
+  std::vector<float> a(static_cast<std::size_t>(m) * k), b(static_cast<std::size_t>(n) * k),
+      c(static_cast<std::size_t>(m) * n);
+  for (int i = 0; i < m; ++i)
+    for (int l = 0; l < k; ++l) a[static_cast<std::size_t>(i) * k + l] = load(A, at, element(i, l, lda, ta == CUBLAS_OP_T));
+  for (int j = 0; j < n; ++j)
+    for (int l = 0; l < k; ++l) b[static_cast<std::size_t>(j) * k + l] = load(B, bt, element(l, j, ldb, tb == CUBLAS_OP_T));
+  dsa::matmul_nt(a.data(), k, b.data(), k, c.data(), n, m, n, k);
   for (int j = 0; j < n; ++j)
     for (int i = 0; i < m; ++i) {
-      float acc = 0.0f;
-      for (int l = 0; l < k; ++l) {
-        const std::size_t ai = ta == CUBLAS_OP_N ? static_cast<std::size_t>(i) + static_cast<std::size_t>(l) * lda
-                                                 : static_cast<std::size_t>(l) + static_cast<std::size_t>(i) * lda;
-        const std::size_t bi = tb == CUBLAS_OP_N ? static_cast<std::size_t>(l) + static_cast<std::size_t>(j) * ldb
-                                                 : static_cast<std::size_t>(j) + static_cast<std::size_t>(l) * ldb;
-        acc += load(A, at, ai) * load(B, bt, bi);
-      }
       const std::size_t ci = static_cast<std::size_t>(i) + static_cast<std::size_t>(j) * ldc;
+      const float acc = c[static_cast<std::size_t>(i) * n + j];
       store(C, ct, ci, alpha * acc + (beta != 0.0f ? beta * load(C, ct, ci) : 0.0f));
     }
 }

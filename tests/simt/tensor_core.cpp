@@ -3,6 +3,7 @@
 // through the scheduler (group_collective) and computes in fp32, k in order.
 #include "tensor_core.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -213,20 +214,26 @@ void run_wgmma_share(const std::vector<const WgmmaOp*>& lanes, int w) {
       A[static_cast<std::size_t>(r * s.k + k)] = v;
     }
   for (int k = 0; k < s.k; ++k)
-    for (int n = 0; n < s.n; ++n)  // stored [n][k]: the dot products run along memory
-      B[static_cast<std::size_t>(n * s.k + k)] = element_at(b_address(b, s, k, n), s.elem);
-  // D (m, n), m = 16 w + r, is register 4 (n / 8) + n % 2 + 2 [r >= 8] of lane
-  // 4 (r % 8) + (n % 8) / 2.
-  for (int r = 0; r < 16; ++r)
+    for (int n = 0; n < s.n; ++n) B[static_cast<std::size_t>(k * s.n + n)] = element_at(b_address(b, s, k, n), s.elem);
+  // Each D element sums its k products in order from zero; a row's N sums advance
+  // together, one k at a time, so the loop over n vectorises without reordering a sum.
+  std::vector<float> row(static_cast<std::size_t>(s.n));
+  for (int r = 0; r < 16; ++r) {
+    std::fill(row.begin(), row.end(), 0.0f);
+    for (int k = 0; k < s.k; ++k) {
+      const float a_rk = A[static_cast<std::size_t>(r * s.k + k)];
+      const float* b_row = &B[static_cast<std::size_t>(k * s.n)];
+      for (int n = 0; n < s.n; ++n) row[static_cast<std::size_t>(n)] += a_rk * b_row[n];
+    }
+    // D (m, n), m = 16 w + r, is register 4 (n / 8) + n % 2 + 2 [r >= 8] of lane
+    // 4 (r % 8) + (n % 8) / 2.
     for (int n = 0; n < s.n; ++n) {
-      float acc = 0.0f;
-      const float* a_row = &A[static_cast<std::size_t>(r * s.k)];
-      const float* b_col = &B[static_cast<std::size_t>(n * s.k)];
-      for (int k = 0; k < s.k; ++k) acc += a_row[k] * b_col[k];
+      const float acc = row[static_cast<std::size_t>(n)];
       const WgmmaOp& t = *lanes[static_cast<std::size_t>(4 * (r % 8) + (n % 8) / 2)];
       float& d = t.d[4 * (n / 8) + n % 2 + (r >= 8 ? 2 : 0)];
       d = (o.accumulate ? d : 0.0f) + acc;
     }
+  }
 }
 
 struct WaitPart {
