@@ -59,7 +59,7 @@ TEST(Matmul, EqualsTheDocumentedOrderOnUnevenShapes) {
     std::int64_t differ = 0;
     for (std::int64_t m = 0; m < o.M; ++m)
       for (std::int64_t n = 0; n < o.N; ++n)
-        differ += y[static_cast<std::size_t>(m * o.N + n)] != documented_order(&o.x[m * o.K], &o.w[n * o.K], o.K);
+        differ += y[static_cast<std::size_t>(m * o.N + n)] != documented_order(o.x.data() + m * o.K, o.w.data() + n * o.K, o.K);
     EXPECT_EQ(differ, 0) << "M " << o.M << " N " << o.N << " K " << o.K;
   }
 }
