@@ -13,6 +13,8 @@ from . import claims, compare, cost, load, render
 OTHER_HELP = ("non-attention time per token (default: measured by a model_prefill run of the real dimensions in the "
               "results: the whole model, or a layer range such as one layer of deepseek-v3.2-exp taken for every "
               "layer; else 0, and the output says so)")
+PRICE_HELP = "the GPU's price in US dollars per hour, for the cost figures (default 2.0)"
+LAYERS_HELP = "layers of the modelled model (default 61)"
 
 
 def _positive(kind):
@@ -34,8 +36,8 @@ def _parser():
     r = sub.add_parser("render", help="plots (PNG, SVG), report.md and a self-contained report.html")
     r.add_argument("results", nargs="+", help="results files of one device (their cases are read together)")
     r.add_argument("-o", "--out", required=True, help="output directory")
-    r.add_argument("--gpu-hour-usd", type=_positive(float), default=2.0)
-    r.add_argument("--layers", type=_positive(int), default=61)
+    r.add_argument("--gpu-hour-usd", type=_positive(float), default=2.0, help=PRICE_HELP)
+    r.add_argument("--layers", type=_positive(int), default=61, help=LAYERS_HELP)
     r.add_argument("--other-us-per-token", type=_positive(float), default=None, help=OTHER_HELP)
 
     c = sub.add_parser("compare", help="regression gate: exit 1 on a slower or failing case, DSA less "
@@ -59,8 +61,8 @@ def _parser():
 
     k = sub.add_parser("cost", help="dollars per million tokens by position, prefill and decode, dense vs DSA")
     k.add_argument("results", nargs="+", help="results files of one device (their cases are read together)")
-    k.add_argument("--gpu-hour-usd", type=_positive(float), default=2.0)
-    k.add_argument("--layers", type=_positive(int), default=61, help="layers of the modelled model (default 61)")
+    k.add_argument("--gpu-hour-usd", type=_positive(float), default=2.0, help=PRICE_HELP)
+    k.add_argument("--layers", type=_positive(int), default=61, help=LAYERS_HELP)
     k.add_argument("--other-us-per-token", type=_positive(float), default=None,
                    help=OTHER_HELP)
     k.add_argument("--json", help="also write the figures as JSON here")
@@ -71,7 +73,7 @@ def _parser():
     v.add_argument("results", nargs="+",
                    help="results files of one device (their cases are read together: e.g. the claims suite's, or the "
                         "nightly sweeps and a model run)")
-    v.add_argument("--layers", type=_positive(int), default=61, help="layers of the modelled model (default 61)")
+    v.add_argument("--layers", type=_positive(int), default=61, help=LAYERS_HELP)
     v.add_argument("--other-us-per-token", type=_positive(float), default=None,
                    help=OTHER_HELP)
     v.add_argument("--json", help="also write the verdicts as JSON here")
