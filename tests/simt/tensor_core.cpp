@@ -43,15 +43,20 @@ struct MmaLane {
 };
 
 // Lane 4 g + tq holds C rows g (c0, c1) and g + 8 (c2, c3) at columns 2 tq + {0, 1}.
+// The fragments are decoded once each (not once per product they enter), then each
+// product sums its k terms in order from zero, a row's 8 sums advancing together.
 template <class AAt, class BAt>
 void mma_compute(void* const* lanes, int k_size, AAt a_at, BAt b_at) {
-  float out[16][8];
+  constexpr int kMaxK = 32;
+  if (k_size > kMaxK) fail("an mma.sync shape with K above 32");
+  float a[16][kMaxK], b[kMaxK][8], out[16][8] = {};
   for (int m = 0; m < 16; ++m)
-    for (int n = 0; n < 8; ++n) {
-      float acc = 0.0f;
-      for (int k = 0; k < k_size; ++k) acc += a_at(lanes, m, k) * b_at(lanes, k, n);
-      out[m][n] = acc;
-    }
+    for (int k = 0; k < k_size; ++k) a[m][k] = a_at(lanes, m, k);
+  for (int k = 0; k < k_size; ++k)
+    for (int n = 0; n < 8; ++n) b[k][n] = b_at(lanes, k, n);
+  for (int m = 0; m < 16; ++m)
+    for (int k = 0; k < k_size; ++k)
+      for (int n = 0; n < 8; ++n) out[m][n] += a[m][k] * b[k][n];
   for (int lane = 0; lane < 32; ++lane) {
     auto* l = static_cast<MmaLane*>(lanes[lane]);
     const int g = lane / 4, tq = lane % 4;
