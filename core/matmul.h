@@ -1,7 +1,7 @@
-// A plain fp32 matrix product for set-up work on the CPU (expanding a latent cache,
-// absorbing queries), in the layout of a Linear layer: Y[M, N] = X[M, K] * W[N, K]^T.
-// Not a timed kernel; it only has to be fast enough that input generation stays
-// small next to what it feeds.
+// The fp32 matrix product of the CPU side (the CPU model's projections, expanding a
+// latent cache for inputs, the emulated cuBLAS), in the layout of a Linear layer:
+// Y[M, N] = X[M, K] * W[N, K]^T. Every output is summed in one fixed order (matmul.cpp),
+// so a row's result has the same bits whatever M, the other rows or the thread count.
 #pragma once
 
 #include <cstdint>
