@@ -287,23 +287,33 @@ void run_wgmma_wait(void* const* deposits, int count) {
 
 // At a warp's wgmma.mma_async: what the tensor cores will read of shared memory (its 16
 // rows of A, all of B) must be in the async proxy's view (scheduler.h, proxy_fence).
+// The operands are checked by 16-byte chunks: the swizzle moves whole chunks, a chunk
+// holds 16 / elem consecutive elements along the contiguous dimension (K, or N for an
+// MN-major B), and every form reads whole chunks (K x elem = 32 bytes; N a multiple of 8).
 void check_operands_fenced(const WgmmaOp& o, int w) {
   const ShapeInfo s = info_of(o.shape);
   const auto check = [&](std::uint32_t at, const char* which) {
-    const long long stale = async_view_stale(swizzle128(at), static_cast<std::size_t>(s.elem));
+    const long long stale = async_view_stale(swizzle128(at), 16);
     if (stale >= 0)
       fail(std::string("wgmma.mma_async reads its ") + which + " operand at shared byte " + std::to_string(stale) +
            ", stored through the generic proxy (a plain store or a cp.async) with no fence.proxy.async after the store: "
            "the tensor cores may read the old bytes");
   };
+  const int per_chunk = 16 / s.elem;
+  if ((s.k * s.elem) % 16 != 0 || s.n % 8 != 0) fail("a wgmma shape whose operand rows are not whole 16-byte chunks");
   if (!s.a_registers) {
     const Desc a = decode(o.desc_a);
     for (int r = 0; r < 16; ++r)
-      for (int k = 0; k < s.k; ++k) check(a_address(a, s, 16 * w + r, k), "A");
+      for (int k = 0; k < s.k; k += per_chunk) check(a_address(a, s, 16 * w + r, k), "A");
   }
   const Desc b = decode(o.desc_b);
-  for (int k = 0; k < s.k; ++k)
-    for (int n = 0; n < s.n; ++n) check(b_address(b, s, k, n), "B");
+  if (s.b_mn_major) {
+    for (int k = 0; k < s.k; ++k)
+      for (int n = 0; n < s.n; n += 8) check(b_address(b, s, k, n), "B");
+  } else {
+    for (int n = 0; n < s.n; ++n)
+      for (int k = 0; k < s.k; k += per_chunk) check(b_address(b, s, k, n), "B");
+  }
 }
 
 }  // namespace
