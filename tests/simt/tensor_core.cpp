@@ -42,21 +42,33 @@ struct MmaLane {
   std::uint32_t a[4], b[2];
 };
 
+// D [16 x n] = A [16 x k] B [k x n], all row-major fp32, as both tensor-core forms take
+// it: each element sums its k products in order from zero; a row's n sums advance
+// together, one k at a time, so the loop over n vectorises without reordering a sum.
+void product_16_rows(const float* A, const float* B, int k, int n, float* D) {
+  std::fill(D, D + 16 * n, 0.0f);
+  for (int r = 0; r < 16; ++r) {
+    float* d = D + r * n;
+    for (int kk = 0; kk < k; ++kk) {
+      const float a = A[r * k + kk];
+      const float* b = B + kk * n;
+      for (int j = 0; j < n; ++j) d[j] += a * b[j];
+    }
+  }
+}
+
 // Lane 4 g + tq holds C rows g (c0, c1) and g + 8 (c2, c3) at columns 2 tq + {0, 1}.
-// The fragments are decoded once each (not once per product they enter), then each
-// product sums its k terms in order from zero, a row's 8 sums advancing together.
+// The fragments are decoded once each (not once per product they enter).
 template <class AAt, class BAt>
 void mma_compute(void* const* lanes, int k_size, AAt a_at, BAt b_at) {
   constexpr int kMaxK = 32;
   if (k_size > kMaxK) fail("an mma.sync shape with K above 32");
-  float a[16][kMaxK], b[kMaxK][8], out[16][8] = {};
+  float a[16 * kMaxK], b[kMaxK * 8], out[16][8];
   for (int m = 0; m < 16; ++m)
-    for (int k = 0; k < k_size; ++k) a[m][k] = a_at(lanes, m, k);
+    for (int k = 0; k < k_size; ++k) a[m * k_size + k] = a_at(lanes, m, k);
   for (int k = 0; k < k_size; ++k)
-    for (int n = 0; n < 8; ++n) b[k][n] = b_at(lanes, k, n);
-  for (int m = 0; m < 16; ++m)
-    for (int k = 0; k < k_size; ++k)
-      for (int n = 0; n < 8; ++n) out[m][n] += a[m][k] * b[k][n];
+    for (int n = 0; n < 8; ++n) b[k * 8 + n] = b_at(lanes, k, n);
+  product_16_rows(a, b, k_size, 8, &out[0][0]);
   for (int lane = 0; lane < 32; ++lane) {
     auto* l = static_cast<MmaLane*>(lanes[lane]);
     const int g = lane / 4, tq = lane % 4;
@@ -220,25 +232,16 @@ void run_wgmma_share(const std::vector<const WgmmaOp*>& lanes, int w) {
     }
   for (int k = 0; k < s.k; ++k)
     for (int n = 0; n < s.n; ++n) B[static_cast<std::size_t>(k * s.n + n)] = element_at(b_address(b, s, k, n), s.elem);
-  // Each D element sums its k products in order from zero; a row's N sums advance
-  // together, one k at a time, so the loop over n vectorises without reordering a sum.
-  std::vector<float> row(static_cast<std::size_t>(s.n));
-  for (int r = 0; r < 16; ++r) {
-    std::fill(row.begin(), row.end(), 0.0f);
-    for (int k = 0; k < s.k; ++k) {
-      const float a_rk = A[static_cast<std::size_t>(r * s.k + k)];
-      const float* b_row = &B[static_cast<std::size_t>(k * s.n)];
-      for (int n = 0; n < s.n; ++n) row[static_cast<std::size_t>(n)] += a_rk * b_row[n];
-    }
-    // D (m, n), m = 16 w + r, is register 4 (n / 8) + n % 2 + 2 [r >= 8] of lane
-    // 4 (r % 8) + (n % 8) / 2.
+  std::vector<float> D(static_cast<std::size_t>(16 * s.n));
+  product_16_rows(A.data(), B.data(), s.k, s.n, D.data());
+  // D (m, n), m = 16 w + r, is register 4 (n / 8) + n % 2 + 2 [r >= 8] of lane
+  // 4 (r % 8) + (n % 8) / 2.
+  for (int r = 0; r < 16; ++r)
     for (int n = 0; n < s.n; ++n) {
-      const float acc = row[static_cast<std::size_t>(n)];
       const WgmmaOp& t = *lanes[static_cast<std::size_t>(4 * (r % 8) + (n % 8) / 2)];
       float& d = t.d[4 * (n / 8) + n % 2 + (r >= 8 ? 2 : 0)];
-      d = (o.accumulate ? d : 0.0f) + acc;
+      d = (o.accumulate ? d : 0.0f) + D[static_cast<std::size_t>(r * s.n + n)];
     }
-  }
 }
 
 struct WaitPart {
