@@ -61,6 +61,12 @@
 #                                    later steps (hung-kernels.txt). On a fresh machine,
 #                                    the settings the last call's console ends with
 #                                    (SESSION_SKIP="1 2 ..." SESSION_HUNG="...") resume it.
+#                                    A step the deadline cuts runs again in the next call
+#                                    on the same machine, less its processes (test suites,
+#                                    cases, benchmark families) that finished in the first.
+#   scripts/gpu-check.sh --first-run-order
+#                                    print the order in which kernels not yet run on a
+#                                    GPU get their first-run tests (FIRST_RUN_ORDER)
 #   scripts/gpu-check.sh --model-small [REGEX]
 #                                    instead: the dsa-small cases of suites/model.json
 #                                    (those matching REGEX; on an H100 prefill to 64K
@@ -112,14 +118,34 @@ fi
 
 # One step of --chain or --session: SPEC is a form's arguments, split on spaces (so a
 # REGEX holds none), after optional VAR=VALUE settings for that step alone; its results
-# go to ROOT/step-N-<form>.
-run_spec() {  # run_spec N SPEC ROOT
+# go to ROOT/step-N-<form>. KEEP (1 or empty) goes on as KEEP_FINISHED: the step was cut
+# in an earlier call on this machine, so its processes that finished then are kept.
+run_spec() {  # run_spec N SPEC ROOT [KEEP]
   local words settings=() form
   read -r -a words <<< "$2"
   while [ "${#words[@]}" -gt 0 ] && [[ "${words[0]}" =~ ^[A-Z_]+= ]]; do settings+=("${words[0]}"); words=("${words[@]:1}"); done
   form=$(printf '%s' "${words[0]:-check}" | tr -dc 'a-z-' | sed 's/^-*//')
-  env "${settings[@]}" OUT="$3/step-$1-${form:-check}" bash scripts/gpu-check.sh "${words[@]}"
+  env "${settings[@]}" KEEP_FINISHED="${4:-}" OUT="$3/step-$1-${form:-check}" bash scripts/gpu-check.sh "${words[@]}"
 }
+
+# The first-run processes (kernels not yet run on a GPU, one process per kernel and
+# suite) go kernel by kernel in this order, the kernels aimed at the open targets first,
+# so a step cut by a call's deadline leaves whole verdicts on the kernels that matter
+# most: the top-k (205 us against 90), MHA prefill (331 TFLOP/s against 350), FP8
+# decode (196 against 200), dense decode (30% of the copy bandwidth against 70%), then
+# the TMA forms and the keys-as-rows indexer (whose target is met), then the sampled
+# top-k's variants. A kernel not named here runs after these; the e2e test
+# gpu_check_first_run_order checks that every unvalidated kernel is named.
+FIRST_RUN_ORDER=(
+  cuda.topk.filter_fused cuda.topk.filter
+  cuda.dense_mha.overlap
+  cuda.sparse_mqa.wgmma_fp8reg cuda.dense_mqa.wgmma_fp8reg
+  cuda.dense_mqa.seesaw cuda.sparse_mqa.seesaw
+  cuda.dense_mqa.wgmma_tma cuda.dense_mqa.seesaw_tma
+  cuda.indexer.keyrows
+  cuda.topk.sample_atomics cuda.topk.sample256 cuda.topk.sample_prefetch cuda.topk.sample_atomics_prefetch
+)
+if [ "${1:-}" = "--first-run-order" ]; then printf '%s\n' "${FIRST_RUN_ORDER[@]}"; exit 0; fi
 
 # The next GPU session's plan, most worth first (docs/gpu-validation.md says why each):
 # correctness of the validated kernels and the model path, the last unrun cases of issue
@@ -164,7 +190,7 @@ if [ "${1:-}" = "--session" ]; then
   mkdir -p "$root" "$final_out"
   # 20 s kept back to merge the cut step's results and pack.
   export DEADLINE=$(( $(date +%s) + budget - 20 )) DEADLINE_MARK="$root/.deadline-hit" HUNG_FILE="$root/hung-kernels.txt"
-  touch "$HUNG_FILE" "$root/done"
+  touch "$HUNG_FILE" "$root/done" "$root/started"
   # On a fresh machine (the last one went back) what an earlier call learnt is named by
   # hand, from that call's last console line: SESSION_SKIP="1 2" (the steps it
   # finished), SESSION_HUNG="cuda.x ..." (the kernels that hung).
@@ -178,15 +204,18 @@ if [ "${1:-}" = "--session" ]; then
     grep -qxF "$k" "$HUNG_FILE" || echo "$k" >> "$HUNG_FILE"
   done
   session_loop() {
-    local worst=0 n=0 spec left
+    local worst=0 n=0 spec left keep
     echo "== session: ${#SESSION_STEPS[@]} steps planned, ${budget} s for this call; finished before on this machine: $(tr '\n' ' ' < "$root/done")"
     for spec in "${SESSION_STEPS[@]}"; do
       n=$((n + 1))
       if grep -qx "$n" "$root/done"; then continue; fi
       if [ $(( DEADLINE - $(date +%s) )) -lt 10 ]; then echo "== session: deadline near; step $n onwards for the next call"; break; fi
       rm -f "$DEADLINE_MARK"
-      echo "==== session step $n of ${#SESSION_STEPS[@]}: $spec"
-      run_spec "$n" "$spec" "$root" || worst=1
+      # A step begun in an earlier call was cut there: its finished processes are kept.
+      keep=
+      if grep -qx "$n" "$root/started"; then keep=1; else echo "$n" >> "$root/started"; fi
+      echo "==== session step $n of ${#SESSION_STEPS[@]}: $spec${keep:+ (resumed: what finished in the earlier call is kept)}"
+      run_spec "$n" "$spec" "$root" "$keep" || worst=1
       if [ -e "$DEADLINE_MARK" ]; then
         echo "== session: step $n was cut by this call's deadline (its results so far are kept; it runs whole in the next call)"
         break
@@ -238,7 +267,7 @@ case "${1:-}" in
     mode=suite; suite_file=${2:-}; filter=${3:-.*}
     [ -r "$suite_file" ] || { echo "scripts/gpu-check.sh --suite: cannot read suite \"$suite_file\"" >&2; exit 2; } ;;
   "") ;;
-  *) echo "usage: scripts/gpu-check.sh [--prepare | --quick | --figures | --nightly [REGEX] | --model-small [REGEX] | --suite SUITE.json [REGEX] | --sanitize [GTEST_FILTER] | --ncu BENCH_REGEX [KERNEL_REGEX] | --phases | --micro REGEX | --chain 'FORM' ...]" >&2; exit 2 ;;
+  *) echo "usage: scripts/gpu-check.sh [--prepare | --quick | --figures | --nightly [REGEX] | --model-small [REGEX] | --suite SUITE.json [REGEX] | --sanitize [GTEST_FILTER] | --ncu BENCH_REGEX [KERNEL_REGEX] | --phases | --micro REGEX | --chain 'FORM' ... | --session [SECONDS] | --first-run-order]" >&2; exit 2 ;;
 esac
 out=${OUT:-/tmp/gpu-check}
 mkdir -p "$out"
@@ -286,16 +315,47 @@ step() {
   fi
   timeout "$limit" "$@"
 }
+# KEEP_FINISHED=1 (a session step cut in an earlier call on this machine and resumed):
+# whether FILE holds the whole result of a process that finished in that call, so it
+# need not run again. KIND: testsuites (a gtest JSON report), benchmarks (a Google
+# Benchmark one) or cases (a dsa-bench results file; an interrupted one runs again). A kept result that holds a failure sets
+# status=1, as the process's exit did then.
+finished_before() {  # finished_before FILE KIND
+  [ "${KEEP_FINISHED:-}" = 1 ] && [ -s "$1" ] || return 1
+  local verdict
+  verdict=$(python3 - "$1" "$2" <<'PY'
+import json, sys
+try:
+  d = json.load(open(sys.argv[1]))
+except (OSError, ValueError):
+  sys.exit(0)  # cut while writing, or never written: run it again
+if sys.argv[2] == "testsuites" and "testsuites" in d:
+  print("failed" if d.get("failures", 0) or d.get("errors", 0) else "passed")
+elif sys.argv[2] == "benchmarks" and "benchmarks" in d:
+  print("failed" if any(b.get("error_occurred") for b in d["benchmarks"]) else "passed")
+elif sys.argv[2] == "cases" and d.get("run_status") == "complete":
+  print("failed" if any(c.get("status") in ("failed", "error", "oom") for c in d.get("cases", [])) else "passed")
+PY
+)
+  [ -n "$verdict" ] || return 1
+  [ "$verdict" = passed ] || status=1
+  return 0
+}
+# A step's log: new, or when resuming (KEEP_FINISHED=1) the earlier call's, continued.
+started_log() {  # started_log FILE
+  if [ "${KEEP_FINISHED:-}" = 1 ]; then echo "== resumed in a later call: $(date -u +%FT%TZ)" >> "$1"; else : > "$1"; fi
+}
 # The micro-benchmark families matching REGEX, one process each (a first-run kernel that
 # faults, leaving a sticky CUDA error, or hangs costs only its own results), into
 # DIR/<family>.json with their output in LOG. Fails if one fails or none matches.
 micro_families() {  # micro_families REGEX DIR LOG
   local families family rc worst=0
   mkdir -p "$2"
-  : > "$3"
+  started_log "$3"
   families=$("$bundle"/dsa-micro-cuda --benchmark_list_tests | sed 's|/.*||' | grep -E -- "$1" | sort -u)
   [ -n "$families" ] || { echo "no micro-benchmark family matches $1" | tee -a "$3"; return 1; }
   for family in $families; do
+    if finished_before "$2/$family.json" benchmarks; then echo "kept from the earlier call: $family" >> "$3"; continue; fi
     STEP_LIMIT=${STEP_LIMIT:-120} step "$bundle"/dsa-micro-cuda --benchmark_filter="^$family(/|\$)" --benchmark_min_time=0.05 \
       --benchmark_out="$2/$family.json" --benchmark_out_format=json >> "$3" 2>&1 \
       || { rc=$?; worst=1; echo "FAILED or stopped (exit $rc): $family" | tee -a "$3"; }
@@ -331,7 +391,7 @@ elif [ "$mode" = suite ]; then
   name=$(basename "$suite_file" .json)
   log "$suite_file on the GPU (cases matching $filter), one process per case"
   mkdir -p "$out/$name"
-  : > "$out/$name.log"
+  started_log "$out/$name.log"
   tables=()
   kernels_of=$(suite_kernels "$suite_file")  # read once, not per case
   case_names=$("$bundle"/dsa-bench list "$suite_file" --filter "$filter" | awk '$1 ~ /^[0-9]+$/ {print $2}')
@@ -342,10 +402,13 @@ elif [ "$mode" = suite ]; then
     if [ -n "$hung" ]; then
       echo "not run: $case_name (its kernel $hung hung in a first run)" | tee -a "$out/$name.log"; status=1; continue
     fi
+    tables+=("$out/$name/$case_name.json")
+    if finished_before "$out/$name/$case_name.json" cases; then
+      echo "kept from the earlier call: $case_name" >> "$out/$name.log"; continue
+    fi
     exact="^$(printf '%s' "$case_name" | sed 's/[.]/\\./g')\$"
     step "$bundle"/dsa-bench run "$suite_file" --backend cuda --filter "$exact" "${prefer[@]}" --out "$out/$name/$case_name.json" 2>&1 \
       | tee -a "$out/$name.log" | tail -4 || status=1
-    tables+=("$out/$name/$case_name.json")
   done
   # The cases' results as one file of the suite (for dsa-report: e.g. compare --by-params
   # against the nightly's results); each case keeps the ceilings of its own process.
@@ -419,7 +482,7 @@ else
   # limit), so the other suites' results survive a new kernel's first run.
   log "gpu tests (one process per test suite)"
   mkdir -p "$out/gpu-tests"
-  : > "$out/gpu-tests.log"
+  started_log "$out/gpu-tests.log"
   # Suites named *FirstRun* hold kernels that have not yet run on a GPU (their first
   # run may hang on a wrong hand-off): 45 s each (90 s for the single-test ones) instead
   # of 180, and one process per such kernel (DSA_FIRST_RUN_VARIANT), so one that faults
@@ -428,46 +491,60 @@ else
     ""|skip|only) ;;
     *) echo "scripts/gpu-check.sh: FIRST_RUN must be skip or only (or unset), not \"$FIRST_RUN\"" >&2; exit 2 ;;
   esac
+  # The processes to run, "RANK SUITE [KERNEL]": the validated suites first (rank 0, in
+  # the binary's order), then the first-run ones kernel by kernel (FIRST_RUN_ORDER), then
+  # first-run suites of no one kernel (the profiled instantiations).
+  gpu_jobs=()
   for suite in $("$bundle"/dsa_gpu_tests --gtest_list_tests | grep -E '^[^ ].*\.$' | sed 's/\.$//'); do
-    suite_limit=180
-    kernels=("")
     case "$suite" in
       *FirstRun*) [ "${FIRST_RUN:-}" = skip ] && continue ;;
-      *) [ "${FIRST_RUN:-}" = only ] && continue ;;
+      *) [ "${FIRST_RUN:-}" = only ] && continue; gpu_jobs+=("0 $suite"); continue ;;
     esac
+    op=
     case "$suite" in
-      *FirstRun*)
-        # The parametrised suites' small shapes take seconds (their validated twins 0.5-4 s
-        # on the H100); the single-test suites hold the big cases (more than 65,535
-        # tokens: about a minute, most of it on the host).
-        case "$suite" in */*) suite_limit=${FIRST_RUN_LIMIT:-45} ;; *) suite_limit=$(( 2 * ${FIRST_RUN_LIMIT:-45} )) ;; esac
-        op=
-        case "$suite" in
-          *SparseMqa*) op=sparse_attention ;;
-          *DenseMqa*) op=dense_attention_mqa ;;
-          *DenseMha*) op=dense_attention_mha ;;
-          *Topk*) op=topk ;;
-          *Indexer*) op=indexer ;;
-        esac
-        if [ -n "$op" ]; then
-          mapfile -t kernels < <("$bundle"/dsa-bench variants --unvalidated --op "$op")
-          [ "${#kernels[@]}" -gt 0 ] || kernels=("")
-        fi ;;
+      *SparseMqa*) op=sparse_attention ;;
+      *DenseMqa*) op=dense_attention_mqa ;;
+      *DenseMha*) op=dense_attention_mha ;;
+      *Topk*) op=topk ;;
+      *Indexer*) op=indexer ;;
     esac
+    kernels=()
+    [ -n "$op" ] && mapfile -t kernels < <("$bundle"/dsa-bench variants --unvalidated --op "$op")
+    if [ "${#kernels[@]}" -eq 0 ]; then gpu_jobs+=("9999 $suite"); continue; fi
     for kernel in "${kernels[@]}"; do
-      if [ -n "$kernel" ] && grep -qxF "$kernel" "$hung_file"; then
-        echo "not run: $suite ($kernel), which hung in an earlier first run" | tee -a "$out/gpu-tests.log"; status=1; continue
-      fi
-      tag=${suite//\//_}${kernel:+__$kernel}
-      DSA_FIRST_RUN_VARIANT=$kernel STEP_LIMIT=${STEP_LIMIT:-$suite_limit} step "$bundle"/dsa_gpu_tests \
-        --gtest_filter="$suite.*" --gtest_output="json:$out/gpu-tests/$tag.json" >> "$out/gpu-tests.log" 2>&1 \
-        || { rc=$?; status=1; echo "FAILED or stopped (exit $rc): $suite${kernel:+ ($kernel)}" | tee -a "$out/gpu-tests.log"
-             # Stopped by its own limit, not by a session's deadline: most likely a hang
-             # (a wrong barrier hand-off waits forever), which later steps need not repeat.
-             if [ "$rc" -eq 124 ] && [ -n "$kernel" ] && [ ! -e "${DEADLINE_MARK:-/nonexistent}" ]; then
-               echo "$kernel" >> "$hung_file"; echo "$kernel: taken as hung; later steps skip it" | tee -a "$out/gpu-tests.log"
-             fi; }
+      rank=1000
+      for i in "${!FIRST_RUN_ORDER[@]}"; do
+        if [ "${FIRST_RUN_ORDER[$i]}" = "$kernel" ]; then rank=$((i + 1)); break; fi
+      done
+      gpu_jobs+=("$rank $suite $kernel")
     done
+  done
+  mapfile -t gpu_jobs < <(printf '%s\n' "${gpu_jobs[@]}" | sort -s -n -k1,1)
+  for job in "${gpu_jobs[@]}"; do
+    read -r _ suite kernel <<< "$job"
+    suite_limit=180
+    # The parametrised first-run suites' small shapes take seconds (their validated twins
+    # 0.5-4 s on the H100); the single-test suites hold the big cases (more than 65,535
+    # tokens: about a minute, most of it on the host).
+    case "$suite" in
+      *FirstRun*/*) suite_limit=${FIRST_RUN_LIMIT:-45} ;;
+      *FirstRun*) suite_limit=$(( 2 * ${FIRST_RUN_LIMIT:-45} )) ;;
+    esac
+    if [ -n "$kernel" ] && grep -qxF "$kernel" "$hung_file"; then
+      echo "not run: $suite ($kernel), which hung in an earlier first run" | tee -a "$out/gpu-tests.log"; status=1; continue
+    fi
+    tag=${suite//\//_}${kernel:+__$kernel}
+    if finished_before "$out/gpu-tests/$tag.json" testsuites; then
+      echo "kept from the earlier call: $suite${kernel:+ ($kernel)}" >> "$out/gpu-tests.log"; continue
+    fi
+    DSA_FIRST_RUN_VARIANT=$kernel STEP_LIMIT=${STEP_LIMIT:-$suite_limit} step "$bundle"/dsa_gpu_tests \
+      --gtest_filter="$suite.*" --gtest_output="json:$out/gpu-tests/$tag.json" >> "$out/gpu-tests.log" 2>&1 \
+      || { rc=$?; status=1; echo "FAILED or stopped (exit $rc): $suite${kernel:+ ($kernel)}" | tee -a "$out/gpu-tests.log"
+           # Stopped by its own limit, not by a session's deadline: most likely a hang
+           # (a wrong barrier hand-off waits forever), which later steps need not repeat.
+           if [ "$rc" -eq 124 ] && [ -n "$kernel" ] && [ ! -e "${DEADLINE_MARK:-/nonexistent}" ]; then
+             echo "$kernel" >> "$hung_file"; echo "$kernel: taken as hung; later steps skip it" | tee -a "$out/gpu-tests.log"
+           fi; }
   done
   python3 - "$out/gpu-tests" "$out/gpu-tests.json" <<'PY' || status=1
 import json, os, sys

@@ -18,18 +18,20 @@ fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 log=$work/stub.log
 : > "$log"
 
-# dsa_gpu_tests: two suites; the first-run one hangs for cuda.dense_mqa.seesaw.
+# dsa_gpu_tests: a validated suite and two first-run ones (listed in the opposite of
+# the order FIRST_RUN_ORDER runs their kernels in); the first-run kernel STUB_HANG
+# (default cuda.dense_mqa.seesaw) hangs.
 cat > "$work/bundle/dsa_gpu_tests" <<'SH'
 #!/usr/bin/env bash
 for a in "$@"; do
   case "$a" in
-    --gtest_list_tests) printf 'CudaIndexer.\n  MatchesReference\nCudaFirstRunDenseMqa.\n  MatchesReference\nBatches/CudaFirstRunIndexerBatch.\n  MatchesReference/b2\n'; exit 0 ;;
+    --gtest_list_tests) printf 'CudaIndexer.\n  MatchesReference\nBatches/CudaFirstRunIndexerBatch.\n  MatchesReference/b2\nCudaFirstRunDenseMqa.\n  MatchesReference\n'; exit 0 ;;
     --gtest_filter=*) filter=${a#--gtest_filter=} ;;
     --gtest_output=json:*) json=${a#--gtest_output=json:} ;;
   esac
 done
 echo "gpu_tests $filter variant=${DSA_FIRST_RUN_VARIANT:-}" >> "$STUB_LOG"
-if [ "${DSA_FIRST_RUN_VARIANT:-}" = cuda.dense_mqa.seesaw ]; then exec sleep 100; fi
+if [ -n "${DSA_FIRST_RUN_VARIANT:-}" ] && [ "${DSA_FIRST_RUN_VARIANT}" = "${STUB_HANG:-cuda.dense_mqa.seesaw}" ]; then exec sleep 100; fi
 suite=${filter%.\*}
 printf '{"testsuites": [{"name": "%s", "testsuite": [{"name": "MatchesReference", "result": "COMPLETED"}]}]}\n' "$suite" > "$json"
 SH
@@ -41,7 +43,7 @@ cat > "$work/bundle/dsa-bench" <<'SH'
 cmd=$1; shift
 case "$cmd" in
   variants)
-    [ "$*" = "--unvalidated --op dense_attention_mqa" ] && printf 'cuda.dense_mqa.seesaw\ncuda.dense_mqa.wgmma_tma\n'
+    [ "$*" = "--unvalidated --op dense_attention_mqa" ] && printf 'cuda.dense_mqa.wgmma_tma\ncuda.dense_mqa.seesaw\n'
     [ "$*" = "--unvalidated --op indexer" ] && printf 'cuda.indexer.keyrows\n'
     exit 0 ;;
   list)
@@ -115,6 +117,9 @@ grep -qx cuda.dense_mqa.seesaw "$work/state/hung-kernels.txt" || fail "the hangi
 grep -qx cuda.dense_mqa.wgmma_tma "$work/state/hung-kernels.txt" && fail "a kernel that passed was noted as hung"
 grep -qF "gpu_tests Batches/CudaFirstRunIndexerBatch.* variant=cuda.indexer.keyrows" "$log" \
   || fail "a first-run indexer suite did not run once for the unvalidated indexer kernel: $(grep Indexer "$log" | tr '\n' ';')"
+order=$(grep -o '^gpu_tests .*FirstRun.* variant=.*' "$log" | sed 's/.*variant=//' | tr '\n' ' ')
+[ "$order" = "cuda.dense_mqa.seesaw cuda.dense_mqa.wgmma_tma cuda.indexer.keyrows " ] \
+  || fail "the first-run processes did not go kernel by kernel in FIRST_RUN_ORDER (seesaw, wgmma_tma, keyrows): $order"
 tar tzf "$work/call2/session.tgz" 2>/dev/null | grep -q "step-3-quick/gpu-tests/CudaFirstRunDenseMqa__cuda.dense_mqa.wgmma_tma.json" \
   || fail "session.tgz of call 2 lacks the passing first-run kernel's results"
 grep -q "cuda.dense_mqa.seesaw. | .*HUNG" "$work/call2/report.md" 2>/dev/null \
@@ -168,5 +173,60 @@ env STUB_LOG="$log" GPU_BUNDLE="$work/bundle" SESSION_ROOT="$work/fresh" OUT="$w
   SESSION_SKIP="1 2 3 4 6 7 8 9 10 11 12" SESSION_HUNG="cuda.dense_mqa.seesaw" bash "$src/scripts/gpu-check.sh" --session 60 > "$work/call4.console" 2>&1
 [ "$(grep -c '^run ' "$log")" -eq 1 ] && grep -q '^run candidates.json .*dense_mqa\\.wgmma\\.' "$log" \
   || fail "a fresh machine given SESSION_SKIP/SESSION_HUNG ran other than step 5's one case: $(tr '\n' ';' < "$log")"
+
+# A step cut in the middle resumes in the next call on the same machine without running
+# again what finished: call A (steps 1 and 2 finished before) runs step 3's first-run
+# processes until one outlasts the call's deadline (not its own limit, so it is not taken
+# as hung); call B runs that one alone and keeps the others' results.
+: > "$log"
+env STUB_LOG="$log" GPU_BUNDLE="$work/bundle" SESSION_ROOT="$work/cut" OUT="$work/callA" SESSION_SKIP="1 2" \
+  STUB_HANG=cuda.indexer.keyrows FIRST_RUN_LIMIT=60 bash "$src/scripts/gpu-check.sh" --session 32 > "$work/callA.console" 2>&1
+grep -q "step 3 was cut by this call's deadline" "$work/callA.console" || fail "call A did not say that step 3 was cut"
+[ -s "$work/cut/hung-kernels.txt" ] && fail "a process cut by the call's deadline was taken as hung: $(cat "$work/cut/hung-kernels.txt")"
+[ "$(grep -c '^gpu_tests ' "$log")" -eq 3 ] || fail "call A should have started 3 first-run processes: $(tr '\n' ';' < "$log")"
+: > "$log"
+env STUB_LOG="$log" GPU_BUNDLE="$work/bundle" SESSION_ROOT="$work/cut" OUT="$work/callB" SESSION_SKIP="4 5 6 7 8 9 10 11 12" \
+  STUB_HANG=none FIRST_RUN_LIMIT=2 bash "$src/scripts/gpu-check.sh" --session 60 > "$work/callB.console" 2>&1
+rc=$?
+[ "$rc" -eq 0 ] || fail "call B, whose every process passed (kept or run), exited $rc"
+grep -q "step 3 of 12: .*(resumed" "$work/callB.console" || fail "call B did not say that it resumes step 3"
+[ "$(tr '\n' ';' < "$log")" = "gpu_tests Batches/CudaFirstRunIndexerBatch.* variant=cuda.indexer.keyrows;" ] \
+  || fail "call B should have run only the process the deadline cut: $(tr '\n' ';' < "$log")"
+grep -q "kept from the earlier call: CudaFirstRunDenseMqa (cuda.dense_mqa.seesaw)" "$work/cut/step-3-quick/gpu-tests.log" \
+  || fail "the resumed step's log does not say what it kept"
+grep -q "gpu tests: 3 passed, 0 failed" "$work/callB.console" || fail "the resumed step's merged results lack the kept processes"
+
+# The same keeping in the other per-process forms, asked directly (KEEP_FINISHED=1, as a
+# resumed session step gets): a complete case result is kept, an interrupted one runs
+# again, a kept failure still fails the step; a complete benchmark family is kept.
+keep_out=$work/keep
+mkdir -p "$keep_out/candidates" "$keep_out/micro"
+kept_case() {  # kept_case CASE RUN_STATUS CASE_STATUS
+  printf '{"suite": {}, "run_status": "%s", "summary": {}, "cases": [{"name": "%s", "status": "%s"}]}\n' "$2" "$1" "$3" \
+    > "$keep_out/candidates/$1.json"
+}
+kept_case kernel.topk.sample.prefill.64k complete passed
+kept_case kernel.dense_mqa.wgmma.decode_bf16.64k interrupted passed
+: > "$log"
+env STUB_LOG="$log" GPU_BUNDLE="$work/bundle" OUT="$keep_out" KEEP_FINISHED=1 bash "$src/scripts/gpu-check.sh" \
+  --suite suites/candidates.json '^kernel\.(topk\.sample|dense_mqa\.wgmma)\.' > "$work/keep.console" 2>&1
+rc=$?
+[ "$rc" -eq 0 ] && [ "$(tr '\n' ';' < "$log")" = 'run candidates.json ^kernel\.dense_mqa\.wgmma\.decode_bf16\.64k$;' ] \
+  || fail "KEEP_FINISHED=1 should run only the interrupted case (exit $rc): $(tr '\n' ';' < "$log")"
+grep -q "merged 2 results files" "$work/keep.console" || fail "the kept case is missing from the suite's merged results"
+kept_case kernel.topk.sample.prefill.64k complete failed
+env STUB_LOG="$log" GPU_BUNDLE="$work/bundle" OUT="$keep_out" KEEP_FINISHED=1 bash "$src/scripts/gpu-check.sh" \
+  --suite suites/candidates.json '^kernel\.(topk\.sample|dense_mqa\.wgmma)\.' > "$work/keep.console" 2>&1
+[ $? -eq 1 ] || fail "a kept result with a failed case did not fail the step"
+printf '{"benchmarks": [{"name": "BM_CudaTopkFilterPrefill512/65536", "real_time": 60}]}\n' > "$keep_out/micro/BM_CudaTopkFilterPrefill512.json"
+: > "$log"
+env STUB_LOG="$log" GPU_BUNDLE="$work/bundle" OUT="$keep_out" KEEP_FINISHED=1 bash "$src/scripts/gpu-check.sh" \
+  --micro '^BM_CudaTopk(Filter|SampleAtomics)Prefill512$' > "$work/keep.console" 2>&1
+[ "$(tr '\n' ';' < "$log")" = "micro BM_CudaTopkSampleAtomicsPrefill512 hung=[];" ] \
+  || fail "KEEP_FINISHED=1 should run only the benchmark family without results: $(tr '\n' ';' < "$log")"
+: > "$log"
+env STUB_LOG="$log" GPU_BUNDLE="$work/bundle" OUT="$keep_out" bash "$src/scripts/gpu-check.sh" \
+  --micro '^BM_CudaTopk(Filter|SampleAtomics)Prefill512$' > "$work/keep.console" 2>&1
+[ "$(grep -c '^micro ' "$log")" -eq 2 ] || fail "without KEEP_FINISHED every family should run again: $(tr '\n' ';' < "$log")"
 
 if [ "$fails" -eq 0 ]; then echo "gpu-check --session: all checks passed"; else echo "$fails check(s) failed (work in $work)"; exit 1; fi
