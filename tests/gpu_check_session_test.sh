@@ -8,7 +8,11 @@
 #   call 2 (same machine): resumes at the cut step; the first-run suites run, and a
 #           first-run test process that hangs is stopped at its limit and its kernel
 #           noted as hung; the rest runs, the hung kernel's candidates case is skipped,
-#           and the micro-benchmarks are told which it is.
+#           and the micro-benchmarks are told which it is; the first-run processes go
+#           kernel by kernel in FIRST_RUN_ORDER, not in the order the suites are listed;
+#   calls A and B (another machine's state): a step cut in the middle keeps, in the
+#           next call, the results of its processes that finished; the same keeping
+#           in the suite and micro-benchmark forms, asked directly.
 # usage: gpu_check_session_test.sh SOURCE_DIR WORK_DIR
 set -u
 src=$1; work=$2
