@@ -30,8 +30,11 @@
 # with a baseline, results/<suite>-compare.md and .json (and <suite>-rerun.json when cases
 # ran again).
 # Environment: DSA_BENCH (a dsa-bench binary to use instead of building one),
-# DSA_AGAINST_BENCH (with --against: REV's dsa-bench, already built), DSA_RESULTS_DIR
-# (instead of results/).
+# DSA_AGAINST_BENCH (with --against: REV's dsa-bench, already built),
+# DSA_AGAINST_CMAKE_ARGS (with --against: more CMake arguments for REV's build, split on
+# spaces, e.g. -DDSA_ENABLE_CUDA=OFF for a CPU-only gate without nvcc's minutes; such a
+# build is cached apart, in build-against/<commit>-<hash of the arguments>/),
+# DSA_RESULTS_DIR (instead of results/).
 set -euo pipefail
 if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
   # This header, without its comment marks; `dsa-bench run --help` lists the run options.
@@ -100,6 +103,10 @@ if [ -n "$against" ] && [ -z "$against_bench" ]; then
   # REV's own tree (a git worktree) and build, configured as this build is (the release
   # type, the CUDA backend where nvcc is found), kept for the next run against it.
   against_dir=build-against/$against_sha
+  read -r -a against_cmake_args <<< "${DSA_AGAINST_CMAKE_ARGS:-}"
+  if [ ${#against_cmake_args[@]} -gt 0 ]; then
+    against_dir=$against_dir-$(printf '%s' "${against_cmake_args[*]}" | sha256sum | cut -c1-8)
+  fi
   against_bench=$against_dir/build/bin/dsa-bench
   if [ ! -x "$against_bench" ]; then
     echo "== building dsa-bench at ${against_sha:0:10} ($against) in $against_dir =="
@@ -108,7 +115,7 @@ if [ -n "$against" ] && [ -z "$against_bench" ]; then
       git worktree add --detach "$against_dir/src" "$against_sha" >/dev/null 2>&1 \
         || { echo "scripts/run.sh: could not check out $against_sha into $against_dir/src" >&2; exit 2; }
     fi
-    if ! { cmake -S "$against_dir/src" -B "$against_dir/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    if ! { cmake -S "$against_dir/src" -B "$against_dir/build" -G Ninja -DCMAKE_BUILD_TYPE=Release "${against_cmake_args[@]}" \
            && cmake --build "$against_dir/build" -j "$(nproc)" --target dsa-bench; } > "$against_dir/build.log" 2>&1; then
       tail -20 "$against_dir/build.log" >&2
       echo "scripts/run.sh: dsa-bench at $against_sha did not build (log: $against_dir/build.log)" >&2; exit 2

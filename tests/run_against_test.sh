@@ -40,12 +40,15 @@ for a in "\$@"; do [ "\$prev" = --out ] && out=\$a; prev=\$a; done
 exit \$rc
 SH
 chmod +x "$work/fast-bench"
-out=$(DSA_AGAINST_BENCH=$work/fast-bench run --against HEAD --rounds 5); rc=$?
+# Six rounds (the default): a 5 x 5 rank test reaches p < 0.01 only when every round of
+# one side is slower than every round of the other, and this machine has run one process
+# of a case twice as slowly as another (the measured margin here was about 2x).
+out=$(DSA_AGAINST_BENCH=$work/fast-bench run --against HEAD); rc=$?
 if [ "$rc" -ne 1 ]; then fail "faster baseline build: exit $rc, expected 1"; echo "$out" | tail -12
 elif [ "$(grep -c '^| \*\*SLOWER\*\* | topk\.' <<<"$out")" -ne 2 ]; then fail "faster baseline build: not both cases SLOWER"; echo "$out" | tail -8
 else echo "ok   a regression against a faster baseline build"; fi
 n=$(find "$work/out/gate-ab/base" -name '*.json' | wc -l)
-[ "$n" -eq 10 ] || fail "--rounds 5: $n baseline case files, expected 10"
+[ "$n" -eq 12 ] || fail "6 rounds: $n baseline case files, expected 12"
 
 printf '#!/usr/bin/env bash\necho "dsa-bench: unknown option --filter" >&2\nexit 2\n' > "$work/old-bench"
 chmod +x "$work/old-bench"
@@ -66,6 +69,8 @@ elif ! grep -q "^- topk.short: the base build could not run it (exit 2)" <<<"$ou
      || ! grep -q "| topk.small |" <<<"$out" || grep -q "| topk.short |" <<<"$out"; then
   fail "a case the baseline build cannot run: not left out and listed, the other compared"; echo "$out" | tail -8
 else echo "ok   a case the baseline build cannot run is left out and listed"; fi
+[ -e "$work/out/gate-ab/current/r5/topk.small.json" ] && [ ! -e "$work/out/gate-ab/current/r6" ] \
+  || fail "--rounds 5 did not run exactly 5 rounds: $(ls "$work/out/gate-ab/current" 2>&1 | tr '\n' ' ')"
 # The other way round, it is a failure: this build cannot run a case of its own suite.
 out=$(cd "$work" && /usr/bin/python3 "$src/scripts/ab_run.py" gate.json "$bin" "$work/partial-bench" "$work/ab-cur" --rounds 5 2>&1); rc=$?
 if [ "$rc" -ne 1 ] || ! grep -q "^- topk.short: the current build could not run it" <<<"$out" \
@@ -85,7 +90,10 @@ for args in "--against no-such-commit-xyz" "--against HEAD --baseline $work/out/
 done
 
 # The real path, in a clone (its worktrees and build-against/ stay out of this checkout):
-# REV built like this build, then found in its cache on the next run.
+# REV built like this build, with the CMake arguments DSA_AGAINST_CMAKE_ARGS adds (here
+# the CPU backend only: the CUDA kernels' nvcc minutes would test nothing more), then
+# found in its cache on the next run.
+against_args=-DDSA_ENABLE_CUDA=OFF
 clone=$work/clone
 git clone -q "$src" "$clone" 2>/dev/null
 if [ ! -d "$clone/.git" ]; then
@@ -93,19 +101,25 @@ if [ ! -d "$clone/.git" ]; then
 else
   cp "$src/scripts/run.sh" "$src/scripts/ab_run.py" "$clone/scripts/"  # this checkout's scripts, on the clone's history
   rm -rf "$clone/reports" && cp -r "$src/reports" "$clone/reports"
-  out=$(cd "$clone" && DSA_BENCH=$bin DSA_RESULTS_DIR=$work/out2 bash scripts/run.sh "$work/gate.json" --threads 1 --against HEAD --rounds 1 2>&1); rc=$?
+  out=$(cd "$clone" && DSA_BENCH=$bin DSA_RESULTS_DIR=$work/out2 DSA_AGAINST_CMAKE_ARGS=$against_args \
+          bash scripts/run.sh "$work/gate.json" --threads 1 --against HEAD --rounds 1 2>&1); rc=$?
   sha=$(git -C "$clone" rev-parse HEAD)
+  built=$(cd "$clone/build-against" 2>/dev/null && ls -1d "$sha"-*/ 2>/dev/null | tr -d /)
   if [ "$rc" -ne 0 ] && [ "$rc" -ne 1 ]; then fail "build path: exit $rc"; echo "$out" | tail -12
-  elif [ ! -x "$clone/build-against/$sha/build/bin/dsa-bench" ]; then fail "build path: no dsa-bench under build-against/$sha"
+  elif [ "$(wc -w <<< "$built")" -ne 1 ] || [ ! -x "$clone/build-against/$built/build/bin/dsa-bench" ]; then
+    fail "build path: no one dsa-bench under build-against/$sha-<arguments' hash>: $(ls "$clone/build-against" 2>&1 | tr '\n' ' ')"
+  elif ! grep -qx "DSA_ENABLE_CUDA:BOOL=OFF" "$clone/build-against/$built/build/CMakeCache.txt"; then
+    fail "build path: DSA_AGAINST_CMAKE_ARGS did not reach REV's build"
   elif ! grep -q "building dsa-bench at ${sha:0:10}" <<<"$out"; then fail "build path: no build announced"
   elif [ "$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["provenance"]["git_commit"])' \
             "$work/out2/gate-ab/base/r1/topk.small.json")" != "$sha" ]; then fail "build path: the baseline side is not $sha"
   else echo "ok   REV checked out and built (exit $rc: same commit, other build)"; fi
   for i in 1 2 3 4 5; do mkdir -p "$clone/build-against/old$i/build"; touch -d "$i days ago" "$clone/build-against/old$i"; done
-  out=$(cd "$clone" && DSA_BENCH=$bin DSA_RESULTS_DIR=$work/out2 bash scripts/run.sh "$work/gate.json" --threads 1 --against HEAD --rounds 1 2>&1)
+  out=$(cd "$clone" && DSA_BENCH=$bin DSA_RESULTS_DIR=$work/out2 DSA_AGAINST_CMAKE_ARGS=$against_args \
+          bash scripts/run.sh "$work/gate.json" --threads 1 --against HEAD --rounds 1 2>&1)
   grep -q "building dsa-bench at" <<<"$out" && fail "build path: built again instead of using its cache" || echo "ok   the baseline build is cached"
   kept=$(cd "$clone/build-against" && ls -1d */ | tr -d / | sort | tr '\n' ' ')
-  [ "$kept" = "$sha old1 old2 old3 " ] && echo "ok   the four builds used last are kept" || fail "build cache kept: $kept"
+  [ "$kept" = "$built old1 old2 old3 " ] && echo "ok   the four builds used last are kept" || fail "build cache kept: $kept"
 fi
 
 [ "$fails" -eq 0 ] || { echo "$fails run.sh --against check(s) failed"; exit 1; }
