@@ -146,6 +146,8 @@ FIRST_RUN_ORDER=(
   cuda.topk.sample_atomics cuda.topk.sample256 cuda.topk.sample_prefetch cuda.topk.sample_atomics_prefetch
 )
 if [ "${1:-}" = "--first-run-order" ]; then printf '%s\n' "${FIRST_RUN_ORDER[@]}"; exit 0; fi
+declare -A first_run_rank=()  # kernel -> its place in FIRST_RUN_ORDER, from 1
+for i in "${!FIRST_RUN_ORDER[@]}"; do first_run_rank[${FIRST_RUN_ORDER[$i]}]=$((i + 1)); done
 
 # The next GPU session's plan, most worth first (docs/gpu-validation.md says why each):
 # correctness of the validated kernels and the model path, the last unrun cases of issue
@@ -217,7 +219,7 @@ if [ "${1:-}" = "--session" ]; then
       echo "==== session step $n of ${#SESSION_STEPS[@]}: $spec${keep:+ (resumed: what finished in the earlier call is kept)}"
       run_spec "$n" "$spec" "$root" "$keep" || worst=1
       if [ -e "$DEADLINE_MARK" ]; then
-        echo "== session: step $n was cut by this call's deadline (its results so far are kept; it runs whole in the next call)"
+        echo "== session: step $n was cut by this call's deadline (its results so far are kept; the next call on this machine runs what did not finish)"
         break
       fi
       echo "$n" >> "$root/done"
@@ -318,8 +320,8 @@ step() {
 # KEEP_FINISHED=1 (a session step cut in an earlier call on this machine and resumed):
 # whether FILE holds the whole result of a process that finished in that call, so it
 # need not run again. KIND: testsuites (a gtest JSON report), benchmarks (a Google
-# Benchmark one) or cases (a dsa-bench results file; an interrupted one runs again). A kept result that holds a failure sets
-# status=1, as the process's exit did then.
+# Benchmark one) or cases (a dsa-bench results file; an interrupted one runs again).
+# A kept result that holds a failure sets status=1, as the process's exit did then.
 finished_before() {  # finished_before FILE KIND
   [ "${KEEP_FINISHED:-}" = 1 ] && [ -s "$1" ] || return 1
   local verdict
@@ -511,13 +513,7 @@ else
     kernels=()
     [ -n "$op" ] && mapfile -t kernels < <("$bundle"/dsa-bench variants --unvalidated --op "$op")
     if [ "${#kernels[@]}" -eq 0 ]; then gpu_jobs+=("9999 $suite"); continue; fi
-    for kernel in "${kernels[@]}"; do
-      rank=1000
-      for i in "${!FIRST_RUN_ORDER[@]}"; do
-        if [ "${FIRST_RUN_ORDER[$i]}" = "$kernel" ]; then rank=$((i + 1)); break; fi
-      done
-      gpu_jobs+=("$rank $suite $kernel")
-    done
+    for kernel in "${kernels[@]}"; do gpu_jobs+=("${first_run_rank[$kernel]:-1000} $suite $kernel"); done
   done
   mapfile -t gpu_jobs < <(printf '%s\n' "${gpu_jobs[@]}" | sort -s -n -k1,1)
   for job in "${gpu_jobs[@]}"; do
