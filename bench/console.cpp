@@ -58,6 +58,8 @@ Progress::Progress(const std::vector<CaseSpec>& cases, bool enabled) : cases_(ca
   for (const auto& c : cases) total_ += estimated_work(c);
 }
 
+void Progress::skip(std::size_t i) { total_ -= estimated_work(cases_[i]); }
+
 void Progress::begin(std::size_t i) {
   current_ = i;
   if (!enabled_) return;

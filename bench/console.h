@@ -18,6 +18,8 @@ double estimated_work(const CaseSpec& c);
 class Progress {
  public:
   Progress(const std::vector<CaseSpec>& cases, bool enabled);
+  // A case an earlier process of the run finished: left out of the ETA's work.
+  void skip(std::size_t i);
   void begin(std::size_t i);
   void detail(const std::string& msg) const;
   void end(std::size_t i, const nlohmann::json& record);

@@ -6,12 +6,14 @@
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <map>
 #include <mutex>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -22,6 +24,7 @@
 #include "bench/results.h"
 #include "bench/runner.h"
 #include "bench/suite.h"
+#include "bench/supervisor.h"
 #include "bench/sysinfo.h"
 #include "bench/timing.h"
 #include "core/parallel.h"
@@ -64,6 +67,9 @@ void watch_for_sigterm() {
   std::thread([set] {
     int sig = 0;
     if (sigwait(&set, &sig) != 0) return;
+    // A supervisor passes it on and exits with its worker, once the worker has marked
+    // the results file.
+    if (forward_to_worker(SIGTERM)) return;
     {
       const std::lock_guard<std::mutex> lock(g_terminate_mu);
       if (g_results) {
@@ -100,11 +106,15 @@ case in progress "interrupted").
 
 const char* kRunHelp = R"(usage: dsa-bench run SUITE.json [--out RESULTS.json] [--backend auto|cpu|cuda]
                      [--filter REGEX] [--seed N] [--threads N] [--short] [--quiet]
-                     [--prefer VARIANT,...]
+                     [--prefer VARIANT,...] [--resume] [--case-timeout S] [--in-process]
 
 Runs every case of the suite (or those whose name matches --filter), each on its
 own: one failing case never stops the run. Results are written to --out after
 every case, atomically, so an interrupted run keeps what finished.
+
+The cases run in a worker process. A case that crashes it, leaves its GPU context
+unusable (a faulting kernel: every later CUDA call would fail) or outlives
+--case-timeout is recorded as an error, and a new worker goes on with the next case.
 
   --out FILE       results file (default: results/<suite name>.json)
   --backend B      auto (default: the GPU when present, else the CPU), cpu, or cuda
@@ -120,6 +130,13 @@ every case, atomically, so an interrupted run keeps what finished.
                    whole suite); a case that names its variants (the implementation or
                    implementations field) keeps them, and model cases are not affected
   --quiet          no progress lines on stderr
+  --resume         go on with the run whose results are in --out: keep its finished
+                   cases, run the others (those it left running or interrupted, and
+                   those it never reached); the suite file, seed, backend, filter,
+                   --short, --prefer and the build must be the earlier run's
+  --case-timeout S stop a case that has no result after S seconds (a hung kernel)
+                   and record it as an error (default: no limit)
+  --in-process     run the cases in this process, with no restarts (for a debugger)
 
 With a GPU in use, the device's ceilings (bf16 and fp8 matrix products through
 cuBLASLt, device-to-device copy) are measured once at the start and each GPU record
@@ -298,11 +315,52 @@ int cmd_dump(int argc, char** argv) {
   return kExitOk;
 }
 
+// The fields every record of a case starts with (also a lost case's, written by the
+// supervisor).
+nlohmann::json case_base_record(const CaseSpec& c) {
+  return {{"name", c.name}, {"op", op_name(c.op)}, {"mode", mode_name(c.mode)}, {"params", case_params_json(c)}};
+}
+
+// Why an earlier run's results cannot be resumed by this one (empty: they can): its
+// cases must be what this run would have recorded.
+std::string resume_mismatch(const nlohmann::json& doc, const nlohmann::json& prov, const nlohmann::json& suite) {
+  const auto differs = [](const nlohmann::json& in, const nlohmann::json& now, const char* section, const char* key) {
+    const nlohmann::json was = in.contains(key) ? in[key] : nlohmann::json();
+    const nlohmann::json is = now.contains(key) ? now[key] : nlohmann::json();
+    if (was == is) return std::string();
+    return std::string("field ") + section + "." + key + " is " + was.dump() + " there and " + is.dump() +
+           " in this run";
+  };
+  std::string why;
+  for (const char* key : {"name", "content_fnv1a64", "filter"})
+    if (why.empty()) why = differs(doc["suite"], suite, "suite", key);
+  for (const char* key : {"git_commit", "git_dirty", "seed", "backend_requested", "short_mode", "preferred_variants"})
+    if (why.empty()) why = differs(doc["provenance"], prov, "provenance", key);
+  if (!why.empty())
+    why += " (resume with the same suite file, build and options: the earlier run was `" +
+           doc["provenance"].value("command_line", std::string("?")) + "`)";
+  return why;
+}
+
+// A case after which the GPU context was lost: it errs, whatever its checks said.
+void note_context_lost(nlohmann::json& rec, const std::string& why, bool supervised) {
+  const std::string what = "the GPU context was lost during this case (" + why + "); " +
+                           (supervised ? "the run went on in a new process"
+                                       : "the later GPU cases of this process fail (--in-process)");
+  const std::string st = rec.value("status", "");
+  if (st == "failed" || st == "error" || st == "oom") {
+    rec["reason"] = rec.value("reason", std::string()) + (rec.contains("reason") ? "; " : "") + what;
+  } else {
+    rec["status"] = "error";
+    rec["reason"] = what;
+  }
+}
+
 int cmd_run(int argc, char** argv) {
   Args a;
   std::string err;
-  if (!parse_args(argc, argv, 2, {"--out", "--backend", "--filter", "--seed", "--threads", "--prefer"}, {"--quiet", "--short"},
-                  a, err))
+  if (!parse_args(argc, argv, 2, {"--out", "--backend", "--filter", "--seed", "--threads", "--prefer", "--case-timeout"},
+                  {"--quiet", "--short", "--resume", "--in-process"}, a, err))
     return usage_error(err, kRunHelp);
   if (a.help) { std::fputs(kRunHelp, stdout); return kExitOk; }
   if (a.positional.size() != 1) return usage_error("run takes one suite file", kRunHelp);
@@ -337,6 +395,13 @@ int cmd_run(int argc, char** argv) {
     dsa::set_max_threads(static_cast<int>(n));
   }
 
+  double case_timeout_s = 0;
+  if (a.opts.count("--case-timeout")) {
+    std::uint64_t t = 0;
+    if (!parse_u64(a.opts["--case-timeout"], t) || t == 0) return usage_error("--case-timeout takes a positive number of seconds", kRunHelp);
+    case_timeout_s = static_cast<double>(t);
+  }
+
   Suite suite;
   std::vector<std::size_t> selected;
   try {
@@ -363,6 +428,16 @@ int cmd_run(int argc, char** argv) {
       c.timing.max_seconds = std::min(c.timing.max_seconds, 0.25);
     }
 
+  // The process the user started supervises; the cases run in its worker (this same
+  // program, started again with this variable set). Nothing above touched the GPU.
+  const WorkerChannel channel = WorkerChannel::from_environment();
+  if (!channel.active() && !a.opts.count("--in-process")) {
+    std::map<std::string, nlohmann::json> base;
+    for (const CaseSpec& c : cases) base[c.name] = case_base_record(c);
+    return supervise_run(argc, argv, base, {out, case_timeout_s});
+  }
+  const bool resume = a.opts.count("--resume") > 0;
+
   nlohmann::json prov = provenance_json();
   prov["command_line"] = command_line(argc, argv);
   prov["seed"] = ctx.seed;
@@ -378,13 +453,32 @@ int cmd_run(int argc, char** argv) {
                                      {"filter", a.opts.count("--filter") ? a.opts["--filter"] : ""}};
   std::unique_ptr<ResultsFile> results;
   try {
-    const auto parent = std::filesystem::path(out).parent_path();
-    if (!parent.empty()) std::filesystem::create_directories(parent);
-    results = std::make_unique<ResultsFile>(out, prov, suite_json);
+    if (resume) {
+      if (!std::filesystem::exists(out)) {
+        std::fprintf(stderr, "dsa-bench: --resume: %s: no such results file (nothing to resume: run without --resume)\n", out.c_str());
+        return kExitUsage;
+      }
+      results = ResultsFile::open(out);
+      const std::string why = resume_mismatch(results->document(), prov, suite_json);
+      if (!why.empty()) {
+        std::fprintf(stderr, "dsa-bench: --resume: %s: %s\n", out.c_str(), why.c_str());
+        return kExitUsage;
+      }
+      const char* reason = std::getenv("DSA_BENCH_RESUME_REASON");  // set by the supervisor
+      results->reopen({{"timestamp_utc", prov["timestamp_utc"]},
+                       {"command_line", prov["command_line"]},
+                       {"reason", reason ? reason : "run --resume"}});
+    } else {
+      const auto parent = std::filesystem::path(out).parent_path();
+      if (!parent.empty()) std::filesystem::create_directories(parent);
+      results = std::make_unique<ResultsFile>(out, prov, suite_json);
+    }
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "dsa-bench: %s\n", e.what());
+    std::fprintf(stderr, "dsa-bench: %s%s\n", resume ? "--resume: " : "", e.what());
     return kExitUsage;
   }
+  std::set<std::string> kept;  // finished by an earlier process of this run
+  for (const auto& c : results->document()["cases"]) kept.insert(c.value("name", ""));
 
   const bool quiet = a.opts.count("--quiet") > 0;
   if (!quiet)
@@ -395,7 +489,12 @@ int cmd_run(int argc, char** argv) {
   // is computed against these figures, taken at this run's clocks.
   std::string no_gpu;
   const auto backends = candidate_backends(ctx.backend, &no_gpu);
-  if (std::find(backends.begin(), backends.end(), dsa::Backend::cuda) != backends.end()) {
+  const bool uses_gpu = std::find(backends.begin(), backends.end(), dsa::Backend::cuda) != backends.end();
+  if (uses_gpu && resume && results->document().contains("device_ceilings")) {
+    // Measured by the first process of this run: every record shares one set.
+    ctx.ceilings = results->document()["device_ceilings"];
+    if (!quiet) std::fprintf(stderr, "dsa-bench: the device's ceilings as the earlier process of this run measured them\n");
+  } else if (uses_gpu) {
     if (!quiet) std::fprintf(stderr, "dsa-bench: measuring the device's ceilings (cuBLASLt bf16/fp8, copy) ...\n");
     const dsa::DeviceCeilings dc = dsa::measure_device_ceilings();
     ctx.ceilings = {{"bf16_tflops", dc.bf16_tflops}, {"fp8_tflops", dc.fp8_tflops}, {"copy_gbps", dc.copy_gbps},
@@ -410,22 +509,41 @@ int cmd_run(int argc, char** argv) {
   std::signal(SIGINT, on_sigint);
   set_results_for_termination(results.get());
   Progress progress(cases, !quiet);
+  std::size_t to_run = 0;
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    if (kept.count(cases[i].name)) progress.skip(i);
+    else ++to_run;
+  }
+  if (resume && !quiet)
+    std::fprintf(stderr, "dsa-bench: resuming %s: %zu of %zu cases kept, %zu to run\n", out.c_str(), cases.size() - to_run,
+                 cases.size(), to_run);
   const double t0 = now_seconds();
-  std::map<std::string, int> counts;
   bool interrupted = false;
   for (std::size_t i = 0; i < cases.size(); ++i) {
     if (g_interrupted) { interrupted = true; break; }
     const CaseSpec& c = cases[i];
+    if (kept.count(c.name)) continue;
     progress.begin(i);
+    channel.begin(c.name);
+    const InjectedFault fault = injected_fault(c.name);
+    act_on_injected_fault(fault);
     ctx.progress = [&](const std::string& m) { progress.detail(m); };
     ctx.partial = [&](const nlohmann::json& body) {
-      nlohmann::json r = {{"name", c.name}, {"op", op_name(c.op)}, {"mode", mode_name(c.mode)},
-                          {"params", case_params_json(c)}};
+      nlohmann::json r = case_base_record(c);
       r.update(body);
       results->put_case(r);
     };
-    const nlohmann::json rec = run_case(c, ctx);
-    ++counts[rec["status"].get<std::string>()];
+    nlohmann::json rec = run_case(c, ctx);
+    // A faulting kernel leaves the context unusable for the rest of the process: the
+    // case says so, and a supervised worker hands the rest of the run to a new one. Every
+    // CUDA call is checked, so a fault always ends its case as failed or error: the
+    // probe runs after those only, and never calls a case that passed lost.
+    const std::string st = rec.value("status", "");
+    const bool bad_case = st == "failed" || st == "error" || st == "oom";
+    std::string lost_why;
+    const bool lost = fault == InjectedFault::lost_context ? (lost_why = "injected by DSA_BENCH_INJECT_FAULT", true)
+                                                          : uses_gpu && bad_case && dsa::cuda_context_lost(&lost_why);
+    if (lost) note_context_lost(rec, lost_why, channel.active());
     try {
       results->put_case(rec);
     } catch (const std::exception& e) {
@@ -434,9 +552,22 @@ int cmd_run(int argc, char** argv) {
       return kExitFailed;
     }
     progress.end(i, rec);
+    channel.end(c.name);
+    if (lost && channel.active()) {
+      set_results_for_termination(nullptr);
+      std::fflush(nullptr);
+      std::_Exit(kExitContextLost);  // no CUDA teardown in a broken context
+    }
+    if (lost) std::fprintf(stderr, "dsa-bench: the GPU context is lost (%s): the later GPU cases will fail\n", lost_why.c_str());
   }
+  // Over every record, those of earlier processes of this run too.
+  std::map<std::string, int> counts;
+  for (const auto& r : results->document()["cases"]) ++counts[r.value("status", "?")];
   const bool bad = counts["failed"] + counts["error"] + counts["oom"] > 0;
-  nlohmann::json summary = {{"counts", counts}, {"duration_s", now_seconds() - t0}, {"all_ok", !bad}};
+  double before = 0;  // the earlier processes' time
+  const auto& pv = results->document()["provenance"];
+  if (pv.contains("resumed") && !pv["resumed"].empty()) before = pv["resumed"].back().value("duration_s_before", 0.0);
+  nlohmann::json summary = {{"counts", counts}, {"duration_s", before + now_seconds() - t0}, {"all_ok", !bad}};
   results->finish(interrupted ? "interrupted" : "complete", summary);
   set_results_for_termination(nullptr);
   std::fputs(summary_table(results->document()).c_str(), stdout);

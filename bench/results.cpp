@@ -21,6 +21,55 @@ ResultsFile::ResultsFile(std::string path, nlohmann::json provenance, nlohmann::
   write();
 }
 
+std::unique_ptr<ResultsFile> ResultsFile::open(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error(path + ": cannot open (" + std::strerror(errno) + ")");
+  std::unique_ptr<ResultsFile> r(new ResultsFile());
+  r->path_ = path;
+  try {
+    r->doc_ = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw std::runtime_error(path + ": not JSON (" + e.what() + ")");
+  }
+  const auto& d = r->doc_;
+  if (!d.is_object() || d.value("schema", "") != "dsa-bench-results")
+    throw std::runtime_error(path + ": not a dsa-bench results file (field \"schema\" is not \"dsa-bench-results\")");
+  if (d.value("schema_version", 0) != kResultsSchemaVersion)
+    throw std::runtime_error(path + ": field \"schema_version\" is " + d["schema_version"].dump() + ", this build writes " +
+                             std::to_string(kResultsSchemaVersion));
+  for (const char* key : {"provenance", "suite"})
+    if (!d.contains(key) || !d[key].is_object())
+      throw std::runtime_error(path + ": field \"" + key + "\" is missing or not an object");
+  if (!d.contains("cases") || !d["cases"].is_array()) throw std::runtime_error(path + ": field \"cases\" is missing or not an array");
+  return r;
+}
+
+void ResultsFile::reopen(const nlohmann::json& note) {
+  const std::lock_guard<std::mutex> lock(mu_);
+  // The time the earlier processes ran: the summary's where the last one finished, else
+  // the sum of its case records' (it ended inside a case, so it wrote no summary).
+  double before = 0;
+  if (doc_.contains("summary") && doc_["summary"].contains("duration_s")) {
+    before = doc_["summary"]["duration_s"].get<double>();
+  } else {
+    for (const auto& c : doc_["cases"]) before += c.value("duration_s", 0.0);
+  }
+  auto& cases = doc_["cases"];
+  nlohmann::json kept = nlohmann::json::array();
+  for (auto& c : cases) {
+    const std::string st = c.value("status", "");
+    if (st != "running" && st != "interrupted") kept.push_back(std::move(c));
+  }
+  cases = std::move(kept);
+  doc_["run_status"] = "running";
+  doc_.erase("summary");
+  nlohmann::json n = note;
+  n["kept_cases"] = doc_["cases"].size();
+  n["duration_s_before"] = before;
+  doc_["provenance"]["resumed"].push_back(n);
+  write();
+}
+
 void ResultsFile::set(const std::string& key, const nlohmann::json& value) {
   const std::lock_guard<std::mutex> lock(mu_);
   doc_[key] = value;

@@ -4,6 +4,7 @@
 // a half-written file, and an interrupted run keeps every case that finished.
 #pragma once
 
+#include <memory>
 #include <mutex>
 #include <string>
 
@@ -17,6 +18,9 @@ class ResultsFile {
  public:
   // Writes the header at once, so a bad path fails before any case runs.
   ResultsFile(std::string path, nlohmann::json provenance, nlohmann::json suite);
+  // An existing results file, as it is (std::runtime_error naming the file when it
+  // cannot be read or is not a dsa-bench results file of this schema version).
+  static std::unique_ptr<ResultsFile> open(const std::string& path);
 
   // Sets a top-level field (e.g. "device_ceilings") and writes the file.
   void set(const std::string& key, const nlohmann::json& value);
@@ -29,9 +33,16 @@ class ResultsFile {
   // file. Safe to call from another thread while the run goes on.
   void abandon(const std::string& why);
 
+  // Goes on with an earlier run (`run --resume`, or a new worker process after a crash):
+  // drops the cases it left running or interrupted (they run again), marks the run
+  // running and adds `note` (when, why) to provenance.resumed with the number of cases
+  // kept and the time the earlier processes ran (duration_s_before). Writes the file.
+  void reopen(const nlohmann::json& note);
+
   const nlohmann::json& document() const { return doc_; }
 
  private:
+  ResultsFile() = default;
   void write() const;
   std::string path_;
   nlohmann::json doc_;

@@ -36,6 +36,13 @@ int cuda_sm_count();
 // True when this binary was built with the CUDA backend.
 bool built_with_cuda();
 
+// True when this process's CUDA context can no longer be used: a kernel faulted (an
+// illegal address, a trap) and every later CUDA call would return the same error until
+// the process ends. `why` gets the error. Clears non-sticky errors on the way. Call it
+// only where a device is in use (without one it would report the missing device);
+// false in a build without CUDA.
+bool cuda_context_lost(std::string* why = nullptr);
+
 // What the device can do, measured once per run on random data: a large bf16 and fp8
 // matrix product through cuBLASLt (8192^3; FLOP / s) and a device-to-device copy
 // (bytes read + bytes written / s). A measurement that fails is 0 with the reason in

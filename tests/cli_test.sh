@@ -173,5 +173,91 @@ check sigterm-schema 0 /usr/bin/python3 -c "
 import json, jsonschema, sys
 jsonschema.validate(json.load(open('term-results.json')), json.load(open(sys.argv[1])))" "$src/reports/results.schema.json"
 
+# Process isolation: a case that crashes the worker, hangs, or loses the GPU context is
+# recorded as an error and the next cases run in a new worker (faults injected by the
+# test hook DSA_BENCH_INJECT_FAULT, since no kernel here faults on purpose).
+cat > three.json <<'JSON'
+{"cases": [
+  {"name": "a", "op": "topk", "queries": 2, "context": 100, "topk": 10, "mode": "validate"},
+  {"name": "b", "op": "topk", "queries": 2, "context": 200, "topk": 10, "mode": "validate"},
+  {"name": "c", "op": "topk", "queries": 2, "context": 300, "topk": 10, "mode": "validate"}
+]}
+JSON
+isolated() {  # isolated NAME RESULTS LOST_CASE TEXT_IN_ITS_REASON RESUME_REASON
+  /usr/bin/python3 - "$2" "$3" "$4" "$5" "$src/reports/results.schema.json" <<'PY' || { echo "FAIL $1: results content"; fails=$((fails+1)); }
+import json, jsonschema, sys
+path, lost, text, resume_reason, schema = sys.argv[1:]
+d = json.load(open(path))
+jsonschema.validate(d, json.load(open(schema)))
+st = {c['name']: c['status'] for c in d['cases']}
+want = {n: ('error' if n == lost else 'passed') for n in 'abc'}
+assert st == want, st
+assert [c['name'] for c in d['cases']] == ['a', 'b', 'c']
+rec = [c for c in d['cases'] if c['name'] == lost][0]
+assert text in rec['reason'] and 'new process' in rec['reason'], rec['reason']
+assert rec['op'] == 'topk' and rec['params']['context'] > 0, rec
+assert d['run_status'] == 'complete' and d['summary']['counts'] == {'passed': 2, 'error': 1, 'failed': 0, 'oom': 0}, d['summary']
+r = d['provenance']['resumed']
+assert len(r) == 1 and resume_reason in r[0]['reason'] and r[0]['kept_cases'] == 'abc'.index(lost) + 1, r
+assert '--resume' in r[0]['command_line'], r
+PY
+}
+rm -f crash.json
+check crash-isolated 1 env DSA_BENCH_INJECT_FAULT=b:crash "$bin" run three.json --out crash.json
+contains crash-isolated "case b: the process ended on signal 11"
+isolated crash-isolated crash.json b "signal 11" "case b: the process ended on signal 11"
+rm -f hang.json
+SECONDS=0
+check hang-timeout 1 env DSA_BENCH_INJECT_FAULT=a:hang "$bin" run three.json --out hang.json --case-timeout 1
+[ "$SECONDS" -lt 30 ] || { echo "FAIL hang-timeout: took $SECONDS s"; fails=$((fails+1)); }
+isolated hang-timeout hang.json a "no result within 1 s (--case-timeout 1)" "case a: no result within 1 s"
+rm -f lost.json
+check lost-context 1 env DSA_BENCH_INJECT_FAULT=c:lost_context "$bin" run three.json --out lost.json
+contains lost-context "the GPU context was lost"
+isolated lost-context lost.json c "the GPU context was lost during this case" "the GPU context was lost"
+# --in-process: no supervisor, so the crash ends the run (and the file says running).
+rm -f inproc.json
+check in-process 139 env DSA_BENCH_INJECT_FAULT=b:crash "$bin" run three.json --out inproc.json --in-process
+check in-process-results 0 /usr/bin/python3 -c "
+import json; d = json.load(open('inproc.json'))
+assert d['run_status'] == 'running' and [c['name'] for c in d['cases']] == ['a'], d"
+check bad-case-timeout 2 "$bin" run three.json --case-timeout 0; contains bad-case-timeout "positive number of seconds"
+
+# Ctrl-C (to the supervisor the user started) finishes the case in progress; --resume
+# then runs only what is left and keeps the finished records as they were.
+/usr/bin/python3 -c "
+import json; s = json.load(open('term.json'))
+s['cases'].append({'name': 'after', 'op': 'topk', 'queries': 2, 'context': 100, 'topk': 10, 'mode': 'validate'})
+json.dump(s, open('int-suite.json', 'w'))"
+rm -f int.json
+"$bin" run int-suite.json --out int.json --quiet > int.log 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do
+  grep -q '"long_sweep"' int.json 2>/dev/null && break
+  sleep 0.1
+done
+kill -INT "$pid"; wait "$pid"; rc=$?
+if [ "$rc" -ne 130 ]; then echo "FAIL sigint: exit $rc, expected 130"; tail -3 int.log; fails=$((fails+1)); else echo "ok   sigint"; fi
+cp int.json int-before.json
+check resume 0 "$bin" run int-suite.json --out int.json --resume
+contains resume "resuming int.json: 2 of 3 cases kept, 1 to run"
+check resume-results 0 /usr/bin/python3 -c "
+import json; a = json.load(open('int-before.json')); b = json.load(open('int.json'))
+assert a['run_status'] == 'interrupted' and b['run_status'] == 'complete', (a['run_status'], b['run_status'])
+assert [c['name'] for c in a['cases']] == ['quick', 'long_sweep'], a['cases']
+assert a['cases'] == b['cases'][:2] and [c['status'] for c in b['cases']] == ['passed'] * 3, b['cases']
+r = b['provenance']['resumed']
+assert len(r) == 1 and r[0]['reason'] == 'run --resume' and r[0]['kept_cases'] == 2, r
+assert b['summary']['duration_s'] >= a['summary']['duration_s'], (a['summary'], b['summary'])"
+# Resume with a case left over: after a crash in --in-process mode, b and c run again.
+check resume-rest 0 "$bin" run three.json --out inproc.json --resume
+contains resume-rest "1 of 3 cases kept, 2 to run"
+check resume-other-seed 2 "$bin" run three.json --out inproc.json --resume --seed 5
+contains resume-other-seed "field provenance.seed is 20250929 there and 5 in this run"
+check resume-other-filter 2 "$bin" run three.json --out inproc.json --resume --filter a
+contains resume-other-filter "field suite.filter"
+check resume-nothing 2 "$bin" run three.json --out nothing-here.json --resume
+contains resume-nothing "nothing to resume"
+
 if [ "$fails" -ne 0 ]; then echo "$fails CLI check(s) failed"; exit 1; fi
 echo "all CLI checks passed"

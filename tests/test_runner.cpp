@@ -178,6 +178,60 @@ TEST(ResultsFileTest, BadPathFailsBeforeAnyCaseRuns) {
   EXPECT_THROW(ResultsFile("/nonexistent-dir/x/results.json", {}, {}), std::runtime_error);
 }
 
+// What a resumed run (run --resume, or a new worker after a lost case) starts from.
+TEST(ResultsFileTest, ReopeningKeepsFinishedCasesAndDropsUnfinishedOnes) {
+  const std::string path = test::scratch_path("results-reopen.json");
+  {
+    ResultsFile f(path, {{"tool", "dsa-bench"}}, {{"name", "t"}});
+    f.put_case({{"name", "a"}, {"status", "passed"}, {"duration_s", 1.5}});
+    f.put_case({{"name", "b"}, {"status", "error"}, {"duration_s", 2.0}});
+    f.put_case({{"name", "c"}, {"status", "running"}, {"points", {1, 2}}});  // a sweep cut off
+  }
+  auto f = ResultsFile::open(path);
+  EXPECT_EQ(f->document()["cases"].size(), 3u);  // open() changes nothing
+  f->reopen({{"reason", "test"}});
+  std::ifstream in(path);
+  const auto doc = nlohmann::json::parse(in);
+  ASSERT_EQ(doc["cases"].size(), 2u);
+  EXPECT_EQ(doc["cases"][0]["name"], "a");
+  EXPECT_EQ(doc["cases"][1]["name"], "b");
+  EXPECT_EQ(doc["run_status"], "running");
+  const auto& note = doc["provenance"]["resumed"].at(0);
+  EXPECT_EQ(note["reason"], "test");
+  EXPECT_EQ(note["kept_cases"], 2);
+  EXPECT_DOUBLE_EQ(note["duration_s_before"].get<double>(), 3.5);  // no summary: the cases' times
+
+  // A run that finished (here interrupted) has a summary, whose time is the whole run's.
+  f->put_case({{"name", "c"}, {"status", "interrupted"}});
+  f->finish("interrupted", {{"duration_s", 9.0}});
+  f->reopen({{"reason", "again"}});
+  EXPECT_EQ(f->document()["cases"].size(), 2u);
+  EXPECT_FALSE(f->document().contains("summary"));
+  EXPECT_DOUBLE_EQ(f->document()["provenance"]["resumed"].at(1)["duration_s_before"].get<double>(), 9.0);
+}
+
+TEST(ResultsFileTest, OpeningSaysWhatIsWrongWithTheFile) {
+  const auto message = [](const std::string& text) {
+    const std::string path = test::scratch_path("results-bad.json");
+    std::ofstream(path) << text;
+    try {
+      ResultsFile::open(path);
+    } catch (const std::runtime_error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message("{").find("not JSON"), std::string::npos);
+  EXPECT_NE(message(R"({"schema": "other"})").find("not a dsa-bench results file"), std::string::npos);
+  EXPECT_NE(message(R"({"schema": "dsa-bench-results", "schema_version": 2})").find("schema_version"), std::string::npos);
+  EXPECT_NE(message(R"({"schema": "dsa-bench-results", "schema_version": 1, "provenance": {}, "suite": {}})")
+                .find("\"cases\""),
+            std::string::npos);
+  EXPECT_NE(message(R"({"schema": "dsa-bench-results", "schema_version": 1, "suite": {}, "cases": []})").find("provenance"),
+            std::string::npos);
+  EXPECT_THROW(ResultsFile::open(test::scratch_path("no-such-results.json")), std::runtime_error);
+}
+
 TEST(Generators, SameSeedSameInputsForAnyThreadCount) {
   const Suite s = parse_suite(R"({"cases": [{"name": "a", "op": "dense_attention_mqa", "heads": 4, "context": 3000}]})", "t");
   AttentionData a, b;

@@ -18,6 +18,19 @@ int cuda_device_count(std::string* why) {
   return n;
 }
 
+bool cuda_context_lost(std::string* why) {
+  // A non-sticky error (a bad launch configuration, an allocation that failed) is
+  // cleared by reading it; a sticky one is returned again by every call, so a second
+  // synchronisation after clearing tells the two apart.
+  cudaGetLastError();
+  if (cudaDeviceSynchronize() == cudaSuccess) return false;
+  cudaGetLastError();
+  const cudaError_t err = cudaDeviceSynchronize();
+  if (err == cudaSuccess) return false;
+  if (why) *why = std::string(cudaGetErrorName(err)) + ": " + cudaGetErrorString(err);
+  return true;
+}
+
 int cuda_sm_count() {
   static const int n = [] {
     const auto info = cuda_device_info(0);
