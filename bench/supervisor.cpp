@@ -18,6 +18,7 @@
 
 #include "bench/results.h"
 #include "bench/timing.h"
+#include "kernels/cuda_device.h"
 
 extern char** environ;
 
@@ -288,6 +289,7 @@ InjectedFault injected_fault(const std::string& case_name) {
   if (kind == "crash") return InjectedFault::crash;
   if (kind == "hang") return InjectedFault::hang;
   if (kind == "lost_context") return InjectedFault::lost_context;
+  if (kind == "gpu_fault") return InjectedFault::gpu_fault;
   return InjectedFault::none;
 }
 
@@ -298,6 +300,8 @@ void act_on_injected_fault(InjectedFault f) {
   }
   if (f == InjectedFault::hang)
     for (;;) pause();
+  if (f == InjectedFault::gpu_fault && !cuda_break_context_for_test())
+    std::fprintf(stderr, "dsa-bench: DSA_BENCH_INJECT_FAULT: gpu_fault needs a CUDA device\n");
 }
 
 }  // namespace dsa::bench

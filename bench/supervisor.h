@@ -49,9 +49,10 @@ bool forward_to_worker(int sig);
 
 // Test hook: DSA_BENCH_INJECT_FAULT=CASE:KIND makes the worker fail at case CASE the way
 // KIND says (crash: SIGSEGV before the case; hang: never start it; lost_context: run it,
-// then act as if the GPU context were lost), so the supervisor's paths are tested
-// without a faulting kernel. Unset, nothing happens.
-enum class InjectedFault { none, crash, hang, lost_context };
+// then act as if the GPU context were lost; gpu_fault: launch a kernel that traps before
+// the case, a real lost context on a GPU), so the supervisor's paths are tested without
+// a faulty kernel. Unset, nothing happens.
+enum class InjectedFault { none, crash, hang, lost_context, gpu_fault };
 InjectedFault injected_fault(const std::string& case_name);
 // Crashes or hangs here for those kinds; returns for the others.
 void act_on_injected_fault(InjectedFault f);

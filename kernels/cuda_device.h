@@ -43,6 +43,11 @@ bool built_with_cuda();
 // false in a build without CUDA.
 bool cuda_context_lost(std::string* why = nullptr);
 
+// Test hook: leaves this process's CUDA context unusable as a faulting kernel does (a
+// kernel that traps), so the runner's recovery can be checked on a real GPU. True when a
+// kernel was launched; false without CUDA or a device.
+bool cuda_break_context_for_test();
+
 // What the device can do, measured once per run on random data: a large bf16 and fp8
 // matrix product through cuBLASLt (8192^3; FLOP / s) and a device-to-device copy
 // (bytes read + bytes written / s). A measurement that fails is 0 with the reason in

@@ -12,6 +12,7 @@ int cuda_device_count(std::string* why) {
 
 std::optional<CudaDeviceInfo> cuda_device_info(int) { return std::nullopt; }
 bool cuda_context_lost(std::string*) { return false; }
+bool cuda_break_context_for_test() { return false; }
 int cuda_sm_count() { return 132; }
 
 DeviceCeilings measure_device_ceilings() { return {0, 0, 0, "built without the CUDA backend"}; }

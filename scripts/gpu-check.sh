@@ -572,6 +572,16 @@ PY
     log "suites/corner.json on the GPU (every corner case through the runner, validation only)"
     step "$bundle"/dsa-bench run suites/corner.json --backend cuda --out "$out/corner.json" > "$out/corner.log" 2>&1 || status=1
     tables=("$out/corner.json")
+    # dsa-bench's worker restart after a real fault (a kernel that traps, injected): the
+    # case is an error, the next one passes on the GPU in a new worker. Seconds.
+    log "a kernel fault costs only its case (tests/gpu_fault_isolation_test.sh)"
+    if nvidia-smi -L > /dev/null 2>&1; then
+      STEP_LIMIT=60 step bash tests/gpu_fault_isolation_test.sh "$(cd "$bundle" && pwd)/dsa-bench" "$out/fault-isolation" \
+        > "$out/fault-isolation.log" 2>&1 || status=1
+      tail -1 "$out/fault-isolation.log"
+    else
+      echo "no GPU (nvidia-smi -L failed): not checked"
+    fi
   fi
 fi
 

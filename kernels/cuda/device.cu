@@ -18,6 +18,21 @@ int cuda_device_count(std::string* why) {
   return n;
 }
 
+namespace {
+__global__ void trap_kernel() { __trap(); }
+}  // namespace
+
+bool cuda_break_context_for_test() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
+    cudaGetLastError();
+    return false;
+  }
+  trap_kernel<<<1, 1>>>();
+  cudaDeviceSynchronize();  // returns the launch failure; it stays for the process
+  return true;
+}
+
 bool cuda_context_lost(std::string* why) {
   // A non-sticky error (a bad launch configuration, an allocation that failed) is
   // cleared by reading it; a sticky one is returned again by every call, so a second

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# On a GPU: a kernel that faults in the middle of a run costs only its own case. The
+# fault is real (DSA_BENCH_INJECT_FAULT=b:gpu_fault launches a kernel that traps before
+# case b, leaving the sticky error a faulty kernel leaves), so this checks what the CPU
+# tests can only simulate: the worker sees its context lost, records b as an error, and
+# case c runs on the GPU in a new worker. Exit 77 (skipped) without a CUDA device.
+# usage: gpu_fault_isolation_test.sh DSA_BENCH WORK_DIR
+set -u
+bin=$1; work=$2
+mkdir -p "$work"; cd "$work" || exit 1
+cat > fault.json <<'JSON'
+{"cases": [
+  {"name": "a", "op": "topk", "queries": 2, "context": 4096, "topk": 64, "mode": "validate"},
+  {"name": "b", "op": "topk", "queries": 2, "context": 4096, "topk": 64, "mode": "validate"},
+  {"name": "c", "op": "topk", "queries": 2, "context": 4096, "topk": 64, "mode": "validate"}
+]}
+JSON
+rm -f fault-results.json
+DSA_BENCH_INJECT_FAULT=b:gpu_fault "$bin" run fault.json --backend cuda --out fault-results.json > fault.log 2>&1
+rc=$?
+cat fault.log
+/usr/bin/python3 - <<'PY'
+import json, sys
+d = json.load(open('fault-results.json'))
+st = {c['name']: c['status'] for c in d['cases']}
+if all(s == 'skipped' for s in st.values()):
+    print('skipped: no CUDA device')
+    sys.exit(77)
+assert st == {'a': 'passed', 'b': 'error', 'c': 'passed'}, st
+b = [c for c in d['cases'] if c['name'] == 'b'][0]
+assert 'the GPU context was lost during this case' in b['reason'], b['reason']
+c = [c for c in d['cases'] if c['name'] == 'c'][0]
+assert c['backend'] == 'cuda', c.get('backend')
+r = d['provenance']['resumed']
+assert len(r) == 1 and r[0]['reason'] == 'the GPU context was lost' and r[0]['kept_cases'] == 2, r
+assert d['run_status'] == 'complete', d['run_status']
+print('ok: the faulting case is an error, the next one passed on the GPU in a new worker')
+PY
+py=$?
+[ "$py" -eq 77 ] && exit 77
+[ "$py" -eq 0 ] || exit 1
+[ "$rc" -eq 1 ] || { echo "FAIL: dsa-bench exited $rc, expected 1 (a case errored)"; exit 1; }
