@@ -116,6 +116,9 @@ struct Suite {
   std::string name;
   std::string description;
   std::string content_hash;  // FNV-1a 64 of the file bytes, hex
+  // A case with no result after this many seconds is stopped and recorded as an error
+  // (a hung kernel); `run --case-timeout` overrides it. 0: no limit.
+  double case_timeout_s = 0;
   std::vector<CaseSpec> cases;
 };
 

@@ -135,7 +135,8 @@ unusable (a faulting kernel: every later CUDA call would fail) or outlives
                    those it never reached); the suite file, seed, backend, filter,
                    --short, --prefer and the build must be the earlier run's
   --case-timeout S stop a case that has no result after S seconds (a hung kernel)
-                   and record it as an error (default: no limit)
+                   and record it as an error (default: the suite's case_timeout_s,
+                   else no limit; 0: no limit)
   --in-process     run the cases in this process, with no restarts (for a debugger)
 
 With a GPU in use, the device's ceilings (bf16 and fp8 matrix products through
@@ -261,8 +262,10 @@ int cmd_list(int argc, char** argv) {
   try {
     const Suite suite = load_suite(a.positional[0]);
     const auto idx = select_cases(suite, a.opts.count("--filter") ? a.opts["--filter"] : "");
-    std::printf("suite %s (%s): %zu cases%s\n", suite.name.c_str(), suite.path.c_str(), suite.cases.size(),
+    std::printf("suite %s (%s): %zu cases%s", suite.name.c_str(), suite.path.c_str(), suite.cases.size(),
                 idx.size() == suite.cases.size() ? "" : (", " + std::to_string(idx.size()) + " selected").c_str());
+    if (suite.case_timeout_s > 0) std::printf(", each stopped after %g s without a result", suite.case_timeout_s);
+    std::printf("\n");
     if (!suite.description.empty()) std::printf("%s\n", suite.description.c_str());
     int width = 34;  // the name column fits the longest name, so the columns stay aligned
     for (std::size_t i : idx) width = std::max(width, static_cast<int>(suite.cases[i].name.size()));
@@ -395,10 +398,10 @@ int cmd_run(int argc, char** argv) {
     dsa::set_max_threads(static_cast<int>(n));
   }
 
-  double case_timeout_s = 0;
+  double case_timeout_s = -1;  // -1: the suite's
   if (a.opts.count("--case-timeout")) {
     std::uint64_t t = 0;
-    if (!parse_u64(a.opts["--case-timeout"], t) || t == 0) return usage_error("--case-timeout takes a positive number of seconds", kRunHelp);
+    if (!parse_u64(a.opts["--case-timeout"], t)) return usage_error("--case-timeout takes a whole number of seconds (0: no limit)", kRunHelp);
     case_timeout_s = static_cast<double>(t);
   }
 
@@ -434,7 +437,9 @@ int cmd_run(int argc, char** argv) {
   if (!channel.active() && !a.opts.count("--in-process")) {
     std::map<std::string, nlohmann::json> base;
     for (const CaseSpec& c : cases) base[c.name] = case_base_record(c);
-    return supervise_run(argc, argv, base, {out, case_timeout_s});
+    SupervisorOptions opt{out, suite.case_timeout_s, "the suite's case_timeout_s"};
+    if (case_timeout_s >= 0) opt = {out, case_timeout_s, "--case-timeout " + a.opts["--case-timeout"]};
+    return supervise_run(argc, argv, base, opt);
   }
   const bool resume = a.opts.count("--resume") > 0;
 
@@ -443,6 +448,7 @@ int cmd_run(int argc, char** argv) {
   prov["seed"] = ctx.seed;
   prov["backend_requested"] = backend;
   prov["short_mode"] = short_mode;
+  prov["case_timeout_s"] = case_timeout_s < 0 ? suite.case_timeout_s : case_timeout_s;  // 0: none
   if (!ctx.prefer.empty()) prov["preferred_variants"] = ctx.prefer;
   const nlohmann::json suite_json = {{"name", suite.name},
                                      {"path", suite.path},

@@ -513,9 +513,10 @@ Suite parse_suite(const std::string& text, const std::string& path) {
     cases = doc;
   } else if (doc.is_object()) {
     Fields top(doc, path);
-    top.only({"suite", "description", "defaults", "cases"}, "a suite file");
+    top.only({"suite", "description", "case_timeout_s", "defaults", "cases"}, "a suite file");
     suite.name = top.string("suite", "");
     suite.description = top.string("description", "");
+    suite.case_timeout_s = top.number("case_timeout_s", 0, 0, 7 * 86400, true);
     if (top.has("defaults")) {
       defaults = top.object("defaults");
       std::set<std::string> known = kCommonKeys;

@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 #include <vector>
 
@@ -240,8 +241,9 @@ int supervise_run(int argc, char** argv, const std::map<std::string, nlohmann::j
     std::string reason;
     const bool context_lost = WIFEXITED(end.status) && WEXITSTATUS(end.status) == kExitContextLost;
     if (end.timed_out) {
-      const std::string limit = std::to_string(static_cast<long long>(opt.case_timeout_s));
-      reason = "no result within " + limit + " s (--case-timeout " + limit + "): the process was stopped";
+      std::ostringstream limit;
+      limit << opt.case_timeout_s;
+      reason = "no result within " + limit.str() + " s (" + opt.timeout_source + "): the process was stopped";
     } else if (signaled && !end.current.empty()) {
       reason = "the process ended on " + signal_text(WTERMSIG(end.status)) + " during this case";
     } else if (!context_lost) {

@@ -33,7 +33,8 @@ class WorkerChannel {
 
 struct SupervisorOptions {
   std::string results_path;
-  double case_timeout_s = 0;  // 0: no limit
+  double case_timeout_s = 0;    // 0: no limit
+  std::string timeout_source;  // where the limit came from, for the record
 };
 
 // The supervisor: starts this binary again with the same arguments as a worker, and a

@@ -221,7 +221,18 @@ check in-process 139 env DSA_BENCH_INJECT_FAULT=b:crash "$bin" run three.json --
 check in-process-results 0 /usr/bin/python3 -c "
 import json; d = json.load(open('inproc.json'))
 assert d['run_status'] == 'running' and [c['name'] for c in d['cases']] == ['a'], d"
-check bad-case-timeout 2 "$bin" run three.json --case-timeout 0; contains bad-case-timeout "positive number of seconds"
+check bad-case-timeout 2 "$bin" run three.json --case-timeout 1.5; contains bad-case-timeout "whole number of seconds"
+# The suite's own limit applies unless --case-timeout says otherwise (0: none).
+/usr/bin/python3 -c "
+import json; s = json.load(open('three.json')); s['case_timeout_s'] = 1.5
+json.dump(s, open('three-limited.json', 'w'))"
+rm -f suite-limit.json
+check suite-timeout 1 env DSA_BENCH_INJECT_FAULT=c:hang "$bin" run three-limited.json --out suite-limit.json
+contains suite-timeout "case c: no result within 1.5 s (the suite's case_timeout_s)"
+rm -f no-limit.json
+env DSA_BENCH_INJECT_FAULT=a:hang timeout 5 "$bin" run three-limited.json --out no-limit.json --case-timeout 0 > no-limit.log 2>&1
+rc=$?
+if [ "$rc" -ne 124 ]; then echo "FAIL no-limit: exit $rc, expected 124 (still waiting on the hung case when timeout stopped it)"; fails=$((fails+1)); else echo "ok   no-limit"; fi
 
 # Ctrl-C (to the supervisor the user started) finishes the case in progress; --resume
 # then runs only what is left and keeps the finished records as they were.

@@ -108,6 +108,14 @@ TEST(SuiteValidation, ModelImplementationsNameTheGpuForwardsKernels) {
 TEST(SuiteValidation, NotJson) { expect_error("{\"cases\": [", {"not valid JSON"}); }
 TEST(SuiteValidation, WrongTopLevel) { expect_error("42", {"expected a list of cases"}); }
 TEST(SuiteValidation, UnknownTopLevelKey) { expect_error(R"({"cases": [], "casse": 1})", {"unknown field \"casse\""}); }
+TEST(SuiteValidation, CaseTimeout) {
+  EXPECT_EQ(parse_suite(one_case(R"("op": "topk")"), "x.json").case_timeout_s, 0.0);  // none unless given
+  const std::string two = R"({"case_timeout_s": 2.5, "cases": [{"name": "c1", "op": "topk"}]})";
+  EXPECT_EQ(parse_suite(two, "x.json").case_timeout_s, 2.5);
+  for (const char* bad : {"0", "-1", "\"600\"", "1e9"})
+    expect_error(std::string(R"({"case_timeout_s": )") + bad + R"(, "cases": [{"name": "c1", "op": "topk"}]})",
+                 {"\"case_timeout_s\"", "a number in (0, 604800]"});
+}
 TEST(SuiteValidation, NoCases) { expect_error(R"({"cases": []})", {"no cases"}); }
 TEST(SuiteValidation, CaseNotAnObject) { expect_error(R"({"cases": [3]})", {"case #1", "expected an object"}); }
 TEST(SuiteValidation, MissingName) { expect_error(R"({"cases": [{"op": "topk"}]})", {"case #1", "\"name\"", "missing"}); }
