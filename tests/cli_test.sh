@@ -176,13 +176,7 @@ jsonschema.validate(json.load(open('term-results.json')), json.load(open(sys.arg
 # Process isolation: a case that crashes the worker, hangs, or loses the GPU context is
 # recorded as an error and the next cases run in a new worker (faults injected by the
 # test hook DSA_BENCH_INJECT_FAULT, since no kernel here faults on purpose).
-cat > three.json <<'JSON'
-{"cases": [
-  {"name": "a", "op": "topk", "queries": 2, "context": 100, "topk": 10, "mode": "validate"},
-  {"name": "b", "op": "topk", "queries": 2, "context": 200, "topk": 10, "mode": "validate"},
-  {"name": "c", "op": "topk", "queries": 2, "context": 300, "topk": 10, "mode": "validate"}
-]}
-JSON
+cp "$src/tests/three_topk_cases.json" three.json
 isolated() {  # isolated NAME RESULTS LOST_CASE TEXT_IN_ITS_REASON RESUME_REASON
   /usr/bin/python3 - "$2" "$3" "$4" "$5" "$src/reports/results.schema.json" <<'PY' || { echo "FAIL $1: results content"; fails=$((fails+1)); }
 import json, jsonschema, sys

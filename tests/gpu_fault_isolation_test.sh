@@ -7,14 +7,9 @@
 # usage: gpu_fault_isolation_test.sh DSA_BENCH WORK_DIR
 set -u
 bin=$1; work=$2
+suite=$(cd "$(dirname "$0")" && pwd)/three_topk_cases.json
 mkdir -p "$work"; cd "$work" || exit 1
-cat > fault.json <<'JSON'
-{"cases": [
-  {"name": "a", "op": "topk", "queries": 2, "context": 4096, "topk": 64, "mode": "validate"},
-  {"name": "b", "op": "topk", "queries": 2, "context": 4096, "topk": 64, "mode": "validate"},
-  {"name": "c", "op": "topk", "queries": 2, "context": 4096, "topk": 64, "mode": "validate"}
-]}
-JSON
+cp "$suite" fault.json
 rm -f fault-results.json
 DSA_BENCH_INJECT_FAULT=b:gpu_fault "$bin" run fault.json --backend cuda --out fault-results.json > fault.log 2>&1
 rc=$?
