@@ -97,6 +97,8 @@ Worker start_worker(const std::string& exe, const std::vector<std::string>& args
     if (getppid() != parent) _exit(127);  // it died before the line above took effect
     fcntl(p[1], F_SETFD, 0);              // the write end survives exec
     execve(exe.c_str(), argv.data(), envp.data());
+    static const char msg[] = "dsa-bench: cannot start the worker process (this program's file is gone or not executable)\n";
+    [[maybe_unused]] const auto n = write(2, msg, sizeof msg - 1);  // async-signal-safe, unlike stdio
     _exit(127);
   }
   setpgid(pid, pid);  // also here, so it holds whichever process runs first
@@ -246,6 +248,7 @@ int supervise_run(int argc, char** argv, const std::map<std::string, nlohmann::j
       reason = "no result within " + limit.str() + " s (" + opt.timeout_source + "): the process was stopped";
     } else if (signaled && !end.current.empty()) {
       reason = "the process ended on " + signal_text(WTERMSIG(end.status)) + " during this case";
+      if (WTERMSIG(end.status) == SIGKILL) reason += " (the system's out-of-memory killer sends this signal)";
     } else if (!context_lost) {
       if (WIFEXITED(end.status)) return WEXITSTATUS(end.status);  // the run is over
       std::fprintf(stderr, "dsa-bench: the worker process ended on %s outside any case\n",
