@@ -377,6 +377,10 @@ def _markdown(doc, sweeps, runs, cost, verdicts, written, skipped):
     else:
         origin = [f"{load.device_name(doc)} · commit {load.short_commit(doc)} · {p['timestamp_utc']} · "
                   f"`{p['command_line']}`", ""]
+        resumed = p.get("resumed", [])
+        if resumed:  # dsa-bench went on in another process: after a lost case, or run --resume
+            origin += [f"The run went on in {len(resumed)} later process{'es' if len(resumed) > 1 else ''}: "
+                       + "; ".join(f"{r['timestamp_utc']}, {r['reason']}" for r in resumed) + ".", ""]
     lines = [f"# dsa-bench report: {doc['suite']['name']}", ""] + origin + [
              "Cases: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + ".", ""]
     bad = [c for c in doc["cases"] if c["status"] in ("failed", "error", "oom")]

@@ -77,6 +77,24 @@ class Render(unittest.TestCase):
             self.assertIn("- topk.first_run: `cuda.topk.sample256` (not yet run on a GPU)", md)
             self.assertNotIn("- topk.ok:", md)
 
+    def test_later_processes_of_a_run_are_named(self):
+        doc = fx.document([fx.op_case("topk.ok", 1e-3), fx.op_case("topk.lost", 1e-3)])
+        doc["cases"][1].update(status="error", reason="the process ended on signal 11 (Segmentation fault) during "
+                                                      "this case; the run went on in a new process")
+        doc["provenance"]["resumed"] = [{"timestamp_utc": "2026-12-06T23:00:00Z", "command_line": "dsa-bench run x --resume",
+                                         "reason": "case topk.lost: the process ended on signal 11", "kept_cases": 2,
+                                         "duration_s_before": 1.0}]
+        with tempfile.TemporaryDirectory() as d:
+            code, _, _ = run_cli("render", fx.write(doc, d), "-o", d)
+            self.assertEqual(code, 0)
+            md = read(os.path.join(d, "report.md"))
+            self.assertIn("The run went on in 1 later process: 2026-12-06T23:00:00Z, case topk.lost: the process "
+                          "ended on signal 11.", md)
+            self.assertIn("- topk.lost: error: the process ended on signal 11", md)
+            doc["provenance"].pop("resumed")
+            code, _, _ = run_cli("render", fx.write(doc, d), "-o", d)
+            self.assertNotIn("later process", read(os.path.join(d, "report.md")))
+
     def test_model_results(self):
         with tempfile.TemporaryDirectory() as d:
             code, _, _ = run_cli("render", real_results("model-results.json"), "-o", d)
