@@ -254,6 +254,26 @@ assert a['cases'] == b['cases'][:2] and [c['status'] for c in b['cases']] == ['p
 r = b['provenance']['resumed']
 assert len(r) == 1 and r[0]['reason'] == 'run --resume' and r[0]['kept_cases'] == 2, r
 assert b['summary']['duration_s'] >= a['summary']['duration_s'], (a['summary'], b['summary'])"
+# A supervisor killed outright (SIGKILL: no forwarding) still ends its worker cleanly:
+# the worker gets SIGTERM as its parent dies and marks the run interrupted.
+rm -f orphan.json
+"$bin" run int-suite.json --out orphan.json --quiet > orphan.log 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do
+  grep -q '"long_sweep"' orphan.json 2>/dev/null && break
+  sleep 0.1
+done
+kill -KILL "$pid"; wait "$pid" 2>/dev/null
+for _ in $(seq 1 100); do  # the worker writes the file as it goes
+  grep -q '"run_status": "interrupted"' orphan.json && break
+  sleep 0.1
+done
+check orphan-worker 0 /usr/bin/python3 -c "
+import json; d = json.load(open('orphan.json'))
+s = {c['name']: c['status'] for c in d['cases']}
+assert d['run_status'] == 'interrupted' and s == {'quick': 'passed', 'long_sweep': 'interrupted'}, (d['run_status'], s)"
+pgrep -f "int-suite.json --out orphan.json" > /dev/null && { echo "FAIL orphan-worker: the worker outlived its supervisor"; fails=$((fails+1)); }
+
 # Resume with a case left over: after a crash in --in-process mode, b and c run again.
 check resume-rest 0 "$bin" run three.json --out inproc.json --resume
 contains resume-rest "1 of 3 cases kept, 2 to run"
