@@ -350,8 +350,7 @@ void note_context_lost(nlohmann::json& rec, const std::string& why, bool supervi
   const std::string what = "the GPU context was lost during this case (" + why + "); " +
                            (supervised ? "the run went on in a new process"
                                        : "the later GPU cases of this process fail (--in-process)");
-  const std::string st = rec.value("status", "");
-  if (st == "failed" || st == "error" || st == "oom") {
+  if (is_failure_status(rec.value("status", ""))) {
     rec["reason"] = rec.value("reason", std::string()) + (rec.contains("reason") ? "; " : "") + what;
   } else {
     rec["status"] = "error";
@@ -544,8 +543,7 @@ int cmd_run(int argc, char** argv) {
     // case says so, and a supervised worker hands the rest of the run to a new one. Every
     // CUDA call is checked, so a fault always ends its case as failed or error: the
     // probe runs after those only, and never calls a case that passed lost.
-    const std::string st = rec.value("status", "");
-    const bool bad_case = st == "failed" || st == "error" || st == "oom";
+    const bool bad_case = is_failure_status(rec.value("status", ""));
     std::string lost_why;
     const bool lost = fault == InjectedFault::lost_context ? (lost_why = "injected by DSA_BENCH_INJECT_FAULT", true)
                                                           : uses_gpu && bad_case && dsa::cuda_context_lost(&lost_why);
@@ -569,7 +567,9 @@ int cmd_run(int argc, char** argv) {
   // Over every record, those of earlier processes of this run too.
   std::map<std::string, int> counts;
   for (const auto& r : results->document()["cases"]) ++counts[r.value("status", "?")];
-  const bool bad = counts["failed"] + counts["error"] + counts["oom"] > 0;
+  int failures = 0;  // every failure status gets a count, 0 included
+  for (const char* s : kFailureStatuses) failures += counts[s];
+  const bool bad = failures > 0;
   double before = 0;  // the earlier processes' time
   const auto& pv = results->document()["provenance"];
   if (pv.contains("resumed") && !pv["resumed"].empty()) before = pv["resumed"].back().value("duration_s_before", 0.0);

@@ -3,6 +3,8 @@
 // status in its record, and the run goes on with the next case.
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -42,6 +44,12 @@ nlohmann::json ceiling_share(const nlohmann::json& ceilings, const nlohmann::jso
 // Statuses: passed, failed, not_verified (ran in bench mode; nothing validated),
 // skipped (with reason), not_supported (no variant handles the shape), oom, error.
 nlohmann::json run_case(const CaseSpec& c, const RunContext& ctx);
+
+// The statuses that fail a run (exit status 1).
+inline constexpr std::array<const char*, 3> kFailureStatuses = {"failed", "error", "oom"};
+inline bool is_failure_status(const std::string& s) {
+  return std::find(kFailureStatuses.begin(), kFailureStatuses.end(), s) != kFailureStatuses.end();
+}
 
 // The seed of a case: derived from the run's seed and the case name only, so a
 // filtered or reordered run gives each case the same inputs.

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <csignal>
@@ -278,9 +279,7 @@ int supervise_run(int argc, char** argv, const std::map<std::string, nlohmann::j
       std::fprintf(stderr, "dsa-bench: the GPU context was lost (the case's record says where); the run goes on in a new process\n");
       resume_reason = "the GPU context was lost";
     }
-    bool has_resume = false;
-    for (const auto& a : args) has_resume = has_resume || a == "--resume";
-    if (!has_resume) args.push_back("--resume");
+    if (std::find(args.begin(), args.end(), "--resume") == args.end()) args.push_back("--resume");
   }
 }
 

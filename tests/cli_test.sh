@@ -152,13 +152,18 @@ cat > term.json <<'JSON'
    "contexts": [256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072], "mode": "validate"}
 ]}
 JSON
-rm -f term-results.json
-"$bin" run term.json --out term-results.json --quiet > term.log 2>&1 &
-pid=$!
-for _ in $(seq 1 600); do  # until the sweep has written a partial record (at most a minute)
-  grep -q '"running"' term-results.json 2>/dev/null && grep -q '"long_sweep"' term-results.json && break
-  sleep 0.1
-done
+# Starts `dsa-bench run SUITE --out OUT` in the background ($pid) and returns once its
+# sweep long_sweep has written a partial record (at most a minute).
+start_until_sweep() {  # start_until_sweep SUITE OUT LOG
+  rm -f "$2"
+  "$bin" run "$1" --out "$2" --quiet > "$3" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 600); do
+    grep -q '"running"' "$2" 2>/dev/null && grep -q '"long_sweep"' "$2" && break
+    sleep 0.1
+  done
+}
+start_until_sweep term.json term-results.json term.log
 kill -TERM "$pid"; wait "$pid"; rc=$?
 if [ "$rc" -ne 143 ]; then echo "FAIL sigterm: exit $rc, expected 143"; tail -3 term.log; fails=$((fails+1)); else echo "ok   sigterm"; fi
 /usr/bin/python3 -c "
@@ -234,13 +239,7 @@ if [ "$rc" -ne 124 ]; then echo "FAIL no-limit: exit $rc, expected 124 (still wa
 import json; s = json.load(open('term.json'))
 s['cases'].append({'name': 'after', 'op': 'topk', 'queries': 2, 'context': 100, 'topk': 10, 'mode': 'validate'})
 json.dump(s, open('int-suite.json', 'w'))"
-rm -f int.json
-"$bin" run int-suite.json --out int.json --quiet > int.log 2>&1 &
-pid=$!
-for _ in $(seq 1 600); do
-  grep -q '"long_sweep"' int.json 2>/dev/null && break
-  sleep 0.1
-done
+start_until_sweep int-suite.json int.json int.log
 kill -INT "$pid"; wait "$pid"; rc=$?
 if [ "$rc" -ne 130 ]; then echo "FAIL sigint: exit $rc, expected 130"; tail -3 int.log; fails=$((fails+1)); else echo "ok   sigint"; fi
 cp int.json int-before.json
@@ -256,13 +255,7 @@ assert len(r) == 1 and r[0]['reason'] == 'run --resume' and r[0]['kept_cases'] =
 assert b['summary']['duration_s'] >= a['summary']['duration_s'], (a['summary'], b['summary'])"
 # A supervisor killed outright (SIGKILL: no forwarding) still ends its worker cleanly:
 # the worker gets SIGTERM as its parent dies and marks the run interrupted.
-rm -f orphan.json
-"$bin" run int-suite.json --out orphan.json --quiet > orphan.log 2>&1 &
-pid=$!
-for _ in $(seq 1 600); do
-  grep -q '"long_sweep"' orphan.json 2>/dev/null && break
-  sleep 0.1
-done
+start_until_sweep int-suite.json orphan.json orphan.log
 kill -KILL "$pid"; wait "$pid" 2>/dev/null
 for _ in $(seq 1 100); do  # the worker writes the file as it goes
   grep -q '"run_status": "interrupted"' orphan.json && break

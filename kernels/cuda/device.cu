@@ -23,11 +23,7 @@ __global__ void trap_kernel() { __trap(); }
 }  // namespace
 
 bool cuda_break_context_for_test() {
-  int n = 0;
-  if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
-    cudaGetLastError();
-    return false;
-  }
+  if (cuda_device_count() == 0) return false;
   trap_kernel<<<1, 1>>>();
   cudaDeviceSynchronize();  // returns the launch failure; it stays for the process
   return true;
