@@ -9,7 +9,10 @@
 #                                    across device calls of at most 10 minutes)
 #   scripts/gpu-check.sh --suite SUITE.json [REGEX]
 #                                    instead: any suite on the GPU (e.g. suites/candidates.json,
-#                                    the kernels under evaluation inside the pipeline)
+#                                    the kernels under evaluation inside the pipeline), in one
+#                                    supervised dsa-bench run: STEP_LIMIT is each case's limit
+#                                    (default 570 s), SUITE_LIMIT the whole run's outside a
+#                                    session (570 s); results in $OUT/<suite>.json
 #   DSA_PREFER=NAME,... with --nightly or --suite: those variants picked first wherever
 #                                    they take a case (dsa-bench run --prefer)
 #   scripts/gpu-check.sh --quick     instead: only the gpu tests and suites/corner.json
@@ -387,55 +390,111 @@ if [ "$mode" = nightly ]; then
     | tee "$out/nightly.log" | tail -40 || status=1
   tables=("$out/nightly.json")
 elif [ "$mode" = suite ]; then
-  # One process per case, as for the gpu tests: suites like candidates.json hold kernels
-  # on their first run, and a fault in one would fail every later case of its process.
-  # Each process measures the device ceilings again (a few seconds).
+  # The selected cases in one supervised dsa-bench run: a case that faults (a lost GPU
+  # context), crashes its process or outlives its limit (--case-timeout, STEP_LIMIT
+  # seconds, default 570) is recorded as an error and a new worker process goes on with
+  # the rest, so the device's ceilings are measured and the CUDA context started once a
+  # step instead of once a case (seconds each). Cut by a session's deadline, the run
+  # is resumed (--resume) by the next call on the same machine. Cases the run left
+  # without a record otherwise (the supervisor itself failed) run again one process each
+  # (--in-process, the old way), so a supervisor fault costs time, not results.
   name=$(basename "$suite_file" .json)
-  log "$suite_file on the GPU (cases matching $filter), one process per case"
+  log "$suite_file on the GPU (cases matching $filter), one supervised run"
   mkdir -p "$out/$name"
   started_log "$out/$name.log"
-  tables=()
   kernels_of=$(suite_kernels "$suite_file")  # read once, not per case
   case_names=$("$bundle"/dsa-bench list "$suite_file" --filter "$filter" | awk '$1 ~ /^[0-9]+$/ {print $2}')
   # A plan's regex that matches nothing is a mistake to see, not a step that passed.
   [ -n "$case_names" ] || { echo "no case of $suite_file matches $filter" | tee -a "$out/$name.log"; status=1; }
+  to_run=()
   for case_name in $case_names; do
     hung=$(awk -v c="$case_name" '$1 == c { for (i = 2; i <= NF; i++) print $i }' <<< "$kernels_of" | grep -xF -f "$hung_file" | head -1)
     if [ -n "$hung" ]; then
       echo "not run: $case_name (its kernel $hung hung in a first run)" | tee -a "$out/$name.log"; status=1; continue
     fi
-    tables+=("$out/$name/$case_name.json")
-    if finished_before "$out/$name/$case_name.json" cases; then
-      echo "kept from the earlier call: $case_name" >> "$out/$name.log"; continue
-    fi
-    exact="^$(printf '%s' "$case_name" | sed 's/[.]/\\./g')\$"
-    step "$bundle"/dsa-bench run "$suite_file" --backend cuda --filter "$exact" "${prefer[@]}" --out "$out/$name/$case_name.json" 2>&1 \
-      | tee -a "$out/$name.log" | tail -4 || status=1
+    to_run+=("$case_name")
   done
-  # The cases' results as one file of the suite (for dsa-report: e.g. compare --by-params
-  # against the nightly's results); each case keeps the ceilings of its own process.
-  python3 - "$out/$name.json" "${tables[@]}" <<'PY' || status=1
+  case_limit=${STEP_LIMIT:-$limit_default}
+  run_file=$out/$name/run.json
+  run_rc=0
+  if [ "${#to_run[@]}" -gt 0 ]; then
+    # The exact names, so the run (and a resumed one: same filter) takes just these.
+    exact="^($(printf '%s\n' "${to_run[@]}" | sed 's/[.]/\\./g' | paste -sd '|'))\$"
+    if finished_before "$run_file" cases; then
+      echo "kept from the earlier call: the run of ${#to_run[@]} cases" >> "$out/$name.log"
+    else
+      resume=()
+      if [ "${KEEP_FINISHED:-}" = 1 ] && python3 -c 'import json, sys; json.load(open(sys.argv[1]))["cases"]' "$run_file" 2>/dev/null; then
+        resume=(--resume); echo "resuming the earlier call's run: $run_file" >> "$out/$name.log"
+      fi
+      # The whole run's limit: every case its own, plus a minute for starting workers;
+      # outside a session (no DEADLINE) at most SUITE_LIMIT (570 s), inside a device
+      # call's 600, so a long selection ends with its results written and its table.
+      run_limit=$(( ${#to_run[@]} * case_limit + 60 ))
+      [ -z "${DEADLINE:-}" ] && [ "$run_limit" -gt "${SUITE_LIMIT:-570}" ] && run_limit=${SUITE_LIMIT:-570}
+      STEP_LIMIT=$run_limit step "$bundle"/dsa-bench run "$suite_file" --backend cuda \
+        --filter "$exact" --case-timeout "$case_limit" "${prefer[@]}" "${resume[@]}" --out "$run_file" 2>&1 \
+        | tee -a "$out/$name.log" | tail -"$(( ${#to_run[@]} + 4 ))"
+      run_rc=${PIPESTATUS[0]}
+      [ "$run_rc" -eq 0 ] || status=1
+      [ "$run_rc" -eq 124 ] && [ ! -e "${DEADLINE_MARK:-/nonexistent}" ] && echo "the run was stopped at its limit ($run_limit s): its unfinished cases are not run (KEEP_FINISHED=1 resumes it on this machine)" | tee -a "$out/$name.log"
+    fi
+    if [ "${run_rc:-0}" -ne 124 ] && [ ! -e "${DEADLINE_MARK:-/nonexistent}" ]; then
+      # Cases with no final record in the run's file (missing, or still `running` or
+      # `interrupted`): the supervised run failed them, not a time limit.
+      missing=$(python3 - "$run_file" "${to_run[@]}" <<'PY'
 import json, sys
-merged, parts = sys.argv[1], []
-for path in sys.argv[2:]:
+try:
+  done = {c["name"] for c in json.load(open(sys.argv[1]))["cases"] if c.get("status") not in ("running", "interrupted")}
+except (OSError, ValueError, KeyError, TypeError):
+  done = set()
+print("\n".join(n for n in sys.argv[2:] if n not in done))
+PY
+)
+      for case_name in $missing; do
+        case_file=$out/$name/$case_name.json
+        if finished_before "$case_file" cases; then echo "kept from the earlier call: $case_name" >> "$out/$name.log"; continue; fi
+        echo "no record of $case_name from the supervised run: running it in a process of its own (--in-process)" | tee -a "$out/$name.log"
+        STEP_LIMIT=$case_limit step "$bundle"/dsa-bench run "$suite_file" --backend cuda --in-process \
+          --filter "^$(printf '%s' "$case_name" | sed 's/[.]/\\./g')\$" "${prefer[@]}" --out "$case_file" 2>&1 \
+          | tee -a "$out/$name.log" | tail -4 || status=1
+      done
+    fi
+  fi
+  # One results file of the suite (for dsa-report and session_report.py): the run's,
+  # with any case run again alone in place of the run's record of it, in suite order.
+  python3 - "$out/$name.json" "$run_file" "${to_run[@]}" <<'PY' || status=1
+import json, os, sys
+merged, run_file, names = sys.argv[1], sys.argv[2], sys.argv[3:]
+parts = []
+for path in [run_file] + [os.path.join(os.path.dirname(run_file), n + ".json") for n in names]:
+  if not os.path.exists(path):
+    continue  # no run (every case hung before), or a case the run recorded
   try:
     parts.append(json.load(open(path)))
-  except (OSError, ValueError) as e:
-    print(f"{path}: {e} (the case's process crashed or was stopped)")
+  except ValueError as e:
+    print(f"{path}: {e} (the process crashed or was stopped while writing)")
 if parts:
   doc = parts[0]
-  doc["cases"] = [c for d in parts for c in d["cases"]]
-  doc["run_status"] = "complete" if all(d.get("run_status") == "complete" for d in parts) else "interrupted"
-  doc["suite"]["cases_selected"] = len(doc["cases"])
-  doc["suite"]["filter"] = "one process per case"
-  counts = {}
-  for c in doc["cases"]:
-    counts[c["status"]] = counts.get(c["status"], 0) + 1
-  doc["summary"] = {"counts": counts, "duration_s": sum(d.get("summary", {}).get("duration_s", 0) for d in parts),
-                    "all_ok": all(c["status"] not in ("failed", "error", "oom") for c in doc["cases"])}
+  if len(parts) > 1:
+    records = {}
+    for d in parts:  # later files (cases run alone) replace the run's record of a case
+      for c in d.get("cases", []):
+        records[c["name"]] = c
+    order = {n: i for i, n in enumerate(names)}
+    doc["cases"] = sorted(records.values(), key=lambda c: order.get(c["name"], len(order)))
+    doc["run_status"] = "complete" if all(d.get("run_status") == "complete" for d in parts) else "interrupted"
+    doc["suite"]["cases_selected"] = len(doc["cases"])
+    doc["suite"]["filter"] = "a supervised run, then the cases it left without a record one process each"
+    counts = {}
+    for c in doc["cases"]:
+      counts[c["status"]] = counts.get(c["status"], 0) + 1
+    doc["summary"] = {"counts": counts, "duration_s": sum(d.get("summary", {}).get("duration_s", 0) for d in parts),
+                      "all_ok": all(c["status"] not in ("failed", "error", "oom") for c in doc["cases"])}
   json.dump(doc, open(merged, "w"), indent=1)
-  print(f"merged {len(parts)} results files into {merged}")
+  print(f"{merged}: {len(doc['cases'])} cases from {len(parts)} results file(s)")
 PY
+  tables=()
   if [ -f "$out/$name.json" ]; then tables=("$out/$name.json"); fi
 elif [ "$mode" = sanitize ]; then
   # compute-sanitizer runs each kernel many times slower: small shapes only by default.

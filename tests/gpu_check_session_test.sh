@@ -41,9 +41,13 @@ printf '{"testsuites": [{"name": "%s", "testsuite": [{"name": "MatchesReference"
 SH
 
 # dsa-bench: variants, list and run as gpu-check uses them. STUB_SLOW names a suite
-# whose run outlasts any deadline.
+# whose run outlasts any deadline; a run keeps the finished records of --out with
+# --resume; STUB_NO_RECORD names a case a run without --in-process leaves unrecorded
+# (exit 1), as a failing supervisor would.
 cat > "$work/bundle/dsa-bench" <<'SH'
 #!/usr/bin/env bash
+names="kernel.topk.sample.prefill.64k kernel.dense_mqa.wgmma.decode_bf16.64k kernel.dense_mqa.seesaw.decode_bf16.64k
+sweep.decode.b64.fp8.wgmma_attention model.v32.layer3.prefill sweep.decode.b64.fp8.filter_topk"
 cmd=$1; shift
 case "$cmd" in
   variants)
@@ -53,21 +57,30 @@ case "$cmd" in
   list)
     filter=.
     [ "${2:-}" = --filter ] && filter=$3
-    printf '%s\n' kernel.topk.sample.prefill.64k kernel.dense_mqa.wgmma.decode_bf16.64k \
-      kernel.dense_mqa.seesaw.decode_bf16.64k sweep.decode.b64.fp8.wgmma_attention model.v32.layer3.prefill \
-      sweep.decode.b64.fp8.filter_topk | grep -E -- "$filter" | awk '{print "  " NR "  " $1 " op both"}'
+    printf '%s\n' $names | grep -E -- "$filter" | awk '{print "  " NR "  " $1 " op both"}'
     exit 0 ;;
   run)
-    suite=$1; out=; filter=
+    suite=$1; out=; filter=; flags=
     while [ $# -gt 0 ]; do
-      case "$1" in --out) out=$2; shift ;; --filter) filter=$2; shift ;; esac
+      case "$1" in --out) out=$2; shift ;; --filter) filter=$2; shift ;; --resume|--in-process) flags="$flags $1" ;; esac
       shift
     done
-    echo "run $(basename "$suite") $filter" >> "$STUB_LOG"
+    echo "run $(basename "$suite") $filter$flags" >> "$STUB_LOG"
     if [ -n "${STUB_SLOW:-}" ] && [[ "$suite" == *"$STUB_SLOW"* ]]; then exec sleep 100; fi
     mkdir -p "$(dirname "$out")"
-    printf '{"suite": {}, "run_status": "complete", "summary": {"duration_s": 0}, "cases": [{"name": "%s", "status": "passed"}]}\n' \
-      "$(printf '%s' "${filter:-all}" | tr -d '\\^$')" > "$out" ;;
+    printf '%s\n' $names | grep -E -- "$filter" | python3 -c '
+import json, sys
+out, flags, drop = sys.argv[1], sys.argv[2], sys.argv[3]
+kept = []
+if "--resume" in flags:
+  kept = [c for c in json.load(open(out))["cases"] if c["status"] not in ("running", "interrupted")]
+have = {c["name"] for c in kept}
+selected = [n for n in sys.stdin.read().split() if n not in have]
+dropped = drop in selected and "--in-process" not in flags
+new = [{"name": n, "status": "passed"} for n in selected if not (dropped and n == drop)]
+json.dump({"suite": {}, "run_status": "complete", "summary": {"duration_s": 0}, "cases": kept + new}, open(out, "w"))
+sys.exit(1 if dropped else 0)
+' "$out" "$flags" "${STUB_NO_RECORD:-}" ;;
 esac
 SH
 
@@ -144,7 +157,7 @@ grep -q "^micro BM_CudaTopkFilterPrefill512 " "$log" || fail "call 2 did not run
 grep -q "| BM_CudaIndexerBatchKeyrowsB64 | 4096 | 12.5 | 1.5 | 900 |" "$work/call2/report.md" \
   || fail "call 2's report.md lacks the micro-benchmark table: $(grep -A4 'Micro' "$work/call2/report.md")"
 [ "$rc" -ne 0 ] || fail "a session with a hung kernel exited 0"
-tar tzf "$work/call2/session.tgz" 2>/dev/null | grep -q "step-12-suite/candidates/sweep.decode.b64.fp8.filter_topk.json" \
+tar tzf "$work/call2/session.tgz" 2>/dev/null | grep -q "step-12-suite/candidates.json" \
   || fail "session.tgz of call 2 lacks the last step's results"
 
 # A third call has nothing left to do, and a bad budget is refused.
@@ -200,28 +213,60 @@ grep -q "kept from the earlier call: CudaFirstRunDenseMqa (cuda.dense_mqa.seesaw
   || fail "the resumed step's log does not say what it kept"
 grep -q "gpu tests: 3 passed, 0 failed" "$work/callB.console" || fail "the resumed step's merged results lack the kept processes"
 
-# The same keeping in the other per-process forms, asked directly (KEEP_FINISHED=1, as a
-# resumed session step gets): a complete case result is kept, an interrupted one runs
-# again, a kept failure still fails the step; a complete benchmark family is kept.
+# The same keeping asked directly (KEEP_FINISHED=1, as a resumed session step gets).
+# The suite form runs its cases in one supervised run: an interrupted run is resumed
+# (--resume, same filter: the stand-in keeps its finished records), a complete one is
+# kept whole and a failure in it still fails the step; a case the run leaves without a
+# record runs again alone (--in-process) and joins the suite's results, but not after
+# a deadline cut the run (the next call resumes it). A complete benchmark family is kept.
 keep_out=$work/keep
+two='^kernel\.(topk\.sample|dense_mqa\.wgmma)\.'
+two_exact='^(kernel\.topk\.sample\.prefill\.64k|kernel\.dense_mqa\.wgmma\.decode_bf16\.64k)$'
 mkdir -p "$keep_out/candidates" "$keep_out/micro"
-kept_case() {  # kept_case CASE RUN_STATUS CASE_STATUS
-  printf '{"suite": {}, "run_status": "%s", "summary": {}, "cases": [{"name": "%s", "status": "%s"}]}\n' "$2" "$1" "$3" \
-    > "$keep_out/candidates/$1.json"
+kept_run() {  # kept_run RUN_STATUS STATUS_OF_THE_TOPK_CASE STATUS_OF_THE_DENSE_CASE
+  printf '{"suite": {}, "run_status": "%s", "summary": {}, "cases": [{"name": "kernel.topk.sample.prefill.64k", "status": "%s"}, {"name": "kernel.dense_mqa.wgmma.decode_bf16.64k", "status": "%s"}]}\n' \
+    "$1" "$2" "$3" > "$keep_out/candidates/run.json"
 }
-kept_case kernel.topk.sample.prefill.64k complete passed
-kept_case kernel.dense_mqa.wgmma.decode_bf16.64k interrupted passed
+suite_direct() {  # suite_direct [VAR=VALUE ...]: the two cases' suite step; its exit status
+  env STUB_LOG="$log" GPU_BUNDLE="$work/bundle" OUT="$keep_out" "$@" bash "$src/scripts/gpu-check.sh" \
+    --suite suites/candidates.json "$two" > "$work/keep.console" 2>&1
+}
+merged_statuses() { python3 -c 'import json, sys; print(" ".join(c["name"] + "=" + c["status"] for c in json.load(open(sys.argv[1]))["cases"]))' "$keep_out/candidates.json"; }
+kept_run interrupted passed interrupted
 : > "$log"
-env STUB_LOG="$log" GPU_BUNDLE="$work/bundle" OUT="$keep_out" KEEP_FINISHED=1 bash "$src/scripts/gpu-check.sh" \
-  --suite suites/candidates.json '^kernel\.(topk\.sample|dense_mqa\.wgmma)\.' > "$work/keep.console" 2>&1
+suite_direct KEEP_FINISHED=1
 rc=$?
-[ "$rc" -eq 0 ] && [ "$(tr '\n' ';' < "$log")" = 'run candidates.json ^kernel\.dense_mqa\.wgmma\.decode_bf16\.64k$;' ] \
-  || fail "KEEP_FINISHED=1 should run only the interrupted case (exit $rc): $(tr '\n' ';' < "$log")"
-grep -q "merged 2 results files" "$work/keep.console" || fail "the kept case is missing from the suite's merged results"
-kept_case kernel.topk.sample.prefill.64k complete failed
-env STUB_LOG="$log" GPU_BUNDLE="$work/bundle" OUT="$keep_out" KEEP_FINISHED=1 bash "$src/scripts/gpu-check.sh" \
-  --suite suites/candidates.json '^kernel\.(topk\.sample|dense_mqa\.wgmma)\.' > "$work/keep.console" 2>&1
-[ $? -eq 1 ] || fail "a kept result with a failed case did not fail the step"
+[ "$rc" -eq 0 ] && [ "$(tr '\n' ';' < "$log")" = "run candidates.json $two_exact --resume;" ] \
+  || fail "KEEP_FINISHED=1 should resume the interrupted run (exit $rc): $(tr '\n' ';' < "$log")"
+[ "$(merged_statuses)" = "kernel.topk.sample.prefill.64k=passed kernel.dense_mqa.wgmma.decode_bf16.64k=passed" ] \
+  || fail "the resumed run's merged results are not both cases passed: $(merged_statuses)"
+kept_run complete failed passed
+: > "$log"
+suite_direct KEEP_FINISHED=1
+rc=$?
+[ "$rc" -eq 1 ] && [ ! -s "$log" ] || fail "a kept complete run with a failed case should run nothing and fail the step (exit $rc): $(tr '\n' ';' < "$log")"
+rm -f "$keep_out/candidates/run.json"
+: > "$log"
+suite_direct STUB_NO_RECORD=kernel.topk.sample.prefill.64k
+rc=$?
+[ "$(tr '\n' ';' < "$log")" = "run candidates.json $two_exact;run candidates.json ^kernel\.topk\.sample\.prefill\.64k\$ --in-process;" ] \
+  || fail "a case the supervised run left unrecorded should run again alone, in-process: $(tr '\n' ';' < "$log")"
+[ "$(merged_statuses)" = "kernel.topk.sample.prefill.64k=passed kernel.dense_mqa.wgmma.decode_bf16.64k=passed" ] \
+  || fail "the case run alone is not in the suite's merged results, in suite order: $(merged_statuses)"
+grep -q "no record of kernel.topk.sample.prefill.64k from the supervised run" "$work/keep.console" \
+  || fail "the step did not say why it ran a case alone"
+[ "$rc" -eq 1 ] || fail "a supervised run that lost a case's record did not fail the step (exit $rc)"
+rm -rf "$keep_out/candidates" "$keep_out/candidates.json"
+: > "$log"
+suite_direct STUB_SLOW=candidates DEADLINE=$(( $(date +%s) + 14 )) DEADLINE_MARK="$work/keep.deadline"
+[ -e "$work/keep.deadline" ] && [ "$(tr '\n' ';' < "$log")" = "run candidates.json $two_exact;" ] \
+  || fail "a run cut by the deadline should leave its cases to the next call, not run them alone: $(tr '\n' ';' < "$log")"
+grep -q "no record of" "$work/keep.console" && fail "a run cut by the deadline was taken for a supervisor's failure"
+: > "$log"
+suite_direct STUB_SLOW=candidates SUITE_LIMIT=3
+rc=$?
+[ "$rc" -eq 1 ] && [ "$(tr '\n' ';' < "$log")" = "run candidates.json $two_exact;" ] && grep -q "the run was stopped at its limit (3 s)" "$work/keep.console" \
+  || fail "a run stopped at SUITE_LIMIT should fail the step and say so, not run its cases alone (exit $rc): $(tr '\n' ';' < "$log")"
 printf '{"benchmarks": [{"name": "BM_CudaTopkFilterPrefill512/65536", "real_time": 60}]}\n' > "$keep_out/micro/BM_CudaTopkFilterPrefill512.json"
 : > "$log"
 env STUB_LOG="$log" GPU_BUNDLE="$work/bundle" OUT="$keep_out" KEEP_FINISHED=1 bash "$src/scripts/gpu-check.sh" \
