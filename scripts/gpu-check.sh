@@ -396,8 +396,9 @@ elif [ "$mode" = suite ]; then
   # the rest, so the device's ceilings are measured and the CUDA context started once a
   # step instead of once a case (seconds each). Cut by a session's deadline, the run
   # is resumed (--resume) by the next call on the same machine. Cases the run left
-  # without a record otherwise (the supervisor itself failed) run again one process each
-  # (--in-process, the old way), so a supervisor fault costs time, not results.
+  # without a record otherwise (the supervisor itself failed), or whose error names the
+  # CUDA error of an earlier case (a sticky error the worker missed), run again one
+  # process each (--in-process, the old way): a supervisor fault costs time, not results.
   name=$(basename "$suite_file" .json)
   log "$suite_file on the GPU (cases matching $filter), one supervised run"
   mkdir -p "$out/$name"
@@ -440,25 +441,42 @@ elif [ "$mode" = suite ]; then
       [ "$run_rc" -eq 124 ] && [ ! -e "${DEADLINE_MARK:-/nonexistent}" ] && echo "the run was stopped at its limit ($run_limit s): its unfinished cases are not run (KEEP_FINISHED=1 resumes it on this machine)" | tee -a "$out/$name.log"
     fi
     if [ "${run_rc:-0}" -ne 124 ] && [ ! -e "${DEADLINE_MARK:-/nonexistent}" ]; then
-      # Cases with no final record in the run's file (missing, or still `running` or
-      # `interrupted`): the supervised run failed them, not a time limit.
-      missing=$(python3 - "$run_file" "${to_run[@]}" <<'PY'
-import json, sys
+      # Cases to run again alone, each with why: no final record in the run's file
+      # (missing, or still `running` or `interrupted`: the supervisor failed, not a time
+      # limit), or an error naming the same CUDA error as an earlier case's (a sticky
+      # error the worker did not see as a lost context fails every later case).
+      rerun=$(python3 - "$run_file" "${to_run[@]}" <<'PY'
+import json, re, sys
 try:
-  done = {c["name"] for c in json.load(open(sys.argv[1]))["cases"] if c.get("status") not in ("running", "interrupted")}
+  cases = json.load(open(sys.argv[1]))["cases"]
 except (OSError, ValueError, KeyError, TypeError):
-  done = set()
-print("\n".join(n for n in sys.argv[2:] if n not in done))
+  cases = []
+final, seen, sticky = set(), set(), {}
+for c in cases:
+  if c.get("status") in ("running", "interrupted"):
+    continue
+  final.add(c["name"])
+  err = re.search(r"CUDA error (cuda\w+)", str(c.get("reason", ""))) if c.get("status") in ("error", "failed") else None
+  if err and err.group(1) in seen:
+    sticky[c["name"]] = err.group(1)
+  elif err:
+    seen.add(err.group(1))
+for n in sys.argv[2:]:
+  if n not in final:
+    print(n, "no record of it from the supervised run")
+  elif n in sticky:
+    print(n, f"the same {sticky[n]} as an earlier case of the run (a sticky CUDA error?)")
 PY
 )
-      for case_name in $missing; do
+      while read -r case_name why; do
+        [ -n "$case_name" ] || continue
         case_file=$out/$name/$case_name.json
         if finished_before "$case_file" cases; then echo "kept from the earlier call: $case_name" >> "$out/$name.log"; continue; fi
-        echo "no record of $case_name from the supervised run: running it in a process of its own (--in-process)" | tee -a "$out/$name.log"
+        echo "$case_name: $why: running it in a process of its own (--in-process)" | tee -a "$out/$name.log"
         STEP_LIMIT=$case_limit step "$bundle"/dsa-bench run "$suite_file" --backend cuda --in-process \
-          --filter "^$(printf '%s' "$case_name" | sed 's/[.]/\\./g')\$" "${prefer[@]}" --out "$case_file" 2>&1 \
+          --filter "^$(printf '%s' "$case_name" | sed 's/[.]/\\./g')\$" "${prefer[@]}" --out "$case_file" < /dev/null 2>&1 \
           | tee -a "$out/$name.log" | tail -4 || status=1
-      done
+      done <<< "$rerun"
     fi
   fi
   # One results file of the suite (for dsa-report and session_report.py): the run's,

@@ -43,7 +43,8 @@ SH
 # dsa-bench: variants, list and run as gpu-check uses them. STUB_SLOW names a suite
 # whose run outlasts any deadline; a run keeps the finished records of --out with
 # --resume; STUB_NO_RECORD names a case a run without --in-process leaves unrecorded
-# (exit 1), as a failing supervisor would.
+# (exit 1), as a failing supervisor would; from the case STUB_STICKY names on, such a
+# run records every case as an error naming the same CUDA error (a sticky error).
 cat > "$work/bundle/dsa-bench" <<'SH'
 #!/usr/bin/env bash
 names="kernel.topk.sample.prefill.64k kernel.dense_mqa.wgmma.decode_bf16.64k kernel.dense_mqa.seesaw.decode_bf16.64k
@@ -78,9 +79,13 @@ have = {c["name"] for c in kept}
 selected = [n for n in sys.stdin.read().split() if n not in have]
 dropped = drop in selected and "--in-process" not in flags
 new = [{"name": n, "status": "passed"} for n in selected if not (dropped and n == drop)]
+sticky = sys.argv[4] if "--in-process" not in flags else ""
+for i, c in enumerate(new):  # from the case STUB_STICKY names on, the same CUDA error
+  if sticky and sticky in [d["name"] for d in new[:i + 1]]:
+    c.update(status="error", reason="CUDA error cudaErrorIllegalAddress (an illegal memory access was encountered) in k at x.cu:1")
 json.dump({"suite": {}, "run_status": "complete", "summary": {"duration_s": 0}, "cases": kept + new}, open(out, "w"))
 sys.exit(1 if dropped else 0)
-' "$out" "$flags" "${STUB_NO_RECORD:-}" ;;
+' "$out" "$flags" "${STUB_NO_RECORD:-}" "${STUB_STICKY:-}" ;;
 esac
 SH
 
@@ -253,9 +258,17 @@ rc=$?
   || fail "a case the supervised run left unrecorded should run again alone, in-process: $(tr '\n' ';' < "$log")"
 [ "$(merged_statuses)" = "kernel.topk.sample.prefill.64k=passed kernel.dense_mqa.wgmma.decode_bf16.64k=passed" ] \
   || fail "the case run alone is not in the suite's merged results, in suite order: $(merged_statuses)"
-grep -q "no record of kernel.topk.sample.prefill.64k from the supervised run" "$work/keep.console" \
+grep -q "kernel.topk.sample.prefill.64k: no record of it from the supervised run" "$work/keep.console" \
   || fail "the step did not say why it ran a case alone"
 [ "$rc" -eq 1 ] || fail "a supervised run that lost a case's record did not fail the step (exit $rc)"
+rm -f "$keep_out/candidates/"*.json
+: > "$log"
+suite_direct STUB_STICKY=kernel.topk.sample.prefill.64k
+[ "$(tr '\n' ';' < "$log")" = "run candidates.json $two_exact;run candidates.json ^kernel\.dense_mqa\.wgmma\.decode_bf16\.64k\$ --in-process;" ] \
+  || fail "a case that erred with an earlier case's CUDA error should run again alone, the first not: $(tr '\n' ';' < "$log")"
+[ "$(merged_statuses)" = "kernel.topk.sample.prefill.64k=error kernel.dense_mqa.wgmma.decode_bf16.64k=passed" ] \
+  || fail "the suite's merged results should keep the first error and the case run alone: $(merged_statuses)"
+grep -q "the same cudaErrorIllegalAddress as an earlier case" "$work/keep.console" || fail "the step did not say why it ran the erring case alone"
 rm -rf "$keep_out/candidates" "$keep_out/candidates.json"
 : > "$log"
 suite_direct STUB_SLOW=candidates DEADLINE=$(( $(date +%s) + 14 )) DEADLINE_MARK="$work/keep.deadline"
