@@ -19,7 +19,9 @@
 #                                    (correctness first, a few minutes); FIRST_RUN=skip
 #                                    leaves out the first-run suites (kernels not yet run
 #                                    on a GPU), FIRST_RUN=only runs those alone (no corner
-#                                    suite), so a session can put other steps between
+#                                    suite), so a session can put other steps between;
+#                                    FIRST_RUN_KERNELS=NAME,... only those kernels' (rest:
+#                                    all but those FIRST_RUN_NAMED lists)
 #   scripts/gpu-check.sh --figures   instead: the rest of the plain check (SASS count,
 #                                    micro-benchmarks, the short suites, the dsa-tiny
 #                                    model): --quick then --figures is the plain check in
@@ -70,6 +72,8 @@
 #   scripts/gpu-check.sh --first-run-order
 #                                    print the order in which kernels not yet run on a
 #                                    GPU get their first-run tests (FIRST_RUN_ORDER)
+#   scripts/gpu-check.sh --session-plan
+#                                    print the session's steps (SESSION_STEPS), one a line
 #   scripts/gpu-check.sh --model-small [REGEX]
 #                                    instead: the dsa-small cases of suites/model.json
 #                                    (those matching REGEX; on an H100 prefill to 64K
@@ -154,35 +158,43 @@ for i in "${!FIRST_RUN_ORDER[@]}"; do first_run_rank[${FIRST_RUN_ORDER[$i]}]=$((
 
 # The next GPU session's plan, most worth first (docs/gpu-validation.md says why each):
 # correctness of the validated kernels and the model path, the last unrun cases of issue
-# 5 (before the first runs of the new kernels, which may take minutes: 14 kernels, some
-# suites with a minute of host reference each), those first runs, the kernels under
-# evaluation beside the defaults at the
-# issues' target shapes (top-k, dense decode, sparse, MHA: the checks of MHA at 64K are
-# left out, about 35 s each of host reference, the gpu tests check it; what a promotion
-# or a met target rests on), then where the open targets' time goes (phase tables), the
-# keys-as-rows indexer beside the wgmma one at the decode sweep's batches and the prefill
-# target's shape with the filter top-k beside the sampled and split ones (and each of
-# its three kernels' time), then a decode sweep at batch 64 whose 128K point the claims
-# lack (4K, 32K, 128K with the default kernels; the nightly's seven points take over 5
-# minutes), one layer of the real dimensions (the non-attention cost per token the
-# claims' whole-model cost needs: an 11 GB synthetic checkpoint written and loaded
-# first), and the decode sweep with the filter top-k. A drawn task has 15
-# minutes of device time, about 13 of them usable across two calls (each start costs
-# one to two), so the order decides what is lost.
+# 5, then the kernels aimed at the open targets one target at a time, each kernel's
+# first-run tests followed at once by its cases beside the default's at the target's
+# shape (what a met target or a promotion rests on, so a call's deadline leaves whole
+# answers on the targets that matter most: the top-k, 205 us against 90; MHA prefill,
+# 331 TFLOP/s against 350; FP8 decode, 196 against 200; dense decode, 30% of the copy
+# bandwidth against 70%), then the other kernels' first runs (the keys-as-rows indexer,
+# the sampled top-k's variants, the profiled instantiations) and cases, where the open
+# targets' time goes (phase tables), the keys-as-rows indexer beside the wgmma one and
+# the filter top-k beside the sampled and split ones (micro-benchmarks), a decode sweep
+# at batch 64 whose 128K point the claims lack, one layer of the real dimensions (the
+# non-attention cost per token the claims' whole-model cost needs: an 11 GB synthetic
+# checkpoint written and loaded first), and the decode sweep with the filter top-k. A
+# drawn task has 15 minutes of device time, about 13 of them usable across two calls
+# (each start costs one to two), so the order decides what is lost.
 SESSION_STEPS=(
   'FIRST_RUN=skip --quick'
   '--model-small ^model\.small\.decode(\.128k)?$'
-  'FIRST_RUN=only --quick'
-  'STEP_LIMIT=60 --suite suites/candidates.json ^kernel\.topk\.'
-  'STEP_LIMIT=60 --suite suites/candidates.json ^kernel\.dense_mqa\.'
-  'STEP_LIMIT=60 --suite suites/candidates.json ^kernel\.sparse_mla\.'
+  'FIRST_RUN=only FIRST_RUN_KERNELS=cuda.topk.filter_fused,cuda.topk.filter --quick'
+  'STEP_LIMIT=60 --suite suites/candidates.json ^kernel\.topk\.(sample|filter|filter_fused)\.'
+  'FIRST_RUN=only FIRST_RUN_KERNELS=cuda.dense_mha.overlap --quick'
   'STEP_LIMIT=90 --suite suites/candidates.json ^kernel\.dense_mha\.[a-z_]+\.prefill\.64k$'
+  'FIRST_RUN=only FIRST_RUN_KERNELS=cuda.sparse_mqa.wgmma_fp8reg,cuda.dense_mqa.wgmma_fp8reg --quick'
+  'STEP_LIMIT=60 --suite suites/candidates.json ^kernel\.(sparse_mla|dense_mqa)\.(wgmma|wgmma_fp8reg)\.decode_fp8\.'
+  'FIRST_RUN=only FIRST_RUN_KERNELS=cuda.dense_mqa.seesaw,cuda.sparse_mqa.seesaw,cuda.dense_mqa.wgmma_tma,cuda.dense_mqa.seesaw_tma --quick'
+  'STEP_LIMIT=60 --suite suites/candidates.json ^kernel\.(dense_mqa\.[a-z_]+\.decode_bf16|sparse_mla\.(wgmma|seesaw)\.(prefill_check|prefill|decode_bf16))\.'
+  'FIRST_RUN=only FIRST_RUN_KERNELS=rest --quick'
+  'STEP_LIMIT=60 --suite suites/candidates.json ^kernel\.topk\.sample[a-z0-9_]+\.'
   'STEP_LIMIT=60 --phases'
   'STEP_LIMIT=60 --micro ^BM_CudaIndexer(Batch|KeyrowsPrefill|WgmmaPrefill)|^BM_CudaTopk(Sample|Filter|FilterFused)Prefill512$|^BM_CudaTopk(Split|Filter|FilterFused)OneRow$|^BM_CudaTopkFilterStages'
   '--suite suites/candidates.json ^sweep\.decode\.b64\.fp8\.wgmma_attention$'
   '--suite suites/model.json ^model\.v32\.layer3\.prefill$'
   '--suite suites/candidates.json ^sweep\.decode\.b64\.fp8\.filter_topk$'
 )
+# The kernels whose first runs a step names (FIRST_RUN_KERNELS=NAME,...): the step with
+# FIRST_RUN_KERNELS=rest takes every other one.
+FIRST_RUN_NAMED=$(printf '%s\n' "${SESSION_STEPS[@]}" | grep -o 'FIRST_RUN_KERNELS=[^ ]*' | cut -d= -f2 | grep -vx rest | paste -sd ,)
+if [ "${1:-}" = "--session-plan" ]; then printf '%s\n' "${SESSION_STEPS[@]}"; exit 0; fi
 
 if [ "${1:-}" = "--session" ]; then
   budget=${2:-540}
@@ -195,6 +207,7 @@ if [ "${1:-}" = "--session" ]; then
   mkdir -p "$root" "$final_out"
   # 20 s kept back to merge the cut step's results and pack.
   export DEADLINE=$(( $(date +%s) + budget - 20 )) DEADLINE_MARK="$root/.deadline-hit" HUNG_FILE="$root/hung-kernels.txt"
+  export FIRST_RUN_NAMED
   touch "$HUNG_FILE" "$root/done" "$root/started"
   # On a fresh machine (the last one went back) what an earlier call learnt is named by
   # hand, from that call's last console line: SESSION_SKIP="1 2" (the steps it
@@ -272,7 +285,7 @@ case "${1:-}" in
     mode=suite; suite_file=${2:-}; filter=${3:-.*}
     [ -r "$suite_file" ] || { echo "scripts/gpu-check.sh --suite: cannot read suite \"$suite_file\"" >&2; exit 2; } ;;
   "") ;;
-  *) echo "usage: scripts/gpu-check.sh [--prepare | --quick | --figures | --nightly [REGEX] | --model-small [REGEX] | --suite SUITE.json [REGEX] | --sanitize [GTEST_FILTER] | --ncu BENCH_REGEX [KERNEL_REGEX] | --phases | --micro REGEX | --chain 'FORM' ... | --session [SECONDS] | --first-run-order]" >&2; exit 2 ;;
+  *) echo "usage: scripts/gpu-check.sh [--prepare | --quick | --figures | --nightly [REGEX] | --model-small [REGEX] | --suite SUITE.json [REGEX] | --sanitize [GTEST_FILTER] | --ncu BENCH_REGEX [KERNEL_REGEX] | --phases | --micro REGEX | --chain 'FORM' ... | --session [SECONDS] | --session-plan | --first-run-order]" >&2; exit 2 ;;
 esac
 out=${OUT:-/tmp/gpu-check}
 mkdir -p "$out"
@@ -570,6 +583,18 @@ else
     ""|skip|only) ;;
     *) echo "scripts/gpu-check.sh: FIRST_RUN must be skip or only (or unset), not \"$FIRST_RUN\"" >&2; exit 2 ;;
   esac
+  # FIRST_RUN_KERNELS=NAME,NAME: the first-run processes of those kernels alone, so a
+  # session can follow each kernel's first run with its timing at the target shape;
+  # FIRST_RUN_KERNELS=rest: those of every kernel not in FIRST_RUN_NAMED (the kernels
+  # the session's other steps name; all outside a session) and of the suites of no one
+  # kernel.
+  first_run_pick() {  # first_run_pick KERNEL: whether FIRST_RUN_KERNELS takes its processes
+    case "${FIRST_RUN_KERNELS:-}" in
+      "") return 0 ;;
+      rest) [ -z "$1" ] || [[ ",${FIRST_RUN_NAMED:-}," != *",$1,"* ]] ;;
+      *) [ -n "$1" ] && [[ ",$FIRST_RUN_KERNELS," == *",$1,"* ]] ;;
+    esac
+  }
   # The processes to run, "RANK SUITE [KERNEL]": the validated suites first (rank 0, in
   # the binary's order), then the first-run ones kernel by kernel (FIRST_RUN_ORDER), then
   # first-run suites of no one kernel (the profiled instantiations).
@@ -589,10 +614,18 @@ else
     esac
     kernels=()
     [ -n "$op" ] && mapfile -t kernels < <("$bundle"/dsa-bench variants --unvalidated --op "$op")
-    if [ "${#kernels[@]}" -eq 0 ]; then gpu_jobs+=("9999 $suite"); continue; fi
-    for kernel in "${kernels[@]}"; do gpu_jobs+=("${first_run_rank[$kernel]:-1000} $suite $kernel"); done
+    if [ "${#kernels[@]}" -eq 0 ]; then first_run_pick "" && gpu_jobs+=("9999 $suite"); continue; fi
+    for kernel in "${kernels[@]}"; do first_run_pick "$kernel" && gpu_jobs+=("${first_run_rank[$kernel]:-1000} $suite $kernel"); done
   done
-  mapfile -t gpu_jobs < <(printf '%s\n' "${gpu_jobs[@]}" | sort -s -n -k1,1)
+  # A kernel named that has no first-run suite here (validated since, or misspelt).
+  if [ -n "${FIRST_RUN_KERNELS:-}" ] && [ "$FIRST_RUN_KERNELS" != rest ]; then
+    for kernel in ${FIRST_RUN_KERNELS//,/ }; do
+      printf '%s\n' "${gpu_jobs[@]}" | awk -v k="$kernel" '$3 == k {f = 1} END {exit !f}' \
+        || echo "FIRST_RUN_KERNELS names $kernel, which has no first-run tests in this build (validated already, or no such kernel)" | tee -a "$out/gpu-tests.log"
+    done
+  fi
+  [ "${#gpu_jobs[@]}" -gt 0 ] || echo "no gpu test process to run (FIRST_RUN=${FIRST_RUN:-}, FIRST_RUN_KERNELS=${FIRST_RUN_KERNELS:-})" | tee -a "$out/gpu-tests.log"
+  [ "${#gpu_jobs[@]}" -eq 0 ] || mapfile -t gpu_jobs < <(printf '%s\n' "${gpu_jobs[@]}" | sort -s -n -k1,1)
   for job in "${gpu_jobs[@]}"; do
     read -r _ suite kernel <<< "$job"
     suite_limit=180

@@ -87,10 +87,9 @@ def gpu_tests(folder, out):
     out.append(f"gpu tests: {counts[0]} passed, {counts[1]} failed, {counts[2]} skipped.")
     log = read_lines(os.path.join(folder, "gpu-tests.log"))
     hung_in = hung_tests(log)
-    # The session's hung kernels belong to the step that ran the first-run suites (a step
-    # of validated suites alone has neither their results nor their log lines).
-    ran_first_runs = bool(verdicts) or any("FirstRun" in line for line in log)
-    hung = read_lines(os.path.join(os.path.dirname(folder), "hung-kernels.txt")) if ran_first_runs else []
+    # The kernels this step took as hung (its log says so; the session's first-run steps
+    # share one hung-kernels.txt, so each names only its own).
+    hung = [m.group(1) for m in (re.match(r"(\S+): taken as hung", line) for line in log) if m]
     if verdicts or hung:
         out.append("")
         out.append("| kernel not yet validated | first-run tests | verdict |")
@@ -332,6 +331,15 @@ def report(root):
         gpu_tests(folder, out)
         corner = load_json(os.path.join(folder, "corner.json"))
         counts.update({k: v for k, v in ((corner or {}).get("summary") or {}).get("counts", {}).items() if v})
+        out.append("")
+    # Kernels the session skips as hung that no step of this machine took as hung: named
+    # by hand (SESSION_HUNG) from an earlier machine's call.
+    logged = {line.split(":")[0] for f in st.get("quick", []) for line in read_lines(os.path.join(f, "gpu-tests.log"))
+              if line.endswith("taken as hung; later steps skip it")}
+    earlier = [k for k in hung if k not in logged]
+    if earlier:
+        out.append("Taken as hung by an earlier call (SESSION_HUNG; not run again): "
+                   + ", ".join(f"`{k}`" for k in earlier) + ".")
         out.append("")
     if st.get("quick"):
         out.append("Corner suite on the GPU: " + (", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + "."
