@@ -21,7 +21,7 @@
 #                                    on a GPU), FIRST_RUN=only runs those alone (no corner
 #                                    suite), so a session can put other steps between;
 #                                    FIRST_RUN_KERNELS=NAME,... only those kernels' (rest:
-#                                    all but those FIRST_RUN_NAMED lists)
+#                                    all but those the session plan's steps name)
 #   scripts/gpu-check.sh --figures   instead: the rest of the plain check (SASS count,
 #                                    micro-benchmarks, the short suites, the dsa-tiny
 #                                    model): --quick then --figures is the plain check in
@@ -207,7 +207,6 @@ if [ "${1:-}" = "--session" ]; then
   mkdir -p "$root" "$final_out"
   # 20 s kept back to merge the cut step's results and pack.
   export DEADLINE=$(( $(date +%s) + budget - 20 )) DEADLINE_MARK="$root/.deadline-hit" HUNG_FILE="$root/hung-kernels.txt"
-  export FIRST_RUN_NAMED
   touch "$HUNG_FILE" "$root/done" "$root/started"
   # On a fresh machine (the last one went back) what an earlier call learnt is named by
   # hand, from that call's last console line: SESSION_SKIP="1 2" (the steps it
@@ -586,8 +585,8 @@ else
   # FIRST_RUN_KERNELS=NAME,NAME: the first-run processes of those kernels alone, so a
   # session can follow each kernel's first run with its timing at the target shape;
   # FIRST_RUN_KERNELS=rest: those of every kernel not in FIRST_RUN_NAMED (the kernels
-  # the session's other steps name; all outside a session) and of the suites of no one
-  # kernel.
+  # the session plan's other steps name, from SESSION_STEPS above) and of the suites of
+  # no one kernel.
   first_run_pick() {  # first_run_pick KERNEL: whether FIRST_RUN_KERNELS takes its processes
     case "${FIRST_RUN_KERNELS:-}" in
       "") return 0 ;;
