@@ -452,7 +452,7 @@ elif [ "$mode" = suite ]; then
       [ "$run_rc" -eq 0 ] || status=1
       [ "$run_rc" -eq 124 ] && [ ! -e "${DEADLINE_MARK:-/nonexistent}" ] && echo "the run was stopped at its limit ($run_limit s): its unfinished cases are not run (KEEP_FINISHED=1 resumes it on this machine)" | tee -a "$out/$name.log"
     fi
-    if [ "${run_rc:-0}" -ne 124 ] && [ ! -e "${DEADLINE_MARK:-/nonexistent}" ]; then
+    if [ "$run_rc" -ne 124 ] && [ ! -e "${DEADLINE_MARK:-/nonexistent}" ]; then
       # Cases to run again alone, each with why: no final record in the run's file
       # (missing, or still `running` or `interrupted`: the supervisor failed, not a time
       # limit), or an error naming the same CUDA error as an earlier case's (a sticky
@@ -515,7 +515,7 @@ if parts:
     doc["cases"] = sorted(records.values(), key=lambda c: order.get(c["name"], len(order)))
     doc["run_status"] = "complete" if all(d.get("run_status") == "complete" for d in parts) else "interrupted"
     doc["suite"]["cases_selected"] = len(doc["cases"])
-    doc["suite"]["filter"] = "a supervised run, then the cases it left without a record one process each"
+    doc["suite"]["filter"] = "a supervised run, then some of its cases again one process each"
     counts = {}
     for c in doc["cases"]:
       counts[c["status"]] = counts.get(c["status"], 0) + 1

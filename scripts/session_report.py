@@ -67,10 +67,15 @@ def device_line(folders):
 
 
 def gpu_tests(folder, out):
+    """A step's gpu tests as Markdown into out; returns the kernels the step took as hung
+    (its log says so; the session's first-run steps share one hung-kernels.txt, so each
+    names only its own)."""
+    log = read_lines(os.path.join(folder, "gpu-tests.log"))
+    hung = [m.group(1) for m in (re.match(r"(\S+): taken as hung", line) for line in log) if m]
     doc = load_json(os.path.join(folder, "gpu-tests.json"))
     if doc is None:
         out.append("No merged gpu-tests.json: the step did not finish (see gpu-tests.log).")
-        return
+        return hung
     counts = [0, 0, 0]  # passed, failed, skipped: counted here from the suites, as gpu-check's merge does
     verdicts = {}  # first-run kernel -> [passed, failed, skipped]
     failures = []
@@ -85,11 +90,7 @@ def gpu_tests(folder, out):
                 msg = (t["failures"][0].get("failure", "") if t["failures"] else "").splitlines()
                 failures.append(f"{s['name']}.{t['name']}{f' [{kernel}]' if kernel else ''}: {msg[0] if msg else ''}")
     out.append(f"gpu tests: {counts[0]} passed, {counts[1]} failed, {counts[2]} skipped.")
-    log = read_lines(os.path.join(folder, "gpu-tests.log"))
     hung_in = hung_tests(log)
-    # The kernels this step took as hung (its log says so; the session's first-run steps
-    # share one hung-kernels.txt, so each names only its own).
-    hung = [m.group(1) for m in (re.match(r"(\S+): taken as hung", line) for line in log) if m]
     if verdicts or hung:
         out.append("")
         out.append("| kernel not yet validated | first-run tests | verdict |")
@@ -102,6 +103,7 @@ def gpu_tests(folder, out):
             out.append(f"| `{k}` | {p} passed, {f} failed, {s} skipped | {verdict} |")
     for line in failures:
         out.append(f"- FAILED {line}")
+    return hung
 
 
 def hung_tests(log):
@@ -324,18 +326,16 @@ def report(root):
     out += ["", "## Correctness", ""]
     # The validated suites and the first runs may be steps of their own (FIRST_RUN=skip /
     # only, with other steps between): each step's tests, then the corner suite once.
-    counts = {}
+    counts, logged = {}, set()
     for folder in st.get("quick", []):
         if len(st["quick"]) > 1:
             out.append(f"Step {os.path.basename(folder)}:")
-        gpu_tests(folder, out)
+        logged |= set(gpu_tests(folder, out))
         corner = load_json(os.path.join(folder, "corner.json"))
         counts.update({k: v for k, v in ((corner or {}).get("summary") or {}).get("counts", {}).items() if v})
         out.append("")
     # Kernels the session skips as hung that no step of this machine took as hung: named
     # by hand (SESSION_HUNG) from an earlier machine's call.
-    logged = {line.split(":")[0] for f in st.get("quick", []) for line in read_lines(os.path.join(f, "gpu-tests.log"))
-              if line.endswith("taken as hung; later steps skip it")}
     earlier = [k for k in hung if k not in logged]
     if earlier:
         out.append("Taken as hung by an earlier call (SESSION_HUNG; not run again): "
