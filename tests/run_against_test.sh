@@ -91,9 +91,10 @@ done
 
 # The real path, in a clone (its worktrees and build-against/ stay out of this checkout):
 # REV built like this build, with the CMake arguments DSA_AGAINST_CMAKE_ARGS adds (here
-# the CPU backend only: the CUDA kernels' nvcc minutes would test nothing more), then
-# found in its cache on the next run.
-against_args=-DDSA_ENABLE_CUDA=OFF
+# the CPU backend only, unoptimised: the CUDA kernels' nvcc minutes would test nothing
+# more, and a Debug build compiles in two-thirds of a Release build's time; this checks
+# the build path, not the speed), then found in its cache on the next run.
+against_args="-DDSA_ENABLE_CUDA=OFF -DCMAKE_BUILD_TYPE=Debug"
 clone=$work/clone
 git clone -q "$src" "$clone" 2>/dev/null
 if [ ! -d "$clone/.git" ]; then
@@ -108,8 +109,9 @@ else
   if [ "$rc" -ne 0 ] && [ "$rc" -ne 1 ]; then fail "build path: exit $rc"; echo "$out" | tail -12
   elif [ "$(wc -w <<< "$built")" -ne 1 ] || [ ! -x "$clone/build-against/$built/build/bin/dsa-bench" ]; then
     fail "build path: no one dsa-bench under build-against/$sha-<arguments' hash>: $(ls "$clone/build-against" 2>&1 | tr '\n' ' ')"
-  elif ! grep -qx "DSA_ENABLE_CUDA:BOOL=OFF" "$clone/build-against/$built/build/CMakeCache.txt"; then
-    fail "build path: DSA_AGAINST_CMAKE_ARGS did not reach REV's build"
+  elif ! grep -qx "DSA_ENABLE_CUDA:BOOL=OFF" "$clone/build-against/$built/build/CMakeCache.txt" \
+       || ! grep -qx "CMAKE_BUILD_TYPE:STRING=Debug" "$clone/build-against/$built/build/CMakeCache.txt"; then
+    fail "build path: DSA_AGAINST_CMAKE_ARGS (both of its arguments) did not reach REV's build"
   elif ! grep -q "building dsa-bench at ${sha:0:10}" <<<"$out"; then fail "build path: no build announced"
   elif [ "$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["provenance"]["git_commit"])' \
             "$work/out2/gate-ab/base/r1/topk.small.json")" != "$sha" ]; then fail "build path: the baseline side is not $sha"
