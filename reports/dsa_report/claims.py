@@ -51,6 +51,17 @@ def _within(x, target, factor):
     return target / factor <= x <= target * factor
 
 
+def _pair_ratio(point):
+    """Dense over DSA attended pairs at a sweep point; None where the DSA side counts none
+    (a damaged file: every real point attends at least one pair)."""
+    dsa = point.dsa_work["pairs"]
+    return point.dense_work["pairs"] / dsa if dsa else None
+
+
+def _ratio_text(r):
+    return "n/a" if r is None else f"{r:.1f}"
+
+
 def evaluate(doc: dict, other_us_per_token: float | None = None, layers: int = 61) -> dict:
     gpu = load.on_gpu(doc)
     device = load.device_name(doc)
@@ -322,11 +333,11 @@ def evaluate(doc: dict, other_us_per_token: float | None = None, layers: int = 6
     at128 = [(n, p) for n, p in pts if p.context >= CONTEXT_128K]
     if gpu and at128:
         best = max(at128, key=lambda x: x[1].speedup)
-        pairs = best[1].dense_work["pairs"] / best[1].dsa_work["pairs"]
+        pairs = _pair_ratio(best[1])
         ok = best[1].speedup >= 64 * 0.8
         out.append(_verdict("S-64x", text, src, "PASS" if ok else "FAIL",
                             {"speedup": best[1].speedup, "pair_ratio": pairs, "sweep": best[0]},
-                            f"measured {best[1].speedup:.1f}x at {best[1].context:,} (pair ratio {pairs:.1f}: 64 counts "
+                            f"measured {best[1].speedup:.1f}x at {best[1].context:,} (pair ratio {_ratio_text(pairs)}: 64 counts "
                             f"attended pairs, not time; MQA-mode pairs cost 3.4x MHA-mode ones and the indexer still "
                             f"scans every key)", device, "dense attention of the same phase"))
     else:
@@ -334,11 +345,11 @@ def evaluate(doc: dict, other_us_per_token: float | None = None, layers: int = 6
         if pts:
             n, p = max(pts, key=lambda x: x[1].context)
             ev = {"largest_context": p.context, "speedup": p.speedup,
-                  "pair_ratio": p.dense_work["pairs"] / p.dsa_work["pairs"], "sweep": n}
+                  "pair_ratio": _pair_ratio(p), "sweep": n}
         out.append(_verdict("S-64x", text, src, "INCONCLUSIVE", ev,
                             ("needs a GPU sweep at 128K" if not gpu else "no point at 128K") +
                             (f"; largest measured: {ev['speedup']:.2f}x at {ev['largest_context']:,} with a pair ratio of "
-                             f"{ev['pair_ratio']:.1f}" if ev else ""), device, "dense attention of the same phase"))
+                             f"{_ratio_text(ev['pair_ratio'])}" if ev else ""), device, "dense attention of the same phase"))
 
     # S-quality: benchmark scores are not measured by this harness.
     _, text, src = claims["S-quality"]

@@ -738,6 +738,19 @@ class Claims(unittest.TestCase):
         self.assertEqual(code, 0)
         self.assertIn("| S-64x |", out)
 
+    def test_a_sweep_point_attending_no_pairs_gives_no_pair_ratio(self):
+        # Damaged numbers found this (the fuzzing test below): a DSA side counting 0
+        # attended pairs divided by zero. Every real point attends one at least; the
+        # ratio is then n/a, on a GPU at 128K and in the largest-context fallback alike.
+        for points, verdicts in ((self.GOOD, ("PASS", "FAIL")), (self.GOOD[:3], ("INCONCLUSIVE",))):
+            doc = gpu_prefill_doc(points)
+            for p in doc["cases"][0]["points"]:
+                p["dsa"]["work"] = dict(p["dsa"]["work"], pairs=0)
+            v = {x["id"]: x for x in claims.evaluate(doc)["verdicts"]}["S-64x"]
+            self.assertIn(v["verdict"], verdicts, v["reason"])
+            self.assertIsNone(v["measured"]["pair_ratio"])
+            self.assertIn("pair ratio n/a" if len(points) == 4 else "pair ratio of n/a", v["reason"])
+
 
 class ClaimsSuite(unittest.TestCase):
     """suites/claims.json holds what the verdicts need: results shaped as its cases write
