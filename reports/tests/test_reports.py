@@ -919,6 +919,30 @@ class Malformed(unittest.TestCase):
         doc["cases"][0]["points"][0]["batch"] = 0
         self.expect_exit2(json.dumps(doc), "at cases/0/points/0/batch")
 
+    def test_wrong_types_where_numbers_belong_are_refused_by_name(self):
+        # Each of these, in a real run's results, once raised TypeError or ValueError in
+        # cost, claims or compare (found by damaging values with other types): model
+        # points and sweep stages had parts the schema did not type.
+        model = load.load_results(real_results("model-results.json"))
+        smoke = load.load_results(real_results("smoke-results.json"))
+        m = next(i for i, c in enumerate(model["cases"]) if c.get("points"))
+        s = next(i for i, c in enumerate(smoke["cases"]) if c["op"] == "dsa_vs_dense" and c.get("points"))
+        damages = [
+            (model, ("cases", m, "points", 0, "dense", "timing", "samples_s", 0), None),
+            (model, ("cases", m, "points", 0, "dsa", "op_times", "seconds", "matmul"), "x"),
+            (model, ("cases", m, "points", 0, "accuracy", "count"), []),
+            (model, ("cases", m, "points", 0, "accuracy", "buckets", 0, "count"), "x"),
+            (smoke, ("cases", s, "points", 0, "dsa", "stages", "attention", "timing", "median_s"), []),
+            (smoke, ("cases", s, "points", 0, "dsa", "stages", "indexer", "timing", "median_s"), {}),
+        ]
+        for doc, where, value in damages:
+            doc = fx.clone(doc)
+            o = doc
+            for k in where[:-1]:
+                o = o[k]
+            o[where[-1]] = value
+            self.expect_exit2(json.dumps(doc), "at " + "/".join(map(str, where)))
+
     def test_damaged_numbers_give_a_report_or_a_named_refusal(self):
         # Seeded damage to the real smoke and model results: one to three numbers anywhere
         # set to 0, -1, 1e300, 1e-300, 2^63 or 1e-12. Every command either reports (exit 0)
