@@ -217,6 +217,31 @@ void chunk_at(std::uint32_t address, int elem, float* out, int step) {
   }
 }
 
+// The 16-byte chunks a warp's share of a wgmma reads from shared memory, each as
+// f(operand 'A' or 'B', chunk address, index of its first element in the share's
+// row-major A [16 x K] or B [K x N], distance between its elements there). The swizzle
+// moves whole chunks; a chunk holds 16 / elem consecutive elements along the contiguous
+// dimension (K, or N for an MN-major B), and every form reads whole chunks (K x elem =
+// 32 bytes; N a multiple of 8). A in registers has no chunks.
+template <class F>
+void for_each_operand_chunk(const WgmmaOp& o, const ShapeInfo& s, int w, F f) {
+  if ((s.k * s.elem) % 16 != 0 || s.n % 8 != 0) fail("a wgmma shape whose operand rows are not whole 16-byte chunks");
+  const int per_chunk = 16 / s.elem;
+  if (!s.a_registers) {
+    const Desc a = decode(o.desc_a);
+    for (int r = 0; r < 16; ++r)
+      for (int k = 0; k < s.k; k += per_chunk) f('A', a_address(a, s, 16 * w + r, k), r * s.k + k, 1);
+  }
+  const Desc b = decode(o.desc_b);
+  if (s.b_mn_major) {  // a chunk is 8 columns of one K-row
+    for (int k = 0; k < s.k; ++k)
+      for (int n = 0; n < s.n; n += 8) f('B', b_address(b, s, k, n), k * s.n + n, 1);
+  } else {  // a chunk is per_chunk K-rows of one column
+    for (int n = 0; n < s.n; ++n)
+      for (int k = 0; k < s.k; k += per_chunk) f('B', b_address(b, s, k, n), k * s.n + n, s.n);
+  }
+}
+
 // One warp's share of a wgmma: rows 16 w .. 16 w + 15 of D, from its 32 threads'
 // parts. A warp's wgmma.wait_group covers its own share only (the others may still be
 // reading the shared operands), so each warp's share runs at its own wait.
@@ -226,32 +251,20 @@ void run_wgmma_share(const std::vector<const WgmmaOp*>& lanes, int w) {
     if (p->shape != o.shape || p->desc_a != o.desc_a || p->desc_b != o.desc_b || p->accumulate != o.accumulate)
       fail("threads of a warp issued different wgmma operations (shape, descriptors or scale-d)");
   const ShapeInfo s = info_of(o.shape);
-  const Desc b = decode(o.desc_b);
-  const Desc a = s.a_registers ? Desc{} : decode(o.desc_a);
   // Kept between calls (three allocations a share, one share a warp and wgmma).
   thread_local std::vector<float> A, B, D;
   A.resize(static_cast<std::size_t>(16 * s.k));
   B.resize(static_cast<std::size_t>(s.k * s.n));
   D.resize(static_cast<std::size_t>(16 * s.n));
-  const int per_chunk = 16 / s.elem;  // every form reads whole chunks (check_operands_fenced)
-  for (int r = 0; r < 16; ++r)
-    if (s.a_registers) {  // the warp's mma.sync A fragment (bf16)
+  if (s.a_registers)  // the warp's mma.sync A fragment (bf16)
+    for (int r = 0; r < 16; ++r)
       for (int k = 0; k < s.k; ++k) {
         const FragPos f = a_fragment(r, k, 2);
         A[static_cast<std::size_t>(r * s.k + k)] = fragment_value(lanes[static_cast<std::size_t>(f.lane)]->a[f.reg], f.elem, 2);
       }
-    } else {
-      for (int k = 0; k < s.k; k += per_chunk)
-        chunk_at(a_address(a, s, 16 * w + r, k), s.elem, &A[static_cast<std::size_t>(r * s.k + k)], 1);
-    }
-  if (s.b_mn_major) {  // a chunk is 8 columns of one K-row
-    for (int k = 0; k < s.k; ++k)
-      for (int n = 0; n < s.n; n += 8) chunk_at(b_address(b, s, k, n), s.elem, &B[static_cast<std::size_t>(k * s.n + n)], 1);
-  } else {  // a chunk is per_chunk K-rows of one column
-    for (int n = 0; n < s.n; ++n)
-      for (int k = 0; k < s.k; k += per_chunk)
-        chunk_at(b_address(b, s, k, n), s.elem, &B[static_cast<std::size_t>(k * s.n + n)], s.n);
-  }
+  for_each_operand_chunk(o, s, w, [&](char which, std::uint32_t at, int index, int step) {
+    chunk_at(at, s.elem, &(which == 'A' ? A : B)[static_cast<std::size_t>(index)], step);
+  });
   product_16_rows(A.data(), B.data(), s.k, s.n, D.data());
   // D (m, n), m = 16 w + r, is register 4 (n / 8) + n % 2 + 2 [r >= 8] of lane
   // 4 (r % 8) + (n % 8) / 2.
@@ -308,34 +321,16 @@ void run_wgmma_wait(void* const* deposits, int count) {
 }
 
 // At a warp's wgmma.mma_async: what the tensor cores will read of shared memory (its 16
-// rows of A, all of B) must be in the async proxy's view (scheduler.h, proxy_fence).
-// The operands are checked by 16-byte chunks: the swizzle moves whole chunks, a chunk
-// holds 16 / elem consecutive elements along the contiguous dimension (K, or N for an
-// MN-major B), and every form reads whole chunks (K x elem = 32 bytes; N a multiple of 8).
+// rows of A, all of B) must be in the async proxy's view (scheduler.h, proxy_fence),
+// checked chunk by chunk.
 void check_operands_fenced(const WgmmaOp& o, int w) {
-  const ShapeInfo s = info_of(o.shape);
-  const auto check = [&](std::uint32_t at, const char* which) {
+  for_each_operand_chunk(o, info_of(o.shape), w, [](char which, std::uint32_t at, int, int) {
     const long long stale = async_view_stale(swizzle128(at), 16);
     if (stale >= 0)
       fail(std::string("wgmma.mma_async reads its ") + which + " operand at shared byte " + std::to_string(stale) +
            ", stored through the generic proxy (a plain store or a cp.async) with no fence.proxy.async after the store: "
            "the tensor cores may read the old bytes");
-  };
-  const int per_chunk = 16 / s.elem;
-  if ((s.k * s.elem) % 16 != 0 || s.n % 8 != 0) fail("a wgmma shape whose operand rows are not whole 16-byte chunks");
-  if (!s.a_registers) {
-    const Desc a = decode(o.desc_a);
-    for (int r = 0; r < 16; ++r)
-      for (int k = 0; k < s.k; k += per_chunk) check(a_address(a, s, 16 * w + r, k), "A");
-  }
-  const Desc b = decode(o.desc_b);
-  if (s.b_mn_major) {
-    for (int k = 0; k < s.k; ++k)
-      for (int n = 0; n < s.n; n += 8) check(b_address(b, s, k, n), "B");
-  } else {
-    for (int n = 0; n < s.n; ++n)
-      for (int k = 0; k < s.k; k += per_chunk) check(b_address(b, s, k, n), "B");
-  }
+  });
 }
 
 }  // namespace
