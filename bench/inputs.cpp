@@ -184,9 +184,11 @@ AttentionData make_attention_data(const CaseSpec& c, std::uint64_t seed) {
     const HostTensor<float> shared = make_attention_keys(c, pattern.get(), c.d_qk, c.qk_rope, c.context, sd, scale, seed, seed);
     d.k = HostTensor<float>({c.context, H, c.d_qk});
     fill_normal(d.k.span(), sd, derive_seed(seed, "mha-k"));
-    for (std::int64_t s = 0; s < c.context; ++s)
-      for (int h = 0; h < H; ++h)
-        for (int j = c.d_qk - c.qk_rope; j < c.d_qk; ++j) d.k(s, h, j) = shared(s, j);
+    parallel_chunks(c.context, 256, [&](std::int64_t lo, std::int64_t hi) {  // 0.5 G values at 64K
+      for (std::int64_t s = lo; s < hi; ++s)
+        for (int h = 0; h < H; ++h)
+          for (int j = c.d_qk - c.qk_rope; j < c.d_qk; ++j) d.k(s, h, j) = shared(s, j);
+    });
     d.v = HostTensor<float>({c.context, H, c.d_v});
     fill_normal(d.v.span(), 1.0, derive_seed(seed, "mha-v"));
     round_in_place(d.k.span(), c.dtype);

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "core/host_memory.h"
+
 namespace dsa {
 
 enum class MemoryKind { host, device };
@@ -86,12 +88,15 @@ struct TensorView {
   }
 };
 
-// Owning, contiguous, host memory.
+// Owning, contiguous, host memory (host_memory.h: large tensors on huge pages, filled
+// by every thread).
 template <class T>
 class HostTensor {
  public:
   HostTensor() = default;
-  explicit HostTensor(Shape s, T fill = T{}) : shape_(s), data_(static_cast<std::size_t>(s.numel()), fill) {}
+  explicit HostTensor(Shape s, T fill = T{}) : shape_(s), data_(static_cast<std::size_t>(s.numel())) {
+    host_fill(data_.data(), data_.size(), fill);
+  }
 
   const Shape& shape() const { return shape_; }
   std::int64_t size(int i) const { return shape_[i]; }
@@ -111,7 +116,7 @@ class HostTensor {
 
  private:
   Shape shape_;
-  std::vector<T> data_;
+  HostVector<T> data_;
 };
 
 }  // namespace dsa

@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "core/dtype.h"
+#include "core/host_memory.h"
 #include "core/mla_cache.h"
 #include "core/parallel.h"
 #include "kernels/cuda/attention.h"
@@ -65,9 +66,10 @@ class CudaRun final : public OpRun {
 constexpr int kPoisonFloatByte = 0xFF;
 constexpr int kPoisonIndexByte = 0xFE;
 
-// Values already rounded to bf16 (held in floats) -> their bit patterns.
-std::vector<std::uint16_t> bf16_bits_of(const HostTensor<float>& t) {
-  std::vector<std::uint16_t> v(t.span().size());
+// Values already rounded to bf16 (held in floats) -> their bit patterns (gigabytes at
+// 64K: written first by the conversion's threads, host_memory.h).
+HostVector<std::uint16_t> bf16_bits_of(const HostTensor<float>& t) {
+  HostVector<std::uint16_t> v(t.span().size());
   to_bf16_bits(t.span(), v);
   return v;
 }
@@ -124,7 +126,7 @@ std::unique_ptr<OpRun> prepare_indexer_with(const std::vector<const IndexerArgs*
     b->qs = upload_all<float>(as, [](const IndexerArgs& x) { return x.in.q_scales.span(); });
     b->ks = upload_all<float>(as, [](const IndexerArgs& x) { return x.in.k_scales.span(); });
   } else {  // the operands are bf16 values held in floats: send their bit patterns
-    std::vector<std::uint16_t> q, k;
+    HostVector<std::uint16_t> q, k;
     for (const IndexerArgs* x : as) {
       const auto qb = bf16_bits_of(x->in.q), kb = bf16_bits_of(x->in.k);
       q.insert(q.end(), qb.begin(), qb.end());
@@ -288,7 +290,7 @@ std::optional<std::string> mqa_wgmma_unsupported_args(const AttentionShape& sh, 
 
 // bf16 outputs on the device -> the host's float tensor.
 void download_bf16(const DeviceBuffer<std::uint16_t>& d, HostTensor<float>& out) {
-  std::vector<std::uint16_t> bits(out.span().size());
+  HostVector<std::uint16_t> bits(out.span().size());
   d.download(bits.data(), bits.size());
   from_bf16_bits(bits, out.span());
 }
@@ -333,8 +335,8 @@ std::unique_ptr<OpRun> prepare_mqa(const AttentionShape& sh, const std::vector<M
   auto b = std::make_shared<AttentionBuffers>();
   const auto B = static_cast<std::int64_t>(parts.size());
   const bool sparse = parts.front().indices != nullptr;
-  std::vector<std::uint16_t> qb, kb;
-  std::vector<std::uint8_t> packed;
+  HostVector<std::uint16_t> qb, kb;
+  HostVector<std::uint8_t> packed;
   const int rope = sh.d_qk - sh.d_v;
   const std::size_t row = fp8_cache ? fp8_mla_row_bytes(sh.d_v, rope) : 0;
   for (const MqaPart& part : parts) {
@@ -390,7 +392,7 @@ std::unique_ptr<OpRun> prepare_mqa(const AttentionShape& sh, const std::vector<M
       [p, b, launch](cudaStream_t s) { launch(p, s); },
       [b, parts] {
         const std::size_t each_out = parts.front().out->span().size(), each_lse = parts.front().lse->span().size();
-        std::vector<std::uint16_t> bits(b->out.size());
+        HostVector<std::uint16_t> bits(b->out.size());
         b->out.download(bits.data(), bits.size());
         std::vector<float> lse(b->lse.size());
         b->lse.download(lse.data(), lse.size());
