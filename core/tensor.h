@@ -40,7 +40,10 @@ struct Shape {
   std::vector<std::int64_t> to_vector() const { return {dims.begin(), dims.begin() + rank}; }
   std::string str() const {
     std::string s = "[";
-    for (int i = 0; i < rank; ++i) s += (i ? "," : "") + std::to_string(dims[i]);
+    for (int i = 0; i < rank; ++i) {
+      if (i) s += ',';
+      s += std::to_string(dims[i]);  // (not `"," + to_string`: GCC 12 warns falsely on that)
+    }
     return s + "]";
   }
   bool operator==(const Shape& o) const {
