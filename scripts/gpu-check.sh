@@ -630,7 +630,8 @@ else
     suite_limit=180
     # The parametrised first-run suites' small shapes take seconds (their validated twins
     # 0.5-4 s on the H100); the single-test suites hold the big cases (more than 65,535
-    # tokens: about a minute, most of it on the host).
+    # tokens: 58 s in the fifth session, most of it making 9.7 GB of inputs on the host;
+    # since the twenty-third session they repeat 127 drawn query rows).
     case "$suite" in
       *FirstRun*/*) suite_limit=${FIRST_RUN_LIMIT:-45} ;;
       *FirstRun*) suite_limit=$(( 2 * ${FIRST_RUN_LIMIT:-45} )) ;;
