@@ -461,13 +461,21 @@ nlohmann::json prefill_point(const CaseSpec& c, const Model& m, std::int64_t L, 
   return pt;
 }
 
-nlohmann::json decode_point(const CaseSpec& c, const Model& m, std::int64_t L, std::uint64_t seed,
-                            const RunContext& ctx) {
+}  // namespace
+
+nlohmann::json model_decode_point(const CaseSpec& c, const Model& m, std::int64_t L, std::uint64_t seed,
+                                  const RunContext& ctx) {
   const int V = output_width(m);
   const std::int64_t steps = c.decode_steps;
+  // After the `steps` steps timed, as many again op by op: a step whose ops are each
+  // bracketed by synchronisations is not a server's step (a host round trip per op,
+  // dozens per layer and more in DSA mode, about as long as the step's own GPU work at
+  // batch 1), so no timed step has them. The op-by-op steps continue the sequences
+  // (tokens drawn as a prefix, so the timed steps' tokens are as before).
+  const std::int64_t op_steps = steps - 1;
   std::vector<Sequence> seqs;
   for (int b = 0; b < c.batch; ++b)
-    seqs.push_back(make_sequence(m, L + steps, derive_seed(seed, "tokens", static_cast<std::uint64_t>(L) * 4096 + b)));
+    seqs.push_back(make_sequence(m, L + steps + op_steps, derive_seed(seed, "tokens", static_cast<std::uint64_t>(L) * 4096 + b)));
   nlohmann::json pt = {{"context", L}, {"batch", c.batch}, {"decode_steps", steps}};
   // outputs[mode][b][step]: teacher-forced, so both modes see the same inputs.
   std::vector<std::vector<std::vector<float>>> outputs(2);
@@ -483,7 +491,6 @@ nlohmann::json decode_point(const CaseSpec& c, const Model& m, std::int64_t L, s
       caches.push_back(m.make_cache());
       prefill(m, seqs[b], L, c.prefill_chunk, *caches.back(), mode, nullptr);
     }
-    OpTimes ops;
     std::vector<double> step_s;
     std::vector<int> clocks;
     const bool gpu = runs_on_gpu(m);
@@ -493,21 +500,23 @@ nlohmann::json decode_point(const CaseSpec& c, const Model& m, std::int64_t L, s
     for (std::int64_t s = 0; s < steps; ++s) {
       // One decode step for the whole batch, as a server runs it.
       const double t0 = now_seconds();
-      OpTimes step_ops;
-      const HostTensor<float> l = step_batch(m, seqs, L + s, cache_ptrs, mode, &step_ops);
+      const HostTensor<float> l = step_batch(m, seqs, L + s, cache_ptrs, mode, nullptr);
+      step_s.push_back(now_seconds() - t0);
+      if (gpu) clocks.push_back(current_sm_clock_mhz());
       for (int b = 0; b < c.batch; ++b)
         outputs[mi][b].insert(outputs[mi][b].end(), l.data() + static_cast<std::int64_t>(b) * V,
                               l.data() + static_cast<std::int64_t>(b + 1) * V);
-      step_s.push_back(now_seconds() - t0);
-      if (gpu) clocks.push_back(current_sm_clock_mhz());
-      if (s > 0) ops += step_ops;  // the first step is the warm-up
     }
+    OpTimes ops;
+    for (std::int64_t s = 0; s < op_steps; ++s) step_batch(m, seqs, L + steps + s, cache_ptrs, mode, &ops);
     // One sample per decode step (all sequences of the batch), the first a warm-up.
     TimingStats t = summarize(std::vector<double>(step_s.begin() + 1, step_s.end()));
     t.warmup = 1;
     // This mode alone: weights, the batch's caches, the forward's scratch.
-    nlohmann::json r = {{"op_times", op_times_json(ops)}, {"cache", cache_json(m, mode)}, {"timing", to_json(t)},
-                        {"per_token_s", t.median / c.batch}, {"memory", memory_json()}};
+    nlohmann::json r = {{"op_times", op_times_json(ops)}, {"op_steps", op_steps}, {"cache", cache_json(m, mode)},
+                        {"timing", to_json(t)}, {"per_token_s", t.median / c.batch}, {"memory", memory_json()}};
+    // The harness's own overhead, as for prefill: a timed step against an op-by-op step's sum.
+    if (t.median > 0 && ops.total() > 0) r["time_over_op_sum"] = t.median / (ops.total() / static_cast<double>(op_steps));
     put_clocks(r, clocks, t.samples.size());
     keep_larger(peak, r["memory"]);
     median[mi] = t.median;
@@ -525,6 +534,8 @@ nlohmann::json decode_point(const CaseSpec& c, const Model& m, std::int64_t L, s
   pt["memory"] = peak;
   return pt;
 }
+
+namespace {
 
 // The case's "implementations" (validated by the suite parser) as the GPU forward's choice.
 model::CudaKernelChoice cuda_kernels_of(const CaseSpec& c) {
@@ -595,7 +606,7 @@ nlohmann::json run_model_case(const CaseSpec& c, const RunContext& ctx, std::uin
   // Model points carry no validation against a reference; their check is that every
   // output and metric is finite, so a finished point is "passed".
   run_points(c.contexts, ctx, true, rec, [&](std::int64_t L, std::size_t) {
-    return c.op == Op::model_prefill ? prefill_point(c, *m, L, seed, ctx) : decode_point(c, *m, L, seed, ctx);
+    return c.op == Op::model_prefill ? prefill_point(c, *m, L, seed, ctx) : model_decode_point(c, *m, L, seed, ctx);
   });
   return rec;
 }

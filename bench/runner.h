@@ -14,6 +14,10 @@
 #include "bench/case_spec.h"
 #include "kernels/registry.h"
 
+namespace dsa::model {
+class Model;
+}
+
 namespace dsa::bench {
 
 enum class BackendRequest { automatic, cpu, cuda };
@@ -67,6 +71,11 @@ nlohmann::json run_sweep_case(const CaseSpec& c, const RunContext& ctx, std::uin
                               const std::vector<Backend>& backends);
 nlohmann::json run_model_case(const CaseSpec& c, const RunContext& ctx, std::uint64_t seed,
                               const std::vector<Backend>& backends);
+// One context of a model_decode case on a model already loaded: `batch` sequences
+// prefilled to L, then `decode_steps` steps timed as a server runs them and as many
+// again op by op (the op times), for dense and for DSA.
+nlohmann::json model_decode_point(const CaseSpec& c, const model::Model& m, std::int64_t L, std::uint64_t seed,
+                                  const RunContext& ctx);
 
 // The crossover record of a sweep from its timed points (contexts increasing).
 nlohmann::json crossover(const std::vector<std::int64_t>& contexts, const std::vector<double>& speedups);

@@ -174,7 +174,7 @@ for i in "${!FIRST_RUN_ORDER[@]}"; do first_run_rank[${FIRST_RUN_ORDER[$i]}]=$((
 # (each start costs one to two), so the order decides what is lost.
 SESSION_STEPS=(
   'FIRST_RUN=skip --quick'
-  '--model-small ^model\.small\.decode(\.128k)?$'
+  '--model-small ^model\.small\.decode(\.128k|\.b1)?$'
   'FIRST_RUN=only FIRST_RUN_KERNELS=cuda.topk.filter_fused,cuda.topk.filter --quick'
   'STEP_LIMIT=60 --suite suites/candidates.json ^kernel\.topk\.(sample|filter|filter_fused)\.'
   'FIRST_RUN=only FIRST_RUN_KERNELS=cuda.dense_mha.overlap --quick'

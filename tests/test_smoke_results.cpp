@@ -231,8 +231,14 @@ TEST(ModelResults, EveryPointMeasuredAndAccountedForBothModes) {
       if (p["dense"].contains("timing")) {
         const double d = p["dense"]["timing"]["median_s"], s = p["dsa"]["timing"]["median_s"];
         EXPECT_DOUBLE_EQ(p["speedup"].get<double>(), d / s) << w;
-        if (!decode)  // prefill time against the sum of its ops (timed one by one)
-          for (const char* mode : {"dense", "dsa"}) EXPECT_GT(p[mode]["time_over_op_sum"].get<double>(), 0.0) << w << mode;
+        // The time against the sum of its ops, timed one by one in a run of their own
+        // (decode: as many steps as were timed, after them).
+        for (const char* mode : {"dense", "dsa"}) {
+          EXPECT_GT(p[mode]["time_over_op_sum"].get<double>(), 0.0) << w << mode;
+          if (decode) {
+            EXPECT_EQ(p[mode]["op_steps"], p["decode_steps"].get<std::int64_t>() - 1) << w << mode;
+          }
+        }
         // Each timed mode's own peak (the host's here), within the point's peak over all
         // its phases; the host holds at least the fp32 weights.
         for (const char* mode : {"dense", "dsa"}) {
