@@ -398,6 +398,7 @@ nlohmann::json prefill_point(const CaseSpec& c, const Model& m, std::int64_t L, 
   {
     if (ctx.progress) ctx.progress("context " + std::to_string(L) + ": dense and dsa prefill, outputs compared");
     const std::unique_ptr<ModelCache> caches[2] = {m.make_cache(), m.make_cache()};
+    for (int mi = 0; mi < 2; ++mi) caches[mi]->reserve(L, kModes[mi]);  // sized up front, as a server does
     for (std::int64_t p = 0; p < L; p += c.prefill_chunk) {
       const std::int64_t n = std::min(L - p, c.prefill_chunk);
       HostTensor<float> out[2];
@@ -424,6 +425,7 @@ nlohmann::json prefill_point(const CaseSpec& c, const Model& m, std::int64_t L, 
       const bool gpu = runs_on_gpu(m);
       const TimingStats t = measure(c.timing, [&] {
         const auto fresh = m.make_cache();
+        fresh->reserve(L, mode);  // allocated before the request, as a server does
         const double s0 = now_seconds();
         prefill(m, seq, L, c.prefill_chunk, *fresh, mode, nullptr);
         const double took = now_seconds() - s0;
@@ -432,6 +434,7 @@ nlohmann::json prefill_point(const CaseSpec& c, const Model& m, std::int64_t L, 
       });
       {  // Op by op, each bracketed by synchronisations, the same work as a timed run.
         const auto op_cache = m.make_cache();
+        op_cache->reserve(L, mode);
         prefill(m, seq, L, c.prefill_chunk, *op_cache, mode, &ops[mi]);
       }
       r["timing"] = to_json(t);
@@ -489,6 +492,7 @@ nlohmann::json model_decode_point(const CaseSpec& c, const Model& m, std::int64_
     std::vector<std::unique_ptr<ModelCache>> caches;
     for (int b = 0; b < c.batch; ++b) {
       caches.push_back(m.make_cache());
+      caches.back()->reserve(L + steps + op_steps, mode);  // sized up front, as a server does
       prefill(m, seqs[b], L, c.prefill_chunk, *caches.back(), mode, nullptr);
     }
     std::vector<double> step_s;

@@ -125,7 +125,15 @@ SequenceCache CpuModel::new_cache() const {
   SequenceCache c;
   c.latent.resize(w_.layers.size());
   c.index_keys.resize(w_.layers.size());
+  c.latent_row = w_.config.kv_lora_rank + w_.config.qk_rope;
+  c.index_row = w_.config.index_head_dim;
   return c;
+}
+
+void SequenceCache::reserve(std::int64_t tokens, AttentionMode mode) {
+  for (auto& l : latent) l.reserve(static_cast<std::size_t>(tokens * latent_row));
+  if (mode == AttentionMode::dsa)
+    for (auto& k : index_keys) k.reserve(static_cast<std::size_t>(tokens * index_row));
 }
 
 void CpuModel::layer(int li, std::vector<float>& x, const std::vector<SeqRows>& seqs, AttentionMode mode,

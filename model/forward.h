@@ -27,6 +27,8 @@ namespace dsa::model {
 struct SequenceCache : ModelCache {
   std::vector<std::vector<float>> latent;  // [layer][length * (kv_rank + qk_rope)]
   std::vector<std::vector<float>> index_keys;  // [layer][length * index_head_dim]
+  std::int64_t latent_row = 0, index_row = 0;  // values per token: kv_rank + qk_rope, index_head_dim
+  void reserve(std::int64_t tokens, AttentionMode mode) override;
   // Bytes a GPU cache would hold per token per layer (latent in `dtype`, FP8 indexer keys).
   static std::int64_t latent_bytes_per_token(const ModelConfig& c, DType dtype = DType::bf16);
   static std::int64_t index_bytes_per_token(const ModelConfig& c);

@@ -249,6 +249,34 @@ TEST(ModelInterface, LastPositionLogitsAreTheLastRowAndLeaveTheSameCache) {
   }
 }
 
+// A cache sized up front (as the runner sizes each sequence's before its prefill) holds
+// every later token where it was first allocated, and the logits are those of a cache
+// grown token by token.
+TEST(ModelInterface, AReservedCacheKeepsItsStorageAndGivesTheSameLogits) {
+  const CpuModel m(tiny_weights());
+  const auto tok = tokens(40, m.config().vocab);
+  for (const AttentionMode mode : {AttentionMode::dense, AttentionMode::dsa}) {
+    const auto grown = m.make_cache(), sized = m.make_cache();
+    sized->reserve(40, mode);
+    const auto& s = dynamic_cast<const SequenceCache&>(*sized);
+    const float* latent = s.latent.front().data();
+    const float* keys = s.index_keys.front().data();
+    EXPECT_NE(latent, nullptr);
+    EXPECT_EQ(keys == nullptr, mode == AttentionMode::dense) << "dense mode keeps no indexer keys";
+    for (std::int64_t p = 0; p < 40; p += p < 32 ? 32 : 1) {  // a prefill chunk, then decode steps
+      const std::int64_t n = p < 32 ? 32 : 1;
+      const auto part = std::span<const std::int32_t>(tok).subspan(static_cast<std::size_t>(p), static_cast<std::size_t>(n));
+      const HostTensor<float> a = m.run_tokens(part, *grown, mode, nullptr), b = m.run_tokens(part, *sized, mode, nullptr);
+      EXPECT_TRUE(std::equal(a.span().begin(), a.span().end(), b.span().begin())) << attention_mode_name(mode) << " at " << p;
+    }
+    EXPECT_EQ(s.latent.front().data(), latent) << attention_mode_name(mode) << ": the latent cache moved";
+    if (mode == AttentionMode::dsa) {
+      EXPECT_EQ(s.index_keys.front().data(), keys) << "the indexer keys moved";
+    }
+    EXPECT_EQ(sized->length, 40);
+  }
+}
+
 // A decode step of several sequences in one pass (projections and FFN over all rows,
 // attention per sequence) gives each sequence what stepping it alone gives.
 TEST(ModelBatch, ABatchedDecodeStepEqualsOneSequenceAtATime) {

@@ -128,6 +128,7 @@ class GpuCache final : public ModelCache {
       : latent_row_(latent_row), index_dim_(index_dim), latent_(static_cast<std::size_t>(layers)),
         codes_(static_cast<std::size_t>(layers)), scales_(static_cast<std::size_t>(layers)) {}
 
+  void reserve(std::int64_t tokens, AttentionMode mode) override { reserve(tokens, mode == AttentionMode::dsa); }
   void reserve(std::int64_t tokens, bool index_keys) {
     if (tokens <= capacity_ && (!index_keys || has_index_)) return;
     const std::int64_t cap = std::max<std::int64_t>(tokens, std::max<std::int64_t>(capacity_ * 2, 256));
