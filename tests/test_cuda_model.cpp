@@ -232,6 +232,27 @@ TEST(CudaModel, LastPositionLogitsAreTheLastRow) {
   EXPECT_EQ(last->length, 50);
 }
 
+// A cache sized up front (the runner's, before each prefill; here four times what the
+// tokens need, where one grown as they arrive holds its minimum of 256) gives the same
+// logits: a prefill chunk, then decode steps, both modes.
+TEST(CudaModel, AReservedCacheGivesTheSameLogits) {
+  REQUIRE_CUDA_DEVICE();
+  const ModelWeights& w = tiny_weights();
+  const auto gpu = make_cuda_model(w, DType::bf16);
+  const std::vector<std::int32_t> toks = random_tokens(130, w.config.vocab, 8);
+  for (const AttentionMode mode : {AttentionMode::dense, AttentionMode::dsa}) {
+    const auto grown = gpu->make_cache(), sized = gpu->make_cache();
+    sized->reserve(1024, mode);
+    for (std::int64_t p = 0; p < 130; p += p < 127 ? 127 : 1) {
+      const std::int64_t n = p < 127 ? 127 : 1;
+      const auto part = std::span<const std::int32_t>(toks).subspan(static_cast<std::size_t>(p), static_cast<std::size_t>(n));
+      const HostTensor<float> a = gpu->run_tokens(part, *grown, mode, nullptr), b = gpu->run_tokens(part, *sized, mode, nullptr);
+      EXPECT_LT(compare_values(b.span(), a.span(), 0, 0).rel_l2, 1e-6) << attention_mode_name(mode) << " at " << p;
+    }
+    EXPECT_EQ(sized->length, 130);
+  }
+}
+
 // Model cases measure each attention mode's own peak memory: the scratch a forward
 // keeps for the next one (grown to the largest so far) must go when asked, and the
 // next forward, allocating it again, gives the same logits.
