@@ -23,6 +23,7 @@
 #include "bench/sysinfo.h"
 #include "bench/timing.h"
 #include "bench/work.h"
+#include "core/host_memory.h"
 #include "core/matmul.h"
 #include "core/metrics.h"
 #include "core/mla_cache.h"
@@ -69,7 +70,7 @@ HostTensor<T> prefix_rows(const HostTensor<T>& src, std::int64_t rows) {
   Shape s = src.shape();
   s.dims[0] = rows;
   HostTensor<T> out(s);
-  std::copy(src.data(), src.data() + out.numel(), out.data());
+  host_copy(src.data(), static_cast<std::size_t>(out.numel()), out.data());  // 21 GB of MHA K/V at 128K
   return out;
 }
 
@@ -134,13 +135,15 @@ SequenceSource Sweep::make_source(int b) const {
     const int dqk = c_.qk_nope + c_.qk_rope;
     s.k_mha = HostTensor<float>({Lmax, c_.heads, dqk});
     s.v_mha = HostTensor<float>({Lmax, c_.heads, c_.v_head});
-    for (std::int64_t t = 0; t < Lmax; ++t)
-      for (int h = 0; h < c_.heads; ++h) {
-        const float* src = &kv(t, static_cast<std::int64_t>(h) * (c_.qk_nope + c_.v_head));
-        std::copy(src, src + c_.qk_nope, &s.k_mha(t, h, 0));
-        std::copy(&s.cache(t, c_.kv_rank), &s.cache(t, c_.kv_rank) + c_.qk_rope, &s.k_mha(t, h, c_.qk_nope));
-        std::copy(src + c_.qk_nope, src + c_.qk_nope + c_.v_head, &s.v_mha(t, h, 0));
-      }
+    parallel_chunks(Lmax, 64, [&](std::int64_t lo, std::int64_t hi) {  // 5.4 G values at 128K
+      for (std::int64_t t = lo; t < hi; ++t)
+        for (int h = 0; h < c_.heads; ++h) {
+          const float* src = &kv(t, static_cast<std::int64_t>(h) * (c_.qk_nope + c_.v_head));
+          std::copy(src, src + c_.qk_nope, &s.k_mha(t, h, 0));
+          std::copy(&s.cache(t, c_.kv_rank), &s.cache(t, c_.kv_rank) + c_.qk_rope, &s.k_mha(t, h, c_.qk_nope));
+          std::copy(src + c_.qk_nope, src + c_.qk_nope + c_.v_head, &s.v_mha(t, h, 0));
+        }
+    });
     round_in_place(s.k_mha.span(), c_.dtype);
     round_in_place(s.v_mha.span(), c_.dtype);
   }

@@ -10,6 +10,7 @@
 // memory), come from operator new.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <new>
@@ -77,6 +78,27 @@ void host_fill(T* p, std::size_t n, const T& value) {
         for (std::size_t i = lo; i < hi; ++i) x->p[i] = x->value;
       },
       &f);
+}
+
+// Copies [src, src + n) to dst (not overlapping); large arrays from every thread.
+template <class T>
+void host_copy(const T* src, std::size_t n, T* dst) {
+  static_assert(std::is_trivially_copyable_v<T>);
+  if (n * sizeof(T) < kLargeHostBlock) {
+    std::copy(src, src + n, dst);
+    return;
+  }
+  struct Copy {
+    const T* src;
+    T* dst;
+  } c{src, dst};
+  host_parallel_ranges(
+      n, (std::size_t{4} << 20) / sizeof(T),
+      [](void* ctx, std::size_t lo, std::size_t hi) {
+        auto* x = static_cast<Copy*>(ctx);
+        std::copy(x->src + lo, x->src + hi, x->dst + lo);
+      },
+      &c);
 }
 
 }  // namespace dsa

@@ -73,6 +73,20 @@ TEST(HostMemory, LargeTensorsCopyAndMoveAsValues) {
   EXPECT_EQ(count_not(d, 6.0f), 0);
 }
 
+TEST(HostMemory, CopiesLargeAndSmallArraysWhole) {
+  for (const std::size_t n : {std::size_t{1000}, kLargeHostBlock / sizeof(std::int32_t) + 777}) {
+    HostVector<std::int32_t> src(n), dst(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      src[i] = static_cast<std::int32_t>(i * 2654435761u);
+      dst[i] = -1;
+    }
+    host_copy(src.data(), n, dst.data());
+    std::size_t differ = 0;
+    for (std::size_t i = 0; i < n; ++i) differ += dst[i] != src[i];
+    EXPECT_EQ(differ, 0u) << n << " elements";
+  }
+}
+
 TEST(HostMemory, LargeBlocksAreHugePageAlignedAndAdvised) {
   HostTensor<float> t({static_cast<std::int64_t>(kLargeHostBlock / sizeof(float)) * 2}, 1.0f);
 #if defined(__SANITIZE_ADDRESS__)
