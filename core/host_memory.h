@@ -59,46 +59,32 @@ struct HostAllocator {
 template <class T>
 using HostVector = std::vector<T, HostAllocator<T>>;
 
+// Calls f(lo, hi) over [0, n) elements of `elem_bytes` each: one call for an array under
+// kLargeHostBlock, else chunks of 4 MB spread over the threads (host_parallel_ranges).
+template <class F>
+void host_ranges(std::size_t n, std::size_t elem_bytes, F&& f) {
+  if (n * elem_bytes < kLargeHostBlock) {
+    f(std::size_t{0}, n);
+    return;
+  }
+  using Fn = std::remove_reference_t<F>;
+  host_parallel_ranges(
+      n, (std::size_t{4} << 20) / elem_bytes,
+      [](void* ctx, std::size_t lo, std::size_t hi) { (*static_cast<Fn*>(ctx))(lo, hi); }, &f);
+}
+
 // Sets every element of [p, p + n) to `value`; large arrays from every thread.
 template <class T>
 void host_fill(T* p, std::size_t n, const T& value) {
   static_assert(std::is_trivially_copyable_v<T>);
-  if (n * sizeof(T) < kLargeHostBlock) {
-    for (std::size_t i = 0; i < n; ++i) p[i] = value;
-    return;
-  }
-  struct Fill {
-    T* p;
-    T value;
-  } f{p, value};
-  host_parallel_ranges(
-      n, (std::size_t{4} << 20) / sizeof(T),
-      [](void* ctx, std::size_t lo, std::size_t hi) {
-        auto* x = static_cast<Fill*>(ctx);
-        for (std::size_t i = lo; i < hi; ++i) x->p[i] = x->value;
-      },
-      &f);
+  host_ranges(n, sizeof(T), [&](std::size_t lo, std::size_t hi) { std::fill(p + lo, p + hi, value); });
 }
 
 // Copies [src, src + n) to dst (not overlapping); large arrays from every thread.
 template <class T>
 void host_copy(const T* src, std::size_t n, T* dst) {
   static_assert(std::is_trivially_copyable_v<T>);
-  if (n * sizeof(T) < kLargeHostBlock) {
-    std::copy(src, src + n, dst);
-    return;
-  }
-  struct Copy {
-    const T* src;
-    T* dst;
-  } c{src, dst};
-  host_parallel_ranges(
-      n, (std::size_t{4} << 20) / sizeof(T),
-      [](void* ctx, std::size_t lo, std::size_t hi) {
-        auto* x = static_cast<Copy*>(ctx);
-        std::copy(x->src + lo, x->src + hi, x->dst + lo);
-      },
-      &c);
+  host_ranges(n, sizeof(T), [&](std::size_t lo, std::size_t hi) { std::copy(src + lo, src + hi, dst + lo); });
 }
 
 }  // namespace dsa
