@@ -30,6 +30,9 @@ def load_results(path: str) -> dict:
         raise ResultsError(f"{path}: no such file")
     except json.JSONDecodeError as e:
         raise ResultsError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})")
+    if not isinstance(doc, dict) or doc.get("schema") != "dsa-bench-results":
+        raise ResultsError(f"{path}: not a dsa-bench results file ({_what_it_is(doc)}); "
+                           "dsa-bench run writes those (their top level has \"schema\": \"dsa-bench-results\")")
     validator = jsonschema.Draft202012Validator(_schema())
     errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
     if errors:
@@ -38,6 +41,21 @@ def load_results(path: str) -> dict:
         more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
         raise ResultsError(f"{path}: at {where}: {e.message}{more}")
     return doc
+
+
+def _what_it_is(doc) -> str:
+    """A guess at what a JSON file that is not a results file holds, for the error: the
+    GPU check's folder also has GoogleTest and Google Benchmark reports beside the results."""
+    if not isinstance(doc, dict):
+        kind = {list: "an array", str: "a string", bool: "true or false", type(None): "null"}.get(type(doc), "a number")
+        return f"its top level is {kind}, not an object"
+    if "testsuites" in doc:
+        return "a GoogleTest report"
+    if "benchmarks" in doc and "context" in doc:
+        return "a Google Benchmark report"
+    if "schema" in doc:
+        return f"its \"schema\" is {json.dumps(doc['schema'])[:60]}"
+    return "no \"schema\" field at its top level"
 
 
 # Where load_many keeps, in each case, the device ceilings its own run measured.

@@ -907,6 +907,19 @@ class Malformed(unittest.TestCase):
     def test_not_json(self):
         self.expect_exit2("{oops", "not valid JSON", "line 1")
 
+    def test_other_json_files_are_named_for_what_they_are(self):
+        # The GPU check's folder holds GoogleTest and Google Benchmark JSON beside the
+        # results: passing one by mistake names it instead of listing schema complaints.
+        gtest = {"testsuites": [{"name": "CudaTopk", "tests": 1}], "tests": 1}
+        self.expect_exit2(json.dumps(gtest), "not a dsa-bench results file", "a GoogleTest report")
+        bench = {"context": {"date": "2026-11-23"}, "benchmarks": []}
+        self.expect_exit2(json.dumps(bench), "not a dsa-bench results file", "a Google Benchmark report")
+        self.expect_exit2("[1, 2]", "not a dsa-bench results file", "its top level is an array")
+        self.expect_exit2(json.dumps({"schema": "other-tool"}), 'its "schema" is "other-tool"')
+        doc = fx.document([fx.op_case("a", 1e-3)])
+        del doc["schema"]
+        self.expect_exit2(json.dumps(doc), 'no "schema" field at its top level')
+
     def test_missing_section(self):
         doc = fx.document([fx.op_case("a", 1e-3)])
         del doc["provenance"]
