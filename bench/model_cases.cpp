@@ -450,13 +450,9 @@ nlohmann::json prefill_point(const CaseSpec& c, const Model& m, std::int64_t L, 
   if (median[1] > 0) pt["speedup"] = median[0] / median[1];
   // The harness's own overhead: a timed prefill against the sum of its ops (timed one
   // by one, each bracketed by synchronisations, in a run of the same work).
-  for (int mi = 0; mi < 2; ++mi) {
-    nlohmann::json& r = pt[model::attention_mode_name(kModes[mi])];
-    const double ops_s = r["op_times"]["seconds"].value("matmul", 0.0) + r["op_times"]["seconds"].value("indexer", 0.0) +
-                         r["op_times"]["seconds"].value("topk", 0.0) + r["op_times"]["seconds"].value("attention", 0.0) +
-                         r["op_times"]["seconds"].value("other", 0.0);
-    if (median[mi] > 0 && ops_s > 0) r["time_over_op_sum"] = median[mi] / ops_s;
-  }
+  for (int mi = 0; mi < 2; ++mi)
+    if (median[mi] > 0 && ops[mi].total() > 0)
+      pt[model::attention_mode_name(kModes[mi])]["time_over_op_sum"] = median[mi] / ops[mi].total();
   pt["accuracy"] = a.to_json();
   pt["status"] = a.finite() ? "passed" : "failed";
   if (!a.finite()) pt["reason"] = "non-finite outputs or agreement metrics";
