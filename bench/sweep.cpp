@@ -69,7 +69,7 @@ template <class T>
 HostTensor<T> prefix_rows(const HostTensor<T>& src, std::int64_t rows) {
   Shape s = src.shape();
   s.dims[0] = rows;
-  HostTensor<T> out(s);
+  HostTensor<T> out = HostTensor<T>::unwritten(s);
   host_copy(src.data(), static_cast<std::size_t>(out.numel()), out.data());  // 21 GB of MHA K/V at 128K
   return out;
 }
@@ -130,11 +130,12 @@ SequenceSource Sweep::make_source(int b) const {
     fill_normal(w_kvb.span(), 1.0 / std::sqrt(static_cast<double>(c_.kv_rank)), derive_seed(s.seed, "w_kvb"));
     s.weights = ref::split_kv_b(w_kvb, md);
     // K/V of MHA mode from the (rounded) latent: [Lmax, H*(nope+v)] = c_kv W_kvb^T.
-    HostTensor<float> kv({Lmax, rows});
+    auto kv = HostTensor<float>::unwritten({Lmax, rows});  // every element written below
     matmul_nt(s.cache.data(), d_mqa_, w_kvb.data(), c_.kv_rank, kv.data(), rows, Lmax, rows, c_.kv_rank);
     const int dqk = c_.qk_nope + c_.qk_rope;
-    s.k_mha = HostTensor<float>({Lmax, c_.heads, dqk});
-    s.v_mha = HostTensor<float>({Lmax, c_.heads, c_.v_head});
+    // Written whole by the loop below (nope, then rope, of every head; all of v).
+    s.k_mha = HostTensor<float>::unwritten({Lmax, c_.heads, dqk});
+    s.v_mha = HostTensor<float>::unwritten({Lmax, c_.heads, c_.v_head});
     parallel_chunks(Lmax, 64, [&](std::int64_t lo, std::int64_t hi) {  // 5.4 G values at 128K
       for (std::int64_t t = lo; t < hi; ++t)
         for (int h = 0; h < c_.heads; ++h) {
@@ -459,9 +460,10 @@ nlohmann::json Sweep::run_point(std::int64_t L, std::size_t i) {
   bool ok = true;
   if (c_.validates())
     for (auto& p : pts) {
-      std::fill(p.scores.span().begin(), p.scores.span().end(), kPoison);
-      std::fill(p.indices.span().begin(), p.indices.span().end(), -2);
-      for (auto* t : {&p.dsa_out, &p.dsa_lse, &p.dense_out, &p.dense_lse}) std::fill(t->span().begin(), t->span().end(), kPoison);
+      // host_fill: from every thread (the scores alone are 2 GB at 128K).
+      host_fill(p.scores.data(), p.scores.span().size(), kPoison);
+      host_fill(p.indices.data(), p.indices.span().size(), std::int32_t{-2});
+      for (auto* t : {&p.dsa_out, &p.dsa_lse, &p.dense_out, &p.dense_lse}) host_fill(t->data(), t->span().size(), kPoison);
     }
   say(where + ": first pass");
   dsa_chained();

@@ -100,6 +100,10 @@ class HostTensor {
   explicit HostTensor(Shape s, T fill = T{}) : shape_(s), data_(static_cast<std::size_t>(s.numel())) {
     host_fill(data_.data(), data_.size(), fill);
   }
+  // A tensor whose values are unset until written, for a destination its maker writes
+  // whole (a copy, a product): filling it first would write every byte twice, 21 GB more
+  // per point for the MHA keys and values of a 128K prefill sweep.
+  static HostTensor unwritten(Shape s) { return HostTensor(s, Unwritten{}); }
 
   const Shape& shape() const { return shape_; }
   std::int64_t size(int i) const { return shape_[i]; }
@@ -118,6 +122,9 @@ class HostTensor {
   const T& operator()(I... idx) const { return view()(idx...); }
 
  private:
+  struct Unwritten {};
+  HostTensor(Shape s, Unwritten) : shape_(s), data_(static_cast<std::size_t>(s.numel())) {}
+
   Shape shape_;
   HostVector<T> data_;
 };
