@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <span>
 #include <string>
 #include <vector>
@@ -14,6 +15,15 @@
 #include "core/tensor.h"
 
 namespace dsa::bench {
+
+// Outputs are poisoned before a validated run so an element an implementation leaves
+// unwritten shows in the checks: NaN for values (a structure mismatch), -2 for indices
+// (neither the -1 padding nor a valid index). From every thread: a 128K sweep point's
+// scores are 2 GB.
+inline void poison(HostTensor<float>& t) {
+  host_fill(t.data(), t.span().size(), std::numeric_limits<float>::quiet_NaN());
+}
+inline void poison(HostTensor<std::int32_t>& t) { host_fill(t.data(), t.span().size(), std::int32_t{-2}); }
 
 class Checks {
  public:

@@ -1,7 +1,6 @@
 // Single-op cases: make inputs, pick a variant, validate it against the reference
 // on poisoned outputs, then (only if it passed) time it.
 #include <cmath>
-#include <limits>
 
 #include "bench/checks.h"
 #include "bench/inputs.h"
@@ -18,10 +17,6 @@
 namespace dsa::bench {
 
 namespace {
-
-constexpr float kPoison = std::numeric_limits<float>::quiet_NaN();
-// Not -1 (the padding value) and not a valid index: an unwritten slot shows.
-constexpr std::int32_t kPoisonIndex = -2;
 
 double bytes_of(DType t) { return static_cast<double>(dtype_bytes(t)); }
 
@@ -93,7 +88,7 @@ nlohmann::json run_indexer(const CaseSpec& c, const RunContext& ctx, std::uint64
   plan.input_bytes = static_cast<double>(c.queries) * c.index_heads * (c.index_head_dim * bytes_of(c.dtype) + scale_bytes + 4.0) +
                      static_cast<double>(c.context) * (c.index_head_dim * bytes_of(c.dtype) + scale_bytes);
   plan.output_bytes = static_cast<double>(scores.bytes());
-  plan.poison = [&] { std::fill(scores.span().begin(), scores.span().end(), kPoison); };
+  plan.poison = [&] { poison(scores); };
   plan.validate = [&](Checks& ch) {
     HostTensor<float> ref;
     ref::indexer_scores(d.shape, d.ops.q, d.ops.k, d.ops.w, ref);
@@ -122,7 +117,7 @@ nlohmann::json run_topk(const CaseSpec& c, const RunContext& ctx, std::uint64_t 
   plan.work = topk_work(d.ends, d.k);
   plan.input_bytes = static_cast<double>(d.scores.bytes());
   plan.output_bytes = static_cast<double>(indices.bytes());
-  plan.poison = [&] { std::fill(indices.span().begin(), indices.span().end(), kPoisonIndex); };
+  plan.poison = [&] { poison(indices); };
   plan.validate = [&](Checks& ch) {
     HostTensor<std::int32_t> ref;
     ref::topk(d.scores, d.ends, d.k, ref);
@@ -136,8 +131,8 @@ void attention_plan(const CaseSpec& c, HostTensor<float>& out, HostTensor<float>
                     std::function<void(HostTensor<float>&, HostTensor<float>&, HostTensor<float>*)> reference) {
   plan.output_bytes = static_cast<double>(out.numel()) * bytes_of(c.dtype) + static_cast<double>(lse.bytes());
   plan.poison = [&out, &lse] {
-    std::fill(out.span().begin(), out.span().end(), kPoison);
-    std::fill(lse.span().begin(), lse.span().end(), kPoison);
+    poison(out);
+    poison(lse);
   };
   plan.validate = [&c, &out, &lse, reference](Checks& ch) {
     HostTensor<float> ref_out, ref_lse, magnitude;

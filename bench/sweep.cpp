@@ -13,7 +13,6 @@
 #include <algorithm>
 #include <cmath>
 #include <deque>
-#include <limits>
 #include <new>
 
 #include "bench/checks.h"
@@ -38,8 +37,6 @@
 namespace dsa::bench {
 
 namespace {
-
-constexpr float kPoison = std::numeric_limits<float>::quiet_NaN();
 
 // One sequence's inputs at the largest context; each point uses a prefix, so the
 // points of a sweep see the same data and only the context length changes.
@@ -460,10 +457,9 @@ nlohmann::json Sweep::run_point(std::int64_t L, std::size_t i) {
   bool ok = true;
   if (c_.validates())
     for (auto& p : pts) {
-      // host_fill: from every thread (the scores alone are 2 GB at 128K).
-      host_fill(p.scores.data(), p.scores.span().size(), kPoison);
-      host_fill(p.indices.data(), p.indices.span().size(), std::int32_t{-2});
-      for (auto* t : {&p.dsa_out, &p.dsa_lse, &p.dense_out, &p.dense_lse}) host_fill(t->data(), t->span().size(), kPoison);
+      poison(p.scores);
+      poison(p.indices);
+      for (auto* t : {&p.dsa_out, &p.dsa_lse, &p.dense_out, &p.dense_lse}) poison(*t);
     }
   say(where + ": first pass");
   dsa_chained();

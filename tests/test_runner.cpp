@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -506,6 +507,35 @@ TEST(Checks, RoundedProbabilitiesFitTheAllowanceAndARealBugDoesNot) {
   Checks bug;
   bug.compare_attention("out", mqa_with_bf16_probabilities(d, true).span(), ref_out.span(), mag.span(), shape, c.tol);
   EXPECT_FALSE(bug.passed());
+}
+
+// The runner poisons outputs before a validated run (bench/checks.h): one element an
+// implementation never writes fails the structure check, for values and for indices,
+// large (filled from every thread) and small alike.
+TEST(Checks, AnElementLeftPoisonedFailsTheStructureCheck) {
+  for (const std::int64_t n : {std::int64_t{1000}, static_cast<std::int64_t>(kLargeHostBlock / sizeof(float)) + 3}) {
+    HostTensor<float> ref({n}, 0.5f), out({n}, 0.5f);
+    poison(out);
+    for (std::int64_t i = 0; i + 1 < n; ++i) out.data()[i] = 0.5f;  // the last left unwritten
+    Checks values;
+    values.compare_output("out", out.span(), ref.span(), {n}, 1e-3, 1e-3, 1e-6, 1.0);
+    EXPECT_FALSE(values.passed()) << n;
+    out.data()[n - 1] = 0.5f;
+    Checks written;
+    written.compare_output("out", out.span(), ref.span(), {n}, 1e-3, 1e-3, 1e-6, 1.0);
+    EXPECT_TRUE(written.passed()) << written.first_failure();
+    HostTensor<std::int32_t> idx_ref({1, n}, -1), idx({1, n}, -1);
+    poison(idx);
+    EXPECT_EQ(idx.data()[n - 1], -2);
+    std::fill(idx.data(), idx.data() + n - 1, -1);
+    Checks indices;
+    indices.compare_indices("idx", idx, idx_ref);
+    EXPECT_FALSE(indices.passed()) << n;
+    std::fill(idx.data(), idx.data() + n, -1);  // written whole: the same output passes
+    Checks whole;
+    whole.compare_indices("idx", idx, idx_ref);
+    EXPECT_TRUE(whole.passed()) << whole.first_failure();
+  }
 }
 
 // A batch without a batched form runs its sequences in turn: times add up, and fetch /
