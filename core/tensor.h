@@ -97,9 +97,7 @@ template <class T>
 class HostTensor {
  public:
   HostTensor() = default;
-  explicit HostTensor(Shape s, T fill = T{}) : shape_(s), data_(static_cast<std::size_t>(s.numel())) {
-    host_fill(data_.data(), data_.size(), fill);
-  }
+  explicit HostTensor(Shape s, T fill = T{}) : HostTensor(s, Unwritten{}) { host_fill(data_.data(), data_.size(), fill); }
   // A tensor whose values are unset until written, for a destination its maker writes
   // whole (a copy, a product): filling it first would write every byte twice, 21 GB more
   // per point for the MHA keys and values of a 128K prefill sweep.

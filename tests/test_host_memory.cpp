@@ -103,10 +103,15 @@ TEST(HostMemory, LargeBlocksAreHugePageAlignedAndAdvised) {
   EXPECT_NE((flags + " ").find(" hg "), std::string::npos) << "MADV_HUGEPAGE not set: " << flags;
 }
 
+// Pages (of the kernel's page size) that [p, p + bytes) spans from a page-aligned p.
+std::size_t pages_of(std::size_t bytes) {
+  const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  return (bytes + page - 1) / page;
+}
+
 // Pages of [p, p + bytes) the kernel holds in memory (mincore; p page-aligned).
 std::size_t resident_pages(const void* p, std::size_t bytes) {
-  const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE)), n = (bytes + page - 1) / page;
-  std::vector<unsigned char> in(n);
+  std::vector<unsigned char> in(pages_of(bytes));
   if (mincore(const_cast<void*>(p), bytes, in.data()) != 0) return static_cast<std::size_t>(-1);
   std::size_t r = 0;
   for (const unsigned char c : in) r += c & 1;
@@ -123,8 +128,7 @@ TEST(HostMemory, AnUnwrittenTensorTouchesNoPageBeforeItsOwnersWrite) {
   EXPECT_EQ(t.shape(), Shape({2, half}));
   ASSERT_EQ(t.numel(), src.numel());
 #if !defined(__SANITIZE_ADDRESS__)  // (there the block comes from operator new, maybe reused)
-  const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-  ASSERT_EQ(resident_pages(src.data(), src.bytes()), (src.bytes() + page - 1) / page) << "mincore cannot see written pages";
+  ASSERT_EQ(resident_pages(src.data(), src.bytes()), pages_of(src.bytes())) << "mincore cannot see written pages";
   EXPECT_EQ(resident_pages(t.data(), t.bytes()), 0u) << "the unwritten constructor wrote the block";
 #endif
   host_copy(src.data(), static_cast<std::size_t>(src.numel()), t.data());
