@@ -129,7 +129,7 @@ def non_attention_from_model(doc: dict, layers: int):
         missed = [c for c in doc["cases"] if c["op"] == "model_prefill" and not c.get("points")
                   and (c.get("params", {}).get("model") == REAL_PRESET or c.get("params", {}).get("checkpoint"))]
         return None, (f"no model_prefill run of the real dimensions (hidden size {REAL_HIDDEN}; one layer is enough, "
-                      f"e.g. layers [3, 4] of {REAL_PRESET}) (runs: {seen})"
+                      f"e.g. layers [3, 4] of {REAL_PRESET}; model_prefill runs in these results: {seen})"
                       + "".join(f"; {c['name']} ended {c['status']}: {c.get('reason', 'no reason recorded')}"
                                 for c in missed))
     r = max(match, key=lambda x: x.layers_run())
@@ -152,10 +152,12 @@ def non_attention_from_model(doc: dict, layers: int):
 
 def cost_model(doc: dict, gpu_hour_usd: float = 2.0, layers: int = 61, other_us_per_token: float | None = None) -> dict:
     usd = lambda seconds: seconds * 1e6 * gpu_hour_usd / 3600.0
+    missing = None  # why the results give no non-attention time, when they do not
     if other_us_per_token is None:
         other_us_per_token, other_source = non_attention_from_model(doc, layers)
         if other_us_per_token is None:
-            other_source, other_us_per_token = f"not included: {other_source}", 0.0
+            missing = other_source
+            other_source, other_us_per_token = f"not included: {missing}", 0.0
     else:
         other_source = "given on the command line"
     out = {"gpu_hour_usd": gpu_hour_usd, "layers": layers, "other_us_per_token": other_us_per_token,
@@ -186,7 +188,9 @@ def cost_model(doc: dict, gpu_hour_usd: float = 2.0, layers: int = 61, other_us_
                             + ("; in decode the same per token as in prefill, as for a server batching enough "
                                "sequences that its weights are read once for many tokens" if phase == "decode" else ""))
         else:
-            modelled.append(f"no non-attention cost ({other_source}): the figures are attention only")
+            # Said once, plainly: the reason already names what is missing.
+            modelled.append("no non-attention cost, the figures are attention only"
+                            + (f": {missing}" if missing else f" ({other_source})"))
         if not sw.real_shapes:
             modelled.append(f"attention scaled from the sweep's {sw.params['heads']} heads / {sw.params['index_heads']} "
                             f"indexer heads to {REAL_HEADS} / {REAL_INDEX_HEADS}, time taken as proportional to heads")

@@ -494,6 +494,12 @@ class Cost(unittest.TestCase):
     def test_non_attention_time_from_a_matching_model_run(self):
         doc = fx.document([fx.sweep("decode.real", "decode", [(1024, 1e-3, 2e-3), (8192, 8e-3, 3e-3)])])
         self.assertIn("no model_prefill run", cost.cost_model(doc)["other_source"])
+        # The modelled line gives the reason once, not nested in a second "not included".
+        modelled = " ".join(cost.cost_model(doc)["phases"]["decode"]["modelled"])
+        self.assertIn("no non-attention cost, the figures are attention only: no model_prefill run of the real "
+                      "dimensions", modelled)
+        self.assertIn("model_prefill runs in these results: none", modelled)
+        self.assertNotIn("not included", modelled)
         run = {"name": "model.real.prefill", "op": "model_prefill", "mode": "both", "status": "passed", "backend": "cuda",
                "implementation": "x", "params": {}, "model": {"preset": "deepseek-v3.2-exp", "layers": 61, "hidden": 7168},
                "points": [{"context": 1000, "status": "passed",
