@@ -51,11 +51,6 @@ std::int64_t peak_rss_bytes() {
   return kib < 0 ? -1 : kib * 1024;
 }
 
-std::int64_t current_rss_bytes() {
-  const std::int64_t kib = proc_kib("/proc/self/status", "VmRSS");
-  return kib < 0 ? -1 : kib * 1024;
-}
-
 namespace {
 // The first number in a file, or -1 (absent, or "max": no limit).
 std::int64_t file_number(const char* path) {

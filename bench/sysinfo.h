@@ -14,7 +14,6 @@ namespace dsa::bench {
 // that is not permitted the peak stays process-wide and `peak_is_per_case` says so.
 void reset_peak_rss();
 std::int64_t peak_rss_bytes();
-std::int64_t current_rss_bytes();
 bool peak_is_per_case();
 // Memory that can be allocated without swapping, in bytes: the machine's MemAvailable,
 // or less where this process's memory cgroup (a container's limit) leaves less; -1
