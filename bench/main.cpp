@@ -189,6 +189,18 @@ bool parse_args(int argc, char** argv, int first, const std::vector<std::string>
       a.opts[s] = argv[++i];
       continue;
     }
+    // "-o FILE" would otherwise pass as a second positional argument and be reported as
+    // "takes one suite file", which hides the real mistake: every option is spelled long.
+    if (s.size() > 1 && s[0] == '-') {
+      err = "unknown option " + s + " (options are spelled with two dashes";
+      std::vector<std::string> names(valued);
+      names.insert(names.end(), flags.begin(), flags.end());
+      const auto like = std::find_if(names.begin(), names.end(),
+                                     [&](const std::string& o) { return o.size() > 2 && o[2] == s[1]; });
+      if (like != names.end()) err += ", e.g. " + *like;
+      err += "; see --help)";
+      return false;
+    }
     a.positional.push_back(s);
   }
   return true;

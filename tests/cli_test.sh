@@ -23,6 +23,7 @@ check dump-help 0 "$bin" dump --help; contains dump-help "--case"
 check no-args 2 "$bin"
 check unknown-command 2 "$bin" frobnicate; contains unknown-command 'unknown command "frobnicate"'
 check unknown-option 2 "$bin" run "$src/suites/smoke.json" --fast; contains unknown-option "unknown option --fast"
+check short-option 2 "$bin" run "$src/suites/smoke.json" -o x.json; contains short-option "unknown option -o (options are spelled with two dashes, e.g. --out"
 check bad-backend 2 "$bin" run "$src/suites/smoke.json" --backend tpu; contains bad-backend "auto, cpu or cuda"
 check bad-seed 2 "$bin" run "$src/suites/smoke.json" --seed -3
 check bad-regex 2 "$bin" run "$src/suites/smoke.json" --filter "("; contains bad-regex "regular expression"
