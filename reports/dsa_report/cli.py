@@ -17,16 +17,31 @@ PRICE_HELP = "the GPU's price in US dollars per hour, for the cost figures (defa
 LAYERS_HELP = "layers of the modelled model (default 61)"
 
 
-def _positive(kind):
+def _number(kind, low=0, above=False, below=None):
+    """An argparse type: a finite number of `kind` that is >= low (> low when `above`) and,
+    when `below` is given, < below. NaN passes a plain `v < 0` test and an infinite price
+    or layer count only surfaces later as a traceback or as NaN figures, so both are refused
+    here, where the message can name the option."""
     def parse(text):
         try:
             v = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}")
-        if v < 0:
-            raise argparse.ArgumentTypeError(f"expected a value >= 0, got {text!r}")
+            raise argparse.ArgumentTypeError(f"expected {'a whole' if kind is int else 'a'} number, got {text!r}")
+        if not math.isfinite(v):
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+        if (v <= low) if above else (v < low):
+            raise argparse.ArgumentTypeError(f"expected a value {'>' if above else '>='} {low}, got {text!r}")
+        if below is not None and v >= below:
+            raise argparse.ArgumentTypeError(f"expected a value < {below}, got {text!r}")
         return v
     return parse
+
+
+# A zero price makes every cost 0 and every dense/DSA ratio 0/0; a model of 0 layers has no
+# attention to cost. Non-attention time may be 0 (attention only).
+_PRICE = _number(float, above=True)
+_LAYERS = _number(int, low=1)
+_OTHER = _number(float)
 
 
 def _parser():
@@ -36,9 +51,9 @@ def _parser():
     r = sub.add_parser("render", help="plots (PNG, SVG), report.md and a self-contained report.html")
     r.add_argument("results", nargs="+", help="results files of one device (their cases are read together)")
     r.add_argument("-o", "--out", required=True, help="output directory")
-    r.add_argument("--gpu-hour-usd", type=_positive(float), default=2.0, help=PRICE_HELP)
-    r.add_argument("--layers", type=_positive(int), default=61, help=LAYERS_HELP)
-    r.add_argument("--other-us-per-token", type=_positive(float), default=None, help=OTHER_HELP)
+    r.add_argument("--gpu-hour-usd", type=_PRICE, default=2.0, help=PRICE_HELP)
+    r.add_argument("--layers", type=_LAYERS, default=61, help=LAYERS_HELP)
+    r.add_argument("--other-us-per-token", type=_OTHER, default=None, help=OTHER_HELP)
 
     c = sub.add_parser("compare", help="regression gate: exit 1 on a slower or failing case, DSA less "
                                            "accurate against dense on the same inputs, or more memory")
@@ -46,8 +61,9 @@ def _parser():
                    help="the baseline's results file, or several of one device read together (each case once): "
                         "e.g. a nightly's parts run in separate calls")
     c.add_argument("current")
-    c.add_argument("--alpha", type=_positive(float), default=0.01, help="Mann-Whitney U significance (default 0.01)")
-    c.add_argument("--min-change", type=_positive(float), default=None,
+    c.add_argument("--alpha", type=_number(float, above=True, below=1), default=0.01,
+                   help="Mann-Whitney U significance, between 0 and 1 (default 0.01)")
+    c.add_argument("--min-change", type=_number(float), default=None,
                    help="smallest relative change of the median that counts (default: 0.15 for CPU cases, 0.05 for "
                         "GPU cases: a whole run moves that much from one run to the next)")
     c.add_argument("--confirm", metavar="RERUN.json",
@@ -61,9 +77,9 @@ def _parser():
 
     k = sub.add_parser("cost", help="dollars per million tokens by position, prefill and decode, dense vs DSA")
     k.add_argument("results", nargs="+", help="results files of one device (their cases are read together)")
-    k.add_argument("--gpu-hour-usd", type=_positive(float), default=2.0, help=PRICE_HELP)
-    k.add_argument("--layers", type=_positive(int), default=61, help=LAYERS_HELP)
-    k.add_argument("--other-us-per-token", type=_positive(float), default=None,
+    k.add_argument("--gpu-hour-usd", type=_PRICE, default=2.0, help=PRICE_HELP)
+    k.add_argument("--layers", type=_LAYERS, default=61, help=LAYERS_HELP)
+    k.add_argument("--other-us-per-token", type=_OTHER, default=None,
                    help=OTHER_HELP)
     k.add_argument("--json", help="also write the figures as JSON here")
 
@@ -73,8 +89,8 @@ def _parser():
     v.add_argument("results", nargs="+",
                    help="results files of one device (their cases are read together: e.g. the claims suite's, or the "
                         "nightly sweeps and a model run)")
-    v.add_argument("--layers", type=_positive(int), default=61, help=LAYERS_HELP)
-    v.add_argument("--other-us-per-token", type=_positive(float), default=None,
+    v.add_argument("--layers", type=_LAYERS, default=61, help=LAYERS_HELP)
+    v.add_argument("--other-us-per-token", type=_OTHER, default=None,
                    help=OTHER_HELP)
     v.add_argument("--json", help="also write the verdicts as JSON here")
     return p

@@ -161,7 +161,7 @@ def classify(base, cur, alpha=0.01, min_change=0.05):
     p = math.nan
     if len(base) >= 2 and len(cur) >= 2:
         p = float(mannwhitneyu(base, cur, alternative="two-sided").pvalue)
-    if abs(change) < min_change:
+    if change == 0 or abs(change) < min_change:  # with --min-change 0, an unmoved median is still SAME
         verdict = "SAME"
     elif not math.isnan(p) and p < alpha:
         verdict = "SLOWER" if change > 0 else "FASTER"

@@ -191,6 +191,50 @@ class Clocks(unittest.TestCase):
         self.assertNotIn("clock", next(x for x in compare.compare(base, cur)["rows"] if x["case"] == "k"))
 
 
+class Options(unittest.TestCase):
+    """Numeric options are checked where they are parsed: a bad value is usage error 2 naming
+    the option, never a traceback (a 0-layer model divided by zero) or NaN figures (nan and
+    inf passed a plain `< 0` test)."""
+
+    def usage_error(self, *args):
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), self.assertRaises(SystemExit) as exit_:
+            main(list(args))
+        self.assertEqual(exit_.exception.code, 2)
+        return err.getvalue()
+
+    def test_bad_numbers_are_refused_with_the_option_named(self):
+        doc = fx.document([fx.op_case("a", 1e-3)])
+        with tempfile.TemporaryDirectory() as d:
+            f = fx.write(doc, d)
+            cases = [
+                (["cost", f, "--gpu-hour-usd", "nan"], "argument --gpu-hour-usd: expected a finite number, got 'nan'"),
+                (["cost", f, "--gpu-hour-usd", "inf"], "argument --gpu-hour-usd: expected a finite number, got 'inf'"),
+                (["cost", f, "--gpu-hour-usd", "0"], "argument --gpu-hour-usd: expected a value > 0, got '0'"),
+                (["cost", f, "--gpu-hour-usd", "two"], "argument --gpu-hour-usd: expected a number, got 'two'"),
+                (["claims", f, "--layers", "0"], "argument --layers: expected a value >= 1, got '0'"),
+                (["render", f, "-o", d, "--layers", "1.5"], "argument --layers: expected a whole number, got '1.5'"),
+                (["cost", f, "--other-us-per-token", "-1"],
+                 "argument --other-us-per-token: expected a value >= 0, got '-1'"),
+                (["compare", f, f, "--alpha", "0"], "argument --alpha: expected a value > 0, got '0'"),
+                (["compare", f, f, "--alpha", "1"], "argument --alpha: expected a value < 1, got '1'"),
+                (["compare", f, f, "--min-change", "-0.1"], "argument --min-change: expected a value >= 0, got '-0.1'"),
+            ]
+            for args, message in cases:
+                with self.subTest(args=(args[0], *args[-2:])):
+                    self.assertIn(message, self.usage_error(*args))
+
+    def test_edge_values_that_mean_something_are_taken(self):
+        doc = fx.document([fx.op_case("a", 1e-3)])
+        with tempfile.TemporaryDirectory() as d:
+            f = fx.write(doc, d)
+            code, out, _ = run_cli("compare", f, f, "--min-change", "0", "--alpha", "0.05")
+            self.assertEqual(code, 0)
+            self.assertIn("1 SAME", out)
+            code, _, _ = run_cli("cost", f, "--other-us-per-token", "0", "--layers", "1")
+            self.assertEqual(code, 0)
+
+
 class Compare(unittest.TestCase):
     def test_planted_slowdown_on_real_results(self):
         doc = load.load_results(real_results("smoke-results.json"))
@@ -218,6 +262,10 @@ class Compare(unittest.TestCase):
         self.assertEqual(compare.classify(base, [x * 1.03 for x in base])["verdict"], "SAME")  # under min change
         # Three samples a side cannot reach p < 0.1: a 20% change is then undecided.
         self.assertEqual(compare.classify(base[:3], [x * 1.2 for x in base[:3]])["verdict"], "AMBIGUOUS")
+        # --min-change 0 counts every move, but an unmoved median has not moved.
+        self.assertEqual(compare.classify(base, list(base), min_change=0)["verdict"], "SAME")
+        self.assertEqual(compare.classify(base[:3], [x * 1.001 for x in base[:3]], min_change=0)["verdict"],
+                         "AMBIGUOUS")
 
     def test_json_output_is_strict_json(self):
         # Two samples a side give a p-value; one gives none (NaN), written as null.
