@@ -1,5 +1,6 @@
 #include "bench/dump.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -66,10 +67,29 @@ void dump_attention(const CaseSpec& c, std::uint64_t seed, DumpSink& sink) {
   sink.note("query_offset", d.shape.query_offset);
 }
 
+// "100, 300, 1000": every context, since a sweep's contexts need not follow a pattern.
+std::string list_contexts(const std::vector<std::int64_t>& contexts) {
+  std::string out;
+  for (const std::int64_t L : contexts) out += (out.empty() ? "" : ", ") + std::to_string(L);
+  return out;
+}
+
 }  // namespace
 
 nlohmann::json dump_case(const CaseSpec& c, std::uint64_t run_seed, std::int64_t context, const std::string& dir,
                          const std::string& suite_path) {
+  // Checked before anything is written, so a refused case or a bad --context leaves no empty
+  // output folder; and --context is never ignored: on a single-op case it asks for nothing.
+  if (c.op == Op::model_prefill || c.op == Op::model_decode)
+    throw std::invalid_argument("dump covers single ops and dsa_vs_dense sweeps; a model case's inputs are its "
+                                "checkpoint (see the case's \"checkpoint\" or the synthetic one it writes) and random tokens");
+  if (c.op != Op::dsa_vs_dense && context > 0)
+    throw std::invalid_argument("--context applies to dsa_vs_dense cases only; " + c.name + " is a " + op_name(c.op) +
+                                " case with one shape");
+  const std::int64_t L = c.op != Op::dsa_vs_dense ? 0 : context > 0 ? context : c.contexts.front();
+  if (c.op == Op::dsa_vs_dense && std::find(c.contexts.begin(), c.contexts.end(), L) == c.contexts.end())
+    throw std::invalid_argument("--context " + std::to_string(L) + " is not one of the contexts of " + c.name + " (" +
+                                list_contexts(c.contexts) + ")");
   std::filesystem::create_directories(dir);
   const std::uint64_t seed = case_seed(run_seed, c.name);
   DumpSink sink(dir);
@@ -80,13 +100,8 @@ nlohmann::json dump_case(const CaseSpec& c, std::uint64_t run_seed, std::int64_t
     case Op::dense_attention_mha:
     case Op::dense_attention_mqa: dump_attention(c, seed, sink); break;
     case Op::model_prefill:
-    case Op::model_decode:
-      throw std::invalid_argument("dump covers single ops and dsa_vs_dense sweeps; a model case's inputs are its "
-                                  "checkpoint (see the case's \"checkpoint\" or the synthetic one it writes) and random tokens");
+    case Op::model_decode: break;  // refused above
     case Op::dsa_vs_dense: {
-      const std::int64_t L = context > 0 ? context : c.contexts.front();
-      if (std::find(c.contexts.begin(), c.contexts.end(), L) == c.contexts.end())
-        throw std::invalid_argument("--context " + std::to_string(L) + " is not one of the case's contexts");
       dump_sweep_point(c, seed, L, sink);
       sink.note("context", L);
       break;

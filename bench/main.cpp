@@ -217,6 +217,11 @@ int usage_error(const std::string& msg, const char* help) {
   return kExitUsage;
 }
 
+// A bad option value, quoted as given: "--threads takes a whole number from 1 to 4096 (got "0")".
+int bad_value(const Args& a, const char* option, const char* expected, const char* help) {
+  return usage_error(std::string(option) + " takes " + expected + " (got \"" + a.opts.at(option) + "\")", help);
+}
+
 std::vector<std::size_t> select_cases(const Suite& suite, const std::string& filter) {
   std::vector<std::size_t> idx;
   const std::regex re(filter.empty() ? std::string(".*") : filter);
@@ -303,8 +308,9 @@ int cmd_dump(int argc, char** argv) {
   if (a.positional.size() != 1) return usage_error("dump takes one suite file", kDumpHelp);
   if (!a.opts.count("--case") || !a.opts.count("--out")) return usage_error("dump needs --case NAME and --out DIR", kDumpHelp);
   std::uint64_t seed = kDefaultSeed, context = 0;
-  if (a.opts.count("--seed") && !parse_u64(a.opts["--seed"], seed)) return usage_error("--seed takes a non-negative integer", kDumpHelp);
-  if (a.opts.count("--context") && !parse_u64(a.opts["--context"], context)) return usage_error("--context takes a positive integer", kDumpHelp);
+  if (a.opts.count("--seed") && !parse_u64(a.opts["--seed"], seed)) return bad_value(a, "--seed", "a whole number >= 0", kDumpHelp);
+  if (a.opts.count("--context") && (!parse_u64(a.opts["--context"], context) || context == 0))
+    return bad_value(a, "--context", "one of the case's contexts, a whole number > 0", kDumpHelp);
   try {
     const Suite suite = load_suite(a.positional[0]);
     const CaseSpec* found = nullptr;
@@ -397,7 +403,7 @@ int cmd_run(int argc, char** argv) {
     }
   }
   ctx.seed = kDefaultSeed;
-  if (a.opts.count("--seed") && !parse_u64(a.opts["--seed"], ctx.seed)) return usage_error("--seed takes a non-negative integer", kRunHelp);
+  if (a.opts.count("--seed") && !parse_u64(a.opts["--seed"], ctx.seed)) return bad_value(a, "--seed", "a whole number >= 0", kRunHelp);
   const std::string backend = a.opts.count("--backend") ? a.opts["--backend"] : "auto";
   if (backend == "auto") ctx.backend = BackendRequest::automatic;
   else if (backend == "cpu") ctx.backend = BackendRequest::cpu;
@@ -405,14 +411,14 @@ int cmd_run(int argc, char** argv) {
   else return usage_error("--backend takes auto, cpu or cuda (got \"" + backend + "\")", kRunHelp);
   if (a.opts.count("--threads")) {
     std::uint64_t n = 0;
-    if (!parse_u64(a.opts["--threads"], n) || n == 0 || n > 4096) return usage_error("--threads takes a positive integer", kRunHelp);
+    if (!parse_u64(a.opts["--threads"], n) || n == 0 || n > 4096) return bad_value(a, "--threads", "a whole number from 1 to 4096", kRunHelp);
     dsa::set_max_threads(static_cast<int>(n));
   }
 
   double case_timeout_s = -1;  // -1: the suite's
   if (a.opts.count("--case-timeout")) {
     std::uint64_t t = 0;
-    if (!parse_u64(a.opts["--case-timeout"], t)) return usage_error("--case-timeout takes a whole number of seconds (0: no limit)", kRunHelp);
+    if (!parse_u64(a.opts["--case-timeout"], t)) return bad_value(a, "--case-timeout", "a whole number of seconds (0: no limit)", kRunHelp);
     case_timeout_s = static_cast<double>(t);
   }
 

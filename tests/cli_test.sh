@@ -25,7 +25,9 @@ check unknown-command 2 "$bin" frobnicate; contains unknown-command 'unknown com
 check unknown-option 2 "$bin" run "$src/suites/smoke.json" --fast; contains unknown-option "unknown option --fast"
 check short-option 2 "$bin" run "$src/suites/smoke.json" -o x.json; contains short-option "unknown option -o (options are spelled with two dashes, e.g. --out"
 check bad-backend 2 "$bin" run "$src/suites/smoke.json" --backend tpu; contains bad-backend "auto, cpu or cuda"
-check bad-seed 2 "$bin" run "$src/suites/smoke.json" --seed -3
+check bad-seed 2 "$bin" run "$src/suites/smoke.json" --seed -3; contains bad-seed '--seed takes a whole number >= 0 (got "-3")'
+check bad-threads 2 "$bin" run "$src/suites/smoke.json" --threads 5000
+contains bad-threads '--threads takes a whole number from 1 to 4096 (got "5000")'
 check bad-regex 2 "$bin" run "$src/suites/smoke.json" --filter "("; contains bad-regex "regular expression"
 check no-match 2 "$bin" run "$src/suites/smoke.json" --filter nomatch; contains no-match "no case"
 check bad-prefer 2 "$bin" run "$src/suites/smoke.json" --prefer cpu.topk.radix,cpu.topk.fastest
@@ -112,8 +114,19 @@ for case in indexer.fp8 topk.ties sparse_attention.bf16 dense_attention_mha.bf16
 done
 check dump-sweep 0 "$bin" dump "$src/suites/corner.json" --case dsa_vs_dense.decode.short --context 100 --out dump-sweep
 check dump-sweep-prefill 0 "$bin" dump "$src/suites/corner.json" --case dsa_vs_dense.prefill.chunk --context 300 --out dump-prefill
+rm -rf x  # the refused dumps below must not create it
 check dump-bad-case 2 "$bin" dump "$src/suites/smoke.json" --case nope --out x; contains dump-bad-case 'no case named "nope"'
 check dump-bad-context 2 "$bin" dump "$src/suites/corner.json" --case dsa_vs_dense.decode.short --context 7 --out x
+contains dump-bad-context "--context 7 is not one of the contexts of dsa_vs_dense.decode.short (1, 100, 2047, 2048, 2049, 2100)"
+check dump-zero-context 2 "$bin" dump "$src/suites/corner.json" --case dsa_vs_dense.decode.short --context 0 --out x
+contains dump-zero-context '--context takes one of the case'"'"'s contexts, a whole number > 0 (got "0")'
+# --context on a single-op case would be ignored; it is refused instead.
+check dump-context-single-op 2 "$bin" dump "$src/suites/smoke.json" --case topk.ties --context 4096 --out x
+contains dump-context-single-op "--context applies to dsa_vs_dense cases only; topk.ties is a topk case"
+check dump-model 2 "$bin" dump "$src/suites/model.json" --case model.tiny.prefill --out x
+contains dump-model "dump covers single ops and dsa_vs_dense sweeps"
+# A refused dump writes nothing.
+[ ! -e x ] || { echo "FAIL dump-refused-writes-nothing: the refused dumps left folder x"; fails=$((fails+1)); }
 check numpy-crosscheck 0 /usr/bin/python3 "$src/tests/check_dump.py" dump-indexer.fp8 dump-topk.ties \
   dump-sparse_attention.bf16 dump-dense_attention_mha.bf16 dump-sweep dump-prefill
 echo "$out"
