@@ -155,7 +155,8 @@ const char* kDumpHelp = R"(usage: dsa-bench dump SUITE.json --case NAME --out DI
 Writes the inputs and the CPU reference outputs of one case as .npy files, with
 manifest.json (shapes, dtypes, roles, parameters, seeds), into DIR. The seed rule
 is the same as `run`, so the files hold exactly what a run with that seed checks.
-For a dsa_vs_dense case, --context picks the context (default: its first).
+For a dsa_vs_dense case, --context picks one of its contexts (default: the first);
+the other ops have one shape and take no --context. Model cases are not dumped.
 )";
 
 const char* kVariantsHelp = R"(usage: dsa-bench variants [--op OP] [--unvalidated]
