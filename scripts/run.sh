@@ -25,6 +25,8 @@
 #                                       medians (scripts/ab_run.py); same outputs and exit
 #                                       status as --baseline, the A/B runs under
 #                                       results/<suite>-ab/
+# A relative SUITE.json or BASELINE.json is read from the current folder, else from the
+# checkout. Bad usage or a bad suite file exits 2 before anything runs, with no report.
 # Results: results/<suite>.json (the full record), results/<suite>-summary.txt, the
 # report in results/<suite>-report/ (report.md, report.html, plots as PNG and SVG) and,
 # with a baseline, results/<suite>-compare.md and .json (and <suite>-rerun.json when cases
@@ -41,20 +43,25 @@ if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
   sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"
   exit 0
 fi
+caller=$PWD
 cd "$(dirname "$0")/.."
+# A relative path given on the command line is the caller's, as with any tool; one that is
+# not there is taken from the checkout (so `scripts/run.sh suites/nightly.json` works from
+# anywhere).
+from_caller() { case "$1" in /*) printf '%s' "$1" ;; *) if [ -e "$caller/$1" ]; then printf '%s' "$caller/$1"; else printf '%s' "$1"; fi ;; esac; }
 
 suite=suites/smoke.json
-if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then suite=$1; shift; fi
+if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then suite=$(from_caller "$1"); shift; fi
 name=$(basename "$suite" .json)
 baselines=()
 run_args=()
 against=
-rounds=6
+rounds=
 while [ $# -gt 0 ]; do
   case "$1" in
     --baseline)
       [ $# -ge 2 ] || { echo "scripts/run.sh: --baseline needs a results file" >&2; exit 2; }
-      baselines+=("$2"); shift 2 ;;
+      baselines+=("$(from_caller "$2")"); shift 2 ;;
     --against)
       [ $# -ge 2 ] || { echo "scripts/run.sh: --against needs a commit (a hash, tag or branch)" >&2; exit 2; }
       against=$2; shift 2 ;;
@@ -67,6 +74,13 @@ done
 if [ -n "$against" ] && [ ${#baselines[@]} -gt 0 ]; then
   echo "scripts/run.sh: give --baseline (stored results) or --against (a commit timed now), not both" >&2; exit 2
 fi
+if [ -n "$rounds" ] && [ -z "$against" ]; then
+  echo "scripts/run.sh: --rounds sets the A/B rounds of --against REV; without --against it would be ignored" >&2; exit 2
+fi
+rounds=${rounds:-6}
+# Before setup and a build of minutes: a mistyped suite path fails at once. dsa-bench
+# checks the file's content.
+[ -r "$suite" ] && [ -f "$suite" ] || { echo "scripts/run.sh: suite $suite: not a readable file (the shipped suites are in suites/)" >&2; exit 2; }
 against_bench=
 if [ -n "$against" ]; then
   against_sha=$(git rev-parse --verify --quiet "$against^{commit}") \
@@ -135,6 +149,12 @@ mkdir -p "$out"
 set +e
 "$bench" run "$suite" --out "$out/$name.json" --backend auto ${run_args[@]+"${run_args[@]}"} | tee "$out/$name-summary.txt"
 status=${PIPESTATUS[0]}
+if [ "$status" -eq 2 ]; then
+  # Bad usage or a bad suite file: nothing ran. No report, which would show an earlier
+  # run's results under the same name as this one's.
+  echo "scripts/run.sh: dsa-bench refused the run (exit 2, its message above): nothing ran, no report" >&2
+  exit 2
+fi
 # The report is rendered whatever the run's status: a failing run needs it most.
 reports/dsa-report render "$out/$name.json" -o "$out/$name-report"
 report_status=$?

@@ -2,12 +2,13 @@
 # scripts/run.sh --baseline, the nightly gate: a run against a baseline ten times
 # slower than this machine passes (FASTER is no regression); against one whose samples
 # take 10% of the time it exits 1 and names the slower series, confirmed by the re-run
-# of its case; an unreadable baseline exits 2 before anything runs. The factors dwarf timing noise: with 3x / 0.3x and 7
-# samples a side, a machine busy with a build (2026-11-23) slowed enough of the run's
+# of its case; an unreadable baseline, a missing suite, --rounds without --against and an
+# option dsa-bench refuses exit 2 and render no report. The factors dwarf timing noise:
+# with 3x / 0.3x and 7 samples a side, a machine busy with a build (2026-11-23) slowed enough of the run's
 # samples past the scaled baseline's that the rank test called a 3x change AMBIGUOUS.
 # usage: run_baseline_test.sh DSA_BENCH SOURCE_DIR WORK_DIR
 set -u
-bin=$1; src=$2; work=$3
+bin=$(realpath "$1"); src=$(realpath "$2"); work=$3
 rm -rf "$work"; mkdir -p "$work"
 fails=0
 cp "$src/tests/gate_suite.json" "$work/gate.json"
@@ -50,5 +51,24 @@ if [ "$rc" -ne 2 ] || ! grep -q "is also in" <<<"$out"; then echo "FAIL a case i
 
 out=$(run --baseline "$work/missing.json"); rc=$?
 if [ "$rc" -ne 2 ] || ! grep -q "missing.json" <<<"$out"; then echo "FAIL missing baseline: exit $rc"; fails=$((fails+1)); else echo "ok   missing baseline"; fi
+
+# Refused before anything runs, and no report: a results file of the same name from an
+# earlier run must not be rendered as if this run had made it.
+refused() {  # refused WHAT MESSAGE ARGS...
+  local what=$1 msg=$2; shift 2
+  rm -rf "$work/out/gate-report"
+  out=$(run "$@"); rc=$?
+  if [ "$rc" -ne 2 ] || ! grep -qF -- "$msg" <<<"$out"; then echo "FAIL $what: exit $rc"; echo "$out" | tail -4; fails=$((fails+1))
+  elif [ -e "$work/out/gate-report" ]; then echo "FAIL $what: a report was rendered"; fails=$((fails+1))
+  else echo "ok   refused: $what"; fi
+}
+refused "--rounds without --against" "--rounds sets the A/B rounds of --against REV" --rounds 3
+refused "an option dsa-bench refuses" "dsa-bench refused the run (exit 2, its message above): nothing ran, no report" --fast
+out=$(DSA_BENCH=$bin DSA_RESULTS_DIR=$work/out bash "$src/scripts/run.sh" "$work/no-such-suite.json" 2>&1); rc=$?
+if [ "$rc" -ne 2 ] || ! grep -qF "no-such-suite.json: not a readable file" <<<"$out"; then echo "FAIL missing suite: exit $rc"; echo "$out" | tail -3; fails=$((fails+1)); else echo "ok   refused: a missing suite"; fi
+
+# A relative suite path is the caller's (here the work folder), not the checkout's.
+out=$(cd "$work" && DSA_BENCH=$bin DSA_RESULTS_DIR=$work/rel bash "$src/scripts/run.sh" gate.json --threads 1 --quiet 2>&1); rc=$?
+if [ "$rc" -ne 0 ] || [ ! -s "$work/rel/gate.json" ]; then echo "FAIL relative suite path: exit $rc"; echo "$out" | tail -3; fails=$((fails+1)); else echo "ok   a relative suite path from the caller's folder"; fi
 
 [ "$fails" -eq 0 ] || { echo "$fails run.sh --baseline check(s) failed"; exit 1; }
