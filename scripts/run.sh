@@ -5,6 +5,7 @@
 #   scripts/run.sh                      the default suite (suites/smoke.json)
 #   scripts/run.sh --help               this text
 #   scripts/run.sh SUITE.json [OPTIONS] another suite; OPTIONS go to `dsa-bench run`
+#                                       (all but --out: DSA_RESULTS_DIR below)
 #   scripts/run.sh suites/claims.json   third-party verification (GPU): the measurements
 #                                       every published claim's verdict needs, then the
 #                                       verdicts (results/claims-verdicts.md and .json)
@@ -68,6 +69,10 @@ while [ $# -gt 0 ]; do
     --rounds)
       [[ $# -ge 2 && $2 =~ ^[1-9][0-9]*$ ]] || { echo "scripts/run.sh: --rounds takes a positive integer" >&2; exit 2; }
       rounds=$2; shift 2 ;;
+    --out)
+      # The report, the comparison and the re-run read results/<suite>.json: another
+      # results file would leave them reading a stale one or none.
+      echo "scripts/run.sh: --out is set here (results/<suite>.json); DSA_RESULTS_DIR picks the folder" >&2; exit 2 ;;
     *) run_args+=("$1"); shift ;;
   esac
 done
