@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 
 from . import claims, compare, cost, load, render
@@ -118,6 +119,8 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "render":
+            if os.path.exists(args.out) and not os.path.isdir(args.out):
+                raise load.ResultsError(f"-o {args.out}: a file is there; -o names the report's folder")
             doc = load.load_many(args.results)
             r = render.render(doc, args.out, args.gpu_hour_usd, args.layers, args.other_us_per_token)
             print(f"report: {args.out}/report.md and {args.out}/report.html ({len(r['plots'])} plots"
@@ -142,6 +145,12 @@ def main(argv=None) -> int:
             return 0
     except load.ResultsError as e:
         print(f"dsa-report: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        # An output that cannot be written (-o naming a file, --json in a missing folder, a
+        # full disk): the path and the reason, not a traceback.
+        where = e.filename if e.filename is not None else "output"
+        print(f"dsa-report: {where}: cannot write it: {e.strerror or e}", file=sys.stderr)
         return 2
     return 2
 

@@ -28,6 +28,10 @@ def load_results(path: str) -> dict:
             doc = json.load(f)
     except FileNotFoundError:
         raise ResultsError(f"{path}: no such file")
+    except OSError as e:  # a folder, no permission
+        raise ResultsError(f"{path}: cannot read it: {e.strerror or e}")
+    except UnicodeDecodeError:
+        raise ResultsError(f"{path}: not a text file (a results file is JSON)")
     except json.JSONDecodeError as e:
         raise ResultsError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})")
     if not isinstance(doc, dict) or doc.get("schema") != "dsa-bench-results":

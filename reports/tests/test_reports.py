@@ -1066,6 +1066,32 @@ class Malformed(unittest.TestCase):
         self.assertEqual(code, 2)
         self.assertIn("no such file", err)
 
+    def test_unreadable_inputs_and_unwritable_outputs_are_named(self):
+        # Exit 2 with the path and the reason, never a traceback.
+        doc = fx.document([fx.op_case("a", 1e-3)])
+        with tempfile.TemporaryDirectory() as d:
+            f = fx.write(doc, d)
+            binary = os.path.join(d, "binary.json")
+            with open(binary, "wb") as out:
+                out.write(bytes(range(128, 256)))
+            a_file = os.path.join(d, "a-file")
+            with open(a_file, "w") as out:
+                out.write("x")
+            missing_dir = os.path.join(d, "no-such-folder", "x.json")
+            for args, message in [
+                (["cost", d], f"{d}: cannot read it: Is a directory"),
+                (["cost", binary], f"{binary}: not a text file"),
+                (["compare", f, f, "--confirm", d], f"{d}: cannot read it"),
+                (["render", f, "-o", a_file], f"-o {a_file}: a file is there; -o names the report's folder"),
+                (["cost", f, "--json", missing_dir], f"{missing_dir}: cannot write it: No such file or directory"),
+                (["compare", f, f, "--json", missing_dir], f"{missing_dir}: cannot write it"),
+            ]:
+                with self.subTest(args=args[0:1] + args[2:]):
+                    code, _, err = run_cli(*args)
+                    self.assertEqual(code, 2, err)
+                    self.assertIn(message, err)
+                    self.assertNotIn("Traceback", err)
+
 
 def scale_series(case, factor):
     """Every timed series of a case (an op's samples, each sweep point's dense and DSA) times
