@@ -308,6 +308,8 @@ int cmd_dump(int argc, char** argv) {
   if (a.help) { std::fputs(kDumpHelp, stdout); return kExitOk; }
   if (a.positional.size() != 1) return usage_error("dump takes one suite file", kDumpHelp);
   if (!a.opts.count("--case") || !a.opts.count("--out")) return usage_error("dump needs --case NAME and --out DIR", kDumpHelp);
+  if (std::filesystem::exists(a.opts["--out"]) && !std::filesystem::is_directory(a.opts["--out"]))
+    return usage_error("--out " + a.opts["--out"] + ": a file is there; --out names the folder the arrays go to", kDumpHelp);
   std::uint64_t seed = kDefaultSeed, context = 0;
   if (a.opts.count("--seed") && !parse_u64(a.opts["--seed"], seed)) return bad_value(a, "--seed", "a whole number >= 0", kDumpHelp);
   if (a.opts.count("--context") && (!parse_u64(a.opts["--context"], context) || context == 0))
@@ -493,6 +495,11 @@ int cmd_run(int argc, char** argv) {
                        {"command_line", prov["command_line"]},
                        {"reason", reason ? reason : "run --resume"}});
     } else {
+      if (std::filesystem::is_directory(out)) {
+        std::fprintf(stderr, "dsa-bench: --out %s: a folder; --out names the results file (e.g. %s/%s.json)\n",
+                     out.c_str(), out.c_str(), suite.name.c_str());
+        return kExitUsage;
+      }
       const auto parent = std::filesystem::path(out).parent_path();
       if (!parent.empty()) std::filesystem::create_directories(parent);
       results = std::make_unique<ResultsFile>(out, prov, suite_json);

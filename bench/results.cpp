@@ -118,8 +118,11 @@ void ResultsFile::write() const {
     out.flush();
     if (!out) throw std::runtime_error(tmp + ": write failed");
   }
-  if (std::rename(tmp.c_str(), path_.c_str()) != 0)
-    throw std::runtime_error(path_ + ": cannot replace results file (" + std::strerror(errno) + ")");
+  if (std::rename(tmp.c_str(), path_.c_str()) != 0) {
+    const std::string why = std::strerror(errno);
+    std::remove(tmp.c_str());  // no stray FILE.tmp beside a results file that was never written
+    throw std::runtime_error(path_ + ": cannot replace results file (" + why + ")");
+  }
 }
 
 }  // namespace dsa::bench

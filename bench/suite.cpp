@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <regex>
@@ -547,6 +548,9 @@ Suite parse_suite(const std::string& text, const std::string& path) {
 }
 
 Suite load_suite(const std::string& path) {
+  // A folder opens as an empty stream on Linux: say what it is, not "not valid JSON".
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw SuiteError(path + ": a folder, not a suite file (a .json file)");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw SuiteError(path + ": cannot open the suite file");
   std::ostringstream ss;

@@ -123,6 +123,12 @@ contains dump-zero-context '--context takes one of the case'"'"'s contexts, a wh
 # --context on a single-op case would be ignored; it is refused instead.
 check dump-context-single-op 2 "$bin" dump "$src/suites/smoke.json" --case topk.ties --context 4096 --out x
 contains dump-context-single-op "--context applies to dsa_vs_dense cases only; topk.ties is a topk case"
+mkdir -p a-folder; echo x > a-file
+check suite-is-folder 2 "$bin" list a-folder; contains suite-is-folder "a-folder: a folder, not a suite file"
+check out-is-folder 2 "$bin" run "$src/suites/smoke.json" --out a-folder
+contains out-is-folder "--out a-folder: a folder; --out names the results file (e.g. a-folder/smoke.json)"
+check dump-out-is-file 2 "$bin" dump "$src/suites/smoke.json" --case topk.ties --out a-file
+contains dump-out-is-file "--out a-file: a file is there; --out names the folder the arrays go to"
 check dump-model 2 "$bin" dump "$src/suites/model.json" --case model.tiny.prefill --out x
 contains dump-model "dump covers single ops and dsa_vs_dense sweeps"
 # A refused dump writes nothing.

@@ -179,6 +179,17 @@ TEST(ResultsFileTest, BadPathFailsBeforeAnyCaseRuns) {
   EXPECT_THROW(ResultsFile("/nonexistent-dir/x/results.json", {}, {}), std::runtime_error);
 }
 
+// The last step, the rename over the results file, fails when a folder has its name: the
+// written temporary is removed, not left beside it.
+TEST(ResultsFileTest, AFailedReplaceLeavesNoTemporaryFile) {
+  const std::string path = test::scratch_path("results-is-a-folder");
+  std::filesystem::remove_all(path);
+  std::filesystem::create_directories(path + "/inside");  // not empty: rename() cannot replace it
+  EXPECT_THROW(ResultsFile(path, {}, {}), std::runtime_error);
+  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+  std::filesystem::remove_all(path);
+}
+
 // What a resumed run (run --resume, or a new worker after a lost case) starts from.
 TEST(ResultsFileTest, ReopeningKeepsFinishedCasesAndDropsUnfinishedOnes) {
   const std::string path = test::scratch_path("results-reopen.json");
