@@ -122,6 +122,7 @@ fi
 if [ ! -x "$bundle/dsa-bench" ] && [ -r "$bundle/binaries.tgz" ]; then
   tar xzf "$bundle/binaries.tgz" -C "$bundle" || { echo "cannot unpack $bundle/binaries.tgz"; exit 2; }
 fi
+export LD_LIBRARY_PATH="$PWD/$bundle/lib:/usr/local/cuda/lib64:/usr/local/cuda/lib:${LD_LIBRARY_PATH:-}"
 
 # One step of --chain or --session: SPEC is a form's arguments, split on spaces (so a
 # REGEX holds none), after optional VAR=VALUE settings for that step alone; its results
@@ -243,6 +244,27 @@ if [ "${1:-}" = "--session" ]; then
     echo "== session: $left of ${#SESSION_STEPS[@]} steps left for a next call; SESSION_SKIP=\"$(sort -n "$root/done" | tr '\n' ' ' | sed 's/ $//')\" SESSION_HUNG=\"$(tr '\n' ' ' < "$HUNG_FILE" | sed 's/ $//')\""
     return $worst
   }
+  # Without a GPU the CUDA runtime can reach (none, or a driver older than the bundle's
+  # runtime) every case is skipped and every step would count as finished, leaving a
+  # next call nothing to run: one small case on the GPU first, and no step when it skips.
+  if [ -x "$bundle/dsa-bench" ]; then
+    timeout 120 "$bundle/dsa-bench" run suites/corner.json --backend cuda --filter '^topk\.one_token$' --in-process \
+      --quiet --out "$root/device-probe.json" > "$root/device-probe.log" 2>&1
+    no_gpu=$(python3 - "$root/device-probe.json" <<'PY'
+import json, sys
+try:
+  cases = json.load(open(sys.argv[1]))["cases"]
+except (OSError, ValueError, KeyError, TypeError):
+  sys.exit(0)  # no verdict (the probe crashed or hung): the steps will show why
+print(next((c.get("reason", "skipped") for c in cases if c.get("status") == "skipped"), ""))
+PY
+)
+    if [ -n "$no_gpu" ]; then
+      echo "scripts/gpu-check.sh --session: no usable GPU: a CUDA case was skipped ($no_gpu); no step was run or marked finished" \
+        | tee "$final_out/console.log" >&2
+      exit 2
+    fi
+  fi
   session_loop 2>&1 | tee "$final_out/console.log"
   worst=${PIPESTATUS[0]}
   cat "$final_out/console.log" >> "$root/console.log"
@@ -313,6 +335,9 @@ PY
 # DEADLINE (epoch seconds, set by --session): no step runs past it, one with under 10 s
 # left is not started, and either leaves the file DEADLINE_MARK so the session knows
 # its step was cut rather than finished.
+# Whether this call's deadline cut a step (no DEADLINE_MARK: never; not a stand-in path,
+# which a machine may happen to have).
+deadline_hit() { [ -n "${DEADLINE_MARK:-}" ] && [ -e "$DEADLINE_MARK" ]; }
 step() {
   local limit=${STEP_LIMIT:-$limit_default} left
   if [ -n "${DEADLINE:-}" ]; then
@@ -384,7 +409,6 @@ micro_families() {  # micro_families REGEX DIR LOG
 prefer=()
 if [ -n "${DSA_PREFER:-}" ]; then prefer=(--prefer "$DSA_PREFER"); fi
 status=0
-export LD_LIBRARY_PATH="$PWD/$bundle/lib:/usr/local/cuda/lib64:/usr/local/cuda/lib:${LD_LIBRARY_PATH:-}"
 
 log "device"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv 2>&1 | tee "$out/nvidia-smi.txt"
@@ -450,9 +474,9 @@ elif [ "$mode" = suite ]; then
         | tee -a "$out/$name.log" | tail -"$(( ${#to_run[@]} + 4 ))"
       run_rc=${PIPESTATUS[0]}
       [ "$run_rc" -eq 0 ] || status=1
-      [ "$run_rc" -eq 124 ] && [ ! -e "${DEADLINE_MARK:-/nonexistent}" ] && echo "the run was stopped at its limit ($run_limit s): its unfinished cases are not run (KEEP_FINISHED=1 resumes it on this machine)" | tee -a "$out/$name.log"
+      [ "$run_rc" -eq 124 ] && ! deadline_hit && echo "the run was stopped at its limit ($run_limit s): its unfinished cases are not run (KEEP_FINISHED=1 resumes it on this machine)" | tee -a "$out/$name.log"
     fi
-    if [ "$run_rc" -ne 124 ] && [ ! -e "${DEADLINE_MARK:-/nonexistent}" ]; then
+    if [ "$run_rc" -ne 124 ] && ! deadline_hit; then
       # Cases to run again alone, each with why: no final record in the run's file
       # (missing, or still `running` or `interrupted`: the supervisor failed, not a time
       # limit), or an error naming the same CUDA error as an earlier case's (a sticky
@@ -648,7 +672,7 @@ else
       || { rc=$?; status=1; echo "FAILED or stopped (exit $rc): $suite${kernel:+ ($kernel)}" | tee -a "$out/gpu-tests.log"
            # Stopped by its own limit, not by a session's deadline: most likely a hang
            # (a wrong barrier hand-off waits forever), which later steps need not repeat.
-           if [ "$rc" -eq 124 ] && [ -n "$kernel" ] && [ ! -e "${DEADLINE_MARK:-/nonexistent}" ]; then
+           if [ "$rc" -eq 124 ] && [ -n "$kernel" ] && ! deadline_hit; then
              echo "$kernel" >> "$hung_file"; echo "$kernel: taken as hung; later steps skip it" | tee -a "$out/gpu-tests.log"
            fi; }
   done

@@ -13,7 +13,8 @@
 #           in FIRST_RUN_ORDER, not in the order the suites are listed;
 #   calls A and B (another machine's state): a step cut in the middle keeps, in the
 #           next call, the results of its processes that finished; the same keeping
-#           in the suite and micro-benchmark forms, asked directly.
+#           in the suite and micro-benchmark forms, asked directly;
+#   a call without a usable GPU (its device probe's case skipped): exit 2, no step run.
 # usage: gpu_check_session_test.sh SOURCE_DIR WORK_DIR
 set -u
 src=$1; work=$2
@@ -67,6 +68,12 @@ case "$cmd" in
       case "$1" in --out) out=$2; shift ;; --filter) filter=$2; shift ;; --resume|--in-process) flags="$flags $1" ;; esac
       shift
     done
+    if [ "$filter" = '^topk\.one_token$' ]; then  # --session's device probe: noted apart
+      echo probe >> "$STUB_LOG.probe"
+      reason=; [ -n "${STUB_NO_GPU:-}" ] && reason=', "status": "skipped", "reason": "no CUDA device (stub)"'
+      printf '{"cases": [{"name": "topk.one_token", "status": "passed"%s}]}\n' "$reason" > "$out"
+      exit 0
+    fi
     echo "run $(basename "$suite") $filter$flags" >> "$STUB_LOG"
     if [ -n "${STUB_SLOW:-}" ] && [[ "$suite" == *"$STUB_SLOW"* ]]; then exec sleep 100; fi
     mkdir -p "$(dirname "$out")"
@@ -300,5 +307,18 @@ env STUB_LOG="$log" GPU_BUNDLE="$work/bundle" OUT="$keep_out" KEEP_FINISHED=1 ba
 env STUB_LOG="$log" GPU_BUNDLE="$work/bundle" OUT="$keep_out" bash "$src/scripts/gpu-check.sh" \
   --micro '^BM_CudaTopk(Filter|SampleAtomics)Prefill512$' > "$work/keep.console" 2>&1
 [ "$(grep -c '^micro ' "$log")" -eq 2 ] || fail "without KEEP_FINISHED every family should run again: $(tr '\n' ';' < "$log")"
+
+# No usable GPU (the probe's case skipped): no step runs, none is marked finished, and
+# the reason is printed. Every session call above probed first.
+[ "$(grep -c . "$log.probe" 2>/dev/null)" -ge 2 ] || fail "the session calls did not probe the device first"
+mkdir -p "$work/nogpu"
+: > "$log"
+env STUB_LOG="$log" GPU_BUNDLE="$work/bundle" SESSION_ROOT="$work/nogpu-state" OUT="$work/nogpu" STUB_NO_GPU=1 \
+  bash "$src/scripts/gpu-check.sh" --session 60 > "$work/nogpu.console" 2>&1
+rc=$?
+[ "$rc" -eq 2 ] || fail "a session without a usable GPU should exit 2, not $rc"
+grep -q "no usable GPU: a CUDA case was skipped (no CUDA device (stub)); no step was run or marked finished" "$work/nogpu.console" \
+  || fail "a session without a usable GPU did not say so: $(tail -2 "$work/nogpu.console")"
+[ ! -s "$log" ] && [ ! -s "$work/nogpu-state/done" ] || fail "a session without a usable GPU ran or finished steps: $(tr '\n' ';' < "$log")"
 
 if [ "$fails" -eq 0 ]; then echo "gpu-check --session: all checks passed"; else echo "$fails check(s) failed (work in $work)"; exit 1; fi
