@@ -332,12 +332,12 @@ for c in json.load(open(sys.argv[1]))["cases"]:
   print(" ".join([c["name"]] + [n for n in names if n]))
 PY
 }
-# DEADLINE (epoch seconds, set by --session): no step runs past it, one with under 10 s
-# left is not started, and either leaves the file DEADLINE_MARK so the session knows
-# its step was cut rather than finished.
 # Whether this call's deadline cut a step (no DEADLINE_MARK: never; not a stand-in path,
 # which a machine may happen to have).
 deadline_hit() { [ -n "${DEADLINE_MARK:-}" ] && [ -e "$DEADLINE_MARK" ]; }
+# DEADLINE (epoch seconds, set by --session): no step runs past it, one with under 10 s
+# left is not started, and either leaves the file DEADLINE_MARK so the session knows
+# its step was cut rather than finished.
 step() {
   local limit=${STEP_LIMIT:-$limit_default} left
   if [ -n "${DEADLINE:-}" ]; then

@@ -147,8 +147,9 @@ def main(argv=None) -> int:
         print(f"dsa-report: {e}", file=sys.stderr)
         return 2
     except OSError as e:
-        # An output that cannot be written (-o naming a file, --json in a missing folder, a
-        # full disk): the path and the reason, not a traceback.
+        # An output that cannot be written (--json in a missing folder, -o where there is no
+        # permission, a full disk): the path and the reason, not a traceback. Inputs that
+        # cannot be read are ResultsErrors (load.py).
         where = e.filename if e.filename is not None else "output"
         print(f"dsa-report: {where}: cannot write it: {e.strerror or e}", file=sys.stderr)
         return 2
