@@ -280,8 +280,8 @@ int cmd_list(int argc, char** argv) {
   try {
     const Suite suite = load_suite(a.positional[0]);
     const auto idx = select_cases(suite, a.opts.count("--filter") ? a.opts["--filter"] : "");
-    std::printf("suite %s (%s): %zu cases%s", suite.name.c_str(), suite.path.c_str(), suite.cases.size(),
-                idx.size() == suite.cases.size() ? "" : (", " + std::to_string(idx.size()) + " selected").c_str());
+    std::printf("suite %s (%s): %zu case%s%s", suite.name.c_str(), suite.path.c_str(), suite.cases.size(),
+                suite.cases.size() == 1 ? "" : "s", idx.size() == suite.cases.size() ? "" : (", " + std::to_string(idx.size()) + " selected").c_str());
     if (suite.case_timeout_s > 0) std::printf(", each stopped after %g s without a result", suite.case_timeout_s);
     std::printf("\n");
     if (!suite.description.empty()) std::printf("%s\n", suite.description.c_str());
@@ -513,8 +513,8 @@ int cmd_run(int argc, char** argv) {
 
   const bool quiet = a.opts.count("--quiet") > 0;
   if (!quiet)
-    std::fprintf(stderr, "dsa-bench: suite %s, %zu cases, backend %s, %d threads, seed %llu -> %s\n",
-                 suite.name.c_str(), cases.size(), backend.c_str(), dsa::max_threads(),
+    std::fprintf(stderr, "dsa-bench: suite %s, %zu case%s, backend %s, %d threads, seed %llu -> %s\n",
+                 suite.name.c_str(), cases.size(), cases.size() == 1 ? "" : "s", backend.c_str(), dsa::max_threads(),
                  static_cast<unsigned long long>(ctx.seed), out.c_str());
   // The GPU's ceilings, once per run, before any case: every GPU record's share of them
   // is computed against these figures, taken at this run's clocks.
