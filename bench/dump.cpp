@@ -86,10 +86,13 @@ nlohmann::json dump_case(const CaseSpec& c, std::uint64_t run_seed, std::int64_t
   if (c.op != Op::dsa_vs_dense && context > 0)
     throw std::invalid_argument("--context applies to dsa_vs_dense cases only; " + c.name + " is a " + op_name(c.op) +
                                 " case with one shape");
-  const std::int64_t L = c.op != Op::dsa_vs_dense ? 0 : context > 0 ? context : c.contexts.front();
-  if (c.op == Op::dsa_vs_dense && std::find(c.contexts.begin(), c.contexts.end(), L) == c.contexts.end())
-    throw std::invalid_argument("--context " + std::to_string(L) + " is not one of the contexts of " + c.name + " (" +
-                                list_contexts(c.contexts) + ")");
+  std::int64_t L = 0;  // the sweep's context dumped
+  if (c.op == Op::dsa_vs_dense) {
+    L = context > 0 ? context : c.contexts.front();
+    if (std::find(c.contexts.begin(), c.contexts.end(), L) == c.contexts.end())
+      throw std::invalid_argument("--context " + std::to_string(L) + " is not one of the contexts of " + c.name + " (" +
+                                  list_contexts(c.contexts) + ")");
+  }
   std::filesystem::create_directories(dir);
   const std::uint64_t seed = case_seed(run_seed, c.name);
   DumpSink sink(dir);
