@@ -300,6 +300,12 @@ std::vector<std::int64_t> parse_contexts(const Fields& f, const json& merged) {
   return out;
 }
 
+// Case and suite names go into file names, report anchors and regex filters.
+bool plain_name(const std::string& name) {
+  static const std::regex ok("[A-Za-z0-9_.:+-]+");
+  return std::regex_match(name, ok) && name != "." && name != "..";
+}
+
 CaseSpec parse_case(const json& raw, const json& defaults, std::size_t index, const std::string& path) {
   const std::string pos = path + ": case #" + std::to_string(index + 1);
   if (!raw.is_object()) throw SuiteError(pos + ": expected an object, got " + type_of(raw));
@@ -308,8 +314,7 @@ CaseSpec parse_case(const json& raw, const json& defaults, std::size_t index, co
     Fields f0(raw, pos);
     c.name = f0.string("name", "");
     if (c.name.empty()) f0.fail("name", "a non-empty string");
-    static const std::regex ok_name("[A-Za-z0-9_.:+-]+");
-    if (!std::regex_match(c.name, ok_name)) f0.fail("name", "letters, digits and _ . : + - only");
+    if (!plain_name(c.name)) f0.fail("name", "letters, digits and _ . : + - only");
   }
   const std::string where = path + ": case \"" + c.name + "\" (#" + std::to_string(index + 1) + ")";
   Fields own(raw, where);
@@ -516,6 +521,10 @@ Suite parse_suite(const std::string& text, const std::string& path) {
     Fields top(doc, path);
     top.only({"suite", "description", "case_timeout_s", "defaults", "cases"}, "a suite file");
     suite.name = top.string("suite", "");
+    // The name is the default results file's (results/<suite>.json): a "/" or ".." in it
+    // wrote elsewhere, creating folders on the way.
+    if (!suite.name.empty() && !plain_name(suite.name))
+      top.fail("suite", "letters, digits and _ . : + - only (it names the results file)");
     suite.description = top.string("description", "");
     suite.case_timeout_s = top.number("case_timeout_s", 0, 0, 7 * 86400, true);
     if (top.has("defaults")) {

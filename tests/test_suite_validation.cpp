@@ -120,6 +120,15 @@ TEST(SuiteValidation, NoCases) { expect_error(R"({"cases": []})", {"no cases"});
 TEST(SuiteValidation, CaseNotAnObject) { expect_error(R"({"cases": [3]})", {"case #1", "expected an object"}); }
 TEST(SuiteValidation, MissingName) { expect_error(R"({"cases": [{"op": "topk"}]})", {"case #1", "\"name\"", "missing"}); }
 TEST(SuiteValidation, BadNameCharacters) { expect_error(one_case(R"("name": "a b", "op": "topk")"), {"\"name\"", "letters"}); }
+TEST(SuiteValidation, DotsAloneAreNotAName) { expect_error(one_case(R"("name": "..", "op": "topk")"), {"\"name\"", "letters"}); }
+// The suite's name is the default results file's: results/<suite>.json must stay in results/.
+TEST(SuiteValidation, SuiteNameIsAPlainFileName) {
+  for (const char* bad : {"../x", "a/b", "a b", ".."})
+    expect_error(std::string(R"({"suite": ")") + bad + R"(", "cases": [{"name": "c1", "op": "topk"}]})",
+                 {"field \"suite\"", "results file", bad});
+  EXPECT_EQ(parse_suite(R"({"suite": "nightly-2.1", "cases": [{"name": "c1", "op": "topk"}]})", "x.json").name, "nightly-2.1");
+  EXPECT_EQ(parse_suite(R"({"cases": [{"name": "c1", "op": "topk"}]})", "dir/my run.json").name, "my run");  // the file's stem
+}
 TEST(SuiteValidation, DuplicateName) {
   expect_error(R"({"cases": [{"name": "x", "op": "topk"}, {"name": "x", "op": "topk"}]})", {"case \"x\" (#2)", "unique"});
 }
