@@ -308,6 +308,7 @@ int cmd_dump(int argc, char** argv) {
   if (a.help) { std::fputs(kDumpHelp, stdout); return kExitOk; }
   if (a.positional.size() != 1) return usage_error("dump takes one suite file", kDumpHelp);
   if (!a.opts.count("--case") || !a.opts.count("--out")) return usage_error("dump needs --case NAME and --out DIR", kDumpHelp);
+  if (a.opts["--out"].empty()) return bad_value(a, "--out", "the folder the arrays go to", kDumpHelp);
   if (std::filesystem::exists(a.opts["--out"]) && !std::filesystem::is_directory(a.opts["--out"]))
     return usage_error("--out " + a.opts["--out"] + ": a file is there; --out names the folder the arrays go to", kDumpHelp);
   std::uint64_t seed = kDefaultSeed, context = 0;
@@ -387,6 +388,8 @@ int cmd_run(int argc, char** argv) {
     return usage_error(err, kRunHelp);
   if (a.help) { std::fputs(kRunHelp, stdout); return kExitOk; }
   if (a.positional.size() != 1) return usage_error("run takes one suite file", kRunHelp);
+
+  if (a.opts.count("--out") && a.opts["--out"].empty()) return bad_value(a, "--out", "a results file's path", kRunHelp);
 
   RunContext ctx;
   if (a.opts.count("--prefer")) {

@@ -127,6 +127,9 @@ mkdir -p a-folder; echo x > a-file
 check suite-is-folder 2 "$bin" list a-folder; contains suite-is-folder "a-folder: a folder, not a suite file"
 check out-is-folder 2 "$bin" run "$src/suites/smoke.json" --out a-folder
 contains out-is-folder "--out a-folder: a folder; --out names the results file (e.g. a-folder/smoke.json)"
+check out-empty 2 "$bin" run "$src/suites/smoke.json" --out ""; contains out-empty '--out takes a results file'"'"'s path (got "")'
+check dump-out-empty 2 "$bin" dump "$src/suites/smoke.json" --case topk.ties --out ""
+contains dump-out-empty '--out takes the folder the arrays go to (got "")'
 check dump-out-is-file 2 "$bin" dump "$src/suites/smoke.json" --case topk.ties --out a-file
 contains dump-out-is-file "--out a-file: a file is there; --out names the folder the arrays go to"
 check dump-model 2 "$bin" dump "$src/suites/model.json" --case model.tiny.prefill --out x
