@@ -44,6 +44,13 @@ def load_results(path: str) -> dict:
         where = "/".join(str(p) for p in e.absolute_path) or "(top level)"
         more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
         raise ResultsError(f"{path}: at {where}: {e.message}{more}")
+    # dsa-bench writes each case once; a file joined by hand may not, and compare or a
+    # claim's verdict would then read one of the two records and silently drop the other.
+    seen = set()
+    for i, c in enumerate(doc["cases"]):
+        if c["name"] in seen:
+            raise ResultsError(f"{path}: at cases/{i}: case {c['name']!r} appears twice: a results file holds each case once")
+        seen.add(c["name"])
     return doc
 
 

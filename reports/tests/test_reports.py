@@ -1061,6 +1061,10 @@ class Malformed(unittest.TestCase):
         doc["schema_version"] = 2
         self.expect_exit2(json.dumps(doc), "schema_version")
 
+    def test_a_case_twice_in_one_file(self):
+        doc = fx.document([fx.op_case("a", 1e-3), fx.op_case("b", 1e-3), fx.op_case("a", 2e-3)])
+        self.expect_exit2(json.dumps(doc), "at cases/2: case 'a' appears twice")
+
     def test_missing_file(self):
         code, _, err = run_cli("cost", "/nonexistent/results.json")
         self.assertEqual(code, 2)
