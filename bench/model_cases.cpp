@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <filesystem>
@@ -51,7 +52,7 @@ std::string model_label(const std::string& name, const model::LayerRange& r, int
   return name + ", layers [" + std::to_string(r.first) + ", " + std::to_string(r.last) + ")";
 }
 
-// The synthetic checkpoint of a preset holding `range` (its end explicit; `label` names
+// The synthetic checkpoint of a preset (or a config.json's) holding `range` (its end explicit; `label` names
 // it): the whole one when it is already there, else one of those layers alone (a single
 // layer of the real dimensions is about 11 GB in FP8, the whole model about 690 GB).
 // Each is written at most once per (preset, config content, dtype, seed, layers) -- the
@@ -62,8 +63,12 @@ std::string synthetic_checkpoint(const ModelConfig& cfg, const std::string& pres
                                  std::uint64_t seed, const model::LayerRange& range, const std::string& label,
                                  const RunContext& ctx) {
   const fs::path root = fs::temp_directory_path() / "dsa-bench-checkpoints";
+  // A config.json path gives its file's stem, in characters safe in a folder's name.
+  std::string stem = model::names_config_file(preset) ? fs::path(preset).stem().string() : preset;
+  for (char& ch : stem)
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '_' && ch != '.') ch = '_';
   const std::string base =
-      preset + "-" + hex64(fnv1a64(model::config_to_json(cfg).dump())).substr(0, 8) + "-" + dtype + "-" + hex64(seed);
+      stem + "-" + hex64(fnv1a64(model::config_to_json(cfg).dump())).substr(0, 8) + "-" + dtype + "-" + hex64(seed);
   const fs::path whole_dir = root / base;
   const fs::path dir = whole_model(range, cfg.layers)
                            ? whole_dir
@@ -111,8 +116,9 @@ model::ModelWeights load_model_weights(const CaseSpec& c, std::uint64_t weights_
     path = c.checkpoint;
     source = {{"checkpoint", c.checkpoint}, {"config", cfg_path.string()}};
   } else {
-    cfg = model::preset_config(c.model);
-    source = {{"preset", c.model}, {"weights_dtype", c.weights_dtype}, {"weights_seed", weights_seed}};
+    cfg = model::model_config(c.model);
+    source = {{model::names_config_file(c.model) ? "config" : "preset", c.model},
+              {"weights_dtype", c.weights_dtype}, {"weights_seed", weights_seed}};
   }
   // A layer range runs those layers alone, on hidden states (no embeddings or LM head).
   const model::LayerRange range = c.layer_first >= 0 ? model::LayerRange{c.layer_first, c.layer_end, false}

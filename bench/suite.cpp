@@ -14,6 +14,7 @@
 #include "core/rng.h"
 #include "kernels/cuda_device.h"
 #include "kernels/registry.h"
+#include "model/config.h"
 #include "reference/attention.h"
 
 namespace dsa::bench {
@@ -449,6 +450,18 @@ CaseSpec parse_case(const json& raw, const json& defaults, std::size_t index, co
     c.generator = "tokens";  // uniformly random token ids; the pattern does not apply
     c.model = f.string("model", "dsa-tiny");
     c.checkpoint = f.string("checkpoint", "");
+    if (own.has("model") && own.has("checkpoint"))
+      own.fail("checkpoint", "either \"model\" (synthetic weights) or \"checkpoint\" (real ones), not both");
+    // A preset's name is checked here, before anything runs; a config.json path is read
+    // when the case runs (a missing or bad file ends that case, not the run).
+    if (c.checkpoint.empty() && !model::names_config_file(c.model)) {
+      const std::vector<std::string> presets = model::preset_names();
+      if (std::find(presets.begin(), presets.end(), c.model) == presets.end()) {
+        std::string list;
+        for (const std::string& p : presets) list += (list.empty() ? "" : ", ") + p;
+        f.fail("model", "a preset (" + list + ") or a config.json path (with a / or ending in .json)");
+      }
+    }
     c.weights_dtype = f.choice("weights_dtype", "bf16", {"bf16", "fp8", "fp32"});
     c.kv_cache_dtype = dtype_field(f, "kv_cache_dtype", DType::bf16, {"bf16", "fp8"});
     if (f.has("layers")) {

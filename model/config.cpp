@@ -1,5 +1,6 @@
 #include "model/config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -196,16 +197,41 @@ std::string presets_dir() {
   return DSA_SOURCE_DIR "/model/presets";
 }
 
+std::vector<std::string> preset_names() {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(presets_dir(), ec))
+    if (e.path().extension() == ".json") names.push_back(e.path().stem().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
 ModelConfig preset_config(const std::string& name) {
   const std::string path = presets_dir() + "/" + name + ".json";
-  if (!std::filesystem::exists(path)) {
+  if (name.find('/') != std::string::npos || !std::filesystem::is_regular_file(path)) {
     std::string names;
-    for (const auto& e : std::filesystem::directory_iterator(presets_dir()))
-      if (e.path().extension() == ".json") names += (names.empty() ? "" : ", ") + e.path().stem().string();
+    for (const std::string& n : preset_names()) names += (names.empty() ? "" : ", ") + n;
     throw ConfigError("unknown model preset \"" + name + "\" (presets: " + names + ")");
   }
   ModelConfig c = load_config(path);
   c.name = name;
+  return c;
+}
+
+bool names_config_file(const std::string& model) {
+  const std::string ext = ".json";
+  return model.find('/') != std::string::npos ||
+         (model.size() > ext.size() && model.compare(model.size() - ext.size(), ext.size(), ext) == 0);
+}
+
+ModelConfig model_config(const std::string& model) {
+  if (!names_config_file(model)) return preset_config(model);
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(model, ec))
+    throw ConfigError(model + ": no such config.json (a relative path is read from the current folder, " +
+                      std::filesystem::current_path(ec).string() + "; a preset is named without \".json\")");
+  ModelConfig c = load_config(model);
+  c.name = model;
   return c;
 }
 

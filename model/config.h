@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -67,5 +68,10 @@ nlohmann::json config_to_json(const ModelConfig& c);
 // dsa-small, dsa-tiny. Throws ConfigError listing the presets for an unknown name.
 ModelConfig preset_config(const std::string& name);
 std::string presets_dir();
+std::vector<std::string> preset_names();  // sorted
+// A case's "model": a config.json path when it has a "/" or ends in ".json" (read from
+// the current folder when relative), else a preset's name.
+bool names_config_file(const std::string& model);
+ModelConfig model_config(const std::string& model);
 
 }  // namespace dsa::model

@@ -166,6 +166,27 @@ assert m['layer_range'] == [1, 3] and m['with_head'] is False and os.path.samefi
 check layer-range-again 0 env TMPDIR="$work/ckpt-tmp" "$bin" run layers.json --out layers-results-2.json
 if grep -qF "writing the synthetic checkpoint" <<<"$out"; then echo "FAIL layer-range-again: the checkpoint was written again"; fails=$((fails+1)); fi
 
+# A config.json of the user's own (here dsa-tiny with two layers) gets synthetic weights
+# of its shape: the record names the file, the checkpoint folder its stem.
+/usr/bin/python3 -c "
+import json; c = json.load(open('$src/model/presets/dsa-tiny.json')); c['num_hidden_layers'] = 2
+json.dump(c, open('my tiny.json', 'w'))"
+cat > own-config.json <<'JSON'
+{"cases": [{"name": "tiny.own_config", "op": "model_prefill", "model": "my tiny.json", "contexts": [64],
+            "prefill_chunk": 64, "backends": ["cpu"], "timing": {"warmup": 0, "min_samples": 1, "max_samples": 1}}]}
+JSON
+check own-config 0 env TMPDIR="$work/ckpt-tmp" "$bin" run own-config.json --out own-config-results.json
+contains own-config "writing the synthetic checkpoint of my tiny.json, all 2 layers"
+check own-config-record 0 /usr/bin/python3 -c "
+import glob, json
+m = json.load(open('own-config-results.json'))['cases'][0]['model']
+assert m['config'] == 'my tiny.json' and 'preset' not in m and m['layers'] == 2, m
+assert glob.glob('ckpt-tmp/dsa-bench-checkpoints/my_tiny-*-bf16-*') == [m['synthetic_checkpoint'].split('$work/')[-1]], m
+"
+sed 's/"my tiny.json"/"missing\/config.json"/' own-config.json > own-config-missing.json
+check own-config-missing 1 "$bin" run own-config-missing.json --out own-config-missing-results.json
+contains own-config-missing "missing/config.json: no such config.json"
+
 # SIGTERM (what `timeout` sends): exit 143 at once, and the results file says the run and
 # the sweep in progress were interrupted, keeping the finished case and points.
 cat > term.json <<'JSON'

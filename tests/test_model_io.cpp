@@ -53,6 +53,27 @@ TEST(ModelConfig, PresetsLoadAndTheRealOneHasThePublishedShape) {
   EXPECT_NE(error_of([] { preset_config("dsa-huge"); }).find("presets: "), std::string::npos);
 }
 
+// A case's "model" names a preset or, with a "/" or a ".json" ending, a config.json file.
+TEST(ModelConfig, ModelIsAPresetOrAConfigFile) {
+  EXPECT_FALSE(names_config_file("dsa-tiny"));
+  EXPECT_TRUE(names_config_file("mine.json"));
+  EXPECT_TRUE(names_config_file("configs/mine"));
+  EXPECT_FALSE(names_config_file(".json"));
+  EXPECT_EQ(model_config("dsa-small").name, "dsa-small");
+  nlohmann::json j = config_to_json(preset_config("dsa-tiny"));
+  j["num_hidden_layers"] = 2;
+  const std::string path = test::scratch_path("two layers.json");
+  std::ofstream(path) << j.dump();
+  const ModelConfig c = model_config(path);
+  EXPECT_EQ(c.layers, 2);
+  EXPECT_EQ(c.name, path);
+  EXPECT_NE(error_of([] { model_config("no-such-dir/mine.json"); }).find("no-such-dir/mine.json: no such config.json"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { preset_config("../presets/dsa-tiny"); }).find("unknown model preset"), std::string::npos);
+  const std::vector<std::string> names = preset_names();
+  EXPECT_EQ(names, (std::vector<std::string>{"deepseek-v3.2-exp", "dsa-small", "dsa-tiny"}));
+}
+
 TEST(ModelConfig, UnknownKeysAreIgnoredAndRoundTrip) {
   nlohmann::json j = config_to_json(preset_config("dsa-tiny"));
   j["some_future_key"] = {1, 2, 3};

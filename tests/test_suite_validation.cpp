@@ -129,6 +129,19 @@ TEST(SuiteValidation, SuiteNameIsAPlainFileName) {
   EXPECT_EQ(parse_suite(R"({"suite": "nightly-2.1", "cases": [{"name": "c1", "op": "topk"}]})", "x.json").name, "nightly-2.1");
   EXPECT_EQ(parse_suite(R"({"cases": [{"name": "c1", "op": "topk"}]})", "dir/my run.json").name, "my run");  // the file's stem
 }
+// "model" is a preset, checked before anything runs, or a config.json path, read when the
+// case runs; "checkpoint" (real weights) excludes it.
+TEST(SuiteValidation, ModelIsAPresetOrAConfigPath) {
+  const std::string model = R"("op": "model_prefill", "contexts": [64], )";
+  expect_error(one_case(model + R"("model": "dsa-huge")"), {"field \"model\"", "dsa-small, dsa-tiny", "config.json path", "\"dsa-huge\""});
+  expect_error(one_case(model + R"("model": "dsa-tiny", "checkpoint": "/models/x")"), {"field \"checkpoint\"", "not both"});
+  for (const char* path : {"configs/mine.json", "mine.json", "/abs/config"})
+    EXPECT_EQ(parse_suite(one_case(model + R"("model": ")" + path + "\""), "x.json").cases[0].model, path);
+  // A default model does not clash with a case's own checkpoint: the case's wins.
+  const Suite s = parse_suite(R"({"defaults": {"model": "dsa-small"}, "cases": [{"name": "c1", "op": "model_prefill",
+    "contexts": [64], "checkpoint": "/models/x"}]})", "x.json");
+  EXPECT_EQ(s.cases[0].checkpoint, "/models/x");
+}
 TEST(SuiteValidation, DuplicateName) {
   expect_error(R"({"cases": [{"name": "x", "op": "topk"}, {"name": "x", "op": "topk"}]})", {"case \"x\" (#2)", "unique"});
 }

@@ -243,7 +243,7 @@ def evaluate(doc: dict, other_us_per_token: float | None = None, layers: int = 6
                       key=lambda x: (x[0].layers_run(), x[1].speedup))
         real = wanted == "real"
         lr = run.model.get("layer_range")
-        what = (f"{run.model.get('preset') or run.name} (hidden {run.model.get('hidden', '?')}, "
+        what = (f"{run.source(unknown=run.name)} (hidden {run.model.get('hidden', '?')}, "
                 + (f"{run.model.get('layers', '?')} layers)" if run.whole()
                    else f"layers [{lr[0]}, {lr[1]}) of {run.model.get('layers', '?')} alone, {run.op})"))
         ev = {"case": run.name, "context": pt.context, "speedup": pt.speedup, "model": what, "real_model": real}

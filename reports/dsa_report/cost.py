@@ -123,7 +123,7 @@ def non_attention_from_model(doc: dict, layers: int):
     runs = [r for r in load.model_runs(doc) if r.op == "model_prefill" and r.points]
     match = [r for r in runs if r.model.get("hidden") == REAL_HIDDEN and r.layers_run() > 0]
     if not match:
-        seen = ", ".join(sorted({str(r.model.get("preset") or r.model.get("checkpoint")) for r in runs})) or "none"
+        seen = ", ".join(sorted({r.source() for r in runs})) or "none"
         # A run meant to measure it that did not (skipped without a GPU, out of host
         # memory, ...) says why, so the cause is not left to be guessed.
         missed = [c for c in doc["cases"] if c["op"] == "model_prefill" and not c.get("points")

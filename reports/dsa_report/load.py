@@ -240,6 +240,11 @@ class ModelRun:
     points: list = field(default_factory=list)
     backend: str = "?"
 
+    def source(self, unknown: str = "?") -> str:
+        """Where the model came from: a preset's name, a checkpoint's folder, or the
+        config.json path synthetic weights were made for."""
+        return str(self.model.get("preset") or self.model.get("checkpoint") or self.model.get("config") or unknown)
+
     def layers_run(self) -> int:
         """How many layers ran: the layer range's, or the model's."""
         lr = self.model.get("layer_range")

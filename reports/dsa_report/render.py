@@ -335,7 +335,7 @@ def _md_sweeps(sweeps):
 def _md_models(runs):
     lines = []
     for r in runs:
-        src = r.model.get("preset") or r.model.get("checkpoint", "?")
+        src = r.source()
         hidden = "rel_l2_mean" in (r.points[0].accuracy if r.points else {})
         what = f"layers {r.model.get('layer_range')} on hidden states" if hidden else "whole model"
         cols = ("rel L2 of the output hidden states", "cos diff") if hidden else ("KL mean", "top-1 agreement")

@@ -116,6 +116,20 @@ class Render(unittest.TestCase):
             self.assertIn("peak memory (dense, DSA)", md)
             self.assertRegex(md, r"\| \d[\d.]*, \d[\d.]* GB \(host\) \|")
 
+    def test_model_source_is_named_in_the_report(self):
+        # A preset, a user's config.json (synthetic weights of its shape) or a checkpoint.
+        ops = {"matmul": 0.1, "attention": 0.5}
+        runs = [fx.model_run(f"m{i}", dict(src, layers=2, hidden=128), [(64, ops, ops, 1.0)])
+                for i, src in enumerate([{"preset": "dsa-tiny"}, {"config": "configs/mine.json"},
+                                         {"checkpoint": "/models/V3.2", "config": "/models/V3.2/config.json"}])]
+        with tempfile.TemporaryDirectory() as d:
+            code, _, err = run_cli("render", fx.write(fx.document(runs), d), "-o", d)
+            self.assertEqual(code, 0, err)
+            md = read(os.path.join(d, "report.md"))
+        self.assertIn("### m0 (model_prefill, dsa-tiny,", md)
+        self.assertIn("### m1 (model_prefill, configs/mine.json,", md)
+        self.assertIn("### m2 (model_prefill, /models/V3.2,", md)
+
     def test_kernel_claims_take_evidence_from_their_own_setting(self):
         doc = fx.document([fx.sparse_case("prefill", 4096, "bf16", 300e3),
                            fx.sparse_case("decode.fp8", 128, "fp8", 200e3)])
