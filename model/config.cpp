@@ -191,11 +191,16 @@ nlohmann::json config_to_json(const ModelConfig& c) {
   return j;
 }
 
-std::string presets_dir() {
-  // Next to the sources; DSA_PRESETS_DIR overrides (e.g. for an installed binary).
-  if (const char* env = std::getenv("DSA_PRESETS_DIR")) return env;
-  return DSA_SOURCE_DIR "/model/presets";
+std::string find_presets_dir(const char* env, const std::string& built) {
+  // A binary carried to another machine (the GPU bundle) finds them in the checkout it is
+  // run from, when its build's source folder is not there.
+  if (env) return env;
+  std::error_code ec;
+  if (!std::filesystem::is_directory(built, ec) && std::filesystem::is_directory("model/presets", ec)) return "model/presets";
+  return built;
 }
+
+std::string presets_dir() { return find_presets_dir(std::getenv("DSA_PRESETS_DIR"), DSA_SOURCE_DIR "/model/presets"); }
 
 std::vector<std::string> preset_names() {
   std::vector<std::string> names;

@@ -68,6 +68,9 @@ nlohmann::json config_to_json(const ModelConfig& c);
 // dsa-small, dsa-tiny. Throws ConfigError listing the presets for an unknown name.
 ModelConfig preset_config(const std::string& name);
 std::string presets_dir();
+// Where presets_dir() looks: `env` (DSA_PRESETS_DIR) when set, else `built` (next to the
+// build's sources), else model/presets in the current folder when `built` is missing.
+std::string find_presets_dir(const char* env, const std::string& built);
 std::vector<std::string> preset_names();  // sorted
 // A case's "model": a config.json path when it has a "/" or ends in ".json" (read from
 // the current folder when relative), else a preset's name.

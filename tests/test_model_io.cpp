@@ -74,6 +74,21 @@ TEST(ModelConfig, ModelIsAPresetOrAConfigFile) {
   EXPECT_EQ(names, (std::vector<std::string>{"deepseek-v3.2-exp", "dsa-small", "dsa-tiny"}));
 }
 
+// The GPU bundle's binary runs on a machine without this build's source folder: the
+// presets then come from the checkout it runs in.
+TEST(ModelConfig, PresetsAreFoundInTheCheckoutWhenTheSourceFolderIsGone) {
+  const std::filesystem::path before = std::filesystem::current_path();
+  const std::filesystem::path root = test::scratch_path("checkout");
+  std::filesystem::create_directories(root / "model" / "presets");
+  std::filesystem::current_path(root);
+  EXPECT_EQ(find_presets_dir(nullptr, "/no-such-source/model/presets"), "model/presets");
+  EXPECT_EQ(find_presets_dir(nullptr, before.string()), before.string());  // present: the build's own
+  EXPECT_EQ(find_presets_dir("/env/presets", "/no-such-source/model/presets"), "/env/presets");
+  std::filesystem::current_path(root / "model");  // no model/presets here either: the build's path, for the error
+  EXPECT_EQ(find_presets_dir(nullptr, "/no-such-source/model/presets"), "/no-such-source/model/presets");
+  std::filesystem::current_path(before);
+}
+
 TEST(ModelConfig, UnknownKeysAreIgnoredAndRoundTrip) {
   nlohmann::json j = config_to_json(preset_config("dsa-tiny"));
   j["some_future_key"] = {1, 2, 3};
