@@ -92,6 +92,7 @@
 # On a machine that has both a GPU and the build dependencies, `--prepare` then the
 # plain form work in place.
 set -uo pipefail
+if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then bash "$(dirname "$0")/print-help.sh" "$0"; exit 0; fi
 cd "$(dirname "$0")/.."
 bundle=${GPU_BUNDLE:-gpu-bundle}  # another folder for the tests of this script (tests/gpu_check_session_test.sh)
 

@@ -40,9 +40,8 @@
 # DSA_RESULTS_DIR (instead of results/).
 set -euo pipefail
 if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
-  # This header, without its comment marks; `dsa-bench run --help` lists the run options.
-  sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"
-  exit 0
+  # This header; `dsa-bench run --help` lists the run options.
+  bash "$(dirname "$0")/print-help.sh" "$0"; exit 0
 fi
 caller=$PWD
 cd "$(dirname "$0")/.."

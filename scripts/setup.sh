@@ -5,7 +5,13 @@
 # Python: the reports use Debian's python3 packages, so every script calls
 # /usr/bin/python3 explicitly. A pyenv `python3` earlier on PATH does not see
 # Debian's python3-* packages; that is why we never call a bare `python3`.
+# usage: scripts/setup.sh (no options; --help prints this text)
 set -euo pipefail
+case "${1:-}" in
+  -h|--help) bash "$(dirname "$0")/print-help.sh" "$0"; exit 0 ;;
+  "") ;;
+  *) echo "scripts/setup.sh: takes no options (got \"$1\"; --help prints what it does)" >&2; exit 2 ;;
+esac
 
 packages=(
   cmake ninja-build g++ git pkg-config

@@ -5,7 +5,14 @@
 #   scripts/test.sh            release build + all tests, then the unit tests again under
 #                              AddressSanitizer/UndefinedBehaviorSanitizer (preset asan)
 #   scripts/test.sh --quick    release build + all tests only
+#   scripts/test.sh --help     this text
 set -euo pipefail
+case "${1:-}" in
+  -h|--help) bash "$(dirname "$0")/print-help.sh" "$0"; exit 0 ;;
+  ""|--quick) ;;
+  *) echo "scripts/test.sh: unknown option \"$1\" (--quick or --help; see scripts/test.sh --help)" >&2; exit 2 ;;
+esac
+[ $# -le 1 ] || { echo "scripts/test.sh: one option at most (--quick or --help)" >&2; exit 2; }
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
 

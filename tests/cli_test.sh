@@ -20,6 +20,14 @@ check help 0 "$bin" --help; contains help "dsa-bench <command>"
 check run-help 0 "$bin" run --help; contains run-help "--backend"
 check list-help 0 "$bin" list --help
 check dump-help 0 "$bin" dump --help; contains dump-help "--case"
+# The project's scripts: --help prints the header and starts nothing; a mistyped option
+# is refused before setup or a build of minutes.
+for s in run test setup gpu-check; do
+  check "$s.sh-help" 0 bash "$src/scripts/$s.sh" --help; contains "$s.sh-help" "scripts/$s.sh"
+  if grep -qE '^(setup|== )' <<<"$out"; then echo "FAIL $s.sh-help: it started working"; fails=$((fails+1)); fi
+done
+check test.sh-bad-option 2 bash "$src/scripts/test.sh" --quik; contains test.sh-bad-option 'unknown option "--quik"'
+check setup.sh-option 2 bash "$src/scripts/setup.sh" --yes; contains setup.sh-option "takes no options"
 check no-args 2 "$bin"
 check unknown-command 2 "$bin" frobnicate; contains unknown-command 'unknown command "frobnicate"'
 check unknown-option 2 "$bin" run "$src/suites/smoke.json" --fast; contains unknown-option "unknown option --fast"
