@@ -52,19 +52,20 @@ std::string model_label(const std::string& name, const model::LayerRange& r, int
   return name + ", layers [" + std::to_string(r.first) + ", " + std::to_string(r.last) + ")";
 }
 
-// The synthetic checkpoint of a preset (or a config.json's) holding `range` (its end explicit; `label` names
-// it): the whole one when it is already there, else one of those layers alone (a single
-// layer of the real dimensions is about 11 GB in FP8, the whole model about 690 GB).
-// Each is written at most once per (preset, config content, dtype, seed, layers) -- the
+// The synthetic checkpoint of `model_name` (a preset, or a config.json's path) holding `range`
+// (its end explicit; `label` names it): the whole one when it is already there, else one
+// of those layers alone (a single layer of the real dimensions is about 11 GB in FP8, the
+// whole model about 690 GB).
+// Each is written at most once per (model, config content, dtype, seed, layers) -- the
 // content, so an edited preset never reuses a stale one: into a process-private
 // directory first, then renamed, so concurrent runs never read a half-written one.
 // Before writing, the disk it needs is checked against what the folder has free.
-std::string synthetic_checkpoint(const ModelConfig& cfg, const std::string& preset, const std::string& dtype,
+std::string synthetic_checkpoint(const ModelConfig& cfg, const std::string& model_name, const std::string& dtype,
                                  std::uint64_t seed, const model::LayerRange& range, const std::string& label,
                                  const RunContext& ctx) {
   const fs::path root = fs::temp_directory_path() / "dsa-bench-checkpoints";
   // A config.json path gives its file's stem, in characters safe in a folder's name.
-  std::string stem = model::names_config_file(preset) ? fs::path(preset).stem().string() : preset;
+  std::string stem = model::names_config_file(model_name) ? fs::path(model_name).stem().string() : model_name;
   for (char& ch : stem)
     if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '_' && ch != '.') ch = '_';
   const std::string base =

@@ -456,6 +456,9 @@ CaseSpec parse_case(const json& raw, const json& defaults, std::size_t index, co
     // when the case runs (a missing or bad file ends that case, not the run).
     if (c.checkpoint.empty() && !model::names_config_file(c.model)) {
       const std::vector<std::string> presets = model::preset_names();
+      if (presets.empty())
+        f.fail("model", "a preset, but there are none in " + model::presets_dir() +
+                            " (DSA_PRESETS_DIR names their folder), or a config.json path");
       if (std::find(presets.begin(), presets.end(), c.model) == presets.end()) {
         std::string list;
         for (const std::string& p : presets) list += (list.empty() ? "" : ", ") + p;

@@ -191,6 +191,8 @@ m = json.load(open('own-config-results.json'))['cases'][0]['model']
 assert m['config'] == 'my tiny.json' and 'preset' not in m and m['layers'] == 2, m
 assert glob.glob('ckpt-tmp/dsa-bench-checkpoints/my_tiny-*-bf16-*') == [m['synthetic_checkpoint'].split('$work/')[-1]], m
 "
+check no-presets 2 env DSA_PRESETS_DIR="$work/no-presets" "$bin" list "$src/suites/model.json"
+contains no-presets "a preset, but there are none in $work/no-presets (DSA_PRESETS_DIR names their folder)"
 sed 's/"my tiny.json"/"missing\/config.json"/' own-config.json > own-config-missing.json
 check own-config-missing 1 "$bin" run own-config-missing.json --out own-config-missing-results.json
 contains own-config-missing "missing/config.json: no such config.json"
