@@ -105,8 +105,34 @@ def load_many(paths: list[str]) -> dict:
     merged["suite"] = dict(first["suite"], name=" + ".join(dict.fromkeys(d["suite"]["name"] for d in docs)))
     merged["merged_from"] = [{"path": p, "suite": d["suite"]["name"], "commit": short_commit(d),
                               "timestamp_utc": d["provenance"]["timestamp_utc"],
-                              "command_line": d["provenance"]["command_line"]} for p, d in zip(paths, docs)]
+                              "command_line": d["provenance"]["command_line"],
+                              "run_status": d["run_status"], "cases_selected": d["suite"]["cases_selected"],
+                              "cases_recorded": len(d["cases"])} for p, d in zip(paths, docs)]
+    merged["run_status"] = next((d["run_status"] for d in docs if d["run_status"] != "complete"), "complete")
     return merged
+
+
+_RUN_STATUS_MEANING = {"running": "it is still running, or its process ended without a word, e.g. killed",
+                       "interrupted": "stopped by Ctrl-C or SIGTERM"}
+
+
+def incomplete_runs(doc: dict) -> list[str]:
+    """A sentence for each run (each file read together) that did not complete: its cases
+    never reached have no record, so a report or cost of it leaves them out unseen."""
+    runs = doc.get("merged_from") or [{"path": None, "run_status": doc["run_status"],
+                                       "cases_selected": doc["suite"]["cases_selected"],
+                                       "cases_recorded": len(doc["cases"])}]
+    out = []
+    for r in runs:
+        if r["run_status"] == "complete":
+            continue
+        n, m = r["cases_recorded"], r["cases_selected"]
+        where = f"`{r['path']}`: " if r["path"] else ""
+        out.append(f"{where}the run did not complete (run_status {r['run_status']}: "
+                   f"{_RUN_STATUS_MEANING.get(r['run_status'], 'unknown')}); "
+                   + (f"{n} of its {m} selected cases have a record, {m - n} never ran" if n < m
+                      else f"each of its {m} selected cases has a record"))
+    return out
 
 
 def short_commit(doc: dict) -> str:

@@ -383,6 +383,8 @@ def _markdown(doc, sweeps, runs, cost, verdicts, written, skipped):
                        + "; ".join(f"{r['timestamp_utc']}, {r['reason']}" for r in resumed) + ".", ""]
     lines = [f"# dsa-bench report: {doc['suite']['name']}", ""] + origin + [
              "Cases: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + ".", ""]
+    incomplete = load.incomplete_runs(doc)
+    lines += [f"**Incomplete:** {s}." for s in incomplete] + ([""] if incomplete else [])
     bad = [c for c in doc["cases"] if c["status"] in ("failed", "error", "oom")]
     if bad:
         lines += ["**Failures:**", ""] + [f"- {c['name']}: {c['status']}: {c.get('reason', '')}" for c in bad] + [""]

@@ -84,6 +84,27 @@ class Render(unittest.TestCase):
             self.assertIn("- topk.first_run: `cuda.topk.sample256` (not yet run on a GPU)", md)
             self.assertNotIn("- topk.ok:", md)
 
+    def test_a_run_that_did_not_complete_says_so(self):
+        # Cases a stopped run never reached have no record: the report says how many.
+        stopped = fx.document([fx.op_case("a", 1e-3), fx.op_case("b", 1e-3)])
+        stopped.update(run_status="interrupted")
+        stopped["suite"]["cases_selected"] = 3
+        other = fx.document([fx.op_case("c", 1e-3)])
+        with tempfile.TemporaryDirectory() as d:
+            f_stopped, f_other = fx.write(stopped, d), fx.write(other, d)
+            for files, needle in [([f_stopped], "**Incomplete:** the run did not complete (run_status interrupted: "
+                                                "stopped by Ctrl-C or SIGTERM); 2 of its 3 selected cases have a record, "
+                                                "1 never ran."),
+                                  ([f_other, f_stopped], f"**Incomplete:** `{f_stopped}`: the run did not complete"),
+                                  ([f_other], None)]:
+                code, _, err = run_cli("render", *files, "-o", os.path.join(d, "out"))
+                self.assertEqual(code, 0, err)
+                md = read(os.path.join(d, "out", "report.md"))
+                if needle:
+                    self.assertIn(needle, md)
+                else:
+                    self.assertNotIn("Incomplete", md)
+
     def test_later_processes_of_a_run_are_named(self):
         doc = fx.document([fx.op_case("topk.ok", 1e-3), fx.op_case("topk.lost", 1e-3)])
         doc["cases"][1].update(status="error", reason="the process ended on signal 11 (Segmentation fault) during "
