@@ -453,7 +453,10 @@ def markdown(r: dict) -> str:
     order = {"FAIL": 0, "SLOWER": 1, "AMBIGUOUS": 2, "NOISE": 3, "FASTER": 4, "SAME": 5}
     for row in sorted(r["rows"], key=lambda x: (order[x["verdict"]], x["case"], x["series"])):
         if row["verdict"] == "FAIL":
-            lines.append(f"| **FAIL** | {row['case']} | | | | | {row['detail']} | |")
+            # The detail carries the case's reason, free text: a "|" or a line break in it
+            # would end the cell or the table.
+            detail = " ".join(row["detail"].split()).replace("|", "\\|")
+            lines.append(f"| **FAIL** | {row['case']} | | | | | {detail} | |")
             continue
         v = f"**{row['verdict']}**" if row["verdict"] in ("SLOWER", "FAIL") else row["verdict"]
         p = "-" if math.isnan(row["p_value"]) else f"{row['p_value']:.3g}"

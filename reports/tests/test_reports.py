@@ -522,6 +522,14 @@ class Compare(unittest.TestCase):
             self.assertEqual(code, 0)
 
 
+    def test_a_failure_reason_stays_in_its_table_cell(self):
+        cur = fx.document([fx.op_case("a", 1e-3, status="failed")])
+        cur["cases"][0]["reason"] = "model a|b.json: bad\nsecond line"
+        md = compare.markdown(compare.compare(fx.document([fx.op_case("a", 1e-3)]), cur))
+        row = next(line for line in md.splitlines() if line.startswith("| **FAIL** | a |"))
+        self.assertIn("failed (was passed): model a\\|b.json: bad second line", row)
+        self.assertEqual(row.replace("\\|", "").count("|"), 9)  # the table's eight columns
+
     def test_candidates_pair_with_the_defaults_by_parameters(self):
         base = fx.document([fx.op_case("kernel.topk.prefill", 1e-3), fx.op_case("kernel.other", 1e-3)])
         base["cases"][1]["params"]["context"] = 99
