@@ -49,6 +49,13 @@ double get_positive(const json& j, const std::string& key, const std::string& sr
   return v;
 }
 
+// A key whose other values would change the math (V3's routing, the SwiGLU FFN): absent
+// means V3's value; another one is an error, not a forward that silently computes V3's.
+void expect_value(const json& j, const std::string& key, const json& want, const std::string& src, const char* what) {
+  if (!j.contains(key) || j.at(key).is_null() || j.at(key) == want) return;
+  throw ConfigError(src + ": key \"" + key + "\": expected " + want.dump() + " (" + what + "), got " + j.at(key).dump());
+}
+
 }  // namespace
 
 double ModelConfig::yarn_mscale() const {
@@ -98,8 +105,13 @@ ModelConfig parse_config(const json& j, const std::string& src) {
   c.vocab = get_int(j, "vocab_size", src, 1);
   c.rms_eps = get_positive(j, "rms_norm_eps", src);
   c.rope_theta = get_positive(j, "rope_theta", src);
+  expect_value(j, "hidden_act", "silu", src, "the SwiGLU FFN this project runs");
   c.routed_experts = get_int(j, "n_routed_experts", src, 0, false, 0);
   if (c.routed_experts > 0) {  // the MoE keys matter only when there are experts
+    const char* routing = "DeepSeek-V3's routing, the one this project runs";
+    expect_value(j, "scoring_func", "sigmoid", src, routing);
+    expect_value(j, "topk_method", "noaux_tc", src, routing);
+    expect_value(j, "norm_topk_prob", true, src, routing);
     c.moe_intermediate = get_int(j, "moe_intermediate_size", src, 1);
     c.shared_experts = get_int(j, "n_shared_experts", src, 0);
     c.experts_per_token = get_int(j, "num_experts_per_tok", src, 1);

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -87,6 +88,32 @@ TEST(ModelConfig, PresetsAreFoundInTheCheckoutWhenTheSourceFolderIsGone) {
   std::filesystem::current_path(root / "model");  // no model/presets here either: the build's path, for the error
   EXPECT_EQ(find_presets_dir(nullptr, "/no-such-source/model/presets"), "/no-such-source/model/presets");
   std::filesystem::current_path(before);
+}
+
+// Keys whose other values mean other math (a V2-style softmax router, unnormalised
+// expert weights, another activation) are refused by name, not run as V3's.
+TEST(ModelConfig, KeysThatWouldChangeTheMathMustHaveV3sValues) {
+  const nlohmann::json base = config_to_json(preset_config("deepseek-v3.2-exp"));
+  for (const auto& [key, value, want] : std::vector<std::tuple<std::string, nlohmann::json, std::string>>{
+           {"scoring_func", "softmax", "expected \"sigmoid\" (DeepSeek-V3's routing"},
+           {"topk_method", "greedy", "expected \"noaux_tc\""},
+           {"norm_topk_prob", false, "expected true"},
+           {"hidden_act", "gelu", "expected \"silu\" (the SwiGLU FFN"}}) {
+    nlohmann::json j = base;
+    j[key] = value;
+    EXPECT_NE(error_of([&] { parse_config(j, "c.json"); }).find("c.json: key \"" + key + "\": " + want), std::string::npos)
+        << key;
+    j[key] = nullptr;  // absent or null: V3's value
+    EXPECT_NO_THROW(parse_config(j, "c.json")) << key;
+  }
+  nlohmann::json j = base;
+  j["topk_method"] = "noaux_tc";
+  j["hidden_act"] = "silu";
+  EXPECT_NO_THROW(parse_config(j, "c.json"));
+  // Without experts the routing keys say nothing.
+  j = config_to_json(preset_config("dsa-small"));
+  j["scoring_func"] = "softmax";
+  EXPECT_NO_THROW(parse_config(j, "c.json"));
 }
 
 TEST(ModelConfig, UnknownKeysAreIgnoredAndRoundTrip) {
