@@ -335,6 +335,9 @@ def compare(base: dict, cur: dict, alpha=0.01, min_change=None, allow_device_mis
         if c["status"] in ("skipped", "not_supported") and b["status"] not in ("skipped", "not_supported"):
             notes.append({"case": name, "note": f"not run now ({c['status']}: {c.get('reason', '')}); ran in the baseline"})
             continue
+        if b["status"] in ("failed", "error", "oom") and c["status"] not in ("skipped", "not_supported"):
+            notes.append({"case": name, "note": f"fixed: {c['status']} now, {b['status']} in the baseline "
+                                                f"({b.get('reason', '')})"})
         same_inputs = b.get("seed") is None or c.get("seed") is None or b["seed"] == c["seed"]
         if not same_inputs and any("accuracy" in p for p in c.get("points", [])):
             notes.append({"case": name, "note": f"other inputs (seed {c['seed']} against {b['seed']}): "
@@ -448,8 +451,11 @@ def markdown(r: dict) -> str:
         elif sh["lower_quartile"] is not None and sh["lower_quartile"] >= RUN_SHIFT_FLOOR:
             lines += [f"The {_backend_words(backend)} series moved by {100 * sh['lower_quartile']:+.1f}% or more "
                       f"(three quarters of {sh['series']}), but the run-wide shift was {sh['note']}.", ""]
-    lines += ["| verdict | case | series | baseline | current | change | p | re-run |",
-             "|---|---|---|---:|---:|---:|---:|---:|"]
+    if r["rows"]:
+        lines += ["| verdict | case | series | baseline | current | change | p | re-run |",
+                  "|---|---|---|---:|---:|---:|---:|---:|"]
+    else:  # validation-only cases: their accuracy and memory figures are what is compared
+        lines += ["No series was timed on both sides and no case fails: the figures below are what was compared."]
     order = {"FAIL": 0, "SLOWER": 1, "AMBIGUOUS": 2, "NOISE": 3, "FASTER": 4, "SAME": 5}
     for row in sorted(r["rows"], key=lambda x: (order[x["verdict"]], x["case"], x["series"])):
         if row["verdict"] == "FAIL":
@@ -499,6 +505,7 @@ def markdown(r: dict) -> str:
         lines.append("- only in the baseline: " + ", ".join(r["only_in_baseline"]))
     if r["only_in_current"]:
         lines.append("- only in the current run: " + ", ".join(r["only_in_current"]))
-    lines += ["", "Totals: " + (", ".join(f"{v} {k}" for k, v in sorted(r["counts"].items())) or "nothing compared") +
-              f". Exit status {r['exit_code']}.", ""]
+    totals = (", ".join(f"{v} {k}" for k, v in sorted(r["counts"].items())) or
+              (f"no timed series; {n_fig} figures within their tolerance" if n_fig else "nothing compared"))
+    lines += ["", f"Totals: {totals}. Exit status {r['exit_code']}.", ""]
     return "\n".join(lines)

@@ -522,6 +522,21 @@ class Compare(unittest.TestCase):
             self.assertEqual(code, 0)
 
 
+    def test_a_case_that_failed_in_the_baseline_and_passes_now_is_named(self):
+        base = fx.document([fx.op_case("a", 1e-3, status="failed"), fx.op_case("b", 1e-3)])
+        r = compare.compare(base, fx.document([fx.op_case("a", 1e-3), fx.op_case("b", 1e-3)]))
+        self.assertEqual(r["exit_code"], 0)
+        self.assertIn("- a: fixed: passed now, failed in the baseline (a check failed)", compare.markdown(r))
+        self.assertNotIn("fixed", str([n for n in r["notes"] if n["case"] == "b"]))
+
+    def test_validation_only_cases_are_compared_by_their_figures(self):
+        # The corner suite's cases are untimed: their accuracy figures are the comparison.
+        base = json.load(open(real_results("corner-results.json")))
+        md = compare.markdown(compare.compare(base, fx.clone(base)))
+        self.assertNotIn("| verdict | case | series |", md)
+        self.assertIn("No series was timed on both sides and no case fails", md)
+        self.assertRegex(md, r"Totals: no timed series; \d+ figures within their tolerance\. Exit status 0\.")
+
     def test_a_failure_reason_stays_in_its_table_cell(self):
         cur = fx.document([fx.op_case("a", 1e-3, status="failed")])
         cur["cases"][0]["reason"] = "model a|b.json: bad\nsecond line"
