@@ -61,7 +61,7 @@ def _parser():
     c.add_argument("baseline", nargs="+",
                    help="the baseline's results file, or several of one device read together (each case once): "
                         "e.g. a nightly's parts run in separate calls")
-    c.add_argument("current")
+    c.add_argument("current", help="the results file of the run under test")
     c.add_argument("--alpha", type=_number(float, above=True, below=1), default=0.01,
                    help="Mann-Whitney U significance, between 0 and 1 (default 0.01)")
     c.add_argument("--min-change", type=_number(float), default=None,
@@ -70,7 +70,9 @@ def _parser():
     c.add_argument("--confirm", metavar="RERUN.json",
                    help="a re-run of the cases that came out slower: a slower series counts only if it is slower "
                         "there too (else NOISE); scripts/run.sh --baseline makes it")
-    c.add_argument("--allow-device-mismatch", action="store_true")
+    c.add_argument("--allow-device-mismatch", action="store_true",
+                   help="compare results from different devices anyway (refused by default: a verdict would "
+                        "then measure the devices, not the change)")
     c.add_argument("--by-params", action="store_true",
                    help="pair cases by op and parameters (variant names aside) instead of by name: a run of kernels "
                         "under evaluation (suites/candidates.json) against the defaults' run (suites/nightly.json)")
