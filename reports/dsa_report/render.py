@@ -50,6 +50,19 @@ def _figure(doc, title, ncols=1, nrows=1, width=6.2, height=4.4):
     return fig, axes.ravel()
 
 
+NO_SWEEP = "no dsa_vs_dense sweep in these results"
+
+
+def _legend(ax, fontsize, empty="these results hold no data for this panel"):
+    """The panel's legend; a panel the results hold nothing for says why in its middle,
+    rather than staying blank (matplotlib also warns of a legend without lines)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=fontsize)
+    else:
+        ax.text(0.5, 0.5, f"nothing to draw: {empty}", transform=ax.transAxes,
+                ha="center", va="center", fontsize=8, color="#777777")
+
+
 def _save(fig, out_dir, name, written):
     fig.tight_layout(rect=(0, 0, 1, 0.92))
     for ext in ("png", "svg"):
@@ -96,7 +109,7 @@ def plot_time(doc, sweeps, runs, out, written, skipped):
         ax.set_ylabel(ylabel)
         ax.set_title(what, fontsize=9)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+        _legend(ax, 8)
     _save(fig, out, "time_vs_context", written)
 
 
@@ -127,7 +140,7 @@ def plot_speedup(doc, sweeps, runs, out, written, skipped):
     ax.set_xlabel("context length (tokens)")
     ax.set_ylabel("speed-up (×)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    _legend(ax, 8)
     _save(fig, out, "speedup", written)
 
 
@@ -151,7 +164,7 @@ def plot_stages(doc, sweeps, out, written, skipped):
         ax.set_ylabel("median time (ms)")
         ax.set_title(f"{s.name} ({s.phase})", fontsize=9)
         ax.grid(True, axis="y", alpha=0.3)
-        ax.legend(fontsize=8)
+        _legend(ax, 8)
     _save(fig, out, "stages", written)
 
 
@@ -177,7 +190,7 @@ def plot_memory(doc, sweeps, runs, out, written, skipped):
     ax.set_xlabel("context length (tokens)")
     ax.set_ylabel("cache (MiB)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+    _legend(ax, 7, NO_SWEEP)
     ax = axes[1]
     for s in items:
         ax.plot([p.context for p in s.points], [p.memory["peak_rss_bytes"] / 2**20 for p in s.points], "o-",
@@ -200,7 +213,7 @@ def plot_memory(doc, sweeps, runs, out, written, skipped):
     ax.set_ylabel("MiB")
     ax.set_title("peak memory (sweeps: host; models: each mode's own) and model caches", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+    _legend(ax, 7)
     _save(fig, out, "memory", written)
 
 
@@ -243,12 +256,12 @@ def plot_accuracy(doc, sweeps, runs, out, written, skipped):
         ax.set_ylabel("KL(dense ‖ DSA), nats, mean over positions")
         ax.set_title("whole model: next-token divergence" +
                      (" (synthetic weights)" if any(r.model.get("synthetic_checkpoint") for r in mruns) else ""), fontsize=9)
-    for a in axes[:ncols]:
+    for i, a in enumerate(axes[:ncols]):
         a.set_xscale("log", base=2)
         a.xaxis.set_major_formatter(FuncFormatter(_tokens))
         a.set_xlabel("context length (tokens)")
         a.grid(True, which="both", alpha=0.3)
-        a.legend(fontsize=7)
+        _legend(a, 7, NO_SWEEP if i < 2 else "no whole-model run in these results")
     _save(fig, out, "accuracy", written)
 
 
@@ -267,7 +280,7 @@ def plot_ceilings(doc, out, written, skipped):
     ax.set_yticks(y, [c["name"] for c in cases], fontsize=7)
     ax.set_xlabel("share of ceiling (%)")
     ax.grid(True, axis="x", alpha=0.3)
-    ax.legend(fontsize=8)
+    _legend(ax, 8)
     _save(fig, out, "ceilings", written)
 
 
@@ -302,7 +315,7 @@ def plot_cost(doc, cost, out, written, skipped):
         note = "attention only" if not cost["other_us_per_token"] else f"+{cost['other_us_per_token']:.4g} µs/token other"
         ax.set_title(f"{ph} ({note}{'; shapes scaled' if not c['real_shapes'] else ''})", fontsize=9)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+        _legend(ax, 8)
     _save(fig, out, "cost_per_token", written)
 
 

@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import fixtures as fx  # noqa: E402
-from dsa_report import claims, compare, cost, load, rounds  # noqa: E402
+from dsa_report import claims, compare, cost, load, render, rounds  # noqa: E402
 from dsa_report.cli import main  # noqa: E402
 
 PLOTS = ["time_vs_context", "speedup", "stages", "memory", "accuracy", "cost_per_token"]
@@ -136,6 +136,14 @@ class Render(unittest.TestCase):
             # Each attention mode's own peak (on the CPU, the host's resident memory).
             self.assertIn("peak memory (dense, DSA)", md)
             self.assertRegex(md, r"\| \d[\d.]*, \d[\d.]* GB \(host\) \|")
+
+    def test_model_only_results_draw_no_empty_legend(self):
+        # The memory and accuracy plots have sweep panels: without a sweep they say so
+        # instead of drawing an empty legend (which matplotlib logged a warning about).
+        doc = load.load_results(real_results("model-results.json"))
+        self.assertFalse(load.sweeps(doc))
+        with tempfile.TemporaryDirectory() as d, self.assertNoLogs("matplotlib", level="WARNING"):
+            render.render(doc, d)
 
     def test_model_source_is_named_in_the_report(self):
         # A preset, a user's config.json (synthetic weights of its shape) or a checkpoint.
