@@ -754,6 +754,18 @@ TEST(RunCase, TheSummaryFlagsCasesThatRanUnvalidatedVariants) {
   EXPECT_EQ(line_of("known").find("NOT VALIDATED"), std::string::npos) << table;
 }
 
+// A run where every case was skipped says so once with the whole reason (the table cuts it);
+// a run where anything ran does not.
+TEST(RunCase, TheSummarySaysWhenNothingRan) {
+  const std::string why = "the case runs only on cuda (backend requested: auto); no CUDA device is visible to this process";
+  nlohmann::json doc = {{"suite", {{"name", "s"}}}, {"cases", nlohmann::json::array()}};
+  for (const char* name : {"a", "b"})
+    doc["cases"].push_back({{"name", name}, {"op", "topk"}, {"status", "skipped"}, {"reason", why}});
+  EXPECT_NE(bench::summary_table(doc).find("nothing ran: every case was skipped; the first because " + why + "\n"),
+            std::string::npos) << bench::summary_table(doc);
+  doc["cases"].push_back({{"name", "c"}, {"op", "topk"}, {"status", "passed"}, {"backend", "cpu"}});
+  EXPECT_EQ(bench::summary_table(doc).find("nothing ran"), std::string::npos);
+}
 
 // A model case that would not fit ends before anything is written or loaded, saying what
 // it needs and what is there; unknown amounts are not held against it.
