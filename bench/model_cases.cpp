@@ -105,10 +105,10 @@ std::string synthetic_checkpoint(const ModelConfig& cfg, const std::string& mode
   return dir.string();
 }
 
-model::ModelWeights load_model_weights(const CaseSpec& c, std::uint64_t weights_seed, nlohmann::json& source,
-                                      const RunContext& ctx) {
+model::ModelWeights load_model_weights(const CaseSpec& c, nlohmann::json& source, const RunContext& ctx) {
   DSA_TRACE_RANGE("load model");
   ModelConfig cfg;
+  std::uint64_t weights_seed = 0;  // synthetic weights only
   std::string path;  // the checkpoint's; for a preset, found or written below
   if (!c.checkpoint.empty()) {
     const fs::path p(c.checkpoint);
@@ -118,8 +118,13 @@ model::ModelWeights load_model_weights(const CaseSpec& c, std::uint64_t weights_
     source = {{"checkpoint", c.checkpoint}, {"config", cfg_path.string()}};
   } else {
     cfg = model::model_config(c.model);
-    source = {{model::names_config_file(c.model) ? "config" : "preset", c.model},
-              {"weights_dtype", c.weights_dtype}, {"weights_seed", weights_seed}};
+    // Synthetic weights depend on the run seed and the model only: a preset's name, or a
+    // config file's content wherever the file lies. Every case of a run that names the
+    // same model then uses one checkpoint, and a config copied elsewhere gives the same.
+    const bool file = model::names_config_file(c.model);
+    weights_seed = derive_seed(ctx.seed, "weights:" + (file ? "config:" + hex64(fnv1a64(model::config_to_json(cfg).dump()))
+                                                             : c.model));
+    source = {{file ? "config" : "preset", c.model}, {"weights_dtype", c.weights_dtype}, {"weights_seed", weights_seed}};
   }
   // A layer range runs those layers alone, on hidden states (no embeddings or LM head).
   const model::LayerRange range = c.layer_first >= 0 ? model::LayerRange{c.layer_first, c.layer_end, false}
@@ -585,9 +590,7 @@ nlohmann::json run_model_case(const CaseSpec& c, const RunContext& ctx, std::uin
                               const std::vector<Backend>& backends) {
   nlohmann::json rec;
   nlohmann::json source;
-  // The weights depend on the run seed and the model only, so every case of a run
-  // that names the same preset uses one checkpoint.
-  model::ModelWeights w = load_model_weights(c, derive_seed(ctx.seed, "weights:" + c.model), source, ctx);
+  model::ModelWeights w = load_model_weights(c, source, ctx);
   // The first candidate backend that can run the model: the GPU forward says why not
   // (no device, shapes its kernels do not take), and the next candidate is tried.
   std::unique_ptr<Model> m;

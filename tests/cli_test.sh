@@ -191,6 +191,21 @@ m = json.load(open('own-config-results.json'))['cases'][0]['model']
 assert m['config'] == 'my tiny.json' and 'preset' not in m and m['layers'] == 2, m
 assert glob.glob('ckpt-tmp/dsa-bench-checkpoints/my_tiny-*-bf16-*') == [m['synthetic_checkpoint'].split('$work/')[-1]], m
 "
+# The weights come from the config's content, not its path: a copy elsewhere gets the
+# same seed; an edited config another.
+mkdir -p configs && cp "my tiny.json" configs/copy.json
+/usr/bin/python3 -c "
+import json; c = json.load(open('my tiny.json')); c['rms_norm_eps'] = 1e-5; json.dump(c, open('configs/edited.json', 'w'))"
+sed 's/"my tiny.json"/"configs\/copy.json"/' own-config.json > own-config-copy.json
+sed 's/"my tiny.json"/"configs\/edited.json"/' own-config.json > own-config-edited.json
+check own-config-copy 0 env TMPDIR="$work/ckpt-tmp" "$bin" run own-config-copy.json --out own-config-copy-results.json
+check own-config-edited 0 env TMPDIR="$work/ckpt-tmp" "$bin" run own-config-edited.json --out own-config-edited-results.json
+check own-config-seed 0 /usr/bin/python3 -c "
+import json
+seed = lambda f: json.load(open(f))['cases'][0]['model']['weights_seed']
+assert seed('own-config-copy-results.json') == seed('own-config-results.json'), 'a copy of the config got other weights'
+assert seed('own-config-edited-results.json') != seed('own-config-results.json'), 'an edited config got the same weights'
+"
 check no-presets 2 env DSA_PRESETS_DIR="$work/no-presets" "$bin" list "$src/suites/model.json"
 contains no-presets "a preset, but there are none in $work/no-presets (DSA_PRESETS_DIR names their folder)"
 sed 's/"my tiny.json"/"missing\/config.json"/' own-config.json > own-config-missing.json
