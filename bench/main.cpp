@@ -414,7 +414,7 @@ int cmd_run(int argc, char** argv) {
   if (backend == "auto") ctx.backend = BackendRequest::automatic;
   else if (backend == "cpu") ctx.backend = BackendRequest::cpu;
   else if (backend == "cuda") ctx.backend = BackendRequest::cuda;
-  else return usage_error("--backend takes auto, cpu or cuda (got \"" + backend + "\")", kRunHelp);
+  else return bad_value(a, "--backend", "auto, cpu or cuda", kRunHelp);
   if (a.opts.count("--threads")) {
     std::uint64_t n = 0;
     if (!parse_u64(a.opts["--threads"], n) || n == 0 || n > 4096) return bad_value(a, "--threads", "a whole number from 1 to 4096", kRunHelp);

@@ -43,6 +43,9 @@ std::string gigabytes(double bytes) {
   return b;
 }
 
+// A configuration's fingerprint: the same dimensions give the same, whatever names them.
+std::string config_hash(const ModelConfig& cfg) { return hex64(fnv1a64(model::config_to_json(cfg).dump())); }
+
 // Whether `r` (its end made explicit) is the whole model, embeddings and LM head included.
 bool whole_model(const model::LayerRange& r, int layers) { return r.first == 0 && r.last == layers && r.with_head; }
 
@@ -69,7 +72,7 @@ std::string synthetic_checkpoint(const ModelConfig& cfg, const std::string& mode
   for (char& ch : stem)
     if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '_' && ch != '.') ch = '_';
   const std::string base =
-      stem + "-" + hex64(fnv1a64(model::config_to_json(cfg).dump())).substr(0, 8) + "-" + dtype + "-" + hex64(seed);
+      stem + "-" + config_hash(cfg).substr(0, 8) + "-" + dtype + "-" + hex64(seed);
   const fs::path whole_dir = root / base;
   const fs::path dir = whole_model(range, cfg.layers)
                            ? whole_dir
@@ -122,8 +125,7 @@ model::ModelWeights load_model_weights(const CaseSpec& c, nlohmann::json& source
     // config file's content wherever the file lies. Every case of a run that names the
     // same model then uses one checkpoint, and a config copied elsewhere gives the same.
     const bool file = model::names_config_file(c.model);
-    weights_seed = derive_seed(ctx.seed, "weights:" + (file ? "config:" + hex64(fnv1a64(model::config_to_json(cfg).dump()))
-                                                             : c.model));
+    weights_seed = derive_seed(ctx.seed, "weights:" + (file ? "config:" + config_hash(cfg) : c.model));
     source = {{file ? "config" : "preset", c.model}, {"weights_dtype", c.weights_dtype}, {"weights_seed", weights_seed}};
   }
   // A layer range runs those layers alone, on hidden states (no embeddings or LM head).

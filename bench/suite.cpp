@@ -455,15 +455,13 @@ CaseSpec parse_case(const json& raw, const json& defaults, std::size_t index, co
     // A preset's name is checked here, before anything runs; a config.json path is read
     // when the case runs (a missing or bad file ends that case, not the run).
     if (c.checkpoint.empty() && !model::names_config_file(c.model)) {
-      const std::vector<std::string> presets = model::preset_names();
+      const std::vector<std::string> found = model::preset_names();
+      const std::set<std::string> presets(found.begin(), found.end());
       if (presets.empty())
         f.fail("model", "a preset, but there are none in " + model::presets_dir() +
                             " (DSA_PRESETS_DIR names their folder), or a config.json path");
-      if (std::find(presets.begin(), presets.end(), c.model) == presets.end()) {
-        std::string list;
-        for (const std::string& p : presets) list += (list.empty() ? "" : ", ") + p;
-        f.fail("model", "a preset (" + list + ") or a config.json path (with a / or ending in .json)");
-      }
+      if (!presets.count(c.model))
+        f.fail("model", "a preset (" + join(presets) + ") or a config.json path (with a / or ending in .json)");
     }
     c.weights_dtype = f.choice("weights_dtype", "bf16", {"bf16", "fp8", "fp32"});
     c.kv_cache_dtype = dtype_field(f, "kv_cache_dtype", DType::bf16, {"bf16", "fp8"});

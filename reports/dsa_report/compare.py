@@ -327,15 +327,15 @@ def compare(base: dict, cur: dict, alpha=0.01, min_change=None, allow_device_mis
         if _params(b) != _params(c) and not by_params:
             notes.append({"case": name, "note": "parameters changed: not compared"})
             continue
-        if c["status"] in ("failed", "error", "oom"):
-            was = "already failing" if b["status"] in ("failed", "error", "oom") else f"was {b['status']}"
+        if c["status"] in load.FAILING:
+            was = "already failing" if b["status"] in load.FAILING else f"was {b['status']}"
             rows.append({"case": name, "series": "", "verdict": "FAIL",
                          "detail": f"{c['status']} ({was}): {c.get('reason', '')}"})
             continue
-        if c["status"] in ("skipped", "not_supported") and b["status"] not in ("skipped", "not_supported"):
+        if c["status"] in load.NOT_RUN and b["status"] not in load.NOT_RUN:
             notes.append({"case": name, "note": f"not run now ({c['status']}: {c.get('reason', '')}); ran in the baseline"})
             continue
-        if b["status"] in ("failed", "error", "oom") and c["status"] not in ("skipped", "not_supported"):
+        if b["status"] in load.FAILING and c["status"] not in load.NOT_RUN:
             notes.append({"case": name, "note": f"fixed: {c['status']} now, {b['status']} in the baseline "
                                                 f"({b.get('reason', '')})"})
         same_inputs = b.get("seed") is None or c.get("seed") is None or b["seed"] == c["seed"]

@@ -69,6 +69,11 @@ def _what_it_is(doc) -> str:
     return "no \"schema\" field at its top level"
 
 
+# Case statuses: a case that ran and failed, and one that did not run here.
+FAILING = ("failed", "error", "oom")
+NOT_RUN = ("skipped", "not_supported")
+
+
 # Where load_many keeps, in each case, the device ceilings its own run measured.
 RUN_CEILINGS = "_run_device_ceilings"
 

@@ -398,7 +398,7 @@ def _markdown(doc, sweeps, runs, cost, verdicts, written, skipped):
              "Cases: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + ".", ""]
     incomplete = load.incomplete_runs(doc)
     lines += [f"**Incomplete:** {s}." for s in incomplete] + ([""] if incomplete else [])
-    bad = [c for c in doc["cases"] if c["status"] in ("failed", "error", "oom")]
+    bad = [c for c in doc["cases"] if c["status"] in load.FAILING]
     if bad:
         lines += ["**Failures:**", ""] + [f"- {c['name']}: {c['status']}: {c.get('reason', '')}" for c in bad] + [""]
     unvalidated = [c for c in doc["cases"] if c.get("not_validated")]

@@ -26,7 +26,6 @@ import statistics
 
 from . import load
 
-FAILING = ("failed", "error", "oom")
 
 
 def _holders(rec, key, path=()):
@@ -71,7 +70,7 @@ def pool(rounds: list[dict]) -> dict:
     by_name = [{c["name"]: c for c in doc["cases"]} for doc in rounds]
     for i, case in enumerate(out["cases"]):
         records = [r[case["name"]] for r in by_name if case["name"] in r]
-        failed = next((r for r in records if r.get("status") in FAILING), None)
+        failed = next((r for r in records if r.get("status") in load.FAILING), None)
         if failed is not None:
             out["cases"][i] = copy.deepcopy(failed)
             continue
