@@ -177,7 +177,8 @@ struct Args {
   bool help = false;
 };
 
-// Parses "--name value" pairs; `flags` take no value. Unknown options are errors.
+// Parses "--name value" pairs; `flags` take no value. Unknown options are errors, and so is
+// a valued option given twice with different values.
 bool parse_args(int argc, char** argv, int first, const std::vector<std::string>& valued,
                 const std::vector<std::string>& flags, Args& a, std::string& err) {
   for (int i = first; i < argc; ++i) {
@@ -187,6 +188,15 @@ bool parse_args(int argc, char** argv, int first, const std::vector<std::string>
       if (std::find(flags.begin(), flags.end(), s) != flags.end()) { a.opts[s] = "1"; continue; }
       if (std::find(valued.begin(), valued.end(), s) == valued.end()) { err = "unknown option " + s; return false; }
       if (i + 1 >= argc) { err = "option " + s + " needs a value"; return false; }
+      // A second, different value used to replace the first without a word: `--filter
+      // indexer --filter topk` ran only the top-k cases, which reads as "both".
+      const auto given = a.opts.find(s);
+      if (given != a.opts.end() && given->second != argv[i + 1]) {
+        err = s + " given twice (\"" + given->second + "\", then \"" + argv[i + 1] + "\"): it takes one value";
+        if (s == "--filter") err += "; one regular expression takes either: \"" + given->second + "|" + argv[i + 1] + "\"";
+        if (s == "--prefer") err += "; list several variants as one value: \"" + given->second + "," + argv[i + 1] + "\"";
+        return false;
+      }
       a.opts[s] = argv[++i];
       continue;
     }

@@ -88,6 +88,8 @@ def main(argv=None):
         print(f"ab_run: {a.suite}: no case selected", file=sys.stderr)
         return 2
     per_case = without_filter(run_args)
+    # dsa-bench refuses an option given twice with different values.
+    default_backend = [] if "--backend" in per_case else ["--backend", "auto"]
     bench = {"base": a.base_bench, "current": a.current_bench}
     files = {s: [{} for _ in range(a.rounds)] for s in SIDES}  # side -> round -> case -> path
     not_run = {}  # case -> why: a build could not run it (exit 2: a suite or case it cannot read)
@@ -105,7 +107,7 @@ def main(argv=None):
                 path = os.path.join(a.out_dir, side, f"r{r + 1}", f"{name}.json")
                 os.makedirs(os.path.dirname(path), exist_ok=True)
                 cmd = [bench[side], "run", a.suite, "--filter", f"^{re.escape(name)}$", "--out", path,
-                       "--backend", "auto", "--quiet"] + per_case
+                       "--quiet"] + default_backend + per_case
                 s0 = time.monotonic()
                 p = subprocess.run(cmd, capture_output=True, text=True)
                 took[side] = time.monotonic() - s0

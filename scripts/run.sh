@@ -55,6 +55,8 @@ if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then suite=$(from_caller "$1"); shift; f
 name=$(basename "$suite" .json)
 baselines=()
 run_args=()
+backend_args=()
+filter_args=()
 against=
 rounds=
 while [ $# -gt 0 ]; do
@@ -72,9 +74,16 @@ while [ $# -gt 0 ]; do
       # The report, the comparison and the re-run read results/<suite>.json: another
       # results file would leave them reading a stale one or none.
       echo "scripts/run.sh: --out is set here (results/<suite>.json); DSA_RESULTS_DIR picks the folder" >&2; exit 2 ;;
+    --backend|--filter)
+      # Kept apart: the default --backend auto goes in only when none is given, and the
+      # re-run of slower cases takes its own --filter (dsa-bench refuses a second value).
+      if [ $# -lt 2 ]; then run_args+=("$1"); shift  # dsa-bench says it needs a value
+      elif [ "$1" = --backend ]; then backend_args+=("$1" "$2"); shift 2
+      else filter_args+=("$1" "$2"); shift 2; fi ;;
     *) run_args+=("$1"); shift ;;
   esac
 done
+[ ${#backend_args[@]} -gt 0 ] || backend_args=(--backend auto)
 if [ -n "$against" ] && [ ${#baselines[@]} -gt 0 ]; then
   echo "scripts/run.sh: give --baseline (stored results) or --against (a commit timed now), not both" >&2; exit 2
 fi
@@ -151,7 +160,8 @@ fi
 out=${DSA_RESULTS_DIR:-results}
 mkdir -p "$out"
 set +e
-"$bench" run "$suite" --out "$out/$name.json" --backend auto ${run_args[@]+"${run_args[@]}"} | tee "$out/$name-summary.txt"
+"$bench" run "$suite" --out "$out/$name.json" "${backend_args[@]}" ${filter_args[@]+"${filter_args[@]}"} \
+  ${run_args[@]+"${run_args[@]}"} | tee "$out/$name-summary.txt"
 status=${PIPESTATUS[0]}
 if [ "$status" -eq 2 ]; then
   # Bad usage or a bad suite file: nothing ran. No report, which would show an earlier
@@ -192,7 +202,7 @@ PY
 )
     if [ -n "$slower" ]; then
       echo "== re-running the cases with a slower series, to tell a regression from a slow run: $slower =="
-      "$bench" run "$suite" --out "$out/$name-rerun.json" --backend auto ${run_args[@]+"${run_args[@]}"} \
+      "$bench" run "$suite" --out "$out/$name-rerun.json" "${backend_args[@]}" ${run_args[@]+"${run_args[@]}"} \
         --filter "$slower" > "$out/$name-rerun-summary.txt" 2>&1
       if [ -s "$out/$name-rerun.json" ]; then
         reports/dsa-report compare "${baseline_copies[@]}" "$out/$name.json" --confirm "$out/$name-rerun.json" \
@@ -209,7 +219,8 @@ if [ -n "$against" ]; then
   echo "== against ${against_sha:0:10} ($against): both builds case by case, alternating, $rounds round(s) =="
   rm -rf "$out/$name-ab"
   /usr/bin/python3 scripts/ab_run.py "$suite" "$against_bench" "$bench" "$out/$name-ab" --rounds "$rounds" \
-    --json "$out/$name-compare.json" -- ${run_args[@]+"${run_args[@]}"} > "$out/$name-compare.md"
+    --json "$out/$name-compare.json" -- "${backend_args[@]}" ${filter_args[@]+"${filter_args[@]}"} \
+    ${run_args[@]+"${run_args[@]}"} > "$out/$name-compare.md"
   compare_status=$?
   cat "$out/$name-compare.md"
 fi

@@ -38,6 +38,14 @@ check bad-threads 2 "$bin" run "$src/suites/smoke.json" --threads 5000
 contains bad-threads '--threads takes a whole number from 1 to 4096 (got "5000")'
 check bad-regex 2 "$bin" run "$src/suites/smoke.json" --filter "("; contains bad-regex "regular expression"
 check no-match 2 "$bin" run "$src/suites/smoke.json" --filter nomatch; contains no-match "no case"
+# A second, different value is refused, not taken in place of the first: `--filter indexer
+# --filter topk` used to run only the top-k cases. The same value twice is harmless.
+check filter-twice 2 "$bin" run "$src/suites/smoke.json" --filter indexer --filter topk
+contains filter-twice '--filter given twice ("indexer", then "topk"): it takes one value; one regular expression takes either: "indexer|topk"'
+check prefer-twice 2 "$bin" run "$src/suites/smoke.json" --prefer cpu.topk.radix --prefer cpu.indexer.fp32
+contains prefer-twice 'list several variants as one value: "cpu.topk.radix,cpu.indexer.fp32"'
+check list-filter-twice 2 "$bin" list "$src/suites/smoke.json" --filter a --filter b; contains list-filter-twice "given twice"
+check list-same-filter-twice 0 "$bin" list "$src/suites/smoke.json" --filter topk --filter topk; contains list-same-filter-twice "topk.ties"
 check bad-prefer 2 "$bin" run "$src/suites/smoke.json" --prefer cpu.topk.radix,cpu.topk.fastest
 contains bad-prefer '"cpu.topk.fastest" is not a variant'
 contains bad-prefer "cpu.topk.radix"

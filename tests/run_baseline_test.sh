@@ -34,6 +34,16 @@ elif ! grep -q "re-running the cases" <<<"$out" || [ ! -s "$work/out/gate-rerun.
   echo "FAIL faster baseline: the slower case was not re-run"; fails=$((fails+1))
 else echo "ok   regression against a faster baseline, confirmed by a re-run"; fi
 
+# A user's --backend and --filter reach both the run and the re-run: run.sh adds its
+# default --backend only when none is given, and the re-run's --filter (the slower cases)
+# replaces the user's rather than following it (dsa-bench refuses a second value).
+out=$(run --baseline "$work/fast.json" --backend cpu --filter '^topk\.small$'); rc=$?
+rerun_cases=$(/usr/bin/python3 -c 'import json, sys; print(" ".join(c["name"] for c in json.load(open(sys.argv[1]))["cases"]))' "$work/out/gate-rerun.json" 2>&1)
+if [ "$rc" -ne 1 ] || ! grep -qF "| **SLOWER** | topk.small |" <<<"$out" || grep -qE '^\| [^|]+ \| topk\.short \|' "$work/out/gate-compare.md"; then
+  echo "FAIL --backend and --filter with a baseline: exit $rc"; echo "$out" | tail -6; fails=$((fails+1))
+elif [ "$rerun_cases" != topk.small ]; then echo "FAIL --filter with a baseline: the re-run ran: $rerun_cases"; fails=$((fails+1))
+else echo "ok   a user's --backend and --filter in the run and the re-run"; fi
+
 # A baseline in two files of one device (a nightly's parts from separate calls): read
 # together, every case compared; a case in both files is refused (exit 2).
 /usr/bin/python3 - "$work/slow.json" "$work/part1.json" "$work/part2.json" <<'PY'
