@@ -15,6 +15,7 @@
 #include "kernels/cuda_device.h"
 #include "kernels/registry.h"
 #include "model/config.h"
+#include "model/json_keys.h"
 #include "reference/attention.h"
 
 namespace dsa::bench {
@@ -521,9 +522,11 @@ CaseSpec parse_case(const json& raw, const json& defaults, std::size_t index, co
 Suite parse_suite(const std::string& text, const std::string& path) {
   json doc;
   try {
-    doc = json::parse(text);
+    doc = model::parse_json_unique_keys(text);
   } catch (const json::parse_error& e) {
     throw SuiteError(path + ": not valid JSON (" + e.what() + ")");
+  } catch (const model::DuplicateKeyError& e) {
+    throw SuiteError(path + ": " + e.what() + " (one value each: which one was meant?)");
   }
   Suite suite;
   suite.path = path;

@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "model/json_keys.h"
+
 namespace dsa::model {
 
 namespace {
@@ -157,9 +159,11 @@ ModelConfig load_config(const std::string& path) {
   if (!in) throw ConfigError(path + ": cannot open");
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(in);
+    j = parse_json_unique_keys(in);
   } catch (const nlohmann::json::parse_error& e) {
     throw ConfigError(path + ": not valid JSON (" + e.what() + ")");
+  } catch (const DuplicateKeyError& e) {
+    throw ConfigError(path + ": " + e.what() + " (one value each: which one was meant?)");
   }
   return parse_config(j, path);
 }

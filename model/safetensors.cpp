@@ -14,6 +14,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "model/json_keys.h"
+
 namespace dsa::model {
 
 using nlohmann::json;
@@ -82,9 +84,12 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
                           std::to_string(f->size_) + " bytes): truncated or not safetensors");
   json header;
   try {
-    header = json::parse(reinterpret_cast<const char*>(base + 8), reinterpret_cast<const char*>(base + 8 + n));
+    header = parse_json_unique_keys(reinterpret_cast<const char*>(base + 8), reinterpret_cast<const char*>(base + 8 + n));
   } catch (const json::parse_error& e) {
     throw CheckpointError(path + ": header is not valid JSON (" + e.what() + ")");
+  } catch (const DuplicateKeyError& e) {
+    // A tensor named twice: which entry holds its data?
+    throw CheckpointError(path + ": header: " + e.what());
   }
   if (!header.is_object()) throw CheckpointError(path + ": header is not a JSON object");
   const std::uint8_t* data = base + 8 + n;
@@ -213,9 +218,11 @@ std::shared_ptr<Checkpoint> Checkpoint::open(const std::string& path) {
       std::ifstream in(index);
       json j;
       try {
-        j = json::parse(in);
+        j = parse_json_unique_keys(in);
       } catch (const json::parse_error& e) {
         throw CheckpointError(index.string() + ": not valid JSON (" + e.what() + ")");
+      } catch (const DuplicateKeyError& e) {
+        throw CheckpointError(index.string() + ": " + e.what());
       }
       if (!j.contains("weight_map") || !j["weight_map"].is_object())
         throw CheckpointError(index.string() + ": expected a \"weight_map\" object");

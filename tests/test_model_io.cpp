@@ -14,6 +14,7 @@
 #include "core/mla_cache.h"
 #include "core/rng.h"
 #include "model/config.h"
+#include "model/json_keys.h"
 #include "model/safetensors.h"
 #include "model/weights.h"
 #include "test_util.h"
@@ -501,6 +502,51 @@ TEST(Checkpoint, MissingTensorsAndMismatchedShapesAreNamed) {
   const std::string msg = error_of([&] { load_weights(wider, *ck); });
   EXPECT_NE(msg.find("has shape [512, 128]; the config needs [512, 256]"), std::string::npos) << msg;
   EXPECT_NE(error_of([&] { load_weights(c, *ck, {2, 9}); }).find("not within"), std::string::npos);
+}
+
+// nlohmann::json::parse keeps a repeated key's last value without a word; every file a user
+// brings is read so that the repeat is an error naming the key and where it is.
+TEST(JsonKeys, AKeyGivenTwiceIsNamedWithItsPlace) {
+  const auto dup = [](const std::string& text) { return error_of([&] { parse_json_unique_keys(text); }); };
+  EXPECT_EQ(dup(R"({"a": 1, "b": {"a": 2}, "c": [{"a": 3}, {"a": 4}]})"), "");  // the same key in other objects
+  EXPECT_EQ(dup(R"({"a": 1, "a": 2})"), "key \"a\" given twice in the top level");
+  EXPECT_EQ(dup(R"({"x": {"y": 1, "z": {}, "y": 2}})"), "key \"y\" given twice in x");
+  EXPECT_EQ(dup(R"({"c": [1, [2, 3], {"k": 0}, {"k": 0, "k": 0}]})"), "key \"k\" given twice in c[3]");
+  EXPECT_EQ(dup(R"([{}, {"t": {"u": [{"v": 1, "v": 1}]}}])"), "key \"v\" given twice in [1].t.u[0]");
+  EXPECT_EQ(parse_json_unique_keys(R"({"a": [1, {"b": 2}]})")["a"][1]["b"], 2);  // the value as parse gives it
+  EXPECT_THROW(parse_json_unique_keys("{\"a\": "), nlohmann::json::parse_error);
+
+  // config.json: the message names the file.
+  const std::string config = tmp("twice-config.json");
+  std::string text = config_to_json(preset_config("dsa-tiny")).dump();
+  text.insert(1, R"("num_hidden_layers": 9, )");
+  std::ofstream(config, std::ios::trunc) << text;
+  EXPECT_EQ(error_of([&] { load_config(config); }),
+            config + ": key \"num_hidden_layers\" given twice in the top level (one value each: which one was meant?)");
+  // A safetensors header naming a tensor twice: which entry holds its data?
+  EXPECT_NE(open_error("twice.st",
+                       R"({"t": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+                           "t": {"dtype": "F32", "shape": [2], "data_offsets": [8, 16]}})",
+                       16)
+                .find("twice.st: header: key \"t\" given twice in the top level"),
+            std::string::npos);
+  // A checkpoint index mapping a tensor to two files.
+  const ModelConfig c = preset_config("dsa-tiny");
+  const std::string dir = tmp("tiny-index-twice");
+  fs::remove_all(dir);
+  write_synthetic_checkpoint(c, dir, 2);
+  const std::string index = dir + "/model.safetensors.index.json";
+  std::string map;
+  {
+    std::ifstream in(index);
+    map.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const std::size_t at = map.find("\"weight_map\"");
+  ASSERT_NE(at, std::string::npos);
+  map.insert(map.find('{', at) + 1, R"("model.norm.weight": "model-00001-of-00002.safetensors", )");
+  std::ofstream(index, std::ios::trunc) << map;
+  EXPECT_NE(error_of([&] { Checkpoint::open(dir); }).find("key \"model.norm.weight\" given twice in weight_map"),
+            std::string::npos);
 }
 
 TEST(Checkpoint, IndexPointingAtTheWrongFileIsRejected) {
