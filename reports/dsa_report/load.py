@@ -22,10 +22,29 @@ def _schema():
         return json.load(f)
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs):
+    """json's object hook: a key given twice is an error (json.load keeps the last value of
+    a repeated key without a word, so a hand-edited record would be read half-changed)."""
+    obj = {}
+    for k, v in pairs:
+        if k in obj:
+            named = obj.get("name", dict(pairs).get("name"))
+            where = f" (in the object named {named!r})" if isinstance(named, str) else ""
+            raise _DuplicateKey(f"key {k!r} given twice in one object{where}")
+        obj[k] = v
+    return obj
+
+
 def load_results(path: str) -> dict:
     try:
         with open(path) as f:
-            doc = json.load(f)
+            doc = json.load(f, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as e:
+        raise ResultsError(f"{path}: {e}: each key once, as dsa-bench writes it")
     except FileNotFoundError:
         raise ResultsError(f"{path}: no such file")
     except OSError as e:  # a folder, no permission

@@ -1131,6 +1131,13 @@ class Malformed(unittest.TestCase):
         doc = fx.document([fx.op_case("a", 1e-3), fx.op_case("b", 1e-3), fx.op_case("a", 2e-3)])
         self.expect_exit2(json.dumps(doc), "at cases/2: case 'a' appears twice")
 
+    def test_a_key_twice_in_one_object(self):
+        # json.load would keep the second "status" and render a failed case as passed.
+        text = json.dumps(fx.document([fx.op_case("a", 1e-3)]))
+        text = text.replace('"status": ', '"status": "failed", "status": ', 1)
+        self.assertIn('"status": "failed", "status": ', text)
+        self.expect_exit2(text, "key 'status' given twice in one object (in the object named 'a')")
+
     def test_missing_file(self):
         code, _, err = run_cli("cost", "/nonexistent/results.json")
         self.assertEqual(code, 2)
