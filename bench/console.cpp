@@ -1,6 +1,7 @@
 #include "bench/console.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <map>
 #include <sstream>
@@ -53,24 +54,75 @@ std::string format_seconds(double s) {
   return buf;
 }
 
-Progress::Progress(const std::vector<CaseSpec>& cases, bool enabled) : cases_(cases), enabled_(enabled) {
+Progress::Progress(const std::vector<CaseSpec>& cases, bool enabled, double heartbeat_s)
+    : cases_(cases), enabled_(enabled), heartbeat_s_(heartbeat_s) {
   start_ = now_seconds();
   for (const auto& c : cases) total_ += estimated_work(c);
+  if (enabled_ && heartbeat_s_ > 0) heartbeat_ = std::thread([this] { heartbeat_loop(); });
+}
+
+Progress::~Progress() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  if (heartbeat_.joinable()) heartbeat_.join();
+}
+
+void Progress::heartbeat_loop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stop_) {
+    if (!running_) {
+      wake_.wait(lock);
+      continue;
+    }
+    const double now = now_seconds();
+    if (now < next_beat_) {
+      wake_.wait_for(lock, std::chrono::duration<double>(next_beat_ - now));
+      continue;
+    }
+    // The scheduled mark (1 min, 2, 4...), not the clock at wake-up, which a busy machine
+    // makes a little later each time: the lines read the same from run to run.
+    const double ran = next_beat_ - case_start_;
+    const std::string doing = phase_.empty() ? "" : " (" + phase_ + ")";
+    std::fprintf(stderr, "        %s: still running after %s%s\n", cases_[current_].name.c_str(),
+                 format_seconds(ran).c_str(), doing.c_str());
+    next_beat_ = case_start_ + ran + std::min(ran, 1800.0);
+  }
+}
+
+void Progress::phase(const std::string& what) {
+  std::lock_guard<std::mutex> lock(mu_);
+  phase_ = what;
 }
 
 void Progress::skip(std::size_t i) { total_ -= estimated_work(cases_[i]); }
 
 void Progress::begin(std::size_t i) {
-  current_ = i;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    current_ = i;
+    running_ = true;
+    case_start_ = now_seconds();
+    next_beat_ = case_start_ + heartbeat_s_;
+    phase_.clear();
+  }
+  wake_.notify_all();
   if (!enabled_) return;
   std::fprintf(stderr, "[%zu/%zu] %s (%s) ...\n", i + 1, cases_.size(), cases_[i].name.c_str(), op_name(cases_[i].op));
 }
 
-void Progress::detail(const std::string& msg) const {
+void Progress::detail(const std::string& msg) {
+  phase(msg);
   if (enabled_) std::fprintf(stderr, "        %s: %s\n", cases_[current_].name.c_str(), msg.c_str());
 }
 
 void Progress::end(std::size_t i, const nlohmann::json& rec) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    running_ = false;
+  }
   done_ += estimated_work(cases_[i]);
   if (!enabled_) return;
   const double elapsed = now_seconds() - start_;

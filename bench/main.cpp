@@ -129,7 +129,9 @@ unusable (a faulting kernel: every later CUDA call would fail) or outlives
                    cuda.topk.sample,cuda.sparse_mqa.wgmma (kernels under evaluation, in a
                    whole suite); a case that names its variants (the implementation or
                    implementations field) keeps them, and model cases are not affected
-  --quiet          no progress lines on stderr
+  --quiet          no progress lines on stderr (without it, a case still running a
+                   minute after it began says so and what it is doing, again at 2,
+                   4, 8... minutes; DSA_BENCH_HEARTBEAT_S=S: S seconds, 0: never)
   --resume         go on with the run whose results are in --out: keep its finished
                    cases, run the others (those it left running or interrupted, and
                    those it never reached); the suite file, seed, backend, filter,
@@ -437,6 +439,14 @@ int cmd_run(int argc, char** argv) {
     if (!parse_u64(a.opts["--case-timeout"], t)) return bad_value(a, "--case-timeout", "a whole number of seconds (0: no limit)", kRunHelp);
     case_timeout_s = static_cast<double>(t);
   }
+  // Seconds before a running case first says it is still running (then 2x, 4x, ...);
+  // tests shorten it. 0: never.
+  double heartbeat_s = 60;
+  if (const char* h = std::getenv("DSA_BENCH_HEARTBEAT_S")) {
+    std::uint64_t s = 0;
+    if (!parse_u64(h, s)) return usage_error(std::string("DSA_BENCH_HEARTBEAT_S takes a whole number of seconds (0: no \"still running\" lines), got \"") + h + "\"", kRunHelp);
+    heartbeat_s = static_cast<double>(s);
+  }
 
   Suite suite;
   std::vector<std::size_t> selected;
@@ -552,7 +562,7 @@ int cmd_run(int argc, char** argv) {
   }
   std::signal(SIGINT, on_sigint);
   set_results_for_termination(results.get());
-  Progress progress(cases, !quiet);
+  Progress progress(cases, !quiet, heartbeat_s);
   std::size_t to_run = 0;
   for (std::size_t i = 0; i < cases.size(); ++i) {
     if (kept.count(cases[i].name)) progress.skip(i);
@@ -572,6 +582,7 @@ int cmd_run(int argc, char** argv) {
     const InjectedFault fault = injected_fault(c.name);
     act_on_injected_fault(fault);
     ctx.progress = [&](const std::string& m) { progress.detail(m); };
+    ctx.phase = [&](const std::string& m) { progress.phase(m); };
     ctx.partial = [&](const nlohmann::json& body) {
       nlohmann::json r = case_base_record(c);
       r.update(body);

@@ -1,6 +1,7 @@
 // Single-op cases: make inputs, pick a variant, validate it against the reference
 // on poisoned outputs, then (only if it passed) time it.
 #include <cmath>
+#include <cstdio>
 
 #include "bench/checks.h"
 #include "bench/inputs.h"
@@ -20,6 +21,14 @@ namespace {
 
 double bytes_of(DType t) { return static_cast<double>(dtype_bytes(t)); }
 
+// ", 3.4e+16 FLOP": how big the step named in a "still running" line is.
+std::string work_text(const Work& w) {
+  if (!(w.flop > 0)) return "";
+  char buf[48];
+  std::snprintf(buf, sizeof buf, ", %.2g FLOP", w.flop);
+  return buf;
+}
+
 struct OpPlan {
   Work work;
   std::string compute_ceiling;                // which measured ceiling bounds the op ("": memory-bound)
@@ -34,17 +43,22 @@ nlohmann::json execute(const CaseSpec& c, const RunContext& ctx, const std::vect
   std::string why;
   const Variant<Args>* v = choose_variant(all, backends, args, &why, c.implementation, &ctx.prefer);
   if (!v) throw NotSupported(why);
+  const auto phase = [&](const std::string& what) { if (ctx.phase) ctx.phase(what); };
   nlohmann::json rec;
   rec["backend"] = backend_name(v->backend);
   rec["implementation"] = v->name;
+  phase("preparing " + v->name);
   auto run = v->prepare(args);
   bool ok = true;
   if (c.validates()) {
     DSA_TRACE_RANGE("validate");
+    phase("validation: poisoning the outputs");
     plan.poison();
+    phase("validation: a run of " + v->name + work_text(plan.work));
     run->run();
     run->fetch();
     Checks checks;
+    phase("validation: the CPU reference" + work_text(plan.work) + ", and the comparison");
     plan.validate(checks);
     rec["accuracy"] = checks.to_json();
     ok = checks.passed();
@@ -53,6 +67,7 @@ nlohmann::json execute(const CaseSpec& c, const RunContext& ctx, const std::vect
   if (c.benches()) {
     if (ok) {
       DSA_TRACE_RANGE("time");
+      phase("timing " + v->name);
       const TimingStats t = measure(c.timing, [&] { return run->run(); });
       rec["timing"] = to_json(t);
       rec["throughput"] = throughput_json(plan.work, t.median);
@@ -188,6 +203,7 @@ nlohmann::json run_attention(const CaseSpec& c, const RunContext& ctx, std::uint
 }  // namespace
 
 nlohmann::json run_op_case(const CaseSpec& c, const RunContext& ctx, std::uint64_t seed, const std::vector<Backend>& backends) {
+  if (ctx.phase) ctx.phase("making the inputs");
   switch (c.op) {
     case Op::indexer: return run_indexer(c, ctx, seed, backends);
     case Op::topk: return run_topk(c, ctx, seed, backends);

@@ -28,6 +28,9 @@ struct RunContext {
   std::uint64_t seed = 0;
   // Progress within a long case (a sweep's points); may be empty.
   std::function<void(const std::string&)> progress;
+  // What a case does now (making inputs, a validation run, the reference, timing), shown
+  // only if it is still at it a minute on; may be empty.
+  std::function<void(const std::string&)> phase;
   // Called with the record as it stands after each finished sweep point, so an
   // interrupted sweep keeps its finished points; may be empty.
   std::function<void(const nlohmann::json&)> partial;

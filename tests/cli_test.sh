@@ -38,6 +38,16 @@ check bad-threads 2 "$bin" run "$src/suites/smoke.json" --threads 5000
 contains bad-threads '--threads takes a whole number from 1 to 4096 (got "5000")'
 check bad-regex 2 "$bin" run "$src/suites/smoke.json" --filter "("; contains bad-regex "regular expression"
 check no-match 2 "$bin" run "$src/suites/smoke.json" --filter nomatch; contains no-match "no case"
+# A long case says it is still running, and what it is doing (here after 1 s, then 2, 4...
+# instead of 1, 2, 4... minutes): a CPU reference of an hour showed nothing but its
+# "[1/1] name ..." line. --quiet keeps them off; a bad DSA_BENCH_HEARTBEAT_S is named.
+printf '{"suite": "hb", "cases": [{"name": "slow", "op": "indexer", "mode": "validate", "queries": 64, "context": 8192}]}' > hb.json
+check heartbeat 0 env DSA_BENCH_HEARTBEAT_S=1 "$bin" run hb.json --threads 1 --out hb-results.json
+contains heartbeat "slow: still running after 1.00 s (validation: "
+contains heartbeat "the CPU reference, 8.6e+09 FLOP, and the comparison)"
+check heartbeat-quiet 0 env DSA_BENCH_HEARTBEAT_S=1 "$bin" run hb.json --threads 1 --out hb-results.json --quiet
+if grep -q "still running" <<<"$out"; then echo "FAIL heartbeat-quiet: a still-running line under --quiet"; fails=$((fails+1)); fi
+check heartbeat-bad 2 env DSA_BENCH_HEARTBEAT_S=soon "$bin" run hb.json; contains heartbeat-bad 'DSA_BENCH_HEARTBEAT_S takes a whole number of seconds'
 # A second, different value is refused, not taken in place of the first: `--filter indexer
 # --filter topk` used to run only the top-k cases. The same value twice is harmless.
 check filter-twice 2 "$bin" run "$src/suites/smoke.json" --filter indexer --filter topk
