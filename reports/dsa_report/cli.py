@@ -45,8 +45,31 @@ _LAYERS = _number(int, low=1)
 _OTHER = _number(float)
 
 
+class _Once(argparse.Action):
+    """argparse's plain store, except that a second, different value is an error: argparse
+    keeps the last one without a word, so `--gpu-hour-usd 2 ... --gpu-hour-usd 3` priced at
+    3 a command line the user meant at 2 (as dsa-bench run refuses its options twice)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        given = namespace.__dict__.setdefault("_given", {})
+        if self.dest in given and given[self.dest] != values:
+            parser.error(f"argument {option_string}: given twice ({given[self.dest]!r}, then {values!r}): "
+                         "it takes one value")
+        given[self.dest] = values
+        setattr(namespace, self.dest, values)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Every option of every command stores through _Once (the subcommands' parsers are of
+    this class too)."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.register("action", None, _Once)
+
+
 def _parser():
-    p = argparse.ArgumentParser(prog="dsa-report", description="Reports from dsa-bench results (schema version 1).")
+    p = _Parser(prog="dsa-report", description="Reports from dsa-bench results (schema version 1).")
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("render", help="plots (PNG, SVG), report.md and a self-contained report.html")

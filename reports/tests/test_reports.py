@@ -267,6 +267,21 @@ class Options(unittest.TestCase):
                 with self.subTest(args=(args[0], *args[-2:])):
                     self.assertIn(message, self.usage_error(*args))
 
+    def test_an_option_given_twice_with_another_value_is_refused(self):
+        # argparse keeps the last value silently: the cost of a command line that says 2 and 3.
+        doc = fx.document([fx.op_case("a", 1e-3)])
+        with tempfile.TemporaryDirectory() as d:
+            f = fx.write(doc, d)
+            self.assertIn("argument --gpu-hour-usd: given twice (2.0, then 3.0): it takes one value",
+                          self.usage_error("cost", f, "--gpu-hour-usd", "2", "--gpu-hour-usd", "3"))
+            out = os.path.join(d, "a.json")
+            self.assertIn("argument --json: given twice",
+                          self.usage_error("compare", f, f, "--json", out, "--json", os.path.join(d, "b.json")))
+            self.assertIn("argument --out: given twice",
+                          self.usage_error("render", f, "-o", d, "--out", os.path.join(d, "x")))
+            code, _, _ = run_cli("cost", f, "--layers", "3", "--layers", "3")  # the same value twice: harmless
+            self.assertEqual(code, 0)
+
     def test_edge_values_that_mean_something_are_taken(self):
         doc = fx.document([fx.op_case("a", 1e-3)])
         with tempfile.TemporaryDirectory() as d:
