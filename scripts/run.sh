@@ -59,6 +59,13 @@ backend_args=()
 filter_args=()
 against=
 rounds=
+# once OPTION EARLIER NEW: a second, different value is refused (as dsa-bench run does),
+# not taken in place of the first.
+once() {
+  if [ -n "$2" ] && [ "$2" != "$3" ]; then
+    echo "scripts/run.sh: $1 given twice (\"$2\", then \"$3\"): it takes one value" >&2; exit 2
+  fi
+}
 while [ $# -gt 0 ]; do
   case "$1" in
     --baseline)
@@ -66,10 +73,10 @@ while [ $# -gt 0 ]; do
       baselines+=("$(from_caller "$2")"); shift 2 ;;
     --against)
       [ $# -ge 2 ] || { echo "scripts/run.sh: --against needs a commit (a hash, tag or branch)" >&2; exit 2; }
-      against=$2; shift 2 ;;
+      once --against "$against" "$2"; against=$2; shift 2 ;;
     --rounds)
       [[ $# -ge 2 && $2 =~ ^[1-9][0-9]*$ ]] || { echo "scripts/run.sh: --rounds takes a positive integer" >&2; exit 2; }
-      rounds=$2; shift 2 ;;
+      once --rounds "$rounds" "$2"; rounds=$2; shift 2 ;;
     --out)
       # The report, the comparison and the re-run read results/<suite>.json: another
       # results file would leave them reading a stale one or none.

@@ -73,6 +73,7 @@ refused() {  # refused WHAT MESSAGE ARGS...
   else echo "ok   refused: $what"; fi
 }
 refused "--rounds without --against" "--rounds sets the A/B rounds of --against REV" --rounds 3
+refused "--against twice" '--against given twice ("HEAD", then "HEAD~1"): it takes one value' --against HEAD --against HEAD~1
 refused "--out, which the report would not read" "--out is set here" --out "$work/elsewhere.json"
 refused "an option dsa-bench refuses" "dsa-bench refused the run (exit 2, its message above): nothing ran, no report" --fast
 out=$(DSA_BENCH=$bin DSA_RESULTS_DIR=$work/out bash "$src/scripts/run.sh" "$work/no-such-suite.json" 2>&1); rc=$?
