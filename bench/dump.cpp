@@ -93,7 +93,9 @@ nlohmann::json dump_case(const CaseSpec& c, std::uint64_t run_seed, std::int64_t
       throw std::invalid_argument("--context " + std::to_string(L) + " is not one of the contexts of " + c.name + " (" +
                                   list_contexts(c.contexts) + ")");
   }
-  std::filesystem::create_directories(dir);
+  std::error_code ec;
+  if (!std::filesystem::create_directories(dir, ec) && ec)
+    throw std::invalid_argument("--out " + dir + ": cannot create the folder (" + ec.message() + ")");
   const std::uint64_t seed = case_seed(run_seed, c.name);
   DumpSink sink(dir);
   switch (c.op) {

@@ -524,7 +524,13 @@ int cmd_run(int argc, char** argv) {
         return kExitUsage;
       }
       const auto parent = std::filesystem::path(out).parent_path();
-      if (!parent.empty()) std::filesystem::create_directories(parent);
+      std::error_code ec;
+      if (!parent.empty() && !std::filesystem::create_directories(parent, ec) && ec) {
+        // Not the library's "filesystem error: cannot create directories: ... [/etc/passwd]".
+        std::fprintf(stderr, "dsa-bench: --out %s: cannot create its folder %s (%s)\n", out.c_str(), parent.c_str(),
+                     ec.message().c_str());
+        return kExitUsage;
+      }
       results = std::make_unique<ResultsFile>(out, prov, suite_json);
     }
   } catch (const std::exception& e) {

@@ -60,6 +60,12 @@ check bad-prefer 2 "$bin" run "$src/suites/smoke.json" --prefer cpu.topk.radix,c
 contains bad-prefer '"cpu.topk.fastest" is not a variant'
 contains bad-prefer "cpu.topk.radix"
 check missing-suite 2 "$bin" run nonexistent.json; contains missing-suite "nonexistent.json: cannot open"
+# An --out under a file: the folder named, not the library's "filesystem error: ...".
+printf x > a-file
+check out-under-a-file 2 "$bin" run "$src/suites/smoke.json" --filter topk.ties --out a-file/r.json
+contains out-under-a-file "--out a-file/r.json: cannot create its folder a-file (Not a directory)"
+check dump-under-a-file 2 "$bin" dump "$src/suites/smoke.json" --case topk.ties --out a-file/d
+contains dump-under-a-file "--out a-file/d: cannot create the folder (Not a directory)"
 
 printf '{"cases": [{"name": "a", "op": "topk", "queries": "x"}]}' > bad.json
 check bad-suite 2 "$bin" run bad.json --out bad-results.json
