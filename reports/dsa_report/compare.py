@@ -400,7 +400,8 @@ def compare(base: dict, cur: dict, alpha=0.01, min_change=None, allow_device_mis
     return {"paired_by": "params" if by_params else "name",
             "rounds": cur.get("pooled_rounds", 1),
             "baseline": {"device": db, "commit": load.short_commit(base), "suite": base["suite"]["name"]},
-            "current": {"device": dc, "commit": load.short_commit(cur), "suite": cur["suite"]["name"]},
+            "current": {"device": dc, "commit": load.short_commit(cur), "suite": cur["suite"]["name"],
+                        "filter": cur["suite"].get("filter", "")},
             "confirmed_by_rerun": confirm is not None,
             "alpha": alpha, "min_change": min_change if min_change is not None else dict(DEFAULT_MIN_CHANGE),
             "rows": rows, "run_shift": shifts, "figures": {"compared": fig_compared, "rows": fig_rows}, "notes": notes,
@@ -502,7 +503,10 @@ def markdown(r: dict) -> str:
     for n in r["notes"]:
         lines.append(f"- {n['case']}: {n['note']}")
     if r["only_in_baseline"]:
-        lines.append("- only in the baseline: " + ", ".join(r["only_in_baseline"]))
+        # A run of some cases (--filter) leaves the others out by request, not by loss.
+        flt = r["current"].get("filter", "")
+        why = f" (the current run selected its cases with --filter {flt!r})" if flt else ""
+        lines.append(f"- only in the baseline{why}: " + ", ".join(r["only_in_baseline"]))
     if r["only_in_current"]:
         lines.append("- only in the current run: " + ", ".join(r["only_in_current"]))
     totals = (", ".join(f"{v} {k}" for k, v in sorted(r["counts"].items())) or

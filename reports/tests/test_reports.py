@@ -536,6 +536,12 @@ class Compare(unittest.TestCase):
         self.assertIn("parameters changed", r["notes"][0]["note"])
         self.assertEqual(r["only_in_baseline"], ["gone"])
         self.assertEqual(r["only_in_current"], ["new"])
+        self.assertIn("\n- only in the baseline: gone\n", compare.markdown(r))
+        # A run of some of the suite's cases: the others are left out by request, and the
+        # table says so rather than listing them as if lost.
+        cur["suite"]["filter"] = "^(a|b|new)$"
+        self.assertIn("\n- only in the baseline (the current run selected its cases with --filter '^(a|b|new)$'): gone\n",
+                      compare.markdown(compare.compare(base, cur)))
         with tempfile.TemporaryDirectory() as d:
             other = fx.document([fx.op_case("a", 1e-3)], device="NVIDIA H100 80GB HBM3")
             code, _, err = run_cli("compare", fx.write(base, d), fx.write(other, d))
