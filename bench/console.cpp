@@ -6,6 +6,7 @@
 #include <map>
 #include <sstream>
 
+#include "bench/runner.h"
 #include "bench/timing.h"
 
 namespace dsa::bench {
@@ -300,6 +301,20 @@ std::string summary_table(const nlohmann::json& doc) {
   // given once in full.
   if (!cases.empty() && counts.size() == 1 && counts.count("skipped"))
     out << "nothing ran: every case was skipped; the first because " << cases.front().value("reason", std::string("?")) << "\n";
+  // A failure's reason in full where the table cut it: with --quiet (a CI job's log) it
+  // is said nowhere else but in the results file.
+  int listed = 0, more = 0;
+  for (const auto& r : cases) {
+    const std::string reason = r.value("reason", "");
+    if (!is_failure_status(r.value("status", "")) || reason.size() <= 70) continue;
+    if (listed == 10) {
+      ++more;
+      continue;
+    }
+    out << r.value("name", "?") << ": " << r.value("status", "?") << ": " << reason << "\n";
+    ++listed;
+  }
+  if (more) out << "(and " << more << " more failures: their reasons are in the results file)\n";
   return out.str();
 }
 

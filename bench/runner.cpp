@@ -126,14 +126,40 @@ nlohmann::json ceiling_share(const nlohmann::json& ceilings, const nlohmann::jso
 // it began (the machine's available memory, or less under a container's limit).
 namespace {
 
-std::string host_oom_reason(const std::string& what, std::int64_t available_at_start) {
+std::string host_oom_reason(const std::string& what, std::int64_t available_at_start, double needs_bytes = 0) {
   std::string r = "out of host memory " + what;
+  char buf[96];
+  if (needs_bytes > 0) {
+    // A case 100 times too big reads differently from one just over the machine's memory.
+    if (needs_bytes >= 1e12) std::snprintf(buf, sizeof buf, "%.1f TB", needs_bytes / 1e12);
+    else std::snprintf(buf, sizeof buf, "%.1f GB", needs_bytes / 1e9);
+    r += std::string(": its inputs and outputs alone take about ") + buf + " as fp32";
+  }
   if (available_at_start >= 0) {
-    char gb[32];
-    std::snprintf(gb, sizeof gb, "%.1f", static_cast<double>(available_at_start) / 1e9);
-    r += std::string(" (") + gb + " GB was available when it began)";
+    std::snprintf(buf, sizeof buf, "%.1f", static_cast<double>(available_at_start) / 1e9);
+    r += std::string(" (") + buf + " GB was available when it began)";
   }
   return r;
+}
+
+// The host bytes of a single-op case's main tensors, held as fp32: its inputs, its
+// outputs and the reference's outputs (more goes to quantised copies and scratch). 0 for
+// sweeps and model cases, whose memory depends on more than the case's fields.
+double op_case_bytes(const CaseSpec& c) {
+  const double q = static_cast<double>(c.queries), s = static_cast<double>(c.context), k = static_cast<double>(c.topk);
+  const double h = c.heads, out = 2.0 * q * h * c.d_v + 2.0 * q * h;  // out and lse, twice
+  switch (c.op) {
+    case Op::indexer:
+      return 4.0 * (q * c.index_heads * (c.index_head_dim + 1.0) + s * c.index_head_dim + 2.0 * q * s);
+    case Op::topk: return 4.0 * (q * s + 2.0 * q * k);
+    case Op::sparse_attention: return 4.0 * (q * h * c.d_qk + s * c.d_qk + q * k + out);
+    case Op::dense_attention_mqa: return 4.0 * (q * h * c.d_qk + s * c.d_qk + out);
+    case Op::dense_attention_mha: return 4.0 * (q * h * c.d_qk + s * h * (c.d_qk + c.d_v) + out);
+    case Op::dsa_vs_dense:
+    case Op::model_prefill:
+    case Op::model_decode: break;
+  }
+  return 0;
 }
 
 }  // namespace
@@ -236,7 +262,7 @@ nlohmann::json run_case(const CaseSpec& c, const RunContext& ctx) {
     rec["reason"] = e.what();
   } catch (const std::bad_alloc&) {
     rec["status"] = "oom";
-    rec["reason"] = host_oom_reason("while running the case", available);
+    rec["reason"] = host_oom_reason("while running the case", available, op_case_bytes(c));
   } catch (const std::exception& e) {
     rec["status"] = "error";
     rec["reason"] = e.what();

@@ -328,7 +328,10 @@ TEST(RunCase, ACaseThatCannotAllocateItsInputsIsOom) {
   ctx.backend = BackendRequest::cpu;
   const nlohmann::json rec = run_case(s.cases[0], ctx);
   EXPECT_EQ(rec["status"], "oom") << rec.dump();
-  EXPECT_NE(rec["reason"].get<std::string>().find("out of host memory while running the case ("), std::string::npos)
+  // What it asked for, beside what there was: 16M x 16M fp32 scores are 1.1 PB.
+  EXPECT_NE(rec["reason"].get<std::string>().find(
+                "out of host memory while running the case: its inputs and outputs alone take about 1125.9 TB as fp32 ("),
+            std::string::npos)
       << rec["reason"];
   EXPECT_NE(rec["reason"].get<std::string>().find(" GB was available when it began)"), std::string::npos) << rec["reason"];
 }
@@ -765,6 +768,25 @@ TEST(RunCase, TheSummarySaysWhenNothingRan) {
             std::string::npos) << bench::summary_table(doc);
   doc["cases"].push_back({{"name", "c"}, {"op", "topk"}, {"status", "passed"}, {"backend", "cpu"}});
   EXPECT_EQ(bench::summary_table(doc).find("nothing ran"), std::string::npos);
+}
+
+// A failure whose reason the table cuts is given in full below it (with --quiet, nowhere
+// else but the results file); a short reason, a skip and the eleventh such failure are not.
+TEST(RunCase, TheSummaryGivesCutFailureReasonsInFull) {
+  const std::string long_why(90, 'x');
+  nlohmann::json doc = {{"suite", {{"name", "s"}}}, {"cases", nlohmann::json::array()}};
+  doc["cases"].push_back({{"name", "short"}, {"op", "topk"}, {"status", "failed"}, {"reason", "indices differ"}});
+  doc["cases"].push_back({{"name", "skip"}, {"op", "topk"}, {"status", "skipped"}, {"reason", long_why}});
+  for (int i = 0; i < 11; ++i)
+    doc["cases"].push_back({{"name", "f" + std::to_string(i)}, {"op", "topk"}, {"status", i % 2 ? "oom" : "error"},
+                            {"reason", long_why + std::to_string(i)}});
+  const std::string table = bench::summary_table(doc);
+  EXPECT_NE(table.find("\nf0: error: " + long_why + "0\n"), std::string::npos) << table;
+  EXPECT_NE(table.find("\nf9: oom: " + long_why + "9\n"), std::string::npos) << table;
+  EXPECT_EQ(table.find("\nf10: "), std::string::npos) << table;
+  EXPECT_NE(table.find("(and 1 more failures: their reasons are in the results file)"), std::string::npos) << table;
+  EXPECT_EQ(table.find("\nshort: "), std::string::npos) << table;
+  EXPECT_EQ(table.find("\nskip: "), std::string::npos) << table;
 }
 
 // A model case that would not fit ends before anything is written or loaded, saying what
