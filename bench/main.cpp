@@ -587,8 +587,14 @@ int cmd_run(int argc, char** argv) {
     channel.begin(c.name);
     const InjectedFault fault = injected_fault(c.name);
     act_on_injected_fault(fault);
-    ctx.progress = [&](const std::string& m) { progress.detail(m); };
-    ctx.phase = [&](const std::string& m) { progress.phase(m); };
+    ctx.progress = [&](const std::string& m) {
+      progress.detail(m);
+      channel.phase(m);
+    };
+    ctx.phase = [&](const std::string& m) {
+      progress.phase(m);
+      channel.phase(m);
+    };
     ctx.partial = [&](const nlohmann::json& body) {
       nlohmann::json r = case_base_record(c);
       r.update(body);

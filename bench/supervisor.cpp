@@ -130,6 +130,7 @@ struct WorkerEnd {
   bool timed_out = false;
   std::string current;       // the case begun and not ended when the worker stopped
   double current_began = 0;  // now_seconds() at its begin
+  std::string phase;         // the current case's last phase line
 };
 
 // Follows a worker's begin / end lines until it exits, or stops it when a case outlives
@@ -161,8 +162,12 @@ WorkerEnd follow_worker(const Worker& w, double case_timeout_s) {
       if (line.rfind("begin ", 0) == 0) {
         end.current = line.substr(6);
         end.current_began = now_seconds();
+        end.phase.clear();
+      } else if (line.rfind("phase ", 0) == 0) {
+        end.phase = line.substr(6);
       } else if (line.rfind("end ", 0) == 0) {
         end.current.clear();
+        end.phase.clear();
       }
     }
   }
@@ -193,6 +198,13 @@ WorkerChannel WorkerChannel::from_environment() {
 
 void WorkerChannel::begin(const std::string& case_name) const {
   if (active()) write_all(fd_, "begin " + case_name + "\n");
+}
+
+void WorkerChannel::phase(const std::string& what) const {
+  if (!active()) return;
+  std::string line = what;
+  std::replace(line.begin(), line.end(), '\n', ' ');  // one line each
+  write_all(fd_, "phase " + line + "\n");
 }
 
 void WorkerChannel::end(const std::string& case_name) const {
@@ -256,6 +268,9 @@ int supervise_run(int argc, char** argv, const std::map<std::string, nlohmann::j
                    signal_text(WTERMSIG(end.status)).c_str());
       return 128 + WTERMSIG(end.status);
     }
+    // Where it was: a kernel hung in its validation run reads differently from one hung in
+    // its timing loop, and a CPU reference of hours from either.
+    if (!reason.empty() && !end.phase.empty()) reason += " (at: " + end.phase + ")";
     std::string name = end.current;
     if (!context_lost) {
       if (lost.count(name)) {  // a resumed worker ran it again: never loop on one case

@@ -19,12 +19,14 @@ namespace dsa::bench {
 inline constexpr int kExitContextLost = 75;
 
 // The worker's side of the supervisor's pipe (its descriptor in DSA_BENCH_WORKER_FD):
-// a line when a case begins and when its record is written.
+// a line when a case begins, when it starts a phase (so a case stopped at its time limit
+// or killed says where it was) and when its record is written.
 class WorkerChannel {
  public:
   static WorkerChannel from_environment();  // inactive where the variable is unset
   bool active() const { return fd_ >= 0; }
   void begin(const std::string& case_name) const;
+  void phase(const std::string& what) const;
   void end(const std::string& case_name) const;
 
  private:

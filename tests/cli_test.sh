@@ -321,6 +321,15 @@ json.dump(s, open('three-limited.json', 'w'))"
 rm -f suite-limit.json
 check suite-timeout 1 env DSA_BENCH_INJECT_FAULT=c:hang "$bin" run three-limited.json --out suite-limit.json
 contains suite-timeout "case c: no result within 1.5 s (the suite's case_timeout_s)"
+# A case stopped at its limit says where it was (a kernel hung in its validation run reads
+# differently from one hung while timed): here a CPU case of seconds given 2.
+printf '{"suite": "at", "cases": [{"name": "slow", "op": "indexer", "mode": "validate", "queries": 64, "context": 65536}]}' > at.json
+rm -f at-results.json
+check stopped-phase 1 env DSA_BENCH_HEARTBEAT_S=0 "$bin" run at.json --threads 1 --out at-results.json --case-timeout 2
+contains stopped-phase "case slow: no result within 2 s (--case-timeout 2): the process was stopped (at: validation: "
+check stopped-phase-record 0 /usr/bin/python3 -c "
+import json; c = json.load(open('at-results.json'))['cases'][0]
+assert c['status'] == 'error' and '(at: validation: ' in c['reason'] and 'FLOP); the run went on' in c['reason'], c"
 rm -f no-limit.json
 env DSA_BENCH_INJECT_FAULT=a:hang timeout 5 "$bin" run three-limited.json --out no-limit.json --case-timeout 0 > no-limit.log 2>&1
 rc=$?
