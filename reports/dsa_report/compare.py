@@ -305,6 +305,18 @@ def figure_rows(name, b, c, accuracy=True, host_peaks=True):
     return rows, compared
 
 
+def _short_modes(doc: dict) -> set:
+    """Whether each run read into `doc` ran with --short (a merged document: each file's)."""
+    runs = doc.get("merged_from")
+    if runs:
+        return {bool(r.get("short_mode", False)) for r in runs}
+    return {bool(doc["provenance"].get("short_mode", False))}
+
+
+def _mode_text(modes: set) -> str:
+    return "with --short" if modes == {True} else "without --short" if modes == {False} else "partly with --short"
+
+
 def compare(base: dict, cur: dict, alpha=0.01, min_change=None, allow_device_mismatch=False, by_params=False,
             confirm: dict | None = None) -> dict:
     """min_change None: by each case's backend (DEFAULT_MIN_CHANGE). confirm: a re-run of
@@ -316,9 +328,20 @@ def compare(base: dict, cur: dict, alpha=0.01, min_change=None, allow_device_mis
         if d != db and not allow_device_mismatch:
             raise load.ResultsError(f"the results come from different devices ({db} vs {d}); timings are not "
                                     f"comparable (pass --allow-device-mismatch to compare anyway)")
+    # --short times up to 10 samples after at most one warm-up (a smoke check): such times
+    # against a full run's came out SLOWER by up to 40% on 2026-12-07 with nothing changed.
+    modes_b, modes_c = _short_modes(base), _short_modes(cur)
+    timings_comparable = modes_b == modes_c and len(modes_b) == 1
+    if confirm is not None and _short_modes(confirm) != modes_c:
+        raise load.ResultsError(f"the re-run ran {_mode_text(_short_modes(confirm))} and the current run "
+                                f"{_mode_text(modes_c)}: a re-run confirms only a run made the same way")
     again = {c["name"]: c for c in confirm["cases"]} if confirm is not None else {}
     pairs, only_base, only_cur = _pairs(base, cur, by_params)
     rows, timed, notes, fig_rows, fig_compared = [], [], [], [], {"accuracy": 0, "memory": 0}
+    if not timings_comparable:
+        notes.append({"case": "(timings)", "note": f"not compared: the baseline ran {_mode_text(modes_b)} and the "
+                                                   f"current run {_mode_text(modes_c)} (--short: at most 1 warm-up and "
+                                                   f"10 samples, a smoke check's times); run both the same way"})
     # A build with the CUDA backend holds the CUDA runtime (about 160 MB on 2026-12-06) even
     # in a CPU run: host peaks of two builds compare only if both have it or neither does.
     host_peaks = (_per_case_peaks(base) and _per_case_peaks(cur) and
@@ -348,7 +371,7 @@ def compare(base: dict, cur: dict, alpha=0.01, min_change=None, allow_device_mis
             fig_compared[group] += n
         bs = dict(_series(b))
         rerun = dict(_series(again[c["name"]])) if c["name"] in again else {}
-        for label, samples in _series(c):
+        for label, samples in (_series(c) if timings_comparable else []):
             if label in bs and bs[label] and samples:
                 timed.append({"case": name, "series": label, "base": bs[label], "cur": samples,
                               "rerun": rerun.get(label), "backend": load.case_backend(c),
@@ -402,7 +425,7 @@ def compare(base: dict, cur: dict, alpha=0.01, min_change=None, allow_device_mis
             "baseline": {"device": db, "commit": load.short_commit(base), "suite": base["suite"]["name"]},
             "current": {"device": dc, "commit": load.short_commit(cur), "suite": cur["suite"]["name"],
                         "filter": cur["suite"].get("filter", "")},
-            "confirmed_by_rerun": confirm is not None,
+            "confirmed_by_rerun": confirm is not None, "timings_compared": timings_comparable,
             "alpha": alpha, "min_change": min_change if min_change is not None else dict(DEFAULT_MIN_CHANGE),
             "rows": rows, "run_shift": shifts, "figures": {"compared": fig_compared, "rows": fig_rows}, "notes": notes,
             "only_in_baseline": only_base,
@@ -455,6 +478,9 @@ def markdown(r: dict) -> str:
     if r["rows"]:
         lines += ["| verdict | case | series | baseline | current | change | p | re-run |",
                   "|---|---|---|---:|---:|---:|---:|---:|"]
+    elif not r.get("timings_compared", True):  # one side --short: its times say nothing against the other's
+        lines += ["Timings not compared (one side ran with --short, see below) and no case fails: the figures "
+                  "below are what was compared."]
     else:  # validation-only cases: their accuracy and memory figures are what is compared
         lines += ["No series was timed on both sides and no case fails: the figures below are what was compared."]
     order = {"FAIL": 0, "SLOWER": 1, "AMBIGUOUS": 2, "NOISE": 3, "FASTER": 4, "SAME": 5}

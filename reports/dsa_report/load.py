@@ -130,6 +130,7 @@ def load_many(paths: list[str]) -> dict:
     merged["merged_from"] = [{"path": p, "suite": d["suite"]["name"], "commit": short_commit(d),
                               "timestamp_utc": d["provenance"]["timestamp_utc"],
                               "command_line": d["provenance"]["command_line"],
+                              "short_mode": bool(d["provenance"].get("short_mode", False)),
                               "run_status": d["run_status"], "cases_selected": d["suite"]["cases_selected"],
                               "cases_recorded": len(d["cases"])} for p, d in zip(paths, docs)]
     merged["run_status"] = next((d["run_status"] for d in docs if d["run_status"] != "complete"), "complete")

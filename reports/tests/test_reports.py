@@ -566,6 +566,36 @@ class Compare(unittest.TestCase):
         self.assertIn("No series was timed on both sides and no case fails", md)
         self.assertRegex(md, r"Totals: no timed series; \d+ figures within their tolerance\. Exit status 0\.")
 
+    def test_times_of_a_short_run_are_not_compared_with_a_full_runs(self):
+        # --short times a few samples after at most one warm-up: 40% slower than a full run's
+        # with nothing changed was seen. Its accuracy and memory figures still count.
+        base = fx.document([fx.sweep("s", "decode", [(4096, 1e-3, 5e-4)])])
+        cur = fx.clone(base)
+        cur["provenance"]["short_mode"] = True
+        for p in cur["cases"][0]["points"]:
+            for side in ("dense", "dsa"):
+                p[side]["timing"] = fx.timing(fx.samples(10 * p[side]["timing"]["median_s"]))
+        self.assertEqual(compare.compare(base, fx.clone(base))["timings_compared"], True)
+        r = compare.compare(base, cur)
+        self.assertEqual(r["rows"], [])
+        self.assertFalse(r["timings_compared"])
+        self.assertEqual(r["exit_code"], 0)
+        self.assertGreater(r["figures"]["compared"]["accuracy"], 0)
+        md = compare.markdown(r)
+        self.assertIn("Timings not compared (one side ran with --short, see below)", md)
+        self.assertIn("- (timings): not compared: the baseline ran without --short and the current run with --short", md)
+        # A failing case still fails the gate.
+        cur["cases"][0]["status"] = "failed"
+        self.assertEqual(compare.compare(base, cur)["exit_code"], 1)
+        # Both short: compared as usual (10x slower is SLOWER).
+        both = fx.clone(base)
+        both["provenance"]["short_mode"] = True
+        cur["cases"][0]["status"] = "passed"
+        self.assertIn("SLOWER", {x["verdict"] for x in compare.compare(both, cur)["rows"]})
+        # A re-run made another way than the run it confirms is refused.
+        with self.assertRaisesRegex(load.ResultsError, "the re-run ran without --short and the current run with --short"):
+            compare.compare(both, cur, confirm=fx.clone(base))
+
     def test_a_failure_reason_stays_in_its_table_cell(self):
         cur = fx.document([fx.op_case("a", 1e-3, status="failed")])
         cur["cases"][0]["reason"] = "model a|b.json: bad\nsecond line"
