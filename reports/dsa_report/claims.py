@@ -389,6 +389,7 @@ def evaluate(doc: dict, other_us_per_token: float | None = None, layers: int = 6
                                "; these results have no GPU sparse attention timing in the claim's setting"),
                             device, "none (a throughput claim)"))
     return {"device": device, "on_gpu": gpu, "suite": doc["suite"]["name"], "commit": load.short_commit(doc),
+            "short_mode_warning": load.short_mode_warning(doc),
             "other_us_per_token": other_us_per_token, "tolerances": {"ratio_factor": RATIO_TOL,
                                                                      "crossover_factor": CROSSOVER_TOL},
             "verdicts": out}
@@ -397,6 +398,8 @@ def evaluate(doc: dict, other_us_per_token: float | None = None, layers: int = 6
 def markdown(r: dict) -> str:
     lines = [f"# Verdicts on the published claims ({r['suite']}, {r['device']}, commit {r['commit']})", "",
              "| id | claim | verdict | why |", "|---|---|---|---|"]
+    if r.get("short_mode_warning"):
+        lines[2:2] = [r["short_mode_warning"], ""]
     for v in r["verdicts"]:
         lines.append(f"| {v['id']} | {v['claim']} ({v['source']}) | **{v['verdict']}** | {v['reason']} |")
     lines += ["", f"Tolerances: cost ratios within a factor {r['tolerances']['ratio_factor']}, crossovers within a factor "

@@ -305,18 +305,6 @@ def figure_rows(name, b, c, accuracy=True, host_peaks=True):
     return rows, compared
 
 
-def _short_modes(doc: dict) -> set:
-    """Whether each run read into `doc` ran with --short (a merged document: each file's)."""
-    runs = doc.get("merged_from")
-    if runs:
-        return {bool(r.get("short_mode", False)) for r in runs}
-    return {bool(doc["provenance"].get("short_mode", False))}
-
-
-def _mode_text(modes: set) -> str:
-    return "with --short" if modes == {True} else "without --short" if modes == {False} else "partly with --short"
-
-
 def compare(base: dict, cur: dict, alpha=0.01, min_change=None, allow_device_mismatch=False, by_params=False,
             confirm: dict | None = None) -> dict:
     """min_change None: by each case's backend (DEFAULT_MIN_CHANGE). confirm: a re-run of
@@ -330,17 +318,17 @@ def compare(base: dict, cur: dict, alpha=0.01, min_change=None, allow_device_mis
                                     f"comparable (pass --allow-device-mismatch to compare anyway)")
     # --short times up to 10 samples after at most one warm-up (a smoke check): such times
     # against a full run's came out SLOWER by up to 40% on 2026-12-07 with nothing changed.
-    modes_b, modes_c = _short_modes(base), _short_modes(cur)
+    modes_b, modes_c = load.short_modes(base), load.short_modes(cur)
     timings_comparable = modes_b == modes_c and len(modes_b) == 1
-    if confirm is not None and _short_modes(confirm) != modes_c:
-        raise load.ResultsError(f"the re-run ran {_mode_text(_short_modes(confirm))} and the current run "
-                                f"{_mode_text(modes_c)}: a re-run confirms only a run made the same way")
+    if confirm is not None and load.short_modes(confirm) != modes_c:
+        raise load.ResultsError(f"the re-run ran {load.mode_text(load.short_modes(confirm))} and the current run "
+                                f"{load.mode_text(modes_c)}: a re-run confirms only a run made the same way")
     again = {c["name"]: c for c in confirm["cases"]} if confirm is not None else {}
     pairs, only_base, only_cur = _pairs(base, cur, by_params)
     rows, timed, notes, fig_rows, fig_compared = [], [], [], [], {"accuracy": 0, "memory": 0}
     if not timings_comparable:
-        notes.append({"case": "(timings)", "note": f"not compared: the baseline ran {_mode_text(modes_b)} and the "
-                                                   f"current run {_mode_text(modes_c)} (--short: at most 1 warm-up and "
+        notes.append({"case": "(timings)", "note": f"not compared: the baseline ran {load.mode_text(modes_b)} and the "
+                                                   f"current run {load.mode_text(modes_c)} (--short: at most 1 warm-up and "
                                                    f"10 samples, a smoke check's times); run both the same way"})
     # A build with the CUDA backend holds the CUDA runtime (about 160 MB on 2026-12-06) even
     # in a CPU run: host peaks of two builds compare only if both have it or neither does.

@@ -137,6 +137,30 @@ def load_many(paths: list[str]) -> dict:
     return merged
 
 
+def short_modes(doc: dict) -> set:
+    """Whether each run read into `doc` ran with --short (a merged document: each file's)."""
+    runs = doc.get("merged_from")
+    if runs:
+        return {bool(r.get("short_mode", False)) for r in runs}
+    return {bool(doc["provenance"].get("short_mode", False))}
+
+
+def mode_text(modes: set) -> str:
+    return "with --short" if modes == {True} else "without --short" if modes == {False} else "partly with --short"
+
+
+# Said at the top of a report or verdicts drawn from a --short run: its times are a smoke
+# check's (at most 1 warm-up and 10 samples), which the command line alone shows only to
+# those who know the option.
+def short_mode_warning(doc: dict) -> str:
+    modes = short_modes(doc)
+    if True not in modes:
+        return ""
+    which = "These results come" if modes == {True} else "Some of these results come"
+    return (f"**Short mode:** {which} from a `--short` run (at most 1 warm-up and 10 samples per measurement): "
+            "a smoke check's times, not a benchmark's.")
+
+
 _RUN_STATUS_MEANING = {"running": "it is still running, or its process ended without a word, e.g. killed",
                        "interrupted": "stopped by Ctrl-C or SIGTERM"}
 

@@ -398,6 +398,8 @@ def _markdown(doc, sweeps, runs, cost, verdicts, written, skipped):
              "Cases: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + ".", ""]
     incomplete = load.incomplete_runs(doc)
     lines += [f"**Incomplete:** {s}." for s in incomplete] + ([""] if incomplete else [])
+    short = load.short_mode_warning(doc)
+    lines += [short, ""] if short else []
     bad = [c for c in doc["cases"] if c["status"] in load.FAILING]
     if bad:
         lines += ["**Failures:**", ""] + [f"- {c['name']}: {c['status']}: {c.get('reason', '')}" for c in bad] + [""]

@@ -105,6 +105,28 @@ class Render(unittest.TestCase):
                 else:
                     self.assertNotIn("Incomplete", md)
 
+    def test_a_short_run_says_its_times_are_a_smoke_checks(self):
+        # --short shows only in the command line, which says nothing to whoever does not
+        # know the option: the report and the verdicts say what it means.
+        short = fx.document([fx.op_case("a", 1e-3)])
+        short["provenance"]["short_mode"] = True
+        full = fx.document([fx.op_case("b", 1e-3)])
+        with tempfile.TemporaryDirectory() as d:
+            f_short, f_full = fx.write(short, d), fx.write(full, d)
+            for files, needle in [([f_short], "**Short mode:** These results come from a `--short` run"),
+                                  ([f_full, f_short], "**Short mode:** Some of these results come from a `--short` run"),
+                                  ([f_full], None)]:
+                code, _, err = run_cli("render", *files, "-o", os.path.join(d, "out"))
+                self.assertEqual(code, 0, err)
+                md = read(os.path.join(d, "out", "report.md"))
+                code, verdicts, err = run_cli("claims", *files)
+                self.assertEqual(code, 0, err)
+                for text in (md, verdicts):
+                    if needle:
+                        self.assertIn(needle, text)
+                    else:
+                        self.assertNotIn("Short mode", text)
+
     def test_later_processes_of_a_run_are_named(self):
         doc = fx.document([fx.op_case("topk.ok", 1e-3), fx.op_case("topk.lost", 1e-3)])
         doc["cases"][1].update(status="error", reason="the process ended on signal 11 (Segmentation fault) during "
