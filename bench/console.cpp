@@ -187,6 +187,9 @@ std::string median_of(const nlohmann::json& j) {
   if (!j.contains("timing") || j["timing"].is_null()) return "-";
   return format_seconds(j["timing"]["median_s"].get<double>());
 }
+// The summary's note column: longer notes are cut, and a cut failure reason is given in full
+// below the table.
+constexpr std::size_t kNoteWidth = 70;
 }  // namespace
 
 std::string summary_table(const nlohmann::json& doc) {
@@ -219,7 +222,7 @@ std::string summary_table(const nlohmann::json& doc) {
       for (const auto& [name, why] : r["not_validated"].items()) names += (names.empty() ? "" : ", ") + name;
       note = "NOT VALIDATED: " + names + (note.empty() ? "" : "; " + note);
     }
-    if (note.size() > 70) note = note.substr(0, 67) + "...";
+    if (note.size() > kNoteWidth) note = note.substr(0, kNoteWidth - 3) + "...";
     std::snprintf(line, sizeof line, "%-*s %-20s %-13s %-5s %-10s %-14s %s\n", width, r.value("name", "?").c_str(),
                   r.value("op", "?").c_str(), st.c_str(), r.value("backend", "-").c_str(),
                   r.contains("points") ? "(sweep)" : median_of(r).c_str(), rate.c_str(), note.c_str());
@@ -306,7 +309,7 @@ std::string summary_table(const nlohmann::json& doc) {
   int listed = 0, more = 0;
   for (const auto& r : cases) {
     const std::string reason = r.value("reason", "");
-    if (!is_failure_status(r.value("status", "")) || reason.size() <= 70) continue;
+    if (!is_failure_status(r.value("status", "")) || reason.size() <= kNoteWidth) continue;
     if (listed == 10) {
       ++more;
       continue;

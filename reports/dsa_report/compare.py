@@ -320,8 +320,9 @@ def compare(base: dict, cur: dict, alpha=0.01, min_change=None, allow_device_mis
     # against a full run's came out SLOWER by up to 40% on 2026-12-07 with nothing changed.
     modes_b, modes_c = load.short_modes(base), load.short_modes(cur)
     timings_comparable = modes_b == modes_c and len(modes_b) == 1
-    if confirm is not None and load.short_modes(confirm) != modes_c:
-        raise load.ResultsError(f"the re-run ran {load.mode_text(load.short_modes(confirm))} and the current run "
+    modes_r = load.short_modes(confirm) if confirm is not None else modes_c
+    if modes_r != modes_c:
+        raise load.ResultsError(f"the re-run ran {load.mode_text(modes_r)} and the current run "
                                 f"{load.mode_text(modes_c)}: a re-run confirms only a run made the same way")
     again = {c["name"]: c for c in confirm["cases"]} if confirm is not None else {}
     pairs, only_base, only_cur = _pairs(base, cur, by_params)

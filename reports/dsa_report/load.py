@@ -127,22 +127,28 @@ def load_many(paths: list[str]) -> dict:
             c[RUN_CEILINGS] = doc.get("device_ceilings")
     merged["cases"] = [c for doc in docs for c in doc["cases"]]
     merged["suite"] = dict(first["suite"], name=" + ".join(dict.fromkeys(d["suite"]["name"] for d in docs)))
-    merged["merged_from"] = [{"path": p, "suite": d["suite"]["name"], "commit": short_commit(d),
-                              "timestamp_utc": d["provenance"]["timestamp_utc"],
-                              "command_line": d["provenance"]["command_line"],
-                              "short_mode": bool(d["provenance"].get("short_mode", False)),
-                              "run_status": d["run_status"], "cases_selected": d["suite"]["cases_selected"],
-                              "cases_recorded": len(d["cases"])} for p, d in zip(paths, docs)]
+    merged["merged_from"] = [_run_of(p, d) for p, d in zip(paths, docs)]
     merged["run_status"] = next((d["run_status"] for d in docs if d["run_status"] != "complete"), "complete")
     return merged
 
 
+def _run_of(path, d: dict) -> dict:
+    """What the reports say of one run (one results file): a merged document's
+    `merged_from` holds one per file, and runs() makes the same of a single file."""
+    return {"path": path, "suite": d["suite"]["name"], "commit": short_commit(d),
+            "timestamp_utc": d["provenance"]["timestamp_utc"], "command_line": d["provenance"]["command_line"],
+            "short_mode": bool(d["provenance"].get("short_mode", False)), "run_status": d["run_status"],
+            "cases_selected": d["suite"]["cases_selected"], "cases_recorded": len(d["cases"])}
+
+
+def runs(doc: dict) -> list[dict]:
+    """The runs read into `doc`: each file's of a merged document, else its own (path None)."""
+    return doc.get("merged_from") or [_run_of(None, doc)]
+
+
 def short_modes(doc: dict) -> set:
-    """Whether each run read into `doc` ran with --short (a merged document: each file's)."""
-    runs = doc.get("merged_from")
-    if runs:
-        return {bool(r.get("short_mode", False)) for r in runs}
-    return {bool(doc["provenance"].get("short_mode", False))}
+    """Whether each run read into `doc` ran with --short."""
+    return {r["short_mode"] for r in runs(doc)}
 
 
 def mode_text(modes: set) -> str:
@@ -168,11 +174,8 @@ _RUN_STATUS_MEANING = {"running": "it is still running, or its process ended wit
 def incomplete_runs(doc: dict) -> list[str]:
     """A sentence for each run (each file read together) that did not complete: its cases
     never reached have no record, so a report or cost of it leaves them out unseen."""
-    runs = doc.get("merged_from") or [{"path": None, "run_status": doc["run_status"],
-                                       "cases_selected": doc["suite"]["cases_selected"],
-                                       "cases_recorded": len(doc["cases"])}]
     out = []
-    for r in runs:
+    for r in runs(doc):
         if r["run_status"] == "complete":
             continue
         n, m = r["cases_recorded"], r["cases_selected"]
