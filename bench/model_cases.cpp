@@ -597,6 +597,7 @@ nlohmann::json run_model_case(const CaseSpec& c, const RunContext& ctx, std::uin
   // (no device, shapes its kernels do not take), and the next candidate is tried.
   std::unique_ptr<Model> m;
   std::string reasons;
+  bool out_of_memory = false;
   for (Backend b : backends) {
     if (b == Backend::cpu) {
       m = std::make_unique<CpuModel>(std::move(w), c.kv_cache_dtype);
@@ -608,9 +609,12 @@ nlohmann::json run_model_case(const CaseSpec& c, const RunContext& ctx, std::uin
       m = model::make_cuda_model(w, c.kv_cache_dtype, cuda_kernels_of(c));
       break;
     } catch (const std::runtime_error& e) {
+      out_of_memory = dynamic_cast<const OutOfMemory*>(&e) != nullptr;
       reasons += std::string(reasons.empty() ? "" : "; ") + "cuda: " + e.what();
     }
   }
+  // Weights the GPU cannot hold are a machine too small (oom), not a shape no kernel takes.
+  if (!m && out_of_memory) throw OutOfMemory("the GPU cannot hold the model's weights: " + reasons);
   if (!m) throw NotSupported("no backend runs this model: " + reasons);
   rec["backend"] = runs_on_gpu(*m) ? "cuda" : "cpu";
   rec["implementation"] = m->implementation();

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bench/case_spec.h"
+#include "core/out_of_memory.h"
 #include "kernels/registry.h"
 
 namespace dsa::model {
@@ -117,11 +118,10 @@ struct NotSupported : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Thrown inside a case to end it as oom with the reason (what would not fit, and what
-// is there), before anything is allocated.
-struct OutOfMemory : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+// Thrown inside a case to end it (or its point) as oom with the reason: what would not
+// fit and what is there, before anything is allocated, or a device allocation that
+// failed (kernels/cuda/device_buffer.cu).
+using dsa::OutOfMemory;
 
 // Removes from `folder` the half-written synthetic checkpoints ("NAME.tmp-PID") of
 // processes that no longer exist (killed while writing one: a real layer's is 11 GB).

@@ -14,6 +14,7 @@
 #include "bench/inputs.h"
 #include "bench/suite.h"
 #include "core/metrics.h"
+#include "core/out_of_memory.h"
 #include "core/rng.h"
 #include "reference/indexer.h"
 #include "reference/topk.h"
@@ -251,6 +252,43 @@ TEST(CudaIndexer, SaysWhatItDoesNotSupport) {
   const auto why = cuda_variant(indexer_variants(), "cuda.indexer.mma").unsupported(args);
   ASSERT_TRUE(why.has_value());
   EXPECT_NE(why->find("fp32"), std::string::npos);
+}
+
+// What a device allocation that does not fit says: what was asked for, what the harness
+// holds, and (when the driver tells) what the device has free of its total.
+TEST(CudaDeviceMemory, TheOutOfMemoryMessageGivesTheAmounts) {
+  EXPECT_EQ(device_oom_message(12'900'000'000, 60'200'000'000, 4'100'000'000, 79'100'000'000),
+            "out of device memory: 12.9 GB asked for, with 60.2 GB already held by the harness and 4.1 GB free of "
+            "the device's 79.1 GB");
+  EXPECT_EQ(device_oom_message(std::size_t{1} << 50, 4'194'304, -1, 0),
+            "out of device memory: 1125.9 TB asked for, with 4.2 MB already held by the harness");
+}
+
+// An allocation the device cannot hold ends as dsa::OutOfMemory, which the runner
+// records as "oom" (the machine is too small for the shape), not as a CUDA error; the
+// failed cudaMalloc leaves no error behind for the next call, and the harness's count
+// of what it holds is unchanged.
+TEST(CudaDeviceMemory, AnAllocationTooBigIsOutOfMemoryAndLeavesNoError) {
+  REQUIRE_CUDA_DEVICE();
+  DeviceBuffer<float> held(std::size_t{1} << 20);
+  const std::size_t in_use = device_bytes_in_use();
+  std::string what;
+  try {
+    DeviceBuffer<float> huge(std::size_t{1} << 48);  // 1.1 PB
+  } catch (const OutOfMemory& e) {
+    what = e.what();
+  }
+  ASSERT_FALSE(what.empty()) << "a 1.1 PB device allocation did not throw OutOfMemory";
+  EXPECT_EQ(what.rfind("out of device memory: 1125.9 TB asked for, with ", 0), 0u) << what;
+  EXPECT_NE(what.find(" already held by the harness and "), std::string::npos) << what;
+  EXPECT_NE(what.find(" free of the device's "), std::string::npos) << what;
+  EXPECT_EQ(device_bytes_in_use(), in_use);
+  EXPECT_EQ(cudaGetLastError(), cudaSuccess);
+  DeviceBuffer<float> next(256);
+  std::vector<float> back(256, 1.0f), got(256, 0.0f);
+  next.upload(back.data(), back.size());
+  next.download(got.data(), got.size());
+  EXPECT_EQ(got, back);
 }
 
 // Every CUDA top-k variant (one block per row, split rows, sampled), run twice, against

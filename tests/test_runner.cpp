@@ -336,6 +336,48 @@ TEST(RunCase, ACaseThatCannotAllocateItsInputsIsOom) {
   EXPECT_NE(rec["reason"].get<std::string>().find(" GB was available when it began)"), std::string::npos) << rec["reason"];
 }
 
+// The points of a multi-context case: one that runs out of memory (the OutOfMemory a
+// device allocation throws, or a host std::bad_alloc) is an oom point with the reason,
+// and the points after it still run. The case takes its worst point's status, an error
+// over a failed check over oom, with the first such point's reason.
+nlohmann::json points_of(const std::vector<std::string>& statuses) {
+  std::vector<std::int64_t> contexts;
+  for (std::size_t i = 0; i < statuses.size(); ++i) contexts.push_back(1024 << i);
+  nlohmann::json rec;
+  run_points(contexts, RunContext{}, true, rec, [&](std::int64_t L, std::size_t i) -> nlohmann::json {
+    const std::string& st = statuses[i];
+    if (st == "device_oom") throw OutOfMemory("out of device memory: 9.0 GB asked for at " + std::to_string(L));
+    if (st == "host_oom") throw std::bad_alloc();
+    if (st == "error") throw std::runtime_error("broken at " + std::to_string(L));
+    return {{"context", L}, {"status", st}};
+  });
+  return rec;
+}
+
+TEST(RunPoints, APointOutOfMemoryIsOomAndTheNextPointsStillRun) {
+  const nlohmann::json rec = points_of({"passed", "device_oom", "host_oom"});
+  ASSERT_EQ(rec["points"].size(), 3u) << rec.dump();
+  EXPECT_EQ(rec["points"][0]["status"], "passed");
+  EXPECT_EQ(rec["points"][1]["status"], "oom");
+  EXPECT_EQ(rec["points"][1]["reason"], "out of device memory: 9.0 GB asked for at 2048");
+  EXPECT_EQ(rec["points"][2]["status"], "oom");
+  EXPECT_EQ(rec["points"][2]["reason"].get<std::string>().rfind("out of host memory at this context", 0), 0u)
+      << rec["points"][2]["reason"];
+  EXPECT_EQ(rec["status"], "oom");
+  EXPECT_EQ(rec["reason"], "context 2048: out of device memory: 9.0 GB asked for at 2048");
+}
+
+TEST(RunPoints, TheCaseTakesItsWorstPointsStatusAndReason) {
+  EXPECT_EQ(points_of({"passed", "passed"})["status"], "passed");
+  EXPECT_FALSE(points_of({"passed", "passed"}).contains("reason"));
+  const nlohmann::json failed = points_of({"passed", "device_oom", "failed"});
+  EXPECT_EQ(failed["status"], "failed");
+  EXPECT_EQ(failed["reason"], "context 4096: failed");
+  const nlohmann::json error = points_of({"failed", "error", "device_oom"});
+  EXPECT_EQ(error["status"], "error");
+  EXPECT_EQ(error["reason"], "context 2048: broken at 2048");
+}
+
 TEST(RunCase, CudaWithoutADeviceIsSkippedNotFailed) {
   const Suite s = parse_suite(R"({"cases": [{"name": "t", "op": "topk", "queries": 2, "context": 64, "topk": 8}]})", "t");
   RunContext ctx;

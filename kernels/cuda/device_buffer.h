@@ -7,13 +7,19 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "kernels/cuda/cuda_check.h"
 
 namespace dsa {
 
+// Throws dsa::OutOfMemory (core/out_of_memory.h) with device_oom_message's text when the
+// device cannot hold `bytes` more, so the case ends as oom; any other failure is a CudaError.
 void* device_alloc(std::size_t bytes);
+// "out of device memory: 12.9 GB asked for, with 60.2 GB already held by the harness and
+// 4.1 GB free of the device's 79.1 GB" (the last part when `free_bytes` >= 0).
+std::string device_oom_message(std::size_t asked, std::size_t held, std::int64_t free_bytes, std::size_t total);
 void device_free(void* p, std::size_t bytes) noexcept;
 std::size_t device_bytes_in_use();
 std::size_t device_bytes_peak();
