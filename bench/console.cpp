@@ -187,9 +187,12 @@ std::string median_of(const nlohmann::json& j) {
   if (!j.contains("timing") || j["timing"].is_null()) return "-";
   return format_seconds(j["timing"]["median_s"].get<double>());
 }
-// The summary's note column: longer notes are cut, and a cut failure reason is given in full
-// below the table.
+// The summary's note column: longer notes are cut, and a cut failure reason or fallback
+// is given in full below the table.
 constexpr std::size_t kNoteWidth = 70;
+std::string fallback_note(const nlohmann::json& r) {
+  return "fell back to " + r.value("backend", std::string("?")) + ": " + r.value("backend_fallback", std::string());
+}
 }  // namespace
 
 std::string summary_table(const nlohmann::json& doc) {
@@ -217,6 +220,8 @@ std::string summary_table(const nlohmann::json& doc) {
       const auto& x = r["crossover"];
       note = x["context"].is_null() ? x.value("note", "") : "crossover near " + fmt("%.0f", x["context"].get<double>());
     }
+    if (r.contains("backend_fallback"))  // a GPU run's case that ran on the CPU says why
+      note = (note.empty() ? "" : note + "; ") + fallback_note(r);
     if (r.contains("not_validated")) {  // a figure from a kernel's first runs says so first
       std::string names;
       for (const auto& [name, why] : r["not_validated"].items()) names += (names.empty() ? "" : ", ") + name;
@@ -318,6 +323,13 @@ std::string summary_table(const nlohmann::json& doc) {
     ++listed;
   }
   if (more) out << "(and " << more << " more failures: their reasons are in the results file)\n";
+  listed = more = 0;
+  for (const auto& r : cases) {
+    if (!r.contains("backend_fallback") || fallback_note(r).size() <= kNoteWidth) continue;
+    if (listed++ < 10) out << r.value("name", "?") << ": " << fallback_note(r) << "\n";
+    else ++more;
+  }
+  if (more) out << "(and " << more << " more cases that fell back: why is in the results file)\n";
   return out.str();
 }
 

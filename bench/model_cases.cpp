@@ -617,6 +617,7 @@ nlohmann::json run_model_case(const CaseSpec& c, const RunContext& ctx, std::uin
   if (!m && out_of_memory) throw OutOfMemory("the GPU cannot hold the model's weights: " + reasons);
   if (!m) throw NotSupported("no backend runs this model: " + reasons);
   rec["backend"] = runs_on_gpu(*m) ? "cuda" : "cpu";
+  if (!reasons.empty()) rec["backend_fallback"] = reasons;
   rec["implementation"] = m->implementation();
   rec["model"] = source;
   // Model points carry no validation against a reference; their check is that every

@@ -46,6 +46,7 @@ nlohmann::json execute(const CaseSpec& c, const RunContext& ctx, const std::vect
   const auto phase = [&](const std::string& what) { if (ctx.phase) ctx.phase(what); };
   nlohmann::json rec;
   rec["backend"] = backend_name(v->backend);
+  if (!why.empty()) rec["backend_fallback"] = why;  // an earlier candidate backend could not run it
   rec["implementation"] = v->name;
   phase("preparing " + v->name);
   auto run = v->prepare(args);

@@ -98,16 +98,22 @@ void run_points(const std::vector<std::int64_t>& contexts, const RunContext& ctx
 // result measured with a kernel not yet validated on its hardware says so.
 void note_unvalidated_variants(nlohmann::json& rec, const std::vector<VariantSummary>& variants);
 
-// Picks a variant on the first candidate backend that has one for `args`.
+// Picks a variant on the first candidate backend that has one for `args`. `why` gets
+// every backend's reason when none has; `why` also gets, when a later backend has one,
+// why the earlier ones did not ("cuda: ..."), for the record's "backend_fallback".
 template <class Args>
 const Variant<Args>* choose_variant(const std::vector<Variant<Args>>& all, const std::vector<Backend>& backends,
                                     const Args& args, std::string* why, const std::string& name = "",
                                     const std::vector<std::string>* prefer = nullptr) {
-  std::string reasons;
+  std::string reasons, passed_over;
   for (Backend b : backends) {
     std::string r;
-    if (const auto* v = pick_variant(all, b, args, name, &r, prefer)) return v;
+    if (const auto* v = pick_variant(all, b, args, name, &r, prefer)) {
+      if (why) *why = passed_over;
+      return v;
+    }
     reasons += (reasons.empty() ? "" : "; ") + r;
+    passed_over += (passed_over.empty() ? "" : "; ") + std::string(backend_name(b)) + ": " + r;
   }
   if (why) *why = reasons;
   return nullptr;

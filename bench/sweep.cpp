@@ -98,6 +98,7 @@ class Sweep {
   bool fp8_cache_;
   std::vector<SequenceSource> sources_;
   std::string impl_indexer_, impl_topk_, impl_sparse_, impl_dense_, backend_;
+  std::string backend_fallback_;  // why earlier candidate backends did not run every stage
   // Every variant a stage ran with, in order of first use: a variant's first_for() can
   // pick another one at some contexts (the split top-k on long rows).
   std::vector<std::string> used_indexer_, used_topk_, used_sparse_, used_dense_;
@@ -396,9 +397,10 @@ nlohmann::json Sweep::run_point(std::int64_t L, std::size_t i) {
     if (prefill_) vmha = pick_variant(dense_mha_variants(), b, mha.front(), named("dense_attention"), &w4, prefer);
     else vmqa = pick_variant(dense_mqa_variants(), b, mqa.front(), named("dense_attention"), &w4, prefer);
     if (vi && vt && vs && (vmha || vmqa)) break;
-    reasons += std::string(reasons.empty() ? "" : "; ") + backend_name(b) + ": ";
+    std::string stages;
     for (const auto& [stage, w] : {std::pair{"indexer", w1}, {"topk", w2}, {"sparse attention", w3}, {"dense attention", w4}})
-      if (!w.empty()) reasons += std::string(stage) + " (" + w + ") ";
+      if (!w.empty()) stages += (stages.empty() ? "" : ", ") + std::string(stage) + " (" + w + ")";
+    reasons += std::string(reasons.empty() ? "" : "; ") + backend_name(b) + ": " + stages;
     vi = nullptr;
   }
   if (!vi) throw NotSupported("no backend runs every stage of the sweep: " + reasons);
@@ -418,6 +420,7 @@ nlohmann::json Sweep::run_point(std::int64_t L, std::size_t i) {
   impl_sparse_ = vs->name;
   impl_dense_ = prefill_ ? vmha->name : vmqa->name;
   backend_ = backend_name(vs->backend);
+  backend_fallback_ = reasons;
   for (auto [used, name] : {std::pair{&used_indexer_, &impl_indexer_}, {&used_topk_, &impl_topk_},
                             {&used_sparse_, &impl_sparse_}, {&used_dense_, &impl_dense_}})
     if (std::find(used->begin(), used->end(), *name) == used->end()) used->push_back(*name);
@@ -596,6 +599,7 @@ void Sweep::describe(nlohmann::json& rec) const {
     return s;
   };
   rec["backend"] = backend_;
+  if (!backend_fallback_.empty()) rec["backend_fallback"] = backend_fallback_;
   rec["implementation"] = {{"indexer", names(used_indexer_)}, {"topk", names(used_topk_)},
                            {"sparse_attention", names(used_sparse_)}, {"dense_attention", names(used_dense_)}};
   rec["dense_baseline"] = prefill_ ? "causal MHA-mode attention (as V3.1-Terminus prefills)"

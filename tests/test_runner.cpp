@@ -446,6 +446,58 @@ TEST(RunCase, ASweepsPartialRecordSaysWhatRan) {
   EXPECT_EQ(partials.front()["points"].size(), 1u);
 }
 
+// With the GPU first and the CPU after it (--backend auto on a machine with a GPU), a
+// case the GPU cannot run runs on the CPU, and its record says why: a GPU run's figure
+// from the CPU must not pass for a GPU one. (The candidates are given here, so this runs
+// without a device: the CUDA variants refuse these shapes, or a build without CUDA has none.)
+TEST(RunCase, ACaseAnEarlierBackendCannotRunSaysWhyItFellBack) {
+  const Suite s = parse_suite(R"({"cases": [
+     {"name": "i", "op": "indexer", "dtype": "fp32", "generator": "gaussian", "queries": 2, "context": 64, "index_heads": 4,
+      "index_head_dim": 32,
+      "mode": "validate"},
+     {"name": "sw", "op": "dsa_vs_dense", "phase": "decode", "contexts": [256], "heads": 4, "index_heads": 4, "topk": 64,
+      "kv_rank": 128, "qk_nope": 32, "qk_rope": 32, "v_head": 32, "mode": "validate"}]})", "t");
+  const RunContext ctx;
+  const std::vector<Backend> gpu_first = {Backend::cuda, Backend::cpu};
+  const nlohmann::json op = run_op_case(s.cases[0], ctx, 1, gpu_first);
+  EXPECT_EQ(op["backend"], "cpu") << op.dump(1);
+  EXPECT_EQ(op.value("backend_fallback", std::string()).rfind("cuda: ", 0), 0u) << op.dump(1);
+  const nlohmann::json sweep = run_sweep_case(s.cases[1], ctx, 1, gpu_first);
+  EXPECT_EQ(sweep["status"], "passed") << sweep.dump(1);
+  EXPECT_EQ(sweep["backend"], "cpu");
+  const std::string why = sweep.value("backend_fallback", std::string());
+  EXPECT_EQ(why.rfind("cuda: ", 0), 0u) << why;
+  EXPECT_NE(why.find("sparse attention ("), std::string::npos) << why;
+  // The CPU first: nothing fell back.
+  EXPECT_FALSE(run_op_case(s.cases[0], ctx, 1, {Backend::cpu}).contains("backend_fallback"));
+}
+
+// The same for a model case: the GPU forward says why it cannot take the model (here: no
+// device, or no CUDA in the build), and the CPU forward runs it.
+TEST(RunCase, AModelCaseTheGpuCannotRunSaysWhyItFellBack) {
+  if (cuda_device_count() > 0) GTEST_SKIP() << "with a device the GPU forward takes dsa-tiny";
+  const Suite s = parse_suite(R"({"cases": [{"name": "m", "op": "model_prefill", "model": "dsa-tiny", "contexts": [32],
+     "prefill_chunk": 32, "mode": "validate"}]})", "t");
+  const nlohmann::json rec = run_model_case(s.cases[0], RunContext{}, 1, {Backend::cuda, Backend::cpu});
+  EXPECT_EQ(rec["status"], "passed") << rec.dump(1);
+  EXPECT_EQ(rec["backend"], "cpu");
+  EXPECT_EQ(rec.value("backend_fallback", std::string()).rfind("cuda: ", 0), 0u) << rec.dump(1);
+}
+
+// The summary says so in the note, and in full below the table where the note is cut.
+TEST(Summary, ACaseThatFellBackSaysSo) {
+  nlohmann::json doc = {{"suite", {{"name", "s"}}}, {"cases", nlohmann::json::array()}};
+  const std::string long_why(90, 'x');
+  doc["cases"].push_back({{"name", "a"}, {"op", "topk"}, {"status", "passed"}, {"backend", "cpu"},
+                          {"backend_fallback", "cuda: short"}});
+  doc["cases"].push_back({{"name", "b"}, {"op", "topk"}, {"status", "passed"}, {"backend", "cpu"},
+                          {"backend_fallback", "cuda: " + long_why}});
+  const std::string table = bench::summary_table(doc);
+  EXPECT_NE(table.find(" fell back to cpu: cuda: short\n"), std::string::npos) << table;
+  EXPECT_EQ(table.find("\na: fell back"), std::string::npos) << table;
+  EXPECT_NE(table.find("\nb: fell back to cpu: cuda: " + long_why + "\n"), std::string::npos) << table;
+}
+
 TEST(RunCase, ACaseLimitedToABackendThatCannotRunIsSkipped) {
   const Suite s = parse_suite(R"({"cases": [{"name": "t", "op": "topk", "queries": 2, "context": 64, "topk": 8,
      "backends": ["cuda"]}]})", "t");

@@ -305,6 +305,21 @@ def figure_rows(name, b, c, accuracy=True, host_peaks=True):
     return rows, compared
 
 
+def _backend_move(b, c):
+    """None when both runs of a case ran on one backend; else ("FAIL", why) for a case the
+    baseline ran on the GPU and the current run on the CPU (a GPU kernel no longer takes
+    its shape, say: what the GPU ran before it no longer does, and a CPU time against a
+    GPU one would only read as SLOWER by a factor), or ("NOTE", why) the other way round,
+    whose times and host peaks are not compared either."""
+    was, now = load.case_backend(b), load.case_backend(c)
+    if was == now or "not recorded" in (was, now):
+        return None
+    why = f" ({c['backend_fallback']})" if c.get("backend_fallback") else ""
+    if was == "cuda":
+        return "FAIL", f"ran on {now} now, on {was} in the baseline{why}"
+    return "NOTE", f"ran on {now} now, on {was} in the baseline: times and host memory not compared"
+
+
 def compare(base: dict, cur: dict, alpha=0.01, min_change=None, allow_device_mismatch=False, by_params=False,
             confirm: dict | None = None) -> dict:
     """min_change None: by each case's backend (DEFAULT_MIN_CHANGE). confirm: a re-run of
@@ -350,17 +365,23 @@ def compare(base: dict, cur: dict, alpha=0.01, min_change=None, allow_device_mis
         if b["status"] in load.FAILING and c["status"] not in load.NOT_RUN:
             notes.append({"case": name, "note": f"fixed: {c['status']} now, {b['status']} in the baseline "
                                                 f"({b.get('reason', '')})"})
+        moved = _backend_move(b, c)
+        if moved and moved[0] == "FAIL":
+            rows.append({"case": name, "series": "", "verdict": "FAIL", "detail": moved[1]})
+            continue
+        if moved:
+            notes.append({"case": name, "note": moved[1]})
         same_inputs = b.get("seed") is None or c.get("seed") is None or b["seed"] == c["seed"]
         if not same_inputs and any("accuracy" in p for p in c.get("points", [])):
             notes.append({"case": name, "note": f"other inputs (seed {c['seed']} against {b['seed']}): "
                                                 f"accuracy against dense not compared"})
-        r_fig, n_fig = figure_rows(name, b, c, accuracy=same_inputs, host_peaks=host_peaks)
+        r_fig, n_fig = figure_rows(name, b, c, accuracy=same_inputs, host_peaks=host_peaks and not moved)
         fig_rows += r_fig
         for group, n in n_fig.items():
             fig_compared[group] += n
         bs = dict(_series(b))
         rerun = dict(_series(again[c["name"]])) if c["name"] in again else {}
-        for label, samples in (_series(c) if timings_comparable else []):
+        for label, samples in (_series(c) if timings_comparable and not moved else []):
             if label in bs and bs[label] and samples:
                 timed.append({"case": name, "series": label, "base": bs[label], "cur": samples,
                               "rerun": rerun.get(label), "backend": load.case_backend(c),

@@ -408,6 +408,10 @@ def _markdown(doc, sweeps, runs, cost, verdicts, written, skipped):
         lines += ["**Ran variants not yet validated on their hardware:**", ""]
         lines += [f"- {c['name']}: " + "; ".join(f"`{k}` ({v})" for k, v in sorted(c["not_validated"].items()))
                   for c in unvalidated] + [""]
+    fell_back = [c for c in doc["cases"] if c.get("backend_fallback")]
+    if fell_back:  # a GPU run's case that ran on the CPU: its figures are the CPU's
+        lines += ["**Fell back to another backend** (the earlier one could not run the case):", ""]
+        lines += [f"- {c['name']}: ran on {load.case_backend(c)}; {c['backend_fallback']}" for c in fell_back] + [""]
     lines += clocks.summary_lines(doc)
     if sweeps:
         lines += ["## DSA against dense", ""] + _md_sweeps(sweeps)

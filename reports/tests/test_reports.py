@@ -84,6 +84,24 @@ class Render(unittest.TestCase):
             self.assertIn("- topk.first_run: `cuda.topk.sample256` (not yet run on a GPU)", md)
             self.assertNotIn("- topk.ok:", md)
 
+    def test_cases_that_fell_back_to_another_backend_are_named(self):
+        # Under --backend auto a case the GPU cannot run runs on the CPU: its figures are
+        # the CPU's, and the report says which cases and why.
+        moved = fx.op_case("model.tiny.fp8_cache", 1e-3, backend="cpu")
+        moved["backend_fallback"] = "cuda: the GPU forward reads FP8 rows at 576/512 only"
+        with tempfile.TemporaryDirectory() as d:
+            code, _, err = run_cli("render", fx.write(fx.document([fx.op_case("topk.ok", 1e-3), moved]), d), "-o", d)
+            self.assertEqual(code, 0, err)
+            md = read(os.path.join(d, "report.md"))
+            self.assertIn("**Fell back to another backend** (the earlier one could not run the case):", md)
+            self.assertIn("- model.tiny.fp8_cache: ran on cpu; cuda: the GPU forward reads FP8 rows at 576/512 only", md)
+            self.assertNotIn("- topk.ok:", md)
+        moved["backend_fallback"] = ""  # the schema wants a reason
+        with tempfile.TemporaryDirectory() as d:
+            code, _, err = run_cli("render", fx.write(fx.document([moved]), d), "-o", d)
+            self.assertEqual(code, 2)
+            self.assertIn("backend_fallback", err)
+
     def test_a_run_that_did_not_complete_says_so(self):
         # Cases a stopped run never reached have no record: the report says how many.
         stopped = fx.document([fx.op_case("a", 1e-3), fx.op_case("b", 1e-3)])
@@ -572,6 +590,24 @@ class Compare(unittest.TestCase):
             code, _, _ = run_cli("compare", fx.write(base, d), fx.write(other, d), "--allow-device-mismatch")
             self.assertEqual(code, 0)
 
+
+    def test_a_case_that_moved_from_the_gpu_to_the_cpu_fails_the_gate(self):
+        # A GPU kernel that no longer takes a shape hands the case to the CPU (--backend
+        # auto): a regression of what the GPU runs, said as such, not as a CPU time read
+        # against a GPU one. The other way round is a note, and no times are compared.
+        base = fx.document([fx.op_case("a", 1e-3), fx.op_case("b", 1e-3, backend="cpu")])
+        cur = fx.document([fx.op_case("a", 5e-2, backend="cpu"), fx.op_case("b", 1e-4)])
+        cur["cases"][0]["backend_fallback"] = "cuda: cuda.topk.sample: rows longer than 2^32 columns"
+        r = compare.compare(base, cur)
+        self.assertEqual(r["exit_code"], 1)
+        self.assertEqual([(x["case"], x["verdict"]) for x in r["rows"]], [("a", "FAIL")])
+        self.assertEqual(r["rows"][0]["detail"], "ran on cpu now, on cuda in the baseline "
+                                                 "(cuda: cuda.topk.sample: rows longer than 2^32 columns)")
+        self.assertIn({"case": "b", "note": "ran on cuda now, on cpu in the baseline: times and host memory not "
+                                            "compared"}, r["notes"])
+        self.assertNotIn("FASTER", compare.markdown(r))
+        # Both on one backend: compared as before.
+        self.assertEqual([x["verdict"] for x in compare.compare(base, fx.clone(base))["rows"]], ["SAME", "SAME"])
 
     def test_a_case_that_failed_in_the_baseline_and_passes_now_is_named(self):
         base = fx.document([fx.op_case("a", 1e-3, status="failed"), fx.op_case("b", 1e-3)])
