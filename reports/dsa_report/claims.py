@@ -64,7 +64,7 @@ def _ratio_text(r):
 
 def evaluate(doc: dict, other_us_per_token: float | None = None, layers: int = 61) -> dict:
     gpu = load.on_gpu(doc)
-    device = load.device_name(doc)
+    device = doc_device = load.device_name(doc)
     cm = costmod.cost_model(doc, 2.0, layers, other_us_per_token)
     other_us_per_token = cm["other_us_per_token"] or None  # given, or measured by a matching model run
     sweeps = load.sweeps(doc)
@@ -72,12 +72,29 @@ def evaluate(doc: dict, other_us_per_token: float | None = None, layers: int = 6
     baseline = {"prefill": "causal MHA-mode attention (V3.1-Terminus prefill), this project's kernel",
                 "decode": "MQA-mode attention over the whole cache (V3.1-Terminus decode), this project's kernel"}
     cpu_note = "results from a CPU cannot confirm a GPU cost or speed figure"
+    # Each verdict goes by the backend of its own evidence: in a GPU run a sweep whose
+    # shapes no CUDA kernel takes runs on the CPU, and its times are the CPU's.
+    gpu_phase = {ph: sw is not None and sw.backend == "cuda" for ph, sw in picked.items()}
+
+    def cpu_why(phases):
+        """Why the phases' sweeps cannot decide a GPU figure: a CPU run, or a GPU run's
+        sweep that fell back to the CPU."""
+        if not gpu:
+            return cpu_note
+        fell = [f"the {ph} sweep {picked[ph].name} ran on the CPU" for ph in phases if not gpu_phase[ph]]
+        return "; ".join(fell) + " (no CUDA kernel took its shapes): CPU times cannot confirm a GPU cost or speed figure"
+
+    def device_of(phases):
+        names = sorted({cm["phases"][ph]["device"] for ph in phases if cm["phases"][ph]["available"]})
+        return " and ".join(names) if names else device
+
     out = []
     claims = {c[0]: c for c in CLAIMS}
 
     def cost_ratio_claim(cid, phase, claimed_ratio, claimed_cross):
         _, text, src = claims[cid]
         ph = cm["phases"][phase]
+        device = ph.get("device", doc_device)  # its sweep's: the CPU's for one that fell back
         if not ph["available"]:
             return _verdict(cid, text, src, "INCONCLUSIVE", None, ph["reason"], device, baseline[phase])
         rows = ph["points"]
@@ -88,9 +105,9 @@ def evaluate(doc: dict, other_us_per_token: float | None = None, layers: int = 6
                     "crossover_position": cross, "attention_only": not other_us_per_token,
                     "device": device, "real_shapes": ph["real_shapes"]}
         mod = ph["modelled"]
-        if not gpu:
+        if not gpu_phase[phase]:
             return _verdict(cid, text, src, "INCONCLUSIVE", measured,
-                            f"{cpu_note}; on this CPU the dense/DSA cost ratio at position {last['position']:,} is "
+                            f"{cpu_why([phase])}; on this CPU the dense/DSA cost ratio at position {last['position']:,} is "
                             f"{ratio:.2f}x and the crossover {'%.0f' % cross if cross else 'absent'}", device,
                             baseline[phase], mod)
         if last["position"] < CONTEXT_128K:
@@ -169,19 +186,19 @@ def evaluate(doc: dict, other_us_per_token: float | None = None, layers: int = 6
                          + ("" if v["decides"] else f" (not below {claimed_cross[k] / CROSSOVER_TOL:,.0f}: decides nothing)")
                          for k, v in ev.items())
         deciding = {k: v["dsa_over_dense_cost"] > 1 for k, v in ev.items() if v["decides"]}
-        if not gpu:
+        if not all(gpu_phase[k] for k in ev):
             more = all(v["dsa_over_dense_cost"] > 1 for v in ev.values())
             out.append(_verdict("P-short", text, src, "INCONCLUSIVE", ev,
-                                f"{cpu_note}; on this CPU: {desc} (DSA {'dearer' if more else 'not dearer'} "
-                                f"at the shortest context)", device, "both phases"))
+                                f"{cpu_why(list(ev))}; on this CPU: {desc} (DSA {'dearer' if more else 'not dearer'} "
+                                f"at the shortest context)", device_of(ev), "both phases"))
         elif not deciding:
             out.append(_verdict("P-short", text, src, "INCONCLUSIVE", ev,
-                                f"{desc}: measure shorter contexts to decide", device, "both phases"))
+                                f"{desc}: measure shorter contexts to decide", device_of(ev), "both phases"))
         else:
             ok = all(deciding.values())
             out.append(_verdict("P-short", text, src, "PASS" if ok else "FAIL", ev,
                                 f"{desc}: DSA {'costs more' if ok else 'does not cost more'} at the shortest measured "
-                                f"position (a common non-attention cost keeps the sign)", device, "both phases"))
+                                f"position (a common non-attention cost keeps the sign)", device_of(ev), "both phases"))
 
     # S-cost: halved or better at 128K in both phases.
     _, text, src = claims["S-cost"]
@@ -190,9 +207,10 @@ def evaluate(doc: dict, other_us_per_token: float | None = None, layers: int = 6
         ph = cm["phases"][phase]
         if ph["available"]:
             ratios[phase] = (ph["points"][-1]["position"], 1.0 / ph["points"][-1]["dsa_over_dense"])
-    if not ratios or not gpu or min(p for p, _ in ratios.values()) < CONTEXT_128K:
-        why = cpu_note if ratios and not gpu else "needs prefill and decode sweeps on a GPU reaching 128K"
-        out.append(_verdict("S-cost", text, src, "INCONCLUSIVE", ratios or None, why, device, "both phases"))
+    on_gpu = bool(ratios) and all(gpu_phase[k] for k in ratios)
+    if not on_gpu or min(p for p, _ in ratios.values()) < CONTEXT_128K:
+        why = cpu_why(list(ratios)) if ratios and not on_gpu else "needs prefill and decode sweeps on a GPU reaching 128K"
+        out.append(_verdict("S-cost", text, src, "INCONCLUSIVE", ratios or None, why, device_of(ratios), "both phases"))
     else:
         low = min(r for _, r in ratios.values())
         if low < 2.0:
@@ -201,14 +219,14 @@ def evaluate(doc: dict, other_us_per_token: float | None = None, layers: int = 6
                                 + (f"with {other_us_per_token:.4g} us per token of non-attention cost added to both paths"
                                    if other_us_per_token else
                                    "for attention alone (a non-attention cost could only lower it)"),
-                                device, "both phases"))
+                                device_of(ratios), "both phases"))
         elif other_us_per_token:
-            out.append(_verdict("S-cost", text, src, "PASS", ratios, f"at 128K the smaller ratio is {low:.2f}x", device,
-                                "both phases"))
+            out.append(_verdict("S-cost", text, src, "PASS", ratios, f"at 128K the smaller ratio is {low:.2f}x",
+                                device_of(ratios), "both phases"))
         else:
             out.append(_verdict("S-cost", text, src, "INCONCLUSIVE", ratios,
                                 f"attention alone is {low:.2f}x cheaper at 128K; the whole-model ratio needs the "
-                                f"non-attention cost per token", device, "both phases"))
+                                f"non-attention cost per token", device_of(ratios), "both phases"))
 
     # S-speed: whole-model speed-up at long context, read at the longest measured context,
     # from the real dimensions where the results have them. Which way a run's figure can
@@ -224,7 +242,8 @@ def evaluate(doc: dict, other_us_per_token: float | None = None, layers: int = 6
     #    hundreds of TFLOP a chunk): a prefill run of it stands for the whole model.
     _, text, src = claims["S-speed"]
     runs = [r for r in load.model_runs(doc) if r.points]
-    long_pts = [(r, p) for r in runs for p in r.points if p.context >= 65536 and not math.isnan(p.speedup)]
+    long_pts = [(r, p) for r in runs for p in r.points
+                if r.backend == "cuda" and p.context >= 65536 and not math.isnan(p.speedup)]
     def kind(r):
         if r.model.get("hidden") != costmod.REAL_HIDDEN:
             return "reduced"
@@ -233,7 +252,7 @@ def evaluate(doc: dict, other_us_per_token: float | None = None, layers: int = 6
         # bounds the real speed-up in neither direction.
         return "real" if r.whole() or r.op == "model_prefill" else "mixed"
 
-    if gpu and long_pts:
+    if long_pts:
         for wanted in ("real", "reduced", "mixed"):
             pool = [(r, p) for r, p in long_pts if kind(r) == wanted]
             if pool:
@@ -272,11 +291,13 @@ def evaluate(doc: dict, other_us_per_token: float | None = None, layers: int = 6
         ev = None
         if sw and sw.timed():
             lp = sw.timed()[-1]
-            ev = {"attention_speedup": lp.speedup, "context": lp.context, "sweep": sw.name}
+            ev = {"attention_speedup": lp.speedup, "context": lp.context, "sweep": sw.name,
+                  "device": load.backend_device(doc, sw.backend)}
         out.append(_verdict("S-speed", text, src, "INCONCLUSIVE", ev,
                             (cpu_note + "; " if not gpu else "") +
                             "needs whole-model runs (model_prefill / model_decode) on a GPU at 64K or more"
-                            + (f"; attention alone: {ev['attention_speedup']:.2f}x at {ev['context']:,}" if ev else ""),
+                            + (f"; attention alone: {ev['attention_speedup']:.2f}x at {ev['context']:,}"
+                               + ("" if sw.backend == "cuda" or not gpu else " (on the CPU)") if ev else ""),
                             device, "the dense model path"))
 
     # S-memory: the claim does not say which memory. What a server holds for every cached
@@ -330,8 +351,8 @@ def evaluate(doc: dict, other_us_per_token: float | None = None, layers: int = 6
     # S-64x: the attention-pair ratio at 128K is 64 by arithmetic; the time ratio is measured.
     _, text, src = claims["S-64x"]
     pts = [(s.name, p) for s in sweeps for p in s.timed()]
-    at128 = [(n, p) for n, p in pts if p.context >= CONTEXT_128K]
-    if gpu and at128:
+    at128 = [(s.name, p) for s in sweeps if s.backend == "cuda" for p in s.timed() if p.context >= CONTEXT_128K]
+    if at128:
         best = max(at128, key=lambda x: x[1].speedup)
         pairs = _pair_ratio(best[1])
         ok = best[1].speedup >= 64 * 0.8
@@ -347,7 +368,8 @@ def evaluate(doc: dict, other_us_per_token: float | None = None, layers: int = 6
             ev = {"largest_context": p.context, "speedup": p.speedup,
                   "pair_ratio": _pair_ratio(p), "sweep": n}
         out.append(_verdict("S-64x", text, src, "INCONCLUSIVE", ev,
-                            ("needs a GPU sweep at 128K" if not gpu else "no point at 128K") +
+                            ("no point at 128K" if gpu and any(s.backend == "cuda" for s in sweeps) else
+                             "needs a GPU sweep at 128K") +
                             (f"; largest measured: {ev['speedup']:.2f}x at {ev['largest_context']:,} with a pair ratio of "
                              f"{_ratio_text(ev['pair_ratio'])}" if ev else ""), device, "dense attention of the same phase"))
 

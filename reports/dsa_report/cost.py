@@ -26,14 +26,15 @@ REAL_INDEX_HEADS = 64
 
 
 def pick_sweep(sweeps, phase):
-    """The sweep of a phase to model from: real shapes preferred; for decode then the
-    largest batch (a server's cost per token: at batch 1 fixed costs, such as a top-k
-    that cannot fill the GPU from one row, dominate); then the most contexts."""
+    """The sweep of a phase to model from: one that ran on the GPU preferred (in a GPU run
+    a sweep whose shapes no CUDA kernel takes runs on the CPU); then real shapes; for
+    decode then the largest batch (a server's cost per token: at batch 1 fixed costs, such
+    as a top-k that cannot fill the GPU from one row, dominate); then the most contexts."""
     cands = [s for s in sweeps if s.phase == phase and s.timed()]
     if not cands:
         return None
     batch = lambda s: s.params.get("batch", 1) if phase == "decode" else 1
-    return sorted(cands, key=lambda s: (not s.real_shapes, -batch(s), -len(s.timed())))[0]
+    return sorted(cands, key=lambda s: (s.backend != "cuda", not s.real_shapes, -batch(s), -len(s.timed())))[0]
 
 
 def stage_shares(p: load.SweepPoint) -> dict:
@@ -180,7 +181,7 @@ def cost_model(doc: dict, gpu_hour_usd: float = 2.0, layers: int = 61, other_us_
                          "dsa_stage_share": stage_shares(p)})
         pos = [r["position"] for r in rows]
         x, why = crossover(pos, [r["dense_usd_per_mtok"] for r in rows], [r["dsa_usd_per_mtok"] for r in rows])
-        measured = [f"per-layer attention time of dense and DSA at contexts {pos} on {load.device_name(doc)} "
+        measured = [f"per-layer attention time of dense and DSA at contexts {pos} on {load.backend_device(doc, sw.backend)} "
                     f"(sweep {sw.name}, backend {sw.backend})"]
         modelled = [f"the whole model as {layers} identical attention layers"]
         if other_us_per_token:
@@ -202,7 +203,8 @@ def cost_model(doc: dict, gpu_hour_usd: float = 2.0, layers: int = 61, other_us_
                             f"{'query' if sw.params['query_chunk'] == 1 else 'queries'} per step per sequence")
         else:
             measured.append(f"prefill of a {sw.params['query_chunk']}-query chunk ending at each position")
-        out["phases"][phase] = {"available": True, "sweep": sw.name, "real_shapes": sw.real_shapes, "points": rows,
+        out["phases"][phase] = {"available": True, "sweep": sw.name, "backend": sw.backend,
+                                "device": load.backend_device(doc, sw.backend), "real_shapes": sw.real_shapes, "points": rows,
                                 "dense_baseline": strength,
                                 "crossover_position": x, "crossover_note": why, "measured": measured,
                                 "modelled": modelled}

@@ -209,9 +209,15 @@ def case_backend(c: dict) -> str:
 
 def device_name(doc: dict) -> str:
     """The device the timings come from: the GPU when any case ran on one, else the CPU."""
-    on_gpu = any(case_backend(c) == "cuda" for c in doc["cases"])
+    return backend_device(doc, "cuda" if on_gpu(doc) else "cpu")
+
+
+def backend_device(doc: dict, backend: str) -> str:
+    """The device of the run's cases on `backend`: in a GPU run a case the GPU could not
+    take ran on the CPU (its record's backend_fallback says why), and its figures are the
+    CPU's."""
     devices = doc["provenance"].get("cuda_devices") or []
-    if on_gpu and devices:
+    if backend == "cuda" and devices:
         return devices[0]["name"]
     return "CPU: " + doc["provenance"].get("cpu_model", "unknown")
 

@@ -816,6 +816,30 @@ class Claims(unittest.TestCase):
         self.assertEqual(self.verdict(doc, "S-memory")["verdict"], "FAIL")  # 1152 -> 1284 bytes per token
         self.assertEqual(self.verdict(doc, "S-quality")["verdict"], "INCONCLUSIVE")
 
+    def test_a_gpu_runs_sweep_that_fell_back_to_the_cpu_decides_nothing(self):
+        # In a GPU run a sweep whose shapes no CUDA kernel takes runs on the CPU: its times
+        # are the CPU's, whatever device the rest of the run used. A GPU sweep of the
+        # same phase is modelled first; alone, the CPU one is inconclusive and named so.
+        on_cpu = fx.sweep("prefill.cpu", "prefill", self.GOOD, query_chunk=64)
+        on_cpu.update(backend="cpu", backend_fallback="cuda: sparse attention (not 576 / 512)")
+        doc = fx.document([fx.op_case("topk", 1e-3), on_cpu])
+        v = self.verdict(doc, "P-prefill", other=100.0)
+        self.assertEqual(v["verdict"], "INCONCLUSIVE", v["reason"])
+        self.assertIn("the prefill sweep prefill.cpu ran on the CPU", v["reason"])
+        self.assertEqual(v["hardware"], "CPU: cpu")
+        self.assertEqual(self.verdict(doc, "S-cost", other=100.0)["verdict"], "INCONCLUSIVE")
+        s64 = self.verdict(doc, "S-64x")
+        self.assertEqual(s64["verdict"], "INCONCLUSIVE")
+        self.assertIn("needs a GPU sweep at 128K", s64["reason"])
+        cm = cost.cost_model(doc, other_us_per_token=100.0)
+        self.assertIn("on CPU: cpu (sweep prefill.cpu, backend cpu)", cm["phases"]["prefill"]["measured"][0])
+        # With a GPU sweep of the phase beside it, that one is modelled and decides.
+        doc["cases"].append(fx.sweep("prefill.gpu", "prefill", self.GOOD, heads=8, query_chunk=64))
+        self.assertEqual(cost.cost_model(doc)["phases"]["prefill"]["sweep"], "prefill.gpu")
+        v = self.verdict(doc, "P-prefill", other=100.0)
+        self.assertNotIn("ran on the CPU", v["reason"])
+        self.assertEqual(v["hardware"], "NVIDIA H800")
+
     def test_prefill_claim_passes_when_ratio_and_crossover_match(self):
         # With 100 us of non-attention time per token the whole-model ratio at 128K is
         # (61 * 4.377 ms / 64 + 0.1 ms) / (61 * 1.154 ms / 64 + 0.1 ms) = 3.56.
