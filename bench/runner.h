@@ -98,9 +98,10 @@ void run_points(const std::vector<std::int64_t>& contexts, const RunContext& ctx
 // result measured with a kernel not yet validated on its hardware says so.
 void note_unvalidated_variants(nlohmann::json& rec, const std::vector<VariantSummary>& variants);
 
-// Picks a variant on the first candidate backend that has one for `args`. `why` gets
-// every backend's reason when none has; `why` also gets, when a later backend has one,
-// why the earlier ones did not ("cuda: ..."), for the record's "backend_fallback".
+// Picks a variant on the first candidate backend that has one for `args`. When none has,
+// `why` gets each backend's reason. When a later backend has one, `why` gets why the
+// earlier ones had none ("cuda: ..."), for the record's "backend_fallback"; it is left
+// empty when `name` picks the variant, and so its backend, on purpose.
 template <class Args>
 const Variant<Args>* choose_variant(const std::vector<Variant<Args>>& all, const std::vector<Backend>& backends,
                                     const Args& args, std::string* why, const std::string& name = "",
@@ -109,7 +110,7 @@ const Variant<Args>* choose_variant(const std::vector<Variant<Args>>& all, const
   for (Backend b : backends) {
     std::string r;
     if (const auto* v = pick_variant(all, b, args, name, &r, prefer)) {
-      if (why) *why = passed_over;
+      if (why) *why = name.empty() ? passed_over : std::string();
       return v;
     }
     reasons += (reasons.empty() ? "" : "; ") + r;

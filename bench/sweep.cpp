@@ -420,7 +420,7 @@ nlohmann::json Sweep::run_point(std::int64_t L, std::size_t i) {
   impl_sparse_ = vs->name;
   impl_dense_ = prefill_ ? vmha->name : vmqa->name;
   backend_ = backend_name(vs->backend);
-  backend_fallback_ = reasons;
+  backend_fallback_ = c_.stage_implementations.empty() ? reasons : "";  // a named stage picks its backend
   for (auto [used, name] : {std::pair{&used_indexer_, &impl_indexer_}, {&used_topk_, &impl_topk_},
                             {&used_sparse_, &impl_sparse_}, {&used_dense_, &impl_dense_}})
     if (std::find(used->begin(), used->end(), *name) == used->end()) used->push_back(*name);

@@ -468,8 +468,14 @@ TEST(RunCase, ACaseAnEarlierBackendCannotRunSaysWhyItFellBack) {
   const std::string why = sweep.value("backend_fallback", std::string());
   EXPECT_EQ(why.rfind("cuda: ", 0), 0u) << why;
   EXPECT_NE(why.find("sparse attention ("), std::string::npos) << why;
-  // The CPU first: nothing fell back.
+  // The CPU first: nothing fell back. Nor does a case that names a CPU variant.
   EXPECT_FALSE(run_op_case(s.cases[0], ctx, 1, {Backend::cpu}).contains("backend_fallback"));
+  CaseSpec named = s.cases[0];
+  named.implementation = "cpu.indexer.fp32";
+  EXPECT_FALSE(run_op_case(named, ctx, 1, gpu_first).contains("backend_fallback"));
+  CaseSpec named_stage = s.cases[1];
+  named_stage.stage_implementations["topk"] = "cpu.topk.radix";
+  EXPECT_FALSE(run_sweep_case(named_stage, ctx, 1, gpu_first).contains("backend_fallback"));
 }
 
 // The same for a model case: the GPU forward says why it cannot take the model (here: no
