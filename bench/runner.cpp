@@ -123,18 +123,15 @@ nlohmann::json ceiling_share(const nlohmann::json& ceilings, const nlohmann::jso
   return share;
 }
 
-// Why a case or point ran out of host memory, with what this process had to use when
-// it began (the machine's available memory, or less under a container's limit).
-namespace {
-
-std::string host_oom_reason(const std::string& what, std::int64_t available_at_start, double needs_bytes = 0) {
+std::string host_oom_reason(const std::string& what, std::int64_t available_at_start, double needs_bytes,
+                            const std::string& needs) {
   std::string r = "out of host memory " + what;
   char buf[96];
   if (needs_bytes > 0) {
     // A case 100 times too big reads differently from one just over the machine's memory.
     if (needs_bytes >= 1e12) std::snprintf(buf, sizeof buf, "%.1f TB", needs_bytes / 1e12);
     else std::snprintf(buf, sizeof buf, "%.1f GB", needs_bytes / 1e9);
-    r += std::string(": its inputs and outputs alone take about ") + buf + " as fp32";
+    r += ": " + needs + " about " + buf + " as fp32";
   }
   if (available_at_start >= 0) {
     std::snprintf(buf, sizeof buf, "%.1f", static_cast<double>(available_at_start) / 1e9);
@@ -142,6 +139,8 @@ std::string host_oom_reason(const std::string& what, std::int64_t available_at_s
   }
   return r;
 }
+
+namespace {
 
 // The host bytes of a single-op case's main tensors, held as fp32: its inputs, its
 // outputs and the reference's outputs (more goes to quantised copies and scratch). 0 for

@@ -120,6 +120,13 @@ const Variant<Args>* choose_variant(const std::vector<Variant<Args>>& all, const
   return nullptr;
 }
 
+// Why a case or point ran out of host memory: "out of host memory <what>", then, with
+// `needs_bytes` > 0, ": <needs> about 4.1 TB as fp32", and what this process had to use
+// when it began (the machine's available memory, or less under a container's limit;
+// negative: unknown, left out).
+std::string host_oom_reason(const std::string& what, std::int64_t available_at_start, double needs_bytes = 0,
+                            const std::string& needs = "its inputs and outputs alone take");
+
 // Thrown inside a case to end it as not_supported.
 struct NotSupported : std::runtime_error {
   using std::runtime_error::runtime_error;

@@ -83,6 +83,7 @@ class Sweep {
  private:
   void say(const std::string& s) const { if (ctx_.progress) ctx_.progress(s); }
   SequenceSource make_source(int b) const;
+  double source_bytes() const;  // the host bytes of every sequence's inputs at the largest context, as fp32
   SequencePoint make_point(const SequenceSource& src, std::int64_t L) const;
   nlohmann::json run_point(std::int64_t L, std::size_t i);
   void validate(const SequencePoint& p, Checks& ch, const std::string& prefix) const;
@@ -565,10 +566,29 @@ nlohmann::json Sweep::run_point(std::int64_t L, std::size_t i) {
   return pt;
 }
 
+double Sweep::source_bytes() const {
+  const double Lmax = static_cast<double>(c_.contexts.back());
+  double per_sequence = 4.0 * Lmax * (d_mqa_ + c_.index_head_dim);  // latent cache, indexer keys
+  if (prefill_)  // the expanded K/V product, then per-head K and V
+    per_sequence += 4.0 * Lmax * c_.heads * (2.0 * (c_.qk_nope + c_.v_head) + c_.qk_rope);
+  return per_sequence * (prefill_ ? 1 : c_.batch);
+}
+
 nlohmann::json Sweep::run() {
-  say("generating inputs at context " + std::to_string(c_.contexts.back()));
+  const std::int64_t Lmax = c_.contexts.back();
+  say("generating inputs at context " + std::to_string(Lmax));
   const double t0 = now_seconds();
-  for (int b = 0; b < (prefill_ ? 1 : c_.batch); ++b) sources_.push_back(make_source(b));
+  const std::int64_t available = available_memory_bytes();
+  try {
+    for (int b = 0; b < (prefill_ ? 1 : c_.batch); ++b) sources_.push_back(make_source(b));
+  } catch (const std::bad_alloc&) {
+    // Every point takes a prefix of these: none runs, and the reason says what to change.
+    sources_.clear();
+    throw OutOfMemory(host_oom_reason("making the inputs at the largest context, " + std::to_string(Lmax) +
+                                          ", of which every point takes a prefix",
+                                      available, source_bytes(), "they take") +
+                      "; a case of its own for that context lets the others run");
+  }
   nlohmann::json rec;
   rec["sources_wall_s"] = now_seconds() - t0;  // every sequence's cache at the largest context, made once
   run_points(c_.contexts, ctx_, c_.validates(), rec, [&](std::int64_t L, std::size_t i) {

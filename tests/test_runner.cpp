@@ -378,6 +378,29 @@ TEST(RunPoints, TheCaseTakesItsWorstPointsStatusAndReason) {
   EXPECT_EQ(error["reason"], "context 2048: broken at 2048");
 }
 
+// A sweep makes its inputs once, at its largest context, and every point takes a prefix:
+// inputs no machine holds (525 TB, past any address space) end the case as oom, saying
+// how much they take and how to keep the other points.
+TEST(RunCase, ASweepWhoseLargestContextCannotBeMadeIsOomWithWhatItTakes) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "AddressSanitizer's operator new aborts instead of throwing std::bad_alloc";
+#endif
+  const Suite s = parse_suite(R"({"cases": [{"name": "sw", "op": "dsa_vs_dense", "phase": "decode",
+     "contexts": [256, 2000000000], "heads": 4, "index_heads": 4, "topk": 64, "kv_rank": 65536, "qk_nope": 32,
+     "qk_rope": 32, "v_head": 32}]})", "t");
+  RunContext ctx;
+  ctx.backend = BackendRequest::cpu;
+  const nlohmann::json rec = run_case(s.cases[0], ctx);
+  EXPECT_EQ(rec["status"], "oom") << rec.dump(1);
+  const std::string why = rec.value("reason", "");
+  EXPECT_EQ(why.rfind("out of host memory making the inputs at the largest context, 2000000000, of which every point "
+                      "takes a prefix: they take about 525.6 TB as fp32 (",
+                      0),
+            0u)
+      << why;
+  EXPECT_NE(why.find("; a case of its own for that context lets the others run"), std::string::npos) << why;
+}
+
 TEST(RunCase, CudaWithoutADeviceIsSkippedNotFailed) {
   const Suite s = parse_suite(R"({"cases": [{"name": "t", "op": "topk", "queries": 2, "context": 64, "topk": 8}]})", "t");
   RunContext ctx;
