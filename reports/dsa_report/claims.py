@@ -82,7 +82,7 @@ def evaluate(doc: dict, other_us_per_token: float | None = None, layers: int = 6
         if not gpu:
             return cpu_note
         fell = [f"the {ph} sweep {picked[ph].name} ran on the CPU" for ph in phases if not gpu_phase[ph]]
-        return "; ".join(fell) + " (no CUDA kernel took its shapes): CPU times cannot confirm a GPU cost or speed figure"
+        return "; ".join(fell) + ": CPU times cannot confirm a GPU cost or speed figure"
 
     def device_of(phases):
         names = sorted({cm["phases"][ph]["device"] for ph in phases if cm["phases"][ph]["available"]})
