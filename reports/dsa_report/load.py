@@ -294,7 +294,9 @@ def sweeps(doc: dict) -> list[Sweep]:
         out.append(Sweep(name=c["name"], phase=c["params"]["phase"], params=c["params"], backend=case_backend(c),
                          points=pts, crossover=c.get("crossover"),
                          cache_per_token=c.get("cache_bytes_per_token_per_layer", {}), status=c["status"],
-                         ceilings=ceilings_of(doc, c)))
+                         # A GPU's ceilings judge GPU times only: not those of a sweep a GPU run
+                         # ran on the CPU (backend_fallback).
+                         ceilings=ceilings_of(doc, c) if case_backend(c) == "cuda" else {}))
     return out
 
 

@@ -833,6 +833,12 @@ class Claims(unittest.TestCase):
         self.assertIn("needs a GPU sweep at 128K", s64["reason"])
         cm = cost.cost_model(doc, other_us_per_token=100.0)
         self.assertIn("on CPU: cpu (sweep prefill.cpu, backend cpu)", cm["phases"]["prefill"]["measured"][0])
+        # The run's GPU ceilings do not judge the CPU sweep's dense baseline.
+        doc["device_ceilings"] = {"bf16_tflops": 800.0, "fp8_tflops": 1600.0, "copy_gbps": 3000.0}
+        on_cpu["points"][-1]["dense"]["throughput"] = {"gflops": 20.0, "gbps": 0.6}
+        base = cost.cost_model(doc)["phases"]["prefill"]["dense_baseline"]
+        self.assertNotIn("share", base)
+        self.assertIn("(no measured ceilings to judge it by)", cost.baseline_text(base))
         # With a GPU sweep of the phase beside it, that one is modelled and decides.
         doc["cases"].append(fx.sweep("prefill.gpu", "prefill", self.GOOD, heads=8, query_chunk=64))
         self.assertEqual(cost.cost_model(doc)["phases"]["prefill"]["sweep"], "prefill.gpu")
