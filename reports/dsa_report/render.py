@@ -78,6 +78,12 @@ def _exponent(xs, ys):
     return float(np.polyfit(np.log([x for x, _ in ok]), np.log([y for _, y in ok]), 1)[0])
 
 
+def _on_cpu(doc, item):
+    """" (on the CPU)" for a sweep or model run a GPU run ran on the CPU (no CUDA kernel
+    took it, or a stage was named so): the plots' subtitle names the GPU."""
+    return " (on the CPU)" if load.on_gpu(doc) and item.backend == "cpu" else ""
+
+
 def plot_time(doc, sweeps, runs, out, written, skipped):
     panels = [s for s in sweeps if len(s.timed()) >= 1] + [r for r in runs if r.points and "timing" in r.points[0].dense]
     if not panels:
@@ -89,13 +95,14 @@ def plot_time(doc, sweeps, runs, out, written, skipped):
             pts = s.timed()
             xs = [p.context for p in pts]
             series = {"dense": [p.dense_s for p in pts], "DSA": [p.dsa_s for p in pts]}
-            what = f"{s.name}\n{s.phase}: {s.params['query_chunk']} queries, {s.params['heads']} heads"
+            what = f"{s.name}{_on_cpu(doc, s)}\n{s.phase}: {s.params['query_chunk']} queries, {s.params['heads']} heads"
             ylabel = "median time per call"
         else:
             xs = [p.context for p in s.points]
             series = {"dense": [p.dense["timing"]["median_s"] for p in s.points],
                       "DSA": [p.dsa["timing"]["median_s"] for p in s.points]}
-            what = f"{s.name}\n{'prefill of the whole context' if s.op == 'model_prefill' else 'one decode step'}"
+            what = (f"{s.name}{_on_cpu(doc, s)}\n"
+                    f"{'prefill of the whole context' if s.op == 'model_prefill' else 'one decode step'}")
             ylabel = "median time"
         for label, ys in series.items():
             k = _exponent(xs, ys)
@@ -123,14 +130,14 @@ def plot_speedup(doc, sweeps, runs, out, written, skipped):
     ax = axes[0]
     for i, s in enumerate(items):
         pts = s.timed()
-        line, = ax.plot([p.context for p in pts], [p.speedup for p in pts], "o-", label=f"{s.name} ({s.phase})")
+        line, = ax.plot([p.context for p in pts], [p.speedup for p in pts], "o-", label=f"{s.name} ({s.phase}){_on_cpu(doc, s)}")
         x = (s.crossover or {}).get("context")
         if x:
             ax.axvline(x, color=line.get_color(), ls=":", lw=1.2)
             ax.annotate(f"crossover ≈ {x:,.0f}", (x, 1.0), xytext=(5, 12 + 14 * i), textcoords="offset points",
                         fontsize=8, color=line.get_color())
     for r in mruns:
-        ax.plot([p.context for p in r.points], [p.speedup for p in r.points], "s--", label=f"{r.name} (whole model)")
+        ax.plot([p.context for p in r.points], [p.speedup for p in r.points], "s--", label=f"{r.name} (whole model){_on_cpu(doc, r)}")
     ax.axhline(1.0, color="black", lw=1)
     ax.text(0.01, 0.02, "below 1: DSA slower", transform=ax.transAxes, fontsize=8, color="#555555")
     ax.set_xscale("log", base=2)
@@ -162,7 +169,7 @@ def plot_stages(doc, sweeps, out, written, skipped):
         ax.set_xticks(x, [_tokens(p.context) for p in pts])
         ax.set_xlabel("context length (tokens)")
         ax.set_ylabel("median time (ms)")
-        ax.set_title(f"{s.name} ({s.phase})", fontsize=9)
+        ax.set_title(f"{s.name} ({s.phase}){_on_cpu(doc, s)}", fontsize=9)
         ax.grid(True, axis="y", alpha=0.3)
         _legend(ax, 8)
     _save(fig, out, "stages", written)

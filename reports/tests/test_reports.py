@@ -96,6 +96,15 @@ class Render(unittest.TestCase):
             self.assertIn("**Fell back to another backend** (the earlier one could not run the case):", md)
             self.assertIn("- model.tiny.fp8_cache: ran on cpu; cuda: the GPU forward reads FP8 rows at 576/512 only", md)
             self.assertNotIn("- topk.ok:", md)
+        # The plots' subtitle names the GPU: a sweep that ran on the CPU says so in its label.
+        sweep = fx.sweep("sw.cpu", "decode", [(4096, 2e-3, 1e-3), (8192, 4e-3, 1.5e-3)])
+        sweep.update(backend="cpu", backend_fallback="cuda: sparse attention (not 576 / 512)")
+        with tempfile.TemporaryDirectory() as d:
+            code, _, err = run_cli("render", fx.write(fx.document([fx.op_case("topk.ok", 1e-3), sweep]), d), "-o", d)
+            self.assertEqual(code, 0, err)
+            for plot in ("speedup", "stages", "time_vs_context"):
+                self.assertIn("sw.cpu (decode) (on the CPU)" if plot != "time_vs_context" else "sw.cpu (on the CPU)",
+                              read(os.path.join(d, plot + ".svg")), plot)
         moved["backend_fallback"] = ""  # the schema wants a reason
         with tempfile.TemporaryDirectory() as d:
             code, _, err = run_cli("render", fx.write(fx.document([moved]), d), "-o", d)
