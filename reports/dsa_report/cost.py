@@ -122,9 +122,14 @@ def non_attention_from_model(doc: dict, layers: int):
     projections, about 28 MFLOP a token a layer, some 2-3% of the non-attention work)
     are left out, which favours DSA by that much."""
     runs = [r for r in load.model_runs(doc) if r.op == "model_prefill" and r.points]
-    match = [r for r in runs if r.model.get("hidden") == REAL_HIDDEN and r.layers_run() > 0]
+    real = [r for r in runs if r.model.get("hidden") == REAL_HIDDEN and r.layers_run() > 0]
+    # Its time goes beside the sweeps' attention times: from the same device only (in a GPU
+    # run, a model case the GPU could not take runs on the CPU).
+    here = "cuda" if load.on_gpu(doc) else "cpu"
+    match = [r for r in real if r.backend == here]
     if not match:
         seen = ", ".join(sorted({r.source() for r in runs})) or "none"
+        elsewhere = "".join(f"; {r.name} ran on {r.backend}, not beside the {here} attention times" for r in real)
         # A run meant to measure it that did not (skipped without a GPU, out of host
         # memory, ...) says why, so the cause is not left to be guessed.
         missed = [c for c in doc["cases"] if c["op"] == "model_prefill" and not c.get("points")
@@ -132,7 +137,7 @@ def non_attention_from_model(doc: dict, layers: int):
         return None, (f"no model_prefill run of the real dimensions (hidden size {REAL_HIDDEN}; one layer is enough, "
                       f"e.g. layers [3, 4] of {REAL_PRESET}; model_prefill runs in these results: {seen})"
                       + "".join(f"; {c['name']} ended {c['status']}: {c.get('reason', 'no reason recorded')}"
-                                for c in missed))
+                                for c in missed) + elsewhere)
     r = max(match, key=lambda x: x.layers_run())
     p = min(r.points, key=lambda x: x.context)
     sec = p.dense["op_times"]["seconds"]

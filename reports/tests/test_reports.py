@@ -752,6 +752,11 @@ class Cost(unittest.TestCase):
         self.assertIn("measured by model.real.prefill", c["other_source"])
         self.assertIn("in decode the same per token as in prefill", " ".join(c["phases"]["decode"]["modelled"]))
         self.assertEqual(cost.cost_model(doc, other_us_per_token=5)["other_us_per_token"], 5)  # given wins
+        # A real-dimensions run that a GPU run ran on the CPU is not mixed with GPU attention times.
+        run.update(backend="cpu", backend_fallback="cuda: out of device memory: ...")
+        c = cost.cost_model(doc)
+        self.assertEqual(c["other_us_per_token"], 0.0)
+        self.assertIn("; model.real.prefill ran on cpu, not beside the cuda attention times", c["other_source"])
 
     def test_non_attention_time_from_one_real_layer_is_per_layer_times_the_layers(self):
         doc = fx.document([fx.sweep("decode.real", "decode", [(1024, 1e-3, 2e-3), (8192, 8e-3, 3e-3)])])
