@@ -143,15 +143,17 @@ std::string host_oom_reason(const std::string& what, std::int64_t available_at_s
 namespace {
 
 // The host bytes of a single-op case's main tensors, held as fp32: its inputs, its
-// outputs and the reference's outputs (more goes to quantised copies and scratch). 0 for
-// sweeps and model cases, whose memory depends on more than the case's fields.
+// outputs and, when it validates, the reference's outputs (more goes to quantised copies
+// and scratch): a lower bound of what it allocates. 0 for sweeps and model cases, whose
+// memory depends on more than the case's fields.
 double op_case_bytes(const CaseSpec& c) {
   const double q = static_cast<double>(c.queries), s = static_cast<double>(c.context), k = static_cast<double>(c.topk);
-  const double h = c.heads, out = 2.0 * q * h * c.d_v + 2.0 * q * h;  // out and lse, twice
+  const double copies = c.validates() ? 2.0 : 1.0;  // the output, and the reference's
+  const double h = c.heads, out = copies * (q * h * c.d_v + q * h);  // out and lse
   switch (c.op) {
     case Op::indexer:
-      return 4.0 * (q * c.index_heads * (c.index_head_dim + 1.0) + s * c.index_head_dim + 2.0 * q * s);
-    case Op::topk: return 4.0 * (q * s + 2.0 * q * k);
+      return 4.0 * (q * c.index_heads * (c.index_head_dim + 1.0) + s * c.index_head_dim + copies * q * s);
+    case Op::topk: return 4.0 * (q * s + copies * q * k);
     case Op::sparse_attention: return 4.0 * (q * h * c.d_qk + s * c.d_qk + q * k + out);
     case Op::dense_attention_mqa: return 4.0 * (q * h * c.d_qk + s * c.d_qk + out);
     case Op::dense_attention_mha: return 4.0 * (q * h * c.d_qk + s * h * (c.d_qk + c.d_v) + out);
@@ -257,6 +259,11 @@ nlohmann::json run_case(const CaseSpec& c, const RunContext& ctx) {
       reset_peak_rss();
       reset_device_memory_peak();
       nlohmann::json body;
+      // A case whose tensors cannot fit ends before they are made: made one by one, each
+      // smaller than the machine, the kernel hands them out and then kills the process
+      // that touches them (the worker's crash would say less than this).
+      if (const double need = op_case_bytes(c); available >= 0 && need > static_cast<double>(available))
+        throw OutOfMemory(host_oom_reason("for the case", available, need, "its inputs and outputs alone would take"));
       if (c.op == Op::dsa_vs_dense) body = run_sweep_case(c, ctx, seed, backends);
       else if (c.op == Op::model_prefill || c.op == Op::model_decode) body = run_model_case(c, ctx, seed, backends);
       else body = run_op_case(c, ctx, seed, backends);

@@ -314,14 +314,11 @@ TEST(RunCase, AThrowingCaseBecomesAnErrorStatus) {
   EXPECT_TRUE(rec.contains("duration_s"));
 }
 
-// Inputs no machine holds (2^24 rows of 2^24 scores: 64 TiB) end the case as oom, with
-// what the process had to use; the run goes on.
+// Inputs no machine holds (2^24 rows of 2^24 scores: 64 TiB) end the case as oom before
+// anything is allocated, with what they would take and what the process had to use; the
+// run goes on.
 TEST(RunCase, ACaseThatCannotAllocateItsInputsIsOom) {
-#if defined(__SANITIZE_ADDRESS__)
-  // The release build runs this: AddressSanitizer's operator new reports the failed
-  // allocation and aborts (allocator_may_return_null does not reach the throwing form).
-  GTEST_SKIP() << "AddressSanitizer's operator new aborts instead of throwing std::bad_alloc";
-#endif
+  ASSERT_GE(available_memory_bytes(), 0) << "the check needs the machine's available memory";
   const Suite s = parse_suite(
       R"({"cases": [{"name": "huge", "op": "topk", "queries": 16777216, "context": 16777216, "topk": 8}]})", "t");
   RunContext ctx;
@@ -330,7 +327,7 @@ TEST(RunCase, ACaseThatCannotAllocateItsInputsIsOom) {
   EXPECT_EQ(rec["status"], "oom") << rec.dump();
   // What it asked for, beside what there was: 16M x 16M fp32 scores are 1.1 PB.
   EXPECT_NE(rec["reason"].get<std::string>().find(
-                "out of host memory while running the case: its inputs and outputs alone take about 1125.9 TB as fp32 ("),
+                "out of host memory for the case: its inputs and outputs alone would take about 1125.9 TB as fp32 ("),
             std::string::npos)
       << rec["reason"];
   EXPECT_NE(rec["reason"].get<std::string>().find(" GB was available when it began)"), std::string::npos) << rec["reason"];
@@ -379,12 +376,10 @@ TEST(RunPoints, TheCaseTakesItsWorstPointsStatusAndReason) {
 }
 
 // A sweep makes its inputs once, at its largest context, and every point takes a prefix:
-// inputs no machine holds (525 TB, past any address space) end the case as oom, saying
-// how much they take and how to keep the other points.
+// inputs no machine holds (525 TB, past any address space) end the case as oom before
+// anything is allocated, saying how much they would take and how to keep the other points.
 TEST(RunCase, ASweepWhoseLargestContextCannotBeMadeIsOomWithWhatItTakes) {
-#if defined(__SANITIZE_ADDRESS__)
-  GTEST_SKIP() << "AddressSanitizer's operator new aborts instead of throwing std::bad_alloc";
-#endif
+  ASSERT_GE(available_memory_bytes(), 0) << "the check needs the machine's available memory";
   const Suite s = parse_suite(R"({"cases": [{"name": "sw", "op": "dsa_vs_dense", "phase": "decode",
      "contexts": [256, 2000000000], "heads": 4, "index_heads": 4, "topk": 64, "kv_rank": 65536, "qk_nope": 32,
      "qk_rope": 32, "v_head": 32}]})", "t");
@@ -394,11 +389,31 @@ TEST(RunCase, ASweepWhoseLargestContextCannotBeMadeIsOomWithWhatItTakes) {
   EXPECT_EQ(rec["status"], "oom") << rec.dump(1);
   const std::string why = rec.value("reason", "");
   EXPECT_EQ(why.rfind("out of host memory making the inputs at the largest context, 2000000000, of which every point "
-                      "takes a prefix: they take about 525.6 TB as fp32 (",
+                      "takes a prefix: they would take about 525.6 TB as fp32 (",
                       0),
             0u)
       << why;
   EXPECT_NE(why.find("; a case of its own for that context lets the others run"), std::string::npos) << why;
+}
+
+// What is counted against the machine's memory: the reference's outputs only where the
+// case validates (a bench-mode case never makes them).
+TEST(RunCase, AnOpCaseCountsTheReferencesOutputsOnlyWhenItValidates) {
+  ASSERT_GE(available_memory_bytes(), 0) << "the check needs the machine's available memory";
+  const Suite s = parse_suite(R"({"cases": [
+     {"name": "b", "op": "indexer", "generator": "gaussian", "queries": 16777216, "context": 16777216,
+      "index_heads": 1, "index_head_dim": 32, "mode": "bench"},
+     {"name": "v", "op": "indexer", "generator": "gaussian", "queries": 16777216, "context": 16777216,
+      "index_heads": 1, "index_head_dim": 32, "mode": "validate"}]})", "t");
+  RunContext ctx;
+  ctx.backend = BackendRequest::cpu;
+  // 2^48 scores of 4 bytes: 1125.9 TB, and as much again for the reference's.
+  for (const auto& [c, tb] : {std::pair{s.cases[0], "1125.9"}, {s.cases[1], "2251.8"}}) {
+    const nlohmann::json rec = run_case(c, ctx);
+    EXPECT_EQ(rec["status"], "oom") << rec.dump();
+    EXPECT_NE(rec.value("reason", "").find(std::string("would take about ") + tb + " TB as fp32"), std::string::npos)
+        << rec["reason"];
+  }
 }
 
 TEST(RunCase, CudaWithoutADeviceIsSkippedNotFailed) {
