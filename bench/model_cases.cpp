@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cmath>
 #include <filesystem>
+#include <initializer_list>
 #include <limits>
 
 #include "bench/runner.h"
@@ -398,8 +399,31 @@ nlohmann::json cache_json(const Model& m, AttentionMode mode) {
           {"latent_dtype", dtype_name(m.cache_dtype())}};
 }
 
+// Before a point's sequences and caches are made: the host bytes of `sequences` inputs of
+// `tokens` tokens (token ids, or a layer range's hidden states) and, for a model on the
+// CPU, of their fp32 caches in each of `modes` (the latent row of every loaded layer, and
+// the indexer's keys in DSA mode), against the host memory available now (the weights are
+// in already). A cache's reserve takes address space only: without this, a context too
+// long for the machine would be found out part way through its prefill, by the kernel's
+// out-of-memory killer, not by a failed allocation. A GPU model's caches are the device's,
+// whose allocation says when it fails.
+void check_point_memory(const Model& m, std::int64_t tokens, int sequences, std::initializer_list<AttentionMode> modes) {
+  const ModelConfig& cfg = m.config();
+  const double t = static_cast<double>(tokens) * sequences;
+  double bytes = t * (m.has_head() ? 4.0 : 4.0 * cfg.hidden);
+  if (!runs_on_gpu(m))
+    for (AttentionMode mode : modes)
+      bytes += 4.0 * t * m.loaded_layers() *
+               (cfg.kv_lora_rank + cfg.qk_rope + (mode == AttentionMode::dsa ? cfg.index_head_dim : 0));
+  const std::int64_t available = available_memory_bytes();
+  if (available >= 0 && bytes > static_cast<double>(available))
+    throw OutOfMemory(host_oom_reason("for this context", available, bytes,
+                                      runs_on_gpu(m) ? "its inputs would take" : "its inputs and caches would take"));
+}
+
 nlohmann::json prefill_point(const CaseSpec& c, const Model& m, std::int64_t L, std::uint64_t seed,
                              const RunContext& ctx) {
+  check_point_memory(m, L, 1, {AttentionMode::dense, AttentionMode::dsa});  // both modes' caches at once
   const Sequence seq = make_sequence(m, L, derive_seed(seed, "tokens", static_cast<std::uint64_t>(L)));
   nlohmann::json pt = {{"context", L}, {"tokens", L}};
   restart_peaks(m);
@@ -486,6 +510,7 @@ nlohmann::json model_decode_point(const CaseSpec& c, const Model& m, std::int64_
   // batch 1), so no timed step has them. The op-by-op steps continue the sequences
   // (tokens drawn as a prefix, so the timed steps' tokens are as before).
   const std::int64_t op_steps = steps - 1;
+  check_point_memory(m, L + steps + op_steps, c.batch, {AttentionMode::dsa});  // one mode's caches at a time
   std::vector<Sequence> seqs;
   for (int b = 0; b < c.batch; ++b)
     seqs.push_back(make_sequence(m, L + steps + op_steps, derive_seed(seed, "tokens", static_cast<std::uint64_t>(L) * 4096 + b)));

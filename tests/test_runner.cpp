@@ -528,6 +528,27 @@ TEST(RunCase, AModelCaseTheGpuCannotRunSaysWhyItFellBack) {
   EXPECT_EQ(rec.value("backend_fallback", std::string()).rfind("cuda: ", 0), 0u) << rec.dump(1);
 }
 
+// A model point whose caches cannot fit ends oom before its sequence and caches are made
+// (a cache's reserve takes address space only: the prefill filling it would be killed
+// part way); the points before it have run.
+TEST(RunCase, AModelPointWhoseCachesCannotFitIsOomBeforeTheyAreMade) {
+  ASSERT_GE(available_memory_bytes(), 0) << "the check needs the machine's available memory";
+  const Suite s = parse_suite(R"({"cases": [{"name": "m", "op": "model_prefill", "model": "dsa-tiny",
+     "contexts": [32, 1000000000], "prefill_chunk": 32, "mode": "validate"}]})", "t");
+  RunContext ctx;
+  ctx.backend = BackendRequest::cpu;
+  const nlohmann::json rec = run_case(s.cases[0], ctx);
+  ASSERT_EQ(rec["points"].size(), 2u) << rec.dump(1);
+  EXPECT_EQ(rec["points"][0]["status"], "passed");
+  EXPECT_EQ(rec["points"][1]["status"], "oom");
+  EXPECT_EQ(rec["status"], "oom");
+  EXPECT_EQ(rec.value("reason", "").rfind("context 1000000000: out of host memory for this context: its inputs and "
+                                          "caches would take about ",
+                                          0),
+            0u)
+      << rec["reason"];
+}
+
 // The summary says so in the note, and in full below the table where the note is cut.
 TEST(Summary, ACaseThatFellBackSaysSo) {
   nlohmann::json doc = {{"suite", {{"name", "s"}}}, {"cases", nlohmann::json::array()}};
