@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <sstream>
 
@@ -309,27 +310,24 @@ std::string summary_table(const nlohmann::json& doc) {
   // given once in full.
   if (!cases.empty() && counts.size() == 1 && counts.count("skipped"))
     out << "nothing ran: every case was skipped; the first because " << cases.front().value("reason", std::string("?")) << "\n";
-  // A failure's reason in full where the table cut it: with --quiet (a CI job's log) it
-  // is said nowhere else but in the results file.
-  int listed = 0, more = 0;
-  for (const auto& r : cases) {
-    const std::string reason = r.value("reason", "");
-    if (!is_failure_status(r.value("status", "")) || reason.size() <= kNoteWidth) continue;
-    if (listed == 10) {
-      ++more;
-      continue;
+  // In full where the table cut it (with --quiet, a CI job's log, it is said nowhere else
+  // but in the results file): a failure's reason, then why a case fell back; ten of each.
+  // `note` gives the note the table cut ("" where none), `prefix` what goes before it.
+  using Text = std::function<std::string(const nlohmann::json&)>;
+  const auto in_full = [&](const Text& note, const Text& prefix, const char* rest) {
+    int listed = 0;
+    for (const auto& r : cases) {
+      const std::string n = note(r);
+      if (n.size() <= kNoteWidth) continue;
+      if (listed++ < 10) out << r.value("name", "?") << ": " << prefix(r) << n << "\n";
     }
-    out << r.value("name", "?") << ": " << r.value("status", "?") << ": " << reason << "\n";
-    ++listed;
-  }
-  if (more) out << "(and " << more << " more failures: their reasons are in the results file)\n";
-  listed = more = 0;
-  for (const auto& r : cases) {
-    if (!r.contains("backend_fallback") || fallback_note(r).size() <= kNoteWidth) continue;
-    if (listed++ < 10) out << r.value("name", "?") << ": " << fallback_note(r) << "\n";
-    else ++more;
-  }
-  if (more) out << "(and " << more << " more cases that fell back: why is in the results file)\n";
+    if (listed > 10) out << "(and " << listed - 10 << " more " << rest << ")\n";
+  };
+  in_full([](const nlohmann::json& r) { return is_failure_status(r.value("status", "")) ? r.value("reason", "") : ""; },
+          [](const nlohmann::json& r) { return r.value("status", "?") + ": "; },
+          "failures: their reasons are in the results file");
+  in_full([](const nlohmann::json& r) { return r.contains("backend_fallback") ? fallback_note(r) : std::string(); },
+          [](const nlohmann::json&) { return std::string(); }, "cases that fell back: why is in the results file");
   return out.str();
 }
 

@@ -415,10 +415,8 @@ void check_point_memory(const Model& m, std::int64_t tokens, int sequences, std:
     for (AttentionMode mode : modes)
       bytes += 4.0 * t * m.loaded_layers() *
                (cfg.kv_lora_rank + cfg.qk_rope + (mode == AttentionMode::dsa ? cfg.index_head_dim : 0));
-  const std::int64_t available = available_memory_bytes();
-  if (available >= 0 && bytes > static_cast<double>(available))
-    throw OutOfMemory(host_oom_reason("for this context", available, bytes,
-                                      runs_on_gpu(m) ? "its inputs would take" : "its inputs and caches would take"));
+  require_host_memory("for this context", available_memory_bytes(), bytes,
+                      runs_on_gpu(m) ? "its inputs would take" : "its inputs and caches would take");
 }
 
 nlohmann::json prefill_point(const CaseSpec& c, const Model& m, std::int64_t L, std::uint64_t seed,

@@ -140,6 +140,12 @@ std::string host_oom_reason(const std::string& what, std::int64_t available_at_s
   return r;
 }
 
+void require_host_memory(const std::string& what, std::int64_t available, double needs_bytes, const std::string& needs,
+                         const std::string& advice) {
+  if (available >= 0 && needs_bytes > static_cast<double>(available))
+    throw OutOfMemory(host_oom_reason(what, available, needs_bytes, needs) + advice);
+}
+
 namespace {
 
 // The host bytes of a single-op case's main tensors, held as fp32: its inputs, its
@@ -259,11 +265,9 @@ nlohmann::json run_case(const CaseSpec& c, const RunContext& ctx) {
       reset_peak_rss();
       reset_device_memory_peak();
       nlohmann::json body;
-      // A case whose tensors cannot fit ends before they are made: made one by one, each
-      // smaller than the machine, the kernel hands them out and then kills the process
-      // that touches them (the worker's crash would say less than this).
-      if (const double need = op_case_bytes(c); available >= 0 && need > static_cast<double>(available))
-        throw OutOfMemory(host_oom_reason("for the case", available, need, "its inputs and outputs alone would take"));
+      // A case whose tensors cannot fit ends before they are made (the worker's crash
+      // would say less than this).
+      require_host_memory("for the case", available, op_case_bytes(c), "its inputs and outputs alone would take");
       if (c.op == Op::dsa_vs_dense) body = run_sweep_case(c, ctx, seed, backends);
       else if (c.op == Op::model_prefill || c.op == Op::model_decode) body = run_model_case(c, ctx, seed, backends);
       else body = run_op_case(c, ctx, seed, backends);

@@ -127,6 +127,13 @@ const Variant<Args>* choose_variant(const std::vector<Variant<Args>>& all, const
 std::string host_oom_reason(const std::string& what, std::int64_t available_at_start, double needs_bytes = 0,
                             const std::string& needs = "its inputs and outputs alone take");
 
+// Throws OutOfMemory with host_oom_reason's text, then `advice`, when `needs_bytes` (a
+// lower bound of what is about to be allocated) exceed `available` (negative: unknown,
+// not checked). Checked before tensors are made one by one: each smaller than the
+// machine, the kernel hands them out and then kills the process that touches them.
+void require_host_memory(const std::string& what, std::int64_t available, double needs_bytes, const std::string& needs,
+                         const std::string& advice = "");
+
 // Thrown inside a case to end it as not_supported.
 struct NotSupported : std::runtime_error {
   using std::runtime_error::runtime_error;

@@ -580,21 +580,18 @@ nlohmann::json Sweep::run() {
   const double t0 = now_seconds();
   const std::int64_t available = available_memory_bytes();
   // Every point takes a prefix of these: none runs without them, and the reason says what
-  // to change. Checked before anything is allocated: the 128K prefill's K/V come in
-  // tensors each smaller than a 32 GB machine's memory, which the kernel hands out and
-  // then kills the process for touching.
-  const auto no_room = [&](const char* needs) {
-    return OutOfMemory(host_oom_reason("making the inputs at the largest context, " + std::to_string(Lmax) +
-                                           ", of which every point takes a prefix",
-                                       available, source_bytes(), needs) +
-                       "; a case of its own for that context lets the others run");
-  };
-  if (available >= 0 && source_bytes() > static_cast<double>(available)) throw no_room("they would take");
+  // to change. Checked before anything is allocated (the 128K prefill's K/V come in
+  // tensors each smaller than a 32 GB machine's memory).
+  const std::string what = "making the inputs at the largest context, " + std::to_string(Lmax) +
+                           ", of which every point takes a prefix";
+  const std::string advice = "; a case of its own for that context lets the others run";
+  const double need = source_bytes();
+  require_host_memory(what, available, need, "they would take", advice);
   try {
     for (int b = 0; b < (prefill_ ? 1 : c_.batch); ++b) sources_.push_back(make_source(b));
   } catch (const std::bad_alloc&) {
     sources_.clear();
-    throw no_room("they take");
+    throw OutOfMemory(host_oom_reason(what, available, need, "they take") + advice);
   }
   nlohmann::json rec;
   rec["sources_wall_s"] = now_seconds() - t0;  // every sequence's cache at the largest context, made once

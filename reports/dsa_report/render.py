@@ -301,7 +301,7 @@ def plot_cost(doc, cost, out, written, skipped):
     for ax, ph in zip(axes, phases):
         c = cost["phases"][ph]
         xs = [r["position"] for r in c["points"]]
-        here = "GPU" if c.get("backend", "cuda" if load.on_gpu(doc) else "cpu") == "cuda" else "CPU"  # its sweep's
+        here = "GPU" if c["backend"] == "cuda" else "CPU"  # its sweep's
         ax.plot(xs, [r["dense_usd_per_mtok"] for r in c["points"]], "o-", color=DENSE, label=f"dense (measured here, {here})")
         ax.plot(xs, [r["dsa_usd_per_mtok"] for r in c["points"]], "o-", color=DSA, label=f"DSA (measured here, {here})")
         labelled = set()
