@@ -20,6 +20,7 @@
 #include "reference/topk.h"
 #include "kernels/cuda/device_buffer.h"
 #include "kernels/cuda/indexer.h"
+#include "kernels/cuda/timing.h"
 #include "kernels/cuda/topk.h"
 #include "cuda_test_util.h"
 #include "kernels/cuda_variants.h"
@@ -289,6 +290,29 @@ TEST(CudaDeviceMemory, AnAllocationTooBigIsOutOfMemoryAndLeavesNoError) {
   next.upload(back.data(), back.size());
   next.download(got.data(), got.size());
   EXPECT_EQ(got, back);
+}
+
+// Timers alive at once (a sweep's dense run and its three DSA stages, timed turn about)
+// share one L2 flush buffer, freed with the last of them: a buffer each put four times
+// twice the L2 into every sweep point's device peak.
+TEST(CudaDeviceMemory, TimersAliveAtOnceShareOneL2FlushBuffer) {
+  REQUIRE_CUDA_DEVICE();
+  const std::size_t before = device_bytes_in_use();
+  std::size_t one = 0;
+  {
+    L2Flusher first;
+    one = device_bytes_in_use() - before;
+    EXPECT_EQ(one, first.bytes());
+    EXPECT_GE(one, std::size_t{1} << 20);
+    L2Flusher second, third;
+    EXPECT_EQ(device_bytes_in_use() - before, one);
+    second.flush(nullptr);
+    third.flush(nullptr);
+    EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  }
+  EXPECT_EQ(device_bytes_in_use(), before);
+  L2Flusher later;  // a new one after the last was freed
+  EXPECT_EQ(device_bytes_in_use() - before, one);
 }
 
 // Every CUDA top-k variant (one block per row, split rows, sampled), run twice, against

@@ -7,16 +7,22 @@
 namespace dsa {
 
 L2Flusher::L2Flusher() {
+  static std::mutex mu;
+  static std::weak_ptr<DeviceBuffer<unsigned char>> shared;
+  std::lock_guard<std::mutex> lock(mu);
+  buf_ = shared.lock();
+  if (buf_) return;
   int device = 0, l2 = 0;
   DSA_CUDA_CHECK(cudaGetDevice(&device));
   DSA_CUDA_CHECK(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, device));
   // Twice the L2: writing it evicts whatever the previous sample left there.
-  buf_ = DeviceBuffer<unsigned char>(static_cast<std::size_t>(l2 > 0 ? 2 * l2 : 1 << 20));
+  buf_ = std::make_shared<DeviceBuffer<unsigned char>>(static_cast<std::size_t>(l2 > 0 ? 2 * l2 : 1 << 20));
+  shared = buf_;
 }
 
 void L2Flusher::flush(cudaStream_t stream) {
   value_ = (value_ + 1) & 0xFF;  // a different value each time, so no write can be elided
-  DSA_CUDA_CHECK(cudaMemsetAsync(buf_.get(), value_, buf_.bytes(), stream));
+  DSA_CUDA_CHECK(cudaMemsetAsync(buf_->get(), value_, buf_->bytes(), stream));
 }
 
 EventTimer::EventTimer() {

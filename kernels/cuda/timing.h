@@ -7,18 +7,23 @@
 #include <cuda_runtime.h>
 
 #include <functional>
+#include <memory>
 
 #include "kernels/cuda/device_buffer.h"
 
 namespace dsa {
 
+// The buffer is shared by every flusher alive at once and freed with the last of them:
+// a sweep's point times dense and three DSA stages turn about, and a buffer each held
+// four times the memory (400 MB on an H100) in every point's device peak, for nothing.
 class L2Flusher {
  public:
   L2Flusher();
   void flush(cudaStream_t stream);
+  std::size_t bytes() const { return buf_->bytes(); }
 
  private:
-  DeviceBuffer<unsigned char> buf_;
+  std::shared_ptr<DeviceBuffer<unsigned char>> buf_;
   int value_ = 0;
 };
 
