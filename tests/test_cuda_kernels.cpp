@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <span>
 #include <vector>
@@ -18,11 +20,13 @@
 #include "core/rng.h"
 #include "reference/indexer.h"
 #include "reference/topk.h"
+#include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/device_buffer.h"
 #include "kernels/cuda/indexer.h"
 #include "kernels/cuda/timing.h"
 #include "kernels/cuda/topk.h"
 #include "cuda_test_util.h"
+#include "kernels/cuda_device.h"
 #include "kernels/cuda_variants.h"
 #include "topk_rows.h"
 
@@ -313,6 +317,32 @@ TEST(CudaDeviceMemory, TimersAliveAtOnceShareOneL2FlushBuffer) {
   EXPECT_EQ(device_bytes_in_use(), before);
   L2Flusher later;  // a new one after the last was freed
   EXPECT_EQ(device_bytes_in_use() - before, one);
+}
+
+// A kernel that traps leaves the context unusable for the rest of the process (a
+// sticky error): cuda_context_lost says so, which is how the runner knows to go on in a
+// new worker, and the next allocation fails naming its call. In a child process of its
+// own (the death-test machinery re-runs this binary), so the other tests keep a
+// working context.
+TEST(CudaDeviceMemory, ATrappedKernelLeavesTheContextLostForTheProcess) {
+  REQUIRE_CUDA_DEVICE();
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        if (cuda_context_lost()) std::exit(3);  // lost before the trap: nothing to learn
+        if (!cuda_break_context_for_test()) std::exit(4);
+        std::string why;
+        if (!cuda_context_lost(&why)) std::exit(5);
+        std::string alloc;
+        try {
+          DeviceBuffer<float> after(16);
+        } catch (const CudaError& e) {
+          alloc = e.what();
+        }
+        std::fprintf(stderr, "lost: %s\nallocation: %s\n", why.c_str(), alloc.c_str());
+        std::exit(alloc.empty() ? 6 : 0);
+      },
+      ::testing::ExitedWithCode(0), "lost: cudaError[A-Za-z]+.*\nallocation: CUDA error cudaError[A-Za-z]+ .*in cudaMalloc\\(&p, bytes\\) at ");
 }
 
 // Every CUDA top-k variant (one block per row, split rows, sampled), run twice, against

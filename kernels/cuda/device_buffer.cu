@@ -40,7 +40,8 @@ void* device_alloc(std::size_t bytes) {
     if (!known) cudaGetLastError();
     throw OutOfMemory(device_oom_message(bytes, g_in_use.load(), known ? static_cast<std::int64_t>(free_bytes) : -1, total));
   }
-  DSA_CUDA_CHECK(err);
+  // The call's own text: the macro would name the variable.
+  ::dsa::cuda_check(err, "cudaMalloc(&p, bytes)", __FILE__, __LINE__);
   const std::size_t now = g_in_use.fetch_add(bytes) + bytes;
   std::size_t peak = g_peak.load();
   while (now > peak && !g_peak.compare_exchange_weak(peak, now)) {}

@@ -7,6 +7,12 @@
 // GPU buffer holds whatever was there: a kernel reading what nobody wrote shows. The
 // bytes between an allocation's end and the next 256 hold a canary checked after every
 // launch, and a page behind them faults on a read or write further out.
+//
+// A kernel's __trap leaves the error sticky, as on a GPU: every later launch,
+// synchronisation, copy and allocation in the process returns it, and reading it does
+// not clear it, so the harness's handling of a lost context (a new worker process) runs
+// here too. The emulator's own findings (a race, a deadlock, a write past an allocation)
+// stay errors of their launch alone, so its tests go on in the same process.
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -44,6 +50,7 @@ std::map<const void*, int>& smem_opt_in() {
 
 cudaError_t g_last = cudaSuccess;
 std::string g_reason;
+cudaError_t g_sticky = cudaSuccess;  // set by a __trap, for the rest of the process
 
 std::size_t page() { return static_cast<std::size_t>(sysconf(_SC_PAGESIZE)); }
 
@@ -89,6 +96,7 @@ cudaError_t record(cudaError_t err, const std::string& why) {
 }  // namespace
 
 std::string check_launch(const void* kernel, std::size_t dynamic_bytes) {
+  if (g_sticky != cudaSuccess) return "a launch after a kernel's __trap: the context is unusable (a sticky error)";
   const auto it = smem_opt_in().find(kernel);
   const std::size_t allowed = it != smem_opt_in().end() ? static_cast<std::size_t>(it->second) : 48 * 1024;
   if (dynamic_bytes > allowed)
@@ -105,12 +113,14 @@ void set_launch_error(const std::string& why) {
                           : w.rfind("cudaErrorInvalidConfiguration", 0) == 0 ? cudaErrorInvalidConfiguration
                                                                              : cudaErrorLaunchFailure;
   record(err, w);
+  if (w.rfind("__trap", 0) == 0) g_sticky = err;
   std::fprintf(stderr, "simt: launch failed: %s\n", w.c_str());
 }
 
 }  // namespace simt
 
 cudaError_t cudaMalloc(void** p, size_t size) {
+  if (simt::g_sticky != cudaSuccess) return simt::g_sticky;
   const std::size_t usable = (size + 255) / 256 * 256;
   const std::size_t pg = simt::page();
   const std::size_t mapped = (usable + pg - 1) / pg * pg + pg;
@@ -136,6 +146,7 @@ cudaError_t cudaFree(void* p) {
 }
 
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t count, enum cudaMemcpyKind) {
+  if (simt::g_sticky != cudaSuccess) return simt::g_sticky;
   std::memmove(dst, src, count);
   return cudaSuccess;
 }
@@ -145,6 +156,7 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t count, enum cudaM
 }
 
 cudaError_t cudaMemset(void* p, int value, size_t count) {
+  if (simt::g_sticky != cudaSuccess) return simt::g_sticky;
   std::memset(p, value, count);
   return cudaSuccess;
 }
@@ -162,13 +174,13 @@ cudaError_t cudaFuncSetAttribute(const void* func, enum cudaFuncAttribute attr, 
 
 cudaError_t cudaGetLastError(void) {
   const cudaError_t e = simt::g_last;
-  simt::g_last = cudaSuccess;
+  simt::g_last = simt::g_sticky;
   return e;
 }
 
 cudaError_t cudaPeekAtLastError(void) { return simt::g_last; }
-cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+cudaError_t cudaDeviceSynchronize(void) { return simt::g_sticky; }
+cudaError_t cudaStreamSynchronize(cudaStream_t) { return simt::g_sticky; }
 
 cudaError_t cudaGetDevice(int* device) {
   *device = 0;
@@ -317,7 +329,7 @@ cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
   return cudaSuccess;
 }
 
-cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
+cudaError_t cudaEventSynchronize(cudaEvent_t) { return simt::g_sticky; }
 
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
   *ms = std::chrono::duration<float, std::milli>(end->at - start->at).count();
