@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -98,10 +99,10 @@ commands:
                     implementation fields and for --prefer) and which one is picked
 
 `dsa-bench <command> --help` describes each command. `dsa-bench --version` prints the version.
-exit codes: 0 all cases passed (or were skipped / not verified), 1 a case failed or
-errored, 2 bad usage or a bad suite file, 130 interrupted (Ctrl-C: the current case
-finishes first), 143 terminated (SIGTERM: at once; the results file marks the run and the
-case in progress "interrupted").
+exit codes: 0 all cases passed (or were skipped / not verified), 1 a case failed,
+errored or ran out of memory (oom), 2 bad usage or a bad suite file, 130 interrupted
+(Ctrl-C: the current case finishes first), 143 terminated (SIGTERM: at once; the results
+file marks the run and the case in progress "interrupted").
 )";
 
 const char* kRunHelp = R"(usage: dsa-bench run SUITE.json [--out RESULTS.json] [--backend auto|cpu|cuda]
@@ -562,9 +563,15 @@ int cmd_run(int argc, char** argv) {
                                "bytes read + written"}};
     if (!dc.notes.empty()) ctx.ceilings["notes"] = dc.notes;
     results->set("device_ceilings", ctx.ceilings);
+    // A ceiling that could not be measured is recorded as 0 (the reports take it as
+    // missing); printed as a figure it would read as a device that reached nothing.
+    const auto figure = [](double v, const char* unit) {
+      return v > 0 ? std::to_string(static_cast<long long>(std::lround(v))) + " " + unit : std::string("not measured");
+    };
     if (!quiet)
-      std::fprintf(stderr, "dsa-bench: ceilings: bf16 %.0f TFLOP/s, fp8 %.0f TFLOP/s, copy %.0f GB/s%s%s\n",
-                   dc.bf16_tflops, dc.fp8_tflops, dc.copy_gbps, dc.notes.empty() ? "" : "; ", dc.notes.c_str());
+      std::fprintf(stderr, "dsa-bench: ceilings: bf16 %s, fp8 %s, copy %s%s%s\n", figure(dc.bf16_tflops, "TFLOP/s").c_str(),
+                   figure(dc.fp8_tflops, "TFLOP/s").c_str(), figure(dc.copy_gbps, "GB/s").c_str(),
+                   dc.notes.empty() ? "" : "; ", dc.notes.c_str());
   }
   std::signal(SIGINT, on_sigint);
   set_results_for_termination(results.get());

@@ -18,6 +18,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <string>
@@ -53,6 +54,18 @@ std::string g_reason;
 cudaError_t g_sticky = cudaSuccess;  // set by a __trap, for the rest of the process
 
 std::size_t page() { return static_cast<std::size_t>(sysconf(_SC_PAGESIZE)); }
+
+// The emulated device's memory: an H100's 80 GiB, or DSA_SIMT_DEVICE_BYTES (so a test
+// can run a case out of device memory without that much host memory). cudaMalloc
+// refuses what would take the live allocations past it, as a GPU does.
+std::size_t device_capacity() {
+  static const std::size_t bytes = [] {
+    const char* e = std::getenv("DSA_SIMT_DEVICE_BYTES");
+    return e != nullptr && *e != '\0' ? static_cast<std::size_t>(std::strtoull(e, nullptr, 10)) : std::size_t{80} << 30;
+  }();
+  return bytes;
+}
+std::size_t g_allocated = 0;  // the live allocations' sizes
 
 // The first allocation whose canary a launch overwrote, or "" (the canary is restored,
 // so the next launch is judged on its own).
@@ -121,6 +134,10 @@ void set_launch_error(const std::string& why) {
 
 cudaError_t cudaMalloc(void** p, size_t size) {
   if (simt::g_sticky != cudaSuccess) return simt::g_sticky;
+  if (size > simt::device_capacity() - simt::g_allocated)
+    return simt::record(cudaErrorMemoryAllocation, "out of device memory: " + std::to_string(size) + " bytes asked for, " +
+                                                       std::to_string(simt::device_capacity() - simt::g_allocated) +
+                                                       " free on the emulated device");
   const std::size_t usable = (size + 255) / 256 * 256;
   const std::size_t pg = simt::page();
   const std::size_t mapped = (usable + pg - 1) / pg * pg + pg;
@@ -131,6 +148,7 @@ cudaError_t cudaMalloc(void** p, size_t size) {
   std::memset(start, 0xFF, size);
   std::memset(start + size, simt::kCanary, usable - size);
   simt::allocations()[start] = {base, mapped, size};
+  simt::g_allocated += size;
   *p = start;
   return cudaSuccess;
 }
@@ -141,6 +159,7 @@ cudaError_t cudaFree(void* p) {
   const auto it = a.find(static_cast<const char*>(p));
   if (it == a.end()) return simt::record(cudaErrorInvalidValue, "cudaFree of a pointer cudaMalloc did not return");
   munmap(it->second.base, it->second.mapped);
+  simt::g_allocated -= it->second.size;
   a.erase(it);
   return cudaSuccess;
 }
@@ -239,7 +258,7 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int device) {
   p->multiProcessorCount = kSms;
   p->major = 9;
   p->minor = 0;
-  p->totalGlobalMem = 80ull << 30;
+  p->totalGlobalMem = simt::device_capacity();
   p->memoryBusWidth = 5120;
   p->l2CacheSize = 50 << 20;
   p->sharedMemPerBlockOptin = kSmemOptIn;
@@ -276,7 +295,8 @@ cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int* blocks, 
 }
 
 cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total) {
-  *free_bytes = *total = 80ull << 30;
+  *total = simt::device_capacity();
+  *free_bytes = *total - simt::g_allocated;
   return cudaSuccess;
 }
 
