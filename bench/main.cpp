@@ -380,11 +380,16 @@ std::string resume_mismatch(const nlohmann::json& doc, const nlohmann::json& pro
   return why;
 }
 
-// A case after which the GPU context was lost: it errs, whatever its checks said.
-void note_context_lost(nlohmann::json& rec, const std::string& why, bool supervised) {
-  const std::string what = "the GPU context was lost during this case (" + why + "); " +
-                           (supervised ? "the run went on in a new process"
-                                       : "the later GPU cases of this process fail (--in-process)");
+// A case after which the GPU context was lost: it errs, whatever its checks said. In
+// one process (--in-process) the context stays lost, and a later case that fails for it
+// names the case that lost it (`lost_in`), not itself.
+void note_context_lost(nlohmann::json& rec, const std::string& why, bool supervised, const std::string& lost_in = "") {
+  const std::string what =
+      lost_in.empty() ? "the GPU context was lost during this case (" + why + "); " +
+                            (supervised ? "the run went on in a new process"
+                                        : "the later GPU cases of this process fail (--in-process)")
+                      : "the GPU context was lost before this case, during " + lost_in + " (" + why +
+                            "): every later GPU case of this process fails (--in-process)";
   if (is_failure_status(rec.value("status", ""))) {
     rec["reason"] = rec.value("reason", std::string()) + (rec.contains("reason") ? "; " : "") + what;
   } else {
@@ -586,6 +591,7 @@ int cmd_run(int argc, char** argv) {
                  cases.size(), to_run);
   const double t0 = now_seconds();
   bool interrupted = false;
+  std::string lost_in;  // the case during which this process lost its GPU context
   for (std::size_t i = 0; i < cases.size(); ++i) {
     if (g_interrupted) { interrupted = true; break; }
     const CaseSpec& c = cases[i];
@@ -616,7 +622,8 @@ int cmd_run(int argc, char** argv) {
     std::string lost_why;
     const bool lost = fault == InjectedFault::lost_context ? (lost_why = "injected by DSA_BENCH_INJECT_FAULT", true)
                                                           : uses_gpu && bad_case && dsa::cuda_context_lost(&lost_why);
-    if (lost) note_context_lost(rec, lost_why, channel.active());
+    if (lost) note_context_lost(rec, lost_why, channel.active(), lost_in);
+    if (lost && lost_in.empty()) lost_in = c.name;
     try {
       results->put_case(rec);
     } catch (const std::exception& e) {

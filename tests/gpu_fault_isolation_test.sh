@@ -3,7 +3,8 @@
 # fault is real (DSA_BENCH_INJECT_FAULT=b:gpu_fault launches a kernel that traps before
 # case b, leaving the sticky error a faulty kernel leaves), so this checks what the CPU
 # tests can only simulate: the worker sees its context lost, records b as an error, and
-# case c runs on the GPU in a new worker. Exit 77 (skipped) without a CUDA device.
+# case c runs on the GPU in a new worker; in one process (--in-process) c fails, naming b.
+# Exit 77 (skipped) without a CUDA device.
 # usage: gpu_fault_isolation_test.sh DSA_BENCH WORK_DIR
 set -u
 bin=$1; work=$2
@@ -35,3 +36,21 @@ py=$?
 [ "$py" -eq 77 ] && exit 77
 [ "$py" -eq 0 ] || exit 1
 [ "$rc" -eq 1 ] || { echo "FAIL: dsa-bench exited $rc, expected 1 (a case errored)"; exit 1; }
+
+# In one process (--in-process, for a debugger) the context stays lost: the later case
+# fails too, and its reason names the case that lost it, not itself.
+rm -f inproc-results.json
+DSA_BENCH_INJECT_FAULT=b:gpu_fault "$bin" run fault.json --backend cuda --in-process --out inproc-results.json > inproc.log 2>&1
+rc=$?
+[ "$rc" -eq 1 ] || { cat inproc.log; echo "FAIL: dsa-bench --in-process exited $rc, expected 1"; exit 1; }
+/usr/bin/python3 - <<'PY' || { cat inproc.log; exit 1; }
+import json
+d = json.load(open('inproc-results.json'))
+c = {x['name']: x for x in d['cases']}
+assert {k: v['status'] for k, v in c.items()} == {'a': 'passed', 'b': 'error', 'c': 'error'}, c
+assert 'the GPU context was lost during this case' in c['b']['reason'], c['b']['reason']
+assert 'the later GPU cases of this process fail (--in-process)' in c['b']['reason'], c['b']['reason']
+assert 'the GPU context was lost before this case, during b (' in c['c']['reason'], c['c']['reason']
+assert 'lost during this case' not in c['c']['reason'], c['c']['reason']
+print('ok: in one process the case after the fault fails too, naming the case that lost the context')
+PY
