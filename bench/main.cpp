@@ -592,12 +592,28 @@ int cmd_run(int argc, char** argv) {
   const double t0 = now_seconds();
   bool interrupted = false;
   std::string lost_in;  // the case during which this process lost its GPU context
+  // A record into the results file; false (said on stderr) when the file cannot be written.
+  const auto write_record = [&](const nlohmann::json& rec) {
+    try {
+      results->put_case(rec);
+      return true;
+    } catch (const std::exception& e) {
+      set_results_for_termination(nullptr);
+      std::fprintf(stderr, "dsa-bench: %s\n", e.what());
+      return false;
+    }
+  };
   for (std::size_t i = 0; i < cases.size(); ++i) {
     if (g_interrupted) { interrupted = true; break; }
     const CaseSpec& c = cases[i];
     if (kept.count(c.name)) continue;
     progress.begin(i);
     channel.begin(c.name);
+    // The case is in the file from its start, so a run stopped at once (SIGTERM: a time
+    // limit, a scheduler) says which case it was in: abandon() marks it interrupted.
+    nlohmann::json started = case_base_record(c);
+    started["status"] = "running";
+    if (!write_record(started)) return kExitFailed;
     const InjectedFault fault = injected_fault(c.name);
     act_on_injected_fault(fault);
     ctx.progress = [&](const std::string& m) {
@@ -624,13 +640,7 @@ int cmd_run(int argc, char** argv) {
                                                           : uses_gpu && bad_case && dsa::cuda_context_lost(&lost_why);
     if (lost) note_context_lost(rec, lost_why, channel.active(), lost_in);
     if (lost && lost_in.empty()) lost_in = c.name;
-    try {
-      results->put_case(rec);
-    } catch (const std::exception& e) {
-      set_results_for_termination(nullptr);
-      std::fprintf(stderr, "dsa-bench: %s\n", e.what());
-      return kExitFailed;
-    }
+    if (!write_record(rec)) return kExitFailed;
     progress.end(i, rec);
     channel.end(c.name);
     if (lost && channel.active()) {

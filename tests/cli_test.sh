@@ -246,13 +246,14 @@ cat > term.json <<'JSON'
 ]}
 JSON
 # Starts `dsa-bench run SUITE --out OUT` in the background ($pid) and returns once its
-# sweep long_sweep has written a partial record (at most a minute).
+# sweep long_sweep has written a partial record with a finished point (at most a minute;
+# the record each case writes as it starts has no points).
 start_until_sweep() {  # start_until_sweep SUITE OUT LOG
   rm -f "$2"
   "$bin" run "$1" --out "$2" --quiet > "$3" 2>&1 &
   pid=$!
   for _ in $(seq 1 600); do
-    grep -q '"running"' "$2" 2>/dev/null && grep -q '"long_sweep"' "$2" && break
+    grep -q '"points"' "$2" 2>/dev/null && grep -q '"long_sweep"' "$2" && break
     sleep 0.1
   done
 }
@@ -267,6 +268,29 @@ assert s=={'quick':'passed','long_sweep':'interrupted'}, s
 sw=[c for c in d['cases'] if c['name']=='long_sweep'][0]
 assert 'SIGTERM' in sw['reason'] and len(sw['points'])>=1, sw.get('reason')
 " || { echo "FAIL sigterm: results content"; fails=$((fails+1)); }
+# An op case stopped part way has no partial record of its own, but the run wrote one as
+# it started: SIGTERM marks that one interrupted, so the file says which case the run
+# was in (a time limit's question: which case took it?).
+cat > term-op.json <<'JSON'
+{"cases": [
+  {"name": "quick", "op": "topk", "queries": 2, "context": 100, "topk": 10, "mode": "validate"},
+  {"name": "slow_op", "op": "dense_attention_mha", "queries": 4096, "context": 65536, "query_offset": 61440, "heads": 16,
+   "mode": "validate"}
+]}
+JSON
+rm -f term-op-results.json
+"$bin" run term-op.json --out term-op-results.json --quiet > term-op.log 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do grep -q '"slow_op"' term-op-results.json 2>/dev/null && break; sleep 0.1; done
+kill -TERM "$pid"; wait "$pid"; rc=$?
+[ "$rc" -eq 143 ] || { echo "FAIL sigterm-op: exit $rc, expected 143"; fails=$((fails+1)); }
+/usr/bin/python3 -c "
+import json; d=json.load(open('term-op-results.json'))
+c={x['name']:x for x in d['cases']}
+assert {k: v['status'] for k, v in c.items()}=={'quick':'passed','slow_op':'interrupted'}, c
+assert c['slow_op']['reason']=='the run was terminated (SIGTERM) during this case', c['slow_op']
+" && echo "ok   sigterm-op" || { echo "FAIL sigterm-op: results content"; fails=$((fails+1)); }
+
 check sigterm-schema 0 /usr/bin/python3 -c "
 import json, jsonschema, sys
 jsonschema.validate(json.load(open('term-results.json')), json.load(open(sys.argv[1])))" "$src/reports/results.schema.json"
@@ -307,12 +331,13 @@ rm -f lost.json
 check lost-context 1 env DSA_BENCH_INJECT_FAULT=c:lost_context "$bin" run three.json --out lost.json
 contains lost-context "the GPU context was lost"
 isolated lost-context lost.json c "the GPU context was lost during this case" "the GPU context was lost"
-# --in-process: no supervisor, so the crash ends the run (and the file says running).
+# --in-process: no supervisor, so the crash ends the run, and the file says running, with
+# the case it crashed in (its record from its start).
 rm -f inproc.json
 check in-process 139 env DSA_BENCH_INJECT_FAULT=b:crash "$bin" run three.json --out inproc.json --in-process
 check in-process-results 0 /usr/bin/python3 -c "
 import json; d = json.load(open('inproc.json'))
-assert d['run_status'] == 'running' and [c['name'] for c in d['cases']] == ['a'], d"
+assert d['run_status'] == 'running' and [(c['name'], c['status']) for c in d['cases']] == [('a', 'passed'), ('b', 'running')], d"
 check bad-case-timeout 2 "$bin" run three.json --case-timeout 1.5; contains bad-case-timeout "whole number of seconds"
 # The suite's own limit applies unless --case-timeout says otherwise (0: none).
 /usr/bin/python3 -c "

@@ -359,6 +359,10 @@ def compare(base: dict, cur: dict, alpha=0.01, min_change=None, allow_device_mis
             rows.append({"case": name, "series": "", "verdict": "FAIL",
                          "detail": f"{c['status']} ({was}): {c.get('reason', '')}"})
             continue
+        if c["status"] in ("interrupted", "running"):
+            # The run stopped during it: a sweep's finished points are still compared below.
+            notes.append({"case": name, "note": f"{c['status']} ({c.get('reason', 'the run stopped during it')}): "
+                                                f"only what it recorded before is compared"})
         if c["status"] in load.NOT_RUN and b["status"] not in load.NOT_RUN:
             notes.append({"case": name, "note": f"not run now ({c['status']}: {c.get('reason', '')}); ran in the baseline"})
             continue

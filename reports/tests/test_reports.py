@@ -401,6 +401,16 @@ class Compare(unittest.TestCase):
         self.assertFalse(r["current_complete"])
         self.assertIn("did not complete", compare.markdown(r))
         self.assertEqual(compare.compare(base, fx.document([fx.op_case("a", 1e-3)]))["exit_code"], 0)
+        # The case the run was stopped in has a record of its own (dsa-bench writes one as
+        # each case starts; SIGTERM marks it interrupted): it is named, not passed over.
+        stopped = {k: v for k, v in fx.op_case("b", 1e-3).items() if k in ("name", "op", "mode", "params")}
+        stopped.update(status="interrupted", reason="the run was terminated (SIGTERM) during this case")
+        cut["cases"].append(stopped)
+        r = compare.compare(base, cut)
+        self.assertEqual([x["verdict"] for x in r["rows"]], ["SAME"])
+        self.assertEqual(r["exit_code"], 1)
+        self.assertIn({"case": "b", "note": "interrupted (the run was terminated (SIGTERM) during this case): only what "
+                                            "it recorded before is compared"}, r["notes"])
 
     def test_nothing_to_compare_is_an_error_not_a_pass(self):
         base = fx.document([fx.op_case("a", 1e-3)], suite="nightly")
