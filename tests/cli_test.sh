@@ -384,10 +384,14 @@ assert b['summary']['duration_s'] >= a['summary']['duration_s'], (a['summary'], 
 # the worker gets SIGTERM as its parent dies and marks the run interrupted.
 start_until_sweep int-suite.json orphan.json orphan.log
 kill -KILL "$pid"; wait "$pid" 2>/dev/null
-for _ in $(seq 1 100); do  # the worker writes the file as it goes
+for _ in $(seq 1 300); do  # the worker writes the file as it goes
   grep -q '"run_status": "interrupted"' orphan.json && break
   sleep 0.1
 done
+# Once (2026-12-07, under a full ctest -j 2) the file still said running here after 10 s:
+# on a failure, the worker's log and whether it lives say which way it went.
+grep -q '"run_status": "interrupted"' orphan.json || { echo "orphan-worker: the worker's log:"; cat orphan.log;
+  pgrep -af "int-suite.json --out orphan.json" || echo "orphan-worker: no worker process left"; }
 check orphan-worker 0 /usr/bin/python3 -c "
 import json; d = json.load(open('orphan.json'))
 s = {c['name']: c['status'] for c in d['cases']}
