@@ -191,6 +191,11 @@ WorkerChannel WorkerChannel::from_environment() {
       // Not inherited by anything this worker starts: one that outlived the worker would
       // keep the pipe open and the supervisor waiting.
       fcntl(ch.fd_, F_SETFD, FD_CLOEXEC);
+      // A supervisor killed outright closes the pipe before its death sends this worker
+      // SIGTERM: a phase line written in between raised SIGPIPE, whose default ends the
+      // process at once, so the worker died without marking the results file. Ignored,
+      // the write fails (EPIPE), write_all gives up, and SIGTERM's handler marks the file.
+      std::signal(SIGPIPE, SIG_IGN);
     }
   }
   return ch;

@@ -19,6 +19,7 @@
 #include "bench/results.h"
 #include "bench/runner.h"
 #include "bench/suite.h"
+#include "bench/supervisor.h"
 #include "bench/sysinfo.h"
 #include "bench/timing.h"
 #include "bench/work.h"
@@ -349,6 +350,28 @@ nlohmann::json points_of(const std::vector<std::string>& statuses) {
     return {{"context", L}, {"status", st}};
   });
   return rec;
+}
+
+// A worker whose supervisor was killed outright: the pipe to it is closed before the
+// supervisor's death sends the worker SIGTERM, and a progress line written in between
+// must fail quietly, not end the worker (SIGPIPE's default) before it can mark the
+// results file interrupted. In a child process: without the fix the signal kills it.
+TEST(WorkerChannel, AClosedChannelDoesNotEndTheWorker) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        int p[2];
+        if (pipe(p) != 0) std::exit(3);
+        close(p[0]);  // the supervisor is gone
+        setenv("DSA_BENCH_WORKER_FD", std::to_string(p[1]).c_str(), 1);
+        const WorkerChannel channel = WorkerChannel::from_environment();
+        if (!channel.active()) std::exit(4);
+        channel.begin("a");
+        channel.phase("context 512 (2/10): validating");
+        channel.end("a");
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(0), "");
 }
 
 TEST(RunPoints, APointOutOfMemoryIsOomAndTheNextPointsStillRun) {
