@@ -388,8 +388,9 @@ for _ in $(seq 1 300); do  # the worker writes the file as it goes
   grep -q '"run_status": "interrupted"' orphan.json && break
   sleep 0.1
 done
-# Once (2026-12-07, under a full ctest -j 2) the file still said running here after 10 s:
-# on a failure, the worker's log and whether it lives say which way it went.
+# The worker used to die here now and then without a word (SIGPIPE from a progress line
+# written to the dead supervisor's pipe, before its SIGTERM came; it ignores SIGPIPE now),
+# leaving the file saying running: on a failure, its log and whether it lives tell.
 grep -q '"run_status": "interrupted"' orphan.json || { echo "orphan-worker: the worker's log:"; cat orphan.log;
   pgrep -af "int-suite.json --out orphan.json" || echo "orphan-worker: no worker process left"; }
 check orphan-worker 0 /usr/bin/python3 -c "
