@@ -383,7 +383,7 @@ std::string resume_mismatch(const nlohmann::json& doc, const nlohmann::json& pro
 // A case after which the GPU context was lost: it errs, whatever its checks said. In
 // one process (--in-process) the context stays lost, and a later case that fails for it
 // names the case that lost it (`lost_in`), not itself.
-void note_context_lost(nlohmann::json& rec, const std::string& why, bool supervised, const std::string& lost_in = "") {
+void note_context_lost(nlohmann::json& rec, const std::string& why, bool supervised, const std::string& lost_in) {
   const std::string what =
       lost_in.empty() ? "the GPU context was lost during this case (" + why + "); " +
                             (supervised ? "the run went on in a new process"

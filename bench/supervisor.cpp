@@ -108,8 +108,9 @@ Worker start_worker(const std::string& exe, const std::vector<std::string>& args
   return {pid, p[0]};
 }
 
-// The record of a case its worker could not finish: its partial record where it wrote
-// one (a sweep's finished points), else the case's base fields; an error with `reason`.
+// The record of a case its worker could not finish: the worker's own record of it (each
+// case writes one as it starts; a sweep's adds its finished points), else, where the
+// worker died before writing it, the case's base fields; an error with `reason`.
 void record_lost_case(const std::string& path, nlohmann::json base, const std::string& reason, double duration_s) {
   const auto results = ResultsFile::open(path);
   for (const auto& c : results->document()["cases"])
