@@ -774,8 +774,10 @@ for path in sys.argv[1:]:
     print(f"{path}: {e}")
     continue
   c = d.get("device_ceilings", {})
-  print(f"{path}\nceilings: bf16 {c.get('bf16_tflops', 0):.0f} TFLOP/s, fp8 {c.get('fp8_tflops', 0):.0f} TFLOP/s, "
-        f"copy {c.get('copy_gbps', 0):.0f} GB/s {c.get('notes', '')}")
+  def ceiling(key, unit):  # 0 or absent: cuBLASLt or the copy could not measure it (the notes say why)
+    return f"{c[key]:.0f} {unit}" if c.get(key) else "not measured"
+  print(f"{path}\nceilings: bf16 {ceiling('bf16_tflops', 'TFLOP/s')}, fp8 {ceiling('fp8_tflops', 'TFLOP/s')}, "
+        f"copy {ceiling('copy_gbps', 'GB/s')} {c.get('notes', '')}")
   print(f"{'case':36} {'status':10} {'median':>10} {'TFLOP/s':>8} {'GB/s':>8} {'%peak':>6}  note")
   for r in d["cases"]:
       t = r.get("timing") or {}
@@ -784,7 +786,9 @@ for path in sys.argv[1:]:
       share = sh.get("compute", sh.get("memory"))
       med = f"{t['median_s'] * 1e3:.3f}ms" if t else "-"
       print(f"{r['name']:36} {r['status']:10} {med:>10} {th.get('gflops', 0) / 1e3:8.1f} {th.get('gbps', 0):8.0f} "
-            f"{(100 * share if share is not None else 0):6.1f}  {r.get('reason', '')[:60]}")
+            f"{(f'{100 * share:.1f}' if share is not None else '-'):>6}  {r.get('reason', '')[:60]}")
+      if r["status"] in ("failed", "error", "oom") and len(r.get("reason", "")) > 60:
+          print(f"    {r['reason']}")  # what went wrong, whole: the console may be all a session keeps
       for pt in r.get("points", []):  # sweeps: one line per context
           dn = (pt.get("dense") or {}).get("timing") or {}
           ds = (pt.get("dsa") or {}).get("timing") or {}

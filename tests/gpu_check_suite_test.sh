@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# scripts/gpu-check.sh --suite, the form most of a GPU session's steps take, with the real
+# dsa-bench on the SIMT emulator in the bundle (dsa-bench-simt) instead of the stand-ins
+# of gpu_check_session_test.sh: what the script reads from the binary (`list`, the
+# exact-name filter, --case-timeout, the results file it merges and tabulates) is the
+# binary's real output, so a change to either side that breaks the other shows here and
+# not in a GPU session.
+#   1. a kernel that traps in case b (DSA_BENCH_INJECT_FAULT=b:gpu_fault): b is an error,
+#      a and c pass on the CUDA backend, c in a new worker; the merged results file holds
+#      the three in suite order; the step fails (exit 1) and its table says why;
+#   2. a case that hangs (c): stopped at its limit (STEP_LIMIT), an error naming the
+#      limit, the other two passed.
+# usage: gpu_check_suite_test.sh DSA_BENCH_SIMT SOURCE_DIR WORK_DIR
+set -u
+bin=$1; src=$2; work=$3
+rm -rf "$work"; mkdir -p "$work/bundle"
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+ln -s "$bin" "$work/bundle/dsa-bench"
+suite=tests/three_topk_cases.json  # gpu-check.sh runs from the source tree's root
+
+check() {  # check OUT NAME EXPECTED_EXIT RC PYTHON_ASSERTS
+  local out=$1 name=$2 want=$3 rc=$4
+  [ "$rc" -eq "$want" ] || fail "$name: gpu-check.sh exited $rc, expected $want"
+  /usr/bin/python3 - "$out/three_topk_cases.json" "$5" <<'PY' || fail "$name: the merged results file"
+import json, sys
+d = json.load(open(sys.argv[1]))
+c = {x["name"]: x for x in d["cases"]}
+assert [x["name"] for x in d["cases"]] == ["a", "b", "c"], [x["name"] for x in d["cases"]]
+exec(sys.argv[2])
+print("merged results file as expected")
+PY
+}
+
+# 1. A kernel fault in b.
+out=$work/fault
+(cd "$src" && DSA_BENCH_INJECT_FAULT=b:gpu_fault GPU_BUNDLE="$work/bundle" OUT="$out" STEP_LIMIT=120 \
+  bash scripts/gpu-check.sh --suite "$suite") > "$work/fault.console" 2>&1
+rc=$?
+cat "$work/fault.console"
+check "$out" fault 1 "$rc" '
+assert {k: v["status"] for k, v in c.items()} == {"a": "passed", "b": "error", "c": "passed"}, c
+assert "the GPU context was lost during this case" in c["b"]["reason"], c["b"]["reason"]
+assert c["a"]["backend"] == "cuda" and c["c"]["backend"] == "cuda", (c["a"].get("backend"), c["c"].get("backend"))
+assert d["run_status"] == "complete", d["run_status"]
+assert [r["reason"] for r in d["provenance"]["resumed"]] == ["the GPU context was lost"], d["provenance"]["resumed"]'
+grep -qE '^b +error +- ' "$work/fault.console" || fail "fault: the table has no error line for b"
+grep -qE '^    CUDA error .*the GPU context was lost during this case' "$work/fault.console" \
+  || fail "fault: the table does not give b's whole reason"
+grep -qE '^c +passed ' "$work/fault.console" || fail "fault: the table has no passed line for c"
+# The emulator's cuBLASLt measures no matrix-product ceiling: the table says so, not "0".
+grep -qE '^ceilings: bf16 not measured, fp8 not measured, copy [0-9]+ GB/s' "$work/fault.console" \
+  || fail "fault: the ceilings line does not say which ceilings were not measured"
+grep -q "the GPU context was lost" "$out/three_topk_cases.log" || fail "fault: the step's log lacks the supervisor's line"
+
+# 2. A case that hangs: its limit (STEP_LIMIT, the worker's --case-timeout) ends it.
+out=$work/hang
+(cd "$src" && DSA_BENCH_INJECT_FAULT=c:hang GPU_BUNDLE="$work/bundle" OUT="$out" STEP_LIMIT=8 \
+  bash scripts/gpu-check.sh --suite "$suite") > "$work/hang.console" 2>&1
+rc=$?
+cat "$work/hang.console"
+check "$out" hang 1 "$rc" '
+assert {k: v["status"] for k, v in c.items()} == {"a": "passed", "b": "passed", "c": "error"}, c
+assert "8 s" in c["c"]["reason"], c["c"]["reason"]'
+
+[ "$fails" -eq 0 ] && echo "ok: gpu-check.sh --suite with dsa-bench on the emulator: a trapped kernel and a hung case each cost only their case"
+exit $((fails > 0))
