@@ -54,19 +54,34 @@ def baseline_strength(sw: load.Sweep, p: load.SweepPoint) -> dict | None:
         return None
     out = {"implementation": p.dense_implementation, "context": p.context, "gflops": tp["gflops"], "gbps": tp["gbps"]}
     ceil = sw.ceilings
-    if ceil.get("bf16_tflops") and ceil.get("copy_gbps"):
-        compute, memory = tp["gflops"] / 1e3 / ceil["bf16_tflops"], tp["gbps"] / ceil["copy_gbps"]
+    compute = tp["gflops"] / 1e3 / ceil["bf16_tflops"] if ceil.get("bf16_tflops") else None
+    memory = tp["gbps"] / ceil["copy_gbps"] if ceil.get("copy_gbps") else None
+    if compute is not None and memory is not None:
         out.update(bound="compute" if compute >= memory else "memory", share=max(compute, memory))
+    elif compute is not None or memory is not None:
+        # One ceiling measured (cuBLASLt failed, say): the share of that one, but no bound
+        # and no `share`, since which ceiling the work is bound by is not known.
+        out["partial_share"] = {"compute": compute} if compute is not None else {"memory": memory}
     return out
+
+
+def _percent(share: float) -> str:
+    return f"{100 * share:.0f}%" if share >= 0.005 else "under 1%"  # an emulator's or a CPU's share, not "0%"
 
 
 def baseline_text(b: dict, why: bool = True) -> str:
     rate = (f"{b['gflops'] / 1e3:.0f} TFLOP/s" if b["gflops"] >= 1e4 else f"{b['gflops']:.3g} GFLOP/s") + \
         (f" and {b['gbps']:.0f} GB/s" if b["gbps"] >= 10 else f" and {b['gbps']:.2g} GB/s")  # a CPU's 0.42, not 0
+    if "partial_share" in b:
+        (side, share), = b["partial_share"].items()
+        have, lack = (("bf16 matrix-product", "copy-bandwidth") if side == "compute"
+                      else ("copy-bandwidth", "bf16 matrix-product"))
+        return (f"dense baseline {b['implementation']} at {b['context']:,}: {rate}, {_percent(share)} of the measured "
+                f"{have} ceiling (the {lack} ceiling was not measured, so which of the two bounds its work is not known)")
     if "share" not in b:
         return f"dense baseline {b['implementation']} at {b['context']:,}: {rate} (no measured ceilings to judge it by)"
     ceiling = "bf16 matrix-product" if b["bound"] == "compute" else "copy-bandwidth"
-    return (f"dense baseline {b['implementation']} at {b['context']:,}: {rate}, {100 * b['share']:.0f}% of the measured "
+    return (f"dense baseline {b['implementation']} at {b['context']:,}: {rate}, {_percent(b['share'])} of the measured "
             f"{ceiling} ceiling its work is bound by" + (" (a stronger dense kernel would shrink DSA's advantage)" if why
                                                          else ""))
 

@@ -812,6 +812,20 @@ class Cost(unittest.TestCase):
         b = cost.cost_model(doc)["phases"]["decode"]["dense_baseline"]
         self.assertEqual(b["bound"], "memory")
         self.assertAlmostEqual(b["share"], 0.70)
+        # One ceiling measured (cuBLASLt failed): that share said, but no bound claimed and
+        # no `share` for the claims' dense-at-its-ceiling ratio.
+        doc["device_ceilings"] = {"bf16_tflops": 0.0, "fp8_tflops": 0.0, "copy_gbps": 3000.0}
+        b = cost.cost_model(doc)["phases"]["decode"]["dense_baseline"]
+        self.assertNotIn("share", b)
+        self.assertNotIn("bound", b)
+        self.assertAlmostEqual(b["partial_share"]["memory"], 0.70)
+        self.assertIn("2100 GB/s, 70% of the measured copy-bandwidth ceiling (the bf16 matrix-product ceiling was not "
+                      "measured, so which of the two bounds its work is not known)", cost.baseline_text(b))
+        doc["device_ceilings"] = {"bf16_tflops": 300.0, "copy_gbps": 0.0}
+        b = cost.cost_model(doc)["phases"]["decode"]["dense_baseline"]
+        self.assertAlmostEqual(b["partial_share"]["compute"], 0.30)
+        self.assertIn("30% of the measured bf16 matrix-product ceiling (the copy-bandwidth ceiling was not measured",
+                      cost.baseline_text(b))
         # Without measured ceilings the rates alone, said so; a CPU's fraction of a GB/s kept.
         del doc["device_ceilings"]
         doc["cases"][0]["points"][-1]["dense"]["throughput"] = {"gflops": 13.5, "gbps": 0.42}
