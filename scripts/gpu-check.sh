@@ -787,17 +787,24 @@ for path in sys.argv[1:]:
       med = f"{t['median_s'] * 1e3:.3f}ms" if t else "-"
       print(f"{r['name']:36} {r['status']:10} {med:>10} {th.get('gflops', 0) / 1e3:8.1f} {th.get('gbps', 0):8.0f} "
             f"{(f'{100 * share:.1f}' if share is not None else '-'):>6}  {r.get('reason', '')[:60]}")
-      if r["status"] in ("failed", "error", "oom") and len(r.get("reason", "")) > 60:
-          print(f"    {r['reason']}")  # what went wrong, whole: the console may be all a session keeps
+      # What went wrong, whole (the console may be all a session keeps): a case's reason,
+      # or where its points say it (a sweep's reason names its first bad point), theirs.
+      bad = ("failed", "error", "oom")
+      if r["status"] in bad and len(r.get("reason", "")) > 60 and not any(pt.get("status") in bad for pt in r.get("points", [])):
+          print(f"    {r['reason']}")
       for pt in r.get("points", []):  # sweeps: one line per context
           dn = (pt.get("dense") or {}).get("timing") or {}
           ds = (pt.get("dsa") or {}).get("timing") or {}
           acc = pt.get("accuracy") or {}
           wall = pt.get("wall_s") or {}  # the point's host wall time by phase
           spent = " ".join(f"{k} {v:.0f}" for k, v in sorted(wall.items(), key=lambda kv: -kv[1])[:3])
-          print(f"    L={pt['context']:<7} {pt.get('status', '?'):10} dense {dn.get('median_s', 0) * 1e3:9.3f}ms "
-                f"dsa {ds.get('median_s', 0) * 1e3:9.3f}ms speed-up {pt.get('speedup', 0):6.2f}x "
+          ms = lambda t: f"{t['median_s'] * 1e3:9.3f}ms" if t.get("median_s") else f"{'-':>11}"  # untimed: oom, failed
+          up = f"{pt['speedup']:6.2f}x" if pt.get("speedup") else f"{'-':>7}"
+          print(f"    L={pt['context']:<7} {pt.get('status', '?'):10} dense {ms(dn)} "
+                f"dsa {ms(ds)} speed-up {up} "
                 f"rel_l2 {acc.get('rel_l2', float('nan')):.3g}  {pt.get('reason', '')[:50]}"
                 + (f"  [{sum(wall.values()):.0f} s: {spent}]" if wall else ""))
+          if pt.get("status") in bad and len(pt.get("reason", "")) > 50:
+              print(f"        {pt['reason']}")
 PY
 exit $status

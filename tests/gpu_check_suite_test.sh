@@ -9,7 +9,8 @@
 #      a and c pass on the CUDA backend, c in a new worker; the merged results file holds
 #      the three in suite order; the step fails (exit 1) and its table says why;
 #   2. a case that hangs (c): stopped at its limit (STEP_LIMIT), an error naming the
-#      limit, the other two passed.
+#      limit, the other two passed;
+#   3. a sweep point the device cannot hold: oom, and the table gives its whole reason.
 # usage: gpu_check_suite_test.sh DSA_BENCH_SIMT SOURCE_DIR WORK_DIR
 set -u
 bin=$1; src=$2; work=$3
@@ -63,5 +64,24 @@ check "$out" hang 1 "$rc" '
 assert {k: v["status"] for k, v in c.items()} == {"a": "passed", "b": "passed", "c": "error"}, c
 assert "8 s" in c["c"]["reason"], c["c"]["reason"]'
 
-[ "$fails" -eq 0 ] && echo "ok: gpu-check.sh --suite with dsa-bench on the emulator: a trapped kernel and a hung case each cost only their case"
+# 3. A sweep point the device cannot hold (the emulated device made 160 MB, as in
+#    simt_runner_test.sh): the point's line says oom, the next line its whole reason.
+cat > "$work/oom.json" <<'JSON'
+{"suite": "oom", "defaults": {"timing": {"warmup": 1, "min_samples": 2, "max_samples": 3, "max_seconds": 0.01}},
+ "cases": [{"name": "sweep.decode", "op": "dsa_vs_dense", "phase": "decode", "contexts": [100, 40000], "heads": 64,
+            "index_heads": 64, "topk": 128}]}
+JSON
+(cd "$src" && DSA_SIMT_DEVICE_BYTES=160000000 GPU_BUNDLE="$work/bundle" OUT="$work/oom" STEP_LIMIT=120 \
+  bash scripts/gpu-check.sh --suite "$work/oom.json") > "$work/oom.console" 2>&1
+rc=$?
+cat "$work/oom.console"
+[ "$rc" -eq 1 ] || fail "oom: gpu-check.sh exited $rc, expected 1"
+grep -qE '^sweep\.decode +oom ' "$work/oom.console" || fail "oom: the table has no oom line for the sweep"
+grep -qE '^    L=40000 +oom ' "$work/oom.console" || fail "oom: the table has no oom line for the point"
+grep -qE "^        out of device memory: .* free of the device's 160\.0 MB" "$work/oom.console" \
+  || fail "oom: the table does not give the point's whole reason"
+grep -qE '^    context 40000: out of device memory' "$work/oom.console" \
+  && fail "oom: the sweep's reason is given whole beside its point's (twice)"
+
+[ "$fails" -eq 0 ] && echo "ok: gpu-check.sh --suite with dsa-bench on the emulator: a trapped kernel and a hung case each cost only their case; an oom point's reason given whole"
 exit $((fails > 0))
