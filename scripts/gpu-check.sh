@@ -800,9 +800,14 @@ for path in sys.argv[1:]:
           spent = " ".join(f"{k} {v:.0f}" for k, v in sorted(wall.items(), key=lambda kv: -kv[1])[:3])
           ms = lambda t: f"{t['median_s'] * 1e3:9.3f}ms" if t.get("median_s") else f"{'-':>11}"  # untimed: oom, failed
           up = f"{pt['speedup']:6.2f}x" if pt.get("speedup") else f"{'-':>7}"
+          if "kl_mean" in acc:  # a model case: next-token agreement and each mode's device peak
+              peaks = [((pt.get(m) or {}).get("memory") or {}).get("device_peak_bytes") for m in ("dense", "dsa")]
+              delta = (f"KL {acc['kl_mean']:.3g} top-1 {acc.get('top1_agreement', float('nan')):.3f}"
+                       + (f" peak {peaks[0] / 1e9:.1f}/{peaks[1] / 1e9:.1f} GB" if all(peaks) else ""))
+          else:
+              delta = f"rel_l2 {acc.get('rel_l2', float('nan')):.3g}"
           print(f"    L={pt['context']:<7} {pt.get('status', '?'):10} dense {ms(dn)} "
-                f"dsa {ms(ds)} speed-up {up} "
-                f"rel_l2 {acc.get('rel_l2', float('nan')):.3g}  {pt.get('reason', '')[:50]}"
+                f"dsa {ms(ds)} speed-up {up} {delta}  {pt.get('reason', '')[:50]}"
                 + (f"  [{sum(wall.values()):.0f} s: {spent}]" if wall else ""))
           if pt.get("status") in bad and len(pt.get("reason", "")) > 50:
               print(f"        {pt['reason']}")

@@ -10,7 +10,8 @@
 #      the three in suite order; the step fails (exit 1) and its table says why;
 #   2. a case that hangs (c): stopped at its limit (STEP_LIMIT), an error naming the
 #      limit, the other two passed;
-#   3. a sweep point the device cannot hold: oom, and the table gives its whole reason.
+#   3. a sweep point the device cannot hold: oom, and the table gives its whole reason;
+#   4. a model case: its point's line gives KL, top-1 agreement and the device peaks.
 # usage: gpu_check_suite_test.sh DSA_BENCH_SIMT SOURCE_DIR WORK_DIR
 set -u
 bin=$1; src=$2; work=$3
@@ -82,6 +83,16 @@ grep -qE "^        out of device memory: .* free of the device's 160\.0 MB" "$wo
   || fail "oom: the table does not give the point's whole reason"
 grep -qE '^    context 40000: out of device memory' "$work/oom.console" \
   && fail "oom: the sweep's reason is given whole beside its point's (twice)"
+
+# 4. A model case (dsa-tiny's batched decode through the GPU forward): its point's line
+#    gives the next-token agreement and each mode's device peak, not a rel_l2 it has none of.
+(cd "$src" && GPU_BUNDLE="$work/bundle" OUT="$work/model" STEP_LIMIT=120 \
+  bash scripts/gpu-check.sh --suite tests/simt_runner_suite.json '^model\.decode$') > "$work/model.console" 2>&1
+rc=$?
+cat "$work/model.console"
+[ "$rc" -eq 0 ] || fail "model: gpu-check.sh exited $rc, expected 0"
+grep -qE '^    L=96 +passed +dense +[0-9.]+ms dsa +[0-9.]+ms speed-up +[0-9.]+x KL [0-9.e-]+ top-1 [01]\.[0-9]{3} peak [0-9.]+/[0-9.]+ GB' \
+  "$work/model.console" || fail "model: the point's line lacks KL, top-1 or the device peaks"
 
 [ "$fails" -eq 0 ] && echo "ok: gpu-check.sh --suite with dsa-bench on the emulator: a trapped kernel and a hung case each cost only their case; an oom point's reason given whole"
 exit $((fails > 0))
