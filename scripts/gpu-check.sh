@@ -767,6 +767,8 @@ fi
 log "summary"
 python3 - "${tables[@]}" <<'PY' || status=1
 import json, sys
+bad = ("failed", "error", "oom")
+ms = lambda t: f"{t['median_s'] * 1e3:9.3f}ms" if t.get("median_s") else f"{'-':>11}"  # untimed: oom, failed
 for path in sys.argv[1:]:
   try:
     d = json.load(open(path))
@@ -789,7 +791,6 @@ for path in sys.argv[1:]:
             f"{(f'{100 * share:.1f}' if share is not None else '-'):>6}  {r.get('reason', '')[:60]}")
       # What went wrong, whole (the console may be all a session keeps): a case's reason,
       # or where its points say it (a sweep's reason names its first bad point), theirs.
-      bad = ("failed", "error", "oom")
       if r["status"] in bad and len(r.get("reason", "")) > 60 and not any(pt.get("status") in bad for pt in r.get("points", [])):
           print(f"    {r['reason']}")
       for pt in r.get("points", []):  # sweeps: one line per context
@@ -798,7 +799,6 @@ for path in sys.argv[1:]:
           acc = pt.get("accuracy") or {}
           wall = pt.get("wall_s") or {}  # the point's host wall time by phase
           spent = " ".join(f"{k} {v:.0f}" for k, v in sorted(wall.items(), key=lambda kv: -kv[1])[:3])
-          ms = lambda t: f"{t['median_s'] * 1e3:9.3f}ms" if t.get("median_s") else f"{'-':>11}"  # untimed: oom, failed
           up = f"{pt['speedup']:6.2f}x" if pt.get("speedup") else f"{'-':>7}"
           if "kl_mean" in acc:  # a model case: next-token agreement and each mode's device peak
               peaks = [((pt.get(m) or {}).get("memory") or {}).get("device_peak_bytes") for m in ("dense", "dsa")]
