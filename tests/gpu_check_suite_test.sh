@@ -94,5 +94,5 @@ cat "$work/model.console"
 grep -qE '^    L=96 +passed +dense +[0-9.]+ms dsa +[0-9.]+ms speed-up +[0-9.]+x KL [0-9.e-]+ top-1 [01]\.[0-9]{3} peak [0-9.]+/[0-9.]+ GB' \
   "$work/model.console" || fail "model: the point's line lacks KL, top-1 or the device peaks"
 
-[ "$fails" -eq 0 ] && echo "ok: gpu-check.sh --suite with dsa-bench on the emulator: a trapped kernel and a hung case each cost only their case; an oom point's reason given whole"
+[ "$fails" -eq 0 ] && echo "ok: gpu-check.sh --suite with dsa-bench on the emulator: a trapped kernel and a hung case each cost only their case; an oom point's reason given whole; a model point's agreement and peaks shown"
 exit $((fails > 0))
