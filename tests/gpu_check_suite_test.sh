@@ -21,10 +21,25 @@ fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 ln -s "$bin" "$work/bundle/dsa-bench"
 suite=tests/three_topk_cases.json  # gpu-check.sh runs from the source tree's root
 
-check() {  # check OUT NAME EXPECTED_EXIT RC PYTHON_ASSERTS
-  local out=$1 name=$2 want=$3 rc=$4
+# gpu-check.sh from the source tree's root with this bundle, its results under WORK/NAME and
+# its console in WORK/NAME.console (printed); rc its exit status.
+gpu_check() {  # gpu_check NAME [VAR=VALUE ...] -- ARGS...
+  local name=$1 settings=()
+  shift
+  while [ "$1" != -- ]; do settings+=("$1"); shift; done
+  shift
+  (cd "$src" && env "${settings[@]}" GPU_BUNDLE="$work/bundle" OUT="$work/$name" bash scripts/gpu-check.sh "$@") \
+    > "$work/$name.console" 2>&1
+  rc=$?
+  cat "$work/$name.console"
+}
+
+# After gpu_check NAME on the three top-k cases: its exit status, then its merged results
+# file (the cases in suite order, then PYTHON_ASSERTS on d, the file, and c, its cases by name).
+check() {  # check NAME EXPECTED_EXIT PYTHON_ASSERTS
+  local name=$1 want=$2
   [ "$rc" -eq "$want" ] || fail "$name: gpu-check.sh exited $rc, expected $want"
-  /usr/bin/python3 - "$out/three_topk_cases.json" "$5" <<'PY' || fail "$name: the merged results file"
+  /usr/bin/python3 - "$work/$name/three_topk_cases.json" "$3" <<'PY' || fail "$name: the merged results file"
 import json, sys
 d = json.load(open(sys.argv[1]))
 c = {x["name"]: x for x in d["cases"]}
@@ -35,12 +50,8 @@ PY
 }
 
 # 1. A kernel fault in b.
-out=$work/fault
-(cd "$src" && DSA_BENCH_INJECT_FAULT=b:gpu_fault GPU_BUNDLE="$work/bundle" OUT="$out" STEP_LIMIT=120 \
-  bash scripts/gpu-check.sh --suite "$suite") > "$work/fault.console" 2>&1
-rc=$?
-cat "$work/fault.console"
-check "$out" fault 1 "$rc" '
+gpu_check fault DSA_BENCH_INJECT_FAULT=b:gpu_fault STEP_LIMIT=120 -- --suite "$suite"
+check fault 1 '
 assert {k: v["status"] for k, v in c.items()} == {"a": "passed", "b": "error", "c": "passed"}, c
 assert "the GPU context was lost during this case" in c["b"]["reason"], c["b"]["reason"]
 assert c["a"]["backend"] == "cuda" and c["c"]["backend"] == "cuda", (c["a"].get("backend"), c["c"].get("backend"))
@@ -53,15 +64,11 @@ grep -qE '^c +passed ' "$work/fault.console" || fail "fault: the table has no pa
 # The emulator's cuBLASLt measures no matrix-product ceiling: the table says so, not "0".
 grep -qE '^ceilings: bf16 not measured, fp8 not measured, copy [0-9]+ GB/s' "$work/fault.console" \
   || fail "fault: the ceilings line does not say which ceilings were not measured"
-grep -q "the GPU context was lost" "$out/three_topk_cases.log" || fail "fault: the step's log lacks the supervisor's line"
+grep -q "the GPU context was lost" "$work/fault/three_topk_cases.log" || fail "fault: the step's log lacks the supervisor's line"
 
 # 2. A case that hangs: its limit (STEP_LIMIT, the worker's --case-timeout) ends it.
-out=$work/hang
-(cd "$src" && DSA_BENCH_INJECT_FAULT=c:hang GPU_BUNDLE="$work/bundle" OUT="$out" STEP_LIMIT=8 \
-  bash scripts/gpu-check.sh --suite "$suite") > "$work/hang.console" 2>&1
-rc=$?
-cat "$work/hang.console"
-check "$out" hang 1 "$rc" '
+gpu_check hang DSA_BENCH_INJECT_FAULT=c:hang STEP_LIMIT=8 -- --suite "$suite"
+check hang 1 '
 assert {k: v["status"] for k, v in c.items()} == {"a": "passed", "b": "passed", "c": "error"}, c
 assert "8 s" in c["c"]["reason"], c["c"]["reason"]'
 
@@ -72,10 +79,7 @@ cat > "$work/oom.json" <<'JSON'
  "cases": [{"name": "sweep.decode", "op": "dsa_vs_dense", "phase": "decode", "contexts": [100, 40000], "heads": 64,
             "index_heads": 64, "topk": 128}]}
 JSON
-(cd "$src" && DSA_SIMT_DEVICE_BYTES=160000000 GPU_BUNDLE="$work/bundle" OUT="$work/oom" STEP_LIMIT=120 \
-  bash scripts/gpu-check.sh --suite "$work/oom.json") > "$work/oom.console" 2>&1
-rc=$?
-cat "$work/oom.console"
+gpu_check oom DSA_SIMT_DEVICE_BYTES=160000000 STEP_LIMIT=120 -- --suite "$work/oom.json"
 [ "$rc" -eq 1 ] || fail "oom: gpu-check.sh exited $rc, expected 1"
 grep -qE '^sweep\.decode +oom ' "$work/oom.console" || fail "oom: the table has no oom line for the sweep"
 grep -qE '^    L=40000 +oom ' "$work/oom.console" || fail "oom: the table has no oom line for the point"
@@ -86,10 +90,7 @@ grep -qE '^    context 40000: out of device memory' "$work/oom.console" \
 
 # 4. A model case (dsa-tiny's batched decode through the GPU forward): its point's line
 #    gives the next-token agreement and each mode's device peak, not a rel_l2 it has none of.
-(cd "$src" && GPU_BUNDLE="$work/bundle" OUT="$work/model" STEP_LIMIT=120 \
-  bash scripts/gpu-check.sh --suite tests/simt_runner_suite.json '^model\.decode$') > "$work/model.console" 2>&1
-rc=$?
-cat "$work/model.console"
+gpu_check model STEP_LIMIT=120 -- --suite tests/simt_runner_suite.json '^model\.decode$'
 [ "$rc" -eq 0 ] || fail "model: gpu-check.sh exited $rc, expected 0"
 grep -qE '^    L=96 +passed +dense +[0-9.]+ms dsa +[0-9.]+ms speed-up +[0-9.]+x KL [0-9.e-]+ top-1 [01]\.[0-9]{3} peak [0-9.]+/[0-9.]+ GB' \
   "$work/model.console" || fail "model: the point's line lacks KL, top-1 or the device peaks"
