@@ -65,6 +65,10 @@ def baseline_strength(sw: load.Sweep, p: load.SweepPoint) -> dict | None:
     return out
 
 
+# The device ceiling each side of the roofline is judged by, as the text names it.
+_CEILING = {"compute": "bf16 matrix-product", "memory": "copy-bandwidth"}
+
+
 def _percent(share: float) -> str:
     return f"{100 * share:.0f}%" if share >= 0.005 else "under 1%"  # an emulator's or a CPU's share, not "0%"
 
@@ -72,18 +76,16 @@ def _percent(share: float) -> str:
 def baseline_text(b: dict, why: bool = True) -> str:
     rate = (f"{b['gflops'] / 1e3:.0f} TFLOP/s" if b["gflops"] >= 1e4 else f"{b['gflops']:.3g} GFLOP/s") + \
         (f" and {b['gbps']:.0f} GB/s" if b["gbps"] >= 10 else f" and {b['gbps']:.2g} GB/s")  # a CPU's 0.42, not 0
+    head = f"dense baseline {b['implementation']} at {b['context']:,}: {rate}"
     if "partial_share" in b:
         (side, share), = b["partial_share"].items()
-        have, lack = (("bf16 matrix-product", "copy-bandwidth") if side == "compute"
-                      else ("copy-bandwidth", "bf16 matrix-product"))
-        return (f"dense baseline {b['implementation']} at {b['context']:,}: {rate}, {_percent(share)} of the measured "
-                f"{have} ceiling (the {lack} ceiling was not measured, so which of the two bounds its work is not known)")
+        lack = next(name for s, name in _CEILING.items() if s != side)
+        return (f"{head}, {_percent(share)} of the measured {_CEILING[side]} ceiling (the {lack} ceiling was not "
+                f"measured, so which of the two bounds its work is not known)")
     if "share" not in b:
-        return f"dense baseline {b['implementation']} at {b['context']:,}: {rate} (no measured ceilings to judge it by)"
-    ceiling = "bf16 matrix-product" if b["bound"] == "compute" else "copy-bandwidth"
-    return (f"dense baseline {b['implementation']} at {b['context']:,}: {rate}, {_percent(b['share'])} of the measured "
-            f"{ceiling} ceiling its work is bound by" + (" (a stronger dense kernel would shrink DSA's advantage)" if why
-                                                         else ""))
+        return f"{head} (no measured ceilings to judge it by)"
+    return (f"{head}, {_percent(b['share'])} of the measured {_CEILING[b['bound']]} ceiling its work is bound by"
+            + (" (a stronger dense kernel would shrink DSA's advantage)" if why else ""))
 
 
 def _per_token_seconds(sweep: load.Sweep, p: load.SweepPoint):
